@@ -1,0 +1,43 @@
+# Agent OS — the two newcomer commands are `make demo` and `make test`; each sets itself up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test check lint format typecheck bench chaos npm-tools clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	./demo.sh $(if $(AGENT),--agent $(AGENT),)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy orchestrator tests
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+npm-tools:
+	cd tools/npm && npm ci --no-audit --no-fund || (cd tools/npm && npm install --no-audit --no-fund)
+
+clean:
+	rm -rf $(VENV) runtime/sandbox runtime/worktrees

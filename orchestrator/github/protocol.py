@@ -1,0 +1,144 @@
+"""The narrow interface every job uses to talk to GitHub (or the sandbox forge, which speaks the same API).
+
+`orchestrator.github.client.GitHubClient` implements it against REST + GraphQL. Tests and policies may pass
+any object with these methods. `repo` is always "owner/name". Errors are the named exceptions of
+`orchestrator.github.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from orchestrator.models import Board, BoardItem, ChecksSummary, Comment, Issue, PullRequest
+
+
+@dataclass
+class RequestStats:
+    """What this process spent. `counted` excludes 304s (they cost no rate limit on GitHub)."""
+
+    counted: int = 0  # REST requests that count against the primary limit (non-304)
+    not_modified: int = 0  # conditional requests answered 304
+    writes: int = 0  # POST/PATCH/PUT/DELETE (REST) + GraphQL mutations
+    graphql_points: int = 0  # sum of rateLimit.cost of GraphQL queries (mutations count 1 each)
+    retries: int = 0
+    rate_remaining: int | None = None  # last x-ratelimit-remaining seen
+
+
+class Forge(Protocol):
+    stats: RequestStats
+
+    # --- issues -------------------------------------------------------------------------------------------
+    def list_issues(
+        self,
+        repo: str,
+        *,
+        state: str = "open",
+        labels: Sequence[str] = (),
+        since: datetime | None = None,
+    ) -> list[Issue]:
+        """Issues only (PRs filtered out), every page. Conditional: unchanged pages cost nothing."""
+        ...
+
+    def get_issue(self, repo: str, number: int) -> Issue: ...
+
+    def create_issue(self, repo: str, title: str, body: str, labels: Sequence[str] = ()) -> Issue: ...
+
+    def list_comments(self, repo: str, number: int) -> list[Comment]: ...
+
+    def comment_issue(self, repo: str, number: int, body: str) -> None: ...
+
+    def add_labels(self, repo: str, number: int, labels: Sequence[str]) -> None: ...
+
+    def remove_label(self, repo: str, number: int, label: str) -> None:
+        """Removing a label the issue does not have is not an error."""
+        ...
+
+    def close_issue(self, repo: str, number: int, reason: str = "completed") -> None: ...
+
+    def ensure_labels(self, repo: str, labels: Mapping[str, str]) -> None:
+        """Create each missing label (name → 6-hex color). Existing labels are left as they are."""
+        ...
+
+    # --- branches -----------------------------------------------------------------------------------------
+    def get_branch_sha(self, repo: str, branch: str) -> str | None:
+        """Head SHA of a branch, or None when it does not exist."""
+        ...
+
+    def create_branch(self, repo: str, branch: str, sha: str) -> None:
+        """POST git/refs. Raises ClaimLost when the ref already exists (the atomic claim)."""
+        ...
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """A branch that is already gone is not an error."""
+        ...
+
+    # --- pull requests ------------------------------------------------------------------------------------
+    def create_pull(
+        self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False
+    ) -> PullRequest: ...
+
+    def list_pulls(
+        self, repo: str, *, state: str = "open", head: str | None = None, base: str | None = None
+    ) -> list[PullRequest]:
+        """Every page; conditional like list_issues. `head` is a branch name in the same repo."""
+        ...
+
+    def get_pull(self, repo: str, number: int) -> PullRequest: ...
+
+    def pull_files(self, repo: str, number: int) -> list[str]:
+        """Paths changed by the PR."""
+        ...
+
+    def pull_diff(self, repo: str, number: int) -> str:
+        """The unified diff (Accept: application/vnd.github.diff)."""
+        ...
+
+    def update_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+    ) -> None: ...
+
+    def merge_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        sha: str,
+        method: str = "squash",
+        title: str | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Merge only if the head is still `sha`. Returns the merge commit SHA.
+
+        Raises HeadChanged (409) or MergeConflict (405)."""
+        ...
+
+    # --- checks -------------------------------------------------------------------------------------------
+    def checks(self, repo: str, sha: str) -> ChecksSummary:
+        """Check runs and the combined commit status of `sha`, folded into one verdict."""
+        ...
+
+    # --- Projects v2 --------------------------------------------------------------------------------------
+    def get_board(self, owner: str, number: int, status_field: str = "Status") -> Board:
+        """A user's or an organization's board. Raises NotFound when missing or without that field."""
+        ...
+
+    def board_items(self, board: Board) -> list[BoardItem]:
+        """Every item (100 a page). Skips the item pages when the board's updatedAt has not changed."""
+        ...
+
+    def set_item_status(self, board: Board, item_id: str, status: str) -> None:
+        """Raises ValueError when `status` is not an option of the board's Status field."""
+        ...
+
+    def add_board_item(self, board: Board, content_node_id: str) -> str:
+        """Add an issue to the board (idempotent on GitHub); returns the item id."""
+        ...

@@ -1,0 +1,164 @@
+"""The one place that starts outside processes.
+
+Every process runs in its own process group with a hard timeout and an optional stall timeout (no output
+for N seconds); on either, the whole group is killed (SIGTERM, then SIGKILL), so nothing is left running in a
+worktree after its wrapper is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_TAIL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    argv: tuple[str, ...]
+    returncode: int | None  # None when the group had to be killed
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+    stalled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.stalled
+
+
+class ProcessError(Exception):
+    """A process could not be started at all (missing binary, bad cwd)."""
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 600.0,
+    stall_timeout: float | None = None,
+    max_output: int = 4 * 1024 * 1024,
+) -> ProcessResult:
+    """Run argv to completion (or until a timeout) and return what it printed, bounded to max_output."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=str(cwd) if cwd is not None else None,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
+    if stdin is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin.encode())
+        except BrokenPipeError:
+            pass
+        proc.stdin.close()
+    out, err, timed_out, stalled = _pump(proc, start, timeout, stall_timeout, max_output)
+    if timed_out or stalled:
+        kill_group(proc.pid, reap=proc.poll)
+        proc.wait()
+        returncode: int | None = None
+    else:
+        returncode = proc.wait()
+    return ProcessResult(
+        argv=tuple(argv),
+        returncode=returncode,
+        stdout=out.decode(errors="replace"),
+        stderr=err.decode(errors="replace"),
+        duration_s=time.monotonic() - start,
+        timed_out=timed_out,
+        stalled=stalled,
+    )
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    start: float,
+    timeout: float,
+    stall_timeout: float | None,
+    max_output: int,
+) -> tuple[bytes, bytes, bool, bool]:
+    assert proc.stdout is not None and proc.stderr is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, "out")
+    sel.register(proc.stderr, selectors.EVENT_READ, "err")
+    buffers = {"out": bytearray(), "err": bytearray()}
+    last_output = time.monotonic()
+    open_streams = 2
+    while open_streams:
+        now = time.monotonic()
+        if now - start > timeout:
+            return bytes(buffers["out"]), bytes(buffers["err"]), True, False
+        if stall_timeout is not None and now - last_output > stall_timeout:
+            return bytes(buffers["out"]), bytes(buffers["err"]), False, True
+        for key, _ in sel.select(timeout=0.2):
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+                continue
+            last_output = time.monotonic()
+            buf = buffers[key.data]
+            buf.extend(chunk)
+            if len(buf) > max_output:
+                del buf[: len(buf) - max_output]
+    sel.close()
+    # Streams closed; the process may still be exiting (or a child kept running detached from the pipes).
+    remaining = max(0.1, timeout - (time.monotonic() - start))
+    try:
+        proc.wait(timeout=remaining)
+    except subprocess.TimeoutExpired:
+        return bytes(buffers["out"]), bytes(buffers["err"]), True, False
+    return bytes(buffers["out"]), bytes(buffers["err"]), False, False
+
+
+def kill_group(pgid: int, grace: float = 2.0, reap: Callable[[], object] | None = None) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after `grace` seconds.
+
+    `reap` (e.g. Popen.poll) is called while waiting so an exited group leader does not linger as a zombie
+    that keeps the group looking alive.
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if reap is not None:
+            reap()
+        if not group_alive(pgid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def tail(text: str, limit: int = _TAIL_BYTES) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
