@@ -1,0 +1,92 @@
+"""Dispatch policy: ordering, in-flight skip, guard, trusted authors, routing and generations."""
+
+from datetime import UTC, datetime
+
+from orchestrator.models import Issue
+from orchestrator.policy.dispatch import (
+    AskForInfo,
+    Dispatch,
+    RepoSnapshot,
+    Skip,
+    branch_name,
+    choose_chain,
+    decide,
+)
+
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+GOOD = "## Goal\nAdd a health endpoint that returns ok.\n## Success Criteria\nGET /health returns 200 ok\n"
+
+
+def issue(n, body=GOOD, labels=(), author="alice", title="Add health endpoint", state="open"):
+    return Issue("o/r", n, title, body, state, tuple(labels), author, NOW)
+
+
+def snap(*issues, in_flight=(), gens=None, trusted=()):
+    return RepoSnapshot(
+        repo="o/r",
+        ready=tuple(issues),
+        in_flight=frozenset(in_flight),
+        last_generation=gens or {},
+        needs_info_label="needs-info",
+        blocked_label="blocked",
+        trusted_authors=frozenset(trusted),
+        routing={"default": ("claude", "codex"), "docs": ("gemini", "claude")},
+        known_agents=frozenset({"claude", "codex", "gemini"}),
+        issue_body_max_bytes=65536,
+    )
+
+
+def test_orders_by_priority_then_age_and_builds_tasks():
+    actions = decide(snap(issue(5), issue(3), issue(9, labels=["priority:high"])), NOW)
+    assert [a.issue.number for a in actions] == [9, 3, 5]
+    first = actions[0]
+    assert isinstance(first, Dispatch)
+    assert first.task.branch == "agent/9-add-health-endpoint"
+    assert first.task.generation == 1 and first.task.agents == ("claude", "codex")
+    assert first.task.priority == 2 and first.task.created_at == NOW
+
+
+def test_skips_in_flight_blocked_untrusted_and_asks_once():
+    actions = decide(
+        snap(
+            issue(1),
+            issue(2, labels=["blocked"]),
+            issue(3, author="mallory"),
+            issue(4, body="please fix"),
+            issue(5, body="please fix", labels=["needs-info"]),
+            in_flight={1},
+            trusted={"alice"},
+        ),
+        NOW,
+    )
+    kinds = {a.issue.number: type(a) for a in actions}
+    assert kinds == {1: Skip, 2: Skip, 3: Skip, 4: AskForInfo, 5: Skip}
+    ask = next(a for a in actions if isinstance(a, AskForInfo))
+    assert len(ask.questions) == 2
+
+
+def test_generation_and_branch_suffix():
+    (action,) = decide(snap(issue(7), gens={7: 1}), NOW)
+    assert isinstance(action, Dispatch)
+    assert action.task.generation == 2
+    assert action.task.branch == "agent/7-add-health-endpoint-g2"
+
+
+def test_routing_by_type_label_and_agent_label():
+    chain, note = choose_chain(
+        "docs",
+        ["agent:codex"],
+        "",
+        {"default": ("claude",), "docs": ("gemini", "claude")},
+        {"claude", "codex", "gemini"},
+    )
+    assert chain == ("codex", "gemini", "claude") and note == ""
+    chain, note = choose_chain("default", ["agent:nope"], "", {"default": ("claude",)}, {"claude"})
+    assert chain == ("claude",) and "nope" in note
+    (action,) = decide(snap(issue(2, labels=["type:docs"])), NOW)
+    assert isinstance(action, Dispatch) and action.task.agents == ("gemini", "claude")
+
+
+def test_branch_name_is_git_safe():
+    assert branch_name(12, "Fix: crash on ÜTF-8 input!!", 1) == "agent/12-fix-crash-on-tf-8-input"
+    assert branch_name(1, "???", 3) == "agent/1-task-g3"
