@@ -1,0 +1,176 @@
+"""Small JSON state files: atomic writes under a short file lock, corrupt files reported by name.
+
+A write goes to a temporary file in the same directory, is fsynced, replaces the target with `os.replace`
+and then fsyncs the directory, so a reader sees either the old or the new content, never half of one.
+Each state file `x.json` is guarded by a sibling lock file `x.json.lock` (filelock, a short timeout):
+`update_json` holds it across read → change → write so concurrent processes never lose an update.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+DEFAULT_LOCK_TIMEOUT_S = 10.0
+
+
+class StoreError(Exception):
+    """A state file could not be read or written."""
+
+
+class CorruptStateError(StoreError):
+    """A state file exists but does not hold valid JSON. Never silently replaced by an empty value."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"corrupt state file {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StateLockTimeout(StoreError):
+    """Another process held a state file's lock for longer than the timeout."""
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        super().__init__(f"timed out after {timeout_s:g}s waiting for the lock on {path}")
+        self.path = path
+        self.timeout_s = timeout_s
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def state_lock(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> filelock.FileLock:
+    """The lock guarding `path` (not yet acquired). Use as a context manager; see `locked`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(str(lock_path(path)), timeout=timeout_s)
+
+
+@contextmanager
+def locked(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock of `path`, turning filelock's timeout into StateLockTimeout."""
+    lock = state_lock(path, timeout_s)
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        raise StateLockTimeout(path, timeout_s) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` atomically: tmp file in the same directory, fsync, os.replace, fsync dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or create in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_unlocked(path: Path, default_factory: Callable[[], Any]) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return default_factory()
+    if not raw.strip():
+        raise CorruptStateError(path, "file is empty")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CorruptStateError(path, f"not UTF-8 at byte {exc.start}") from exc
+    except json.JSONDecodeError as exc:
+        raise CorruptStateError(path, f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def _write_unlocked(path: Path, data: Any) -> None:
+    try:
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot serialise state for {path}: {exc}") from exc
+    atomic_write_text(path, text)
+
+
+def read_json(
+    path: Path, default_factory: Callable[[], Any], timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Any:
+    """The JSON value in `path`, or `default_factory()` when the file does not exist.
+
+    Raises CorruptStateError when the file exists but is empty or not valid JSON.
+    """
+    with locked(path, timeout_s):
+        return _read_unlocked(path, default_factory)
+
+
+def write_json_atomic(path: Path, data: Any, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+    with locked(path, timeout_s):
+        _write_unlocked(path, data)
+
+
+def update_json(
+    path: Path,
+    fn: Callable[[Any], Any],
+    default_factory: Callable[[], Any] = dict,
+    timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> Any:
+    """Lock, read (default when missing), apply `fn`, write the result atomically, return it.
+
+    `fn` receives the current value and returns the new one (it may mutate and return its argument).
+    If `fn` raises, nothing is written.
+    """
+    with locked(path, timeout_s):
+        new_value = fn(_read_unlocked(path, default_factory))
+        _write_unlocked(path, new_value)
+        return new_value
+
+
+class JsonStateFile:
+    """One JSON state file with a fixed default: `read()`, `write(data)`, `update(fn)`."""
+
+    def __init__(
+        self,
+        path: Path,
+        default_factory: Callable[[], Any] = dict,
+        timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    ) -> None:
+        self.path = path
+        self.default_factory = default_factory
+        self.timeout_s = timeout_s
+
+    def read(self) -> Any:
+        return read_json(self.path, self.default_factory, self.timeout_s)
+
+    def write(self, data: Any) -> None:
+        write_json_atomic(self.path, data, self.timeout_s)
+
+    def update(self, fn: Callable[[Any], Any]) -> Any:
+        return update_json(self.path, fn, self.default_factory, self.timeout_s)
