@@ -1,0 +1,281 @@
+"""Kill switches: global, per repo and per job, plus the `off --now` stop request.
+
+State lives in `runtime/state/switches.json` (through store.py, so concurrent writers never lose an update).
+`bin/cron-run` asks `is_allowed` before a job starts; jobs call `Switches.should_stop` between units of work;
+the queue watches `stop_request()` to stop running agents after `off --now`.
+
+The Telegram control job is exempt from every switch: it is how a user switches things back on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.store import CorruptStateError, read_json, update_json
+
+CONTROL_JOB = "telegram_control"
+KNOWN_JOBS = (
+    "dispatcher",
+    "queue",
+    "pr_monitor",
+    "backlog_groomer",
+    "strategic_planner",
+    "incident_scanner",
+    "log_analyzer",
+    "agent_scorer",
+    "product_inspector",
+    "daily_digest",
+    "dependency_watcher",
+    "telegram_control",
+    "dashboard",
+)
+REPO_MODES = ("auto", "review")  # auto: PRs merge when green; review: PRs wait for a human to merge
+
+Clock = Callable[[], datetime]
+
+
+class SwitchError(ValueError):
+    """A switch change that names an unknown job, mode or value."""
+
+
+class SwitchRefused(SwitchError):
+    """A switch change that is not allowed (switching off the control job)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who changed a switch, when and why."""
+
+    by: str
+    at: datetime
+    why: str = ""
+
+    def describe(self) -> str:
+        why = f": {self.why}" if self.why else ""
+        return f"by {self.by} at {self.at.isoformat(timespec='seconds')}{why}"
+
+
+@dataclass(frozen=True)
+class Switch:
+    on: bool = True
+    change: Change | None = None
+
+
+@dataclass(frozen=True)
+class RepoSwitch:
+    on: bool = True
+    change: Change | None = None
+    mode: str | None = None  # None: the config's behaviour
+    cadence_minutes: int | None = None  # None: the config's cadence
+
+
+@dataclass(frozen=True)
+class SwitchState:
+    global_switch: Switch = Switch()
+    stop_now: Change | None = None
+    repos: Mapping[str, RepoSwitch] = field(default_factory=dict)
+    jobs: Mapping[str, Switch] = field(default_factory=dict)
+
+    def repo(self, key: str) -> RepoSwitch:
+        return self.repos.get(key, RepoSwitch())
+
+    def job(self, name: str) -> Switch:
+        return self.jobs.get(name, Switch())
+
+
+def is_allowed(state: SwitchState, job: str, repo: str | None = None) -> tuple[bool, str]:
+    """May `job` run (for `repo`, when given)? Returns (allowed, reason when not)."""
+    if job == CONTROL_JOB:
+        return True, ""
+    if not state.global_switch.on:
+        return False, _off_reason("Agent OS is switched off", state.global_switch.change)
+    job_switch = state.job(job)
+    if not job_switch.on:
+        return False, _off_reason(f"job {job} is switched off", job_switch.change)
+    if repo is not None:
+        repo_switch = state.repo(repo)
+        if not repo_switch.on:
+            return False, _off_reason(f"repo {repo} is switched off", repo_switch.change)
+    return True, ""
+
+
+def _off_reason(what: str, change: Change | None) -> str:
+    return f"{what} {change.describe()}" if change else what
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Switches:
+    """The switch file of one runtime dir. Every setter is a locked read-modify-write."""
+
+    def __init__(self, path: Path, state: SwitchState, clock: Clock = utc_now) -> None:
+        self.path = path
+        self.state = state
+        self._clock = clock
+
+    @classmethod
+    def load(cls, runtime_dir: Path, clock: Clock = utc_now) -> Switches:
+        path = Path(runtime_dir) / "state" / "switches.json"
+        return cls(path, state_from_json(path, read_json(path, dict)), clock)
+
+    def reload(self) -> SwitchState:
+        self.state = state_from_json(self.path, read_json(self.path, dict))
+        return self.state
+
+    def is_allowed(self, job: str, repo: str | None = None) -> tuple[bool, str]:
+        return is_allowed(self.state, job, repo)
+
+    def should_stop(self, job: str, repo: str | None = None) -> str | None:
+        """Re-read the switches; the reason `job` must stop now, or None to carry on."""
+        allowed, reason = is_allowed(self.reload(), job, repo)
+        return None if allowed else reason
+
+    def stop_request(self) -> Change | None:
+        """Re-read the switches; the `off --now` request when one is in force (running agents must stop)."""
+        return self.reload().stop_now
+
+    def set_global(self, on: bool, actor: str, now: bool = False, why: str = "") -> SwitchState:
+        change = Change(actor, self._clock(), why)
+
+        def apply(state: SwitchState) -> SwitchState:
+            stop_now = None if on else (change if now else state.stop_now)
+            return replace(state, global_switch=Switch(on, change), stop_now=stop_now)
+
+        return self._update(apply)
+
+    def set_repo(self, key: str, on: bool, actor: str, why: str = "") -> SwitchState:
+        change = Change(actor, self._clock(), why)
+        return self._update_repo(key, lambda r: replace(r, on=on, change=change))
+
+    def set_repo_mode(self, key: str, mode: str, actor: str) -> SwitchState:
+        if mode not in REPO_MODES:
+            raise SwitchError(f"unknown repo mode {mode!r}; known: {', '.join(REPO_MODES)}")
+        change = Change(actor, self._clock(), f"mode {mode}")
+        return self._update_repo(key, lambda r: replace(r, mode=mode, change=change))
+
+    def set_repo_cadence(self, key: str, minutes: int, actor: str) -> SwitchState:
+        if minutes < 1:
+            raise SwitchError(f"cadence must be at least 1 minute, got {minutes}")
+        change = Change(actor, self._clock(), f"cadence {minutes}m")
+        return self._update_repo(key, lambda r: replace(r, cadence_minutes=minutes, change=change))
+
+    def set_job(self, name: str, on: bool, actor: str, why: str = "") -> SwitchState:
+        if name not in KNOWN_JOBS:
+            raise SwitchError(f"unknown job {name!r}; known: {', '.join(KNOWN_JOBS)}")
+        if name == CONTROL_JOB and not on:
+            raise SwitchRefused(
+                f"{CONTROL_JOB} cannot be switched off: it is how switches are turned back on "
+                "(set telegram.enabled: false in the config to stop it)"
+            )
+        change = Change(actor, self._clock(), why)
+
+        def apply(state: SwitchState) -> SwitchState:
+            return replace(state, jobs={**state.jobs, name: Switch(on, change)})
+
+        return self._update(apply)
+
+    def _update_repo(self, key: str, fn: Callable[[RepoSwitch], RepoSwitch]) -> SwitchState:
+        def apply(state: SwitchState) -> SwitchState:
+            return replace(state, repos={**state.repos, key: fn(state.repo(key))})
+
+        return self._update(apply)
+
+    def _update(self, fn: Callable[[SwitchState], SwitchState]) -> SwitchState:
+        def apply_json(data: Any) -> dict[str, Any]:
+            return state_to_json(fn(state_from_json(self.path, data)))
+
+        self.state = state_from_json(self.path, update_json(self.path, apply_json))
+        return self.state
+
+
+# --- JSON ⇄ SwitchState --------------------------------------------------------------------------------
+
+
+def state_to_json(state: SwitchState) -> dict[str, Any]:
+    return {
+        "global": _switch_to_json(state.global_switch),
+        "stop_now": _change_to_json(state.stop_now),
+        "repos": {
+            key: {
+                **_switch_to_json(Switch(r.on, r.change)),
+                "mode": r.mode,
+                "cadence_minutes": r.cadence_minutes,
+            }
+            for key, r in sorted(state.repos.items())
+        },
+        "jobs": {name: _switch_to_json(s) for name, s in sorted(state.jobs.items())},
+    }
+
+
+def state_from_json(path: Path, data: Any) -> SwitchState:
+    """Parse the switch file; CorruptStateError names the key that is wrong."""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("top level is not an object")
+        repos = {
+            str(key): _repo_from_json(value)
+            for key, value in _as_dict(data.get("repos", {}), "repos").items()
+        }
+        jobs = {
+            str(k): _switch_from_json(v, f"jobs.{k}")
+            for k, v in _as_dict(data.get("jobs", {}), "jobs").items()
+        }
+        return SwitchState(
+            global_switch=_switch_from_json(data.get("global", {}), "global"),
+            stop_now=_change_from_json(data.get("stop_now"), "stop_now"),
+            repos=repos,
+            jobs=jobs,
+        )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CorruptStateError(path, str(exc)) from exc
+
+
+def _as_dict(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{where} is not an object")
+    return value
+
+
+def _switch_to_json(switch: Switch) -> dict[str, Any]:
+    return {"on": switch.on, "change": _change_to_json(switch.change)}
+
+
+def _switch_from_json(value: Any, where: str) -> Switch:
+    value = _as_dict(value, where)
+    on = value.get("on", True)
+    if not isinstance(on, bool):
+        raise TypeError(f"{where}.on is not true/false")
+    return Switch(on, _change_from_json(value.get("change"), f"{where}.change"))
+
+
+def _repo_from_json(value: Any) -> RepoSwitch:
+    switch = _switch_from_json(value, "repos")
+    mode = value.get("mode")
+    cadence = value.get("cadence_minutes")
+    if mode is not None and mode not in REPO_MODES:
+        raise ValueError(f"repos mode {mode!r} is not one of {', '.join(REPO_MODES)}")
+    if cadence is not None and (not isinstance(cadence, int) or isinstance(cadence, bool)):
+        raise TypeError("repos cadence_minutes is not an integer")
+    return RepoSwitch(switch.on, switch.change, mode, cadence)
+
+
+def _change_to_json(change: Change | None) -> dict[str, str] | None:
+    if change is None:
+        return None
+    return {"by": change.by, "at": change.at.isoformat(), "why": change.why}
+
+
+def _change_from_json(value: Any, where: str) -> Change | None:
+    if value is None:
+        return None
+    value = _as_dict(value, where)
+    at = datetime.fromisoformat(str(value["at"]))
+    if at.tzinfo is None:
+        raise ValueError(f"{where}.at has no time zone")
+    return Change(by=str(value["by"]), at=at, why=str(value.get("why", "")))
