@@ -47,8 +47,13 @@ def run(
     timeout: float = 600.0,
     stall_timeout: float | None = None,
     max_output: int = 4 * 1024 * 1024,
+    on_start: Callable[[int], None] | None = None,
 ) -> ProcessResult:
-    """Run argv to completion (or until a timeout) and return what it printed, bounded to max_output."""
+    """Run argv to completion (or until a timeout) and return what it printed, bounded to max_output.
+
+    `on_start(pid)` is called once the process exists (its pid is also its process-group id), so a caller can
+    record it — e.g. in a task lease — and a later recovery can kill a group orphaned by a crash.
+    """
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -62,6 +67,8 @@ def run(
         )
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
+    if on_start is not None:
+        on_start(proc.pid)
     if stdin is not None and proc.stdin is not None:
         try:
             proc.stdin.write(stdin.encode())
