@@ -1,0 +1,545 @@
+"""The field tables of config.yaml: every key, its kind, default and meaning.
+
+These tables drive parsing and validation (fields.py) and the reference in docs/configuration.md
+(reference.py). A default is the raw YAML value and goes through the same checks as a written value.
+Defaults equal the values in example.config.yaml (tests/test_config.py checks it).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from .fields import (
+    INVALID,
+    Boolean,
+    Check,
+    Derived,
+    EnvValue,
+    Field,
+    FilePath,
+    Integer,
+    ListOf,
+    MapOf,
+    Nested,
+    NestedList,
+    NestedMap,
+    Number,
+    OneOf,
+    Optional,
+    Required,
+    Section,
+    Text,
+    Url,
+    env_name,
+)
+from .settings import (
+    AgentConfig,
+    BoardConfig,
+    Budgets,
+    Config,
+    GitHubAppConfig,
+    GitHubConfig,
+    GitIdentity,
+    LabelNames,
+    Limits,
+    MergeConfig,
+    RepoConfig,
+    StatusNames,
+    TelegramConfig,
+)
+
+GITHUB_COM = "https://api.github.com"
+AGENT_KINDS = ("claude", "codex", "gemini", "deepseek", "script")
+LOGIN = Text(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "a GitHub login")
+REPO_NAME = Text(r"(?!\.{1,2}$)[A-Za-z0-9._-]+", "a GitHub repository name")
+SHORT_NAME = Text(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a short name (letters, digits, . _ -)")
+EMAIL = Text(r"[^@\s]+@[^@\s]+", "an e-mail address")
+
+# Defaults of the agent keys that depend on the agent's kind (the first three equal example.config.yaml).
+AGENT_KIND_DEFAULTS: Mapping[str, Mapping[str, object]] = {
+    "claude": {
+        "command": ["claude"],
+        "model": None,
+        "api_key_env": "ANTHROPIC_API_KEY",
+        "base_url": None,
+        "price_per_million_input": 3.0,
+        "price_per_million_output": 15.0,
+    },
+    "codex": {
+        "command": ["codex"],
+        "model": "gpt-5-codex",
+        "api_key_env": "OPENAI_API_KEY",
+        "base_url": None,
+        "price_per_million_input": 1.25,
+        "price_per_million_output": 10.0,
+    },
+    "gemini": {
+        "command": ["gemini"],
+        "model": None,
+        "api_key_env": "GEMINI_API_KEY",
+        "base_url": None,
+        "price_per_million_input": 1.25,
+        "price_per_million_output": 10.0,
+    },
+    "deepseek": {
+        "command": Required("required for kind deepseek (the OpenAI-compatible coding CLI to run)"),
+        "model": "deepseek-chat",
+        "api_key_env": "DEEPSEEK_API_KEY",
+        "base_url": "https://api.deepseek.com",
+        "price_per_million_input": 0.56,
+        "price_per_million_output": 1.68,
+    },
+    "script": {
+        "command": Required("required for kind script (the command to run)"),
+        "model": None,
+        "api_key_env": None,
+        "base_url": None,
+        "price_per_million_input": 0.0,
+        "price_per_million_output": 0.0,
+    },
+}
+
+
+def _graphql_url(values: Mapping[str, Any]) -> str:
+    api_url = str(values["api_url"])
+    if api_url.endswith("/api/v3"):
+        return api_url.removesuffix("/api/v3") + "/api/graphql"
+    return api_url + "/graphql"
+
+
+def _by_kind(key: str) -> Derived:
+    def compute(values: Mapping[str, Any]) -> object:
+        return AGENT_KIND_DEFAULTS[values["kind"]][key]
+
+    return Derived("per kind (see the table below)", compute)
+
+
+def _agent_kind(values: Mapping[str, Any]) -> object:
+    name = values["name"]
+    if name in AGENT_KINDS:
+        return name
+    return Required(f"required (the agent name {name!r} is not a kind: {', '.join(AGENT_KINDS)})")
+
+
+def _build_app(
+    app_id: int | None, private_key_path: Any, installation_id: int | None
+) -> GitHubAppConfig | None:
+    if app_id is None:
+        return None
+    return GitHubAppConfig(app_id, private_key_path, installation_id)  # type: ignore[arg-type]
+
+
+def _check_app(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    others = ("private_key_path", "installation_id")
+    if values["app_id"] is None:
+        return [(key, "set without app_id (set app_id too, or remove it)") for key in others if values[key]]
+    return [(key, "required when app_id is set") for key in others if values[key] is None]
+
+
+def _check_board(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if values["mode"] == "project" and values["project_number"] is None:
+        return [("project_number", "required when mode is project (or use mode: labels)")]
+    return []
+
+
+def _check_stall(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if values["stall_minutes"] > values["timeout_minutes"]:
+        stall, timeout = values["stall_minutes"], values["timeout_minutes"]
+        return [("stall_minutes", f"must not exceed timeout_minutes ({stall:g} > {timeout:g})")]
+    return []
+
+
+def _check_telegram(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if not values["enabled"]:
+        return []
+    reason = "must not be empty when enabled is true (only listed chats and users may command the bot)"
+    return [(key, reason) for key in ("allowed_chat_ids", "allowed_user_ids") if not values[key]]
+
+
+GITHUB_APP = Section(
+    "github.app",
+    (
+        Field("app_id", Optional(Integer(1)), "GitHub App id; null = authenticate with the token", None),
+        Field(
+            "private_key_path",
+            Optional(FilePath()),
+            "the App's private key (.pem), readable only by you",
+            None,
+        ),
+        Field("installation_id", Optional(Integer(1)), "the App's installation id on the repos' owner", None),
+    ),
+    _build_app,
+    (Check(("app_id", "private_key_path", "installation_id"), _check_app),),
+    "Authenticate as a GitHub App; takes precedence over the token when app_id is set.",
+)
+
+GITHUB = Section(
+    "github",
+    (
+        Field("api_url", Url(), "REST base URL (GitHub Enterprise Server, sandbox: …/api/v3)", GITHUB_COM),
+        Field(
+            "graphql_url",
+            Url(),
+            "GraphQL URL",
+            Derived("api_url + `/graphql`; `…/api/v3` → `…/api/graphql`", _graphql_url),
+        ),
+        Field("token_env", env_name(), "environment variable holding the access token", "GITHUB_TOKEN"),
+        Field("app", Nested(GITHUB_APP), "GitHub App authentication", {}),
+        Field("request_timeout_seconds", Number(above=0), "timeout of one HTTP request", 30),
+        Field("max_retries", Integer(0), "retries on 5xx, 429 and secondary rate limits", 5),
+        Field(
+            "seconds_between_writes",
+            Number(at_least=0),
+            "pause between write requests (0 for the sandbox)",
+            1.0,
+        ),
+    ),
+    GitHubConfig,
+)
+
+GIT = Section(
+    "git",
+    (
+        Field("author_name", Text(), "author and committer name of agent commits", "Agent OS"),
+        Field("author_email", EMAIL, "author and committer e-mail", "agent-os@users.noreply.github.com"),
+    ),
+    GitIdentity,
+)
+
+STATUSES = Section(
+    "repos[].board.statuses",
+    tuple(
+        Field(key, Text(), f"Status option for {meaning}", value)
+        for key, meaning, value in (
+            ("ready", "issues waiting for an agent", "Ready"),
+            ("in_progress", "issues an agent is working on", "In Progress"),
+            ("in_review", "issues with an open PR", "In Review"),
+            ("done", "merged work", "Done"),
+            ("blocked", "escalated issues", "Blocked"),
+        )
+    ),
+    StatusNames,
+)
+
+BOARD = Section(
+    "repos[].board",
+    (
+        Field("mode", OneOf("project", "labels"), "Projects v2 Status field, or labels only", "project"),
+        Field("owner", Optional(LOGIN), "login owning the project; null = the repo owner", None),
+        Field(
+            "project_number", Optional(Integer(1)), "project number (in its URL); ignored in labels mode", 1
+        ),
+        Field("status_field", Text(), "name of the single-select field holding the status", "Status"),
+        Field("statuses", Nested(STATUSES), "option names of the status field", {}),
+    ),
+    BoardConfig,
+    (Check(("mode", "project_number"), _check_board),),
+)
+
+LABELS = Section(
+    "repos[].labels",
+    tuple(
+        Field(key, Text(), f"label for {meaning}", value)
+        for key, meaning, value in (
+            ("ready", "issues waiting for an agent (labels mode)", "ready"),
+            ("in_progress", "issues an agent is working on (labels mode)", "in-progress"),
+            ("in_review", "issues with an open PR (labels mode)", "in-review"),
+            (
+                "needs_info",
+                "issues the requirement guard sent back with questions (both modes)",
+                "needs-info",
+            ),
+            ("blocked", "escalated issues (both modes)", "blocked"),
+        )
+    ),
+    LabelNames,
+)
+
+REPO = Section(
+    "repos[]",
+    (
+        Field("owner", LOGIN, "user or organization owning the repository"),
+        Field("name", REPO_NAME, "repository name"),
+        Field(
+            "key",
+            SHORT_NAME,
+            "short name used in logs, Telegram and `agentos repo on|off`",
+            Derived("the repo's name", lambda values: values["name"]),
+        ),
+        Field("enabled", Boolean(), "false = configured but not dispatched or monitored", True),
+        Field(
+            "clone_url",
+            Optional(Text()),
+            "git URL or local path to clone; null = the forge's clone URL",
+            None,
+        ),
+        Field("base_branch", Text(), "branch PRs target and task branches start from", "main"),
+        Field(
+            "test_command",
+            Text(),
+            "shell command the orchestrator runs in the worktree to verify work",
+            ("python -m pytest -q"),
+        ),
+        Field("test_timeout_seconds", Integer(1), "time limit of test_command", 900),
+        Field("board", Nested(BOARD), "where issue status lives", {}),
+        Field("labels", Nested(LABELS), "label names", {}),
+        Field(
+            "trusted_authors",
+            ListOf(LOGIN, what="list of GitHub logins"),
+            ("logins whose issues may be dispatched; empty = anyone with write access"),
+            [],
+        ),
+        Field(
+            "protected_paths",
+            ListOf(Text(), what="list of path prefixes"),
+            ("a PR touching these is never merged automatically"),
+            [".github/workflows/"],
+        ),
+        Field(
+            "auto_merge_without_checks", Boolean(), "merge PRs of a repo with no CI at all (a risk)", False
+        ),
+    ),
+    RepoConfig,
+)
+
+AGENT = Section(
+    "agents.<name>",
+    (
+        Field(
+            "kind",
+            OneOf(*AGENT_KINDS),
+            "which adapter runs it",
+            Derived("the agent's name, when that is a kind", _agent_kind),
+        ),
+        Field(
+            "command",
+            ListOf(Text(), min_items=1, what="list of strings (argv)"),
+            ("the CLI's argv, no shell; the adapter adds its own flags"),
+            _by_kind("command"),
+        ),
+        Field(
+            "model",
+            Optional(Text()),
+            "model name passed to the CLI; null = the CLI's default",
+            _by_kind("model"),
+        ),
+        Field(
+            "api_key_env",
+            Optional(env_name()),
+            "environment variable holding the API key",
+            _by_kind("api_key_env"),
+        ),
+        Field(
+            "base_url",
+            Optional(Url()),
+            "API endpoint override (tests point it at a local fake)",
+            _by_kind("base_url"),
+        ),
+        Field(
+            "timeout_minutes", Number(above=0), "hard time limit of one run (the process group is killed)", 45
+        ),
+        Field("stall_minutes", Number(above=0), "a run with no output for this long is killed", 10),
+        Field("max_turns", Integer(1), "turn limit passed to CLIs that support one", 60),
+        Field(
+            "env",
+            MapOf(EnvValue(), env_name(), "mapping of variable name to string"),
+            ("extra non-secret environment for this agent"),
+            {},
+        ),
+        Field(
+            "price_per_million_input",
+            Number(at_least=0),
+            "USD per million input tokens (cost accounting)",
+            (_by_kind("price_per_million_input")),
+        ),
+        Field(
+            "price_per_million_output",
+            Number(at_least=0),
+            "USD per million output tokens",
+            _by_kind("price_per_million_output"),
+        ),
+    ),
+    AgentConfig,
+    (Check(("stall_minutes", "timeout_minutes"), _check_stall),),
+)
+
+LIMITS = Section(
+    "limits",
+    (
+        Field("max_parallel_workers", Integer(1), "agent runs at once on this host", 2),
+        Field("max_attempts", Integer(1), "agent attempts per task generation, follow-ups included", 3),
+        Field(
+            "max_generations",
+            Integer(1),
+            (
+                "generations per issue: the first dispatch, then re-dispatches from a clean base after a wedged PR"
+            ),
+            2,
+        ),
+        Field("max_ci_fix_attempts", Integer(0), "'fix CI' follow-ups per PR before escalating", 2),
+        Field(
+            "wedge_hours",
+            Number(above=0),
+            "a PR with the same blocker this long is closed and re-dispatched",
+            6,
+        ),
+        Field(
+            "lease_seconds", Integer(1), "a running task whose heartbeat is older than this is recovered", 900
+        ),
+        Field(
+            "issue_body_max_bytes",
+            Integer(1),
+            "longer issue bodies are truncated (with a note) in prompts",
+            65536,
+        ),
+        Field("codebase_md_max_bytes", Integer(1), "how much of CODEBASE.md the prompt includes", 16384),
+        Field("worktree_pool_size", Integer(1), "reusable worktrees kept per repository", 4),
+    ),
+    Limits,
+)
+
+MERGE = Section(
+    "merge",
+    (
+        Field("method", OneOf("squash", "merge", "rebase"), "how PRs are merged", "squash"),
+        Field("delete_branch", Boolean(), "delete the task branch after the merge", True),
+    ),
+    MergeConfig,
+)
+
+TELEGRAM = Section(
+    "telegram",
+    (
+        Field("enabled", Boolean(), "run the Telegram bot and send notifications", False),
+        Field("token_env", env_name(), "environment variable holding the bot token", "TELEGRAM_BOT_TOKEN"),
+        Field("api_url", Url(), "Bot API server (tests use a local fake)", "https://api.telegram.org"),
+        Field(
+            "allowed_chat_ids",
+            ListOf(Integer(), what="list of integers"),
+            ("chats the bot talks to (group ids are negative); required when enabled"),
+            [],
+        ),
+        Field(
+            "allowed_user_ids",
+            ListOf(Integer(1), what="list of integers"),
+            ("users allowed to command the bot, in addition to the chat check; required when enabled"),
+            [],
+        ),
+    ),
+    TelegramConfig,
+    (Check(("enabled", "allowed_chat_ids", "allowed_user_ids"), _check_telegram),),
+)
+
+BUDGETS = Section(
+    "budgets",
+    (
+        Field("per_task_usd", Number(above=0), "a task costing more than this is stopped and escalated", 5.0),
+        Field(
+            "monthly_usd",
+            MapOf(Number(above=0), SHORT_NAME, "mapping of agent name to number > 0"),
+            ("monthly limit per agent, e.g. {claude: 200}; agents not listed have none"),
+            {},
+        ),
+        Field(
+            "soft_limit_ratio", Number(above=0, at_most=1), "notify at this share of a limit; stop at it", 0.8
+        ),
+    ),
+    Budgets,
+)
+
+
+def _unknown_agent(name: str, agents: Mapping[str, object]) -> str:
+    if not agents:
+        return f'unknown agent "{name}" (no agents are configured)'
+    close = difflib.get_close_matches(name, list(agents), n=1)
+    hint = f'did you mean "{close[0]}"? ' if close else ""
+    return f'unknown agent "{name}" ({hint}configured agents: {", ".join(agents)})'
+
+
+def _check_routing(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    routing, agents = values["routing"], values["agents"]
+    problems = []
+    if routing and "default" not in routing:
+        problems.append(("routing.default", "required when routing is set (the chain of other task types)"))
+    for task_type, chain in routing.items():
+        for index, name in enumerate(chain):
+            where = f"routing.{task_type}[{index}]"
+            if name not in agents:
+                problems.append((where, _unknown_agent(name, agents)))
+            elif name in chain[:index]:
+                problems.append((where, f'agent "{name}" is listed twice'))
+    return problems
+
+
+def _check_monthly_budgets(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    agents = values["agents"]
+    return [
+        (f"budgets.monthly_usd.{name}", _unknown_agent(name, agents))
+        for name in values["budgets"].monthly_usd
+        if name not in agents
+    ]
+
+
+def _check_unique_repos(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    keys: dict[str, int] = {}
+    names: dict[str, int] = {}
+    for index, repo in enumerate(values["repos"]):
+        if repo is INVALID:
+            continue
+        if repo.key in keys:
+            problems.append(
+                (f"repos[{index}].key", f'duplicate repo key "{repo.key}" (also repos[{keys[repo.key]}])')
+            )
+        full_name = repo.full_name.lower()
+        if full_name in names:
+            problems.append(
+                (
+                    f"repos[{index}]",
+                    f'"{repo.full_name}" is configured twice (also repos[{names[full_name]}])',
+                )
+            )
+        keys.setdefault(repo.key, index)
+        names.setdefault(full_name, index)
+    return problems
+
+
+def _default_routing(values: Mapping[str, Any]) -> object:
+    return {"default": list(values["agents"])} if values["agents"] else {}
+
+
+CONFIG = Section(
+    "top level",
+    (
+        Field("runtime_dir", FilePath(), "holds mailbox/, state/, logs/, metrics/, worktrees/", "runtime"),
+        Field("github", Nested(GITHUB), "the forge's API", {}),
+        Field("git", Nested(GIT), "commit identity", {}),
+        Field("repos", NestedList(REPO, min_items=1), "the repositories Agent OS works on"),
+        Field("agents", NestedMap(AGENT, "name", SHORT_NAME, "<name>"), "agent CLIs by name", {}),
+        Field(
+            "routing",
+            MapOf(
+                ListOf(SHORT_NAME, min_items=1, what="list of agent names"),
+                SHORT_NAME,
+                ("mapping of task type to list of agent names"),
+            ),
+            "fallback chain of agents per task type; `default` is used for every other type",
+            Derived(
+                "`default:` every configured agent in the order written (none configured: empty)",
+                _default_routing,
+            ),
+        ),
+        Field("limits", Nested(LIMITS), "bounds on work and retries", {}),
+        Field("merge", Nested(MERGE), "how PRs are merged", {}),
+        Field("telegram", Nested(TELEGRAM), "the Telegram control bot", {}),
+        Field("budgets", Nested(BUDGETS), "spending limits", {}),
+    ),
+    Config,
+    (
+        Check(("routing", "agents"), _check_routing),
+        Check(("budgets", "agents"), _check_monthly_budgets),
+        Check(("repos",), _check_unique_repos),
+    ),
+)

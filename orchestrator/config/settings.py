@@ -1,0 +1,184 @@
+"""The typed configuration: frozen dataclasses built by the loader from config.yaml (see schema.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+AgentKind = Literal["claude", "codex", "gemini", "deepseek", "script"]
+BoardMode = Literal["project", "labels"]
+MergeMethod = Literal["squash", "merge", "rebase"]
+
+
+class UnknownRepoError(KeyError):
+    """`Config.repo` was asked for a repository that is not configured."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class GitHubAppConfig:
+    app_id: int
+    private_key_path: Path
+    installation_id: int
+
+
+@dataclass(frozen=True)
+class GitHubConfig:
+    api_url: str
+    graphql_url: str
+    token_env: str
+    app: GitHubAppConfig | None
+    request_timeout_seconds: float
+    max_retries: int
+    seconds_between_writes: float
+
+
+@dataclass(frozen=True)
+class GitIdentity:
+    author_name: str
+    author_email: str
+
+
+@dataclass(frozen=True)
+class StatusNames:
+    ready: str
+    in_progress: str
+    in_review: str
+    done: str
+    blocked: str
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    mode: BoardMode
+    owner: str | None
+    project_number: int | None
+    status_field: str
+    statuses: StatusNames
+
+
+@dataclass(frozen=True)
+class LabelNames:
+    ready: str
+    in_progress: str
+    in_review: str
+    needs_info: str
+    blocked: str
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    key: str
+    owner: str
+    name: str
+    enabled: bool
+    clone_url: str | None
+    base_branch: str
+    test_command: str
+    test_timeout_seconds: int
+    board: BoardConfig
+    labels: LabelNames
+    trusted_authors: tuple[str, ...]
+    protected_paths: tuple[str, ...]
+    auto_merge_without_checks: bool
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def board_owner(self) -> str:
+        return self.board.owner or self.owner
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    kind: AgentKind
+    command: tuple[str, ...]
+    model: str | None
+    api_key_env: str | None
+    base_url: str | None
+    timeout_minutes: float
+    stall_minutes: float
+    max_turns: int
+    env: Mapping[str, str]
+    price_per_million_input: float
+    price_per_million_output: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_parallel_workers: int
+    max_attempts: int
+    max_generations: int
+    max_ci_fix_attempts: int
+    wedge_hours: float
+    lease_seconds: int
+    issue_body_max_bytes: int
+    codebase_md_max_bytes: int
+    worktree_pool_size: int
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    method: MergeMethod
+    delete_branch: bool
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    enabled: bool
+    token_env: str
+    api_url: str
+    allowed_chat_ids: tuple[int, ...]
+    allowed_user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Budgets:
+    per_task_usd: float
+    monthly_usd: Mapping[str, float]
+    soft_limit_ratio: float
+
+
+@dataclass(frozen=True)
+class Config:
+    runtime_dir: Path
+    github: GitHubConfig
+    git: GitIdentity
+    repos: tuple[RepoConfig, ...]
+    agents: Mapping[str, AgentConfig]
+    routing: Mapping[str, tuple[str, ...]]
+    limits: Limits
+    merge: MergeConfig
+    telegram: TelegramConfig
+    budgets: Budgets
+    source: Path | None
+
+    @property
+    def enabled_repos(self) -> tuple[RepoConfig, ...]:
+        return tuple(repo for repo in self.repos if repo.enabled)
+
+    def repo(self, key_or_full_name: str) -> RepoConfig:
+        """The repository with this key, or with this "owner/name" (compared case-insensitively)."""
+        wanted = key_or_full_name.lower()
+        for repo in self.repos:
+            if repo.key == key_or_full_name or repo.full_name.lower() == wanted:
+                return repo
+        for repo in self.repos:
+            if repo.key.lower() == wanted:
+                return repo
+        known = ", ".join(f"{repo.key} ({repo.full_name})" for repo in self.repos)
+        raise UnknownRepoError(f"unknown repo {key_or_full_name!r}; configured repos: {known}")
+
+    def chain_for(self, task_type: str) -> tuple[str, ...]:
+        """The agent fallback chain for a task type: its own routing entry, else routing["default"]."""
+        chain = self.routing.get(task_type)
+        if chain is None:
+            chain = self.routing.get("default", ())
+        return chain
