@@ -181,7 +181,7 @@ class Number(Kind):
             f">= {at_least:g}" if at_least is not None else "",
         ]
         bounds.append(f"<= {at_most:g}" if at_most is not None else "")
-        self.type_name = " ".join(["number", *(b for b in bounds if b)])
+        self.type_name = "number " + " and ".join(b for b in bounds if b) if any(bounds) else "number"
 
     def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
         if not isinstance(value, int | float) or isinstance(value, bool):

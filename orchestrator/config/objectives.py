@@ -62,7 +62,11 @@ METRIC = Section(
         Field("name", Text(), "metric name, unique within the file"),
         Field("weight", Number(above=0), "relative weight in the objective's score", 1.0),
         Field("direction", OneOf("up", "down"), "whether a higher (up) or lower (down) value is better"),
-        Field("source", Text(), "where the value comes from, e.g. `events:merged`, `command: ./kpi.sh`"),
+        Field(
+            "source",
+            Text(),
+            "where the value comes from: a name the scoring job understands, e.g. `events:pr_merged`",
+        ),
     ),
     Metric,
 )

@@ -7,12 +7,7 @@ Defaults equal the values in example.config.yaml (tests/test_config.py checks it
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
-from typing import Any
-
 from .fields import (
-    INVALID,
     Boolean,
     Check,
     Derived,
@@ -28,18 +23,31 @@ from .fields import (
     Number,
     OneOf,
     Optional,
-    Required,
     Section,
     Text,
     Url,
     env_name,
+)
+from .rules import (
+    AGENT_KINDS,
+    build_github_app,
+    check_board,
+    check_github_app,
+    check_monthly_budgets,
+    check_routing,
+    check_stall,
+    check_telegram,
+    check_unique_repos,
+    default_agent_kind,
+    default_by_kind,
+    default_graphql_url,
+    default_routing,
 )
 from .settings import (
     AgentConfig,
     BoardConfig,
     Budgets,
     Config,
-    GitHubAppConfig,
     GitHubConfig,
     GitIdentity,
     LabelNames,
@@ -51,113 +59,10 @@ from .settings import (
 )
 
 GITHUB_COM = "https://api.github.com"
-AGENT_KINDS = ("claude", "codex", "gemini", "deepseek", "script")
 LOGIN = Text(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "a GitHub login")
 REPO_NAME = Text(r"(?!\.{1,2}$)[A-Za-z0-9._-]+", "a GitHub repository name")
 SHORT_NAME = Text(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a short name (letters, digits, . _ -)")
 EMAIL = Text(r"[^@\s]+@[^@\s]+", "an e-mail address")
-
-# Defaults of the agent keys that depend on the agent's kind (the first three equal example.config.yaml).
-AGENT_KIND_DEFAULTS: Mapping[str, Mapping[str, object]] = {
-    "claude": {
-        "command": ["claude"],
-        "model": None,
-        "api_key_env": "ANTHROPIC_API_KEY",
-        "base_url": None,
-        "price_per_million_input": 3.0,
-        "price_per_million_output": 15.0,
-    },
-    "codex": {
-        "command": ["codex"],
-        "model": "gpt-5-codex",
-        "api_key_env": "OPENAI_API_KEY",
-        "base_url": None,
-        "price_per_million_input": 1.25,
-        "price_per_million_output": 10.0,
-    },
-    "gemini": {
-        "command": ["gemini"],
-        "model": None,
-        "api_key_env": "GEMINI_API_KEY",
-        "base_url": None,
-        "price_per_million_input": 1.25,
-        "price_per_million_output": 10.0,
-    },
-    "deepseek": {
-        "command": Required("required for kind deepseek (the OpenAI-compatible coding CLI to run)"),
-        "model": "deepseek-chat",
-        "api_key_env": "DEEPSEEK_API_KEY",
-        "base_url": "https://api.deepseek.com",
-        "price_per_million_input": 0.56,
-        "price_per_million_output": 1.68,
-    },
-    "script": {
-        "command": Required("required for kind script (the command to run)"),
-        "model": None,
-        "api_key_env": None,
-        "base_url": None,
-        "price_per_million_input": 0.0,
-        "price_per_million_output": 0.0,
-    },
-}
-
-
-def _graphql_url(values: Mapping[str, Any]) -> str:
-    api_url = str(values["api_url"])
-    if api_url.endswith("/api/v3"):
-        return api_url.removesuffix("/api/v3") + "/api/graphql"
-    return api_url + "/graphql"
-
-
-def _by_kind(key: str) -> Derived:
-    def compute(values: Mapping[str, Any]) -> object:
-        return AGENT_KIND_DEFAULTS[values["kind"]][key]
-
-    return Derived("per kind (see the table below)", compute)
-
-
-def _agent_kind(values: Mapping[str, Any]) -> object:
-    name = values["name"]
-    if name in AGENT_KINDS:
-        return name
-    return Required(f"required (the agent name {name!r} is not a kind: {', '.join(AGENT_KINDS)})")
-
-
-def _build_app(
-    app_id: int | None, private_key_path: Any, installation_id: int | None
-) -> GitHubAppConfig | None:
-    if app_id is None:
-        return None
-    return GitHubAppConfig(app_id, private_key_path, installation_id)  # type: ignore[arg-type]
-
-
-def _check_app(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    others = ("private_key_path", "installation_id")
-    if values["app_id"] is None:
-        return [(key, "set without app_id (set app_id too, or remove it)") for key in others if values[key]]
-    return [(key, "required when app_id is set") for key in others if values[key] is None]
-
-
-def _check_board(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    if values["mode"] == "project" and values["project_number"] is None:
-        return [("project_number", "required when mode is project (or use mode: labels)")]
-    return []
-
-
-def _check_stall(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    if values["stall_minutes"] > values["timeout_minutes"]:
-        stall, timeout = values["stall_minutes"], values["timeout_minutes"]
-        return [("stall_minutes", f"must not exceed timeout_minutes ({stall:g} > {timeout:g})")]
-    return []
-
-
-def _check_telegram(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    if not values["enabled"]:
-        return []
-    reason = "must not be empty when enabled is true (only listed chats and users may command the bot)"
-    return [(key, reason) for key in ("allowed_chat_ids", "allowed_user_ids") if not values[key]]
-
-
 GITHUB_APP = Section(
     "github.app",
     (
@@ -170,8 +75,8 @@ GITHUB_APP = Section(
         ),
         Field("installation_id", Optional(Integer(1)), "the App's installation id on the repos' owner", None),
     ),
-    _build_app,
-    (Check(("app_id", "private_key_path", "installation_id"), _check_app),),
+    build_github_app,
+    (Check(("app_id", "private_key_path", "installation_id"), check_github_app),),
     "Authenticate as a GitHub App; takes precedence over the token when app_id is set.",
 )
 
@@ -183,7 +88,7 @@ GITHUB = Section(
             "graphql_url",
             Url(),
             "GraphQL URL",
-            Derived("api_url + `/graphql`; `…/api/v3` → `…/api/graphql`", _graphql_url),
+            Derived("api_url + `/graphql`; `…/api/v3` → `…/api/graphql`", default_graphql_url),
         ),
         Field("token_env", env_name(), "environment variable holding the access token", "GITHUB_TOKEN"),
         Field("app", Nested(GITHUB_APP), "GitHub App authentication", {}),
@@ -235,7 +140,7 @@ BOARD = Section(
         Field("statuses", Nested(STATUSES), "option names of the status field", {}),
     ),
     BoardConfig,
-    (Check(("mode", "project_number"), _check_board),),
+    (Check(("mode", "project_number"), check_board),),
 )
 
 LABELS = Section(
@@ -311,31 +216,31 @@ AGENT = Section(
             "kind",
             OneOf(*AGENT_KINDS),
             "which adapter runs it",
-            Derived("the agent's name, when that is a kind", _agent_kind),
+            Derived("the agent's name, when that is a kind", default_agent_kind),
         ),
         Field(
             "command",
             ListOf(Text(), min_items=1, what="list of strings (argv)"),
             ("the CLI's argv, no shell; the adapter adds its own flags"),
-            _by_kind("command"),
+            default_by_kind("command"),
         ),
         Field(
             "model",
             Optional(Text()),
             "model name passed to the CLI; null = the CLI's default",
-            _by_kind("model"),
+            default_by_kind("model"),
         ),
         Field(
             "api_key_env",
             Optional(env_name()),
             "environment variable holding the API key",
-            _by_kind("api_key_env"),
+            default_by_kind("api_key_env"),
         ),
         Field(
             "base_url",
             Optional(Url()),
             "API endpoint override (tests point it at a local fake)",
-            _by_kind("base_url"),
+            default_by_kind("base_url"),
         ),
         Field(
             "timeout_minutes", Number(above=0), "hard time limit of one run (the process group is killed)", 45
@@ -352,17 +257,17 @@ AGENT = Section(
             "price_per_million_input",
             Number(at_least=0),
             "USD per million input tokens (cost accounting)",
-            (_by_kind("price_per_million_input")),
+            (default_by_kind("price_per_million_input")),
         ),
         Field(
             "price_per_million_output",
             Number(at_least=0),
             "USD per million output tokens",
-            _by_kind("price_per_million_output"),
+            default_by_kind("price_per_million_output"),
         ),
     ),
     AgentConfig,
-    (Check(("stall_minutes", "timeout_minutes"), _check_stall),),
+    (Check(("stall_minutes", "timeout_minutes"), check_stall),),
 )
 
 LIMITS = Section(
@@ -429,7 +334,7 @@ TELEGRAM = Section(
         ),
     ),
     TelegramConfig,
-    (Check(("enabled", "allowed_chat_ids", "allowed_user_ids"), _check_telegram),),
+    (Check(("enabled", "allowed_chat_ids", "allowed_user_ids"), check_telegram),),
 )
 
 BUDGETS = Section(
@@ -450,66 +355,6 @@ BUDGETS = Section(
 )
 
 
-def _unknown_agent(name: str, agents: Mapping[str, object]) -> str:
-    if not agents:
-        return f'unknown agent "{name}" (no agents are configured)'
-    close = difflib.get_close_matches(name, list(agents), n=1)
-    hint = f'did you mean "{close[0]}"? ' if close else ""
-    return f'unknown agent "{name}" ({hint}configured agents: {", ".join(agents)})'
-
-
-def _check_routing(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    routing, agents = values["routing"], values["agents"]
-    problems = []
-    if routing and "default" not in routing:
-        problems.append(("routing.default", "required when routing is set (the chain of other task types)"))
-    for task_type, chain in routing.items():
-        for index, name in enumerate(chain):
-            where = f"routing.{task_type}[{index}]"
-            if name not in agents:
-                problems.append((where, _unknown_agent(name, agents)))
-            elif name in chain[:index]:
-                problems.append((where, f'agent "{name}" is listed twice'))
-    return problems
-
-
-def _check_monthly_budgets(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    agents = values["agents"]
-    return [
-        (f"budgets.monthly_usd.{name}", _unknown_agent(name, agents))
-        for name in values["budgets"].monthly_usd
-        if name not in agents
-    ]
-
-
-def _check_unique_repos(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    problems = []
-    keys: dict[str, int] = {}
-    names: dict[str, int] = {}
-    for index, repo in enumerate(values["repos"]):
-        if repo is INVALID:
-            continue
-        if repo.key in keys:
-            problems.append(
-                (f"repos[{index}].key", f'duplicate repo key "{repo.key}" (also repos[{keys[repo.key]}])')
-            )
-        full_name = repo.full_name.lower()
-        if full_name in names:
-            problems.append(
-                (
-                    f"repos[{index}]",
-                    f'"{repo.full_name}" is configured twice (also repos[{names[full_name]}])',
-                )
-            )
-        keys.setdefault(repo.key, index)
-        names.setdefault(full_name, index)
-    return problems
-
-
-def _default_routing(values: Mapping[str, Any]) -> object:
-    return {"default": list(values["agents"])} if values["agents"] else {}
-
-
 CONFIG = Section(
     "top level",
     (
@@ -528,7 +373,7 @@ CONFIG = Section(
             "fallback chain of agents per task type; `default` is used for every other type",
             Derived(
                 "`default:` every configured agent in the order written (none configured: empty)",
-                _default_routing,
+                default_routing,
             ),
         ),
         Field("limits", Nested(LIMITS), "bounds on work and retries", {}),
@@ -538,8 +383,8 @@ CONFIG = Section(
     ),
     Config,
     (
-        Check(("routing", "agents"), _check_routing),
-        Check(("budgets", "agents"), _check_monthly_budgets),
-        Check(("repos",), _check_unique_repos),
+        Check(("routing", "agents"), check_routing),
+        Check(("budgets", "agents"), check_monthly_budgets),
+        Check(("repos",), check_unique_repos),
     ),
 )

@@ -1,0 +1,177 @@
+"""The rules behind the field tables: defaults computed from other keys, and checks across keys.
+
+Each check takes the parsed values of one section and returns (key path, message) pairs; a check that looks
+at a collection skips items that already failed (INVALID).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from .fields import INVALID, Derived, Required
+from .settings import GitHubAppConfig
+
+AGENT_KINDS = ("claude", "codex", "gemini", "deepseek", "script")
+
+
+# Defaults of the agent keys that depend on the agent's kind (the first three equal example.config.yaml).
+AGENT_KIND_DEFAULTS: Mapping[str, Mapping[str, object]] = {
+    "claude": {
+        "command": ["claude"],
+        "model": None,
+        "api_key_env": "ANTHROPIC_API_KEY",
+        "base_url": None,
+        "price_per_million_input": 3.0,
+        "price_per_million_output": 15.0,
+    },
+    "codex": {
+        "command": ["codex"],
+        "model": "gpt-5-codex",
+        "api_key_env": "OPENAI_API_KEY",
+        "base_url": None,
+        "price_per_million_input": 1.25,
+        "price_per_million_output": 10.0,
+    },
+    "gemini": {
+        "command": ["gemini"],
+        "model": None,
+        "api_key_env": "GEMINI_API_KEY",
+        "base_url": None,
+        "price_per_million_input": 1.25,
+        "price_per_million_output": 10.0,
+    },
+    "deepseek": {
+        "command": Required("required for kind deepseek (the OpenAI-compatible coding CLI to run)"),
+        "model": "deepseek-chat",
+        "api_key_env": "DEEPSEEK_API_KEY",
+        "base_url": "https://api.deepseek.com",
+        "price_per_million_input": 0.56,
+        "price_per_million_output": 1.68,
+    },
+    "script": {
+        "command": Required("required for kind script (the command to run)"),
+        "model": None,
+        "api_key_env": None,
+        "base_url": None,
+        "price_per_million_input": 0.0,
+        "price_per_million_output": 0.0,
+    },
+}
+
+
+def default_graphql_url(values: Mapping[str, Any]) -> str:
+    api_url = str(values["api_url"])
+    if api_url.endswith("/api/v3"):
+        return api_url.removesuffix("/api/v3") + "/api/graphql"
+    return api_url + "/graphql"
+
+
+def default_by_kind(key: str) -> Derived:
+    def compute(values: Mapping[str, Any]) -> object:
+        return AGENT_KIND_DEFAULTS[values["kind"]][key]
+
+    return Derived("per kind (see the table below)", compute)
+
+
+def default_agent_kind(values: Mapping[str, Any]) -> object:
+    name = values["name"]
+    if name in AGENT_KINDS:
+        return name
+    return Required(f"required (the agent name {name!r} is not a kind: {', '.join(AGENT_KINDS)})")
+
+
+def build_github_app(
+    app_id: int | None, private_key_path: Any, installation_id: int | None
+) -> GitHubAppConfig | None:
+    if app_id is None:
+        return None
+    return GitHubAppConfig(app_id, private_key_path, installation_id)  # type: ignore[arg-type]
+
+
+def check_github_app(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    others = ("private_key_path", "installation_id")
+    if values["app_id"] is None:
+        return [(key, "set without app_id (set app_id too, or remove it)") for key in others if values[key]]
+    return [(key, "required when app_id is set") for key in others if values[key] is None]
+
+
+def check_board(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if values["mode"] == "project" and values["project_number"] is None:
+        return [("project_number", "required when mode is project (or use mode: labels)")]
+    return []
+
+
+def check_stall(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if values["stall_minutes"] > values["timeout_minutes"]:
+        stall, timeout = values["stall_minutes"], values["timeout_minutes"]
+        return [("stall_minutes", f"must not exceed timeout_minutes ({stall:g} > {timeout:g})")]
+    return []
+
+
+def check_telegram(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if not values["enabled"]:
+        return []
+    reason = "must not be empty when enabled is true (only listed chats and users may command the bot)"
+    return [(key, reason) for key in ("allowed_chat_ids", "allowed_user_ids") if not values[key]]
+
+
+def _unknown_agent(name: str, agents: Mapping[str, object]) -> str:
+    if not agents:
+        return f'unknown agent "{name}" (no agents are configured)'
+    close = difflib.get_close_matches(name, list(agents), n=1)
+    hint = f'did you mean "{close[0]}"? ' if close else ""
+    return f'unknown agent "{name}" ({hint}configured agents: {", ".join(agents)})'
+
+
+def check_routing(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    routing, agents = values["routing"], values["agents"]
+    problems = []
+    if routing and "default" not in routing:
+        problems.append(("routing.default", "required when routing is set (the chain of other task types)"))
+    for task_type, chain in routing.items():
+        for index, name in enumerate(chain):
+            where = f"routing.{task_type}[{index}]"
+            if name not in agents:
+                problems.append((where, _unknown_agent(name, agents)))
+            elif name in chain[:index]:
+                problems.append((where, f'agent "{name}" is listed twice'))
+    return problems
+
+
+def check_monthly_budgets(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    agents = values["agents"]
+    return [
+        (f"budgets.monthly_usd.{name}", _unknown_agent(name, agents))
+        for name in values["budgets"].monthly_usd
+        if name not in agents
+    ]
+
+
+def check_unique_repos(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    keys: dict[str, int] = {}
+    names: dict[str, int] = {}
+    for index, repo in enumerate(values["repos"]):
+        if repo is INVALID:
+            continue
+        if repo.key in keys:
+            problems.append(
+                (f"repos[{index}].key", f'duplicate repo key "{repo.key}" (also repos[{keys[repo.key]}])')
+            )
+        full_name = repo.full_name.lower()
+        if full_name in names:
+            problems.append(
+                (
+                    f"repos[{index}]",
+                    f'"{repo.full_name}" is configured twice (also repos[{names[full_name]}])',
+                )
+            )
+        keys.setdefault(repo.key, index)
+        names.setdefault(full_name, index)
+    return problems
+
+
+def default_routing(values: Mapping[str, Any]) -> object:
+    return {"default": list(values["agents"])} if values["agents"] else {}
