@@ -1,0 +1,377 @@
+"""`GitHubClient`: the `Forge` protocol over GitHub's REST and GraphQL APIs (or the sandbox forge).
+
+Every list poll (issues, pulls, comments, labels, PR files, check runs, combined status) and every single-item
+GET is a conditional request answered from the persisted ETag cache when GitHub says 304, so an idle tick
+costs no rate limit. HTTP details (retries, pacing, errors, accounting) live in `transport.py`, Projects v2 in
+`graphql.py`, JSON → models in `parse.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from orchestrator.github import parse
+from orchestrator.github.auth import AppAuth, Auth, TokenAuth
+from orchestrator.github.errors import BadCredentials, ClaimLost, GitHubError, HeadChanged, MergeConflict
+from orchestrator.github.etag_cache import EtagCache
+from orchestrator.github.graphql import Boards, GraphQL
+from orchestrator.github.protocol import RequestStats
+from orchestrator.github.transport import RetryMode, Transport
+from orchestrator.models import Board, BoardItem, ChecksSummary, CheckState, Comment, Issue, PullRequest
+
+logger = logging.getLogger(__name__)
+
+_OK = frozenset({200})
+_CREATED = frozenset({201})
+_PASSING = ("success", "neutral", "skipped")
+
+
+class GitHubClient:
+    def __init__(
+        self,
+        api_url: str,
+        graphql_url: str,
+        auth: Auth,
+        etag_cache: EtagCache | None,
+        *,
+        timeout: float = 30,
+        max_retries: int = 5,
+        seconds_between_writes: float = 0,
+        max_wait: float = 60,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stats = RequestStats()
+        self.api_url = api_url.rstrip("/")
+        self._http = Transport(
+            api_url,
+            auth,
+            etag_cache,
+            self.stats,
+            timeout=timeout,
+            max_retries=max_retries,
+            seconds_between_writes=seconds_between_writes,
+            max_wait=max_wait,
+            sleep=sleep,
+            clock=clock,
+        )
+        self._boards = Boards(GraphQL(self._http, graphql_url), etag_cache, clock)
+
+    @classmethod
+    def from_settings(
+        cls,
+        api_url: str,
+        graphql_url: str,
+        *,
+        token_env: str = "GITHUB_TOKEN",
+        app_id: int | str | None = None,
+        private_key_path: str | Path | None = None,
+        installation_id: int | None = None,
+        cache_path: str | Path | None = None,
+        timeout: float = 30,
+        max_retries: int = 5,
+        seconds_between_writes: float = 0,
+        environ: Mapping[str, str] | None = None,
+    ) -> GitHubClient:
+        """Build a client from plain config values. A GitHub App (app_id set) takes precedence over a token."""
+        auth: Auth
+        if app_id is not None:
+            if private_key_path is None or installation_id is None:
+                raise BadCredentials(
+                    "github.app.app_id is set but private_key_path or installation_id is missing: set all three"
+                )
+            auth = AppAuth(app_id, Path(private_key_path), int(installation_id), api_url, timeout)
+        else:
+            token = (os.environ if environ is None else environ).get(token_env, "").strip()
+            if not token:
+                raise BadCredentials(
+                    f"the environment variable {token_env} is empty or not set: "
+                    f"export a GitHub token in {token_env} (or configure github.app)"
+                )
+            auth = TokenAuth(token, source=f"the token in ${token_env}")
+        cache = EtagCache(cache_path) if cache_path is not None else None
+        return cls(
+            api_url,
+            graphql_url,
+            auth,
+            cache,
+            timeout=timeout,
+            max_retries=max_retries,
+            seconds_between_writes=seconds_between_writes,
+        )
+
+    def close(self) -> None:
+        self._http.save_cache()
+        self._http.close()
+
+    # --- issues -------------------------------------------------------------------------------------------
+    def list_issues(
+        self, repo: str, *, state: str = "open", labels: Sequence[str] = (), since: datetime | None = None
+    ) -> list[Issue]:
+        params: dict[str, str | int] = {"state": state}
+        if labels:
+            params["labels"] = ",".join(labels)
+        if since is not None:
+            params["since"] = _iso(since)
+        return [
+            parse.issue(repo, item)
+            for page in self._http.paginate(_repo_path(repo, "issues"), params)
+            for item in _list(page, f"issues of {repo}")
+            if not (isinstance(item, dict) and "pull_request" in item)
+        ]
+
+    def get_issue(self, repo: str, number: int) -> Issue:
+        return parse.issue(repo, self._get(_repo_path(repo, f"issues/{number}")))
+
+    def create_issue(self, repo: str, title: str, body: str, labels: Sequence[str] = ()) -> Issue:
+        payload = {"title": title, "body": body, "labels": list(labels)}
+        response = self._http.request(
+            "POST", _repo_path(repo, "issues"), body=payload, mode=RetryMode.UNSAFE, expected=_CREATED
+        )
+        return parse.issue(repo, response.json())
+
+    def list_comments(self, repo: str, number: int) -> list[Comment]:
+        where = f"comment on {repo}#{number}"
+        pages = self._http.paginate(_repo_path(repo, f"issues/{number}/comments"))
+        return [parse.comment(item, where) for page in pages for item in _list(page, where)]
+
+    def comment_issue(self, repo: str, number: int, body: str) -> None:
+        path = _repo_path(repo, f"issues/{number}/comments")
+        self._http.request("POST", path, body={"body": body}, mode=RetryMode.UNSAFE, expected=_CREATED)
+
+    def add_labels(self, repo: str, number: int, labels: Sequence[str]) -> None:
+        if labels:  # adding a label twice is harmless, so this write is retried like a read
+            path = _repo_path(repo, f"issues/{number}/labels")
+            self._http.request("POST", path, body={"labels": list(labels)}, expected=_OK)
+
+    def remove_label(self, repo: str, number: int, label: str) -> None:
+        path = _repo_path(repo, f"issues/{number}/labels/{quote(label, safe='')}")
+        self._http.request("DELETE", path, expected=frozenset({200, 204, 404}))
+
+    def close_issue(self, repo: str, number: int, reason: str = "completed") -> None:
+        body = {"state": "closed", "state_reason": reason}
+        self._http.request("PATCH", _repo_path(repo, f"issues/{number}"), body=body, expected=_OK)
+
+    def ensure_labels(self, repo: str, labels: Mapping[str, str]) -> None:
+        pages = self._http.paginate(_repo_path(repo, "labels"))
+        existing = {
+            parse.label_name(item, f"labels of {repo}").casefold()
+            for page in pages
+            for item in _list(page, f"labels of {repo}")
+        }
+        for name, color in labels.items():
+            if name.casefold() in existing:
+                continue
+            body = {"name": name, "color": color.removeprefix("#")}
+            # 422 already_exists: another job created it since we listed; that is the outcome we want.
+            self._http.request("POST", _repo_path(repo, "labels"), body=body, expected=frozenset({201, 422}))
+
+    # --- branches -----------------------------------------------------------------------------------------
+    def get_branch_sha(self, repo: str, branch: str) -> str | None:
+        path = _repo_path(repo, f"git/ref/heads/{quote(branch, safe='/')}")
+        response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 404}))
+        self._http.save_cache()
+        if response.status == 404:
+            return None
+        return parse.Fields(response.json(), f"ref {branch} of {repo}").obj("object").text("sha")
+
+    def create_branch(self, repo: str, branch: str, sha: str) -> None:
+        """The atomic claim: POST git/refs; GitHub answers 422 when the ref already exists.
+
+        The POST is retried on every transient failure (5xx, timeouts, 429, secondary limits). A retry that
+        answers 422 is ambiguous: the earlier attempt may have created the ref before its answer was lost.
+        We then read the ref: a different sha means someone else holds the claim (ClaimLost). The same sha
+        is taken as ours ONLY when an earlier attempt failed after reaching the server (a 5xx or a timeout);
+        it cannot prove who created it, but the other claimant would have had to race us within the seconds
+        of our retries and from the same base commit. After a failure the server never saw (connection
+        refused, 429, secondary-limit 403), a 422 is someone else's ref: ClaimLost.
+        """
+        path = _repo_path(repo, "git/refs")
+        body = {"ref": f"refs/heads/{branch}", "sha": sha}
+        response = self._http.request(
+            "POST", path, body=body, mode=RetryMode.VERIFIED, expected=frozenset({201, 422})
+        )
+        if response.status == 201:
+            return
+        current = self.get_branch_sha(repo, branch)
+        if current is None:  # 422 for another reason (bad sha, bad name): not a claim outcome
+            raise self._http.error_for("POST", self._http.url(path), response)
+        if current == sha and response.after_ambiguous_failure:
+            logger.warning(
+                "claim %s on %s: 422 after an ambiguous failure, ref is at our sha: ours", branch, repo
+            )
+            return
+        raise ClaimLost(
+            f"branch {branch} of {repo} already exists (at {current[:12]}): another dispatcher holds it"
+        )
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        path = _repo_path(repo, f"git/refs/heads/{quote(branch, safe='/')}")
+        # 422 "Reference does not exist" and 404 both mean the branch is already gone.
+        self._http.request("DELETE", path, expected=frozenset({204, 404, 422}))
+
+    # --- pull requests ------------------------------------------------------------------------------------
+    def create_pull(
+        self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False
+    ) -> PullRequest:
+        payload = {"title": title, "body": body, "head": head, "base": base, "draft": draft}
+        response = self._http.request(
+            "POST", _repo_path(repo, "pulls"), body=payload, mode=RetryMode.UNSAFE, expected=_CREATED
+        )
+        return parse.pull_request(repo, response.json())
+
+    def list_pulls(
+        self, repo: str, *, state: str = "open", head: str | None = None, base: str | None = None
+    ) -> list[PullRequest]:
+        params: dict[str, str | int] = {"state": state}
+        if head is not None:
+            params["head"] = f"{repo.split('/')[0]}:{head}"
+        if base is not None:
+            params["base"] = base
+        pages = self._http.paginate(_repo_path(repo, "pulls"), params)
+        return [parse.pull_request(repo, item) for page in pages for item in _list(page, f"pulls of {repo}")]
+
+    def get_pull(self, repo: str, number: int) -> PullRequest:
+        return parse.pull_request(repo, self._get(_repo_path(repo, f"pulls/{number}")))
+
+    def pull_files(self, repo: str, number: int) -> list[str]:
+        where = f"files of {repo}#{number}"
+        pages = self._http.paginate(_repo_path(repo, f"pulls/{number}/files"))
+        return [parse.Fields(item, where).text("filename") for page in pages for item in _list(page, where)]
+
+    def pull_diff(self, repo: str, number: int) -> str:
+        path = _repo_path(repo, f"pulls/{number}")
+        return self._http.request("GET", path, accept="application/vnd.github.diff").text
+
+    def update_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        changes = {k: v for k, v in {"title": title, "body": body, "state": state}.items() if v is not None}
+        if changes:
+            self._http.request("PATCH", _repo_path(repo, f"pulls/{number}"), body=changes, expected=_OK)
+
+    def merge_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        sha: str,
+        method: str = "squash",
+        title: str | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Merge only if the head is still `sha` (409 → HeadChanged, 405 → MergeConflict).
+
+        Retried on transient failures; a 405 after an attempt that may have landed is checked against the
+        PR: already merged at our sha means the earlier attempt merged it, and its merge commit is returned.
+        """
+        payload: dict[str, Any] = {"sha": sha, "merge_method": method}
+        if title is not None:
+            payload["commit_title"] = title
+        if message is not None:
+            payload["commit_message"] = message
+        path = _repo_path(repo, f"pulls/{number}/merge")
+        response = self._http.request(
+            "PUT", path, body=payload, mode=RetryMode.VERIFIED, expected=frozenset({200, 405, 409})
+        )
+        where = f"merge of {repo}#{number}"
+        if response.status == 200:
+            return parse.Fields(response.json(), where).text("sha")
+        if response.status == 409:
+            raise HeadChanged(f"{repo}#{number} head is no longer {sha[:12]}: not merged", 409)
+        if response.after_ambiguous_failure:
+            pull = parse.Fields(self._get(_repo_path(repo, f"pulls/{number}")), f"{repo}#{number}")
+            if pull.data.get("merged") is True and pull.obj("head").text("sha") == sha:
+                return pull.text("merge_commit_sha")
+        raise MergeConflict(f"{repo}#{number} is not mergeable: {_message(response.text)}", 405)
+
+    # --- checks -------------------------------------------------------------------------------------------
+    def checks(self, repo: str, sha: str) -> ChecksSummary:
+        """Check runs + commit statuses → one verdict, GitHub's precedence: a failure outweighs pending.
+
+        NONE: no runs and no statuses. FAILURE: anything completed and not success/neutral/skipped.
+        PENDING: otherwise, anything queued/in_progress/pending. SUCCESS: everything passed.
+        """
+        where = f"check runs of {repo}@{sha[:12]}"
+        runs = [
+            parse.check_run(item, where)
+            for page in self._http.paginate(_repo_path(repo, f"commits/{sha}/check-runs"))
+            for item in parse.Fields(page, where).array("check_runs")
+        ]
+        status_where = f"combined status of {repo}@{sha[:12]}"
+        combined = parse.Fields(
+            self._get(_repo_path(repo, f"commits/{sha}/status"), {"per_page": 100}), status_where
+        )
+        runs += [parse.commit_status(item, status_where) for item in combined.array("statuses")]
+        return ChecksSummary(sha=sha, state=_verdict(runs), runs=tuple(runs))
+
+    # --- Projects v2 --------------------------------------------------------------------------------------
+    def get_board(self, owner: str, number: int, status_field: str = "Status") -> Board:
+        return self._boards.get_board(owner, number, status_field)
+
+    def board_items(self, board: Board) -> list[BoardItem]:
+        return self._boards.board_items(board)
+
+    def set_item_status(self, board: Board, item_id: str, status: str) -> None:
+        self._boards.set_item_status(board, item_id, status)
+
+    def add_board_item(self, board: Board, content_node_id: str) -> str:
+        return self._boards.add_board_item(board, content_node_id)
+
+    # --- helpers ------------------------------------------------------------------------------------------
+    def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        """A conditional GET of one resource (a 304 costs nothing), parsed as JSON."""
+        response = self._http.request("GET", path, params=params, conditional=True)
+        self._http.save_cache()
+        return response.json()
+
+
+def _repo_path(repo: str, rest: str) -> str:
+    owner, sep, name = repo.partition("/")
+    if not (owner and sep and name) or "/" in name:
+        raise ValueError(f"repo must be 'owner/name', got {repo!r}")
+    return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}/{rest}"
+
+
+def _list(page: Any, where: str) -> list[Any]:
+    if not isinstance(page, list):
+        raise GitHubError(f"malformed response for {where}: expected a list, got {type(page).__name__}")
+    return page
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("`since` must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _message(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text[:200]
+    return str(data.get("message", "")) if isinstance(data, dict) else text[:200]
+
+
+def _verdict(runs: Sequence[Any]) -> CheckState:
+    if not runs:
+        return CheckState.NONE
+    if any(r.status == "completed" and r.conclusion not in _PASSING for r in runs):
+        return CheckState.FAILURE
+    if any(r.status != "completed" for r in runs):
+        return CheckState.PENDING
+    return CheckState.SUCCESS

@@ -1,0 +1,401 @@
+"""HTTP for the GitHub edge: one `requests.Session`, conditional GETs, retries, pacing, accounting, errors.
+
+Why `requests` and not PyGithub's Requester: PyGithub costs ~170 ms / 44 MiB to import, and an idle
+dispatcher tick (a handful of 304s) must stay fast; its paginated lists never send `If-None-Match`; and its
+retry and throttling rules are not the ones we need (we decide per request whether a retry is safe). PyGithub
+is still used where it earns its cost: minting GitHub App installation tokens (`auth.AppAuth`).
+
+Retry rules (`RetryMode`):
+- SAFE (GET, and writes whose replay is harmless: labels, PATCH, DELETE, GraphQL): retry connection errors,
+  timeouts, 500/502/503/504, 429 and secondary-limit 403.
+- UNSAFE (POSTs that create something: an issue, a comment, a PR): retry only when the server cannot have
+  acted: the connection was never made, or the answer was 429 / secondary-limit 403 / 502 / 503.
+- VERIFIED (the branch claim, the merge): retry like SAFE, and tell the caller through
+  `Response.after_ambiguous_failure` that an earlier attempt may have landed, so it can check the outcome.
+Waits honour `Retry-After`, else `x-ratelimit-reset` when `x-ratelimit-remaining` is 0, else exponential
+backoff with jitter. A wait longer than `max_wait` is not slept through: RateLimited is raised with `retry_at`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+from orchestrator.github.auth import Auth
+from orchestrator.github.errors import (
+    BadCredentials,
+    Forbidden,
+    GitHubError,
+    GitHubUnavailable,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
+from orchestrator.github.etag_cache import CachedResponse, EtagCache
+from orchestrator.github.protocol import RequestStats
+
+logger = logging.getLogger(__name__)
+
+JSON_MEDIA_TYPE = "application/vnd.github+json"
+API_VERSION = "2022-11-28"
+_RETRYABLE_5XX = frozenset({500, 502, 503, 504})
+_NOT_ACTED_5XX = frozenset({502, 503})  # a gateway/overload answer: the request did not reach the app
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+_BACKOFF_CAP_SECONDS = 30.0
+
+
+class RetryMode(Enum):
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    VERIFIED = "verified"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    text: str
+    url: str
+    not_modified: bool = False  # a 304 replayed from the ETag cache (status is the cached 200)
+    after_ambiguous_failure: bool = False  # an earlier attempt may have reached GitHub and acted
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except json.JSONDecodeError as error:
+            raise GitHubError(
+                f"malformed response from {self.url}: not JSON ({error})", self.status
+            ) from error
+
+    @property
+    def next_url(self) -> str | None:
+        match = _NEXT_LINK.search(self.headers.get("Link", ""))
+        return match.group(1) if match else None
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way that may be retried after `delay` seconds."""
+
+    def __init__(self, error: GitHubError, delay: float | None, acted: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.delay = delay  # None: exponential backoff
+        self.acted = acted  # the server may have carried out the request
+
+
+class Transport:
+    def __init__(
+        self,
+        api_url: str,
+        auth: Auth,
+        cache: EtagCache | None,
+        stats: RequestStats,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        seconds_between_writes: float = 0.0,
+        max_wait: float = 60.0,
+        backoff_base: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.auth = auth
+        self.cache = cache
+        self.stats = stats
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.seconds_between_writes = seconds_between_writes
+        self.max_wait = max_wait
+        self.backoff_base = backoff_base
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = jitter
+        self._last_write_at: float | None = None
+        self._origin = _origin(self.api_url)
+        self._session = requests.Session()
+        self._session.headers.update(
+            {"Accept": JSON_MEDIA_TYPE, "X-GitHub-Api-Version": API_VERSION, "User-Agent": "agent-os"}
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- public ------------------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        accept: str | None = None,
+        mode: RetryMode = RetryMode.SAFE,
+        conditional: bool = False,
+        expected: frozenset[int] = frozenset({200}),
+        rest: bool = True,
+        write: bool | None = None,
+    ) -> Response:
+        """Send one logical request (with retries). Statuses in `expected` are returned; others raise."""
+        url = self.url(path, params)
+        cached = (
+            self.cache.lookup_response(_cache_key(url, accept))
+            if conditional and self.cache is not None
+            else None
+        )
+        is_write = method != "GET" if write is None else write
+        response = self._send_with_retries(method, url, body, accept, cached, mode, rest, is_write)
+        if response.status == 304:
+            if cached is None:
+                raise GitHubError(f"GET {url} answered 304 to an unconditional request", 304)
+            return Response(200, {"Link": cached.link}, cached.body, url, not_modified=True)
+        if conditional and self.cache is not None and response.status == 200 and response.headers.get("ETag"):
+            entry = CachedResponse(response.headers["ETag"], response.text, response.headers.get("Link", ""))
+            self.cache.store_response(_cache_key(url, accept), entry)
+        if response.status not in expected:
+            raise self.error_for(method, url, response)
+        return response
+
+    def paginate(self, path: str, params: Mapping[str, str | int] | None = None) -> Iterator[Any]:
+        """Every page of a list endpoint (Link: rel="next"), each one a conditional GET."""
+        url: str | None = self.url(path, {**(params or {}), "per_page": 100})
+        try:
+            while url is not None:
+                response = self.request("GET", url, conditional=True)
+                yield response.json()
+                url = response.next_url
+                if url is not None and _origin(url) != self._origin:
+                    raise GitHubError(f"refusing to follow a pagination link off {self._origin}: {url}")
+        finally:
+            self.save_cache()
+
+    def save_cache(self) -> None:
+        if self.cache is not None:
+            self.cache.save()
+
+    def url(self, path: str, params: Mapping[str, str | int] | None = None) -> str:
+        url = path if path.startswith(("http://", "https://")) else self.api_url + path
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(sorted((k, str(v)) for k, v in params.items()))
+        return url
+
+    # --- retries -----------------------------------------------------------------------------------------
+    def _send_with_retries(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        accept: str | None,
+        cached: CachedResponse | None,
+        mode: RetryMode,
+        rest: bool,
+        is_write: bool,
+    ) -> Response:
+        ambiguous = False
+        renewed_credentials = False
+        attempt = 0
+        while True:
+            try:
+                response = self._attempt(method, url, body, accept, cached, rest, is_write)
+            except _Retry as failure:
+                may_retry = mode is not RetryMode.UNSAFE or not failure.acted
+                if attempt >= self.max_retries or not may_retry:
+                    raise failure.error from None
+                ambiguous = ambiguous or failure.acted
+                self._wait_before_retry(attempt, failure)
+                attempt += 1
+                continue
+            if response.status == 401 and not renewed_credentials and self.auth.renew_after_401():
+                renewed_credentials = True  # an expired installation token: mint a new one, once
+                continue
+            if ambiguous:
+                response = Response(response.status, response.headers, response.text, url, False, True)
+            return response
+
+    def _wait_before_retry(self, attempt: int, failure: _Retry) -> None:
+        delay = failure.delay
+        if delay is None:
+            delay = min(_BACKOFF_CAP_SECONDS, self.backoff_base * 2**attempt) * (0.5 + self._jitter() / 2)
+        if delay > self.max_wait:
+            raise failure.error
+        self.stats.retries += 1
+        logger.warning("retrying in %.1f s after: %s", delay, failure.error)
+        self._sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        accept: str | None,
+        cached: CachedResponse | None,
+        rest: bool,
+        is_write: bool,
+    ) -> Response:
+        headers = {"Authorization": self.auth.authorization()}
+        if accept:
+            headers["Accept"] = accept
+        if cached is not None:
+            headers["If-None-Match"] = cached.etag
+        if is_write:
+            self._pace_writes()
+        try:
+            raw = self._session.request(method, url, headers=headers, json=body, timeout=self.timeout)
+        except requests.RequestException as error:
+            acted = not _failed_before_sending(error)
+            raise _Retry(GitHubUnavailable(f"cannot reach {url}: {_reason(error)}"), None, acted) from error
+        response = Response(raw.status_code, raw.headers, raw.text, url)
+        self._account(response, rest, is_write)
+        self._raise_if_transient(method, url, response)
+        return response
+
+    def _raise_if_transient(self, method: str, url: str, response: Response) -> None:
+        status = response.status
+        if status in _RETRYABLE_5XX:
+            unavailable = GitHubUnavailable(f"{method} {url} failed: {status} {_message(response)}", status)
+            raise _Retry(unavailable, _retry_after(response), acted=status not in _NOT_ACTED_5XX)
+        if status == 429 or (status == 403 and _is_rate_limit(response)):
+            retry_at = self._rate_limit_retry_at(response)
+            delay = None if retry_at is None else max(0.0, retry_at - self._clock())
+            limited = RateLimited(
+                f"rate limited on {method} {url}: {status} {_message(response)}", retry_at, status=status
+            )
+            raise _Retry(limited, delay, acted=False)
+
+    def _rate_limit_retry_at(self, response: Response) -> float | None:
+        after = _retry_after(response)
+        if after is not None:
+            return self._clock() + after
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            reset = response.headers.get("x-ratelimit-reset", "")
+            if reset.isdigit():
+                return float(reset) + 1.0
+        return None
+
+    def _pace_writes(self) -> None:
+        if self.seconds_between_writes > 0 and self._last_write_at is not None:
+            wait = self._last_write_at + self.seconds_between_writes - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last_write_at = self._clock()
+
+    def _account(self, response: Response, rest: bool, is_write: bool) -> None:
+        if is_write:
+            self.stats.writes += 1
+        if not rest:
+            return
+        if response.status == 304:
+            self.stats.not_modified += 1
+        else:
+            self.stats.counted += 1
+        remaining = response.headers.get("x-ratelimit-remaining", "")
+        if remaining.isdigit():
+            self.stats.rate_remaining = int(remaining)
+
+    # --- errors ------------------------------------------------------------------------------------------
+    def error_for(self, method: str, url: str, response: Response) -> GitHubError:
+        """The named error for a final, unexpected status."""
+        status, message = response.status, _message(response)
+        where = f"{method} {url.removeprefix(self.api_url)}"
+        if status == 401:
+            return BadCredentials(
+                f"GitHub rejected the credentials (401 {message}) on {where}: check {self.auth.describe()}",
+                status,
+            )
+        if status == 403:
+            return Forbidden(f"{where} is forbidden (403 {message}){_needed_permission(response)}", status)
+        if status == 404:
+            return NotFound(f"{where}: not found (404){_resource_hint(url, self.api_url)}", status)
+        if status == 422:
+            return ValidationFailed(
+                f"{where} was rejected (422 {message}){_validation_details(response)}", status
+            )
+        return GitHubError(f"{where} failed: {status} {message}", status)
+
+
+def _cache_key(url: str, accept: str | None) -> str:
+    return url if accept is None else f"{url} accept={accept}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _failed_before_sending(error: requests.RequestException) -> bool:
+    """True when no connection was ever made, so the server cannot have seen (or acted on) the request."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    cause = error.args[0] if error.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, ConnectTimeoutError)
+
+
+def _reason(error: requests.RequestException) -> str:
+    if isinstance(error, requests.Timeout):
+        return f"timed out ({type(error).__name__})"
+    cause = error.args[0] if error.args else error
+    reason = getattr(cause, "reason", cause)
+    return str(reason)
+
+
+def _retry_after(response: Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: fall back to the other signals
+
+
+def _is_rate_limit(response: Response) -> bool:
+    if response.headers.get("x-ratelimit-remaining") == "0" or "Retry-After" in response.headers:
+        return True
+    message = _message(response).lower()
+    return "rate limit" in message or "abuse" in message
+
+
+def _message(response: Response) -> str:
+    try:
+        data = json.loads(response.text)
+    except json.JSONDecodeError:
+        return response.text[:200].strip()
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return response.text[:200].strip()
+
+
+def _needed_permission(response: Response) -> str:
+    fine_grained = response.headers.get("X-Accepted-GitHub-Permissions", "").strip()
+    if fine_grained:
+        return f": the token needs the permission {fine_grained}"
+    scopes = response.headers.get("X-Accepted-OAuth-Scopes", "").strip()
+    if scopes:
+        return f": the token needs one of the scopes {scopes}"
+    return ": the token lacks a permission or scope for this"
+
+
+def _resource_hint(url: str, api_url: str) -> str:
+    path = urlsplit(url).path.removeprefix(urlsplit(api_url).path)
+    parts = path.strip("/").split("/")
+    if len(parts) >= 3 and parts[0] == "repos":
+        return f": the repository {parts[1]}/{parts[2]} or this resource does not exist, or the token cannot see it"
+    return ": it does not exist, or the token cannot see it"
+
+
+def _validation_details(response: Response) -> str:
+    try:
+        errors = json.loads(response.text).get("errors")
+    except (json.JSONDecodeError, AttributeError):
+        return ""
+    return f": {errors}" if errors else ""
