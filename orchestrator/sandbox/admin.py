@@ -1,0 +1,112 @@
+"""`/_sandbox/*` (admin token only, never counted) and the bridge to the GraphQL module."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from orchestrator.sandbox.accounting import Accounting
+from orchestrator.sandbox.ci import SandboxCI
+from orchestrator.sandbox.core import ForgeCore
+from orchestrator.sandbox.db import SandboxDB
+from orchestrator.sandbox.faults import FaultConfig, FaultInjector
+from orchestrator.sandbox.gitrepo import ZERO_SHA
+from orchestrator.sandbox.routing import ApiError, Request, Response, Router
+
+log = logging.getLogger(__name__)
+
+
+class AdminRoutes:
+    def __init__(self, core: ForgeCore, accounting: Accounting, faults: FaultInjector, ci: SandboxCI) -> None:
+        self.core = core
+        self.accounting = accounting
+        self.faults = faults
+        self.ci = ci
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/stats", self.get_stats)
+        router.add("POST", "/stats/reset", self.reset_stats)
+        router.add("GET", "/faults", self.get_faults)
+        router.add("PUT", "/faults", self.set_faults)
+        router.add("POST", "/users", self.create_user)
+        router.add("PUT", "/repos/{owner}/{repo}/ci", self.set_ci)
+        router.add("POST", "/hooks/push", self.push_hook)
+        router.add("POST", "/ci/wait", self.wait_ci)
+
+    def get_stats(self, request: Request) -> Response:
+        return Response(200, self.accounting.stats())
+
+    def reset_stats(self, request: Request) -> Response:
+        self.accounting.reset_stats()
+        return Response(200, self.accounting.stats())
+
+    def get_faults(self, request: Request) -> Response:
+        config = self.faults.config
+        return Response(200, {**config.__dict__, "error_statuses": list(config.error_statuses)})
+
+    def set_faults(self, request: Request) -> Response:
+        try:
+            config = FaultConfig.from_json(request.json_object())
+        except (TypeError, ValueError) as exc:
+            raise ApiError(422, f"Invalid fault configuration: {exc}") from exc
+        self.faults.configure(config)
+        return self.get_faults(request)
+
+    def create_user(self, request: Request) -> Response:
+        data = request.json_object()
+        login = data.get("login")
+        if not isinstance(login, str) or not login:
+            raise ApiError(422, "login is required")
+        kind = str(data.get("type") or "User")
+        token = self.core.create_user(login, kind)
+        return Response(201, {"login": login, "type": kind, "token": token})
+
+    def set_ci(self, request: Request) -> Response:
+        repo = self.core.repo(request.params["owner"], request.params["repo"])
+        command = request.json_object().get("command")
+        if command is not None and not isinstance(command, str):
+            raise ApiError(422, "command must be a string or null")
+        self.core.set_ci_command(repo, command)
+        return Response(200, {"repo": repo.full_name, "command": command or None})
+
+    def push_hook(self, request: Request) -> Response:
+        """The post-receive hook of a bare repo reports the refs a `git push` moved."""
+        data = request.json_object()
+        owner, _, name = str(data.get("repo", "")).partition("/")
+        repo = self.core.repo(owner, name)
+        for update in data.get("updates", []):
+            ref = str(update.get("ref", ""))
+            if ref.startswith("refs/heads/"):
+                new = str(update.get("new", ""))
+                self.core.branch_moved(
+                    repo, ref.removeprefix("refs/heads/"), None if new == ZERO_SHA else new
+                )
+        return Response(200, {"ok": True})
+
+    def wait_ci(self, request: Request) -> Response:
+        timeout = float(request.json_object().get("timeout", 120))
+        try:
+            self.ci.wait_idle(timeout)
+        except TimeoutError as exc:
+            raise ApiError(408, str(exc)) from exc
+        return Response(200, {"idle": True})
+
+
+class GraphQLEndpoint:
+    """POST /api/graphql → orchestrator.sandbox.graphql_api.execute (501 while that module is absent)."""
+
+    def __init__(self, db: SandboxDB) -> None:
+        self.db = db
+
+    def execute(
+        self, query: str, variables: dict[str, Any] | None, viewer: str
+    ) -> tuple[dict[str, Any], int]:
+        try:
+            graphql_api = importlib.import_module("orchestrator.sandbox.graphql_api")
+        except ModuleNotFoundError as exc:
+            if exc.name != "orchestrator.sandbox.graphql_api":
+                raise
+            raise ApiError(501, "GraphQL is not available in this sandbox build") from exc
+        body, cost = graphql_api.execute(self.db, query, variables, viewer)
+        return body, int(cost)

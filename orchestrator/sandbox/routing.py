@@ -1,0 +1,134 @@
+"""Requests, responses and the route table of the sandbox forge (no web framework: a list of regexes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+DOCS = "https://docs.github.com/rest"
+
+
+class ApiError(Exception):
+    """An answer other than success, shaped like GitHub's error bodies."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body["documentation_url"] = DOCS
+        body["status"] = str(self.status)
+        return body
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "Not Found")
+
+
+def validation_failed(resource: str, field_name: str, code: str, message: str | None = None) -> ApiError:
+    error: dict[str, Any] = {"resource": resource, "field": field_name, "code": code}
+    if message:
+        error["message"] = message
+    return ApiError(422, "Validation Failed", [error])
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # below the API prefix, e.g. "/repos/o/r/issues"
+    query: dict[str, str]
+    headers: Mapping[str, str]  # keys in lower case
+    body: bytes
+    viewer: str = ""  # login of the authenticated user
+    params: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise ApiError(400, "Problems parsing JSON") from exc
+
+    def json_object(self) -> dict[str, Any]:
+        data = self.json()
+        if not isinstance(data, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        return data
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower()) or ""
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # JSON value, or str for text bodies, or None for no body
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, str) and not self.content_type.startswith("application/json"):
+            return self.body.encode()
+        return json.dumps(self.body, indent=2).encode()
+
+
+Handler = Callable[[Request], Response]
+
+_PARAM = re.compile(r"\{(\w+)(:path)?\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    """Path templates like "/repos/{owner}/{repo}/issues/{number}"; `{name:path}` may span slashes."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, method: str, template: str, handler: Handler) -> None:
+        def to_group(match: re.Match[str]) -> str:
+            body = ".+" if match.group(2) else "[^/]+"
+            return f"(?P<{match.group(1)}>{body})"
+
+        pattern = re.compile("^" + _PARAM.sub(to_group, template) + "/?$")
+        self.routes.append(Route(method, pattern, handler))
+
+    def dispatch(self, request: Request) -> Response:
+        """Call the first route matching method and path; GitHub answers 404 for anything unknown."""
+        for route in self.routes:
+            match = route.pattern.match(request.path) if route.method == request.method else None
+            if match:
+                request.params = {key: unquote(value) for key, value in match.groupdict().items()}
+                return route.handler(request)
+        raise not_found()
+
+
+def int_param(value: str) -> int:
+    """A numeric path segment; anything else is a 404, as on GitHub."""
+    if not value.isdigit():
+        raise not_found()
+    return int(value)
