@@ -1,0 +1,219 @@
+"""`bin/agentos`: the one human CLI.
+
+Expected failures (bad config, unreachable API, bad token, unknown repo) print one clear message naming the
+cause and the fix and exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.config import ConfigError, load_config
+from orchestrator.github.errors import GitHubError
+from orchestrator.models import TaskState
+from orchestrator.runtime import RuntimePaths
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _runtime(args: argparse.Namespace) -> RuntimePaths:
+    if getattr(args, "runtime", None):
+        return RuntimePaths(Path(args.runtime).resolve())
+    return RuntimePaths(load_config(args.config).runtime_dir)
+
+
+# --- run --------------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.jobs.entry import run_job
+
+    outcome = run_job(args.job, args.config, list(args.job_args), honour_switches=not args.force)
+    stream = sys.stdout if outcome.code == 0 else sys.stderr
+    print(outcome.message, file=stream)
+    return outcome.code
+
+
+# --- kill switches ----------------------------------------------------------------------------------------
+
+
+def cmd_switch_global(args: argparse.Namespace) -> int:
+    from orchestrator.switches import Switches
+
+    switches = Switches.load(_runtime(args).root)
+    on = args.command == "on"
+    switches.set_global(on, actor="cli", now=bool(getattr(args, "now", False)), why=args.why or "")
+    if on:
+        print("Agent OS is ON: jobs run at their next cron tick.")
+    elif getattr(args, "now", False):
+        print("Agent OS is OFF now: no new tasks; running agents are stopped and their work pushed.")
+    else:
+        print("Agent OS is OFF: no job starts new work; running tasks finish their current attempt.")
+    return 0
+
+
+def cmd_switch_scoped(args: argparse.Namespace) -> int:
+    from orchestrator.switches import SwitchError, Switches
+
+    switches = Switches.load(_runtime(args).root)
+    on = args.state == "on"
+    try:
+        if args.command == "repo":
+            load_config(args.config).repo(args.name)  # unknown repo → a clear error listing the known keys
+            switches.set_repo(args.name, on, actor="cli")
+        else:
+            switches.set_job(args.name, on, actor="cli")
+    except (SwitchError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.command} {args.name} is {args.state.upper()}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestrator.switches import Switches
+
+    config = load_config(args.config)
+    paths = RuntimePaths(config.runtime_dir)
+    state = Switches.load(paths.root).reload()
+    print(f"global: {'ON' if state.global_switch.on else 'OFF'}")
+    for repo in config.repos:
+        rs = state.repo(repo.key)
+        enabled = repo.enabled and rs.on
+        print(f"repo {repo.key:<16} {repo.full_name:<32} {'on' if enabled else 'off'}  board={repo.board.mode}")
+    _print_tasks(paths, states=(TaskState.INBOX, TaskState.RUNNING))
+    return 0
+
+
+# --- tasks and logs ---------------------------------------------------------------------------------------
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    _print_tasks(_runtime(args), states=tuple(TaskState) if args.all else None)
+    return 0
+
+
+def _print_tasks(paths: RuntimePaths, states: tuple[TaskState, ...] | None) -> None:
+    from orchestrator.mailbox import Mailbox
+
+    mailbox = Mailbox(paths.mailbox)
+    chosen = states or (TaskState.INBOX, TaskState.RUNNING, TaskState.BLOCKED, TaskState.ESCALATED)
+    rows = 0
+    for state in chosen:
+        for entry in mailbox.list(state):
+            rows += 1
+            if entry.task is None:
+                print(f"{state.value:<10} {entry.id:<48} MALFORMED: {entry.error}")
+                continue
+            t = entry.task
+            print(
+                f"{state.value:<10} {t.repo}#{t.issue:<6} g{t.generation} attempt {t.attempt:<3} "
+                f"{t.agents[0] if t.agents else '-':<8} {t.title[:50]}"
+            )
+    if rows == 0:
+        print("no tasks" + ("" if states else " in flight"))
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    path = _runtime(args).logs / f"{args.job}.log"
+    if not path.exists():
+        print(f"no log yet for {args.job} ({path})", file=sys.stderr)
+        return 1
+    lines = path.read_text(errors="replace").splitlines()
+    print("\n".join(lines[-args.lines :]))
+    return 0
+
+
+# --- demo -------------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestrator.demo.runner import main as demo_main
+
+    return demo_main(["--agent", args.agent])
+
+
+# --- parser -----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentos", description="Agent OS: GitHub issues → merged PRs.")
+    parser.add_argument("--config", help="config file (default: $AGENT_OS_CONFIG, else ./config.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run one job once (honours kill switches and the job lock)")
+    p.add_argument("job")
+    p.add_argument("job_args", nargs=argparse.REMAINDER)
+    p.add_argument("--force", action="store_true", help="run even when a kill switch is off")
+    p.set_defaults(func=cmd_run)
+
+    for name, text in (("on", "turn Agent OS on"), ("off", "turn Agent OS off (kill switch)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--why", default="")
+        p.add_argument("--runtime", help=argparse.SUPPRESS)
+        if name == "off":
+            p.add_argument("--now", action="store_true", help="also stop running agents, pushing their work")
+        p.set_defaults(func=cmd_switch_global)
+
+    for name in ("repo", "job"):
+        p = sub.add_parser(name, help=f"turn one {name} on or off")
+        p.add_argument("state", choices=("on", "off"))
+        p.add_argument("name")
+        p.add_argument("--runtime", help=argparse.SUPPRESS)
+        p.set_defaults(func=cmd_switch_scoped)
+
+    p = sub.add_parser("status", help="kill switches, repos and tasks in flight")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("tasks", help="the mailbox: tasks in flight (or --all)")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--runtime", help="runtime dir (default: from config)")
+    p.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("logs", help="the last lines of a job's log")
+    p.add_argument("job")
+    p.add_argument("-n", "--lines", type=int, default=50)
+    p.add_argument("--runtime", help="runtime dir (default: from config)")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("demo", help="the full loop offline on the sandbox forge")
+    p.add_argument("--agent", default="demo")
+    p.set_defaults(func=cmd_demo)
+
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub: argparse._SubParsersAction) -> None:
+    """Subcommand groups that live with their own modules."""
+    from orchestrator.sandbox.commands import register as register_sandbox
+    from orchestrator.security.commands import register_audit, register_hooks, register_secrets
+
+    sandbox = sub.add_parser("sandbox", help="the built-in local GitHub-compatible forge")
+    register_sandbox(sandbox.add_subparsers(dest="sandbox_command", required=True))
+    register_secrets(sub)
+    register_audit(sub)
+    register_hooks(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"configuration problem:\n{exc}", file=sys.stderr)
+        return 2
+    except GitHubError as exc:
+        print(f"GitHub problem: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

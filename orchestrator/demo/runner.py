@@ -1,0 +1,237 @@
+"""`make demo`: the whole loop, offline, on the built-in sandbox forge.
+
+Starts the sandbox on a free port, seeds a small Python repo (textkit) with tests, a Projects v2 board and three
+Ready issues, writes a config for it, then runs dispatcher → queue → pr_monitor ticks until every issue is merged
+and closed, printing each step as it happens and a summary table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.config import parse_config
+from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.jobs.entry import build_context
+from orchestrator.runtime import JobContext
+
+HERE = Path(__file__).resolve().parent
+REPO = "agentos-admin/textkit"
+TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"
+
+
+@dataclass
+class IssueProgress:
+    number: int
+    title: str
+    branch: str = ""
+    agent: str = ""
+    pr: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    merged_after: float | None = None
+    closed: bool = False
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def demo_config(forge: Any, clone_url: str, project_number: int, runtime: Path, agent: str) -> dict[str, Any]:
+    python = sys.executable
+    agents: dict[str, Any] = {
+        "demo": {
+            "kind": "script",
+            "command": [python, "-m", "orchestrator.demo.agent"],
+            "timeout_minutes": 2,
+            "stall_minutes": 1,
+            "env": {"PYTHONPATH": str(HERE.parents[1])},
+        }
+    }
+    if agent != "demo":
+        agents[agent] = {"kind": agent, "command": [agent], "timeout_minutes": 20, "stall_minutes": 5}
+    return {
+        "runtime_dir": str(runtime),
+        "github": {
+            "api_url": forge.api_url,
+            "graphql_url": forge.graphql_url,
+            "token_env": TOKEN_ENV,
+            "seconds_between_writes": 0,
+            "max_retries": 3,
+            "request_timeout_seconds": 10,
+        },
+        "git": {"author_name": "Agent OS demo", "author_email": "demo@agent-os.invalid"},
+        "repos": [
+            {
+                "key": "textkit",
+                "owner": "agentos-admin",
+                "name": "textkit",
+                "clone_url": clone_url,
+                "base_branch": "main",
+                "test_command": f"{python} -m pytest -q",
+                "test_timeout_seconds": 120,
+                "board": {"mode": "project", "project_number": project_number},
+            }
+        ],
+        "agents": agents,
+        "routing": {"default": [agent]},
+        "limits": {"max_parallel_workers": 2, "lease_seconds": 120, "wedge_hours": 1},
+    }
+
+
+def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
+    from orchestrator.sandbox.seed import seed_repo
+    from orchestrator.sandbox.server import SandboxForge
+
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    say(f"Agent OS demo — everything runs locally in {workdir}")
+    if agent == "demo":
+        say("agent: the built-in scripted demo agent (deterministic, no model, no network)")
+    else:
+        say(f"agent: the real {agent} CLI with your own credentials")
+    t0 = time.monotonic()
+    with SandboxForge(workdir / "sandbox").start() as forge:
+        say(f"sandbox forge listening on {forge.url} (GitHub API at {forge.api_url})")
+        issues = yaml.safe_load((HERE / "issues.yaml").read_text())
+        seeded = seed_repo(
+            forge.api_url,
+            forge.token,
+            REPO,
+            source_dir=HERE / "repo_template",
+            ci_command=f"{sys.executable} -m pytest -q",
+            issues=issues,
+            board=True,
+        )
+        say(f"seeded {REPO}: {len(issues)} Ready issues on board #{seeded.project_number}, sandbox CI on")
+        data = demo_config(forge, seeded.clone_url, seeded.project_number or 1, workdir / "runtime", agent)
+        (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
+        ctx = build_context(config, environ={**_env(), TOKEN_ENV: forge.token})
+        progress = {n: IssueProgress(n, i["title"]) for n, i in zip(seeded.issue_numbers, issues, strict=True)}
+        ok = _loop(ctx, forge, progress, t0, max_seconds)
+        _summary(progress, ctx, time.monotonic() - t0)
+    return 0 if ok else 1
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _loop(ctx: JobContext, forge: Any, progress: dict[int, IssueProgress], t0: float, limit: float) -> bool:
+    events = _EventTail(ctx.paths.metrics / "events.jsonl")
+    tick = 0
+    while time.monotonic() - t0 < limit:
+        tick += 1
+        dispatcher.run(ctx)
+        events.show(progress, t0)
+        queue.run(ctx)
+        events.show(progress, t0)
+        forge.wait_ci_idle(timeout=120)
+        _show_ci(ctx, progress, t0)
+        pr_monitor.run(ctx)
+        events.show(progress, t0)
+        if all(p.closed for p in progress.values()):
+            return True
+    say(f"demo stopped after {limit:.0f} s with work left: see {ctx.paths.logs}")
+    return False
+
+
+def _stamp(t0: float) -> str:
+    return f"[{time.monotonic() - t0:5.1f}s]"
+
+
+def _show_ci(ctx: JobContext, progress: dict[int, IssueProgress], t0: float) -> None:
+    for p in progress.values():
+        if p.pr is None or p.closed:
+            continue
+        pr = ctx.forge.get_pull(REPO, p.pr)
+        if pr.state != "open":
+            continue
+        checks = ctx.forge.checks(REPO, pr.head_sha)
+        say(f"{_stamp(t0)} PR #{p.pr} CI on {pr.head_sha[:8]}: {checks.state.value}")
+
+
+class _EventTail:
+    """Prints new lines of events.jsonl as demo steps."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def show(self, progress: dict[int, IssueProgress], t0: float) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open() as fh:
+            fh.seek(self.offset)
+            lines = fh.readlines()
+            self.offset = fh.tell()
+        for line in lines:
+            event = json.loads(line)
+            self._print(event, progress, t0)
+
+    def _print(self, e: dict[str, Any], progress: dict[int, IssueProgress], t0: float) -> None:
+        issue = e.get("issue")
+        p = progress.get(issue) if isinstance(issue, int) else None
+        state = e.get("state")
+        ts = _stamp(t0)
+        if state == "dispatched" and p:
+            p.agent = str(e.get("agent", ""))
+            say(f"{ts} issue #{issue} “{p.title}” → claimed ({e.get('reason')})")
+        elif state == "agent_started" and p:
+            say(f"{ts} issue #{issue} → agent {e.get('agent')} running")
+        elif state == "pr_opened" and p:
+            p.pr = e.get("pr")
+            say(f"{ts} issue #{issue} → PR #{p.pr} opened (tests passed in the worktree)")
+        elif state == "rebased":
+            say(f"{ts} PR #{e.get('pr')} rebased onto the new base tip; CI runs again")
+        elif state == "merged" and p:
+            p.merged_after = time.monotonic() - p.started
+            p.closed = True
+            say(f"{ts} PR #{e.get('pr')} merged → issue #{issue} closed, board Done")
+        elif state in ("escalated", "needs_info"):
+            say(f"{ts} issue #{issue} → {state}: {e.get('reason')}")
+        elif state not in ("complete",):
+            say(f"{ts} issue #{issue} → {state} {e.get('reason') or ''}".rstrip())
+
+
+def _summary(progress: dict[int, IssueProgress], ctx: JobContext, elapsed: float) -> None:
+    say("")
+    say(f"{'issue':<7}{'title':<22}{'PR':<6}{'agent':<8}{'result':<10}")
+    for p in progress.values():
+        result = "merged" if p.closed else "open"
+        pr = f"#{p.pr}" if p.pr else "-"
+        say(f"#{p.number:<6}{p.title:<22}{pr:<6}{p.agent:<8}{result:<10}")
+    stats = ctx.forge.stats
+    merged = sum(p.closed for p in progress.values())
+    say(
+        f"\n{merged}/{len(progress)} issues merged and closed in {elapsed:.1f} s; "
+        f"GitHub requests counted: {stats.counted}, 304s: {stats.not_modified}, writes: {stats.writes}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentos demo", description=__doc__)
+    parser.add_argument("--agent", default="demo", help="demo (scripted), claude, codex or gemini")
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temporary directory")
+    parser.add_argument("--max-seconds", type=float, default=180)
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="agentos-demo-"))
+    return run_demo(workdir.resolve(), args.agent, args.max_seconds)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+

@@ -1,0 +1,166 @@
+"""Dispatcher job: Ready issues → claimed task branches → task files in the inbox.
+
+One tick, per enabled repo: snapshot (Ready issues, in-flight tasks, open agent PRs) → `policy.dispatch.decide`
+→ act. The claim is the creation of the task branch through the API (422 = someone else holds it); only then is
+the task file written (O_EXCL), the card moved to In Progress and a comment posted. When anything was enqueued
+the queue is started in the same tick so the agent starts within a minute of the issue becoming Ready.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from orchestrator import metrics
+from orchestrator.github.errors import ClaimLost, GitHubError
+from orchestrator.mailbox import TaskExists
+from orchestrator.models import Issue, TaskState
+from orchestrator.policy import dispatch as policy
+from orchestrator.prompt import render_issue_comment, sanitize_untrusted
+from orchestrator.runtime import JobContext
+from orchestrator.tracker import Tracker
+
+if TYPE_CHECKING:
+    from orchestrator.config import RepoConfig
+
+_AGENT_BRANCH = re.compile(r"^agent/(\d+)-")
+
+
+@dataclass
+class DispatchReport:
+    dispatched: list[str] = field(default_factory=list)  # task ids
+    asked: list[int] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+    lost_claims: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> DispatchReport:
+    report = DispatchReport()
+    tracker = Tracker(ctx.forge, ctx.paths.state)
+    for repo in ctx.config.repos:
+        if not repo.enabled:
+            continue
+        try:
+            _dispatch_repo(ctx, tracker, repo, report)
+        except GitHubError as exc:
+            report.errors.append(f"{repo.full_name}: {exc}")
+            ctx.log.error("dispatch failed repo=%s error=%s", repo.full_name, exc)
+    if report.dispatched and start_queue is not None:
+        start_queue()
+    return report
+
+
+def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.RepoSnapshot:
+    ready = tracker.ready_issues(repo)
+    in_flight: set[int] = set()
+    generations: dict[int, int] = {}
+    for state in TaskState:
+        for entry in ctx.mailbox.list(state):
+            task = entry.task
+            if task is None or task.repo != repo.full_name:
+                continue
+            generations[task.issue] = max(generations.get(task.issue, 0), task.generation)
+            if state in (TaskState.INBOX, TaskState.RUNNING):
+                in_flight.add(task.issue)
+    if ready:
+        for pr in ctx.forge.list_pulls(repo.full_name):
+            match = _AGENT_BRANCH.match(pr.head_ref)
+            if match:
+                in_flight.add(int(match.group(1)))
+    return policy.RepoSnapshot(
+        repo=repo.full_name,
+        ready=tuple(ready),
+        in_flight=frozenset(in_flight),
+        last_generation=generations,
+        needs_info_label=repo.labels.needs_info,
+        blocked_label=repo.labels.blocked,
+        trusted_authors=frozenset(repo.trusted_authors),
+        routing=dict(ctx.config.routing),
+        known_agents=frozenset(ctx.config.agents),
+        issue_body_max_bytes=ctx.config.limits.issue_body_max_bytes,
+    )
+
+
+def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: DispatchReport) -> None:
+    snap = snapshot(ctx, tracker, repo)
+    if not snap.ready:
+        return
+    for action in policy.decide(snap, ctx.clock(), sanitize_untrusted):
+        if isinstance(action, policy.Skip):
+            report.skipped[action.issue.number] = action.reason
+        elif isinstance(action, policy.AskForInfo):
+            _ask_for_info(ctx, repo, action)
+            report.asked.append(action.issue.number)
+        else:
+            _dispatch(ctx, tracker, repo, action, report)
+
+
+def _ask_for_info(ctx: JobContext, repo: RepoConfig, action: policy.AskForInfo) -> None:
+    body = render_issue_comment("needs_info", issue=action.issue, questions=action.questions)
+    ctx.forge.comment_issue(repo.full_name, action.issue.number, body)
+    ctx.forge.add_labels(repo.full_name, action.issue.number, [repo.labels.needs_info])
+    metrics.record_event(
+        ctx.paths.metrics,
+        repo=repo.full_name,
+        issue=action.issue.number,
+        state="needs_info",
+        reason="; ".join(action.questions),
+    )
+    ctx.log.info("asked for info repo=%s issue=%s", repo.full_name, action.issue.number)
+
+
+def _dispatch(
+    ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy.Dispatch, report: DispatchReport
+) -> None:
+    task, issue = action.task, action.issue
+    base_sha = ctx.forge.get_branch_sha(repo.full_name, repo.base_branch)
+    if base_sha is None:
+        raise GitHubError(f"{repo.full_name}: base branch {repo.base_branch!r} does not exist")
+    try:
+        ctx.forge.create_branch(repo.full_name, task.branch, base_sha)
+    except ClaimLost:
+        report.lost_claims.append(issue.number)
+        ctx.log.info("claim lost repo=%s issue=%s branch=%s", repo.full_name, issue.number, task.branch)
+        return
+    try:
+        ctx.mailbox.enqueue(task)
+    except TaskExists:
+        report.skipped[issue.number] = f"task {task.id} already exists on this host"
+        return
+    report.dispatched.append(task.id)
+    metrics.record_event(
+        ctx.paths.metrics,
+        task=task.id,
+        repo=repo.full_name,
+        issue=issue.number,
+        agent=task.agents[0],
+        state="dispatched",
+        reason=f"chain {', '.join(task.agents)}",
+    )
+    _announce(ctx, tracker, repo, issue, task.branch, task.agents, task.notes)
+
+
+def _announce(
+    ctx: JobContext,
+    tracker: Tracker,
+    repo: RepoConfig,
+    issue: Issue,
+    branch: str,
+    agents: tuple[str, ...],
+    notes: str,
+) -> None:
+    """Board → In Progress and the picked-up comment. Failures here are repaired by later ticks (the task
+    is already safely in the inbox), so they are logged, not raised."""
+    try:
+        tracker.move(repo, issue, "in_progress")
+        if repo.labels.needs_info in issue.labels:
+            ctx.forge.remove_label(repo.full_name, issue.number, repo.labels.needs_info)
+        body = render_issue_comment("picked_up", issue=issue, branch=branch, agents=agents, notes=notes)
+        ctx.forge.comment_issue(repo.full_name, issue.number, body)
+    except GitHubError as exc:
+        ctx.log.warning("announce failed repo=%s issue=%s error=%s", repo.full_name, issue.number, exc)
+    ctx.log.info("dispatched repo=%s issue=%s branch=%s agents=%s", repo.full_name, issue.number, branch, agents)
+

@@ -1,0 +1,210 @@
+"""Running one job once: config → context → kill-switch check → job lock → the job → exit code.
+
+Used by `bin/cron-run JOB` (cron) and `bin/agentos run JOB` (by hand). Jobs are imported lazily so a cron
+tick loads only what its job needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import filelock
+
+from orchestrator.config import Config, ConfigError, load_config
+from orchestrator.github.errors import GitHubError
+from orchestrator.runtime import JobContext, RuntimePaths
+
+log = logging.getLogger("agentos")
+
+# Job name → "module:function". The function takes (ctx, argv) and returns an exit code.
+JOBS: dict[str, str] = {
+    "dispatcher": "orchestrator.jobs.entry:run_dispatcher",
+    "queue": "orchestrator.jobs.entry:run_queue",
+    "pr_monitor": "orchestrator.jobs.entry:run_pr_monitor",
+    "telegram_control": "orchestrator.jobs.telegram_control:run_job",
+    "daily_digest": "orchestrator.jobs.daily_digest:run_job",
+}
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_SKIPPED = 0, 1, 2, 0
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    code: int
+    message: str
+
+
+def build_context(config: Config, environ: dict[str, str] | None = None) -> JobContext:
+    from orchestrator.github.client import GitHubClient
+    from orchestrator.mailbox import Mailbox
+
+    env = dict(os.environ if environ is None else environ)
+    paths = RuntimePaths(config.runtime_dir)
+    paths.ensure()
+    gh = config.github
+    forge = GitHubClient.from_settings(
+        gh.api_url,
+        gh.graphql_url,
+        token_env=gh.token_env,
+        app_id=gh.app.app_id if gh.app else None,
+        private_key_path=gh.app.private_key_path if gh.app else None,
+        installation_id=gh.app.installation_id if gh.app else None,
+        cache_path=paths.state / "etag_cache.json",
+        timeout=gh.request_timeout_seconds,
+        max_retries=gh.max_retries,
+        seconds_between_writes=gh.seconds_between_writes,
+        environ=env,
+    )
+    return JobContext(config=config, paths=paths, forge=forge, mailbox=Mailbox(paths.mailbox), environ=env)
+
+
+def run_job(name: str, config_path: str | None, argv: list[str], honour_switches: bool = True) -> JobOutcome:
+    """Load config, check the kill switches, take the job's lock and run it once."""
+    if name not in JOBS:
+        return JobOutcome(EXIT_CONFIG, f"unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}")
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        return JobOutcome(EXIT_CONFIG, str(exc))
+    paths = RuntimePaths(config.runtime_dir)
+    paths.ensure()
+    _setup_logging(name, paths)
+    if honour_switches:
+        from orchestrator.switches import Switches
+
+        allowed, reason = Switches.load(paths.root).is_allowed(name)
+        if not allowed:
+            log.info("job skipped job=%s reason=%s", name, reason)
+            return JobOutcome(EXIT_SKIPPED, f"{name} skipped: {reason}")
+    lock = filelock.FileLock(str(paths.locks / f"{name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return JobOutcome(EXIT_SKIPPED, f"{name} is already running (lock {paths.locks / (name + '.lock')})")
+    try:
+        return _run_locked(name, config, argv)
+    finally:
+        lock.release()
+
+
+def _run_locked(name: str, config: Config, argv: list[str]) -> JobOutcome:
+    module_name, func_name = JOBS[name].split(":")
+    func: Callable[[JobContext, list[str]], int] = getattr(importlib.import_module(module_name), func_name)
+    try:
+        ctx = build_context(config)
+    except GitHubError as exc:
+        return JobOutcome(EXIT_CONFIG, f"{name}: cannot talk to GitHub: {exc}")
+    try:
+        code = func(ctx, argv)
+    except GitHubError as exc:
+        log.error("job failed job=%s error=%s", name, exc)
+        return JobOutcome(EXIT_ERROR, f"{name} failed: {exc}")
+    finally:
+        close = getattr(ctx.forge, "close", None)
+        if close is not None:
+            close()
+    return JobOutcome(code, f"{name} finished")
+
+
+def _setup_logging(job: str, paths: RuntimePaths) -> None:
+    from orchestrator.log import setup_logging
+
+    setup_logging(job, paths.logs, logging.INFO)
+
+
+# --- the core-loop jobs -----------------------------------------------------------------------------------
+
+
+def _switch_stop(ctx: JobContext, job: str) -> Callable[[], str | None]:
+    from orchestrator.switches import Switches
+
+    switches = Switches.load(ctx.paths.root)
+    return lambda: switches.should_stop(job)
+
+
+def run_dispatcher(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator.jobs import dispatcher
+
+    report = dispatcher.run(ctx, start_queue=lambda: _start_queue_detached(ctx))
+    log.info(
+        "dispatcher tick dispatched=%s asked=%s lost=%s errors=%s",
+        len(report.dispatched),
+        len(report.asked),
+        len(report.lost_claims),
+        len(report.errors),
+    )
+    return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def _start_queue_detached(ctx: JobContext) -> None:
+    """Start the queue in its own process so a Ready issue's agent starts in this same cron minute."""
+    cron_run = Path(__file__).resolve().parents[2] / "bin" / "cron-run"
+    env = dict(os.environ)
+    if ctx.config.source is not None:
+        env["AGENT_OS_CONFIG"] = str(ctx.config.source)
+    log_file = (ctx.paths.logs / "queue.out").open("ab")
+    subprocess.Popen(  # detached on purpose: the queue outlives this tick; cron-run holds its lock
+        [str(cron_run), "queue"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log_file.close()
+
+
+def run_queue(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator.jobs import queue
+    from orchestrator.notify import Notifier
+
+    notifier = Notifier.for_context(ctx)
+    report = queue.run(ctx, should_stop=_switch_stop(ctx, "queue"), notify=notifier.escalation)
+    log.info(
+        "queue tick opened=%s follow_ups=%s escalated=%s recovered=%s errors=%s",
+        report.opened,
+        len(report.follow_ups),
+        len(report.escalated),
+        len(report.recovered),
+        len(report.errors),
+    )
+    return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def run_pr_monitor(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator.jobs import pr_monitor
+    from orchestrator.notify import Notifier
+
+    report = pr_monitor.run(ctx, notify=Notifier.for_context(ctx).escalation)
+    log.info(
+        "pr_monitor tick merged=%s rebased=%s follow_ups=%s waiting=%s errors=%s",
+        report.merged,
+        report.rebased,
+        report.follow_ups,
+        len(report.waiting),
+        len(report.errors),
+    )
+    return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`bin/cron-run JOB [args]`: the one cron wrapper."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: cron-run JOB [args]", file=sys.stderr)
+        return EXIT_CONFIG
+    outcome = run_job(args[0], os.environ.get("AGENT_OS_CONFIG"), args[1:])
+    if outcome.code != EXIT_OK:
+        print(outcome.message, file=sys.stderr)
+    return outcome.code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

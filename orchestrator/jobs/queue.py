@@ -1,0 +1,254 @@
+"""Queue job: a burst worker that drains the inbox, up to `max_parallel_workers` tasks at once, then exits.
+
+For each task: claim (rename into running/ with a lease) → one attempt (task_runner) → retry policy →
+open the PR | follow-up on the same branch | next agent | escalate. Expired leases of crashed runs are recovered
+first; pooled worktrees whose task is gone are reconciled.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from orchestrator import metrics
+from orchestrator.escalation import NotifyFn, escalate
+from orchestrator.github.errors import GitHubError
+from orchestrator.mailbox import AlreadyClaimed, Lease
+from orchestrator.models import AttemptRecord, Task, TaskState
+from orchestrator.policy import retry
+from orchestrator.prompt import render_issue_comment, render_pr_body
+from orchestrator.runtime import JobContext
+from orchestrator.store import read_json, update_json
+from orchestrator.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
+from orchestrator.tracker import Tracker
+from orchestrator.worktrees import pool_for
+
+if TYPE_CHECKING:
+    from orchestrator.config import RepoConfig
+
+
+@dataclass
+class QueueReport:
+    opened: list[int] = field(default_factory=list)  # PR numbers
+    follow_ups: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+StopCheck = Callable[[], str | None]
+
+
+def run(
+    ctx: JobContext,
+    runner: AgentRunner | None = None,
+    should_stop: StopCheck = lambda: None,
+    notify: NotifyFn | None = None,
+    max_tasks: int | None = None,
+) -> QueueReport:
+    report = QueueReport()
+    runner = runner or default_runner(ctx.environ)
+    _recover(ctx, report)
+    workers = max(1, ctx.config.limits.max_parallel_workers)
+    started = 0
+    running: dict[Future[None], str] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="task") as pool:
+        while True:
+            stop_reason = should_stop()
+            free = workers - len(running)
+            if not stop_reason and free > 0 and (max_tasks is None or started < max_tasks):
+                for queued in ctx.mailbox.next_tasks(free):
+                    if queued.id in running.values():
+                        continue
+                    fut = pool.submit(_work_on, ctx, queued.id, runner, notify, report)
+                    running[fut] = queued.id
+                    started += 1
+            if not running:
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in done:
+                task_id = running.pop(fut)
+                exc = fut.exception()
+                if exc is not None:
+                    report.errors.append(f"{task_id}: {exc!r}")
+                    ctx.log.error("task crashed task=%s error=%r", task_id, exc)
+    return report
+
+
+def _recover(ctx: JobContext, report: QueueReport) -> None:
+    """Requeue tasks whose lease expired and whose process is gone; free orphaned worktrees."""
+    now = ctx.clock()
+    for expired in ctx.mailbox.expired_leases(now, ctx.config.limits.lease_seconds, _is_alive(ctx.host)):
+        ctx.mailbox.recover(expired.task_id)
+        report.recovered.append(expired.task_id)
+        metrics.record_event(ctx.paths.metrics, task=expired.task_id, state="recovered", reason="lease expired")
+    live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
+    for repo in ctx.config.repos:
+        if repo.enabled:
+            pool_for(ctx, repo).reconcile(live)
+
+
+def _is_alive(this_host: str) -> Callable[[str, int], bool]:
+    def alive(host: str, pid: int) -> bool:
+        if host != this_host:
+            return True  # another host's lease: only its own expiry can free it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    return alive
+
+
+def _work_on(
+    ctx: JobContext, task_id: str, runner: AgentRunner, notify: NotifyFn | None, report: QueueReport
+) -> None:
+    try:
+        claimed = ctx.mailbox.claim(task_id, Lease(host=ctx.host, pid=os.getpid(), started=ctx.clock()))
+    except AlreadyClaimed:
+        return
+    task = claimed.task
+    repo = ctx.config.repo(task.repo)
+    stop_beat = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(ctx, task_id, stop_beat), daemon=True)
+    beat.start()
+    try:
+        outcome = _run_attempt(ctx, repo, task, runner)
+        if outcome is None:
+            ctx.mailbox.requeue(task_id, task)  # every agent cooling down: try again next tick
+            return
+        _after_attempt(ctx, repo, outcome, notify, report)
+    finally:
+        stop_beat.set()
+        beat.join()
+
+
+def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event) -> None:
+    interval = max(1.0, ctx.config.limits.lease_seconds / 3)
+    while not stop.wait(interval):
+        ctx.mailbox.heartbeat(task_id)
+
+
+def _run_attempt(ctx: JobContext, repo: RepoConfig, task: Task, runner: AgentRunner) -> AttemptOutcome | None:
+    cooldowns = _cooldowns(ctx)
+    agent = retry.first_agent(task, cooldowns, ctx.clock())
+    if agent is None:
+        return None
+    pool = pool_for(ctx, repo)
+    pool.fetch()
+    start = f"origin/{task.branch}" if pool.has_ref(f"origin/{task.branch}") else f"origin/{repo.base_branch}"
+    worktree = pool.acquire(task.branch, start, owner=task.id)
+    metrics.record_event(
+        ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, agent=agent, state="agent_started"
+    )
+    try:
+        return attempt(ctx, repo, task, agent, worktree, runner)
+    finally:
+        pool.release(worktree)
+
+
+def _after_attempt(
+    ctx: JobContext,
+    repo: RepoConfig,
+    out: AttemptOutcome,
+    notify: NotifyFn | None,
+    report: QueueReport,
+) -> None:
+    task = replace(out.task, tried_agents=tuple(dict.fromkeys((*out.task.tried_agents, out.agent))))
+    metrics.record_event(
+        ctx.paths.metrics,
+        task=task.id,
+        repo=task.repo,
+        issue=task.issue,
+        agent=out.agent,
+        state=out.outcome.value,
+        reason=out.detail,
+        duration_s=round(out.run.duration_s, 3),
+        cost_usd=out.run.cost_usd,
+        attempt=task.attempt,
+    )
+    action = retry.decide(
+        task, out.agent, out.outcome, out.detail, ctx.config.limits.max_attempts, _cooldowns(ctx), ctx.clock()
+    )
+    if isinstance(action, retry.OpenPR):
+        _open_pr(ctx, repo, task, out, report)
+    elif isinstance(action, retry.Escalate):
+        ctx.mailbox.finish(task.id, TaskState.ESCALATED, action.reason)
+        escalate(ctx, repo, task, action.reason, notify)
+        report.escalated.append(task.id)
+    else:
+        if isinstance(action, retry.NextAgent) and action.cooldown_agent and action.cooldown_until:
+            _set_cooldown(ctx, action.cooldown_agent, action.cooldown_until.isoformat())
+        ctx.mailbox.requeue(task.id, _follow_up(task, out, action.agent))
+        report.follow_ups.append(task.id)
+
+
+def _follow_up(task: Task, out: AttemptOutcome, next_agent: str) -> Task:
+    record = AttemptRecord(
+        attempt=task.attempt,
+        agent=out.agent,
+        outcome=out.outcome.value,
+        summary=out.result.summary if out.result else out.detail,
+        blockers=(out.result.blockers if out.result else "") or out.detail,
+        approaches=out.result.attempted_approaches if out.result else "",
+        files_changed=out.files_changed,
+    )
+    chain = (next_agent, *(a for a in task.agents if a != next_agent))
+    return replace(task, attempt=task.attempt + 1, agents=chain, prior_attempts=(*task.prior_attempts, record))
+
+
+def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome, report: QueueReport) -> None:
+    """Open the PR (or adopt the one a crashed earlier run opened), move the card, comment, finish."""
+    body = render_pr_body(task=task, outcome=out)
+    existing = ctx.forge.list_pulls(repo.full_name, state="open", head=task.branch)
+    if existing:
+        pr = existing[0]
+        if task.kind == "implement":
+            ctx.forge.update_pull(repo.full_name, pr.number, body=body)
+    else:
+        pr = ctx.forge.create_pull(
+            repo.full_name, title=task.title, body=body, head=task.branch, base=repo.base_branch
+        )
+    task = replace(task, pr_number=pr.number)
+    ctx.mailbox.update(task)
+    ctx.mailbox.finish(task.id, TaskState.DONE, f"PR #{pr.number} at {out.head_sha}")
+    report.opened.append(pr.number)
+    metrics.record_event(
+        ctx.paths.metrics,
+        task=task.id,
+        repo=task.repo,
+        issue=task.issue,
+        agent=out.agent,
+        state="pr_opened",
+        reason=f"PR #{pr.number}",
+        pr=pr.number,
+    )
+    try:
+        issue = ctx.forge.get_issue(repo.full_name, task.issue)
+        Tracker(ctx.forge, ctx.paths.state).move(repo, issue, "in_review")
+        comment = render_issue_comment("pr_opened", task=task, pr=pr, agent=out.agent)
+        ctx.forge.comment_issue(repo.full_name, task.issue, comment)
+    except GitHubError as exc:
+        ctx.log.warning("PR opened but the issue was not updated task=%s error=%s", task.id, exc)
+
+
+def _cooldowns(ctx: JobContext) -> dict[str, datetime]:
+    raw = read_json(ctx.paths.state / "agent_cooldowns.json", dict)
+    return {agent: datetime.fromisoformat(until) for agent, until in raw.items()}
+
+
+def _set_cooldown(ctx: JobContext, agent: str, until_iso: str) -> None:
+    def put(data: dict) -> dict:
+        data[agent] = until_iso
+        return data
+
+    update_json(ctx.paths.state / "agent_cooldowns.json", put)
+

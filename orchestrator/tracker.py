@@ -1,0 +1,121 @@
+"""An issue's column in the workflow (Ready → In Progress → In Review → Done, or Blocked), in either board mode.
+
+Project mode moves the issue's item on the Projects v2 board (Status field); labels mode swaps labels.
+Board metadata and item ids are cached in runtime/state/boards.json so moving a card costs one mutation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from orchestrator.models import Board, BoardItem, Issue
+from orchestrator.store import read_json, update_json
+
+if TYPE_CHECKING:
+    from orchestrator.config import RepoConfig
+    from orchestrator.github.protocol import Forge
+
+Column = Literal["ready", "in_progress", "in_review", "done", "blocked"]
+COLUMNS: tuple[Column, ...] = ("ready", "in_progress", "in_review", "done", "blocked")
+
+log = logging.getLogger(__name__)
+
+
+class Tracker:
+    def __init__(self, forge: Forge, state_dir: Path) -> None:
+        self.forge = forge
+        self.path = state_dir / "boards.json"
+
+    # --- reading ------------------------------------------------------------------------------------------
+    def board(self, repo: RepoConfig) -> Board:
+        """The repo's board, from the cache when known (ids never change), else from GitHub."""
+        key = _board_key(repo)
+        cached = read_json(self.path, dict).get("boards", {}).get(key)
+        if cached:
+            return Board(cached["project_id"], cached["status_field_id"], tuple(map(tuple, cached["options"])))
+        assert repo.board.project_number is not None
+        board = self.forge.get_board(repo.board_owner, repo.board.project_number, repo.board.status_field)
+        update_json(self.path, lambda data: _store_board(data, key, board))
+        return board
+
+    def ready_issues(self, repo: RepoConfig, items: Iterable[BoardItem] | None = None) -> list[Issue]:
+        """Open issues in the Ready column (project mode) or labelled ready (labels mode)."""
+        if repo.board.mode == "labels":
+            return self.forge.list_issues(repo.full_name, labels=[repo.labels.ready])
+        if items is None:
+            items = self.board_items(repo)
+        wanted = repo.board.statuses.ready.casefold()
+        numbers = {
+            i.issue_number
+            for i in items
+            if i.repo.casefold() == repo.full_name.casefold() and (i.status or "").casefold() == wanted
+        }
+        if not numbers:
+            return []
+        return [i for i in self.forge.list_issues(repo.full_name) if i.number in numbers]
+
+    def board_items(self, repo: RepoConfig) -> list[BoardItem]:
+        items = self.forge.board_items(self.board(repo))
+        self._remember_items(items)
+        return items
+
+    # --- moving -------------------------------------------------------------------------------------------
+    def move(self, repo: RepoConfig, issue: Issue, column: Column) -> None:
+        if repo.board.mode == "labels":
+            self._move_labels(repo, issue, column)
+            return
+        board = self.board(repo)
+        status = getattr(repo.board.statuses, column)
+        item_id = self._item_id(repo.full_name, issue.number)
+        if item_id is None:
+            item_id = self.forge.add_board_item(board, issue.node_id)
+            update_json(self.path, lambda d: _store_item(d, repo.full_name, issue.number, item_id))
+        self.forge.set_item_status(board, item_id, status)
+
+    def _move_labels(self, repo: RepoConfig, issue: Issue, column: Column) -> None:
+        names = repo.labels
+        workflow = {"ready": names.ready, "in_progress": names.in_progress, "in_review": names.in_review}
+        workflow["blocked"] = names.blocked
+        target = workflow.get(column)
+        for col, label in workflow.items():
+            if col != column and label in issue.labels:
+                self.forge.remove_label(repo.full_name, issue.number, label)
+        if target and target not in issue.labels:
+            self.forge.add_labels(repo.full_name, issue.number, [target])
+
+    def _item_id(self, repo: str, number: int) -> str | None:
+        item: str | None = read_json(self.path, dict).get("items", {}).get(f"{repo}#{number}")
+        return item
+
+    def _remember_items(self, items: Iterable[BoardItem]) -> None:
+        fresh = {f"{i.repo}#{i.issue_number}": i.item_id for i in items}
+        known = read_json(self.path, dict).get("items", {})
+        if all(known.get(k) == v for k, v in fresh.items()):
+            return
+
+        def merge(data: dict) -> dict:
+            data.setdefault("items", {}).update(fresh)
+            return data
+
+        update_json(self.path, merge)
+
+
+def _board_key(repo: RepoConfig) -> str:
+    return f"{repo.board_owner}/{repo.board.project_number}/{repo.board.status_field}"
+
+
+def _store_board(data: dict, key: str, board: Board) -> dict:
+    data.setdefault("boards", {})[key] = {
+        "project_id": board.project_id,
+        "status_field_id": board.status_field_id,
+        "options": [list(o) for o in board.options],
+    }
+    return data
+
+
+def _store_item(data: dict, repo: str, number: int, item_id: str) -> dict:
+    data.setdefault("items", {})[f"{repo}#{number}"] = item_id
+    return data
