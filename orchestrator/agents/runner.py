@@ -1,0 +1,182 @@
+"""Run an agent CLI once: fresh HOME, scrubbed environment, own process group, hard and stall timeouts.
+
+`run_agent` is what the queue calls for a task; `print_mode` asks an agent for a one-shot text answer
+(formatting an issue into a task, judging a result) without letting it touch a worktree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from orchestrator import process
+from orchestrator.agents.adapter import Adapter, Invocation, Outcome, last_stderr_line, one_line
+from orchestrator.agents.claude import ClaudeAdapter
+from orchestrator.agents.codex import CodexAdapter
+from orchestrator.agents.deepseek import DeepSeekAdapter
+from orchestrator.agents.environment import MissingApiKey, Workspace, prepare_workspace
+from orchestrator.agents.gemini import GeminiAdapter
+from orchestrator.agents.script import ScriptAdapter
+from orchestrator.agents.spec import AgentSpec
+from orchestrator.models import AgentRun
+
+log = logging.getLogger(__name__)
+
+TAIL_CHARS = 8000
+
+ADAPTERS: Mapping[str, Adapter] = {
+    "claude": ClaudeAdapter(),
+    "codex": CodexAdapter(),
+    "gemini": GeminiAdapter(),
+    "deepseek": DeepSeekAdapter(),
+    "script": ScriptAdapter(),
+}
+
+
+class PrintModeFailed(Exception):
+    """A print-mode call produced no usable answer; `run` says why (error, timeout, exit code)."""
+
+    def __init__(self, run: AgentRun) -> None:
+        super().__init__(f"agent {run.agent}: {run.error or 'no answer'}")
+        self.run = run
+
+
+def run_agent(
+    spec: AgentSpec,
+    prompt: str,
+    worktree: Path,
+    run_dir: Path,
+    *,
+    environ: Mapping[str, str] = os.environ,
+) -> AgentRun:
+    """Let the agent work on `prompt` in `worktree`; never raises for anything the agent does."""
+    adapter = ADAPTERS[spec.kind]
+    try:
+        workspace = prepare_workspace(spec, prompt, worktree, run_dir, environ)
+    except MissingApiKey as exc:
+        return AgentRun(agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=str(exc))
+    run, _ = _execute(spec, adapter, adapter.invocation(spec, workspace), workspace)
+    return run
+
+
+def print_mode(spec: AgentSpec, prompt: str, run_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
+    """A one-shot text answer to `prompt` (no editing tools, run in an empty scratch directory).
+
+    Raises PrintModeFailed when the agent errs, times out or answers nothing.
+    """
+    adapter = ADAPTERS[spec.kind]
+    scratch = run_dir / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        workspace = prepare_workspace(spec, prompt, scratch, run_dir, environ)
+    except MissingApiKey as exc:
+        failed = AgentRun(agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=str(exc))
+        raise PrintModeFailed(failed) from exc
+    run, answer = _execute(spec, adapter, adapter.print_invocation(spec, workspace), workspace)
+    if not run.ok:
+        raise PrintModeFailed(run)
+    if not answer.strip():
+        raise PrintModeFailed(_with_error(run, "the agent printed no answer"))
+    return answer.strip()
+
+
+def _execute(
+    spec: AgentSpec, adapter: Adapter, invocation: Invocation, workspace: Workspace
+) -> tuple[AgentRun, str]:
+    log.info("agent start agent=%s kind=%s dir=%s", spec.name, spec.kind, workspace.directory)
+    missing = _missing_binary(invocation, workspace.worktree)
+    if missing:
+        log.warning("agent cannot start agent=%s error=%s", spec.name, missing)
+        return AgentRun(agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=missing), ""
+    try:
+        result = process.run(
+            with_stdin_from_file(invocation),
+            cwd=workspace.worktree,
+            env=invocation.env,
+            timeout=spec.timeout_s,
+            stall_timeout=spec.stall_timeout_s,
+        )
+    except process.ProcessError as exc:
+        run = AgentRun(
+            agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=one_line(str(exc))
+        )
+        log.warning("agent cannot start agent=%s error=%s", spec.name, run.error)
+        return run, ""
+    (workspace.directory / "stdout.log").write_text(result.stdout, encoding="utf-8")
+    (workspace.directory / "stderr.log").write_text(result.stderr, encoding="utf-8")
+    outcome = adapter.parse(spec, result)
+    run = _agent_run(spec, result, outcome)
+    log.info(
+        "agent end agent=%s exit=%s ok=%s duration_s=%.1f cost_usd=%s turns=%s error=%s",
+        spec.name,
+        run.exit_code,
+        run.ok,
+        run.duration_s,
+        run.cost_usd,
+        run.turns,
+        run.error or "-",
+    )
+    return run, outcome.answer
+
+
+def with_stdin_from_file(invocation: Invocation) -> tuple[str, ...]:
+    """argv that reads stdin from the prompt file: `sh -c 'exec "$@" < "$0"' FILE argv...`.
+
+    The shell replaces itself with the CLI (same pid, same process group). A file, unlike a pipe written
+    before the output is read, cannot block on a prompt larger than the pipe buffer or on a CLI that never
+    reads its stdin, both of which would escape the timeouts.
+    """
+    if invocation.stdin_file is None:
+        return invocation.argv
+    return ("/bin/sh", "-c", 'exec "$@" < "$0"', str(invocation.stdin_file), *invocation.argv)
+
+
+def _missing_binary(invocation: Invocation, cwd: Path) -> str:
+    binary = invocation.argv[0]
+    if "/" in binary:
+        path = Path(binary) if Path(binary).is_absolute() else cwd / binary
+        return (
+            ""
+            if os.access(path, os.X_OK) and path.is_file()
+            else f"cannot start {binary!r}: not an executable file"
+        )
+    if shutil.which(binary, path=invocation.env.get("PATH", os.defpath)):
+        return ""
+    return f"cannot start {binary!r}: not found on PATH"
+
+
+def _agent_run(spec: AgentSpec, result: process.ProcessResult, outcome: Outcome) -> AgentRun:
+    is_error, error = outcome.is_error, outcome.error
+    if result.timed_out:
+        error = f"timed out after {spec.timeout_s:g} s; its process group was killed"
+    elif result.stalled:
+        error = f"stalled: no output for {spec.stall_timeout_s:g} s; its process group was killed"
+    elif result.returncode != 0 and not is_error:
+        is_error = True
+        detail = last_stderr_line(result) or "no message on stderr"
+        error = one_line(f"exited with code {result.returncode}: {detail}")
+    return AgentRun(
+        agent=spec.name,
+        exit_code=result.returncode,
+        duration_s=result.duration_s,
+        timed_out=result.timed_out,
+        stalled=result.stalled,
+        is_error=is_error,
+        error=error,
+        rate_limited=outcome.rate_limited,
+        cost_usd=outcome.cost_usd,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        turns=outcome.turns,
+        stdout_tail=process.tail(result.stdout, TAIL_CHARS),
+        stderr_tail=process.tail(result.stderr, TAIL_CHARS),
+        extra=dict(outcome.extra),
+    )
+
+
+def _with_error(run: AgentRun, error: str) -> AgentRun:
+    return replace(run, is_error=True, error=error)
