@@ -296,7 +296,7 @@ BAD_CONFIGS = [
     ({"telegram.allowed_chat_ids": ["-1"]}, 'telegram.allowed_chat_ids[0]: expected integer, got "-1"'),
     (
         {"agents.claude": {}, "routing": {"bugfix": ["claude"]}},
-        "routing.default: required when routing is set (the chain of other task types)",
+        "routing.default: required when routing is set (the chain for task types without their own entry)",
     ),
     (
         {"agents.claude": {}, "routing": {"default": ["claud"]}},
@@ -476,6 +476,23 @@ def test_docs_reference_is_up_to_date(tmp_path: Path) -> None:
     assert main(["--check", str(stale)]) == 1
     assert main([str(stale)]) == 0
     assert stale.read_text(encoding="utf-8") == docs
+
+
+def test_docs_error_example_is_what_the_loader_prints() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    shown = re.search(r"```text\n(invalid configuration.*?)```", docs, flags=re.DOTALL)
+    assert shown is not None
+    data = {
+        "github": {"token": "abc"},
+        "repos": [
+            {"owner": "a", "name": "b", "bord": {}},
+            {"owner": "a", "name": "c", "board": {"project_number": "x"}},
+        ],
+        "agents": {"claude": {"kind": "claud"}},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, source="config.yaml")
+    assert str(caught.value) + "\n" == shown.group(1)
 
 
 def test_key_paths_walk_nested_sections() -> None:

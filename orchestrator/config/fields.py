@@ -12,6 +12,7 @@ import difflib
 import json
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,25 +106,25 @@ def unknown_key_message(key: object, known: Sequence[str]) -> str:
     return f"unknown key (known keys: {', '.join(known)})"
 
 
-class Kind:
+class Kind(ABC):
     """How one key's value is checked and converted; `type_name` is shown in the docs."""
 
     type_name = "value"
 
+    @abstractmethod
     def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
-        raise NotImplementedError
+        """The converted value, or INVALID after recording a problem in `ctx`."""
 
 
 class Text(Kind):
-    def __init__(self, pattern: str | None = None, what: str = "string", allow_empty: bool = False) -> None:
+    def __init__(self, pattern: str | None = None, what: str = "string") -> None:
         self.pattern = re.compile(pattern) if pattern else None
         self.type_name = what
-        self.allow_empty = allow_empty
 
     def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
         if not isinstance(value, str):
             return ctx.add(path, f"expected {self.type_name}, got {describe(value)}")
-        if not value.strip() and not self.allow_empty:
+        if not value.strip():
             return ctx.add(path, f"expected a non-empty {self.type_name}, got {describe(value)}")
         if self.pattern and not self.pattern.fullmatch(value):
             return ctx.add(path, f"expected {self.type_name}, got {describe(value)}")
@@ -298,7 +299,6 @@ class Check:
 
 @dataclass(frozen=True)
 class Section(Generic[T]):
-    title: str
     fields: tuple[Field, ...]
     build: Callable[..., T]
     checks: tuple[Check, ...] = ()

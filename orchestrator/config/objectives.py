@@ -57,7 +57,6 @@ def _check_metric_names(values: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 METRIC = Section(
-    "metrics[]",
     (
         Field("name", Text(), "metric name, unique within the file"),
         Field("weight", Number(above=0), "relative weight in the objective's score", 1.0),
@@ -72,7 +71,6 @@ METRIC = Section(
 )
 
 OBJECTIVE = Section(
-    "objective",
     (
         Field("repo", Text(), "the repository: its config key or owner/name"),
         Field("primary_outcome", Text(), "the outcome work on this repository should move, in one sentence"),

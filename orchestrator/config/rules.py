@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .fields import INVALID, Derived, Required
@@ -83,11 +84,12 @@ def default_agent_kind(values: Mapping[str, Any]) -> object:
 
 
 def build_github_app(
-    app_id: int | None, private_key_path: Any, installation_id: int | None
+    app_id: int | None, private_key_path: Path | None, installation_id: int | None
 ) -> GitHubAppConfig | None:
-    if app_id is None:
+    """None means: authenticate with the token (check_github_app refuses a partial App configuration)."""
+    if app_id is None or private_key_path is None or installation_id is None:
         return None
-    return GitHubAppConfig(app_id, private_key_path, installation_id)  # type: ignore[arg-type]
+    return GitHubAppConfig(app_id, private_key_path, installation_id)
 
 
 def check_github_app(values: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -129,7 +131,12 @@ def check_routing(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     routing, agents = values["routing"], values["agents"]
     problems = []
     if routing and "default" not in routing:
-        problems.append(("routing.default", "required when routing is set (the chain of other task types)"))
+        problems.append(
+            (
+                "routing.default",
+                "required when routing is set (the chain for task types without their own entry)",
+            )
+        )
     for task_type, chain in routing.items():
         for index, name in enumerate(chain):
             where = f"routing.{task_type}[{index}]"

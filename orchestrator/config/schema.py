@@ -63,8 +63,8 @@ LOGIN = Text(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "a GitHub login")
 REPO_NAME = Text(r"(?!\.{1,2}$)[A-Za-z0-9._-]+", "a GitHub repository name")
 SHORT_NAME = Text(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a short name (letters, digits, . _ -)")
 EMAIL = Text(r"[^@\s]+@[^@\s]+", "an e-mail address")
+
 GITHUB_APP = Section(
-    "github.app",
     (
         Field("app_id", Optional(Integer(1)), "GitHub App id; null = authenticate with the token", None),
         Field(
@@ -81,7 +81,6 @@ GITHUB_APP = Section(
 )
 
 GITHUB = Section(
-    "github",
     (
         Field("api_url", Url(), "REST base URL (GitHub Enterprise Server, sandbox: …/api/v3)", GITHUB_COM),
         Field(
@@ -105,7 +104,6 @@ GITHUB = Section(
 )
 
 GIT = Section(
-    "git",
     (
         Field("author_name", Text(), "author and committer name of agent commits", "Agent OS"),
         Field("author_email", EMAIL, "author and committer e-mail", "agent-os@users.noreply.github.com"),
@@ -114,7 +112,6 @@ GIT = Section(
 )
 
 STATUSES = Section(
-    "repos[].board.statuses",
     tuple(
         Field(key, Text(), f"Status option for {meaning}", value)
         for key, meaning, value in (
@@ -129,7 +126,6 @@ STATUSES = Section(
 )
 
 BOARD = Section(
-    "repos[].board",
     (
         Field("mode", OneOf("project", "labels"), "Projects v2 Status field, or labels only", "project"),
         Field("owner", Optional(LOGIN), "login owning the project; null = the repo owner", None),
@@ -144,7 +140,6 @@ BOARD = Section(
 )
 
 LABELS = Section(
-    "repos[].labels",
     tuple(
         Field(key, Text(), f"label for {meaning}", value)
         for key, meaning, value in (
@@ -163,7 +158,6 @@ LABELS = Section(
 )
 
 REPO = Section(
-    "repos[]",
     (
         Field("owner", LOGIN, "user or organization owning the repository"),
         Field("name", REPO_NAME, "repository name"),
@@ -185,7 +179,7 @@ REPO = Section(
             "test_command",
             Text(),
             "shell command the orchestrator runs in the worktree to verify work",
-            ("python -m pytest -q"),
+            "python -m pytest -q",
         ),
         Field("test_timeout_seconds", Integer(1), "time limit of test_command", 900),
         Field("board", Nested(BOARD), "where issue status lives", {}),
@@ -193,13 +187,13 @@ REPO = Section(
         Field(
             "trusted_authors",
             ListOf(LOGIN, what="list of GitHub logins"),
-            ("logins whose issues may be dispatched; empty = anyone with write access"),
+            "logins whose issues may be dispatched; empty = anyone with write access",
             [],
         ),
         Field(
             "protected_paths",
             ListOf(Text(), what="list of path prefixes"),
-            ("a PR touching these is never merged automatically"),
+            "a PR touching these is never merged automatically",
             [".github/workflows/"],
         ),
         Field(
@@ -210,7 +204,6 @@ REPO = Section(
 )
 
 AGENT = Section(
-    "agents.<name>",
     (
         Field(
             "kind",
@@ -221,7 +214,7 @@ AGENT = Section(
         Field(
             "command",
             ListOf(Text(), min_items=1, what="list of strings (argv)"),
-            ("the CLI's argv, no shell; the adapter adds its own flags"),
+            "the CLI's argv, no shell; the adapter adds its own flags",
             default_by_kind("command"),
         ),
         Field(
@@ -250,14 +243,14 @@ AGENT = Section(
         Field(
             "env",
             MapOf(EnvValue(), env_name(), "mapping of variable name to string"),
-            ("extra non-secret environment for this agent"),
+            "extra non-secret environment for this agent",
             {},
         ),
         Field(
             "price_per_million_input",
             Number(at_least=0),
             "USD per million input tokens (cost accounting)",
-            (default_by_kind("price_per_million_input")),
+            default_by_kind("price_per_million_input"),
         ),
         Field(
             "price_per_million_output",
@@ -271,7 +264,6 @@ AGENT = Section(
 )
 
 LIMITS = Section(
-    "limits",
     (
         Field("max_parallel_workers", Integer(1), "agent runs at once on this host", 2),
         Field("max_attempts", Integer(1), "agent attempts per task generation, follow-ups included", 3),
@@ -306,7 +298,6 @@ LIMITS = Section(
 )
 
 MERGE = Section(
-    "merge",
     (
         Field("method", OneOf("squash", "merge", "rebase"), "how PRs are merged", "squash"),
         Field("delete_branch", Boolean(), "delete the task branch after the merge", True),
@@ -315,7 +306,6 @@ MERGE = Section(
 )
 
 TELEGRAM = Section(
-    "telegram",
     (
         Field("enabled", Boolean(), "run the Telegram bot and send notifications", False),
         Field("token_env", env_name(), "environment variable holding the bot token", "TELEGRAM_BOT_TOKEN"),
@@ -323,13 +313,13 @@ TELEGRAM = Section(
         Field(
             "allowed_chat_ids",
             ListOf(Integer(), what="list of integers"),
-            ("chats the bot talks to (group ids are negative); required when enabled"),
+            "chats the bot talks to (group ids are negative); required when enabled",
             [],
         ),
         Field(
             "allowed_user_ids",
             ListOf(Integer(1), what="list of integers"),
-            ("users allowed to command the bot, in addition to the chat check; required when enabled"),
+            "users allowed to command the bot, in addition to the chat check; required when enabled",
             [],
         ),
     ),
@@ -338,13 +328,12 @@ TELEGRAM = Section(
 )
 
 BUDGETS = Section(
-    "budgets",
     (
         Field("per_task_usd", Number(above=0), "a task costing more than this is stopped and escalated", 5.0),
         Field(
             "monthly_usd",
             MapOf(Number(above=0), SHORT_NAME, "mapping of agent name to number > 0"),
-            ("monthly limit per agent, e.g. {claude: 200}; agents not listed have none"),
+            "monthly limit per agent, e.g. {claude: 200}; agents not listed have none",
             {},
         ),
         Field(
@@ -356,7 +345,6 @@ BUDGETS = Section(
 
 
 CONFIG = Section(
-    "top level",
     (
         Field("runtime_dir", FilePath(), "holds mailbox/, state/, logs/, metrics/, worktrees/", "runtime"),
         Field("github", Nested(GITHUB), "the forge's API", {}),
@@ -368,7 +356,7 @@ CONFIG = Section(
             MapOf(
                 ListOf(SHORT_NAME, min_items=1, what="list of agent names"),
                 SHORT_NAME,
-                ("mapping of task type to list of agent names"),
+                "mapping of task type to list of agent names",
             ),
             "fallback chain of agents per task type; `default` is used for every other type",
             Derived(
