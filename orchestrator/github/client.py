@@ -222,11 +222,19 @@ class GitHubClient:
     def create_pull(
         self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False
     ) -> PullRequest:
+        """Open a PR. Idempotent: when an open PR from `head` into `base` already exists (GitHub answers 422,
+        e.g. after a retry whose first answer was lost, or a job re-run after a crash), that PR is returned."""
         payload = {"title": title, "body": body, "head": head, "base": base, "draft": draft}
+        path = _repo_path(repo, "pulls")
         response = self._http.request(
-            "POST", _repo_path(repo, "pulls"), body=payload, mode=RetryMode.UNSAFE, expected=_CREATED
+            "POST", path, body=payload, mode=RetryMode.VERIFIED, expected=frozenset({201, 422})
         )
-        return parse.pull_request(repo, response.json())
+        if response.status == 201:
+            return parse.pull_request(repo, response.json())
+        existing = self.list_pulls(repo, state="open", head=head, base=base)
+        if existing and "already exists" in response.text:
+            return existing[0]
+        raise self._http.error_for("POST", self._http.url(path), response)
 
     def list_pulls(
         self, repo: str, *, state: str = "open", head: str | None = None, base: str | None = None

@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 JSON_MEDIA_TYPE = "application/vnd.github+json"
 API_VERSION = "2022-11-28"
 _RETRYABLE_5XX = frozenset({500, 502, 503, 504})
-_NOT_ACTED_5XX = frozenset({502, 503})  # a gateway/overload answer: the request did not reach the app
+_REPLAY_SAFE_5XX = frozenset({502, 503})  # gateway/overload answers: retried even for UNSAFE writes
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 _BACKOFF_CAP_SECONDS = 30.0
 
@@ -87,11 +87,14 @@ class Response:
 class _Retry(Exception):
     """Internal: this attempt failed in a way that may be retried after `delay` seconds."""
 
-    def __init__(self, error: GitHubError, delay: float | None, acted: bool) -> None:
+    def __init__(
+        self, error: GitHubError, delay: float | None, *, replay_safe: bool, may_have_acted: bool
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.delay = delay  # None: exponential backoff
-        self.acted = acted  # the server may have carried out the request
+        self.replay_safe = replay_safe  # even a non-idempotent request may be sent again
+        self.may_have_acted = may_have_acted  # the server may have carried out the request
 
 
 class Transport:
@@ -210,10 +213,10 @@ class Transport:
             try:
                 response = self._attempt(method, url, body, accept, cached, rest, is_write)
             except _Retry as failure:
-                may_retry = mode is not RetryMode.UNSAFE or not failure.acted
+                may_retry = mode is not RetryMode.UNSAFE or failure.replay_safe
                 if attempt >= self.max_retries or not may_retry:
                     raise failure.error from None
-                ambiguous = ambiguous or failure.acted
+                ambiguous = ambiguous or failure.may_have_acted
                 self._wait_before_retry(attempt, failure)
                 attempt += 1
                 continue
@@ -254,8 +257,9 @@ class Transport:
         try:
             raw = self._session.request(method, url, headers=headers, json=body, timeout=self.timeout)
         except requests.RequestException as error:
-            acted = not _failed_before_sending(error)
-            raise _Retry(GitHubUnavailable(f"cannot reach {url}: {_reason(error)}"), None, acted) from error
+            unsent = _failed_before_sending(error)
+            unreachable = GitHubUnavailable(f"cannot reach {url}: {_reason(error)}")
+            raise _Retry(unreachable, None, replay_safe=unsent, may_have_acted=not unsent) from error
         response = Response(raw.status_code, raw.headers, raw.text, url)
         self._account(response, rest, is_write)
         self._raise_if_transient(method, url, response)
@@ -265,14 +269,17 @@ class Transport:
         status = response.status
         if status in _RETRYABLE_5XX:
             unavailable = GitHubUnavailable(f"{method} {url} failed: {status} {_message(response)}", status)
-            raise _Retry(unavailable, _retry_after(response), acted=status not in _NOT_ACTED_5XX)
+            # 502/503 come from the gateway/overload layer, so an UNSAFE write may be replayed; yet any 5xx
+            # leaves a VERIFIED caller unsure whether the first attempt landed.
+            replay_safe = status in _REPLAY_SAFE_5XX
+            raise _Retry(unavailable, _retry_after(response), replay_safe=replay_safe, may_have_acted=True)
         if status == 429 or (status == 403 and _is_rate_limit(response)):
             retry_at = self._rate_limit_retry_at(response)
             delay = None if retry_at is None else max(0.0, retry_at - self._clock())
             limited = RateLimited(
                 f"rate limited on {method} {url}: {status} {_message(response)}", retry_at, status=status
             )
-            raise _Retry(limited, delay, acted=False)
+            raise _Retry(limited, delay, replay_safe=True, may_have_acted=False)
 
     def _rate_limit_retry_at(self, response: Response) -> float | None:
         after = _retry_after(response)
