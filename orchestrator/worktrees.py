@@ -40,3 +40,12 @@ def pool_for(ctx: JobContext, repo: RepoConfig) -> git.WorktreePool:
             )
             _pools[key] = pool
         return pool
+
+
+def has_ref(pool: git.WorktreePool, ref: str) -> bool:
+    """Whether `ref` (e.g. "origin/agent/1-x") exists in the pool's clone, as of its last fetch."""
+    try:
+        git.head_sha(pool.repo_dir, ref)
+    except git.GitError:
+        return False
+    return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -87,8 +88,37 @@ def demo_config(forge: Any, clone_url: str, project_number: int, runtime: Path, 
     }
 
 
-def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
+@dataclass
+class DemoSetup:
+    ctx: JobContext
+    seeded: Any  # orchestrator.sandbox.seed.SeedResult
+    issues: list[dict[str, Any]]
+
+
+def prepare(forge: Any, workdir: Path, agent: str = "demo", issues: list[dict[str, Any]] | None = None) -> DemoSetup:
+    """Seed the demo repo, board and issues on a running sandbox and build a job context for it."""
     from orchestrator.sandbox.seed import seed_repo
+
+    if issues is None:
+        issues = yaml.safe_load((HERE / "issues.yaml").read_text())
+    seeded = seed_repo(
+        forge.api_url,
+        forge.token,
+        REPO,
+        source_dir=HERE / "repo_template",
+        ci_command=f"{sys.executable} -m pytest -q",
+        issues=issues,
+        board=True,
+    )
+    data = demo_config(forge, seeded.clone_url, seeded.project_number or 1, workdir / "runtime", agent)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
+    ctx = build_context(config, environ={**os.environ, TOKEN_ENV: forge.token})
+    return DemoSetup(ctx, seeded, issues)
+
+
+def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
     from orchestrator.sandbox.server import SandboxForge
 
     if workdir.exists():
@@ -102,31 +132,14 @@ def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
     t0 = time.monotonic()
     with SandboxForge(workdir / "sandbox").start() as forge:
         say(f"sandbox forge listening on {forge.url} (GitHub API at {forge.api_url})")
-        issues = yaml.safe_load((HERE / "issues.yaml").read_text())
-        seeded = seed_repo(
-            forge.api_url,
-            forge.token,
-            REPO,
-            source_dir=HERE / "repo_template",
-            ci_command=f"{sys.executable} -m pytest -q",
-            issues=issues,
-            board=True,
-        )
-        say(f"seeded {REPO}: {len(issues)} Ready issues on board #{seeded.project_number}, sandbox CI on")
-        data = demo_config(forge, seeded.clone_url, seeded.project_number or 1, workdir / "runtime", agent)
-        (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-        config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
-        ctx = build_context(config, environ={**_env(), TOKEN_ENV: forge.token})
-        progress = {n: IssueProgress(n, i["title"]) for n, i in zip(seeded.issue_numbers, issues, strict=True)}
-        ok = _loop(ctx, forge, progress, t0, max_seconds)
-        _summary(progress, ctx, time.monotonic() - t0)
+        setup = prepare(forge, workdir, agent)
+        say(f"seeded {REPO}: {len(setup.issues)} Ready issues on board #{setup.seeded.project_number}, sandbox CI on")
+        progress = {
+            n: IssueProgress(n, i["title"]) for n, i in zip(setup.seeded.issue_numbers, setup.issues, strict=True)
+        }
+        ok = _loop(setup.ctx, forge, progress, t0, max_seconds)
+        _summary(progress, setup.ctx, time.monotonic() - t0)
     return 0 if ok else 1
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def _loop(ctx: JobContext, forge: Any, progress: dict[int, IssueProgress], t0: float, limit: float) -> bool:

@@ -7,11 +7,12 @@ and are rebased onto the new tip and re-tested before they may merge: nothing la
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import metrics
+from orchestrator import git, metrics
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError, HeadChanged, MergeConflict
 from orchestrator.models import PullRequest, Task
@@ -70,7 +71,7 @@ def _monitor_repo(ctx: JobContext, repo: RepoConfig, report: MonitorReport, noti
         if record.get("escalated"):
             continue
         pr = ctx.forge.get_pull(repo.full_name, listed.number)
-        snap = _snapshot(ctx, repo, pr, record, pool.is_ancestor)
+        snap = _snapshot(ctx, repo, pr, record, lambda a, d: git.is_ancestor(pool.repo_dir, a, d))
         action = policy.decide(snap, ctx.clock())
         if isinstance(action, policy.Merge) and pr.base_ref in merged_into:
             action = policy.Wait(f"queued: {pr.base_ref} took a merge this tick")
@@ -84,7 +85,7 @@ def _snapshot(
     repo: RepoConfig,
     pr: PullRequest,
     record: dict[str, Any],
-    is_ancestor: Any,
+    is_ancestor: Callable[[str, str], bool],
 ) -> policy.PRSnapshot:
     base_sha = ctx.forge.get_branch_sha(repo.full_name, pr.base_ref) or ""
     since = record.get("since")

@@ -26,7 +26,7 @@ from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 from orchestrator.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
 from orchestrator.tracker import Tracker
-from orchestrator.worktrees import pool_for
+from orchestrator.worktrees import has_ref, pool_for
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
@@ -144,7 +144,8 @@ def _run_attempt(ctx: JobContext, repo: RepoConfig, task: Task, runner: AgentRun
         return None
     pool = pool_for(ctx, repo)
     pool.fetch()
-    start = f"origin/{task.branch}" if pool.has_ref(f"origin/{task.branch}") else f"origin/{repo.base_branch}"
+    branch_ref = f"origin/{task.branch}"
+    start = branch_ref if has_ref(pool, branch_ref) else f"origin/{repo.base_branch}"
     worktree = pool.acquire(task.branch, start, owner=task.id)
     metrics.record_event(
         ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, agent=agent, state="agent_started"

@@ -1,0 +1,74 @@
+"""The core loop end to end on the sandbox forge: Ready issues become merged PRs and closed issues.
+
+Real HTTP (GitHubClient against SandboxForge), real git (clones, worktrees, pushes, merges in bare repos), real
+subprocesses (the scripted demo agent, the repo's pytest run by us and by the sandbox CI).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from orchestrator.demo.runner import REPO, prepare
+from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.models import TaskState
+
+pytestmark = pytest.mark.slow
+
+
+def _events(ctx) -> list[dict]:
+    path = ctx.paths.metrics / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _tick(ctx, forge) -> None:
+    dispatcher.run(ctx)
+    queue.run(ctx)
+    forge.wait_ci_idle(timeout=120)
+    pr_monitor.run(ctx)
+
+
+def test_ready_issues_become_merged_prs(sandbox, tmp_path: Path):
+    setup = prepare(sandbox, tmp_path / "demo")
+    ctx = setup.ctx
+    for _ in range(8):
+        _tick(ctx, sandbox)
+        issues = [ctx.forge.get_issue(REPO, n) for n in setup.seeded.issue_numbers]
+        if all(i.state == "closed" for i in issues):
+            break
+    assert [i.state for i in issues] == ["closed"] * 3
+
+    # every PR merged exactly once, from agent/* branches, each closing its issue
+    pulls = requests.get(
+        f"{sandbox.api_url}/repos/{REPO}/pulls",
+        params={"state": "all"},
+        headers={"Authorization": f"token {sandbox.token}"},
+        timeout=10,
+    ).json()
+    assert len(pulls) == 3
+    assert all(p["merged_at"] and p["head"]["ref"].startswith("agent/") for p in pulls)
+    assert sorted(int(p["body"].split("Closes #")[1].split()[0]) for p in pulls) == list(setup.seeded.issue_numbers)
+
+    # the base branch has the three features, and the board shows Done
+    board = ctx.forge.get_board("agentos-admin", setup.seeded.project_number)
+    statuses = {i.issue_number: i.status for i in ctx.forge.board_items(board)}
+    assert all(statuses[n] == "Done" for n in setup.seeded.issue_numbers)
+
+    states = [e["state"] for e in _events(ctx)]
+    assert states.count("dispatched") == 3 and states.count("pr_opened") == 3 and states.count("merged") == 3
+    assert ctx.mailbox.list(TaskState.INBOX) == [] and ctx.mailbox.list(TaskState.RUNNING) == []
+    assert len(ctx.mailbox.list(TaskState.DONE)) == 3
+
+
+def test_idle_ticks_after_the_work_cost_no_counted_requests(sandbox, tmp_path: Path):
+    setup = prepare(sandbox, tmp_path / "demo", issues=[])
+    ctx = setup.ctx
+    dispatcher.run(ctx)
+    pr_monitor.run(ctx)
+    before = sandbox.stats()["counted"]
+    dispatcher.run(ctx)
+    pr_monitor.run(ctx)
+    assert sandbox.stats()["counted"] - before == 0
