@@ -33,6 +33,7 @@ class AdminRoutes:
         router.add("PUT", "/repos/{owner}/{repo}/ci", self.set_ci)
         router.add("POST", "/hooks/push", self.push_hook)
         router.add("POST", "/ci/wait", self.wait_ci)
+        router.add("POST", "/boards", self.create_board)
 
     def get_stats(self, request: Request) -> Response:
         return Response(200, self.accounting.stats())
@@ -92,6 +93,36 @@ class AdminRoutes:
             raise ApiError(408, str(exc)) from exc
         return Response(200, {"idle": True})
 
+    def create_board(self, request: Request) -> Response:
+        """A Projects v2 board whose single-select `field` has exactly `options` (GraphQL cannot do this)."""
+        data = request.json_object()
+        owner, title, field = data.get("owner"), data.get("title"), data.get("field", "Status")
+        options = data.get("options")
+        if not all(isinstance(v, str) and v for v in (owner, title, field)) or not isinstance(options, list):
+            raise ApiError(422, "owner, title, field (strings) and options (a list) are required")
+        graphql_api = _graphql_module()
+        try:
+            board = graphql_api.seed_board(self.core.db, owner, title, field, [str(o) for o in options])
+        except graphql_api.projects_store.ProjectsError as exc:
+            raise ApiError(422, str(exc)) from exc
+        body = {
+            "project_id": board.project_id,
+            "number": board.number,
+            "field_id": board.field_id,
+            "options": dict(board.options),
+        }
+        return Response(201, body)
+
+
+def _graphql_module() -> Any:
+    """orchestrator.sandbox.graphql_api, or ApiError 501 while it is absent from this build."""
+    try:
+        return importlib.import_module("orchestrator.sandbox.graphql_api")
+    except ModuleNotFoundError as exc:
+        if exc.name != "orchestrator.sandbox.graphql_api":
+            raise
+        raise ApiError(501, "GraphQL is not available in this sandbox build") from exc
+
 
 class GraphQLEndpoint:
     """POST /api/graphql → orchestrator.sandbox.graphql_api.execute (501 while that module is absent)."""
@@ -102,11 +133,5 @@ class GraphQLEndpoint:
     def execute(
         self, query: str, variables: dict[str, Any] | None, viewer: str
     ) -> tuple[dict[str, Any], int]:
-        try:
-            graphql_api = importlib.import_module("orchestrator.sandbox.graphql_api")
-        except ModuleNotFoundError as exc:
-            if exc.name != "orchestrator.sandbox.graphql_api":
-                raise
-            raise ApiError(501, "GraphQL is not available in this sandbox build") from exc
-        body, cost = graphql_api.execute(self.db, query, variables, viewer)
+        body, cost = _graphql_module().execute(self.db, query, variables, viewer)
         return body, int(cost)

@@ -7,6 +7,7 @@ rebase: the head's commits replayed onto the base tip (a fast-forward when the h
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import uuid
@@ -111,6 +112,4 @@ def _rebase(core: ForgeCore, bare: BareRepo, base_sha: str, request: MergeReques
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}

@@ -8,7 +8,7 @@ from typing import Any
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.pagination import paged_response, paginate
-from orchestrator.sandbox.payloads import Urls, user_json, user_row
+from orchestrator.sandbox.payloads import Urls, repo_json, user_json, user_row
 from orchestrator.sandbox.routing import (
     ApiError,
     Request,
@@ -227,8 +227,6 @@ class CheckRoutes:
         else:
             state = "success"
         api = self.core.urls.repo_api(repo.full_name)
-        repo_row = self.core.db.one("SELECT * FROM repos WHERE id = ?", (repo.id,))
-        assert repo_row is not None
         statuses, headers = paginate(
             request, self.core.urls.api, [status_json(self.core, repo, r) for r in rows]
         )
@@ -314,8 +312,6 @@ def _run_values(data: dict[str, Any]) -> dict[str, Any]:
 
 def _minimal_repo(core: ForgeCore, repo: Repo) -> dict[str, Any]:
     """minimal-repository (the `repository` of a combined status)."""
-    from orchestrator.sandbox.payloads import repo_json
-
     row = core.db.one("SELECT * FROM repos WHERE id = ?", (repo.id,))
     assert row is not None
     return repo_json(core.urls, core.db, row, core.clone_url(repo))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.sandbox.core import ForgeCore, Repo
@@ -52,8 +53,6 @@ def commit_json(urls: Urls, full_name: str, info: CommitInfo) -> dict[str, Any]:
 
 def _utc(git_date: str) -> str:
     """git's strict ISO date (with an offset) → GitHub's UTC `Z` form."""
-    from datetime import UTC, datetime
-
     return datetime.fromisoformat(git_date).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -94,6 +94,9 @@ class SandboxForge:
             self._thread = None
         self.ci.stop()
         self.db.close()
+        server_file = self.data_dir / "server.json"
+        if server_file.exists() and json.loads(server_file.read_text()).get("url") == self.url:
+            server_file.unlink()
 
     def __enter__(self) -> SandboxForge:
         return self.start() if self._httpd is None else self
