@@ -83,7 +83,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for repo in config.repos:
         rs = state.repo(repo.key)
         enabled = repo.enabled and rs.on
-        print(f"repo {repo.key:<16} {repo.full_name:<32} {'on' if enabled else 'off'}  board={repo.board.mode}")
+        print(
+            f"repo {repo.key:<16} {repo.full_name:<32} {'on' if enabled else 'off'}  board={repo.board.mode}"
+        )
     _print_tasks(paths, states=(TaskState.INBOX, TaskState.RUNNING))
     return 0
 
@@ -125,6 +127,42 @@ def cmd_logs(args: argparse.Namespace) -> int:
     lines = path.read_text(errors="replace").splitlines()
     print("\n".join(lines[-args.lines :]))
     return 0
+
+
+# --- cron -------------------------------------------------------------------------------------------------
+
+
+def cmd_cron(args: argparse.Namespace) -> int:
+    from orchestrator import cron
+
+    root = Path(__file__).resolve().parents[1]
+    config_path = _config_file(args)
+    try:
+        if args.action == "show":
+            block = cron.current_block(cron.read_crontab())
+            print(block or "no Agent OS block in the crontab (bin/agentos cron install)")
+        elif args.action == "uninstall":
+            print("removed the Agent OS block" if cron.uninstall() else "no Agent OS block to remove")
+        elif args.systemd:
+            unit_dir = Path(args.unit_dir or Path.home() / ".config" / "systemd" / "user")
+            for path in cron.install_systemd(root, config_path, unit_dir):
+                print(f"wrote {path}")
+            print(
+                "enable with: systemctl --user daemon-reload && systemctl --user enable --now 'agent-os-*.timer'"
+            )
+        else:
+            print(cron.install(root, config_path), end="")
+    except cron.CronError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _config_file(args: argparse.Namespace) -> Path | None:
+    from orchestrator.config import config_path
+
+    path, _origin = config_path(args.config)
+    return path.resolve() if path.exists() else None
 
 
 # --- demo -------------------------------------------------------------------------------------------------
@@ -178,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=50)
     p.add_argument("--runtime", help="runtime dir (default: from config)")
     p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("cron", help="install, remove or show the crontab block (or --systemd timers)")
+    p.add_argument("action", choices=("install", "uninstall", "show"))
+    p.add_argument("--systemd", action="store_true", help="write systemd user timer units instead")
+    p.add_argument("--unit-dir", help="where to write the units (default ~/.config/systemd/user)")
+    p.set_defaults(func=cmd_cron)
 
     p = sub.add_parser("demo", help="the full loop offline on the sandbox forge")
     p.add_argument("--agent", default="demo")

@@ -50,7 +50,9 @@ def test_ready_issues_become_merged_prs(sandbox, tmp_path: Path):
     ).json()
     assert len(pulls) == 3
     assert all(p["merged_at"] and p["head"]["ref"].startswith("agent/") for p in pulls)
-    assert sorted(int(p["body"].split("Closes #")[1].split()[0]) for p in pulls) == list(setup.seeded.issue_numbers)
+    assert sorted(int(p["body"].split("Closes #")[1].split()[0]) for p in pulls) == list(
+        setup.seeded.issue_numbers
+    )
 
     # the base branch has the three features, and the board shows Done
     board = ctx.forge.get_board("agentos-admin", setup.seeded.project_number)

@@ -1,0 +1,157 @@
+"""`bin/agentos cron install|uninstall|show`: a marked, idempotent block in the user's crontab (or systemd user
+timers with --systemd) running every job through `bin/cron-run` at its cadence.
+
+Rendering is pure; reading and writing the crontab goes through `crontab -l` / `crontab -` (or a file named by
+$AGENT_OS_CRONTAB, which the tests use).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import process
+
+BEGIN = "# >>> agent-os: managed by `bin/agentos cron install` — edits inside this block are replaced >>>"
+END = "# <<< agent-os <<<"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    job: str
+    schedule: str  # cron expression
+    every_minutes: int  # the same cadence for systemd timers
+    at: str | None = None  # systemd OnCalendar for daily jobs
+
+
+CADENCES: tuple[Cadence, ...] = (
+    Cadence("dispatcher", "* * * * *", 1),
+    Cadence("pr_monitor", "* * * * *", 1),
+    Cadence("queue", "*/5 * * * *", 5),
+    Cadence("telegram_control", "* * * * *", 1),
+    Cadence("daily_digest", "0 8 * * *", 1440, at="*-*-* 08:00:00"),
+)
+
+
+class CronError(Exception):
+    """The crontab could not be read or written; the message says why."""
+
+
+def render_block(root: Path, config_path: Path | None) -> str:
+    env = f"AGENT_OS_CONFIG={_quote(str(config_path))} " if config_path else ""
+    lines = [BEGIN]
+    for c in CADENCES:
+        lines.append(
+            f"{c.schedule} cd {_quote(str(root))} && {env}bin/cron-run {c.job} >> runtime/logs/cron.log 2>&1"
+        )
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def merge_block(crontab: str, block: str | None) -> str:
+    """Replace (or append, or with None remove) our block; every other line is kept as it was."""
+    kept: list[str] = []
+    inside = False
+    for line in crontab.splitlines():
+        if line.strip() == BEGIN:
+            inside = True
+            continue
+        if inside:
+            if line.strip() == END:
+                inside = False
+            continue
+        kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    text = "\n".join(kept) + ("\n" if kept else "")
+    if block:
+        text += ("\n" if kept else "") + block
+    return text
+
+
+def current_block(crontab: str) -> str | None:
+    if BEGIN not in crontab:
+        return None
+    start = crontab.index(BEGIN)
+    end = crontab.find(END, start)
+    return crontab[start : end + len(END)] + "\n" if end != -1 else crontab[start:]
+
+
+# --- the crontab edge -------------------------------------------------------------------------------------
+
+
+def read_crontab() -> str:
+    path = os.environ.get("AGENT_OS_CRONTAB")
+    if path:
+        p = Path(path)
+        return p.read_text() if p.exists() else ""
+    try:
+        res = process.run(["crontab", "-l"], timeout=30)
+    except process.ProcessError as exc:
+        raise CronError(f"crontab is not installed ({exc}); install cron or use --systemd") from exc
+    if res.returncode != 0:
+        if "no crontab" in res.stderr.lower():
+            return ""
+        raise CronError(f"crontab -l failed: {res.stderr.strip()}")
+    return res.stdout
+
+
+def write_crontab(text: str) -> None:
+    path = os.environ.get("AGENT_OS_CRONTAB")
+    if path:
+        Path(path).write_text(text)
+        return
+    res = process.run(["crontab", "-"], stdin=text, timeout=30)
+    if res.returncode != 0:
+        raise CronError(f"crontab - failed: {res.stderr.strip()}")
+
+
+def install(root: Path, config_path: Path | None) -> str:
+    block = render_block(root, config_path)
+    write_crontab(merge_block(read_crontab(), block))
+    return block
+
+
+def uninstall() -> bool:
+    before = read_crontab()
+    if current_block(before) is None:
+        return False
+    write_crontab(merge_block(before, None))
+    return True
+
+
+# --- systemd user timers ----------------------------------------------------------------------------------
+
+
+def systemd_units(root: Path, config_path: Path | None) -> dict[str, str]:
+    units: dict[str, str] = {}
+    env = f"Environment=AGENT_OS_CONFIG={config_path}\n" if config_path else ""
+    for c in CADENCES:
+        name = f"agent-os-{c.job.replace('_', '-')}"
+        units[f"{name}.service"] = (
+            f"[Unit]\nDescription=Agent OS {c.job}\n\n[Service]\nType=oneshot\n"
+            f"WorkingDirectory={root}\n{env}ExecStart={root}/bin/cron-run {c.job}\n"
+        )
+        when = f"OnCalendar={c.at}\n" if c.at else f"OnBootSec=1min\nOnUnitActiveSec={c.every_minutes}min\n"
+        units[f"{name}.timer"] = (
+            f"[Unit]\nDescription=Agent OS {c.job} every {c.every_minutes} min\n\n[Timer]\n{when}"
+            "Persistent=true\n\n[Install]\nWantedBy=timers.target\n"
+        )
+    return units
+
+
+def install_systemd(root: Path, config_path: Path | None, unit_dir: Path) -> list[Path]:
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in systemd_units(root, config_path).items():
+        path = unit_dir / name
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+def _quote(text: str) -> str:
+    return (
+        text if all(c.isalnum() or c in "/._-+:=@" for c in text) else "'" + text.replace("'", "'\\''") + "'"
+    )
