@@ -165,6 +165,17 @@ def _config_file(args: argparse.Namespace) -> Path | None:
     return path.resolve() if path.exists() else None
 
 
+# --- doctor -----------------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from orchestrator.doctor import render, run_checks
+
+    checks = run_checks(args.config)
+    print(render(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 # --- demo -------------------------------------------------------------------------------------------------
 
 
@@ -222,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--systemd", action="store_true", help="write systemd user timer units instead")
     p.add_argument("--unit-dir", help="where to write the units (default ~/.config/systemd/user)")
     p.set_defaults(func=cmd_cron)
+
+    p = sub.add_parser("doctor", help="check config, token, board, agent CLIs, git, disk, runtime dir, cron")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("demo", help="the full loop offline on the sandbox forge")
     p.add_argument("--agent", default="demo")

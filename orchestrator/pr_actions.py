@@ -35,9 +35,9 @@ def local_task_for(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task |
     for state in TaskState:
         for entry in ctx.mailbox.list(state):
             task = entry.task
-            if task and task.repo == repo.full_name and task.branch == pr.head_ref:
-                if found is None or task.attempt > found.attempt:
-                    found = task
+            mine = task is not None and task.repo == repo.full_name and task.branch == pr.head_ref
+            if mine and task is not None and (found is None or task.attempt > found.attempt):
+                found = task
     return found
 
 
@@ -139,5 +139,6 @@ def close_wedged(ctx: JobContext, repo: RepoConfig, pr: PullRequest, reason: str
     if number is not None:
         issue = ctx.forge.get_issue(repo.full_name, number)
         Tracker(ctx.forge, ctx.paths.state).move(repo, issue, "ready")
-    metrics.record_event(ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="wedged_closed", reason=reason)
-
+    metrics.record_event(
+        ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="wedged_closed", reason=reason
+    )
