@@ -161,3 +161,22 @@ def make_client(server: ScriptedServer, fake_time: FakeSleep, tmp_path: Path) ->
         )
 
     return build
+
+
+# --- the sandbox forge (tests/conftest.py's `sandbox` fixture starts it) ------------------------------------
+@pytest.fixture
+def forge_client(sandbox: Any, tmp_path: Path, fake_time: FakeSleep) -> ClientFactory:
+    """Clients for the running sandbox forge, sharing one persisted cache file unless told otherwise."""
+
+    def build(cache_path: Path | None = tmp_path / "state" / "etags.json", **options: Any) -> GitHubClient:
+        return GitHubClient(
+            sandbox.api_url,
+            sandbox.graphql_url,
+            TokenAuth(sandbox.token, source="the sandbox token"),
+            EtagCache(cache_path) if cache_path is not None else None,
+            sleep=fake_time.sleep,
+            clock=fake_time.clock,
+            **options,
+        )
+
+    return build
