@@ -18,13 +18,10 @@ backoff with jitter. A wait longer than `max_wait` is not slept through: RateLim
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -34,16 +31,13 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from orchestrator.github.auth import Auth
 from orchestrator.github.errors import (
-    BadCredentials,
-    Forbidden,
     GitHubError,
     GitHubUnavailable,
-    NotFound,
     RateLimited,
-    ValidationFailed,
 )
 from orchestrator.github.etag_cache import CachedResponse, EtagCache
 from orchestrator.github.protocol import RequestStats
+from orchestrator.github.response import Response, error_for, is_rate_limit, message_of, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +45,6 @@ JSON_MEDIA_TYPE = "application/vnd.github+json"
 API_VERSION = "2022-11-28"
 _RETRYABLE_5XX = frozenset({500, 502, 503, 504})
 _REPLAY_SAFE_5XX = frozenset({502, 503})  # gateway/overload answers: retried even for UNSAFE writes
-_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 _BACKOFF_CAP_SECONDS = 30.0
 
 
@@ -59,29 +52,6 @@ class RetryMode(Enum):
     SAFE = "safe"
     UNSAFE = "unsafe"
     VERIFIED = "verified"
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: Mapping[str, str]
-    text: str
-    url: str
-    not_modified: bool = False  # a 304 replayed from the ETag cache (status is the cached 200)
-    after_ambiguous_failure: bool = False  # an earlier attempt may have reached GitHub and acted
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.text)
-        except json.JSONDecodeError as error:
-            raise GitHubError(
-                f"malformed response from {self.url}: not JSON ({error})", self.status
-            ) from error
-
-    @property
-    def next_url(self) -> str | None:
-        match = _NEXT_LINK.search(self.headers.get("Link", ""))
-        return match.group(1) if match else None
 
 
 class _Retry(Exception):
@@ -268,21 +238,21 @@ class Transport:
     def _raise_if_transient(self, method: str, url: str, response: Response) -> None:
         status = response.status
         if status in _RETRYABLE_5XX:
-            unavailable = GitHubUnavailable(f"{method} {url} failed: {status} {_message(response)}", status)
+            unavailable = GitHubUnavailable(f"{method} {url} failed: {status} {message_of(response)}", status)
             # 502/503 come from the gateway/overload layer, so an UNSAFE write may be replayed; yet any 5xx
             # leaves a VERIFIED caller unsure whether the first attempt landed.
             replay_safe = status in _REPLAY_SAFE_5XX
-            raise _Retry(unavailable, _retry_after(response), replay_safe=replay_safe, may_have_acted=True)
-        if status == 429 or (status == 403 and _is_rate_limit(response)):
+            raise _Retry(unavailable, retry_after(response), replay_safe=replay_safe, may_have_acted=True)
+        if status == 429 or (status == 403 and is_rate_limit(response)):
             retry_at = self._rate_limit_retry_at(response)
             delay = None if retry_at is None else max(0.0, retry_at - self._clock())
             limited = RateLimited(
-                f"rate limited on {method} {url}: {status} {_message(response)}", retry_at, status=status
+                f"rate limited on {method} {url}: {status} {message_of(response)}", retry_at, status=status
             )
             raise _Retry(limited, delay, replay_safe=True, may_have_acted=False)
 
     def _rate_limit_retry_at(self, response: Response) -> float | None:
-        after = _retry_after(response)
+        after = retry_after(response)
         if after is not None:
             return self._clock() + after
         if response.headers.get("x-ratelimit-remaining") == "0":
@@ -311,25 +281,9 @@ class Transport:
         if remaining.isdigit():
             self.stats.rate_remaining = int(remaining)
 
-    # --- errors ------------------------------------------------------------------------------------------
     def error_for(self, method: str, url: str, response: Response) -> GitHubError:
         """The named error for a final, unexpected status."""
-        status, message = response.status, _message(response)
-        where = f"{method} {url.removeprefix(self.api_url)}"
-        if status == 401:
-            return BadCredentials(
-                f"GitHub rejected the credentials (401 {message}) on {where}: check {self.auth.describe()}",
-                status,
-            )
-        if status == 403:
-            return Forbidden(f"{where} is forbidden (403 {message}){_needed_permission(response)}", status)
-        if status == 404:
-            return NotFound(f"{where}: not found (404){_resource_hint(url, self.api_url)}", status)
-        if status == 422:
-            return ValidationFailed(
-                f"{where} was rejected (422 {message}){_validation_details(response)}", status
-            )
-        return GitHubError(f"{where} failed: {status} {message}", status)
+        return error_for(method, url, response, self.api_url, self.auth.describe())
 
 
 def _cache_key(url: str, accept: str | None) -> str:
@@ -355,54 +309,3 @@ def _reason(error: requests.RequestException) -> str:
     cause = error.args[0] if error.args else error
     reason = getattr(cause, "reason", cause)
     return str(reason)
-
-
-def _retry_after(response: Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: fall back to the other signals
-
-
-def _is_rate_limit(response: Response) -> bool:
-    if response.headers.get("x-ratelimit-remaining") == "0" or "Retry-After" in response.headers:
-        return True
-    message = _message(response).lower()
-    return "rate limit" in message or "abuse" in message
-
-
-def _message(response: Response) -> str:
-    try:
-        data = json.loads(response.text)
-    except json.JSONDecodeError:
-        return response.text[:200].strip()
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    return response.text[:200].strip()
-
-
-def _needed_permission(response: Response) -> str:
-    fine_grained = response.headers.get("X-Accepted-GitHub-Permissions", "").strip()
-    if fine_grained:
-        return f": the token needs the permission {fine_grained}"
-    scopes = response.headers.get("X-Accepted-OAuth-Scopes", "").strip()
-    if scopes:
-        return f": the token needs one of the scopes {scopes}"
-    return ": the token lacks a permission or scope for this"
-
-
-def _resource_hint(url: str, api_url: str) -> str:
-    path = urlsplit(url).path.removeprefix(urlsplit(api_url).path)
-    parts = path.strip("/").split("/")
-    if len(parts) >= 3 and parts[0] == "repos":
-        return f": the repository {parts[1]}/{parts[2]} or this resource does not exist, or the token cannot see it"
-    return ": it does not exist, or the token cannot see it"
-
-
-def _validation_details(response: Response) -> str:
-    try:
-        errors = json.loads(response.text).get("errors")
-    except (json.JSONDecodeError, AttributeError):
-        return ""
-    return f": {errors}" if errors else ""
