@@ -70,13 +70,14 @@ def record_event(
     duration_s: float | None = None,
     cost_usd: float | None = None,
     ts: datetime | None = None,
+    task: str = "",
     **extra: Any,
 ) -> Event:
-    """Append one event line; returns the event as written."""
+    """Append one event line; returns the event as written. `task` is accepted as an alias of `task_id`."""
     event = Event(
         ts=ts or datetime.now(UTC),
         state=state,
-        task_id=task_id,
+        task_id=task_id or task,
         repo=repo,
         issue=issue,
         agent=agent,
@@ -152,14 +153,14 @@ def parse_event(raw: bytes | str) -> Event:
         return Event(
             ts=ts,
             state=_typed(data, "state", str, required=True),
-            task_id=_typed(data, "task_id", str) or "",
+            task_id=_typed(data, "task_id", str) or _typed(data, "task", str) or "",
             repo=_typed(data, "repo", str) or "",
             issue=_typed(data, "issue", int),
             agent=_typed(data, "agent", str) or "",
             reason=_typed(data, "reason", str) or "",
             duration_s=_number(data, "duration_s"),
             cost_usd=_number(data, "cost_usd"),
-            extra={k: v for k, v in data.items() if k not in _KNOWN},
+            extra={k: v for k, v in data.items() if k not in _KNOWN and k != "task"},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptEvent(f"bad field: {exc}") from exc

@@ -101,3 +101,13 @@ def test_concurrent_writers_never_interleave(tmp_path: Path) -> None:
     for writer in range(4):
         seen = [int(e.reason.split(":")[0]) for e in events if e.task_id == f"w{writer}"]
         assert seen == list(range(150))
+
+
+def test_task_is_an_alias_of_task_id(tmp_path: Path) -> None:
+    record_event(tmp_path, state="follow_up", task="o__r__1__g1", pr=4, ts=T0)
+    with events_path(tmp_path).open("a") as handle:
+        handle.write('{"ts": "2024-05-01T12:00:00+00:00", "state": "old", "task": "o__r__2__g1"}\n')
+    assert [(e.task_id, dict(e.extra)) for e in read_events(tmp_path)] == [
+        ("o__r__1__g1", {"pr": 4}),
+        ("o__r__2__g1", {}),
+    ]
