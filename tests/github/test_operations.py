@@ -291,3 +291,10 @@ def test_create_pull_422_for_another_reason_is_validation_failed(
     )
     with pytest.raises(ValidationFailed, match="base"):
         make_client().create_pull("o/r", title="t", body="b", head="agent/5-fix", base="nope")
+
+
+def test_client_implements_the_forge_protocol(make_client: ClientFactory) -> None:
+    from orchestrator.github.protocol import Forge, RequestStats
+
+    forge: Forge = make_client()  # mypy checks the structural match; a signature drift fails `make check`
+    assert forge.stats == RequestStats()
