@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.store import update_json
+
+if TYPE_CHECKING:
+    from orchestrator.config import Config
+    from orchestrator.runtime import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,38 @@ class Notifier:
         self._redact = redact
         self._clock = clock
         self._limits = limits or NotifyLimits()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Notifier:
+        """The notifier every job uses: Telegram when enabled (and its token is set), else the log only."""
+        from orchestrator.security.redact import default_redactor
+        from orchestrator.telegram import TelegramConfigError, TelegramSender, token_from_env
+
+        env = os.environ if environ is None else environ
+        redactor = default_redactor(environ=env)
+        sender: Sender | None = None
+        if config.telegram.enabled:
+            try:
+                token = token_from_env(config.telegram.token_env, env)
+            except TelegramConfigError as exc:
+                log.error("notifications go to the log only: %s", exc)
+            else:
+                redactor.add(token)
+                sender = TelegramSender(token, config.telegram.api_url, config.telegram.allowed_chat_ids)
+        return cls(config.runtime_dir, sender, redactor.redact, clock or _utc_now)
+
+    @classmethod
+    def for_context(cls, ctx: JobContext) -> Notifier:
+        return cls.from_config(ctx.config, ctx.environ, ctx.clock)
+
+    def escalation(self, text: str, buttons: Sequence[Button] = ()) -> None:
+        """The NotifyFn of escalations (queue, pr_monitor): a warning with its Retry / Close buttons."""
+        self.notify("escalation", text, buttons=buttons, severity="warning")
 
     def notify(
         self,
@@ -136,6 +173,10 @@ class Notifier:
             log.warning("notification could not be sent: %s", self._redact(str(exc)))
             return Outcome.SEND_FAILED
         return Outcome.SENT
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _decide_in_state(

@@ -203,27 +203,33 @@ class TelegramBot:
 
 
 class TelegramSender:
-    """The Notifier's Sender: one message to every allowed chat. The bot connects on the first send."""
+    """The Notifier's Sender: one message to every allowed chat.
 
-    def __init__(self, token: str, api_url: str, chat_ids: Sequence[int]) -> None:
+    With `bot` it reuses that connection (the control job); without, it connects for each send and closes
+    again, so a job that notifies once leaves no event loop or HTTP pool behind.
+    """
+
+    def __init__(
+        self, token: str, api_url: str, chat_ids: Sequence[int], bot: TelegramBot | None = None
+    ) -> None:
         self._token = token
         self._api_url = api_url
         self._chat_ids = tuple(chat_ids)
-        self._bot: TelegramBot | None = None
+        self._bot = bot
 
     def send(self, text: str, buttons: Sequence[Button]) -> None:
         try:
-            if self._bot is None:
-                self._bot = TelegramBot(self._token, self._api_url)
-            for chat_id in self._chat_ids:
-                self._bot.send_message(chat_id, text, buttons)
+            if self._bot is not None:
+                self._send_all(self._bot, text, buttons)
+                return
+            with TelegramBot(self._token, self._api_url) as bot:
+                self._send_all(bot, text, buttons)
         except TelegramApiError as exc:
             raise SendFailed(str(exc)) from None
 
-    def close(self) -> None:
-        if self._bot is not None:
-            self._bot.close()
-            self._bot = None
+    def _send_all(self, bot: TelegramBot, text: str, buttons: Sequence[Button]) -> None:
+        for chat_id in self._chat_ids:
+            bot.send_message(chat_id, text, buttons)
 
 
 def _fit(text: str) -> str:

@@ -88,7 +88,6 @@ def test_unreachable_server_is_a_named_error(caplog):
 def test_sender_sends_to_every_chat_and_maps_errors(bot_api):
     sender = TelegramSender(TOKEN, bot_api.url, [10, 11])
     sender.send("hello", [("Retry", "retry:acme/app#1")])
-    sender.close()
     assert [c["chat_id"] for c in bot_api.calls_to("sendMessage")] == [10, 11]
     with pytest.raises(SendFailed):
         TelegramSender(TOKEN, "http://127.0.0.1:9", [10]).send("hello", [])
