@@ -97,3 +97,37 @@ def test_token_from_env():
     assert token_from_env("TG", {"TG": " abc \n"}) == "abc"
     with pytest.raises(TelegramConfigError, match="TG is not set"):
         token_from_env("TG", {})
+
+
+def test_notifier_from_config_sends_through_telegram_or_falls_back_to_the_log(tmp_path, bot_api, caplog):
+    from datetime import UTC, datetime
+
+    from orchestrator.config import parse_config
+    from orchestrator.notify import Notifier, Outcome
+
+    config = parse_config(
+        {
+            "runtime_dir": str(tmp_path / "rt"),
+            "repos": [{"key": "a", "owner": "acme", "name": "app"}],
+            "telegram": {
+                "enabled": True,
+                "api_url": bot_api.url,
+                "allowed_chat_ids": [10],
+                "allowed_user_ids": [20],
+            },
+        }
+    )
+    clock = lambda: datetime(2025, 3, 1, tzinfo=UTC)  # noqa: E731
+    notifier = Notifier.from_config(config, {"TELEGRAM_BOT_TOKEN": TOKEN}, clock)
+    notifier.escalation(
+        f"Escalated acme/app#3 (token {TOKEN} leaked into a reason)", [("Retry", "retry:acme/app#3")]
+    )
+    sent = bot_api.calls_to("sendMessage")
+    assert len(sent) == 1 and sent[0]["chat_id"] == 10
+    assert sent[0]["text"].startswith("⚠️ Escalated acme/app#3") and TOKEN not in sent[0]["text"]
+    assert sent[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "retry:acme/app#3"
+
+    log_only = Notifier.from_config(config, {}, clock)
+    assert "TELEGRAM_BOT_TOKEN is not set" in caplog.text
+    assert log_only.notify("digest", "hello") is Outcome.LOGGED
+    assert len(bot_api.calls_to("sendMessage")) == 1
