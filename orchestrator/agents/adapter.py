@@ -79,18 +79,24 @@ def json_objects(text: str) -> Iterator[dict[str, Any]]:
             yield value
 
 
+_OBJECT_START = re.compile(r"^(?:\[[A-Z]+\] )?\{", re.MULTILINE)
+
+
 def last_json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object a CLI printed as its whole output (possibly pretty-printed), else its last JSON line."""
-    stripped = text.strip()
-    start = stripped.find("{")
-    if start >= 0:
+    """The last top-level JSON object in `text`: a JSONL line or a pretty-printed block starting a line.
+
+    CLIs print warnings, stack traces and log lines around their JSON; objects are found where a line
+    starts with `{` (or a log tag such as `[ERROR] {`), and the last one that parses wins.
+    """
+    decoder = json.JSONDecoder()
+    for match in reversed(list(_OBJECT_START.finditer(text))):
         try:
-            value = json.loads(stripped[start:])
+            value, _ = decoder.raw_decode(text, match.end() - 1)
         except json.JSONDecodeError:
-            value = None
+            continue
         if isinstance(value, dict):
             return value
-    return last_json_line(text)
+    return None
 
 
 def last_json_line(text: str) -> dict[str, Any] | None:

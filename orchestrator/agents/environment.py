@@ -29,7 +29,6 @@ ALLOWED_VARIABLES = frozenset(
         "SHELL",
         "USER",
         "LOGNAME",
-        "TMPDIR",
         # TLS trust stores (corporate proxies): paths, not secrets.
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
@@ -76,6 +75,7 @@ def prepare_workspace(
     directory = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=run_dir))
     home = directory / "home"
     home.mkdir()
+    (directory / "tmp").mkdir()
     prompt_file = directory / "prompt.md"
     prompt_file.write_text(prompt, encoding="utf-8")
     return Workspace(
@@ -84,17 +84,20 @@ def prepare_workspace(
         directory=directory,
         home=home,
         prompt_file=prompt_file,
-        env=base_environment(spec, home, environ),
+        env=base_environment(spec, directory, environ),
         api_key=api_key,
     )
 
 
-def base_environment(spec: AgentSpec, home: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """The allow-listed parent variables, HOME and the XDG dirs under `home`, then the agent's own `env`."""
+def base_environment(spec: AgentSpec, directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed parent variables; HOME, the XDG dirs and TMPDIR under the run's own `directory`
+    (so whatever the CLI writes stays with the run); then the agent's own `env`."""
+    home = directory / "home"
     env = {name: value for name, value in environ.items() if name in ALLOWED_VARIABLES}
     env.setdefault("PATH", os.defpath)
     env.setdefault("LANG", "C.UTF-8")
     env["HOME"] = str(home)
+    env["TMPDIR"] = str(directory / "tmp")
     env["XDG_CONFIG_HOME"] = str(home / ".config")
     env["XDG_CACHE_HOME"] = str(home / ".cache")
     env["XDG_DATA_HOME"] = str(home / ".local" / "share")

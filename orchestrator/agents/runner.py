@@ -1,5 +1,8 @@
 """Run an agent CLI once: fresh HOME, scrubbed environment, own process group, hard and stall timeouts.
 
+An AgentRun's `is_error` is true whenever the run failed: the CLI reported an error, exited non-zero, could
+not start, or was killed (then `timed_out` / `stalled` say which timeout); `error` is one line saying why.
+
 `run_agent` is what the queue calls for a task; `print_mode` asks an agent for a one-shot text answer
 (formatting an issue into a task, judging a result) without letting it touch a worktree.
 """
@@ -152,9 +155,12 @@ def _missing_binary(invocation: Invocation, cwd: Path) -> str:
 def _agent_run(spec: AgentSpec, result: process.ProcessResult, outcome: Outcome) -> AgentRun:
     is_error, error = outcome.is_error, outcome.error
     if result.timed_out:
-        error = f"timed out after {spec.timeout_s:g} s; its process group was killed"
+        is_error, error = True, f"timed out after {spec.timeout_s:g} s; its process group was killed"
     elif result.stalled:
-        error = f"stalled: no output for {spec.stall_timeout_s:g} s; its process group was killed"
+        is_error, error = (
+            True,
+            f"stalled: no output for {spec.stall_timeout_s:g} s; its process group was killed",
+        )
     elif result.returncode != 0 and not is_error:
         is_error = True
         detail = last_stderr_line(result) or "no message on stderr"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, SseReply
-from tests.agents.scripts import Say, Step, ToolCall
+from tests.agents.scripts import Step, ToolCall
 
 INPUT_TOKENS = 1000
 OUTPUT_TOKENS = 50
@@ -16,6 +17,8 @@ class AnthropicScript:
     def __init__(self, steps: Sequence[Step]) -> None:
         self.steps = list(steps)
         self.turn_requests = 0
+        self.last_headers: dict[str, str] = {}
+        self.last_body: dict[str, Any] = {}
 
     def __call__(self, request: RecordedRequest) -> Reply:
         if request.method != "POST" or not request.path.startswith("/v1/messages"):
@@ -23,8 +26,7 @@ class AnthropicScript:
         if "count_tokens" in request.path:
             return JsonReply(200, {"input_tokens": INPUT_TOKENS})
         body = request.json()
-        if not body.get("tools"):
-            return stream(body.get("model", "fake"), Say("ok"), request_number=0)
+        self.last_headers, self.last_body = request.headers, body
         self.turn_requests += 1
         step = self.steps[min(tool_results(body), len(self.steps) - 1)]
         return stream(body.get("model", "fake"), step, self.turn_requests)
@@ -58,7 +60,7 @@ def stream(model: str, step: Step, request_number: int) -> SseReply:
     if isinstance(step, ToolCall):
         events += _block(
             {"type": "tool_use", "id": f"toolu_{request_number}", "name": step.name, "input": {}},
-            {"type": "input_json_delta", "partial_json": _json(step.arguments)},
+            {"type": "input_json_delta", "partial_json": json.dumps(step.arguments)},
         )
         stop_reason = "tool_use"
     else:
@@ -86,17 +88,11 @@ def _block(start: dict[str, Any], delta: dict[str, Any]) -> list[tuple[str | Non
     ]
 
 
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
-
-
 def error_body(kind: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def failing(status: int, kind: str, message: str) -> Any:
+def failing(status: int, kind: str, message: str) -> Callable[[RecordedRequest], Reply]:
     """A responder that answers every request with an Anthropic error."""
 
     def respond(request: RecordedRequest) -> Reply:

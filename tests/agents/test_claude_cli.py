@@ -1,0 +1,99 @@
+"""The real Claude Code CLI driven through run_agent against a fake Anthropic Messages API (SSE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.agents import AgentSpec, print_mode, run_agent
+from orchestrator.models import AgentRun
+from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
+from tests.agents.fake_anthropic import INPUT_TOKENS, OUTPUT_TOKENS, AnthropicScript, failing
+from tests.agents.fake_http import Hang, Responder, serving
+from tests.agents.scripts import NEW_GREETING, RESULT_TEXT, Say, claude_script
+
+pytestmark = pytest.mark.npm
+
+ENVIRON = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "ANTHROPIC_API_KEY": "sk-ant-fake",
+    "GITHUB_TOKEN": "ghp_x",
+}
+
+
+def run_claude(
+    responder: Responder, worktree: Path, run_dir: Path, *, timeout_s: float = 30.0, max_turns: int = 10
+) -> tuple[AgentRun, list[str]]:
+    with serving(responder) as server:
+        spec = AgentSpec(
+            name="claude",
+            kind="claude",
+            command=(str(npm_cli("claude")),),
+            api_key_env="ANTHROPIC_API_KEY",
+            base_url=server.url,
+            timeout_s=timeout_s,
+            stall_timeout_s=timeout_s,
+            max_turns=max_turns,
+        )
+        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=ENVIRON)
+        return run, server.paths()
+
+
+def test_claude_edits_the_worktree_and_reports_cost_and_turns(worktree: Path, run_dir: Path) -> None:
+    script = AnthropicScript(claude_script(worktree))
+    run, paths = run_claude(script, worktree, run_dir)
+    assert run.ok, run.error
+    assert (worktree / "hello.txt").read_text() == NEW_GREETING != ORIGINAL_GREETING
+    assert (worktree / ".agent_result.md").read_text() == RESULT_TEXT
+    assert run.turns == 3
+    assert (run.input_tokens, run.output_tokens) == (3 * INPUT_TOKENS, 3 * OUTPUT_TOKENS)
+    assert run.cost_usd is not None and run.cost_usd > 0
+    assert all(path.startswith("/v1/messages") for path in paths)
+    headers = {name.lower(): value for name, value in script.last_headers.items()}
+    assert headers["x-api-key"] == "sk-ant-fake"
+
+
+def test_claude_api_error_is_an_error_not_rate_limited(worktree: Path, run_dir: Path) -> None:
+    run, _ = run_claude(failing(500, "api_error", "Internal server error"), worktree, run_dir)
+    assert run.is_error and not run.rate_limited and not run.ok
+    assert run.error.startswith("API Error: 500 Internal server error")
+    assert (worktree / "hello.txt").read_text() == ORIGINAL_GREETING
+
+
+def test_claude_overloaded_is_rate_limited(worktree: Path, run_dir: Path) -> None:
+    run, paths = run_claude(failing(529, "overloaded_error", "Overloaded"), worktree, run_dir)
+    assert run.is_error and run.rate_limited
+    assert len(paths) == 1  # CLAUDE_CODE_MAX_RETRIES=0: no client-side retries
+
+
+def test_claude_turn_cap(worktree: Path, run_dir: Path) -> None:
+    run, _ = run_claude(AnthropicScript(claude_script(worktree)), worktree, run_dir, max_turns=1)
+    assert run.is_error
+    assert run.error.startswith("turn cap:")
+    assert not (worktree / ".agent_result.md").exists()
+
+
+def test_claude_hung_server_is_killed_by_our_timeout(worktree: Path, run_dir: Path) -> None:
+    run, paths = run_claude(lambda request: Hang(), worktree, run_dir, timeout_s=3.0)
+    assert paths, "claude never reached the fake server"
+    assert run.timed_out and run.exit_code is None and not run.ok
+    assert run.duration_s < 10
+    assert processes_using(worktree, run_dir) == []
+
+
+def test_claude_print_mode_answers_without_tools(run_dir: Path) -> None:
+    script = AnthropicScript([Say("Goal: greet\nSuccess criteria: hello.txt says hi")])
+    with serving(script) as server:
+        spec = AgentSpec(
+            name="claude",
+            kind="claude",
+            command=(str(npm_cli("claude")),),
+            api_key_env="ANTHROPIC_API_KEY",
+            base_url=server.url,
+            timeout_s=30.0,
+            stall_timeout_s=30.0,
+        )
+        answer = print_mode(spec, "Format this issue.", run_dir, ENVIRON)
+    assert answer == "Goal: greet\nSuccess criteria: hello.txt says hi"
+    assert not script.last_body.get("tools")

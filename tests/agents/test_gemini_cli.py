@@ -1,0 +1,92 @@
+"""The real Gemini CLI driven through run_agent against a fake Gemini API (streamGenerateContent, SSE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.agents import AgentSpec, print_mode, run_agent
+from orchestrator.models import AgentRun
+from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
+from tests.agents.fake_gemini import CANDIDATE_TOKENS, PROMPT_TOKENS, GeminiScript, failing
+from tests.agents.fake_http import Hang, Responder, serving
+from tests.agents.scripts import NEW_GREETING, RESULT_TEXT, Say, shell_script
+
+pytestmark = pytest.mark.npm
+
+ENVIRON = {"PATH": "/usr/local/bin:/usr/bin:/bin", "GEMINI_API_KEY": "gm-fake-key", "GITHUB_TOKEN": "ghp_x"}
+STREAM_PATH = "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+
+
+def gemini_spec(base_url: str, timeout_s: float, max_turns: int = 10) -> AgentSpec:
+    return AgentSpec(
+        name="gemini",
+        kind="gemini",
+        command=(str(npm_cli("gemini")),),
+        model="gemini-2.5-pro",
+        api_key_env="GEMINI_API_KEY",
+        base_url=base_url,
+        timeout_s=timeout_s,
+        stall_timeout_s=timeout_s,
+        max_turns=max_turns,
+        price_per_million_input=1.25,
+        price_per_million_output=10.0,
+    )
+
+
+def run_gemini(
+    responder: Responder, worktree: Path, run_dir: Path, timeout_s: float = 40.0, max_turns: int = 10
+) -> tuple[AgentRun, list[str]]:
+    with serving(responder) as server:
+        spec = gemini_spec(server.url, timeout_s, max_turns)
+        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=ENVIRON)
+        return run, server.paths()
+
+
+def test_gemini_edits_the_worktree_and_reports_tokens_cost_and_turns(worktree: Path, run_dir: Path) -> None:
+    script = GeminiScript(shell_script("run_shell_command", "command"))
+    run, paths = run_gemini(script, worktree, run_dir)
+    assert run.ok, run.error
+    assert (worktree / "hello.txt").read_text() == NEW_GREETING != ORIGINAL_GREETING
+    assert (worktree / ".agent_result.md").read_text() == RESULT_TEXT
+    assert (run.input_tokens, run.output_tokens, run.turns) == (3 * PROMPT_TOKENS, 3 * CANDIDATE_TOKENS, 3)
+    assert run.cost_usd == pytest.approx((3 * PROMPT_TOKENS * 1.25 + 3 * CANDIDATE_TOKENS * 10.0) / 1e6)
+    assert paths == [STREAM_PATH] * 3
+    headers = {name.lower(): value for name, value in script.last_headers.items()}
+    assert headers["x-goog-api-key"] == "gm-fake-key"
+    prompt_parts = [part.get("text", "") for part in script.last_body["contents"][0]["parts"]]
+    assert "Change the greeting in hello.txt." in prompt_parts  # the prompt came in on stdin
+
+
+def test_gemini_api_error_exits_non_zero_with_the_error(worktree: Path, run_dir: Path) -> None:
+    run, paths = run_gemini(failing(500, "INTERNAL", "Internal error encountered."), worktree, run_dir)
+    assert run.is_error and not run.rate_limited and run.exit_code not in (0, None)
+    assert run.error == "API error 500: Internal error encountered."
+    assert paths == [STREAM_PATH]  # general.maxAttempts = 1: no retries for minutes
+
+
+def test_gemini_quota_error_is_rate_limited(worktree: Path, run_dir: Path) -> None:
+    run, _ = run_gemini(failing(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted."), worktree, run_dir)
+    assert run.is_error and run.rate_limited
+    assert run.error.startswith("API error 429")
+
+
+def test_gemini_turn_cap(worktree: Path, run_dir: Path) -> None:
+    script = GeminiScript(shell_script("run_shell_command", "command"))
+    run, _ = run_gemini(script, worktree, run_dir, max_turns=1)
+    assert run.is_error and run.error == "turn cap: reached max_turns=1"
+    assert not (worktree / ".agent_result.md").exists()
+
+
+def test_gemini_hung_server_is_killed_by_our_timeout(worktree: Path, run_dir: Path) -> None:
+    run, paths = run_gemini(lambda request: Hang(), worktree, run_dir, timeout_s=10.0)
+    assert paths, "gemini never reached the fake server"
+    assert run.timed_out and run.exit_code is None and run.is_error
+    assert processes_using(worktree, run_dir) == []
+
+
+def test_gemini_print_mode_returns_the_response(run_dir: Path) -> None:
+    with serving(GeminiScript([Say("Goal: greet")])) as server:
+        answer = print_mode(gemini_spec(server.url, 40.0), "Format this issue.", run_dir, ENVIRON)
+    assert answer == "Goal: greet"
