@@ -76,7 +76,6 @@ TESTS_RUN: python -m pytest -q
 DECISIONS: standard library only
 RISKS: none
 BLOCKERS: none
-BLOCKER_CODE: none
 NEXT_STEP: none
 ATTEMPTED_APPROACHES: direct implementation
 UNBLOCK_NOTES: none

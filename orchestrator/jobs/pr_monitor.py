@@ -71,13 +71,23 @@ def _monitor_repo(ctx: JobContext, repo: RepoConfig, report: MonitorReport, noti
         if record.get("escalated"):
             continue
         pr = ctx.forge.get_pull(repo.full_name, listed.number)
-        snap = _snapshot(ctx, repo, pr, record, lambda a, d: git.is_ancestor(pool.repo_dir, a, d))
+        snap = _snapshot(ctx, repo, pr, record, lambda a, d: _is_ancestor(pool, a, d))
         action = policy.decide(snap, ctx.clock())
         if isinstance(action, policy.Merge) and pr.base_ref in merged_into:
             action = policy.Wait(f"queued: {pr.base_ref} took a merge this tick")
         _act(ctx, repo, pr, action, key, report, notify)
         if isinstance(action, policy.Merge) and pr.number in report.merged:
             merged_into.add(pr.base_ref)
+
+
+def _is_ancestor(pool: git.WorktreePool, ancestor: str, descendant: str) -> bool:
+    """Ancestry in the local clone; fetch once when a commit is not known here yet (e.g. a merge made
+    earlier in this tick)."""
+    try:
+        return git.is_ancestor(pool.repo_dir, ancestor, descendant)
+    except git.GitError:
+        pool.fetch()
+        return git.is_ancestor(pool.repo_dir, ancestor, descendant)
 
 
 def _snapshot(
@@ -167,7 +177,9 @@ def _rebase(ctx: JobContext, repo: RepoConfig, pr: PullRequest, key: str, report
         report.rebased.append(pr.number)
         metrics.record_event(ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="rebased")
         return
-    _follow_up(ctx, repo, pr, key, "resolve_conflict", "conflict_attempts", f"rebase onto {pr.base_ref} conflicts")
+    _follow_up(
+        ctx, repo, pr, key, "resolve_conflict", "conflict_attempts", f"rebase onto {pr.base_ref} conflicts"
+    )
     report.follow_ups.append(pr.number)
 
 
