@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,9 @@ class DemoSetup:
     issues: list[dict[str, Any]]
 
 
-def prepare(forge: Any, workdir: Path, agent: str = "demo", issues: list[dict[str, Any]] | None = None) -> DemoSetup:
+def prepare(
+    forge: Any, workdir: Path, agent: str = "demo", issues: list[dict[str, Any]] | None = None
+) -> DemoSetup:
     """Seed the demo repo, board and issues on a running sandbox and build a job context for it."""
     from orchestrator.sandbox.seed import seed_repo
 
@@ -133,9 +136,12 @@ def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
     with SandboxForge(workdir / "sandbox").start() as forge:
         say(f"sandbox forge listening on {forge.url} (GitHub API at {forge.api_url})")
         setup = prepare(forge, workdir, agent)
-        say(f"seeded {REPO}: {len(setup.issues)} Ready issues on board #{setup.seeded.project_number}, sandbox CI on")
+        say(
+            f"seeded {REPO}: {len(setup.issues)} Ready issues on board #{setup.seeded.project_number}, sandbox CI on"
+        )
         progress = {
-            n: IssueProgress(n, i["title"]) for n, i in zip(setup.seeded.issue_numbers, setup.issues, strict=True)
+            n: IssueProgress(n, i["title"])
+            for n, i in zip(setup.seeded.issue_numbers, setup.issues, strict=True)
         }
         ok = _loop(setup.ctx, forge, progress, t0, max_seconds)
         _summary(progress, setup.ctx, time.monotonic() - t0)
@@ -144,19 +150,28 @@ def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
 
 def _loop(ctx: JobContext, forge: Any, progress: dict[int, IssueProgress], t0: float, limit: float) -> bool:
     events = _EventTail(ctx.paths.metrics / "events.jsonl")
-    tick = 0
-    while time.monotonic() - t0 < limit:
-        tick += 1
-        dispatcher.run(ctx)
-        events.show(progress, t0)
-        queue.run(ctx)
-        events.show(progress, t0)
-        forge.wait_ci_idle(timeout=120)
-        _show_ci(ctx, progress, t0)
-        pr_monitor.run(ctx)
-        events.show(progress, t0)
-        if all(p.closed for p in progress.values()):
-            return True
+    stop = threading.Event()
+
+    def follow() -> None:  # print steps as they happen, also while the queue is busy
+        while not stop.wait(0.2):
+            events.show(progress, t0)
+
+    printer = threading.Thread(target=follow, daemon=True)
+    printer.start()
+    try:
+        while time.monotonic() - t0 < limit:
+            dispatcher.run(ctx)
+            queue.run(ctx)
+            forge.wait_ci_idle(timeout=120)
+            events.show(progress, t0)
+            _show_ci(ctx, progress, t0)
+            pr_monitor.run(ctx)
+            events.show(progress, t0)
+            if all(p.closed for p in progress.values()):
+                return True
+    finally:
+        stop.set()
+        printer.join()
     say(f"demo stopped after {limit:.0f} s with work left: see {ctx.paths.logs}")
     return False
 
@@ -182,17 +197,19 @@ class _EventTail:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0
+        self.lock = threading.Lock()
 
     def show(self, progress: dict[int, IssueProgress], t0: float) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open() as fh:
-            fh.seek(self.offset)
-            lines = fh.readlines()
-            self.offset = fh.tell()
-        for line in lines:
-            event = json.loads(line)
-            self._print(event, progress, t0)
+        with self.lock:
+            if not self.path.exists():
+                return
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+            complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+            self.offset += len(complete)
+            for line in complete.decode().splitlines():
+                self._print(json.loads(line), progress, t0)
 
     def _print(self, e: dict[str, Any], progress: dict[int, IssueProgress], t0: float) -> None:
         issue = e.get("issue")
@@ -246,5 +263,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-

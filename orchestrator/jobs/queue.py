@@ -61,7 +61,9 @@ def run(
         while True:
             stop_reason = should_stop()
             free = workers - len(running)
-            if not stop_reason and free > 0 and (max_tasks is None or started < max_tasks):
+            if max_tasks is not None:
+                free = min(free, max_tasks - started)
+            if not stop_reason and free > 0:
                 for queued in ctx.mailbox.next_tasks(free):
                     if queued.id in running.values():
                         continue
@@ -86,7 +88,9 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
     for expired in ctx.mailbox.expired_leases(now, ctx.config.limits.lease_seconds, _is_alive(ctx.host)):
         ctx.mailbox.recover(expired.task_id)
         report.recovered.append(expired.task_id)
-        metrics.record_event(ctx.paths.metrics, task=expired.task_id, state="recovered", reason="lease expired")
+        metrics.record_event(
+            ctx.paths.metrics, task=expired.task_id, state="recovered", reason="lease expired"
+        )
     live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
     for repo in ctx.config.repos:
         if repo.enabled:
@@ -203,7 +207,9 @@ def _follow_up(task: Task, out: AttemptOutcome, next_agent: str) -> Task:
         files_changed=out.files_changed,
     )
     chain = (next_agent, *(a for a in task.agents if a != next_agent))
-    return replace(task, attempt=task.attempt + 1, agents=chain, prior_attempts=(*task.prior_attempts, record))
+    return replace(
+        task, attempt=task.attempt + 1, agents=chain, prior_attempts=(*task.prior_attempts, record)
+    )
 
 
 def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome, report: QueueReport) -> None:
@@ -252,4 +258,3 @@ def _set_cooldown(ctx: JobContext, agent: str, until_iso: str) -> None:
         return data
 
     update_json(ctx.paths.state / "agent_cooldowns.json", put)
-
