@@ -90,7 +90,7 @@ _FIELD_RE = re.compile(
 )
 _CAPS_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _BULLET_RE = re.compile(r"^(?:[-*+]|\d+[.)])\s+")
-_EMPTY_LIST_WORDS = {"none", "(none)", "n/a", "-", "nothing"}
+_EMPTY_WORDS = {"none", "(none)", "n/a", "-", "nothing"}  # "write `none` when empty"
 
 
 class ContractError(Exception):
@@ -169,7 +169,7 @@ def parse_result_with_warnings(text: str) -> ParsedResult:
         elif spec.kind == "status":
             values[spec.attr] = _parse_status(value, raw.line)
         else:
-            values[spec.attr] = value
+            values[spec.attr] = "" if value.strip("`*. ").lower() in _EMPTY_WORDS else value
     if "STATUS" not in found:
         raise ContractError("missing STATUS (expected a line 'STATUS: complete|partial|blocked')")
     if "SUMMARY" not in found:
@@ -272,7 +272,7 @@ def _parse_list(value: str) -> tuple[str, ...]:
             item = part.strip().strip("`'\"").strip()
             if item:
                 items.append(item)
-    if len(items) == 1 and items[0].lower() in _EMPTY_LIST_WORDS:
+    if len(items) == 1 and items[0].lower() in _EMPTY_WORDS:
         return ()
     return tuple(items)
 

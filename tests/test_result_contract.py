@@ -51,6 +51,10 @@ GOOD_FILES = {
             unblock_notes="Set FOO_KEY.",
         ),
     ),
+    "none means empty": (
+        "STATUS: complete\nSUMMARY: ok\nBLOCKERS: none\nBLOCKER_CODE: None.\nRISKS: n/a\nFILES_CHANGED: (none)\n",
+        AgentResult(status="complete", summary="ok"),
+    ),
     "bold, lower-case status, CRLF, continuation after inline value": (
         "**STATUS:** Complete.\r\n**SUMMARY**: First line\r\n  second line\r\nRISKS:\r\n",
         AgentResult(status="complete", summary="First line\nsecond line"),
