@@ -44,13 +44,14 @@ def local_task_for(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task |
 def finish_merged(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> None:
     """After a merge: the issue closed, the card in Done, the branch deleted, the event recorded."""
     number = issue_number_of(pr)
+    task = local_task_for(ctx, repo, pr)
     metrics.record_event(
         ctx.paths.metrics,
         repo=repo.full_name,
         issue=number,
         pr=pr.number,
         state="merged",
-        task=_task_id(ctx, repo, pr),
+        task=task.id if task else "",
     )
     try:
         if number is not None:
@@ -63,11 +64,6 @@ def finish_merged(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> None:
     except GitHubError as exc:
         ctx.log.warning("merged but cleanup failed pr=%s error=%s", pr.number, exc)
     ctx.log.info("merged repo=%s pr=%s issue=%s", repo.full_name, pr.number, number)
-
-
-def _task_id(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> str | None:
-    task = local_task_for(ctx, repo, pr)
-    return task.id if task else None
 
 
 def rebase_branch(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> bool:

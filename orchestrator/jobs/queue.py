@@ -94,7 +94,7 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
     live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
     for repo in ctx.config.repos:
         if repo.enabled:
-            pool_for(ctx, repo).reconcile(live)
+            pool_for(ctx, repo).reconcile(sorted(live))
 
 
 def _is_alive(this_host: str) -> Callable[[str, int], bool]:

@@ -1,6 +1,7 @@
 """Retry policy table: follow-ups keep the agent, failures walk the chain, limits escalate with a reason."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -47,14 +48,17 @@ def test_first_attempt_table(outcome, expected_type, agent):
 def test_rate_limit_cools_down_only_that_agent():
     action = decide(task(), "claude", Outcome.RATE_LIMITED, "429", 3, {}, NOW)
     assert isinstance(action, NextAgent)
-    assert action.cooldown_agent == "claude" and action.cooldown_until > NOW
+    assert action.cooldown_agent == "claude"
+    assert action.cooldown_until is not None and action.cooldown_until > NOW
 
 
 def test_cooling_agents_are_skipped_and_chain_exhaustion_escalates():
     cool = {"codex": NOW + timedelta(minutes=5)}
     action = decide(task(), "claude", Outcome.BLOCKED, "", 3, cool, NOW)
     assert isinstance(action, NextAgent) and action.agent == "gemini"
-    action = decide(task(attempt=2, tried=("claude", "codex", "gemini")), "gemini", Outcome.CRASH, "x", 5, {}, NOW)
+    action = decide(
+        task(attempt=2, tried=("claude", "codex", "gemini")), "gemini", Outcome.CRASH, "x", 5, {}, NOW
+    )
     assert isinstance(action, Escalate) and "every agent in the chain" in action.reason
 
 
@@ -85,7 +89,14 @@ def test_first_agent_skips_cooling():
     ],
 )
 def test_classify_table(kw, expected):
-    base = dict(timed_out=False, rate_limited=False, process_failed=False, contract_error=False,
-                status=None, tests_passed=None, changed=True)
+    base: dict[str, Any] = dict(
+        timed_out=False,
+        rate_limited=False,
+        process_failed=False,
+        contract_error=False,
+        status=None,
+        tests_passed=None,
+        changed=True,
+    )
     base.update(kw)
     assert classify(**base) is expected
