@@ -118,7 +118,7 @@ def test_task_file_round_trips_random_texts() -> None:
         ">",
         "\u2028",
     ]
-    for _ in range(300):
+    for _ in range(120):
         texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(4)]
         task = make_task(
             goal=texts[0],
@@ -215,6 +215,30 @@ def test_enqueue_refuses_an_id_present_in_any_folder(mailbox: Mailbox) -> None:
     with pytest.raises(TaskExists, match="done/"):
         mailbox.enqueue(task)
     mailbox.enqueue(make_task(generation=2))  # the next generation is a different task
+
+
+def _enqueue_once(root: str, barrier: multiprocessing.synchronize.Barrier, out: str) -> None:
+    barrier.wait()
+    try:
+        Mailbox(Path(root)).enqueue(make_task())
+        Path(out).write_text("won")
+    except TaskExists:
+        Path(out).write_text("lost")
+
+
+def test_concurrent_enqueues_of_one_task_create_exactly_one_file(mailbox: Mailbox, tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(4)
+    outs = [tmp_path / f"{n}.txt" for n in range(4)]
+    procs = [ctx.Process(target=_enqueue_once, args=(str(mailbox.root), barrier, str(o))) for o in outs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert sorted(o.read_text() for o in outs) == ["lost", "lost", "lost", "won"]
+    assert [e.task for e in mailbox.list(TaskState.INBOX)] == [make_task()]
+    assert list((mailbox.root / "tmp").iterdir()) == []
 
 
 # --------------------------------------------------------------------------------------------- claim
