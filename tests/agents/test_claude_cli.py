@@ -97,3 +97,29 @@ def test_claude_print_mode_answers_without_tools(run_dir: Path) -> None:
         answer = print_mode(spec, "Format this issue.", run_dir, ENVIRON)
     assert answer == "Goal: greet\nSuccess criteria: hello.txt says hi"
     assert not script.last_body.get("tools")
+
+
+def test_deepseek_through_claude_code_prices_tokens_at_configured_rates(
+    worktree: Path, run_dir: Path
+) -> None:
+    script = AnthropicScript(claude_script(worktree))
+    with serving(script) as server:
+        spec = AgentSpec(
+            name="deepseek",
+            kind="deepseek",
+            command=(str(npm_cli("claude")),),
+            model="deepseek-v4-pro",
+            api_key_env="DEEPSEEK_API_KEY",
+            base_url=server.url,
+            timeout_s=30.0,
+            stall_timeout_s=30.0,
+            price_per_million_input=0.5,
+            price_per_million_output=2.0,
+        )
+        environ = {"PATH": ENVIRON["PATH"], "DEEPSEEK_API_KEY": "sk-deepseek-fake"}
+        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=environ)
+    assert run.ok, run.error
+    assert (worktree / ".agent_result.md").read_text() == RESULT_TEXT
+    assert run.cost_usd == pytest.approx((3 * INPUT_TOKENS * 0.5 + 3 * OUTPUT_TOKENS * 2.0) / 1e6)
+    assert script.last_body["model"] == "deepseek-v4-pro"
+    assert {k.lower(): v for k, v in script.last_headers.items()}["x-api-key"] == "sk-deepseek-fake"

@@ -72,6 +72,7 @@ def test_environment_is_scrubbed_with_own_key_home_and_extra_env(worktree: Path,
     home = Path(env["HOME"])
     assert home.is_dir() and run_dir in home.parents
     assert Path(env["XDG_CONFIG_HOME"]).parent == home
+    assert Path(env["TMPDIR"]).is_dir() and Path(env["TMPDIR"]).parent == home.parent
 
 
 def test_large_prompt_reaches_stdin_and_prompt_file_intact(worktree: Path, run_dir: Path) -> None:

@@ -1,0 +1,187 @@
+"""What each adapter runs: argv, environment and config files (no process started)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from orchestrator.agents.adapter import Invocation
+from orchestrator.agents.environment import prepare_workspace
+from orchestrator.agents.runner import ADAPTERS, with_stdin_from_file
+from orchestrator.agents.spec import AgentSpec
+
+PROMPT = "Implement issue #7: make the greeting friendlier."
+ENVIRON = {
+    "PATH": "/usr/bin:/bin",
+    "ANTHROPIC_API_KEY": "sk-ant",
+    "OPENAI_API_KEY": "sk-openai",
+    "GEMINI_API_KEY": "gm-key",
+    "DEEPSEEK_API_KEY": "sk-deepseek",
+    "GITHUB_TOKEN": "ghp_secret",
+}
+
+
+def invocation(tmp_path: Path, for_print: bool = False, **fields: object) -> tuple[Invocation, Path]:
+    spec = AgentSpec(**fields)  # type: ignore[arg-type]
+    workspace = prepare_workspace(spec, PROMPT, tmp_path, tmp_path / "run", ENVIRON)
+    adapter = ADAPTERS[spec.kind]
+    built = adapter.print_invocation(spec, workspace) if for_print else adapter.invocation(spec, workspace)
+    return built, workspace.home
+
+
+@pytest.mark.parametrize("kind", ["claude", "codex", "gemini", "deepseek", "script"])
+def test_prompt_goes_through_a_file_never_the_command_line(tmp_path: Path, kind: str) -> None:
+    built, _ = invocation(tmp_path, name=kind, kind=kind, command=(kind,))
+    assert all(PROMPT not in arg for arg in built.argv)
+    assert built.stdin_file is not None and built.stdin_file.read_text() == PROMPT
+    assert "ghp_secret" not in built.env.values()
+    wrapped = with_stdin_from_file(built)
+    assert wrapped[:3] == ("/bin/sh", "-c", 'exec "$@" < "$0"') and wrapped[4:] == built.argv
+
+
+def test_claude_command_and_environment(tmp_path: Path) -> None:
+    built, _ = invocation(
+        tmp_path,
+        name="claude",
+        kind="claude",
+        command=("claude",),
+        model="claude-sonnet-4-5",
+        api_key_env="ANTHROPIC_API_KEY",
+        base_url="http://127.0.0.1:9999",
+        max_turns=12,
+        env={"CLAUDE_CODE_MAX_RETRIES": "2"},
+    )
+    assert built.argv == (
+        "claude",
+        "-p",
+        "--output-format",
+        "json",
+        "--dangerously-skip-permissions",
+        "--max-turns",
+        "12",
+        "--model",
+        "claude-sonnet-4-5",
+    )
+    assert built.env["ANTHROPIC_API_KEY"] == "sk-ant"
+    assert built.env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9999"
+    assert built.env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+    assert built.env["DISABLE_AUTOUPDATER"] == "1"
+    assert built.env["CLAUDE_CODE_MAX_RETRIES"] == "2"  # the agent's env overrides the default 0
+    assert built.env.get("IS_SANDBOX") == ("1" if os.geteuid() == 0 else None)
+    assert "OPENAI_API_KEY" not in built.env
+
+
+def test_claude_oauth_token_keeps_its_name(tmp_path: Path) -> None:
+    environ_key = "CLAUDE_CODE_OAUTH_TOKEN"
+    spec = AgentSpec(name="c", kind="claude", command=("claude",), api_key_env=environ_key)
+    workspace = prepare_workspace(spec, PROMPT, tmp_path, tmp_path / "run", {environ_key: "oauth-1"})
+    built = ADAPTERS["claude"].invocation(spec, workspace)
+    assert built.env[environ_key] == "oauth-1" and "ANTHROPIC_API_KEY" not in built.env
+
+
+def test_claude_print_mode_has_no_tools(tmp_path: Path) -> None:
+    built, _ = invocation(tmp_path, for_print=True, name="c", kind="claude", command=("claude",))
+    assert built.argv == ("claude", "-p", "--output-format", "json", "--tools", "", "--max-turns", "1")
+
+
+def test_codex_config_toml_and_command(tmp_path: Path) -> None:
+    built, home = invocation(
+        tmp_path,
+        name="codex",
+        kind="codex",
+        command=("codex",),
+        model="gpt-5-codex",
+        api_key_env="OPENAI_API_KEY",
+        base_url="http://127.0.0.1:9999/v1",
+    )
+    assert built.argv == (
+        "codex",
+        "exec",
+        "--json",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "--skip-git-repo-check",
+        "-m",
+        "gpt-5-codex",
+        "-",
+    )
+    assert built.env["CODEX_HOME"] == str(home / ".codex")
+    assert built.env["OPENAI_API_KEY"] == "sk-openai"
+    config = tomllib.loads((home / ".codex" / "config.toml").read_text())
+    assert config["model_provider"] == "agentos" and config["model"] == "gpt-5-codex"
+    assert config["model_providers"]["agentos"] == {
+        "name": "codex",
+        "base_url": "http://127.0.0.1:9999/v1",
+        "env_key": "OPENAI_API_KEY",
+        "wire_api": "responses",
+        "request_max_retries": 0,
+        "stream_max_retries": 0,
+    }
+    assert config["analytics"] == {"enabled": False}
+
+
+def test_gemini_settings_and_command(tmp_path: Path) -> None:
+    built, home = invocation(
+        tmp_path,
+        name="gemini",
+        kind="gemini",
+        command=("gemini",),
+        model="gemini-2.5-pro",
+        api_key_env="GEMINI_API_KEY",
+        base_url="http://127.0.0.1:9999",
+        max_turns=20,
+    )
+    assert built.argv == ("gemini", "-p", "", "--output-format", "json", "--yolo", "-m", "gemini-2.5-pro")
+    assert built.env["GEMINI_API_KEY"] == "gm-key"
+    assert built.env["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9999"
+    assert built.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"
+    settings = json.loads((home / ".gemini" / "settings.json").read_text())
+    assert settings["security"]["auth"]["selectedType"] == "gemini-api-key"
+    assert settings["general"]["maxAttempts"] == 1
+    assert settings["model"]["maxSessionTurns"] == 20
+
+
+def test_deepseek_through_claude_uses_the_anthropic_compatible_endpoint(tmp_path: Path) -> None:
+    built, _ = invocation(
+        tmp_path,
+        name="ds",
+        kind="deepseek",
+        command=("/usr/local/bin/claude",),
+        api_key_env="DEEPSEEK_API_KEY",
+    )
+    assert built.argv[:2] == ("/usr/local/bin/claude", "-p")
+    assert built.env["ANTHROPIC_BASE_URL"] == "https://api.deepseek.com/anthropic"
+    assert built.env["ANTHROPIC_API_KEY"] == "sk-deepseek"
+
+
+def test_deepseek_through_codex_configures_a_deepseek_provider(tmp_path: Path) -> None:
+    built, home = invocation(
+        tmp_path, name="ds", kind="deepseek", command=("npx", "codex"), api_key_env="DEEPSEEK_API_KEY"
+    )
+    assert built.argv[:3] == ("npx", "codex", "exec")
+    provider = tomllib.loads((home / ".codex" / "config.toml").read_text())["model_providers"]["agentos"]
+    assert (provider["base_url"], provider["env_key"]) == ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY")
+    assert built.env["DEEPSEEK_API_KEY"] == "sk-deepseek"
+
+
+def test_deepseek_through_any_other_command_gets_openai_compatible_variables(tmp_path: Path) -> None:
+    built, _ = invocation(
+        tmp_path,
+        name="ds",
+        kind="deepseek",
+        command=("my-coder", "--task", "{prompt_file}"),
+        api_key_env="DEEPSEEK_API_KEY",
+    )
+    assert built.argv[:2] == ("my-coder", "--task") and built.argv[2].endswith("prompt.md")
+    assert built.env["DEEPSEEK_API_KEY"] == built.env["OPENAI_API_KEY"] == "sk-deepseek"
+    assert built.env["OPENAI_BASE_URL"] == "https://api.deepseek.com/v1"
+
+
+def test_spec_rejects_unknown_kind_and_empty_command() -> None:
+    with pytest.raises(ValueError, match="unknown kind"):
+        AgentSpec(name="x", kind="cursor", command=("x",))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="command is empty"):
+        AgentSpec(name="x", kind="script", command=())
