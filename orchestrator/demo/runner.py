@@ -59,7 +59,14 @@ def demo_config(forge: Any, clone_url: str, project_number: int, runtime: Path, 
         }
     }
     if agent != "demo":
-        agents[agent] = {"kind": agent, "command": [agent], "timeout_minutes": 20, "stall_minutes": 5}
+        keys = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
+        agents[agent] = {
+            "kind": agent,
+            "command": [agent],
+            "api_key_env": keys.get(agent),
+            "timeout_minutes": 20,
+            "stall_minutes": 5,
+        }
     return {
         "runtime_dir": str(runtime),
         "github": {
@@ -97,9 +104,15 @@ class DemoSetup:
 
 
 def prepare(
-    forge: Any, workdir: Path, agent: str = "demo", issues: list[dict[str, Any]] | None = None
+    forge: Any,
+    workdir: Path,
+    agent: str = "demo",
+    issues: list[dict[str, Any]] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> DemoSetup:
-    """Seed the demo repo, board and issues on a running sandbox and build a job context for it."""
+    """Seed the demo repo, board and issues on a running sandbox and build a job context for it.
+
+    `overrides` replaces top-level config sections (e.g. agents, routing, limits) — the tests use it."""
     from orchestrator.sandbox.seed import seed_repo
 
     if issues is None:
@@ -114,6 +127,8 @@ def prepare(
         board=True,
     )
     data = demo_config(forge, seeded.clone_url, seeded.project_number or 1, workdir / "runtime", agent)
+    data.update(overrides or {})
+    data.update(overrides or {})
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
