@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,7 +128,7 @@ def ensure_clone(clone_url: str, path: Path, settings: GitSettings = DEFAULT_SET
     """A local clone of clone_url at `path` (made once, without a checkout: work happens in worktrees)."""
     if not (path / ".git").exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.clone-{os.getpid()}")
+        partial = path.with_name(f".{path.name}.clone-{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(partial, ignore_errors=True)
         run_git(
             ["clone", "--quiet", "--no-checkout", clone_url, str(partial)],
@@ -157,11 +158,15 @@ def exclude_result_file(repo_dir: Path) -> None:
 
 def fetch(repo_dir: Path, remote: str = "origin", settings: GitSettings = DEFAULT_SETTINGS) -> None:
     """`git fetch --prune`, one at a time per clone (concurrent fetches fight over ref locks)."""
+    args = ["fetch", "--quiet", "--prune", remote]
     lock = filelock.FileLock(
         str(repo_dir / ".git" / "agentos-fetch.lock"), timeout=settings.network_timeout_s
     )
-    with lock:
-        run_git(["fetch", "--quiet", "--prune", remote], repo_dir, settings, network=True)
+    try:
+        with lock:
+            run_git(args, repo_dir, settings, network=True)
+    except filelock.Timeout as exc:
+        raise GitError(["git", *args], None, "another fetch of this clone held its lock too long") from exc
 
 
 # ----------------------------------------------------------------------------------------- queries
