@@ -1,0 +1,257 @@
+"""Contract harness: GitHub's published GraphQL schema, and prism validating REST traffic against GitHub's OpenAPI.
+
+The REST chain is   client → recorder → prism proxy --errors → sandbox forge (`/api/v3`).
+The client's api_url is the recorder's URL. Prism matches each request against GitHub's OpenAPI description
+(npm @octokit/openapi, `api.github.com.json`; paths have no prefix there, and prism appends the request path
+to its upstream URL, so the upstream is the sandbox's api_url ending in `/api/v3`). With `--errors` prism
+answers a request violation with 422 (not forwarded), a response violation with 500, an unknown route with
+404, each as `application/problem+json` whose `type` is `https://stoplight.io/prism/errors#...` and whose
+`validation` lists the violations; violations are also in the `sl-violations` header. The recorder keeps every
+exchange, so a test (or a client that retries 5xx) cannot hide a violation: `assert_no_violations` lists them.
+
+The published description needs one repair before prism can use it: 135 schemas say `nullable: true` with no
+`type` (with oneOf/anyOf/allOf). Prism's validator (ajv) refuses to compile them and then silently skips
+validation of those operations, which covers issues (GET/POST/PATCH) among others. `_repaired_spec` rewrites
+each such schema to its evident meaning (`anyOf: [..., {"type": "null"}]`) and drops a `null` enum value that
+prism would otherwise duplicate; afterwards every one of the 3,259 request/response schemas compiles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from orchestrator.process import kill_group
+from orchestrator.sandbox.server import SandboxForge
+
+ROOT = Path(__file__).resolve().parents[2]
+NPM = ROOT / "tools" / "npm" / "node_modules"
+GRAPHQL_SCHEMA_JSON = NPM / "@octokit" / "graphql-schema" / "schema.json"
+OPENAPI_SPEC = NPM / "@octokit" / "openapi" / "generated" / "api.github.com.json"
+PRISM = NPM / ".bin" / "prism"
+PRISM_STARTUP_TIMEOUT = float(os.environ.get("AGENTOS_PRISM_STARTUP_TIMEOUT", "240"))
+PRISM_ERROR_TYPE = "https://stoplight.io/prism/errors#"
+
+
+# --- GraphQL schema -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def github_schema() -> Any:
+    """GitHub's published GraphQL schema (npm @octokit/graphql-schema), built once per session."""
+    if not GRAPHQL_SCHEMA_JSON.is_file():
+        pytest.skip(f"GitHub's GraphQL schema is not installed ({GRAPHQL_SCHEMA_JSON}); run `make npm-tools`")
+    from graphql import build_client_schema
+
+    introspection = json.loads(GRAPHQL_SCHEMA_JSON.read_text(encoding="utf-8"))
+    return build_client_schema(introspection.get("data", introspection), assume_valid=True)
+
+
+# --- prism --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    path: str  # as the client sent it, with the query string
+    status: int
+    violations: tuple[str, ...]
+
+
+@dataclass
+class Recorder:
+    """Forwards every request to prism and keeps what came back (thread-safe)."""
+
+    upstream: str  # prism's URL
+    exchanges: list[Exchange] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def mark(self) -> int:
+        with self.lock:
+            return len(self.exchanges)
+
+    def since(self, mark: int) -> list[Exchange]:
+        with self.lock:
+            return list(self.exchanges[mark:])
+
+    def assert_no_violations(self, mark: int = 0) -> list[Exchange]:
+        """Fail listing every violation prism reported since `mark`; returns the exchanges checked."""
+        seen = self.since(mark)
+        problems = [f"{e.method} {e.path} → {e.status}: {v}" for e in seen for v in e.violations]
+        assert not problems, "prism reported contract violations:\n  " + "\n  ".join(problems)
+        return seen
+
+
+def prism_violations(status: int, headers: Any, body: bytes) -> tuple[str, ...]:
+    """Violations prism reported on one response: the `sl-violations` header and its problem+json errors."""
+    found: list[str] = []
+    header = headers.get("sl-violations")
+    if header:
+        found += [_describe(v) for v in json.loads(header)]
+    if "application/problem+json" in headers.get("content-type", ""):
+        problem = json.loads(body or b"{}")
+        if str(problem.get("type", "")).startswith(PRISM_ERROR_TYPE):
+            listed = [_describe(v) for v in problem.get("validation", [])]
+            found += [v for v in listed if v not in found] or [
+                f"{problem.get('title')}: {problem.get('detail')}"
+            ]
+    return tuple(found)
+
+
+def _describe(violation: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in violation.get("location", []))
+    return f"[{violation.get('severity')}] {where}: {violation.get('message')}"
+
+
+def _recording_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
+    session = requests.Session()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            reply = session.request(
+                self.command, recorder.upstream + self.path, data=body, headers=headers, timeout=120
+            )
+            content = reply.content
+            exchange = Exchange(
+                self.command,
+                self.path,
+                reply.status_code,
+                prism_violations(reply.status_code, reply.headers, content),
+            )
+            with recorder.lock:
+                recorder.exchanges.append(exchange)
+            self.send_response(reply.status_code)
+            skip = ("content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive")
+            for name, value in reply.headers.items():
+                if name.lower() not in skip:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+def _repaired_spec(target: Path) -> Path:
+    spec = json.loads(OPENAPI_SPEC.read_text(encoding="utf-8"))
+    _repair_nullable(spec)
+    target.write_text(json.dumps(spec), encoding="utf-8")
+    return target
+
+
+def _repair_nullable(node: Any) -> None:
+    if isinstance(node, list):
+        for value in node:
+            _repair_nullable(value)
+        return
+    if not isinstance(node, dict):
+        return
+    for value in node.values():
+        _repair_nullable(value)
+    if node.get("nullable") is not True:
+        return
+    if None in node.get("enum", ()):
+        node["enum"] = [value for value in node["enum"] if value is not None]
+    if "type" in node:
+        return
+    del node["nullable"]
+    for key in ("oneOf", "anyOf"):
+        if key in node:
+            node[key] = [*node[key], {"type": "null"}]
+            return
+    if "allOf" in node:
+        node["anyOf"] = [{"allOf": node.pop("allOf")}, {"type": "null"}]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for_prism(proc: subprocess.Popen[bytes], log: Path, url: str) -> None:
+    deadline = time.monotonic() + PRISM_STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"prism exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        if "Prism is listening" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.25)
+    pytest.fail(f"prism did not listen on {url} within {PRISM_STARTUP_TIMEOUT:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def contract_forge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxForge]:
+    """One sandbox forge for the contract session (prism's upstream is fixed when prism starts)."""
+    with SandboxForge(tmp_path_factory.mktemp("contract-forge")).start() as forge:
+        yield forge
+
+
+@pytest.fixture(scope="session")
+def prism(contract_forge: SandboxForge, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorder]:
+    """prism proxy --errors in front of the contract forge, behind a recorder; yields the recorder."""
+    if not PRISM.exists() or not OPENAPI_SPEC.is_file():
+        pytest.skip(
+            f"prism or GitHub's OpenAPI description is not installed under {NPM}; run `make npm-tools`"
+        )
+    work = tmp_path_factory.mktemp("prism")
+    spec = _repaired_spec(work / "api.github.com.json")
+    port = _free_port()
+    log = work / "prism.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(PRISM),
+                "proxy",
+                "--errors",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                str(spec),
+                contract_forge.api_url,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_prism(proc, log, f"http://127.0.0.1:{port}")
+        recorder = Recorder(upstream=f"http://127.0.0.1:{port}")
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _recording_handler(recorder))
+        server.daemon_threads = True
+        recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
+        thread = threading.Thread(target=server.serve_forever, name="prism-recorder", daemon=True)
+        thread.start()
+        try:
+            yield recorder
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        kill_group(proc.pid, reap=proc.wait)
