@@ -119,6 +119,7 @@ class IssueRoutes:
     # --- issues -------------------------------------------------------------------------------------------
     def list_issues(self, request: Request) -> Response:
         repo = self._repo(request)
+        self.core.reconcile_heads(repo)  # a PR whose branch moved unnoticed shows its new updated_at
         sql, args = _issue_query(repo, request.query)
         rows = self.core.db.all(sql, args)
         body = [issue_json(self.core.urls, self.core.db, repo.full_name, row) for row in rows]

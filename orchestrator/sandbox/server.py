@@ -1,13 +1,12 @@
 """The sandbox forge: a local GitHub-compatible HTTP server (GitHub Enterprise URL scheme).
 
 `SandboxForge(data_dir).start()` serves `/api/v3` (REST), `/api/graphql` and `/_sandbox/*` (admin: stats,
-faults, CI commands, push notifications) on 127.0.0.1 from a daemon thread. HTTP plumbing lives here: auth,
-rate-limit headers, ETag/304, fault injection; the routes_* modules answer the requests.
+faults, CI commands, push notifications) on 127.0.0.1 from a daemon thread. This module owns the lifecycle and the HTTP
+plumbing; `gateway` applies auth, faults, rate limits and ETags; the routes_* modules answer the requests.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,39 +18,42 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from orchestrator.sandbox.accounting import Accounting
+from orchestrator.sandbox.accounting import LIMIT_PER_HOUR, Accounting
 from orchestrator.sandbox.admin import AdminRoutes, GraphQLEndpoint
 from orchestrator.sandbox.ci import SandboxCI
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
 from orchestrator.sandbox.faults import FaultConfig, FaultInjector
+from orchestrator.sandbox.gateway import API_PREFIX, GRAPHQL_PATH, Gateway
 from orchestrator.sandbox.payloads import Urls
 from orchestrator.sandbox.routes_checks import CheckRoutes
 from orchestrator.sandbox.routes_git import GitRoutes
 from orchestrator.sandbox.routes_issues import IssueRoutes
 from orchestrator.sandbox.routes_pulls import PullRoutes
 from orchestrator.sandbox.routes_repos import RepoRoutes
-from orchestrator.sandbox.routing import ApiError, Request, Response, Router
+from orchestrator.sandbox.routing import ApiError, Response, Router
 
 log = logging.getLogger(__name__)
-
-API_PREFIX = "/api/v3"
-GRAPHQL_PATH = "/api/graphql"
-ADMIN_PREFIX = "/_sandbox"
-_FREE_PATHS = ("/rate_limit", "/meta")
 
 
 class SandboxForge:
     """A running (after `start()`) local forge whose state lives under `data_dir`."""
 
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, ci_workers: int = 2) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ci_workers: int = 2,
+        rate_limit: int = LIMIT_PER_HOUR,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = SandboxDB(self.data_dir / "forge.sqlite3")
         self.core = ForgeCore(self.data_dir, self.db)
-        self.accounting = Accounting()
+        self.accounting = Accounting(rate_limit)
         self.faults = FaultInjector()
         self.ci = SandboxCI(self.core, workers=ci_workers)
         issues = IssueRoutes(self.core)
@@ -63,7 +65,9 @@ class SandboxForge:
         CheckRoutes(self.core).register(self.api)
         self.admin = Router()
         AdminRoutes(self.core, self.accounting, self.faults, self.ci).register(self.admin)
-        self.graphql = GraphQLEndpoint(self.db)
+        self.gateway = Gateway(
+            self.core, self.accounting, self.faults, self.api, self.admin, GraphQLEndpoint(self.db)
+        )
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.admin_login = ADMIN_LOGIN
@@ -147,61 +151,6 @@ class SandboxForge:
         """Block until every queued CI run has finished; TimeoutError when it takes longer than `timeout`."""
         self.ci.wait_idle(timeout)
 
-    # --- request handling (called from handler threads) ---------------------------------------------------
-    def authenticate(self, headers: dict[str, str]) -> tuple[str, str]:
-        """(login, token) of the request (headers keyed in lower case); ApiError 401 as GitHub answers it."""
-        value = headers.get("authorization", "")
-        scheme, _, token = value.strip().partition(" ")
-        if not value:
-            raise ApiError(401, "Requires authentication")
-        login = self.core.login_for_token(token.strip()) if scheme.lower() in ("token", "bearer") else None
-        if login is None:
-            raise ApiError(401, "Bad credentials")
-        return login, token.strip()
-
-    def handle_api(self, request: Request, token: str) -> Response:
-        free = request.path in _FREE_PATHS
-        write = request.method in ("POST", "PATCH", "PUT", "DELETE")
-        if not free:
-            state = self.accounting.peek(token)
-            if state.remaining <= 0:
-                raise ApiError(
-                    403, f"API rate limit exceeded for user {request.viewer}.", headers=state.headers()
-                )
-        response = self._rate_limit(token) if request.path == "/rate_limit" else self.api.dispatch(request)
-        etag = _etag(response) if request.method == "GET" and response.status == 200 else None
-        if etag is not None and etag in _if_none_match(request):
-            state = self.accounting.peek(token)
-            self.accounting.record(not_modified=True)
-            return Response(304, None, {"ETag": etag, **state.headers()})
-        state = self.accounting.peek(token) if free else self.accounting.charge(token)
-        self.accounting.record(counted=not free, write=write)
-        if etag is not None:
-            response.headers["ETag"] = etag
-        response.headers.update(state.headers())
-        return response
-
-    def _rate_limit(self, token: str) -> Response:
-        core = self.accounting.peek(token).overview()
-        graphql = self.accounting.peek(token, "graphql").overview()
-        return Response(200, {"resources": {"core": core, "graphql": graphql}, "rate": core})
-
-    def handle_graphql(self, request: Request, token: str) -> Response:
-        data = request.json_object()
-        query = data.get("query")
-        if not isinstance(query, str):
-            raise ApiError(400, "Problems parsing JSON")
-        variables = data.get("variables") if isinstance(data.get("variables"), dict) else None
-        body, cost = self.graphql.execute(query, variables, request.viewer)
-        state = self.accounting.charge(token, cost, "graphql")
-        self.accounting.record(graphql_points=cost, write=query.lstrip().startswith("mutation"))
-        return Response(200, body, state.headers("graphql"))
-
-    def handle_admin(self, request: Request, login: str) -> Response:
-        if login != ADMIN_LOGIN:
-            raise ApiError(403, "Must be the sandbox admin")
-        return self.admin.dispatch(request)
-
 
 class _Handler(BaseHTTPRequestHandler):
     forge: SandboxForge
@@ -234,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         headers = {key.lower(): value for key, value in self.headers.items()}
         try:
-            response = self._route(split.path, query, headers, body)
+            response = self.forge.gateway.handle(self.command, split.path, query, headers, body)
         except ApiError as exc:
             response = Response(exc.status, exc.body(), exc.headers)
         except Exception:
@@ -243,23 +192,6 @@ class _Handler(BaseHTTPRequestHandler):
                 500, {"message": "Server Error", "documentation_url": "https://docs.github.com"}
             )
         self._send(response)
-
-    def _route(self, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Response:
-        forge = self.forge
-        if path.startswith(API_PREFIX + "/") or path == GRAPHQL_PATH:
-            login, token = forge.authenticate(headers)
-            forge.faults.apply()
-            if path == GRAPHQL_PATH:
-                if self.command != "POST":
-                    raise ApiError(404, "Not Found")
-                return forge.handle_graphql(Request(self.command, path, query, headers, body, login), token)
-            request = Request(self.command, path[len(API_PREFIX) :], query, headers, body, login)
-            return forge.handle_api(request, token)
-        if path.startswith(ADMIN_PREFIX + "/"):
-            login, _ = forge.authenticate(headers)
-            request = Request(self.command, path[len(ADMIN_PREFIX) :], query, headers, body, login)
-            return forge.handle_admin(request, login)
-        raise ApiError(404, "Not Found")
 
     def _send(self, response: Response) -> None:
         payload = response.encoded() if response.status != 304 else b""
@@ -274,17 +206,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if payload and self.command != "HEAD":
             self.wfile.write(payload)
-
-
-def _etag(response: Response) -> str:
-    return 'W/"' + hashlib.sha256(response.encoded()).hexdigest()[:40] + '"'
-
-
-def _if_none_match(request: Request) -> set[str]:
-    raw = request.header("If-None-Match")
-    tags = {tag.strip() for tag in raw.split(",") if tag.strip()}
-    # A strong tag matches its weak twin (clients may strip the W/ prefix).
-    return tags | {f"W/{tag}" for tag in tags if not tag.startswith("W/")}
 
 
 def _write_private(path: Path, text: str) -> None:

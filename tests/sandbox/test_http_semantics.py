@@ -156,3 +156,26 @@ def test_statuses_combine_with_check_runs(
     assert [(r.name, r.status, r.conclusion, r.output.title) for r in runs] == [
         ("external", "completed", "success", "ok")
     ]
+
+
+def test_an_exhausted_rate_limit_is_403_until_reset(tmp_path: Any) -> None:
+    with SandboxForge(tmp_path / "small", rate_limit=2) as small:
+        headers = {"Authorization": f"token {small.token}"}
+        answers = [requests.get(f"{small.api_url}/user", headers=headers) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 403]
+        assert answers[1].headers["x-ratelimit-remaining"] == "0"
+        assert answers[2].json()["message"].startswith("API rate limit exceeded")
+        assert int(answers[2].headers["x-ratelimit-reset"]) > 0
+        free = requests.get(f"{small.api_url}/rate_limit", headers=headers)
+        assert free.status_code == 200 and free.json()["rate"]["remaining"] == 0
+
+
+def test_graphql_points_are_accounted_separately(forge: SandboxForge, api: requests.Session) -> None:
+    answer = api.post(
+        forge.graphql_url, json={"query": "query { viewer { login } rateLimit { cost remaining } }"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["viewer"]["login"] == "agentos-admin"
+    assert answer.headers["x-ratelimit-resource"] == "graphql"
+    stats = forge.stats()
+    assert stats["graphql_points"] >= 1 and stats["counted"] == 0
