@@ -1,7 +1,7 @@
 """`agentos secrets|audit|hooks` subcommands, and the `precommit` entry the git hook runs.
 
-The lead's `bin/agentos` calls the `register_*` functions on its own subparsers; each leaf sets `func`, which
-takes the parsed arguments and returns an exit code. This module imports the vault (and `cryptography`)
+`bin/agentos` calls the `register_*` functions on its own subparsers; each leaf sets `func`, which takes the
+parsed arguments and returns an exit code (named failures are reported as one `error:` line and exit 1). This module imports the vault (and `cryptography`)
 only inside the secrets commands, so `python3 -m orchestrator.security.commands precommit` runs with the
 standard library alone.
 """
@@ -9,9 +9,11 @@ standard library alone.
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,23 @@ if TYPE_CHECKING:
     from orchestrator.security.vault import Vault
 
 DEFAULT_RUNTIME = "runtime"
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def reporting_errors(func: Command) -> Command:
+    """Named failures (vault, audit, git, files) become one `error: …` line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (SecurityError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return wrapper
 
 
 def vault_path(runtime_dir: Path) -> Path:
@@ -116,6 +135,7 @@ def _read_value(args: argparse.Namespace) -> str:
     return getpass.getpass(f"value for {args.name}: ")
 
 
+@reporting_errors
 def _secrets_set(args: argparse.Namespace) -> int:
     vault = _open_vault(args)
     value = _read_value(args)
@@ -127,17 +147,20 @@ def _secrets_set(args: argparse.Namespace) -> int:
     return 0
 
 
+@reporting_errors
 def _secrets_get(args: argparse.Namespace) -> int:
     sys.stdout.write(_open_vault(args).get(args.name) + "\n")
     return 0
 
 
+@reporting_errors
 def _secrets_list(args: argparse.Namespace) -> int:
     for name in _open_vault(args).names():
         print(name)
     return 0
 
 
+@reporting_errors
 def _secrets_rm(args: argparse.Namespace) -> int:
     if _open_vault(args).remove(args.name):
         print(f"removed {args.name}", file=sys.stderr)
@@ -146,6 +169,7 @@ def _secrets_rm(args: argparse.Namespace) -> int:
     return 1
 
 
+@reporting_errors
 def _secrets_init_key(args: argparse.Namespace) -> int:
     from orchestrator.security.vault import init_key, user_key_path
 
@@ -154,6 +178,7 @@ def _secrets_init_key(args: argparse.Namespace) -> int:
     return 0
 
 
+@reporting_errors
 def _audit_verify(args: argparse.Namespace) -> int:
     from orchestrator.security.audit import verify
 
@@ -167,6 +192,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+@reporting_errors
 def _hooks_install(args: argparse.Namespace) -> int:
     print(f"installed {install_hook(args.repo)}")
     return 0
@@ -195,13 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; named failures (vault, audit, git, files) become a one-line error and exit 1."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (SecurityError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return int(args.func(args))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.process import run
+from orchestrator.security.commands import register_secrets
 from orchestrator.security.vault import (
     KEY_ENV,
     SecretNotFoundError,
@@ -190,3 +192,15 @@ def test_secrets_cli_has_no_way_to_pass_a_value_in_argv(tmp_path: Path) -> None:
 
     assert code == 2
     assert "unrecognized arguments" in err
+
+
+def test_registered_commands_report_vault_errors_as_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="agentos")
+    register_secrets(parser.add_subparsers(dest="command", required=True), runtime_default=tmp_path / "rt")
+    args = parser.parse_args(["secrets", "--key-file", str(tmp_path / "absent.key"), "list"])
+
+    assert args.runtime == tmp_path / "rt"
+    assert args.func(args) == 1
+    assert capsys.readouterr().err.startswith("error: no vault key: set AGENT_OS_VAULT_KEY")
