@@ -1,6 +1,9 @@
-"""Claude Code (`claude -p`): prompt on stdin, one JSON result object on stdout.
+"""Claude Code (`claude -p`): prompt on stdin, JSON events on stdout ending with one result object.
 
-Run: `claude -p --output-format json --dangerously-skip-permissions --max-turns N [--model M]`.
+Run: `claude -p --output-format stream-json --verbose --dangerously-skip-permissions --max-turns N
+[--model M]`. Streaming (one JSON line per message) rather than `--output-format json` (silent until the
+end) keeps a long, healthy run from looking stalled; the last line is the same result object.
+Print mode (one answer, no tools): `claude -p --output-format json --tools "" --max-turns 1`.
 Environment: the key as ANTHROPIC_API_KEY (or under its own name when `api_key_env` is
 ANTHROPIC_AUTH_TOKEN / CLAUDE_CODE_OAUTH_TOKEN), ANTHROPIC_BASE_URL when `base_url` is set, no
 auto-update, no non-essential traffic, no client-side retries (CLAUDE_CODE_MAX_RETRIES=0, which an agent's
@@ -50,7 +53,8 @@ class ClaudeAdapter:
             *spec.command,
             "-p",
             "--output-format",
-            "json",
+            "stream-json",
+            "--verbose",
             "--dangerously-skip-permissions",
             "--max-turns",
             str(spec.max_turns),
@@ -81,7 +85,7 @@ class ClaudeAdapter:
 def parse_result(
     spec: AgentSpec, stdout: str, stderr_line: str = "", trust_reported_cost: bool = True
 ) -> Outcome:
-    """Read Claude Code's `--output-format json` result object."""
+    """Read Claude Code's result object (the whole `json` output, or the last `stream-json` line)."""
     data = last_json_object(stdout)
     if data is None or data.get("type") != "result":
         detail = stderr_line or one_line(stdout, 200) or "no output"

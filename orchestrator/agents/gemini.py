@@ -1,21 +1,24 @@
-"""Google Gemini CLI (`gemini -p`): prompt on stdin, one JSON object on stdout, error JSON on failure.
+"""Google Gemini CLI (`gemini -p`): prompt on stdin, JSON events on stdout ending with a result event.
 
-Run: `gemini -p "" --output-format json --yolo [-m MODEL]` — `-p` makes the run headless and its text is
-appended to stdin, so the whole prompt arrives on stdin and never on the command line.
+Run: `gemini -p "" --output-format stream-json --yolo [-m MODEL]` — `-p` makes the run headless and its
+text is appended to stdin, so the whole prompt arrives on stdin and never on the command line. Streaming
+(one JSON line per event) keeps a long, healthy run from looking stalled; the last line is
+`{"type": "result", "status": "success"|"error", "error": {...}, "stats": {input_tokens, output_tokens}}`.
+Print mode: `--output-format json --approval-mode plan` (read-only), one object with `response` and
+`stats`, or `{"error": {"type", "message", "code"}}` on stderr with a non-zero exit.
 Files: $HOME/.gemini/settings.json selects API-key auth, turns off update checks and usage statistics,
 sets `general.maxAttempts = 1` (no client-side retries: Gemini otherwise retries a 429 or 5xx for
 minutes) and `model.maxSessionTurns` = the agent's max_turns.
 Environment: the key as GEMINI_API_KEY, GOOGLE_GEMINI_BASE_URL when `base_url` is set,
 GEMINI_CLI_TRUST_WORKSPACE=true (headless runs refuse an untrusted folder) and GEMINI_CLI_NO_RELAUNCH=true
-(saves a second Node start; an agent's `env` may override either).
-Result: `response` and `stats` (tokens and requests per model and role) on success; on failure a non-zero
-exit and `{"error": {"type", "message", "code"}}` (on stdout or stderr, depending on the failure).
-Gemini reports no cost, so cost = tokens × the agent's configured prices.
+(saves a second Node start; an agent's `env` may override either). The HTTP status of a failed call is
+read from the error dump on stderr. Gemini reports no cost, so cost = tokens × the configured prices.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +27,7 @@ from orchestrator.agents.adapter import (
     Outcome,
     as_dict,
     as_int,
+    json_objects,
     last_json_object,
     mentions_rate_limit,
     one_line,
@@ -32,17 +36,22 @@ from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
 from orchestrator.process import ProcessResult
 
+STREAM_EVENTS = frozenset({"init", "message", "tool_use", "tool_result", "error", "result"})
+_STATUS_LINE = re.compile(r"^\s*status: (\d{3})\b", re.MULTILINE)
+_API_ERROR = re.compile(r"^\[API Error: (.*)\]", re.DOTALL)
 DEFAULT_ENV = {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": "true"}
 
 
 class GeminiAdapter:
     def invocation(self, spec: AgentSpec, workspace: Workspace) -> Invocation:
-        return self._invocation(spec, workspace, ["--yolo"])
+        return self._invocation(spec, workspace, "stream-json", ["--yolo"])
 
     def print_invocation(self, spec: AgentSpec, workspace: Workspace) -> Invocation:
-        return self._invocation(spec, workspace, ["--approval-mode", "plan"])
+        return self._invocation(spec, workspace, "json", ["--approval-mode", "plan"])
 
-    def _invocation(self, spec: AgentSpec, workspace: Workspace, mode: list[str]) -> Invocation:
+    def _invocation(
+        self, spec: AgentSpec, workspace: Workspace, output_format: str, mode: list[str]
+    ) -> Invocation:
         settings_dir = workspace.home / ".gemini"
         settings_dir.mkdir(exist_ok=True)
         (settings_dir / "settings.json").write_text(json.dumps(settings(spec), indent=2), encoding="utf-8")
@@ -51,7 +60,7 @@ class GeminiAdapter:
             env["GEMINI_API_KEY"] = workspace.api_key
         if spec.base_url:
             env["GOOGLE_GEMINI_BASE_URL"] = spec.base_url
-        argv = [*spec.command, "-p", "", "--output-format", "json", *mode]
+        argv = [*spec.command, "-p", "", "--output-format", output_format, *mode]
         if spec.model:
             argv += ["-m", spec.model]
         return Invocation(argv=tuple(argv), env=env, stdin_file=workspace.prompt_file)
@@ -71,11 +80,51 @@ def settings(spec: AgentSpec) -> dict[str, Any]:
 
 
 def parse_output(spec: AgentSpec, stdout: str, stderr: str) -> Outcome:
-    """Read `gemini --output-format json`: the result object on stdout, or an error object."""
+    """Read Gemini's output: `stream-json` events (agent runs) or the one `json` object (print mode)."""
+    events = [event for event in json_objects(stdout) if event.get("type") in STREAM_EVENTS]
+    status = _logged_status(stderr)
+    return _from_stream(spec, events, status) if events else _from_json(spec, stdout, stderr, status)
+
+
+def _from_stream(spec: AgentSpec, events: list[dict[str, Any]], status: int | None) -> Outcome:
+    result: dict[str, Any] = next((e for e in reversed(events) if e.get("type") == "result"), {})
+    stats = as_dict(result.get("stats"))
+    input_tokens, output_tokens = as_int(stats.get("input_tokens")), as_int(stats.get("output_tokens"))
+    tool_uses = sum(1 for event in events if event.get("type") == "tool_use")
+    session = next(
+        (str(e["session_id"]) for e in events if e.get("type") == "init" and e.get("session_id")), ""
+    )
+    outcome = Outcome(
+        cost_usd=spec.cost_from_tokens(input_tokens, output_tokens),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        turns=tool_uses + 1 if result else (tool_uses or None),
+        answer=_final_answer(events),
+        extra={"session_id": session} if session else {},
+    )
+    if not result:
+        return replace(outcome, is_error=True, error="gemini stopped before its result event")
+    if result.get("status") != "success":
+        error, rate_limited = _failure(spec, as_dict(result.get("error")), status)
+        return replace(outcome, is_error=True, error=error, rate_limited=rate_limited)
+    return outcome
+
+
+def _final_answer(events: list[dict[str, Any]]) -> str:
+    """The assistant text after the last tool call (streamed in chunks)."""
+    parts: list[str] = []
+    for event in events:
+        if event.get("type") == "tool_use":
+            parts = []
+        elif event.get("type") == "message" and event.get("role") == "assistant":
+            parts.append(str(event.get("content", "")))
+    return "".join(parts)
+
+
+def _from_json(spec: AgentSpec, stdout: str, stderr: str, status: int | None) -> Outcome:
     data = last_json_object(stdout) or {}
     failure = as_dict(data.get("error")) or as_dict(as_dict(last_json_object(stderr)).get("error"))
-    stats = as_dict(data.get("stats"))
-    input_tokens, output_tokens, requests = _usage(stats)
+    input_tokens, output_tokens, requests = _usage(as_dict(data.get("stats")))
     outcome = Outcome(
         cost_usd=spec.cost_from_tokens(input_tokens, output_tokens),
         input_tokens=input_tokens,
@@ -85,7 +134,7 @@ def parse_output(spec: AgentSpec, stdout: str, stderr: str) -> Outcome:
         extra={"session_id": str(data["session_id"])} if data.get("session_id") else {},
     )
     if failure:
-        error, rate_limited = _failure(spec, failure)
+        error, rate_limited = _failure(spec, failure, status)
         return replace(outcome, is_error=True, error=error, rate_limited=rate_limited)
     if not data:
         lines = [line for line in stderr.splitlines() if line.strip()]
@@ -94,11 +143,17 @@ def parse_output(spec: AgentSpec, stdout: str, stderr: str) -> Outcome:
     return outcome
 
 
-def _failure(spec: AgentSpec, failure: dict[str, Any]) -> tuple[str, bool]:
+def _logged_status(stderr: str) -> int | None:
+    """The HTTP status of the last failed API call, from the error dump Gemini writes to stderr."""
+    statuses = _STATUS_LINE.findall(stderr)
+    return int(statuses[-1]) if statuses else None
+
+
+def _failure(spec: AgentSpec, failure: dict[str, Any], status: int | None) -> tuple[str, bool]:
     """One line for the error object, and whether it is a rate limit / quota error."""
     kind = str(failure.get("type", ""))
     message = _inner_message(str(failure.get("message") or kind or "unknown error"))
-    code = failure.get("code")
+    code = failure.get("code") if isinstance(failure.get("code"), int) else status
     if kind == "FatalTurnLimitedError":
         return f"turn cap: reached max_turns={spec.max_turns}", False
     rate_limited = code == 429 or mentions_rate_limit(f"{kind} {message}")
@@ -107,7 +162,10 @@ def _failure(spec: AgentSpec, failure: dict[str, Any]) -> tuple[str, bool]:
 
 
 def _inner_message(message: str) -> str:
-    """Gemini passes some API errors through as their raw JSON body; keep just its message."""
+    """Gemini wraps API errors as `[API Error: …]` and passes some through as raw JSON; keep the message."""
+    wrapped = _API_ERROR.match(message)
+    if wrapped:
+        message = wrapped.group(1)
     if not message.startswith("{"):
         return message
     try:

@@ -57,11 +57,13 @@ def run_agent(
     environ: Mapping[str, str] = os.environ,
 ) -> AgentRun:
     """Let the agent work on `prompt` in `worktree`; never raises for anything the agent does."""
+    if not worktree.is_dir():
+        return not_started(spec, f"worktree {worktree} is not a directory")
     adapter = ADAPTERS[spec.kind]
     try:
         workspace = prepare_workspace(spec, prompt, worktree, run_dir, environ)
     except MissingApiKey as exc:
-        return AgentRun(agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=str(exc))
+        return not_started(spec, str(exc))
     run, _ = _execute(spec, adapter, adapter.invocation(spec, workspace), workspace)
     return run
 
@@ -77,8 +79,7 @@ def print_mode(spec: AgentSpec, prompt: str, run_dir: Path, environ: Mapping[str
     try:
         workspace = prepare_workspace(spec, prompt, scratch, run_dir, environ)
     except MissingApiKey as exc:
-        failed = AgentRun(agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=str(exc))
-        raise PrintModeFailed(failed) from exc
+        raise PrintModeFailed(not_started(spec, str(exc))) from exc
     run, answer = _execute(spec, adapter, adapter.print_invocation(spec, workspace), workspace)
     if not run.ok:
         raise PrintModeFailed(run)
@@ -94,7 +95,7 @@ def _execute(
     missing = _missing_binary(invocation, workspace.worktree)
     if missing:
         log.warning("agent cannot start agent=%s error=%s", spec.name, missing)
-        return AgentRun(agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=missing), ""
+        return not_started(spec, missing), ""
     try:
         result = process.run(
             with_stdin_from_file(invocation),
@@ -182,6 +183,11 @@ def _agent_run(spec: AgentSpec, result: process.ProcessResult, outcome: Outcome)
         stderr_tail=process.tail(result.stderr, TAIL_CHARS),
         extra=dict(outcome.extra),
     )
+
+
+def not_started(spec: AgentSpec, error: str) -> AgentRun:
+    """The AgentRun of an agent that could not be started at all."""
+    return AgentRun(agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=error)
 
 
 def _with_error(run: AgentRun, error: str) -> AgentRun:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from orchestrator.agents import AgentSpec, print_mode, run_agent
 from orchestrator.models import AgentRun
 from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
 from tests.agents.fake_anthropic import INPUT_TOKENS, OUTPUT_TOKENS, AnthropicScript, failing
-from tests.agents.fake_http import Hang, Responder, serving
+from tests.agents.fake_http import Hang, RecordedRequest, Reply, Responder, serving
 from tests.agents.scripts import NEW_GREETING, RESULT_TEXT, Say, claude_script
 
 pytestmark = pytest.mark.npm
@@ -52,6 +53,29 @@ def test_claude_edits_the_worktree_and_reports_cost_and_turns(worktree: Path, ru
     assert all(path.startswith("/v1/messages") for path in paths)
     headers = {name.lower(): value for name, value in script.last_headers.items()}
     assert headers["x-api-key"] == "sk-ant-fake"
+
+
+def test_a_healthy_run_longer_than_the_stall_timeout_is_not_killed(worktree: Path, run_dir: Path) -> None:
+    """Each model answer takes 1.5 s and the whole run > 4.5 s, yet stdout streams one line per message."""
+    script = AnthropicScript(claude_script(worktree))
+
+    def slow(request: RecordedRequest) -> Reply:
+        time.sleep(1.5)
+        return script(request)
+
+    with serving(slow) as server:
+        spec = AgentSpec(
+            name="claude",
+            kind="claude",
+            command=(str(npm_cli("claude")),),
+            api_key_env="ANTHROPIC_API_KEY",
+            base_url=server.url,
+            timeout_s=30.0,
+            stall_timeout_s=4.0,
+        )
+        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=ENVIRON)
+    assert run.ok, run.error
+    assert run.duration_s > spec.stall_timeout_s
 
 
 def test_claude_api_error_is_an_error_not_rate_limited(worktree: Path, run_dir: Path) -> None:

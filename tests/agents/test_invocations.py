@@ -59,7 +59,8 @@ def test_claude_command_and_environment(tmp_path: Path) -> None:
         "claude",
         "-p",
         "--output-format",
-        "json",
+        "stream-json",
+        "--verbose",
         "--dangerously-skip-permissions",
         "--max-turns",
         "12",
@@ -134,7 +135,16 @@ def test_gemini_settings_and_command(tmp_path: Path) -> None:
         base_url="http://127.0.0.1:9999",
         max_turns=20,
     )
-    assert built.argv == ("gemini", "-p", "", "--output-format", "json", "--yolo", "-m", "gemini-2.5-pro")
+    assert built.argv == (
+        "gemini",
+        "-p",
+        "",
+        "--output-format",
+        "stream-json",
+        "--yolo",
+        "-m",
+        "gemini-2.5-pro",
+    )
     assert built.env["GEMINI_API_KEY"] == "gm-key"
     assert built.env["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9999"
     assert built.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"

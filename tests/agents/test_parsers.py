@@ -57,8 +57,9 @@ def test_claude_results(name: str, is_error: bool, rate_limited: bool, error_sta
     assert "\n" not in outcome.error
 
 
-def test_claude_success_usage_cost_turns_answer() -> None:
-    outcome = parse_result(spec("claude"), sample("claude_success.json"))
+@pytest.mark.parametrize("name", ["claude_success.json", "claude_stream_success.jsonl"])
+def test_claude_success_usage_cost_turns_answer(name: str) -> None:
+    outcome = parse_result(spec("claude"), sample(name))
     assert (outcome.input_tokens, outcome.output_tokens, outcome.turns) == (3000, 150, 3)
     assert outcome.cost_usd == pytest.approx(0.015)
     assert outcome.answer == "Done: hello.txt updated and .agent_result.md written."
@@ -197,6 +198,43 @@ def test_codex_error_event_without_turn_failed_and_no_output() -> None:
 )
 def test_gemini_errors_on_stderr(stderr_sample: str, is_error: bool, rate_limited: bool, error: str) -> None:
     assert brief(parse_output(spec("gemini"), "", sample(stderr_sample))) == (is_error, rate_limited, error)
+
+
+@pytest.mark.parametrize(
+    ("name", "is_error", "rate_limited", "error", "turns"),
+    [
+        ("gemini_stream_success", False, False, "", 3),
+        ("gemini_stream_http_500", True, False, "API error 500: Internal error encountered.", 1),
+        (
+            "gemini_stream_quota_429",
+            True,
+            True,
+            "API error 429: Resource has been exhausted (e.g. check quota).",
+            1,
+        ),
+        ("gemini_stream_max_turns", True, False, "turn cap: reached max_turns=1", 2),
+    ],
+)
+def test_gemini_stream_events(name: str, is_error: bool, rate_limited: bool, error: str, turns: int) -> None:
+    stderr = SAMPLES / f"{name}.stderr"
+    outcome = parse_output(
+        spec("gemini"), sample(f"{name}.jsonl"), stderr.read_text() if stderr.exists() else ""
+    )
+    assert brief(outcome) == (is_error, rate_limited, error)
+    assert outcome.turns == turns and outcome.extra["session_id"]
+
+
+def test_gemini_stream_success_tokens_cost_answer() -> None:
+    outcome = parse_output(spec("gemini"), sample("gemini_stream_success.jsonl"), "")
+    assert (outcome.input_tokens, outcome.output_tokens) == (9000, 90)
+    assert outcome.cost_usd == pytest.approx((9000 * 2.0 + 90 * 10.0) / 1e6)
+    assert outcome.answer == "Done: hello.txt updated and .agent_result.md written."
+
+
+def test_gemini_stream_cut_off_before_the_result_is_an_error() -> None:
+    cut = "\n".join(sample("gemini_stream_success.jsonl").splitlines()[:4])
+    outcome = parse_output(spec("gemini"), cut, "")
+    assert brief(outcome) == (True, False, "gemini stopped before its result event")
 
 
 def test_gemini_success_tokens_cost_turns_answer() -> None:

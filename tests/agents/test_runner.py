@@ -134,6 +134,11 @@ def test_missing_binary_is_a_clear_error(worktree: Path, run_dir: Path) -> None:
     assert run.error == "cannot start 'no-such-agent-cli': not found on PATH"
 
 
+def test_missing_worktree_is_a_clear_error(tmp_path: Path, run_dir: Path) -> None:
+    run = run_agent(script("true"), "x", tmp_path / "gone", run_dir, environ=PARENT_ENV)
+    assert run.is_error and run.error == f"worktree {tmp_path / 'gone'} is not a directory"
+
+
 def test_missing_api_key_is_a_clear_error(worktree: Path, run_dir: Path) -> None:
     spec = script("true", api_key_env="NOT_SET_ANYWHERE")
     run = run_agent(spec, "x", worktree, run_dir, environ=PARENT_ENV)
