@@ -25,7 +25,7 @@ import filelock
 
 from orchestrator import process
 from orchestrator.result_contract import RESULT_FILE_NAME
-from orchestrator.store import JsonStateFile
+from orchestrator.store import JsonStateFile, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -461,3 +461,44 @@ class WorktreePool:
             for line in out.splitlines()
             if line.startswith("worktree ")
         }
+
+
+# ------------------------------------------------------------------------------------ tamper guard
+
+
+def shared_config_files(worktree: Path, settings: GitSettings = DEFAULT_SETTINGS) -> tuple[Path, ...]:
+    """The git config files an agent in `worktree` could write that git would later obey in *our* process
+    (the clone's shared config and this worktree's own config.worktree)."""
+    common = Path(run_git(["rev-parse", "--git-common-dir"], worktree, settings).stdout.strip())
+    private = Path(run_git(["rev-parse", "--git-dir"], worktree, settings).stdout.strip())
+    common = common if common.is_absolute() else (worktree / common).resolve()
+    private = private if private.is_absolute() else (worktree / private).resolve()
+    return (common / "config", private / "config.worktree")
+
+
+def snapshot_files(paths: Sequence[Path]) -> dict[Path, bytes | None]:
+    snap: dict[Path, bytes | None] = {}
+    for path in paths:
+        try:
+            snap[path] = path.read_bytes()
+        except FileNotFoundError:
+            snap[path] = None
+    return snap
+
+
+def restore_files(snapshot: dict[Path, bytes | None]) -> list[Path]:
+    """Put every file back as it was in `snapshot`; returns the ones that had been changed."""
+    changed = []
+    for path, content in snapshot.items():
+        try:
+            now: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            now = None
+        if now == content:
+            continue
+        changed.append(path)
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_bytes(path, content)
+    return changed

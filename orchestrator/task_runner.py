@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator import git, process
+from orchestrator import git, metrics, process
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.models import AgentResult, AgentRun, Task
 from orchestrator.policy.retry import Outcome, classify
@@ -96,7 +96,20 @@ def attempt(
     (run_dir / "prompt.md").write_text(prompt)
     result_file = worktree / ".agent_result.md"
     result_file.unlink(missing_ok=True)
+    guarded = git.snapshot_files(git.shared_config_files(worktree))
     run = runner(agent_spec(ctx.config.agents[agent]), prompt, worktree, run_dir)
+    tampered = git.restore_files(guarded)
+    if tampered:  # a filter or alias planted in git config would run inside the orchestrator, token nearby
+        ctx.log.warning("agent changed git config; restored task=%s files=%s", task.id, tampered)
+        metrics.record_event(
+            ctx.paths.metrics,
+            task=task.id,
+            repo=task.repo,
+            issue=task.issue,
+            agent=agent,
+            state="security",
+            reason=f"agent changed {', '.join(p.name for p in tampered)}; restored before any git command",
+        )
     result, contract_error = _read_contract(worktree)
     if not worktree.is_dir():
         contract_error = "the agent deleted its worktree"

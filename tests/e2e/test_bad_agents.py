@@ -115,3 +115,17 @@ def test_poisoned_and_huge_issue_bodies_are_sanitized_in_the_prompt(sandbox, tmp
     assert "visible context" in prompt
     assert "truncated" in prompt
     assert len(prompt.encode()) < 200 * 1024
+
+
+def test_agent_planting_git_config_is_undone_before_we_run_git(sandbox, tmp_path):
+    code = (
+        "import subprocess; subprocess.run(['git','config','filter.evil.clean','touch /tmp/agentos-pwned-$$'],"
+        " check=True); open('.agent_result.md','w').write('STATUS: blocked\\nSUMMARY: tried\\n')"
+    )
+    setup = setup_with(sandbox, tmp_path, code, max_attempts=1)
+    ctx = setup.ctx
+    dispatcher.run(ctx)
+    queue.run(ctx)
+    assert any(e["state"] == "security" for e in events(ctx))
+    clone_config = (ctx.paths.clones / "textkit" / ".git" / "config").read_text()
+    assert "evil" not in clone_config
