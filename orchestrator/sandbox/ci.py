@@ -57,17 +57,23 @@ class SandboxCI:
         core.pull_head_listeners.append(self.on_pull_head)
 
     def start(self) -> None:
+        self._requeue_unfinished()
         for index in range(self.workers):
             thread = threading.Thread(target=self._work, name=f"sandbox-ci-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> bool:
+        """Ask the workers to finish; False when a run was still going after `grace` seconds (left behind as
+        a daemon thread: its check run stays unfinished and is queued again when a forge next starts)."""
         for _ in self._threads:
             self._queue.put(None)
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        stopped = not any(thread.is_alive() for thread in self._threads)
         self._threads.clear()
+        return stopped
 
     def wait_idle(self, timeout: float) -> None:
         with self._idle:
@@ -86,9 +92,22 @@ class SandboxCI:
         run_id = self.store.create_run(
             current, {"head_sha": sha, "name": CHECK_NAME, "status": "queued", "external_id": str(issue_id)}
         )
+        self._submit(CIJob(repo.id, issue_id, sha, run_id))
+
+    def _requeue_unfinished(self) -> None:
+        """Runs a previous server process left queued or in progress start again (external_id = PR issue id)."""
+        rows = self.core.db.all(
+            "SELECT id, repo_id, head_sha, external_id FROM check_runs WHERE name = ? AND status != 'completed'",
+            (CHECK_NAME,),
+        )
+        for row in rows:
+            self.store.update_run(row["id"], {"status": "queued"})
+            self._submit(CIJob(row["repo_id"], int(row["external_id"]), row["head_sha"], row["id"]))
+
+    def _submit(self, job: CIJob) -> None:
         with self._idle:
             self._pending += 1
-        self._queue.put(CIJob(repo.id, issue_id, sha, run_id))
+        self._queue.put(job)
 
     def _work(self) -> None:
         while True:

@@ -107,41 +107,24 @@ class ForgeCore:
             return self._repo_locks.setdefault(repo.id, threading.RLock())
 
     def create_repo(self, owner: str, name: str, description: str = "", private: bool = False) -> Repo:
+        """A repository with an empty bare git repo (default branch main) that accepts `git push`."""
         owner_row = self.user(owner)
         if not name or "/" in name or name.startswith("."):
-            raise ApiError(
-                422,
-                "Repository creation failed.",
-                [{"resource": "Repository", "code": "custom", "field": "name", "message": "name is invalid"}],
-            )
+            raise _repo_creation_failed("name is invalid")
         now = utc_now()
+        values = {
+            "owner_login": owner_row["login"],
+            "name": name,
+            "default_branch": "main",
+            "description": description,
+            "private": int(private),
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
-            repo_id = self.db.insert_with_node_id(
-                "repos",
-                "repos",
-                {
-                    "owner_login": owner_row["login"],
-                    "name": name,
-                    "default_branch": "main",
-                    "description": description,
-                    "private": int(private),
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
+            repo_id = self.db.insert_with_node_id("repos", "repos", values)
         except sqlite3.IntegrityError as exc:
-            raise ApiError(
-                422,
-                "Repository creation failed.",
-                [
-                    {
-                        "resource": "Repository",
-                        "code": "custom",
-                        "field": "name",
-                        "message": "name already exists on this account",
-                    }
-                ],
-            ) from exc
+            raise _repo_creation_failed("name already exists on this account") from exc
         repo = self.repo_by_id(repo_id)
         self.bare(repo).init("main", self.data_dir, repo.full_name)
         return repo
@@ -151,10 +134,18 @@ class ForgeCore:
 
     # --- branches moved -----------------------------------------------------------------------------------
     def branch_moved(self, repo: Repo, branch: str, sha: str | None) -> None:
-        """A branch now points at `sha` (None: deleted): refresh the open PRs whose head it is."""
+        """A branch now points at `sha` (None: deleted): refresh the open PRs whose head it is.
+
+        As on GitHub, deleting a branch closes the open PRs whose head or base it was."""
         now = utc_now()
         self.db.execute("UPDATE repos SET pushed_at = ?, updated_at = ? WHERE id = ?", (now, now, repo.id))
         if sha is None:
+            self.db.execute(
+                "UPDATE issues SET state = 'closed', closed_at = ?, updated_at = ? WHERE state = 'open' AND id IN "
+                "(SELECT p.issue_id FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? "
+                "AND (p.head_ref = ? OR p.base_ref = ?))",
+                (now, now, repo.id, branch, branch),
+            )
             return
         rows = self.db.all(
             "SELECT p.issue_id, p.head_sha FROM pulls p JOIN issues i ON i.id = p.issue_id "
@@ -182,6 +173,11 @@ class ForgeCore:
         )
         for row in rows:
             current = heads.get(row["head_ref"])
-            if current and current != row["head_sha"]:
+            if current != row["head_sha"]:
                 self.branch_moved(repo, row["head_ref"], current)
         return heads
+
+
+def _repo_creation_failed(message: str) -> ApiError:
+    error = {"resource": "Repository", "code": "custom", "field": "name", "message": message}
+    return ApiError(422, "Repository creation failed.", [error])

@@ -117,6 +117,36 @@ def private_user_json(urls: Urls, row: sqlite3.Row, public_repos: int) -> dict[s
     return body
 
 
+def org_json(urls: Urls, row: sqlite3.Row, public_repos: int) -> dict[str, Any]:
+    """organization-full: what GET /orgs/{org} answers."""
+    api = f"{urls.api}/orgs/{row['login']}"
+    return {
+        "login": row["login"],
+        "id": row["id"],
+        "node_id": row["node_id"],
+        "url": api,
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events",
+        "hooks_url": f"{api}/hooks",
+        "issues_url": f"{api}/issues",
+        "members_url": f"{api}/members{{/member}}",
+        "public_members_url": f"{api}/public_members{{/member}}",
+        "avatar_url": f"{urls.base}/avatars/u/{row['id']}",
+        "description": None,
+        "html_url": f"{urls.base}/{row['login']}",
+        "has_organization_projects": True,
+        "has_repository_projects": True,
+        "public_repos": public_repos,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "type": "Organization",
+        "created_at": row["created_at"],
+        "updated_at": row["created_at"],
+        "archived_at": None,
+    }
+
+
 def user_row(db: SandboxDB, login: str) -> sqlite3.Row:
     row = db.one("SELECT * FROM users WHERE login = ?", (login,))
     if row is None:

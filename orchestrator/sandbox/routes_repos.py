@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.sandbox.core import ForgeCore
-from orchestrator.sandbox.payloads import private_user_json, repo_json, user_json
+from orchestrator.sandbox.payloads import org_json, private_user_json, repo_json, user_json
 from orchestrator.sandbox.routing import ApiError, Request, Response, Router, not_found
 
 
@@ -39,20 +39,8 @@ class RepoRoutes:
         row = self.core.user(request.params["org"])
         if row["type"] != "Organization":
             raise not_found()
-        body = user_json(self.core.urls, row)
-        return Response(
-            200,
-            {key: body[key] for key in ("login", "id", "node_id", "url", "avatar_url")}
-            | {
-                "description": None,
-                "repos_url": body["repos_url"],
-                "events_url": body["events_url"],
-                "hooks_url": body["url"] + "/hooks",
-                "issues_url": body["url"] + "/issues",
-                "members_url": body["url"] + "/members{/member}",
-                "public_members_url": body["url"] + "/public_members{/member}",
-            },
-        )
+        count = self.core.db.one("SELECT COUNT(*) AS n FROM repos WHERE owner_login = ?", (row["login"],))
+        return Response(200, org_json(self.core.urls, row, int(count["n"]) if count else 0))
 
     def get_repo(self, request: Request) -> Response:
         return Response(200, self._repo_body(request.params["owner"], request.params["repo"]))

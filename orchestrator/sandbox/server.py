@@ -96,8 +96,8 @@ class SandboxForge:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        self.ci.stop()
-        self.db.close()
+        if self.ci.stop():
+            self.db.close()  # else a CI worker still holds it; the process exit ends both
         server_file = self.data_dir / "server.json"
         if server_file.exists() and json.loads(server_file.read_text()).get("url") == self.url:
             server_file.unlink()

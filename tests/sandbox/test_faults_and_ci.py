@@ -123,3 +123,38 @@ def test_no_ci_command_means_no_checks(forge: SandboxForge, gh: Any, seeded: tup
     forge.wait_ci_idle(5)
     assert list(repo.get_commit(pr.head.sha).get_check_runs()) == []
     assert repo.get_pull(pr.number).mergeable_state == "clean"
+
+
+def test_deleting_a_head_branch_closes_its_pull_request(gh: Any, seeded: tuple[Any, WorkingCopy]) -> None:
+    repo, work = seeded
+    work.switch("doomed")
+    work.commit({"d.txt": "d\n"}, "doomed")
+    work.push("doomed")
+    pr = repo.create_pull(title="doomed", body="", head="doomed", base="main")
+    work.git("push", "-q", work.clone_url, ":refs/heads/doomed")  # deleted with git: the hook reports it
+    assert repo.get_pull(pr.number).state == "closed"
+    assert not repo.get_pull(pr.number).merged
+
+
+def test_a_restarted_forge_finishes_ci_runs_left_unfinished(tmp_path: Any) -> None:
+    with SandboxForge(tmp_path / "f", ci_workers=0) as first:
+        repo = first.core.create_repo("agentos-admin", "app")
+        work = WorkingCopy(tmp_path / "w", first.core.clone_url(repo))
+        work.commit({"a.txt": "a\n"}, "a")
+        work.push("main")
+        first.set_ci_command("agentos-admin/app", "true")
+        work.switch("topic")
+        head = work.commit({"b.txt": "b\n"}, "b")
+        work.push("topic")
+        requests.post(
+            f"{first.api_url}/repos/agentos-admin/app/pulls",
+            json={"title": "t", "head": "topic", "base": "main"},
+            headers={"Authorization": f"token {first.token}"},
+        )
+    with SandboxForge(tmp_path / "f") as second:
+        second.wait_ci_idle(60)
+        runs = requests.get(
+            f"{second.api_url}/repos/agentos-admin/app/commits/{head}/check-runs",
+            headers={"Authorization": f"token {second.token}"},
+        ).json()["check_runs"]
+        assert [(r["status"], r["conclusion"]) for r in runs] == [("completed", "success")]
