@@ -36,9 +36,10 @@ def escalate(
         issue = ctx.forge.get_issue(repo.full_name, task.issue)
         ctx.forge.comment_issue(repo.full_name, task.issue, body)
         ctx.forge.add_labels(repo.full_name, task.issue, [repo.labels.blocked])
-        Tracker(ctx.forge, ctx.paths.state).move(repo, issue, "blocked")
+        Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "blocked")
     except GitHubError as exc:
         ctx.log.error("escalation could not be posted task=%s error=%s", task.id, exc)
+    ctx.audit("escalate", ref, reason=reason, task=task.id)
     text = f"Escalated {ref} ({task.title}): {reason}"
     buttons = (("Retry", f"retry:{ref}"), ("Close", f"close:{ref}"))
     if notify is not None:

@@ -53,12 +53,14 @@ def finish_merged(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> None:
         state="merged",
         task=task.id if task else "",
     )
+    ctx.audit("merge", f"{repo.full_name}#{pr.number}", sha=pr.head_sha, issue=number)
     try:
         if number is not None:
             issue = ctx.forge.get_issue(repo.full_name, number)
             if issue.state == "open":
                 ctx.forge.close_issue(repo.full_name, number)
-            Tracker(ctx.forge, ctx.paths.state).move(repo, issue, "done")
+                ctx.audit("close", f"{repo.full_name}#{number}", reason=f"PR #{pr.number} merged")
+            Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "done")
         if ctx.config.merge.delete_branch:
             ctx.forge.delete_branch(repo.full_name, pr.head_ref)
     except GitHubError as exc:
@@ -77,6 +79,7 @@ def rebase_branch(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> bool:
         return False
     else:
         git.push(worktree, pr.head_ref, force_with_lease=pr.head_sha)
+        ctx.audit("push", f"{repo.full_name}:{pr.head_ref}", rebased_onto=pr.base_ref, lease=pr.head_sha)
         return True
     finally:
         pool.release(worktree)
@@ -130,11 +133,12 @@ def close_wedged(ctx: JobContext, repo: RepoConfig, pr: PullRequest, reason: str
     body = render_issue_comment("wedged", pr=pr, reason=reason)
     ctx.forge.comment_issue(repo.full_name, pr.number, body)
     ctx.forge.update_pull(repo.full_name, pr.number, state="closed")
+    ctx.audit("close", f"{repo.full_name}#{pr.number}", reason=reason)
     ctx.forge.delete_branch(repo.full_name, pr.head_ref)
     number = issue_number_of(pr)
     if number is not None:
         issue = ctx.forge.get_issue(repo.full_name, number)
-        Tracker(ctx.forge, ctx.paths.state).move(repo, issue, "ready")
+        Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "ready")
     metrics.record_event(
         ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="wedged_closed", reason=reason
     )

@@ -11,10 +11,12 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 _TAIL_BYTES = 64 * 1024
 
@@ -28,6 +30,8 @@ class ProcessResult:
     duration_s: float
     timed_out: bool = False
     stalled: bool = False
+    pid: int = 0  # also the process-group id
+    leftovers_killed: bool = False  # the command exited but left processes in its group; they were killed
 
     @property
     def ok(self) -> bool:
@@ -70,18 +74,20 @@ def run(
     if on_start is not None:
         on_start(proc.pid)
     if stdin is not None and proc.stdin is not None:
-        try:
-            proc.stdin.write(stdin.encode())
-        except BrokenPipeError:
-            pass
-        proc.stdin.close()
+        # A writer thread: a child that never reads stdin (or fills stdout first) cannot block us past the
+        # timeout, whatever the size of the input.
+        threading.Thread(target=_feed, args=(proc.stdin, stdin.encode()), daemon=True).start()
     out, err, timed_out, stalled = _pump(proc, start, timeout, stall_timeout, max_output)
+    leftovers = False
     if timed_out or stalled:
         kill_group(proc.pid, reap=proc.poll)
         proc.wait()
         returncode: int | None = None
     else:
         returncode = proc.wait()
+        if group_alive(proc.pid):  # daemons the command started must not outlive it
+            leftovers = True
+            kill_group(proc.pid)
     return ProcessResult(
         argv=tuple(argv),
         returncode=returncode,
@@ -90,7 +96,21 @@ def run(
         duration_s=time.monotonic() - start,
         timed_out=timed_out,
         stalled=stalled,
+        pid=proc.pid,
+        leftovers_killed=leftovers,
     )
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, ValueError, OSError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
 
 
 def _pump(
@@ -158,13 +178,27 @@ def kill_group(pgid: int, grace: float = 2.0, reap: Callable[[], object] | None 
 
 
 def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies waiting to be reaped do not count)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    return any(_running_member(stat, pgid) for stat in proc.glob("[0-9]*/stat"))
+
+
+def _running_member(stat: Path, pgid: int) -> bool:
+    try:
+        text = stat.read_text()
+    except OSError:
+        return False
+    # /proc/PID/stat: "pid (comm) state ppid pgrp ..." — comm may contain spaces and parentheses.
+    fields = text[text.rfind(")") + 2 :].split()
+    return len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z"
 
 
 def tail(text: str, limit: int = _TAIL_BYTES) -> str:

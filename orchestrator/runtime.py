@@ -59,7 +59,15 @@ class RuntimePaths:
         return self.root / "agent-runs"
 
     def ensure(self) -> None:
-        for path in (self.mailbox, self.state, self.logs, self.metrics, self.worktrees, self.clones, self.locks):
+        for path in (
+            self.mailbox,
+            self.state,
+            self.logs,
+            self.metrics,
+            self.worktrees,
+            self.clones,
+            self.locks,
+        ):
             path.mkdir(parents=True, exist_ok=True)
 
 
@@ -84,3 +92,15 @@ class JobContext:
     clock: Callable[[], datetime] = utc_now
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("agentos"))
+
+    def audit(self, action: str, target: str, **details: object) -> None:
+        """Append a privileged action to the hash-chained audit log (runtime/audit/audit.jsonl).
+
+        An audit log that cannot be appended to (tampered or corrupt last line) is reported loudly in the
+        log but does not stop the work: `bin/agentos audit verify` names the bad line."""
+        from orchestrator.security.audit import AuditLog, AuditLogError
+
+        try:
+            AuditLog(self.paths.root / "audit" / "audit.jsonl").append(self.host, action, target, **details)
+        except (AuditLogError, OSError) as exc:
+            self.log.error("audit append failed action=%s target=%s error=%s", action, target, exc)

@@ -127,8 +127,14 @@ def attempt(
         tests_passed=tests.passed if tests else None,
         changed=bool(changed),
     )
-    head = _push(task, worktree) if committed or changed else None
     detail = _detail(outcome, run, contract_error, tests, result)
+    secrets = _secret_findings(worktree, base_ref) if changed else []
+    if secrets:
+        outcome, detail = Outcome.SECRET_IN_DIFF, "; ".join(secrets[:5])
+        ctx.audit("secret_blocked", f"{task.repo}:{task.branch}", findings=secrets[:20], agent=agent)
+        head = None
+    else:
+        head = _push(ctx, task, worktree) if committed or changed else None
     return AttemptOutcome(task, agent, outcome, detail, run, result, tests, head, changed)
 
 
@@ -166,9 +172,18 @@ def _commit(
     return git.commit_all(worktree, message, ident.author_name, ident.author_email)
 
 
-def _push(task: Task, worktree: Path) -> str:
+def _push(ctx: JobContext, task: Task, worktree: Path) -> str:
     git.push(worktree, task.branch)
-    return git.head_sha(worktree)
+    sha = git.head_sha(worktree)
+    ctx.audit("push", f"{task.repo}:{task.branch}", sha=sha, attempt=task.attempt)
+    return sha
+
+
+def _secret_findings(worktree: Path, base_ref: str) -> list[str]:
+    """Credentials the branch adds (path:line: kind, value masked) — the same scanner as the pre-commit hook."""
+    from orchestrator.security.secret_scan import scan_diff
+
+    return [str(f) for f in scan_diff(git.diff(worktree, base_ref))]
 
 
 def _detail(

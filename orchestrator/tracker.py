@@ -7,7 +7,7 @@ Board metadata and item ids are cached in runtime/state/boards.json so moving a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
     from orchestrator.github.protocol import Forge
 
+AuditFn = Callable[..., None]
 Column = Literal["ready", "in_progress", "in_review", "done", "blocked"]
 COLUMNS: tuple[Column, ...] = ("ready", "in_progress", "in_review", "done", "blocked")
 
@@ -25,9 +26,10 @@ log = logging.getLogger(__name__)
 
 
 class Tracker:
-    def __init__(self, forge: Forge, state_dir: Path) -> None:
+    def __init__(self, forge: Forge, state_dir: Path, audit: AuditFn | None = None) -> None:
         self.forge = forge
         self.path = state_dir / "boards.json"
+        self.audit = audit
 
     # --- reading ------------------------------------------------------------------------------------------
     def board(self, repo: RepoConfig) -> Board:
@@ -35,7 +37,9 @@ class Tracker:
         key = _board_key(repo)
         cached = read_json(self.path, dict).get("boards", {}).get(key)
         if cached:
-            return Board(cached["project_id"], cached["status_field_id"], tuple(map(tuple, cached["options"])))
+            return Board(
+                cached["project_id"], cached["status_field_id"], tuple(map(tuple, cached["options"]))
+            )
         assert repo.board.project_number is not None
         board = self.forge.get_board(repo.board_owner, repo.board.project_number, repo.board.status_field)
         update_json(self.path, lambda data: _store_board(data, key, board))
@@ -64,6 +68,12 @@ class Tracker:
 
     # --- moving -------------------------------------------------------------------------------------------
     def move(self, repo: RepoConfig, issue: Issue, column: Column) -> None:
+        if self.audit is not None:
+            self.audit(
+                "board" if repo.board.mode == "project" else "label",
+                f"{repo.full_name}#{issue.number}",
+                to=column,
+            )
         if repo.board.mode == "labels":
             self._move_labels(repo, issue, column)
             return

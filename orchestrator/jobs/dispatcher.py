@@ -39,7 +39,7 @@ class DispatchReport:
 
 def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> DispatchReport:
     report = DispatchReport()
-    tracker = Tracker(ctx.forge, ctx.paths.state)
+    tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
     for repo in ctx.config.repos:
         if not repo.enabled:
             continue
@@ -162,5 +162,6 @@ def _announce(
         ctx.forge.comment_issue(repo.full_name, issue.number, body)
     except GitHubError as exc:
         ctx.log.warning("announce failed repo=%s issue=%s error=%s", repo.full_name, issue.number, exc)
-    ctx.log.info("dispatched repo=%s issue=%s branch=%s agents=%s", repo.full_name, issue.number, branch, agents)
-
+    ctx.log.info(
+        "dispatched repo=%s issue=%s branch=%s agents=%s", repo.full_name, issue.number, branch, agents
+    )

@@ -75,7 +75,7 @@ def run_job(name: str, config_path: str | None, argv: list[str], honour_switches
         return JobOutcome(EXIT_CONFIG, str(exc))
     paths = RuntimePaths(config.runtime_dir)
     paths.ensure()
-    _setup_logging(name, paths)
+    _setup_logging(name, paths, config)
     if honour_switches:
         from orchestrator.switches import Switches
 
@@ -113,10 +113,16 @@ def _run_locked(name: str, config: Config, argv: list[str]) -> JobOutcome:
     return JobOutcome(code, f"{name} finished")
 
 
-def _setup_logging(job: str, paths: RuntimePaths) -> None:
+def _setup_logging(job: str, paths: RuntimePaths, config: Config) -> None:
+    """Key=value job log; every handler redacts known secret values (the env vars the config names) and
+    token shapes."""
     from orchestrator.log import setup_logging
+    from orchestrator.security.redact import DEFAULT_SECRET_ENV_NAMES, default_redactor, install_log_redaction
 
     setup_logging(job, paths.logs, logging.INFO)
+    names = {*DEFAULT_SECRET_ENV_NAMES, config.github.token_env, config.telegram.token_env}
+    names |= {a.api_key_env for a in config.agents.values() if a.api_key_env}
+    install_log_redaction(default_redactor(sorted(names)))
 
 
 # --- the core-loop jobs -----------------------------------------------------------------------------------

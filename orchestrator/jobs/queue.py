@@ -240,7 +240,7 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
     )
     try:
         issue = ctx.forge.get_issue(repo.full_name, task.issue)
-        Tracker(ctx.forge, ctx.paths.state).move(repo, issue, "in_review")
+        Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "in_review")
         comment = render_issue_comment("pr_opened", task=task, pr=pr, agent=out.agent)
         ctx.forge.comment_issue(repo.full_name, task.issue, comment)
     except GitHubError as exc:

@@ -26,6 +26,7 @@ class Outcome(StrEnum):
     RATE_LIMITED = "rate_limited"
     CONTRACT_ERROR = "contract_error"  # no or malformed .agent_result.md
     NO_CHANGES = "no_changes"  # said complete but changed nothing
+    SECRET_IN_DIFF = "secret_in_diff"  # the diff adds a credential: never pushed, a human must look
 
 
 # Outcomes after which the same agent continues on the same branch (work so far is kept).
@@ -74,6 +75,8 @@ def decide(
     if outcome is Outcome.COMPLETE:
         return OpenPR()
     what = f"attempt {task.attempt} by {agent}: {outcome.value}" + (f" ({detail})" if detail else "")
+    if outcome is Outcome.SECRET_IN_DIFF:
+        return Escalate(f"{what}; the work was not pushed")
     if task.attempt >= max_attempts:
         return Escalate(f"{what}; no attempts left ({task.attempt} of {max_attempts} used)")
     if outcome in _CONTINUE_SAME_AGENT and not _cooling(agent, cooldowns, now):
