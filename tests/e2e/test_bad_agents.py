@@ -7,6 +7,8 @@ sandbox forge.
 from __future__ import annotations
 
 import json
+import random
+import string
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,3 +131,26 @@ def test_agent_planting_git_config_is_undone_before_we_run_git(sandbox, tmp_path
     assert any(e["state"] == "security" for e in events(ctx))
     clone_config = (ctx.paths.clones / "textkit" / ".git" / "config").read_text()
     assert "evil" not in clone_config
+
+
+def test_agent_diff_adding_a_token_is_never_pushed_and_escalates(sandbox, tmp_path):
+    code = (
+        "import random, string; r = random.Random(7); "
+        "tok = 'gh' + 'p_' + ''.join(r.choice(string.ascii_letters + string.digits) for _ in range(36)); "
+        "open('settings.py','w').write('TOKEN = %r\\n' % tok); "
+        "open('.agent_result.md','w').write('STATUS: complete\\nSUMMARY: added settings\\n')"
+    )
+    setup = setup_with(sandbox, tmp_path, code)
+    ctx = setup.ctx
+    dispatcher.run(ctx)
+    queue.run(ctx)
+    (escalated,) = ctx.mailbox.list(TaskState.ESCALATED)
+    assert escalated.task is not None
+    assert ctx.forge.get_branch_sha(REPO, escalated.task.branch) == ctx.forge.get_branch_sha(REPO, "main")
+    blocked = [e for e in events(ctx) if e["state"] == "secret_in_diff"]
+    assert blocked and "settings.py:1" in blocked[0]["reason"]
+    audit = (ctx.paths.root / "audit" / "audit.jsonl").read_text()
+    rng = random.Random(7)
+    token = "gh" + "p_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
+    assert "secret_blocked" in audit and token not in audit
+    assert token not in json.dumps(events(ctx))
