@@ -97,6 +97,8 @@ def test_defaults_equal_the_example_values() -> None:
         "repos": [{key: written["repos"][0][key] for key in ("key", "owner", "name")}],
         "agents": {"claude": {}, "codex": {}, "gemini": {}},
         "routing": written["routing"],
+        # a list default is empty; the example shows one entry
+        "loops": {"product_urls": written["loops"]["product_urls"]},
     }
     assert parse_config(minimal, base_dir=ROOT) == dataclasses.replace(example, source=None)
 

@@ -147,6 +147,14 @@ def check_routing(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+def check_llm_agent(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    llm, agents = values["llm"], values["agents"]
+    name = getattr(llm, "agent", None)
+    if name is not None and name not in agents:
+        return [("llm.agent", _unknown_agent(name, agents))]
+    return []
+
+
 def check_monthly_budgets(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     agents = values["agents"]
     return [

@@ -33,6 +33,7 @@ from .rules import (
     build_github_app,
     check_board,
     check_github_app,
+    check_llm_agent,
     check_monthly_budgets,
     check_routing,
     check_stall,
@@ -52,8 +53,12 @@ from .settings import (
     GitIdentity,
     LabelNames,
     Limits,
+    LlmConfig,
+    LoopsConfig,
     MergeConfig,
+    ProductProbe,
     RepoConfig,
+    VerifierConfig,
     StatusNames,
     TelegramConfig,
 )
@@ -343,6 +348,69 @@ BUDGETS = Section(
     Budgets,
 )
 
+LLM = Section(
+    (
+        Field(
+            "agent",
+            Optional(SHORT_NAME),
+            "configured agent used in print mode for LLM help (issue formatting, PR judging, loops); null = deterministic rules only",
+            None,
+        ),
+        Field("format_issues", Boolean(), "let the LLM turn a free-form Ready issue into task fields", False),
+        Field(
+            "judge_prs",
+            Boolean(),
+            "ask the LLM to judge each PR diff before merging (cached per head)",
+            False,
+        ),
+        Field("timeout_minutes", Number(above=0), "limit for one print-mode call", 5),
+    ),
+    LlmConfig,
+)
+
+VERIFIER = Section(
+    (
+        Field("enabled", Boolean(), "check every agent PR's diff before it may merge (fails closed)", True),
+        Field("max_changed_lines", Integer(1), "a larger diff waits for a human", 2000),
+        Field("max_changed_files", Integer(1), "a diff touching more files waits for a human", 50),
+        Field(
+            "approval_label",
+            Text(r".+", "a label name"),
+            "label a human puts on a PR to approve protected-path changes or an oversized diff",
+            "agent-os:approved",
+        ),
+    ),
+    VerifierConfig,
+)
+
+PRODUCT_PROBE = Section(
+    (
+        Field("url", Url(), "page or endpoint to probe"),
+        Field("expect_status", Integer(100), "expected HTTP status", 200),
+        Field("contains", Optional(Text(r".+", "text")), "text the body must contain", None),
+        Field("max_latency_ms", Integer(1), "slower answers count as a failure", 3000),
+    ),
+    ProductProbe,
+)
+
+LOOPS = Section(
+    (
+        Field("max_issues_per_run", Integer(0), "issues one self-improvement job may file per run", 3),
+        Field("stale_days", Integer(1), "an issue without activity this long is stale", 14),
+        Field("target_backlog_depth", Integer(0), "the groomer proposes issues until this many are open", 10),
+        Field("sprint_days", Integer(1), "the strategic planner's cadence", 7),
+        Field(
+            "approval_timeout_hours", Number(above=0), "an unanswered plan approval is skipped after this", 24
+        ),
+        Field("incident_window_hours", Number(above=0), "incidents are deduplicated over this window", 72),
+        Field("incident_min_count", Integer(1), "a pattern must recur this often to become an incident", 3),
+        Field("product_urls", NestedList(PRODUCT_PROBE), "URLs the product inspector probes daily", []),
+        Field("dependency_audit", Boolean(), "run pip-audit / npm audit in a worktree and file issues", True),
+        Field("codebase_memory_max_bytes", Integer(1024), "CODEBASE.md is summarized past this size", 16384),
+    ),
+    LoopsConfig,
+)
+
 
 CONFIG = Section(
     (
@@ -368,11 +436,15 @@ CONFIG = Section(
         Field("merge", Nested(MERGE), "how PRs are merged", {}),
         Field("telegram", Nested(TELEGRAM), "the Telegram control bot", {}),
         Field("budgets", Nested(BUDGETS), "spending limits", {}),
+        Field("llm", Nested(LLM), "optional LLM help through an agent CLI in print mode", {}),
+        Field("verifier", Nested(VERIFIER), "deterministic checks of every agent diff before merge", {}),
+        Field("loops", Nested(LOOPS), "the self-improvement jobs", {}),
     ),
     Config,
     (
         Check(("routing", "agents"), check_routing),
         Check(("budgets", "agents"), check_monthly_budgets),
         Check(("repos",), check_unique_repos),
+        Check(("llm", "agents"), check_llm_agent),
     ),
 )

@@ -147,6 +147,44 @@ class Budgets:
 
 
 @dataclass(frozen=True)
+class LlmConfig:
+    agent: str | None
+    format_issues: bool
+    judge_prs: bool
+    timeout_minutes: float
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    enabled: bool
+    max_changed_lines: int
+    max_changed_files: int
+    approval_label: str
+
+
+@dataclass(frozen=True)
+class ProductProbe:
+    url: str
+    expect_status: int
+    contains: str | None
+    max_latency_ms: int
+
+
+@dataclass(frozen=True)
+class LoopsConfig:
+    max_issues_per_run: int
+    stale_days: int
+    target_backlog_depth: int
+    sprint_days: int
+    approval_timeout_hours: float
+    incident_window_hours: float
+    incident_min_count: int
+    product_urls: tuple[ProductProbe, ...]
+    dependency_audit: bool
+    codebase_memory_max_bytes: int
+
+
+@dataclass(frozen=True)
 class Config:
     runtime_dir: Path
     github: GitHubConfig
@@ -158,6 +196,9 @@ class Config:
     merge: MergeConfig
     telegram: TelegramConfig
     budgets: Budgets
+    llm: LlmConfig
+    verifier: VerifierConfig
+    loops: LoopsConfig
     source: Path | None
 
     @property
