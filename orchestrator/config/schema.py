@@ -58,9 +58,9 @@ from .settings import (
     MergeConfig,
     ProductProbe,
     RepoConfig,
-    VerifierConfig,
     StatusNames,
     TelegramConfig,
+    VerifierConfig,
 )
 
 GITHUB_COM = "https://api.github.com"
