@@ -30,6 +30,15 @@ JOBS: dict[str, str] = {
     "pr_monitor": "orchestrator.jobs.entry:run_pr_monitor",
     "telegram_control": "orchestrator.jobs.telegram_control:run_job",
     "daily_digest": "orchestrator.jobs.daily_digest:run_job",
+    "backlog_groomer": "orchestrator.jobs.backlog_groomer:run_job",
+    "strategic_planner": "orchestrator.jobs.strategic_planner:run_job",
+    "incident_scanner": "orchestrator.jobs.incident_scanner:run_job",
+    "log_analyzer": "orchestrator.jobs.log_analyzer:run_job",
+    "agent_scorer": "orchestrator.jobs.agent_scorer:run_job",
+    "product_inspector": "orchestrator.jobs.product_inspector:run_job",
+    "dependency_watcher": "orchestrator.jobs.dependency_watcher:run_job",
+    "codebase_memory": "orchestrator.jobs.codebase_memory:run_job",
+    "dashboard": "orchestrator.jobs.dashboard:run_job",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_SKIPPED = 0, 1, 2, 0
