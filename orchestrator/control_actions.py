@@ -13,7 +13,27 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from orchestrator.models import TaskState
-from orchestrator.policy.control_commands import IssueRef
+from orchestrator.policy.control_commands import (
+    Approve,
+    BudgetDecision,
+    Close,
+    Command,
+    IssueRef,
+    ListJobs,
+    ListRepos,
+    Retry,
+    SetJob,
+    SetRepo,
+    SetRepoCadence,
+    SetRepoMode,
+    ShowBudget,
+    ShowHelp,
+    ShowStatus,
+    ShowTasks,
+    TurnOff,
+    TurnOn,
+    help_text,
+)
 from orchestrator.switches import KNOWN_JOBS, Switches, SwitchState
 
 MAX_TASKS_LISTED = 10
@@ -202,6 +222,44 @@ class LocalControlActions:
 
     def budget_decision(self, ref: str, actor: str) -> str:
         return _call_ref_hook(self._hooks.budget_decision, "budget", ref, actor)
+
+
+def execute(command: Command, actions: ControlActions, actor: str) -> str:
+    """Run one parsed command; returns the reply text."""
+    match command:
+        case TurnOn():
+            return actions.set_global(True, actor, now=False)
+        case TurnOff(now=now):
+            return actions.set_global(False, actor, now=now)
+        case ShowStatus():
+            return actions.status()
+        case ListRepos():
+            return actions.repos()
+        case SetRepo(key=key, on=on):
+            return actions.set_repo(key, on, actor)
+        case SetRepoMode(key=key, mode=mode):
+            return actions.set_repo_mode(key, mode, actor)
+        case SetRepoCadence(key=key, minutes=minutes):
+            return actions.set_repo_cadence(key, minutes, actor)
+        case ListJobs():
+            return actions.jobs()
+        case SetJob(name=name, on=on):
+            return actions.set_job(name, on, actor)
+        case ShowTasks():
+            return actions.tasks()
+        case Retry(ref=ref):
+            return actions.retry(ref, actor)
+        case Close(ref=ref):
+            return actions.close(ref, actor)
+        case ShowBudget():
+            return actions.budget()
+        case ShowHelp():
+            return help_text()
+        case Approve(ref=ref):
+            return actions.approve(ref, actor)
+        case BudgetDecision(ref=ref):
+            return actions.budget_decision(ref, actor)
+    raise AssertionError(f"unhandled command {command!r}")
 
 
 def budget_report(costs: Mapping[str, float], limits: Mapping[str, float], per_task_usd: float) -> str:

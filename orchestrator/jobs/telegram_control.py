@@ -34,6 +34,7 @@ from orchestrator.control_actions import (
     LocalControlActions,
     TaskLister,
     budget_report,
+    execute,
 )
 from orchestrator.notify import Button, Notifier
 from orchestrator.policy import control_commands as cc
@@ -188,43 +189,6 @@ def _run(parse: Callable[[], cc.Command], actions: ControlActions, actor: str) -
     except StoreError as exc:
         log.error("telegram command failed on a state file: %s", exc)
         return f"failed: {exc}"
-
-
-def execute(command: cc.Command, actions: ControlActions, actor: str) -> str:
-    match command:
-        case cc.TurnOn():
-            return actions.set_global(True, actor, now=False)
-        case cc.TurnOff(now=now):
-            return actions.set_global(False, actor, now=now)
-        case cc.ShowStatus():
-            return actions.status()
-        case cc.ListRepos():
-            return actions.repos()
-        case cc.SetRepo(key=key, on=on):
-            return actions.set_repo(key, on, actor)
-        case cc.SetRepoMode(key=key, mode=mode):
-            return actions.set_repo_mode(key, mode, actor)
-        case cc.SetRepoCadence(key=key, minutes=minutes):
-            return actions.set_repo_cadence(key, minutes, actor)
-        case cc.ListJobs():
-            return actions.jobs()
-        case cc.SetJob(name=name, on=on):
-            return actions.set_job(name, on, actor)
-        case cc.ShowTasks():
-            return actions.tasks()
-        case cc.Retry(ref=ref):
-            return actions.retry(ref, actor)
-        case cc.Close(ref=ref):
-            return actions.close(ref, actor)
-        case cc.ShowBudget():
-            return actions.budget()
-        case cc.ShowHelp():
-            return cc.help_text()
-        case cc.Approve(ref=ref):
-            return actions.approve(ref, actor)
-        case cc.BudgetDecision(ref=ref):
-            return actions.budget_decision(ref, actor)
-    raise AssertionError(f"unhandled command {command!r}")
 
 
 def _interrupted(bot: ControlBot, update: IncomingUpdate) -> list[Reply]:
