@@ -102,6 +102,10 @@ def follow_up_task(ctx: JobContext, repo: RepoConfig, pr: PullRequest, kind: str
         )
     goal = {
         "fix_ci": f"Make CI pass on PR #{pr.number} without weakening or skipping tests.",
+        "fix_verifier": (
+            f"Address the verifier's findings on PR #{pr.number}: finish stubs and TODOs, restore or un-skip "
+            "tests — never weaken a test to make it pass."
+        ),
         "resolve_conflict": (
             f"Rebase PR #{pr.number} onto {pr.base_ref} and resolve the conflicts so both sides' intent "
             "survives (never keep both sides blindly)."

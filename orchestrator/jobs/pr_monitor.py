@@ -8,7 +8,7 @@ and are rebased onto the new tip and re-tested before they may merge: nothing la
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from orchestrator.pr_actions import (
 )
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
+from orchestrator.verification import VerifierError, run_verifier, verdict_from_json, verdict_to_json
 from orchestrator.worktrees import pool_for
 
 if TYPE_CHECKING:
@@ -73,11 +74,28 @@ def _monitor_repo(ctx: JobContext, repo: RepoConfig, report: MonitorReport, noti
         pr = ctx.forge.get_pull(repo.full_name, listed.number)
         snap = _snapshot(ctx, repo, pr, record, lambda a, d: _is_ancestor(pool, a, d))
         action = policy.decide(snap, ctx.clock())
+        if isinstance(action, policy.Verify):
+            action = _verify(ctx, repo, pr, snap, key)
         if isinstance(action, policy.Merge) and pr.base_ref in merged_into:
             action = policy.Wait(f"queued: {pr.base_ref} took a merge this tick")
         _act(ctx, repo, pr, action, key, report, notify)
         if isinstance(action, policy.Merge) and pr.number in report.merged:
             merged_into.add(pr.base_ref)
+
+
+def _verify(
+    ctx: JobContext, repo: RepoConfig, pr: PullRequest, snap: policy.PRSnapshot, key: str
+) -> policy.MergeAction:
+    """Run the verifier on this head (cached per SHA) and decide again with its verdict. Fails closed."""
+    try:
+        verdict = run_verifier(ctx, repo, pr)
+    except (GitHubError, VerifierError) as exc:
+        return policy.Wait(f"verifier could not run: {exc}")
+    _set(ctx, key, verdict={"sha": pr.head_sha, **verdict_to_json(verdict)})
+    metrics.record_event(
+        ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="verified", reason=verdict.summary()
+    )
+    return policy.decide(replace(snap, verdict=verdict), ctx.clock())
 
 
 def _is_ancestor(pool: git.WorktreePool, ancestor: str, descendant: str) -> bool:
@@ -100,6 +118,8 @@ def _snapshot(
     base_sha = ctx.forge.get_branch_sha(repo.full_name, pr.base_ref) or ""
     since = record.get("since")
     limits = ctx.config.limits
+    cached = record.get("verdict") or {}
+    verdict = verdict_from_json(cached) if cached.get("sha") == pr.head_sha else None
     return policy.PRSnapshot(
         pr=pr,
         checks=ctx.forge.checks(repo.full_name, pr.head_sha),
@@ -115,6 +135,8 @@ def _snapshot(
         wedge_hours=limits.wedge_hours,
         redispatches=int(record.get("redispatches", 0)),
         max_redispatches=limits.max_generations - 1,
+        verifier_enabled=ctx.config.verifier.enabled,
+        verdict=verdict,
     )
 
 
@@ -140,6 +162,10 @@ def _act(
         log = "\n\n".join(f"### {r.name}\n{r.summary[-4000:]}" for r in action.failing)
         _follow_up(ctx, repo, pr, key, "fix_ci", "ci_fix_attempts", f"CI failed on PR #{pr.number}:\n{log}")
         report.follow_ups.append(pr.number)
+    elif isinstance(action, policy.FixVerifier):
+        findings = "\n".join(f"- {f}" for f in action.findings)
+        _follow_up(ctx, repo, pr, key, "fix_verifier", "ci_fix_attempts", f"The verifier found:\n{findings}")
+        report.follow_ups.append(pr.number)
     elif isinstance(action, policy.ResolveConflict):
         _follow_up(ctx, repo, pr, key, "resolve_conflict", "conflict_attempts", action.reason)
         report.follow_ups.append(pr.number)
@@ -147,6 +173,8 @@ def _act(
         close_wedged(ctx, repo, pr, action.reason)
         _bump(ctx, key, "redispatches")
         report.closed.append(pr.number)
+    elif isinstance(action, policy.Verify):  # decided again after verifying: cannot happen twice
+        report.waiting[pr.number] = "verification pending"
     else:
         task = local_task_for(ctx, repo, pr) or _task_stub(repo, pr)
         escalate(ctx, repo, task, action.reason, notify)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orchestrator.models import CheckRun, ChecksSummary, CheckState, PullRequest
+from orchestrator.policy.verifier import Verdict
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class PRSnapshot:
     wedge_hours: float
     redispatches: int  # re-dispatches from a clean base already made for this issue
     max_redispatches: int
+    verifier_enabled: bool = True
+    verdict: Verdict | None = None  # the verifier's verdict on this head (None: not verified yet)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,19 @@ class Escalate:
     reason: str
 
 
-MergeAction = Merge | Wait | Rebase | FixCI | ResolveConflict | CloseWedged | Escalate
+@dataclass(frozen=True)
+class Verify:
+    """Everything else says merge: run the verifier on this head first."""
+
+    sha: str
+
+
+@dataclass(frozen=True)
+class FixVerifier:
+    findings: tuple[str, ...]
+
+
+MergeAction = Merge | Wait | Rebase | FixCI | ResolveConflict | CloseWedged | Escalate | Verify | FixVerifier
 
 
 def decide(snap: PRSnapshot, now: datetime) -> MergeAction:
@@ -118,6 +133,27 @@ def _decide_checks(snap: PRSnapshot) -> MergeAction:
         return FixCI(snap.checks.failing)
     if state is CheckState.NONE and not snap.auto_merge_without_checks:
         return Wait("no CI checks reported; auto-merge without checks is off for this repo")
+    return _decide_verdict(snap)
+
+
+def _decide_verdict(snap: PRSnapshot) -> MergeAction:
+    pr = snap.pr
+    if not snap.verifier_enabled:
+        return Merge(pr.head_sha)
+    verdict = snap.verdict
+    if verdict is None:
+        return Verify(pr.head_sha)
+    if verdict.blocked:
+        return Escalate(f"verifier blocked PR #{pr.number}: {'; '.join(verdict.blocked)}")
+    if verdict.fixable:
+        if snap.ci_fix_attempts >= snap.max_ci_fix_attempts:
+            return Escalate(
+                f"verifier findings on PR #{pr.number} remain after {snap.ci_fix_attempts} fix attempt(s): "
+                + "; ".join(verdict.fixable)
+            )
+        return FixVerifier(verdict.fixable)
+    if verdict.needs_human:
+        return Wait("needs a human: " + "; ".join(verdict.needs_human))
     return Merge(pr.head_sha)
 
 

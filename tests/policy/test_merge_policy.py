@@ -10,13 +10,16 @@ from orchestrator.policy.merge import (
     CloseWedged,
     Escalate,
     FixCI,
+    FixVerifier,
     Merge,
     PRSnapshot,
     Rebase,
     ResolveConflict,
+    Verify,
     Wait,
     decide,
 )
+from orchestrator.policy.verifier import Verdict
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PR = PullRequest("o/r", 4, "t", "Closes #1", "open", "agent/1-x", "h1", "main", False, True, "clean", "bot")
@@ -39,6 +42,7 @@ def snap(**kw):
         wedge_hours=6,
         redispatches=0,
         max_redispatches=1,
+        verdict=Verdict(),
     )
     return replace(base, **kw)
 
@@ -93,3 +97,17 @@ def test_wedged_pr_closed_then_escalated():
     assert decide(snap(checks=pending, blocker="CI is running", blocker_since=recent), NOW) == Wait(
         "CI is running"
     )
+
+
+def test_verifier_gate():
+    assert decide(snap(verdict=None), NOW) == Verify("h1")
+    assert decide(snap(verdict=None, verifier_enabled=False), NOW) == Merge("h1")
+    fixable = Verdict(fixable=("a.py: adds a TODO/FIXME marker",))
+    action = decide(snap(verdict=fixable), NOW)
+    assert action == FixVerifier(("a.py: adds a TODO/FIXME marker",))
+    assert isinstance(decide(snap(verdict=fixable, ci_fix_attempts=2), NOW), Escalate)
+    human = Verdict(needs_human=(".github/workflows/ci.yml is a protected path",))
+    assert decide(snap(verdict=human), NOW) == Wait(
+        "needs a human: .github/workflows/ci.yml is a protected path"
+    )
+    assert isinstance(decide(snap(verdict=Verdict(blocked=("credential",))), NOW), Escalate)
