@@ -83,7 +83,9 @@ class SandboxForge:
         self.core.urls = Urls(self.url)
         _write_private(self.data_dir / "server.json", json.dumps({"url": self.url, "pid": os.getpid()}))
         self.ci.start()
-        self._thread = threading.Thread(target=httpd.serve_forever, name="sandbox-forge", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-forge", daemon=True
+        )
         self._thread.start()
         log.info("sandbox forge listening on %s (data %s)", self.url, self.data_dir)
         return self
