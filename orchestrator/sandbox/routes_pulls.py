@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
@@ -56,9 +57,7 @@ class PullRoutes:
         if not sep:
             return head
         if owner.lower() != repo.owner.lower():
-            raise ApiError(
-                422, "Validation Failed", [{"resource": "PullRequest", "field": "head", "code": "invalid"}]
-            )
+            raise _invalid("head")
         return branch
 
     # --- routes -------------------------------------------------------------------------------------------
@@ -92,59 +91,38 @@ class PullRoutes:
         repo = self._repo(request)
         data = request.json_object()
         title, head, base = data.get("title"), data.get("head"), data.get("base")
-        if not isinstance(title, str) or not title or not isinstance(head, str) or not isinstance(base, str):
-            raise ApiError(
-                422,
-                "Validation Failed",
-                [
-                    {
-                        "resource": "PullRequest",
-                        "code": "missing_field",
-                        "field": "title" if not title else "head",
-                    }
-                ],
-            )
+        for name, value in (("title", title), ("head", head), ("base", base)):
+            if not isinstance(value, str) or not value:
+                raise _invalid(name, "missing_field")
+        assert isinstance(title, str) and isinstance(head, str) and isinstance(base, str)
         head_ref = self._split_head(repo, head)
-        bare = self.core.bare(repo)
-        heads = bare.heads()
-        if base not in heads:
-            raise ApiError(
-                422, "Validation Failed", [{"resource": "PullRequest", "field": "base", "code": "invalid"}]
-            )
-        if head_ref not in heads:
-            raise ApiError(
-                422, "Validation Failed", [{"resource": "PullRequest", "field": "head", "code": "invalid"}]
-            )
-        head_sha, base_sha = heads[head_ref], heads[base]
+        heads = self.core.bare(repo).heads()
+        for name, branch in (("base", base), ("head", head_ref)):
+            if branch not in heads:
+                raise _invalid(name)
         with self.core.repo_lock(repo):
-            existing = self.core.db.one(
-                "SELECT 1 FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? AND i.state = 'open' "
-                "AND p.head_ref = ? AND p.base_ref = ?",
-                (repo.id, head_ref, base),
-            )
-            if existing:
-                message = f"A pull request already exists for {repo.owner}:{head_ref}."
-                raise ApiError(
-                    422,
-                    "Validation Failed",
-                    [{"resource": "PullRequest", "code": "custom", "message": message}],
-                )
-            if not bare.commits_between(base_sha, head_sha):
-                message = f"No commits between {base} and {head_ref}"
-                raise ApiError(
-                    422,
-                    "Validation Failed",
-                    [{"resource": "PullRequest", "code": "custom", "message": message}],
-                )
+            self._check_new_pull(repo, head_ref, heads[head_ref], base, heads[base])
             issue_id, number = self.issues.create_issue_row(
                 repo, title, str(data.get("body") or ""), request.viewer, is_pull=True
             )
             self.core.db.execute(
                 "INSERT INTO pulls (issue_id, head_ref, head_sha, base_ref, base_sha, draft) VALUES (?, ?, ?, ?, ?, ?)",
-                (issue_id, head_ref, head_sha, base, base_sha, int(bool(data.get("draft")))),
+                (issue_id, head_ref, heads[head_ref], base, heads[base], int(bool(data.get("draft")))),
             )
-        self.core.notify_pull_head(repo, issue_id, head_sha)
+        self.core.notify_pull_head(repo, issue_id, heads[head_ref])
         return Response(201, pull_json(self._view(repo, number, full=True)))
+
+    def _check_new_pull(self, repo: Repo, head_ref: str, head_sha: str, base: str, base_sha: str) -> None:
+        """GitHub's 422s: an open PR for the same head and base exists, or the head adds nothing to the base."""
+        existing = self.core.db.one(
+            "SELECT 1 FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? AND i.state = 'open' "
+            "AND p.head_ref = ? AND p.base_ref = ?",
+            (repo.id, head_ref, base),
+        )
+        if existing:
+            raise _refused(f"A pull request already exists for {repo.owner}:{head_ref}.")
+        if not self.core.bare(repo).commits_between(base_sha, head_sha):
+            raise _refused(f"No commits between {base} and {head_ref}")
 
     def get_pull(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -158,46 +136,36 @@ class PullRoutes:
         repo = self._repo(request)
         row = self._row(repo, int_param(request.params["number"]))
         data = request.json_object()
-        issue_fields = {key: data[key] for key in ("title", "body") if key in data}
         if "base" in data:
             if data["base"] not in self.core.bare(repo).heads():
-                raise ApiError(
-                    422,
-                    "Validation Failed",
-                    [{"resource": "PullRequest", "field": "base", "code": "invalid"}],
-                )
+                raise _invalid("base")
             self.core.db.execute(
                 "UPDATE pulls SET base_ref = ? WHERE issue_id = ?", (data["base"], row["id"])
             )
-        if "state" in data:
-            if data["state"] not in ("open", "closed"):
-                raise ApiError(
-                    422,
-                    "Validation Failed",
-                    [{"resource": "PullRequest", "field": "state", "code": "invalid"}],
+        for key in ("title", "body"):
+            if key in data:
+                self.core.db.execute(
+                    f"UPDATE issues SET {key} = ? WHERE id = ?", (data[key] or "", row["id"])
                 )
-            if row["merged"] and data["state"] == "open":
-                raise ApiError(
-                    422,
-                    "Validation Failed",
-                    [
-                        {
-                            "resource": "PullRequest",
-                            "code": "custom",
-                            "message": "Cannot reopen a merged pull request",
-                        }
-                    ],
-                )
-            self.issues.set_state(row["id"], data["state"], None, request.viewer)
-        for key, value in issue_fields.items():
-            self.core.db.execute(f"UPDATE issues SET {key} = ? WHERE id = ?", (value or "", row["id"]))
         self.core.db.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (utc_now(), row["id"]))
-        if data.get("state") == "open" and row["state"] == "closed":
-            sha = self.core.bare(repo).heads().get(row["head_ref"])
-            if sha:
-                self.core.db.execute("UPDATE pulls SET head_sha = ? WHERE issue_id = ?", (sha, row["id"]))
-                self.core.notify_pull_head(repo, row["id"], sha)
+        if "state" in data:
+            self._set_pull_state(repo, row, data["state"], request.viewer)
         return Response(200, pull_json(self._view(repo, row["number"], full=True)))
+
+    def _set_pull_state(self, repo: Repo, row: sqlite3.Row, state: Any, actor: str) -> None:
+        if state not in ("open", "closed"):
+            raise _invalid("state")
+        if row["merged"] and state == "open":
+            raise _refused("Cannot reopen a merged pull request")
+        if state == "closed" or row["state"] == "open":
+            self.issues.set_state(row["id"], state, None, actor)
+            return
+        sha = self.core.bare(repo).heads().get(row["head_ref"])
+        if sha is None:
+            raise _refused("The head branch of this pull request no longer exists")
+        self.issues.set_state(row["id"], "open", None, actor)
+        self.core.db.execute("UPDATE pulls SET head_sha = ? WHERE issue_id = ?", (sha, row["id"]))
+        self.core.notify_pull_head(repo, row["id"], sha)
 
     def list_files(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -218,11 +186,7 @@ class PullRoutes:
         data = request.json_object()
         method = data.get("merge_method", "merge")
         if method not in MERGE_METHODS:
-            raise ApiError(
-                422,
-                "Validation Failed",
-                [{"resource": "PullRequest", "field": "merge_method", "code": "invalid"}],
-            )
+            raise _invalid("merge_method")
         number = int_param(request.params["number"])
         with self.core.repo_lock(repo):
             view = self._view(repo, number, full=False)
@@ -287,3 +251,15 @@ def _patches_by_path(diff: str) -> dict[str, str]:
     if path is not None and hunks:
         patches[path] = "\n".join(hunks)
     return patches
+
+
+def _invalid(field_name: str, code: str = "invalid") -> ApiError:
+    return ApiError(
+        422, "Validation Failed", [{"resource": "PullRequest", "field": field_name, "code": code}]
+    )
+
+
+def _refused(message: str) -> ApiError:
+    return ApiError(
+        422, "Validation Failed", [{"resource": "PullRequest", "code": "custom", "message": message}]
+    )

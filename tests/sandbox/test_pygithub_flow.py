@@ -152,3 +152,30 @@ def test_pull_request_validation(gh: Any, seeded: tuple[Any, WorkingCopy]) -> No
     assert [p.title for p in pulls] == ["first"]
     files = repo.get_pull(pulls[0].number).get_files()
     assert [(f.filename, f.status, f.additions) for f in files] == [("a.txt", "added", 1)]
+
+
+def test_diff_close_and_reopen(forge: SandboxForge, gh: Any, seeded: tuple[Any, WorkingCopy]) -> None:
+    import requests
+
+    repo, work = seeded
+    work.switch("edit")
+    work.commit({"src/app.py": "VALUE = 42\n"}, "change the value")
+    work.push("edit")
+    pr = repo.create_pull(title="edit", body="", head="edit", base="main", draft=True)
+    assert repo.get_pull(pr.number).mergeable_state == "draft"
+    diff = requests.get(
+        f"{forge.api_url}/repos/{repo.full_name}/pulls/{pr.number}",
+        headers={"Authorization": f"token {forge.token}", "Accept": "application/vnd.github.diff"},
+    )
+    assert diff.headers["Content-Type"].startswith("application/vnd.github.diff")
+    assert "diff --git a/src/app.py b/src/app.py" in diff.text and "+VALUE = 42" in diff.text
+    pr.edit(state="closed")
+    assert repo.get_pull(pr.number).state == "closed"
+    assert [p.number for p in repo.get_pulls(state="closed")] == [pr.number]
+    pr.edit(state="open", title="edit again")
+    reopened = repo.get_pull(pr.number)
+    assert (reopened.state, reopened.title, reopened.head.sha) == (
+        "open",
+        "edit again",
+        work.git("rev-parse", "HEAD"),
+    )
