@@ -158,15 +158,23 @@ def exclude_result_file(repo_dir: Path) -> None:
 
 def fetch(repo_dir: Path, remote: str = "origin", settings: GitSettings = DEFAULT_SETTINGS) -> None:
     """`git fetch --prune`, one at a time per clone (concurrent fetches fight over ref locks)."""
-    args = ["fetch", "--quiet", "--prune", remote]
-    lock = filelock.FileLock(
-        str(repo_dir / ".git" / "agentos-fetch.lock"), timeout=settings.network_timeout_s
-    )
+    _with_refs_lock(repo_dir / ".git", ["fetch", "--quiet", "--prune", remote], repo_dir, settings)
+
+
+def _with_refs_lock(
+    common_dir: Path, args: list[str], cwd: Path, settings: GitSettings
+) -> process.ProcessResult:
+    """Run a network git command that rewrites the clone's remote-tracking refs (fetch, push) while holding
+    the clone's refs lock: a push from one worktree updates origin/<branch> in the shared clone while a fetch
+    from another rewrites every origin/* ref, and git then fails with "cannot lock ref"."""
+    lock = filelock.FileLock(str(common_dir / "agentos-fetch.lock"), timeout=settings.network_timeout_s)
     try:
         with lock:
-            run_git(args, repo_dir, settings, network=True)
+            return run_git(args, cwd, settings, network=True)
     except filelock.Timeout as exc:
-        raise GitError(["git", *args], None, "another fetch of this clone held its lock too long") from exc
+        raise GitError(
+            ["git", *args], None, "another fetch or push of this clone held its lock too long"
+        ) from exc
 
 
 # ----------------------------------------------------------------------------------------- queries
@@ -264,8 +272,10 @@ def push(
     if force_with_lease is not None:
         args.append(f"--force-with-lease=refs/heads/{branch}:{force_with_lease}")
     args += [remote, f"{sha}:refs/heads/{branch}"]
+    common = Path(run_git(["rev-parse", "--git-common-dir"], worktree, settings).stdout.strip())
+    common = common if common.is_absolute() else (worktree / common).resolve()
     try:
-        run_git(args, worktree, settings, network=True)
+        _with_refs_lock(common, args, worktree, settings)
     except GitError as exc:
         text = exc.stderr
         if exc.returncode is not None and ("[rejected]" in text or "stale info" in text or "! " in text):

@@ -176,7 +176,7 @@ class GitHubClient:
 
     # --- branches -----------------------------------------------------------------------------------------
     def get_branch_sha(self, repo: str, branch: str) -> str | None:
-        path = _repo_path(repo, f"git/ref/heads/{quote(branch, safe='/')}")
+        path = _repo_path(repo, f"git/ref/{quote('heads/' + branch, safe='')}")
         response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 404}))
         self._http.save_cache()
         if response.status == 404:
@@ -214,7 +214,7 @@ class GitHubClient:
         )
 
     def delete_branch(self, repo: str, branch: str) -> None:
-        path = _repo_path(repo, f"git/refs/heads/{quote(branch, safe='/')}")
+        path = _repo_path(repo, f"git/refs/{quote('heads/' + branch, safe='')}")
         # 422 "Reference does not exist" and 404 both mean the branch is already gone.
         self._http.request("DELETE", path, expected=frozenset({204, 404, 422}))
 

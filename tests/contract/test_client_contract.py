@@ -109,15 +109,6 @@ def test_issue_operations(client: GitHubClient, prism: Recorder, space: Workspac
     prism.assert_no_violations(mark)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "GitHubClient.get_branch_sha/delete_branch send git/ref(s)/heads/<branch> with the '/' of the ref "
-        "unencoded (quote(..., safe='/')); GitHub's description has {ref} as ONE path segment, so prism answers "
-        "404 'no path matched' and the client reads it as 'no such branch'. Fix in client.py: "
-        "quote(f'heads/{branch}', safe='') (GitHub and the sandbox accept heads%2F...); then drop this mark."
-    ),
-)
 def test_branch_operations(client: GitHubClient, prism: Recorder, space: Workspace) -> None:
     mark = prism.mark()
     repo = space.repo

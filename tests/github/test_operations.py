@@ -12,7 +12,7 @@ from tests.github.conftest import ClientFactory, FakeSleep, Reply, ScriptedServe
 SHA = "c" * 40
 OTHER = "d" * 40
 REFS = "/api/v3/repos/o/r/git/refs"
-REF = "/api/v3/repos/o/r/git/ref/heads/agent/12-fix"
+REF = "/api/v3/repos/o/r/git/ref/heads%2Fagent%2F12-fix"
 EXISTS = Reply(422, {"message": "Reference already exists"})
 
 
@@ -83,7 +83,7 @@ def test_branch_sha_and_missing_branch(server: ScriptedServer, make_client: Clie
 def test_delete_branch_that_is_gone_is_fine(
     server: ScriptedServer, make_client: ClientFactory, gone: Reply
 ) -> None:
-    server.script("DELETE", "/api/v3/repos/o/r/git/refs/heads/agent/12-fix", gone)
+    server.script("DELETE", "/api/v3/repos/o/r/git/refs/heads%2Fagent%2F12-fix", gone)
     make_client().delete_branch("o/r", "agent/12-fix")
 
 
