@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.github.errors import GitHubError
-from orchestrator.loops.dedup import DEFAULT_THRESHOLD, Candidate, duplicate_of, marker_key
+from orchestrator.loops.dedup import (
+    DEFAULT_THRESHOLD,
+    Candidate,
+    duplicate_of,
+    marker_key,
+    normalize_title,
+)
+from orchestrator.loops.proposal import Proposal
 from orchestrator.policy.requirement_guard import check_requirements
 from orchestrator.store import read_json, update_json
 
@@ -205,6 +212,63 @@ def render_issue_body(
         constraints=constraints,
         sections=[(title, text) for title, text in sections if text.strip()],
     )
+
+
+def proposal_draft(proposal: Proposal, job: str) -> IssueDraft:
+    """A policy's Proposal rendered into a draft; `excerpts` are sanitized, references and @mentions
+    neutralized, and shown in a code block so they cannot add sections of their own."""
+    from orchestrator.prompt import agent_text, code_block
+
+    evidence = proposal.evidence.strip()
+    if proposal.excerpts:
+        shown = "\n\n".join(_no_fences(agent_text(text, 2000)) for text in proposal.excerpts)
+        evidence = f"{evidence}\n\nExcerpts:\n\n{code_block(shown)}".strip()
+    body = render_issue_body(
+        job=job,
+        key=proposal.key,
+        goal=proposal.goal,
+        success_criteria=proposal.success_criteria,
+        summary=proposal.summary,
+        constraints=proposal.constraints,
+        sections=(("Evidence", evidence), ("Reasoning", proposal.reasoning)),
+    )
+    return IssueDraft(proposal.title, body, proposal.labels, proposal.key)
+
+
+def _no_fences(text: str) -> str:
+    """Backtick runs of 3+ would toggle the requirement guard's fence tracking inside our code block."""
+    return re.sub(r"`{3,}", lambda m: "'" * len(m.group()), text)
+
+
+def llm_proposals(
+    value: Any, *, repo: str, key_prefix: str, labels: tuple[str, ...] = (), limit: int = 10
+) -> list[Proposal]:
+    """Proposals from an LLM's JSON answer: a list of objects with `title`, `goal`, `success_criteria` and
+    optionally `reasoning` / `evidence`. Items missing a title, goal or success criteria are dropped; every
+    text is sanitized (text_field). The key is `key_prefix` + the normalized title."""
+    if not isinstance(value, list):
+        return []
+    proposals: list[Proposal] = []
+    for item in value[:limit]:
+        if not isinstance(item, dict):
+            continue
+        title = " ".join(text_field(item, "title", 200).split())
+        goal, criteria = text_field(item, "goal"), text_field(item, "success_criteria")
+        if not (title and goal and criteria):
+            continue
+        proposals.append(
+            Proposal(
+                repo=repo,
+                key=f"{key_prefix}:{normalize_title(title)[:80].replace(' ', '-')}",
+                title=title,
+                goal=goal,
+                success_criteria=criteria,
+                evidence=text_field(item, "evidence"),
+                reasoning=text_field(item, "reasoning"),
+                labels=labels,
+            )
+        )
+    return proposals
 
 
 def _marker_safe(key: str) -> str:
@@ -375,10 +439,14 @@ def parse_json_answer(text: str) -> Any | None:
 
 
 def text_field(item: Mapping[str, Any], name: str, max_chars: int = 4000) -> str:
-    """A string field of an LLM-produced object made safe to post (sanitized, references neutralized)."""
+    """A string field of an LLM-produced object made safe to post: sanitized, references neutralized, and
+    markdown headings turned into bold lines so they cannot open sections of their own."""
     from orchestrator.prompt import agent_text
 
     value = item.get(name)
     if not isinstance(value, str):
         return ""
-    return agent_text(value, max_chars)
+    return _HEADING_RE.sub(lambda m: f"**{m.group(1).strip()}**", agent_text(value, max_chars))
+
+
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s*(.*?)\s*#*\s*$", re.MULTILINE)
