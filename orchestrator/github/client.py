@@ -177,9 +177,10 @@ class GitHubClient:
     # --- branches -----------------------------------------------------------------------------------------
     def get_branch_sha(self, repo: str, branch: str) -> str | None:
         path = _repo_path(repo, f"git/ref/{quote('heads/' + branch, safe='')}")
-        response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 404}))
+        # 409 "Git Repository is empty": a new repo has no branches at all yet
+        response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 404, 409}))
         self._http.save_cache()
-        if response.status == 404:
+        if response.status in (404, 409):
             return None
         return parse.Fields(response.json(), f"ref {branch} of {repo}").obj("object").text("sha")
 
