@@ -1,0 +1,210 @@
+"""The strategic planner's pure policy: scores with reasons, capacity, metric trends, the approval machine."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orchestrator.config import Metric, Objective
+from orchestrator.metrics import Event
+from orchestrator.models import Issue
+from orchestrator.policy import planning as p
+
+NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+REPO = "acme/app"
+
+OBJECTIVE = Objective(
+    repo="app",
+    primary_outcome="New users reach a working setup without help",
+    evaluation_window_days=7,
+    metrics=(
+        Metric("merged_prs", 1.0, "up", "events:pr_merged"),
+        Metric("escalations", 0.5, "down", "events:escalated"),
+        Metric("open_bugs", 2.0, "down", "github:open_issues:bug"),
+        Metric("docs_coverage", 1.0, "up", "manual:docs"),
+    ),
+    path=None,
+)
+
+
+def issue(number: int, title: str, body: str = "", labels: tuple[str, ...] = (), age_days: int = 0) -> Issue:
+    return Issue(REPO, number, title, body, "open", labels, "someone", NOW - timedelta(days=age_days))
+
+
+def event(state: str, days_ago: float, issue_number: int | None = None, cost: float | None = None) -> Event:
+    return Event(NOW - timedelta(days=days_ago), state, repo=REPO, issue=issue_number, cost_usd=cost)
+
+
+def snapshot(candidates, events=(), ready=0, objective=OBJECTIVE, workers=2, open_issues=None):
+    return p.PlanningSnapshot(
+        repo=REPO,
+        objective=objective,
+        events=tuple(events),
+        candidates=tuple(candidates),
+        open_issues=tuple(candidates if open_issues is None else open_issues),
+        ready_count=ready,
+        sprint_days=7,
+        workers=workers,
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "current", "previous", "lagging"),
+    [
+        ("up", 3, 5, True),
+        ("up", 5, 3, False),
+        ("down", 5, 3, True),
+        ("down", 3, 5, False),
+        ("down", 3, 3, False),
+        ("up", None, 3, False),
+    ],
+)
+def test_a_metric_lags_when_it_moved_the_wrong_way(metric, current, previous, lagging):
+    reading = p.MetricReading("m", 1.0, metric, "events:x", current, previous)
+    assert reading.lagging is lagging
+
+
+def test_readings_come_from_events_windows_and_the_backlog():
+    events = [event("merged", 1), event("merged", 2), event("merged", 9), event("escalated", 1)]
+    bugs = [issue(1, "crash", labels=("bug",)), issue(2, "other")]
+    readings = {r.name: r for r in p.metric_readings(OBJECTIVE, events, bugs, NOW)}
+    assert (readings["merged_prs"].current, readings["merged_prs"].previous) == (2, 1)  # pr_merged → merged
+    assert (readings["escalations"].current, readings["escalations"].previous) == (1, 0)
+    assert readings["escalations"].lagging and not readings["merged_prs"].lagging
+    assert (readings["open_bugs"].current, readings["open_bugs"].previous) == (1, None)
+    assert readings["docs_coverage"].current is None and readings["docs_coverage"].shown == "n/a → n/a"
+
+
+@pytest.mark.parametrize(
+    ("merged", "workers", "ready", "expected"),
+    [(0, 2, 0, 2), (5, 2, 0, 5), (5, 2, 3, 2), (30, 2, 0, p.MAX_PLAN_ITEMS), (1, 1, 4, 0), (0, 0, 0, 1)],
+)
+def test_capacity_follows_throughput_workers_and_ready_work(merged, workers, ready, expected):
+    events = [event("merged", 1)] * merged + [event("merged", 20)] * 3  # older merges do not count
+    capacity, reason = p.sprint_capacity(events, NOW, 7, workers, ready)
+    assert capacity == expected
+    assert f"{merged} tasks merged" in reason and f"{ready} already Ready" in reason
+
+
+def test_scores_carry_their_reasons():
+    readings = p.metric_readings(OBJECTIVE, [event("escalated", 1)], [], NOW)
+    setup = issue(1, "Make setup work for new users", age_days=15)
+    bug = issue(2, "Crash on start", labels=("bug",))
+    failing = issue(3, "Refactor the parser")
+    scored = {
+        i.number: p.score_issue(
+            i,
+            OBJECTIVE,
+            readings,
+            repo_failures=4,
+            own_failures=Counter({"escalated": 2}) if i.number == 3 else Counter(),
+            now=NOW,
+        )
+        for i in (setup, bug, failing)
+    }
+    assert any("primary outcome (setup, user)" in r for r in scored[1].reasons)
+    assert any(r == "waiting 15 days" for r in scored[1].reasons)
+    assert any("moves metric open_bugs (weight 2)" in r for r in scored[2].reasons)
+    assert any("fix work while 4 task failures" in r for r in scored[2].reasons)
+    assert scored[3].score < 0 and "escalated×2" in scored[3].reasons[0]
+
+
+def test_plan_picks_the_best_issues_up_to_capacity_and_drops_unscored_ones():
+    candidates = [
+        issue(1, "Make setup work for new users", age_days=40),
+        issue(2, "Crash on start", labels=("bug",), age_days=2),
+        issue(3, "Unrelated chore"),  # no reason at all → never planned
+        issue(4, "Document the setup steps for users", age_days=1),
+        issue(5, "Retry the flaky thing"),
+    ]
+    events = [event("escalated", 1, 5), event("crash", 2, 5), event("merged", 1)]
+    plan = p.plan_sprint(snapshot(candidates, events, workers=2), NOW)
+    assert [i.number for i in plan.items] == [2, 1]  # capacity 2: bug (metric + fix work) first, then setup
+    assert plan.considered == 5 and plan.capacity == 2
+    assert plan.outcome == OBJECTIVE.primary_outcome
+    assert all(i.reasons for i in plan.items)
+
+    wide = p.plan_sprint(snapshot(candidates, events, workers=8), NOW)
+    assert 3 not in [i.number for i in wide.items] and 5 not in [i.number for i in wide.items]
+
+
+def test_a_repo_without_objectives_is_planned_by_failures_and_age():
+    candidates = [issue(1, "Old idea", age_days=60), issue(2, "Fresh idea")]
+    plan = p.plan_sprint(snapshot(candidates, objective=None), NOW)
+    assert [i.number for i in plan.items] == [1] and plan.readings == () and plan.outcome == ""
+
+
+def test_nothing_is_planned_when_ready_work_fills_the_sprint():
+    plan = p.plan_sprint(snapshot([issue(1, "Make setup work", age_days=9)], ready=5), NOW)
+    assert plan.capacity == 0 and plan.items == ()
+
+
+def test_sprint_summary_counts_only_this_repo_and_window():
+    events = [
+        event("merged", 1, 1, cost=0.5),
+        event("pr_opened", 2, 1),
+        event("escalated", 3, 2, cost=0.25),
+        event("crash", 3, 2),
+        event("crash", 4, 2),
+        event("merged", 9, 3),
+        Event(NOW - timedelta(days=1), "merged", repo="other/repo"),
+    ]
+    summary = p.sprint_summary(events, REPO, NOW - timedelta(days=7), NOW)
+    assert (summary.merged, summary.pr_opened, summary.escalated) == (1, 1, 1)
+    assert summary.failures == (("crash", 2), ("escalated", 1))
+    assert summary.cost_usd == 0.75
+
+
+def _record(status: str = p.PENDING) -> p.PlanRecord:
+    plan = p.plan_sprint(snapshot([issue(1, "Make setup work for new users", age_days=3)]), NOW)
+    return p.PlanRecord(plan, "app", status, expires_at=NOW + timedelta(hours=24))
+
+
+@pytest.mark.parametrize(
+    ("approve", "status", "reply"),
+    [(True, p.APPROVED, "approved: 1 issues go to Ready"), (False, p.SKIPPED, "skipped: no issues move")],
+)
+def test_an_answer_decides_a_pending_plan_once(approve, status, reply):
+    record = _record()
+    decided, text = p.answer(record, approve, "telegram:@ann(1)", NOW + timedelta(hours=1))
+    assert decided.status == status and decided.decided_by == "telegram:@ann(1)" and reply in text
+    again, text2 = p.answer(decided, not approve, "telegram:@bob(2)", NOW + timedelta(hours=2))
+    assert again == decided and f"already {status} by telegram:@ann(1)" in text2
+
+
+def test_an_unanswered_plan_expires_and_a_late_answer_does_nothing():
+    record = _record()
+    assert p.expire(record, NOW + timedelta(hours=23)).status == p.PENDING
+    expired = p.expire(record, NOW + timedelta(hours=24))
+    assert expired.status == p.EXPIRED and expired.decided_by == "timeout"
+    late, text = p.answer(record, True, "telegram:@ann(1)", NOW + timedelta(hours=30))
+    assert late.status == p.EXPIRED and "already expired by timeout" in text
+
+
+def test_records_round_trip_through_json():
+    record = p.answer(_record(), True, "ann", NOW)[0]
+    assert p.record_from_json(p.record_to_json(record)) == record
+    with pytest.raises(p.PlanStateError):
+        p.record_from_json({"repo": "x"})
+
+
+@pytest.mark.parametrize(
+    ("ref", "parsed"),
+    [
+        ("plan:0123abcdef", ("0123abcdef", True)),
+        ("plan:0123abcdef:skip", ("0123abcdef", False)),
+        ("plan:../../etc", None),
+        ("budget:0123abcdef", None),
+    ],
+)
+def test_plan_references(ref, parsed):
+    assert p.parse_plan_ref(ref) == parsed
+
+
+def test_buttons_fit_telegram_callback_data():
+    plan_id = p.plan_id(REPO, NOW)
+    for label, data in (p.approve_button(plan_id), p.skip_button(plan_id)):
+        assert len(data.encode()) <= 64 and data.startswith("approve:")
+        assert p.parse_plan_ref(data.partition(":")[2]) is not None
