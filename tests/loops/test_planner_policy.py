@@ -205,6 +205,6 @@ def test_plan_references(ref, parsed):
 
 def test_buttons_fit_telegram_callback_data():
     plan_id = p.plan_id(REPO, NOW)
-    for label, data in (p.approve_button(plan_id), p.skip_button(plan_id)):
+    for _label, data in (p.approve_button(plan_id), p.skip_button(plan_id)):
         assert len(data.encode()) <= 64 and data.startswith("approve:")
         assert p.parse_plan_ref(data.partition(":")[2]) is not None
