@@ -1,0 +1,208 @@
+"""What each job's last run did, and what the GitHub API budget went on: two small state files.
+
+    runtime/state/job_runs.json   {job: {started, finished, code, message}}        — the last run of each job
+    runtime/state/api_usage.json  {"hours": {iso hour: {counted, not_modified, writes, graphql_points, runs,
+                                   min_remaining}}, "last": {remaining, at, job}}   — 15 days kept
+
+`record_job_run` writes both; `orchestrator.jobs.entry` calls it once per job run with the forge's
+`RequestStats` (the client's counters live only as long as the process). When no run was ever recorded for
+a job, `last_log_record` reads the last line of its key=value log instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from orchestrator.github.protocol import RequestStats
+from orchestrator.policy.reliability import ApiHour
+from orchestrator.runtime import RuntimePaths
+from orchestrator.store import CorruptStateError, StoreError, read_json, update_json
+
+log = logging.getLogger(__name__)
+
+JOB_RUNS_FILE = "job_runs.json"
+API_USAGE_FILE = "api_usage.json"
+API_USAGE_KEEP = timedelta(days=15)
+_LOG_FIELD_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+_LOG_TAIL_BYTES = 16384
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job: str
+    finished: datetime
+    code: int | None  # None when read from a log line (no exit code there)
+    message: str
+    started: datetime | None = None
+    level: str = ""  # the log level of the line, when read from the log
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0 if self.code is not None else self.level not in ("error", "critical")
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    hours: tuple[ApiHour, ...]
+    last_remaining: int | None
+    last_seen: datetime | None
+    last_job: str
+
+
+def record_job_run(
+    paths: RuntimePaths,
+    job: str,
+    *,
+    started: datetime,
+    finished: datetime,
+    code: int,
+    message: str,
+    stats: RequestStats | None = None,
+) -> None:
+    """Remember this run of `job` and add its API spend to the hour it finished in. Never raises on a
+    broken state file: the job's own work is done, so the problem is logged instead."""
+    entry = {
+        "started": started.isoformat(),
+        "finished": finished.isoformat(),
+        "code": code,
+        "message": message,
+    }
+
+    def put_run(data: Any) -> dict[str, Any]:
+        runs = data if isinstance(data, dict) else {}
+        runs[job] = entry
+        return runs
+
+    try:
+        update_json(paths.state / JOB_RUNS_FILE, put_run)
+        if stats is not None:
+            update_json(paths.state / API_USAGE_FILE, lambda data: _add_usage(data, job, finished, stats))
+    except StoreError as exc:
+        log.error("could not record job run job=%s error=%s", job, exc)
+
+
+def _add_usage(data: Any, job: str, at: datetime, stats: RequestStats) -> dict[str, Any]:
+    data = data if isinstance(data, dict) else {}
+    raw_hours = data.get("hours")
+    hours: dict[str, Any] = raw_hours if isinstance(raw_hours, dict) else {}
+    key = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+    found = hours.get(key)
+    bucket: dict[str, Any] = found if isinstance(found, dict) else {}
+    for name in ("counted", "not_modified", "writes", "graphql_points"):
+        bucket[name] = int(bucket.get(name, 0)) + int(getattr(stats, name))
+    bucket["runs"] = int(bucket.get("runs", 0)) + 1
+    if stats.rate_remaining is not None:
+        previous = bucket.get("min_remaining")
+        bucket["min_remaining"] = (
+            stats.rate_remaining if previous is None else min(previous, stats.rate_remaining)
+        )
+        data["last"] = {"remaining": stats.rate_remaining, "at": at.isoformat(), "job": job}
+    hours[key] = bucket
+    oldest = at - API_USAGE_KEEP
+    data["hours"] = {k: v for k, v in sorted(hours.items()) if _parse_ts(k, oldest) >= oldest}
+    return data
+
+
+def read_job_runs(paths: RuntimePaths) -> dict[str, JobRun]:
+    """The last recorded run of each job; a corrupt file is logged and reads as no runs."""
+    try:
+        data = read_json(paths.state / JOB_RUNS_FILE, dict)
+    except CorruptStateError as exc:
+        log.error("%s", exc)
+        return {}
+    runs = {}
+    for job, entry in data.items() if isinstance(data, dict) else ():
+        if not isinstance(entry, dict) or "finished" not in entry:
+            continue
+        try:
+            finished = _parse_ts(str(entry["finished"]))
+            started = _parse_ts(str(entry["started"])) if entry.get("started") else None
+            code = entry.get("code")
+            runs[job] = JobRun(
+                job, finished, int(code) if code is not None else None, str(entry.get("message", "")), started
+            )
+        except ValueError as exc:
+            log.warning("skipping bad job run entry job=%s error=%s", job, exc)
+    return runs
+
+
+def read_api_usage(paths: RuntimePaths) -> ApiUsage:
+    try:
+        data = read_json(paths.state / API_USAGE_FILE, dict)
+    except CorruptStateError as exc:
+        log.error("%s", exc)
+        data = {}
+    hours = []
+    raw_hours = data.get("hours", {}) if isinstance(data, dict) else {}
+    for key, bucket in raw_hours.items() if isinstance(raw_hours, dict) else ():
+        try:
+            hours.append(_api_hour(key, bucket))
+        except (TypeError, ValueError) as exc:
+            log.warning("skipping bad api usage hour hour=%s error=%s", key, exc)
+    last = data.get("last") if isinstance(data, dict) else None
+    if isinstance(last, dict) and isinstance(last.get("remaining"), int):
+        return ApiUsage(
+            tuple(hours), last["remaining"], _parse_ts(str(last.get("at"))), str(last.get("job", ""))
+        )
+    return ApiUsage(tuple(hours), None, None, "")
+
+
+def _api_hour(key: str, bucket: Any) -> ApiHour:
+    if not isinstance(bucket, dict):
+        raise TypeError("bucket is not an object")
+    remaining = bucket.get("min_remaining")
+    return ApiHour(
+        hour=_parse_ts(key),
+        counted=int(bucket.get("counted", 0)),
+        not_modified=int(bucket.get("not_modified", 0)),
+        writes=int(bucket.get("writes", 0)),
+        graphql_points=int(bucket.get("graphql_points", 0)),
+        runs=int(bucket.get("runs", 0)),
+        min_remaining=int(remaining) if remaining is not None else None,
+    )
+
+
+def _parse_ts(text: str, default: datetime | None = None) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        if default is not None:
+            return default
+        raise
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def last_log_record(logs_dir: Path, job: str) -> JobRun | None:
+    """The last line of `<logs_dir>/<job>.log` as a JobRun (no exit code), or None without a log."""
+    path = logs_dir / f"{job}.log"
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.splitlines()):
+        fields = {k: _unquote(v) for k, v in _LOG_FIELD_RE.findall(line)}
+        if "ts" in fields and "msg" in fields:
+            try:
+                finished = _parse_ts(fields["ts"].replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return JobRun(job, finished, None, fields["msg"], level=fields.get("level", ""))
+    return None
+
+
+def _unquote(value: str) -> str:
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        try:
+            return str(json.loads(value))
+        except ValueError:
+            return value[1:-1]
+    return value
