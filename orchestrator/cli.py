@@ -129,6 +129,31 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- retry / close ----------------------------------------------------------------------------------------
+
+
+def cmd_issue_action(args: argparse.Namespace) -> int:
+    from orchestrator.control_actions import ActionFailed
+    from orchestrator.control_hooks import close_issue, retry_issue
+    from orchestrator.jobs.entry import build_context
+    from orchestrator.policy.control_commands import IssueRef
+
+    repo, _, number = args.issue.rpartition("#")
+    if not repo or not number.isdigit():
+        print(f"error: expected OWNER/NAME#NUMBER or REPO_KEY#NUMBER, got {args.issue!r}", file=sys.stderr)
+        return 2
+    config = load_config(args.config)
+    ctx = build_context(config)
+    ref = IssueRef(config.repo(repo).full_name, int(number))
+    action = retry_issue if args.command == "retry" else close_issue
+    try:
+        print(action(ctx, ref, "cli"))
+    except ActionFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- cron -------------------------------------------------------------------------------------------------
 
 
@@ -227,6 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=50)
     p.add_argument("--runtime", help="runtime dir (default: from config)")
     p.set_defaults(func=cmd_logs)
+
+    for name, text in (
+        ("retry", "dispatch an escalated issue again as a new generation"),
+        ("close", "close an issue, its agent PRs and queued tasks"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("issue", help="OWNER/NAME#NUMBER or REPO_KEY#NUMBER")
+        p.set_defaults(func=cmd_issue_action)
 
     p = sub.add_parser("cron", help="install, remove or show the crontab block (or --systemd timers)")
     p.add_argument("action", choices=("install", "uninstall", "show"))

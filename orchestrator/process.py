@@ -203,3 +203,33 @@ def _running_member(stat: Path, pgid: int) -> bool:
 
 def tail(text: str, limit: int = _TAIL_BYTES) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
+
+
+# --- pid files: find and stop a process group orphaned by a crash ---------------------------------------
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc), to tell it apart from a reused pid."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def write_pidfile(path: Path, pid: int) -> None:
+    path.write_text(f"{pid} {start_time(pid) or '-'}\n")
+
+
+def kill_recorded_group(path: Path) -> bool:
+    """Kill the process group recorded in a pid file if that very process (same start time) still runs."""
+    try:
+        pid_text, _, started = path.read_text().strip().partition(" ")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False
+    if start_time(pid) is None or (started != "-" and start_time(pid) != started):
+        return False
+    kill_group(pid)
+    return True

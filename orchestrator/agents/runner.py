@@ -103,6 +103,8 @@ def _execute(
             env=invocation.env,
             timeout=spec.timeout_s,
             stall_timeout=spec.stall_timeout_s,
+            # recorded so a queue that crashes mid-run can have the agent's group killed on recovery
+            on_start=lambda pid: process.write_pidfile(workspace.directory / "agent.pid", pid),
         )
     except process.ProcessError as exc:
         run = AgentRun(

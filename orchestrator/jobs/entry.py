@@ -28,7 +28,7 @@ JOBS: dict[str, str] = {
     "dispatcher": "orchestrator.jobs.entry:run_dispatcher",
     "queue": "orchestrator.jobs.entry:run_queue",
     "pr_monitor": "orchestrator.jobs.entry:run_pr_monitor",
-    "telegram_control": "orchestrator.jobs.telegram_control:run_job",
+    "telegram_control": "orchestrator.jobs.entry:run_telegram_control",
     "daily_digest": "orchestrator.jobs.daily_digest:run_job",
     "backlog_groomer": "orchestrator.jobs.backlog_groomer:run_job",
     "strategic_planner": "orchestrator.jobs.strategic_planner:run_job",
@@ -207,6 +207,13 @@ def run_pr_monitor(ctx: JobContext, argv: list[str]) -> int:
         len(report.errors),
     )
     return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def run_telegram_control(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator.control_hooks import build_hooks
+    from orchestrator.jobs import telegram_control
+
+    return telegram_control.run_job(ctx, argv, hooks=build_hooks(ctx))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from orchestrator import metrics
+from orchestrator import metrics, process
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError
 from orchestrator.mailbox import AlreadyClaimed, Lease
@@ -86,6 +86,9 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
     """Requeue tasks whose lease expired and whose process is gone; free orphaned worktrees."""
     now = ctx.clock()
     for expired in ctx.mailbox.expired_leases(now, ctx.config.limits.lease_seconds, _is_alive(ctx.host)):
+        for pidfile in (ctx.paths.agent_runs / expired.task_id).glob("**/agent.pid"):
+            if process.kill_recorded_group(pidfile):
+                ctx.log.warning("killed an orphaned agent task=%s pidfile=%s", expired.task_id, pidfile)
         ctx.mailbox.recover(expired.task_id)
         report.recovered.append(expired.task_id)
         metrics.record_event(
