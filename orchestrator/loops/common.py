@@ -382,6 +382,34 @@ def log_report(job: str, repo: str, report: FilingReport) -> None:
     )
 
 
+# --- shared snapshots -----------------------------------------------------------------------------------
+
+
+def objectives_dir(ctx: JobContext) -> Path:
+    """`objectives/` next to the config file (the working directory when the config has no file)."""
+    base = ctx.config.source.parent if ctx.config.source is not None else Path.cwd()
+    return base / "objectives"
+
+
+def task_types(ctx: JobContext) -> dict[str, str]:
+    """Task id → task type, from every task file in the mailbox (events do not all carry the type)."""
+    from orchestrator.models import TaskState
+
+    found: dict[str, str] = {}
+    for state in TaskState:
+        for entry in ctx.mailbox.list(state):
+            if entry.task is not None:
+                found[entry.task.id] = entry.task.task_type
+    return found
+
+
+def render_loop_template(name: str, **values: Any) -> str:
+    """templates/loops/<name> rendered with the prompt module's filters (data, code, agent_text)."""
+    from orchestrator.prompt import environment
+
+    return environment().get_template(f"loops/{name}").render(**values)
+
+
 # --- the optional LLM -----------------------------------------------------------------------------------
 
 

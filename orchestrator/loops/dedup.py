@@ -23,6 +23,7 @@ DEFAULT_THRESHOLD = 0.8
 MAX_TOKENS = 300
 MARKER_RE = re.compile(r"<!--\s*agentos-loop\b(?P<attrs>[^>]*?)-->")
 _KEY_RE = re.compile(r"\bkey=(?P<key>\S+)")
+_JOB_RE = re.compile(r"\bjob=(?P<job>[\w-]+)")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 
 
@@ -54,6 +55,13 @@ def marker_key(body: str) -> str:
         return ""
     key = _KEY_RE.search(marker.group("attrs"))
     return key.group("key") if key else ""
+
+
+def marker_job(body: str) -> str:
+    """The job named in a body's loop marker (which loop filed it), or ""."""
+    marker = MARKER_RE.search(body)
+    job = _JOB_RE.search(marker.group("attrs")) if marker else None
+    return job.group("job") if job else ""
 
 
 def tokens(title: str, body: str) -> list[str]:

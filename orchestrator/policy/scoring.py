@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from orchestrator.metrics import Event
+
 SUCCESS = frozenset({"complete"})
 PARTIAL = frozenset({"partial", "tests_failed"})
 BLOCKED = frozenset({"blocked"})
@@ -51,6 +53,8 @@ class Attempt:
     repo: str = ""
     cost_usd: float | None = None
     duration_s: float | None = None
+    reason: str = ""
+    issue: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,32 @@ class RoutingWeights:
     @property
     def weak_agents(self) -> tuple[str, ...]:
         return tuple(sorted(a for a, s in self.scores.get(ANY_TASK_TYPE, {}).items() if s.weak))
+
+
+def attempts_from_events(events: Iterable[Event], task_types: Mapping[str, str]) -> list[Attempt]:
+    """The attempt events (one per agent run) as Attempts. The task type is the event's own `task_type`
+    field when it has one, else the task file's (`task_types`: task id → type), else "default"."""
+    attempts = []
+    for e in events:
+        if e.state not in ATTEMPT_OUTCOMES or not e.agent:
+            continue
+        own = e.extra.get("task_type")
+        task_type = own if isinstance(own, str) and own else task_types.get(e.task_id, "default")
+        attempts.append(
+            Attempt(
+                ts=e.ts,
+                agent=e.agent,
+                task_type=task_type,
+                outcome=e.state,
+                task_id=e.task_id,
+                repo=e.repo,
+                cost_usd=e.cost_usd,
+                duration_s=e.duration_s,
+                reason=e.reason,
+                issue=e.issue,
+            )
+        )
+    return attempts
 
 
 def window_stats(attempts: Iterable[Attempt]) -> WindowStats:

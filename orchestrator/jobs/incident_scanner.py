@@ -1,0 +1,172 @@
+"""incident_scanner job (every 6 h): events and job-log errors of the last `loops.incident_window_hours` →
+recurring-failure rules (policy.incidents) → `autonomous-fix` issues with their evidence.
+
+An incident is filed in its repo (a job's errors go to the repo its log lines name most, else the first
+enabled repo), deduplicated against open issues and issues closed within the window. When an LLM is
+configured and failures remain that no rule explains, it is asked for further incidents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from orchestrator.github.errors import GitHubError
+from orchestrator.loops.common import (
+    FilingReport,
+    LoopArgs,
+    LoopArgsError,
+    due,
+    file_issues,
+    llm_json,
+    llm_proposals,
+    log_report,
+    mark_ran,
+    parse_loop_args,
+    proposal_draft,
+    render_loop_template,
+    selected_repos,
+)
+from orchestrator.loops.proposal import Proposal
+from orchestrator.metrics import Event, read_events
+from orchestrator.policy import incidents as policy
+from orchestrator.runtime import JobContext
+
+log = logging.getLogger(__name__)
+
+JOB = "incident_scanner"
+EVERY = timedelta(hours=6)
+LOG_TAIL_BYTES = 512 * 1024
+
+
+@dataclass
+class IncidentReport:
+    incidents: list[policy.Incident] = field(default_factory=list)
+    filings: dict[str, FilingReport] = field(default_factory=dict)
+    not_due: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def read_log_errors(logs_dir: Path, since: datetime) -> list[policy.LogError]:
+    """`level=error` lines of every job log (the tail of each `*.log`), each distinct line once."""
+    seen: set[str] = set()
+    errors: list[policy.LogError] = []
+    for path in sorted(logs_dir.glob("*.log")):
+        for line in _tail_lines(path):
+            if line in seen:
+                continue
+            seen.add(line)
+            parsed = policy.parse_log_line(line)
+            if parsed is not None and parsed.ts >= since:
+                errors.append(parsed)
+    return errors
+
+
+def _tail_lines(path: Path) -> list[str]:
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            data = handle.read()
+    except OSError as exc:
+        log.warning("cannot read log %s: %s", path, exc)
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[1:] if size > LOG_TAIL_BYTES else lines  # the first line may be cut
+
+
+def run(ctx: JobContext, args: LoopArgs | None = None) -> IncidentReport:
+    args = args or LoopArgs()
+    report = IncidentReport()
+    repos = [r for r in selected_repos(ctx, args) if args.force or due(ctx, JOB, r.key, EVERY)]
+    report.not_due = [r.key for r in selected_repos(ctx, args) if r not in repos]
+    if not repos:
+        return report
+    loops, limits = ctx.config.loops, ctx.config.limits
+    now, window = ctx.clock(), timedelta(hours=loops.incident_window_hours)
+    rules = policy.IncidentRules(
+        window=window,
+        min_count=loops.incident_min_count,
+        storm_threshold=max(loops.incident_min_count, limits.max_attempts + limits.max_ci_fix_attempts + 1),
+    )
+    events = list(read_events(ctx.paths.metrics, since=now - window))
+    report.incidents = policy.find_incidents(
+        events, read_log_errors(ctx.paths.logs, now - window), now, rules
+    )
+    default_repo = ctx.config.enabled_repos[0].full_name if ctx.config.enabled_repos else ""
+    proposals = [policy.proposal(i, window, default_repo) for i in report.incidents]
+    proposals += _llm_incidents(ctx, events, report.incidents, rules, now, default_repo)
+    by_repo = _by_repo(proposals, {r.full_name for r in ctx.config.enabled_repos}, default_repo)
+    for repo in repos:
+        drafts = [proposal_draft(p, JOB) for p in by_repo.get(repo.full_name, [])]
+        try:
+            filing = file_issues(
+                ctx,
+                repo.full_name,
+                drafts,
+                loops.max_issues_per_run,
+                job=JOB,
+                closed_within=window,
+                dry_run=args.dry_run,
+            )
+        except GitHubError as exc:
+            report.errors.append(f"{repo.full_name}: {exc}")
+            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
+            continue
+        report.filings[repo.full_name] = filing
+        report.errors += filing.errors
+        log_report(JOB, repo.full_name, filing)
+        if not args.dry_run:
+            mark_ran(ctx, JOB, repo.key)
+    return report
+
+
+def _by_repo(
+    proposals: Iterable[Proposal], configured: set[str], default_repo: str
+) -> dict[str, list[Proposal]]:
+    grouped: dict[str, list[Proposal]] = defaultdict(list)
+    for p in proposals:
+        grouped[p.repo if p.repo in configured else default_repo].append(p)
+    return grouped
+
+
+def _llm_incidents(
+    ctx: JobContext,
+    events: list[Event],
+    found: list[policy.Incident],
+    rules: policy.IncidentRules,
+    now: datetime,
+    default_repo: str,
+) -> list[Proposal]:
+    """The LLM fallback: failures no rule explains, when there are enough of them and an LLM is configured."""
+    residual = policy.residual_failures(events, found, now, rules.window)
+    if len(residual) < rules.min_count or not ctx.config.llm.agent or not default_repo:
+        return []
+    facts = "\n".join(
+        f"{e.ts:%Y-%m-%d %H:%M} {e.state} repo={e.repo} task={e.task_id} agent={e.agent}: {e.reason[:300]}"
+        for e in residual[-50:]
+    )
+    prompt = render_loop_template(
+        "proposals_prompt.md.j2",
+        repo=default_repo,
+        purpose="These failures of its automated agents recur but match no known rule; propose fixes for "
+        "the recurring causes only, with the failure lines that show each cause as evidence.",
+        count=ctx.config.loops.max_issues_per_run,
+        facts=facts,
+    )
+    value = llm_json(ctx, prompt, purpose=JOB)
+    return llm_proposals(value, repo=default_repo, key_prefix="incident:llm", labels=(policy.LABEL,))
+
+
+def run_job(ctx: JobContext, argv: list[str]) -> int:
+    try:
+        args = parse_loop_args(argv)
+    except LoopArgsError as exc:
+        log.error("%s: %s", JOB, exc)
+        return 2
+    report = run(ctx, args)
+    return 1 if report.errors else 0

@@ -1,0 +1,117 @@
+"""log_analyzer job (weekly): the last 7 days of attempt events → chronic failure patterns by agent, task type
+and repo (policy.log_analysis) → `autonomous-fix` issues with `## Evidence` and `## Reasoning`.
+
+When an LLM is configured it is asked to add its own analysis to each pattern's deterministic reasoning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from orchestrator.github.errors import GitHubError
+from orchestrator.loops.common import (
+    FilingReport,
+    LoopArgs,
+    LoopArgsError,
+    due,
+    file_issues,
+    llm_json,
+    log_report,
+    mark_ran,
+    parse_loop_args,
+    proposal_draft,
+    render_loop_template,
+    selected_repos,
+    task_types,
+    text_field,
+)
+from orchestrator.loops.proposal import Proposal
+from orchestrator.metrics import read_events
+from orchestrator.policy import log_analysis as policy
+from orchestrator.policy.scoring import attempts_from_events
+from orchestrator.runtime import JobContext
+
+log = logging.getLogger(__name__)
+
+JOB = "log_analyzer"
+EVERY = timedelta(days=7)
+
+
+@dataclass
+class AnalysisReport:
+    patterns: list[policy.ChronicPattern] = field(default_factory=list)
+    filings: dict[str, FilingReport] = field(default_factory=dict)
+    not_due: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
+    args = args or LoopArgs()
+    report = AnalysisReport()
+    candidates = selected_repos(ctx, args)
+    repos = [r for r in candidates if args.force or due(ctx, JOB, r.key, EVERY)]
+    report.not_due = [r.key for r in candidates if r not in repos]
+    if not repos:
+        return report
+    now = ctx.clock()
+    events = read_events(ctx.paths.metrics, since=now - policy.WINDOW)
+    attempts = attempts_from_events(events, task_types(ctx))
+    report.patterns = policy.find_chronic(attempts, now)
+    extra = _llm_reasoning(ctx, report.patterns)
+    configured = {r.full_name for r in ctx.config.enabled_repos}
+    default_repo = ctx.config.enabled_repos[0].full_name if ctx.config.enabled_repos else ""
+    by_repo: dict[str, list[Proposal]] = defaultdict(list)
+    for pattern in report.patterns:
+        p = policy.proposal(pattern, default_repo, extra.get(pattern.key, ""))
+        by_repo[p.repo if p.repo in configured else default_repo].append(p)
+    for repo in repos:
+        drafts = [proposal_draft(p, JOB) for p in by_repo.get(repo.full_name, [])]
+        try:
+            filing = file_issues(
+                ctx,
+                repo.full_name,
+                drafts,
+                ctx.config.loops.max_issues_per_run,
+                job=JOB,
+                closed_within=policy.WINDOW,
+                dry_run=args.dry_run,
+            )
+        except GitHubError as exc:
+            report.errors.append(f"{repo.full_name}: {exc}")
+            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
+            continue
+        report.filings[repo.full_name] = filing
+        report.errors += filing.errors
+        log_report(JOB, repo.full_name, filing)
+        if not args.dry_run:
+            mark_ran(ctx, JOB, repo.key)
+    return report
+
+
+def _llm_reasoning(ctx: JobContext, patterns: list[policy.ChronicPattern]) -> dict[str, str]:
+    """Key → the LLM's analysis of that pattern; {} without an LLM or a usable answer."""
+    if not patterns or not ctx.config.llm.agent:
+        return {}
+    facts = "\n".join(f"{key}: {line}" for key, line in policy.summaries(patterns).items())
+    value = llm_json(ctx, render_loop_template("reasoning_prompt.md.j2", facts=facts), purpose=JOB)
+    if not isinstance(value, dict):
+        return {}
+    agent = ctx.config.llm.agent
+    return {
+        key: f"Analysis by `{agent}`: {text}"
+        for key in (p.key for p in patterns)
+        if (text := text_field(value, key, 2000))
+    }
+
+
+def run_job(ctx: JobContext, argv: list[str]) -> int:
+    try:
+        args = parse_loop_args(argv)
+    except LoopArgsError as exc:
+        log.error("%s: %s", JOB, exc)
+        return 2
+    report = run(ctx, args)
+    return 1 if report.errors else 0
