@@ -218,6 +218,16 @@ def start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def is_running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = text[text.rfind(")") + 2 :].split()
+    return bool(fields) and fields[0] != "Z"
+
+
 def write_pidfile(path: Path, pid: int) -> None:
     path.write_text(f"{pid} {start_time(pid) or '-'}\n")
 
@@ -229,7 +239,7 @@ def kill_recorded_group(path: Path) -> bool:
         pid = int(pid_text)
     except (OSError, ValueError):
         return False
-    if start_time(pid) is None or (started != "-" and start_time(pid) != started):
+    if not is_running(pid) or (started != "-" and start_time(pid) != started):
         return False
     kill_group(pid)
     return True

@@ -1,0 +1,273 @@
+"""Failure paths end to end on the sandbox with scripted agents (real subprocesses, real git, real HTTP).
+
+Every issue must end merged exactly once or escalated with a stated reason; no duplicate PRs; no lost task;
+attempt counters count real attempts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from orchestrator import process
+from orchestrator.control_hooks import retry_issue
+from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
+from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.models import TaskState
+from orchestrator.policy.control_commands import IssueRef
+from orchestrator.sandbox.faults import FaultConfig
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+SLUG_ISSUE = {
+    "title": "Add slugify()",
+    "status": "Ready",
+    "body": "## Goal\nAdd `textkit.slug.slugify(text)` for URL slugs.\n\n## Success Criteria\n- tests in tests/test_slug.py pass\n",
+}
+
+# A scripted agent: a Python file run in the worktree with the prompt on stdin.
+AGENT_PRELUDE = """
+import os, subprocess, sys
+from pathlib import Path
+prompt = sys.stdin.read()
+def done(status="complete", summary="did it"):
+    Path(".agent_result.md").write_text(f"STATUS: {status}\\nSUMMARY: {summary}\\n")
+def slugify_files():
+    Path("textkit/slug.py").write_text("import re\\n\\ndef slugify(t):\\n    return re.sub(r'[^a-z0-9]+', '-', t.lower()).strip('-')\\n")
+    Path("tests/test_slug.py").write_text("from textkit.slug import slugify\\n\\ndef test_slug():\\n    assert slugify('A B') == 'a-b'\\n")
+"""
+
+
+def agent(tmp_path: Path, name: str, body: str, timeout_minutes: float = 1.0) -> dict[str, Any]:
+    script = tmp_path / f"{name}.py"
+    script.write_text(AGENT_PRELUDE + textwrap.dedent(body))
+    return {
+        "kind": "script",
+        "command": [sys.executable, str(script)],
+        "timeout_minutes": timeout_minutes,
+        "stall_minutes": timeout_minutes,
+    }
+
+
+def setup(
+    sandbox, tmp_path: Path, agents: dict[str, Any], chain: list[str], issues: list[dict], **limits: Any
+):
+    overrides = {
+        "agents": agents,
+        "routing": {"default": chain},
+        "limits": {"max_parallel_workers": 1, "max_attempts": 3, "lease_seconds": 60, **limits},
+    }
+    return prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
+
+
+def run_until_settled(ctx, sandbox, numbers: tuple[int, ...], ticks: int = 10) -> None:
+    for _ in range(ticks):
+        dispatcher.run(ctx)
+        queue.run(ctx)
+        sandbox.wait_ci_idle(timeout=120)
+        pr_monitor.run(ctx)
+        states = [ctx.forge.get_issue(REPO, n) for n in numbers]
+        if all(i.state == "closed" or "blocked" in i.labels for i in states):
+            return
+
+
+def events(ctx) -> list[dict]:
+    path = ctx.paths.metrics / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def all_pulls(sandbox) -> list[dict]:
+    return requests.get(
+        f"{sandbox.api_url}/repos/{REPO}/pulls",
+        params={"state": "all", "per_page": 100},
+        headers={"Authorization": f"token {sandbox.token}"},
+        timeout=10,
+    ).json()
+
+
+def test_partial_then_complete_continues_on_the_same_branch(sandbox, tmp_path):
+    body = """
+    if not Path("WIP.md").exists():
+        Path("WIP.md").write_text("half")
+        done("partial", "started; tests next")
+    else:
+        slugify_files(); Path("WIP.md").unlink(); done()
+    """
+    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers)
+    assert s.ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
+    states = [e["state"] for e in events(s.ctx) if e.get("agent") == "worker"]
+    assert states[:3] == ["dispatched", "agent_started", "partial"] and "pr_opened" in states
+    (done,) = s.ctx.mailbox.list(TaskState.DONE)
+    assert done.task is not None and done.task.attempt == 2
+    assert done.task.prior_attempts[0].outcome == "partial"
+    assert len(all_pulls(sandbox)) == 1
+
+
+def test_crashing_agent_falls_back_to_the_next_in_the_chain(sandbox, tmp_path):
+    agents = {
+        "flaky": agent(tmp_path, "flaky", "sys.exit(3)"),
+        "steady": agent(tmp_path, "steady", "slugify_files(); done()"),
+    }
+    s = setup(sandbox, tmp_path, agents, ["flaky", "steady"], [SLUG_ISSUE])
+    run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers)
+    assert s.ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
+    (done,) = s.ctx.mailbox.list(TaskState.DONE)
+    assert done.task is not None and done.task.tried_agents == ("flaky", "steady")
+    crash = next(e for e in events(s.ctx) if e["state"] == "crash")
+    assert crash["agent"] == "flaky" and "3" in crash["reason"]
+
+
+def test_always_blocked_escalates_and_retry_dispatches_a_new_generation(sandbox, tmp_path):
+    agents = {
+        "a": agent(tmp_path, "a", "done('blocked', 'needs a database I cannot reach')"),
+        "b": agent(tmp_path, "b", "done('blocked', 'same: no database')"),
+    }
+    s = setup(sandbox, tmp_path, agents, ["a", "b"], [SLUG_ISSUE])
+    ctx, number = s.ctx, s.seeded.issue_numbers[0]
+    run_until_settled(ctx, sandbox, s.seeded.issue_numbers)
+    issue = ctx.forge.get_issue(REPO, number)
+    assert issue.state == "open" and "blocked" in issue.labels
+    comment = ctx.forge.list_comments(REPO, number)[-1].body
+    assert "every agent in the chain has been tried" in comment and "needs a database" in comment
+    board = ctx.forge.get_board("agentos-admin", s.seeded.project_number)
+    assert {i.issue_number: i.status for i in ctx.forge.board_items(board)}[number] == "Blocked"
+
+    reply = retry_issue(ctx, IssueRef(REPO, number), "alice")
+    assert "new generation" in reply
+    dispatcher.run(ctx)
+    (queued,) = ctx.mailbox.list(TaskState.INBOX)
+    assert queued.task is not None and queued.task.generation == 2 and queued.task.branch.endswith("-g2")
+    assert "blocked" not in ctx.forge.get_issue(REPO, number).labels
+    assert retry_issue(ctx, IssueRef(REPO, number), "alice").endswith("nothing to retry")
+
+
+def test_red_ci_gets_a_fix_follow_up_then_merges(sandbox, tmp_path):
+    body = """
+    if "Make CI pass" in prompt:
+        Path("BREAKS_CI").unlink(); done(summary="removed the CI breaker")
+    else:
+        slugify_files(); Path("BREAKS_CI").write_text("x"); done()
+    """
+    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    sandbox.set_ci_command(REPO, f"{sys.executable} -m pytest -q && test ! -f BREAKS_CI")
+    run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers)
+    assert s.ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
+    states = [e["state"] for e in events(s.ctx)]
+    assert states.count("fix_ci") == 1 and states.count("merged") == 1
+    assert len(all_pulls(sandbox)) == 1
+
+
+def test_conflicting_prs_merge_one_after_the_other(sandbox, tmp_path):
+    body = """
+    which = "upper" if "upper" in prompt else "lower"
+    core = Path("textkit/core.py")
+    if "conflict" in prompt.lower() and "Rebase PR" in prompt:
+        ident = ["-c", "user.name=bot", "-c", "user.email=bot@example.invalid"]
+        subprocess.run(["git", *ident, "merge", "origin/main"], capture_output=True)
+        core.write_text(core.read_text().split("<<<<<<<")[0] + "def shout(t):\\n    return t.upper()\\n\\n\\ndef whisper(t):\\n    return t.lower()\\n")
+        subprocess.run(["git", "add", "-A"], check=True)
+        subprocess.run(["git", *ident, "commit", "-qm", "merge main"], check=True)
+        done(summary="merged main, kept both functions")
+    else:
+        name, fn = ("shout", "upper") if which == "upper" else ("whisper", "lower")
+        core.write_text(core.read_text() + f"\\n\\ndef {name}(t):\\n    return t.{fn}()\\n")
+        done()
+    """
+    issues = [
+        {
+            "title": "Add shout()",
+            "status": "Ready",
+            "body": "## Goal\nAdd shout(t) returning upper case text.\n\n## Success Criteria\n- shout('a') == 'A' (upper)\n",
+        },
+        {
+            "title": "Add whisper()",
+            "status": "Ready",
+            "body": "## Goal\nAdd whisper(t) returning lower case text.\n\n## Success Criteria\n- whisper('A') == 'a' (lower)\n",
+        },
+    ]
+    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], issues)
+    run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers, ticks=12)
+    closed = [s.ctx.forge.get_issue(REPO, n).state for n in s.seeded.issue_numbers]
+    assert closed == ["closed", "closed"]
+    states = [e["state"] for e in events(s.ctx)]
+    assert "resolve_conflict" in states and states.count("merged") == 2
+    pulls = all_pulls(sandbox)
+    assert len(pulls) == 2 and all(p["merged_at"] for p in pulls)
+
+
+def test_api_faults_at_twenty_percent_still_merge_everything_exactly_once(sandbox, tmp_path):
+    s = prepare(sandbox, tmp_path / "case")  # the three demo issues and the scripted demo agent
+    sandbox.set_faults(
+        FaultConfig(
+            error_rate=0.1, error_statuses=(502, 503), rate_limit_rate=0.1, retry_after_seconds=0, seed=4
+        )
+    )
+    run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers, ticks=15)
+    sandbox.set_faults(FaultConfig())
+    assert [s.ctx.forge.get_issue(REPO, n).state for n in s.seeded.issue_numbers] == ["closed"] * 3
+    pulls = all_pulls(sandbox)
+    assert len(pulls) == 3 and all(p["merged_at"] for p in pulls)
+    assert s.ctx.forge.stats.retries > 0
+
+
+def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sandbox, tmp_path):
+    marker = tmp_path / "first-run-started"
+    body = f"""
+    marker = Path({str(marker)!r})
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        import time; time.sleep(120)
+    slugify_files(); done()
+    """
+    s = setup(
+        sandbox,
+        tmp_path,
+        {"worker": agent(tmp_path, "worker", body, 5)},
+        ["worker"],
+        [SLUG_ISSUE],
+        lease_seconds=2,
+    )
+    ctx = s.ctx
+    dispatcher.run(ctx)
+    env = {**os.environ, "AGENT_OS_CONFIG": str(tmp_path / "case" / "config.yaml"), TOKEN_ENV: sandbox.token}
+    job = subprocess.Popen(
+        [str(ROOT / "bin" / "cron-run"), "queue"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the agent never started"
+    agent_pid = int(marker.read_text())
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=10)
+    assert process.is_running(agent_pid), "the orphaned agent is still running before recovery"
+    time.sleep(3)  # the lease (2 s) expires: no heartbeat from the dead queue
+
+    report = queue.run(ctx)
+    assert report.recovered and not process.is_running(agent_pid), "the orphaned agent was killed"
+    sandbox.wait_ci_idle(timeout=120)
+    for _ in range(4):
+        pr_monitor.run(ctx)
+        if ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed":
+            break
+        sandbox.wait_ci_idle(timeout=120)
+    assert ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
+    assert len(all_pulls(sandbox)) == 1
+    (done,) = ctx.mailbox.list(TaskState.DONE)
+    assert done.task is not None and "infra-retry 1" in done.task.notes
+    assert not list(ctx.mailbox.list(TaskState.RUNNING)) and not list(ctx.mailbox.list(TaskState.INBOX))
