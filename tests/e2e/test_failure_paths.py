@@ -90,7 +90,7 @@ def events(ctx) -> list[dict]:
 def all_pulls(sandbox) -> list[dict]:
     return requests.get(
         f"{sandbox.api_url}/repos/{REPO}/pulls",
-        params={"state": "all", "per_page": 100},
+        params={"state": "all", "per_page": "100"},
         headers={"Authorization": f"token {sandbox.token}"},
         timeout=10,
     ).json()
