@@ -1,0 +1,475 @@
+"""The questions `agentos init` asks, as one table: flag, prompt, parser, default, and when it applies.
+
+A flag's value always wins and is never asked for. Otherwise, interactively, the question is asked on stdin
+with its default shown (an empty line takes it); with --non-interactive the default is taken, and a question
+without one is an error naming its flag. Defaults come from the existing config when there is one, so a
+re-run proposes what is already configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from orchestrator.init_wizard import answers as parse
+from orchestrator.init_wizard.answers import AnswerError, InitAnswers, TelegramAnswers
+
+Got = Mapping[str, Any]
+Parser = Callable[[str, Got], Any]
+_MAX_TRIES = 3
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str  # the answer's key (and the argparse dest)
+    flag: str
+    prompt: str | None  # None: given by flag only, never asked
+    parse: Parser
+    default: Callable[[Got], Any]  # REQUIRED when there is none
+    when: Callable[[Got], bool] = lambda got: True
+    optional: bool = False  # an empty answer (or "none") means None
+
+
+def _p(fn: Callable[[str], Any]) -> Parser:
+    return lambda raw, got: fn(raw)
+
+
+def _const(value: Any) -> Callable[[Got], Any]:
+    return lambda got: value
+
+
+def _section(existing: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = existing.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _existing(existing: Mapping[str, Any], section: str, key: str, fallback: Any) -> Any:
+    value = _section(existing, section).get(key)
+    return fallback if value is None else value
+
+
+class Prompter:
+    """Asks on `stdin`, writes prompts to `out`. EOF counts as an empty answer (the default)."""
+
+    def __init__(self, stdin: TextIO, out: TextIO) -> None:
+        self.stdin = stdin
+        self.out = out
+
+    def ask(self, prompt: str, default: str | None) -> str:
+        shown = f" [{default}]" if default else ""
+        self.out.write(f"{prompt}{shown}: ")
+        self.out.flush()
+        line = self.stdin.readline()
+        if not line:
+            self.out.write("\n")
+        return line.strip()
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+
+def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
+    """The table, with defaults and checks drawn from the existing config (empty mapping: none)."""
+    repos = [r for r in existing.get("repos") or [] if isinstance(r, Mapping)]
+    agents = _section(existing, "agents")
+    telegram = _section(existing, "telegram")
+    return (
+        Question(
+            "what", "--what", "What are you building? (one paragraph)", _p(parse.text), _const(REQUIRED)
+        ),
+        Question(
+            "repo",
+            "--repo",
+            "Repository (owner/name; created when it does not exist)",
+            _p(parse.repo_full_name),
+            _const(REQUIRED),
+        ),
+        Question(
+            "repo_mode",
+            "--repo-mode",
+            "Repository: auto (adopt if it exists, else create), create or adopt",
+            _p(parse.choice(parse.REPO_MODES)),
+            _const("auto"),
+        ),
+        Question(
+            "private",
+            "--private/--public",
+            "Make a new repository private? (yes/no)",
+            _p(parse.yes_no),
+            _const(True),
+            when=lambda got: got["repo_mode"] != "adopt",
+        ),
+        Question("repo_key", "--repo-key", "Short key for this repo", _repo_key(repos), _default_key(repos)),
+        Question(
+            "base_branch",
+            "--base-branch",
+            "Base branch (empty: the repository's default branch; main for a new one)",
+            _p(parse.text),
+            _const(None),
+            optional=True,
+        ),
+        Question(
+            "test_command", "--test-command", "Test command", _p(parse.text), _const("python -m pytest -q")
+        ),
+        Question(
+            "api_url",
+            "--api-url",
+            "GitHub API URL",
+            _api_url(existing),
+            _const(_existing(existing, "github", "api_url", parse.GITHUB_COM_API)),
+        ),
+        Question("graphql_url", "--graphql-url", None, _p(parse.http_url), _const(None), optional=True),
+        Question(
+            "token_env",
+            "--token-env",
+            "Environment variable holding the GitHub token",
+            _p(parse.env_name),
+            _const(_existing(existing, "github", "token_env", "GITHUB_TOKEN")),
+        ),
+        Question(
+            "seconds_between_writes",
+            "--seconds-between-writes",
+            None,
+            _p(parse.non_negative_number),
+            _const(_existing(existing, "github", "seconds_between_writes", 1.0)),
+        ),
+        Question(
+            "board_mode",
+            "--board-mode",
+            "Board: project (a Projects v2 board) or labels",
+            _p(parse.choice(parse.BOARD_MODES)),
+            _const("project"),
+        ),
+        Question(
+            "board_number",
+            "--board-number",
+            "Existing project number to adopt (empty: create a board)",
+            _p(parse.positive_int),
+            _const(None),
+            when=lambda got: got["board_mode"] == "project",
+            optional=True,
+        ),
+        Question("board_owner", "--board-owner", None, _p(parse.login), _const(None), optional=True),
+        Question(
+            "agents",
+            "--agent",
+            f"Agent CLIs to configure (comma-separated: {', '.join(parse.DEFAULT_AGENT_KINDS)}; empty: none)",
+            _p(parse.agent_names(agents)),
+            _const(tuple(agents)),
+        ),
+        Question(
+            "llm_agent",
+            "--llm-agent",
+            "Agent that drafts the charter docs and seed issues (empty: templates)",
+            _llm_agent(agents),
+            _const(_existing(existing, "llm", "agent", None)),
+            optional=True,
+        ),
+        Question("charter", "--no-charter", None, _p(parse.yes_no), _const(True)),
+        Question("seed_ready", "--seed-ready", None, _p(parse.yes_no), _const(False)),
+        *_telegram_questions(telegram),
+        *_limit_questions(existing),
+        Question(
+            "cron",
+            "--cron/--no-cron",
+            "Install the cron block now? (yes/no)",
+            _p(parse.yes_no),
+            _const(False),
+        ),
+    )
+
+
+def _telegram_questions(telegram: Mapping[str, Any]) -> tuple[Question, ...]:
+    def paired(got: Got) -> bool:
+        return got["telegram_token_env"] is not None
+
+    enabled = telegram.get("enabled") is True
+    return (
+        Question(
+            "telegram_token_env",
+            "--telegram-token-env",
+            "Environment variable holding the Telegram bot token (empty: no Telegram)",
+            _p(parse.env_name),
+            _const(telegram.get("token_env") if enabled else None),
+            optional=True,
+        ),
+        Question(
+            "telegram_api_url",
+            "--telegram-api-url",
+            None,
+            _p(parse.http_url),
+            _const(telegram.get("api_url") or parse.TELEGRAM_API),
+            when=paired,
+        ),
+        Question(
+            "telegram_chat_id",
+            "--telegram-chat-id",
+            "Telegram chat id (empty: pair now by sending /start to the bot)",
+            _p(parse.chat_id),
+            _const(None),
+            when=paired,
+            optional=True,
+        ),
+        Question(
+            "telegram_user_id",
+            "--telegram-user-id",
+            "Telegram user id (empty: pair now)",
+            _p(parse.positive_int),
+            _const(None),
+            when=paired,
+            optional=True,
+        ),
+        Question(
+            "telegram_pair_timeout",
+            "--telegram-pair-timeout",
+            None,
+            _p(parse.positive_number),
+            _const(120.0),
+            when=paired,
+        ),
+    )
+
+
+def _limit_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
+    def limit(key: str, fallback: int) -> Any:
+        return _const(_existing(existing, "limits", key, fallback))
+
+    return (
+        Question(
+            "max_parallel_workers",
+            "--max-parallel-workers",
+            "Agent runs at once on this host",
+            _p(parse.positive_int),
+            limit("max_parallel_workers", 2),
+        ),
+        Question(
+            "max_attempts",
+            "--max-attempts",
+            "Agent attempts per task before escalating",
+            _p(parse.positive_int),
+            limit("max_attempts", 3),
+        ),
+        Question(
+            "max_generations", "--max-generations", None, _p(parse.positive_int), limit("max_generations", 2)
+        ),
+        Question(
+            "per_task_usd",
+            "--per-task-usd",
+            "Budget per task in USD",
+            _p(parse.positive_number),
+            _const(_existing(existing, "budgets", "per_task_usd", 5.0)),
+        ),
+        Question(
+            "sprint_days",
+            "--sprint-days",
+            "Planning cadence: days per sprint",
+            _p(parse.positive_int),
+            _const(_existing(existing, "loops", "sprint_days", 7)),
+        ),
+    )
+
+
+def _repo_key(repos: list[Mapping[str, Any]]) -> Parser:
+    def check(raw: str, got: Got) -> str:
+        key = parse.short_name(raw)
+        owner, name = got["repo"]
+        for entry in repos:
+            same_repo = _same_repo(entry, owner, name)
+            if _key_of(entry) == key and not same_repo:
+                raise ValueError(
+                    f"key {key!r} already names {entry.get('owner')}/{entry.get('name')} in the config: "
+                    "choose another key"
+                )
+            if same_repo and _key_of(entry) != key:
+                raise ValueError(f"{owner}/{name} is already configured with key {_key_of(entry)!r}")
+        return key
+
+    return check
+
+
+def _default_key(repos: list[Mapping[str, Any]]) -> Callable[[Got], Any]:
+    def default(got: Got) -> str:
+        owner, name = got["repo"]
+        for entry in repos:
+            if _same_repo(entry, owner, name):
+                return _key_of(entry)
+        return str(name)
+
+    return default
+
+
+def _same_repo(entry: Mapping[str, Any], owner: str, name: str) -> bool:
+    return (str(entry.get("owner", "")).casefold(), str(entry.get("name", "")).casefold()) == (
+        owner.casefold(),
+        name.casefold(),
+    )
+
+
+def _key_of(entry: Mapping[str, Any]) -> str:
+    return str(entry.get("key") or entry.get("name"))
+
+
+def _api_url(existing: Mapping[str, Any]) -> Parser:
+    configured = _section(existing, "github").get("api_url")
+
+    def check(raw: str, got: Got) -> str:
+        url = parse.http_url(raw)
+        if configured and str(configured).rstrip("/") != url:
+            raise ValueError(
+                f"the existing config talks to {configured} (github.api_url); one config talks to one forge: "
+                "use another --config for another forge"
+            )
+        return url
+
+    return check
+
+
+def _llm_agent(configured: Mapping[str, Any]) -> Parser:
+    def check(raw: str, got: Got) -> str:
+        name = parse.short_name(raw)
+        available = list(dict.fromkeys([*configured, *got["agents"]]))
+        if name not in available:
+            raise ValueError(
+                parse.unknown_agent_message(name, available) + "; add it with --agent (or configure it first)"
+            )
+        return name
+
+    return check
+
+
+# --- collecting ------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser, questions: tuple[Question, ...]) -> None:
+    """One flag per question (paired --x/--no-x flags for yes/no answers)."""
+    for q in questions:
+        if "/" in q.flag:
+            on, off = q.flag.split("/")
+            parser.add_argument(on, dest=q.name, action="store_const", const=True, default=None)
+            parser.add_argument(off, dest=q.name, action="store_const", const=False)
+        elif q.flag in ("--no-charter", "--seed-ready"):
+            const = q.flag == "--seed-ready"
+            parser.add_argument(q.flag, dest=q.name, action="store_const", const=const, default=None)
+        elif q.flag == "--agent":
+            parser.add_argument(q.flag, dest=q.name, action="append", default=None, metavar="NAME")
+        else:
+            parser.add_argument(q.flag, dest=q.name, default=None, metavar=q.name.upper())
+
+
+def collect(
+    args: argparse.Namespace, questions: tuple[Question, ...], prompter: Prompter | None
+) -> InitAnswers:
+    """Every answer: from its flag, else asked (prompter given), else its default. AnswerError names the flag."""
+    got: dict[str, Any] = {}
+    for q in questions:
+        got[q.name] = _answer(q, getattr(args, q.name, None), got, prompter) if q.when(got) else None
+    return _answers(got)
+
+
+def _answer(q: Question, given: Any, got: Got, prompter: Prompter | None) -> Any:
+    flag = q.flag.split("/")[0] if given is not False else q.flag.split("/")[-1]
+    if isinstance(given, bool):
+        return given
+    if isinstance(given, list):
+        given = ",".join(given)
+    if given is not None:
+        return _parsed(q, given, got, flag)
+    default = q.default(got)
+    if prompter is None or q.prompt is None:
+        if default is REQUIRED:
+            raise AnswerError(flag, "required (there is no default; give it with --non-interactive)")
+        return default
+    for _ in range(_MAX_TRIES):
+        raw = prompter.ask(q.prompt, _shown(default))
+        if not raw and default is not REQUIRED:
+            return default
+        if q.optional and raw.lower() in ("none", "-"):
+            return None
+        try:
+            return _parsed(q, raw, got, flag)
+        except AnswerError as exc:
+            prompter.say(f"  {exc}")
+    raise AnswerError(flag, f"no usable answer after {_MAX_TRIES} tries")
+
+
+def _parsed(q: Question, raw: str, got: Got, flag: str) -> Any:
+    if q.optional and not raw.strip():
+        return None
+    try:
+        return q.parse(raw, got)
+    except ValueError as exc:
+        raise AnswerError(flag, str(exc)) from None
+
+
+def _shown(default: Any) -> str | None:
+    if default is REQUIRED or default is None:
+        return None
+    if isinstance(default, bool):
+        return "yes" if default else "no"
+    if isinstance(default, tuple):
+        return ", ".join(default) or None
+    return str(default)
+
+
+def _answers(got: Got) -> InitAnswers:
+    owner, name = got["repo"]
+    return InitAnswers(
+        what=got["what"],
+        repo_owner=owner,
+        repo_name=name,
+        repo_key=got["repo_key"],
+        repo_mode=got["repo_mode"],
+        private=bool(got["private"]) if got["private"] is not None else True,
+        base_branch=got["base_branch"],
+        test_command=got["test_command"],
+        api_url=str(got["api_url"]).rstrip("/"),
+        graphql_url=got["graphql_url"],
+        token_env=got["token_env"],
+        seconds_between_writes=float(got["seconds_between_writes"]),
+        board_mode=got["board_mode"],
+        board_owner=got["board_owner"],
+        board_number=got["board_number"],
+        agents=tuple(got["agents"]),
+        llm_agent=got["llm_agent"],
+        charter=bool(got["charter"]),
+        seed_ready=bool(got["seed_ready"]),
+        telegram=_telegram(got),
+        max_parallel_workers=int(got["max_parallel_workers"]),
+        max_attempts=int(got["max_attempts"]),
+        max_generations=int(got["max_generations"]),
+        per_task_usd=float(got["per_task_usd"]),
+        sprint_days=int(got["sprint_days"]),
+        cron=bool(got["cron"]),
+    )
+
+
+def _telegram(got: Got) -> TelegramAnswers | None:
+    if got["telegram_token_env"] is None:
+        return None
+    chat, user = got["telegram_chat_id"], got["telegram_user_id"]
+    if chat is not None and user is None:
+        raise AnswerError(
+            "--telegram-user-id", "required with --telegram-chat-id (give both, or neither to pair)"
+        )
+    if user is not None and chat is None:
+        raise AnswerError(
+            "--telegram-chat-id", "required with --telegram-user-id (give both, or neither to pair)"
+        )
+    return TelegramAnswers(
+        token_env=got["telegram_token_env"],
+        api_url=got["telegram_api_url"],
+        chat_id=chat,
+        user_id=user,
+        pair_timeout_s=float(got["telegram_pair_timeout"]),
+    )
