@@ -102,7 +102,9 @@ def _add_usage(data: Any, job: str, at: datetime, stats: RequestStats) -> dict[s
         bucket["min_remaining"] = (
             stats.rate_remaining if previous is None else min(previous, stats.rate_remaining)
         )
-        data["last"] = {"remaining": stats.rate_remaining, "at": at.isoformat(), "job": job}
+        last = data.get("last")
+        if not isinstance(last, dict) or _parse_ts(str(last.get("at")), at) <= at:  # keep the newest look
+            data["last"] = {"remaining": stats.rate_remaining, "at": at.isoformat(), "job": job}
     hours[key] = bucket
     oldest = at - API_USAGE_KEEP
     data["hours"] = {k: v for k, v in sorted(hours.items()) if _parse_ts(k, oldest) >= oldest}

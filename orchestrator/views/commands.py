@@ -1,0 +1,179 @@
+"""CLI wiring for the operator views: `dashboard build|serve`, `log`, and the `--watch` option of `tasks`.
+
+    register(subparsers)            adds `dashboard` and `log` to bin/agentos
+    add_watch_option(tasks_parser)  adds `--watch [SECONDS]` to the existing `tasks` command;
+    run_tasks_watch(args)           what `tasks` runs when `args.watch` is set
+
+Every command takes the runtime dir from the config (`--config` on the main parser) or `--runtime DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestrator.config import Config, ConfigError, UnknownRepoError, load_config
+from orchestrator.metrics import read_events
+from orchestrator.runtime import RuntimePaths
+from orchestrator.views import activity
+from orchestrator.views.task_watch import DEFAULT_INTERVAL_S
+
+
+def _config_and_paths(args: argparse.Namespace) -> tuple[Config | None, RuntimePaths]:
+    """--runtime wins (the config is then optional); else the config's runtime dir."""
+    if getattr(args, "runtime", None):
+        try:
+            config: Config | None = load_config(getattr(args, "config", None))
+        except ConfigError:  # with --runtime the config only adds repo names and keys
+            config = None
+        return config, RuntimePaths(Path(args.runtime).resolve())
+    config = load_config(getattr(args, "config", None))
+    return config, RuntimePaths(config.runtime_dir)
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", help="runtime dir (default: from the config)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `dashboard build|serve` and `log` to the main parser's subcommands."""
+    dashboard = subparsers.add_parser(
+        "dashboard", help="the reliability dashboard (build it, or serve it locally)"
+    )
+    actions = dashboard.add_subparsers(dest="dashboard_command", required=True)
+    build = actions.add_parser("build", help="write index.html, README.md and metrics.json")
+    build.add_argument("--out", help="output dir (default: <runtime>/dashboard)")
+    build.add_argument("--window-days", type=int, default=14)
+    _add_runtime(build)
+    build.set_defaults(func=cmd_dashboard_build)
+    serve = actions.add_parser("serve", help="serve the dashboard on 127.0.0.1, regenerated on request")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this host only)")
+    serve.add_argument("--out", help="output dir (default: <runtime>/dashboard)")
+    serve.add_argument(
+        "--max-age", type=float, default=30.0, help="rebuild on a request when older (seconds)"
+    )
+    serve.add_argument("--interval", type=float, default=None, help="also rebuild every N seconds")
+    _add_runtime(serve)
+    serve.set_defaults(func=cmd_dashboard_serve)
+
+    log = subparsers.add_parser("log", help="the activity feed: one line per event, filterable")
+    log.add_argument("--repo", action="append", default=[], help="repo key or owner/name (repeatable)")
+    log.add_argument("--issue", type=int)
+    log.add_argument("--agent")
+    log.add_argument("--since", help="30m, 2h, 7d, 1w or an ISO date/time")
+    log.add_argument(
+        "-n", "--lines", type=int, default=50, help="show the last N matching events (default 50)"
+    )
+    log.add_argument("--all", action="store_true", help="show every matching event")
+    log.add_argument("-f", "--follow", action="store_true", help="keep printing new events (Ctrl-C to stop)")
+    _add_runtime(log)
+    log.set_defaults(func=cmd_log)
+
+
+def add_watch_option(tasks_parser: argparse.ArgumentParser) -> None:
+    tasks_parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=DEFAULT_INTERVAL_S,
+        default=None,
+        metavar="SECONDS",
+        help=f"live view, refreshed every SECONDS (default {DEFAULT_INTERVAL_S:g}); Ctrl-C to quit",
+    )
+
+
+def run_tasks_watch(args: argparse.Namespace) -> int:
+    from orchestrator.views.task_watch import watch
+
+    interval = float(args.watch)
+    if interval <= 0:
+        print("error: --watch needs a positive number of seconds", file=sys.stderr)
+        return 2
+    config, paths = _config_and_paths(args)
+    return watch(config, paths, interval)
+
+
+def _out_dir(args: argparse.Namespace, paths: RuntimePaths) -> Path:
+    return Path(args.out).resolve() if args.out else paths.root / "dashboard"
+
+
+def cmd_dashboard_build(args: argparse.Namespace) -> int:
+    from orchestrator.views.dashboard_page import build_dashboard
+
+    _config, paths = _config_and_paths(args)
+    build = build_dashboard(paths, _out_dir(args, paths), datetime.now(UTC), args.window_days)
+    for path in build.files:
+        print(f"wrote {path}")
+    print(
+        f"{build.events} events in {build.seconds:.2f}s"
+        + (f" ({build.corrupt_lines} corrupt lines skipped)" if build.corrupt_lines else "")
+    )
+    return 0
+
+
+def cmd_dashboard_serve(args: argparse.Namespace) -> int:
+    from orchestrator.views.dashboard_page import build_dashboard
+    from orchestrator.views.serve import DashboardServer
+
+    _config, paths = _config_and_paths(args)
+    out_dir = _out_dir(args, paths)
+    try:
+        server = DashboardServer(
+            out_dir,
+            lambda: build_dashboard(paths, out_dir, datetime.now(UTC)),
+            host=args.host,
+            port=args.port,
+            max_age_s=args.max_age,
+            interval_s=args.interval,
+        ).start()
+    except OSError as exc:
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"serving {out_dir} at {server.url} (Ctrl-C to stop)", flush=True)
+    server.wait()
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    config, paths = _config_and_paths(args)
+    now = datetime.now(UTC)
+    try:
+        feed_filter = activity.FeedFilter(
+            repos=frozenset(_repo_names(config, args.repo)),
+            issue=args.issue,
+            agent=args.agent,
+            since=activity.parse_since(args.since, now) if args.since else None,
+        )
+    except (activity.BadSince, UnknownRepoError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    lines = activity.select(read_events(paths.metrics), feed_filter, None if args.all else args.lines)
+    for line in lines:
+        print(activity.format_line(line))
+    if not lines and not args.follow:
+        print("no matching events", file=sys.stderr)
+    if args.follow:
+        _follow(paths, feed_filter)
+    return 0
+
+
+def _repo_names(config: Config | None, wanted: list[str]) -> list[str]:
+    """Repo keys become owner/name through the config; owner/name passes through as given."""
+    if config is None:
+        return wanted
+    return [name if "/" in name else config.repo(name).full_name for name in wanted]
+
+
+def _follow(paths: RuntimePaths, feed_filter: activity.FeedFilter) -> None:
+    def wait() -> bool:
+        time.sleep(1.0)
+        return True
+
+    try:
+        activity.follow(paths.metrics, feed_filter, lambda text: print(text, flush=True), wait)
+    except KeyboardInterrupt:
+        return

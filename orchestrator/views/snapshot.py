@@ -1,0 +1,150 @@
+"""One read of everything the terminal views show: switches, repos, tasks in the mailbox, job runs, API budget.
+
+Collected once per frame (`collect`), then rendered by status.py and task_watch.py without further I/O.
+Only the tail of the event log is read (the last agent of each running task, each repo's last event), so a
+frame stays cheap however long the history is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator.config import Config, RepoConfig
+from orchestrator.jobs.entry import JOBS
+from orchestrator.mailbox import Mailbox
+from orchestrator.metrics import CorruptEvent, Event, events_path, parse_event
+from orchestrator.models import TaskState
+from orchestrator.runtime import RuntimePaths
+from orchestrator.store import CorruptStateError
+from orchestrator.switches import Switches, SwitchState
+from orchestrator.views.job_runs import ApiUsage, JobRun, last_log_record, read_api_usage, read_job_runs
+
+log = logging.getLogger(__name__)
+
+EVENT_TAIL_BYTES = 1 << 20
+SHOWN_STATES = (TaskState.RUNNING, TaskState.INBOX, TaskState.ESCALATED, TaskState.BLOCKED)
+
+
+@dataclass(frozen=True)
+class RepoView:
+    key: str
+    full_name: str
+    enabled: bool  # the config's `enabled`
+    switch_on: bool
+    mode: str  # "auto" | "review" | "config" (no override)
+    counts: dict[str, int]  # task state → tasks of this repo in that folder
+    last_event: Event | None
+
+
+@dataclass(frozen=True)
+class TaskView:
+    id: str
+    state: TaskState
+    repo: str
+    issue: int | None
+    title: str
+    agent: str
+    attempt: int | None
+    since: datetime  # running: the lease start (else the heartbeat); other states: when the file last changed
+    host: str = ""
+    error: str = ""  # a malformed file's parse error
+
+
+@dataclass(frozen=True)
+class OperatorSnapshot:
+    now: datetime
+    switches: SwitchState | None
+    switch_error: str
+    repos: tuple[RepoView, ...]
+    tasks: tuple[TaskView, ...]
+    jobs: tuple[tuple[str, JobRun | None], ...]
+    api: ApiUsage
+
+
+def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> OperatorSnapshot:
+    """Read the runtime dir. `config` may be None (no repos are listed then, only tasks)."""
+    switches, switch_error = _switches(paths)
+    tail = tail_events(paths.metrics)
+    tasks = _tasks(paths, tail)
+    repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
+    recorded = read_job_runs(paths)
+    jobs = tuple((job, recorded.get(job) or last_log_record(paths.logs, job)) for job in JOBS)
+    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths))
+
+
+def _switches(paths: RuntimePaths) -> tuple[SwitchState | None, str]:
+    try:
+        return Switches.load(paths.root).state, ""
+    except CorruptStateError as exc:
+        return None, str(exc)
+
+
+def tail_events(metrics_dir: Path, max_bytes: int = EVENT_TAIL_BYTES) -> list[Event]:
+    """The events in the last `max_bytes` of the log (the first, possibly cut, line is dropped)."""
+    path = events_path(metrics_dir)
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            start = max(0, size - max_bytes)
+            handle.seek(start)
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    if start > 0:
+        lines = lines[1:]
+    events = []
+    for raw in lines:
+        if raw.strip():
+            try:
+                events.append(parse_event(raw))
+            except CorruptEvent as exc:
+                log.warning("skipping corrupt event line: %s", exc)
+    return events
+
+
+def _tasks(paths: RuntimePaths, tail: Sequence[Event]) -> tuple[TaskView, ...]:
+    last_agent = {e.task_id: e.agent for e in tail if e.state == "agent_started" and e.task_id}
+    mailbox = Mailbox(paths.mailbox)
+    views = []
+    for state in SHOWN_STATES:
+        for entry in mailbox.list(state):
+            if entry.task is None:
+                views.append(
+                    TaskView(entry.id, state, "", None, "", "", None, entry.mtime, error=entry.error or "")
+                )
+                continue
+            task, since, host = entry.task, entry.mtime, ""
+            if state == TaskState.RUNNING:
+                lease = mailbox.read_lease(entry.id)
+                if lease is not None:
+                    since, host = lease.started, lease.host
+            agent = last_agent.get(task.id) or (task.agents[0] if task.agents else "")
+            views.append(
+                TaskView(task.id, state, task.repo, task.issue, task.title, agent, task.attempt, since, host)
+            )
+    return tuple(views)
+
+
+def _repo_view(
+    repo: RepoConfig, switches: SwitchState | None, tasks: Sequence[TaskView], tail: Sequence[Event]
+) -> RepoView:
+    switch = switches.repo(repo.key) if switches else None
+    counts: dict[str, int] = {}
+    for task in tasks:
+        if task.repo.lower() == repo.full_name.lower():
+            counts[task.state.value] = counts.get(task.state.value, 0) + 1
+    last = next((e for e in reversed(tail) if e.repo.lower() == repo.full_name.lower()), None)
+    return RepoView(
+        key=repo.key,
+        full_name=repo.full_name,
+        enabled=repo.enabled,
+        switch_on=switch.on if switch else True,
+        mode=(switch.mode if switch and switch.mode else "config"),
+        counts=counts,
+        last_event=last,
+    )

@@ -1,0 +1,256 @@
+"""Table tests for the reliability metrics (pure functions, `now` passed in)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from orchestrator.metrics import Event
+from orchestrator.policy import reliability as r
+
+NOW = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
+REPO = "acme/api"
+
+
+def ev(
+    hours_ago: float,
+    state: str,
+    task: str = "",
+    issue: int | None = None,
+    agent: str = "",
+    cost: float | None = None,
+    duration: float | None = None,
+    reason: str = "",
+    repo: str = REPO,
+    **extra: Any,
+) -> Event:
+    return Event(
+        NOW - timedelta(hours=hours_ago), state, task, repo, issue, agent, reason, duration, cost, extra
+    )
+
+
+def merged_task(
+    task: str, issue: int, dispatched_h: float, merged_h: float, agent: str = "claude"
+) -> list[Event]:
+    """dispatched → attempt complete → PR → merged (the merged event names no task, as pr_actions writes it)."""
+    pr = 1000 + issue
+    return [
+        ev(dispatched_h, "dispatched", task, issue, agent),
+        ev(dispatched_h - 0.1, "agent_started", task, issue, agent),
+        ev(dispatched_h - 0.2, "complete", task, issue, agent, cost=1.0, duration=300, attempt=1),
+        ev(dispatched_h - 0.3, "pr_opened", task, issue, agent, pr=pr),
+        ev(merged_h, "merged", "", issue, pr=pr),
+    ]
+
+
+def escalated_task(
+    task: str, issue: int, dispatched_h: float, escalated_h: float, agent: str = "codex"
+) -> list[Event]:
+    return [
+        ev(dispatched_h, "dispatched", task, issue, agent),
+        ev(dispatched_h - 0.1, "timeout", task, issue, agent, cost=0.5, duration=600, attempt=1),
+        ev(escalated_h, "escalated", task, issue, reason="chain exhausted", attempt=1),
+    ]
+
+
+# --- joining events to tasks -------------------------------------------------------------------------------
+
+
+def test_merged_without_task_id_is_joined_through_the_issue_and_rebase_through_the_pr() -> None:
+    events = [*merged_task("t1", 1, 10, 2), ev(5, "rebased", pr=1001)]
+    keyed, tasks = r.join_tasks(events)
+    assert [k.key for k in keyed] == ["t1"] * 6
+    assert tasks["t1"].final == "merged"
+    assert tasks["t1"].completion_s == pytest.approx(8 * 3600)
+
+
+def test_events_that_match_no_task_are_kept_unjoined() -> None:
+    keyed, tasks = r.join_tasks([ev(1, "needs_info", issue=9), ev(1, "rebased", pr=77)])
+    assert [k.key for k in keyed] == [None, None]
+    assert tasks == {}
+
+
+def test_events_are_joined_in_time_order_even_when_the_file_is_not() -> None:
+    events = list(reversed(merged_task("t1", 1, 10, 2)))
+    _keyed, tasks = r.join_tasks(events)
+    assert tasks["t1"].merged_at == NOW - timedelta(hours=2)
+
+
+def test_a_later_generation_takes_over_the_issue() -> None:
+    events = [
+        *escalated_task("t1-g1", 1, 30, 29),
+        *merged_task("t1-g2", 1, 20, 10),
+    ]
+    _keyed, tasks = r.join_tasks(events)
+    assert tasks["t1-g1"].final == "escalated"
+    assert tasks["t1-g2"].final == "merged"
+
+
+# --- headline ----------------------------------------------------------------------------------------------
+
+HEADLINE_CASES = [
+    pytest.param([], r.Headline(None, None, None, 0, 0, 0, 0, 0.0), id="empty"),
+    pytest.param(
+        merged_task("a", 1, 10, 6) + merged_task("b", 2, 10, 8) + escalated_task("c", 3, 10, 9),
+        r.Headline(2 / 3, 3 * 3600, 1 / 3, 3, 2, 1, 3, 2.5),
+        id="two merged one escalated",
+    ),
+    pytest.param(
+        merged_task("old", 1, 24 * 20, 24 * 19) + merged_task("new", 2, 5, 1),
+        r.Headline(1.0, 4 * 3600, 0.0, 1, 1, 0, 1, 1.0),
+        id="tasks outside the window do not count",
+    ),
+    pytest.param(
+        merged_task("straddles", 1, 24 * 15, 24 * 13),
+        r.Headline(1.0, 48 * 3600, 0.0, 0, 1, 0, 1, 0.0),
+        id="dispatched before the window, merged inside: completion counts, no attempt in window",
+    ),
+    pytest.param(
+        [
+            *escalated_task("retried", 1, 10, 9),
+            ev(8, "dispatched", "retried", 1, "claude"),
+            ev(7, "complete", "retried", 1, "claude", attempt=2),
+            ev(6, "pr_opened", "retried", 1, "claude", pr=5),
+            ev(1, "merged", "", 1, pr=5),
+        ],
+        r.Headline(1.0, 9 * 3600, 1.0, 1, 1, 0, 1, 0.5),
+        id="escalated then retried and merged: final outcome merged, still counted as escalated once",
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "expected"), HEADLINE_CASES)
+def test_headline(events: list[Event], expected: r.Headline) -> None:
+    got = r.build_report(events, NOW).headline
+    assert got.tasks_executed == expected.tasks_executed
+    assert got.tasks_merged == expected.tasks_merged
+    assert got.tasks_escalated == expected.tasks_escalated
+    assert got.tasks_active == expected.tasks_active
+    assert got.cost_usd == pytest.approx(expected.cost_usd)
+    for name in ("success_rate", "mean_completion_s", "escalation_rate"):
+        want = getattr(expected, name)
+        assert getattr(got, name) == (None if want is None else pytest.approx(want)), name
+
+
+# --- distributions -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "pct", "expected"),
+    [
+        ([], 50, None),
+        ([5.0], 90, 5.0),
+        ([1.0, 2.0, 3.0, 4.0], 50, 2.0),
+        ([float(n) for n in range(1, 11)], 90, 9.0),
+    ],
+)
+def test_percentile_nearest_rank(values: list[float], pct: float, expected: float | None) -> None:
+    assert r.percentile(values, pct) == expected
+
+
+def test_bucket_counts_puts_each_value_in_the_first_bucket_above_it() -> None:
+    counts = dict(r.bucket_counts([0, 599, 600, 3599, 3600, 10**9], r.COMPLETION_BUCKETS))
+    assert counts["<10m"] == 2
+    assert counts["10–30m"] == 1
+    assert counts["30m–1h"] == 1
+    assert counts["1–2h"] == 1
+    assert counts["≥3d"] == 1
+    assert sum(counts.values()) == 6
+
+
+def test_completion_stats() -> None:
+    events = merged_task("a", 1, 10, 9) + merged_task("b", 2, 10, 8) + merged_task("c", 3, 10, 4)
+    stats = r.build_report(events, NOW).completion
+    assert stats.count == 3
+    assert stats.mean_s == pytest.approx(3 * 3600)
+    assert stats.median_s == pytest.approx(2 * 3600)
+    assert stats.p90_s == pytest.approx(6 * 3600)
+    assert dict(stats.histogram)["1–2h"] == 1
+    assert dict(stats.histogram)["2–4h"] == 1
+    assert dict(stats.histogram)["4–8h"] == 1
+
+
+def test_daily_outcomes_cover_every_day_of_the_window_with_zeros() -> None:
+    events = merged_task("a", 1, 30, 26) + escalated_task("b", 2, 30, 25) + [ev(1, "wedged_closed", pr=99)]
+    days = r.build_report(events, NOW).days
+    assert len(days) == 15  # a partial first day, 13 full days and today
+    assert days[-1].day == NOW.date()
+    by_day = {d.day: dict(d.counts) for d in days}
+    yesterday = (NOW - timedelta(hours=26)).date()
+    assert by_day[yesterday] == {"merged": 1, "escalated": 1, "wedged_closed": 0}
+    assert by_day[NOW.date()] == {"merged": 0, "escalated": 0, "wedged_closed": 1}
+    assert sum(d.total for d in days) == 3
+
+
+def test_agent_stats_success_cost_and_merged_credit() -> None:
+    events = (
+        merged_task("a", 1, 10, 5, agent="claude")
+        + escalated_task("b", 2, 10, 9, agent="codex")
+        + [ev(3, "crash", "c", 3, "claude", cost=0.25, duration=30)]
+    )
+    agents = {a.agent: a for a in r.build_report(events, NOW).agents}
+    assert agents["claude"].attempts == 2
+    assert agents["claude"].complete == 1
+    assert agents["claude"].success_rate == 0.5
+    assert agents["claude"].cost_usd == pytest.approx(1.25)
+    assert agents["claude"].mean_duration_s == pytest.approx(165)
+    assert agents["claude"].prs_merged == 1
+    assert agents["codex"].success_rate == 0.0
+    assert agents["codex"].prs_merged == 0
+
+
+def test_funnel_follows_the_tasks_dispatched_in_the_window() -> None:
+    events = (
+        merged_task("a", 1, 10, 5)
+        + merged_task("b", 2, 10, 10 - 0.35)[:-1]  # PR opened, not merged yet
+        + escalated_task("c", 3, 10, 9)
+        + merged_task("old", 4, 24 * 20, 2)  # dispatched before the window
+    )
+    assert r.build_report(events, NOW).funnel == r.Funnel(dispatched=3, pr_opened=2, merged=1, escalated=1)
+
+
+def test_open_escalations_close_when_anything_happens_to_the_task_later() -> None:
+    events = [
+        *escalated_task("open", 1, 50, 48),
+        *escalated_task("retried", 2, 30, 29),
+        ev(5, "dispatched", "retried", 2, "claude"),
+    ]
+    report = r.build_report(events, NOW)
+    assert [(e.task, e.ref, round(e.age_s)) for e in report.open_escalations] == [
+        ("open", "acme/api#1", 48 * 3600)
+    ]
+    assert dict(report.escalation_ages) == {"<1d": 0, "1–3d": 1, "3–7d": 0, "≥7d": 0}
+
+
+def test_events_after_now_are_ignored() -> None:
+    report = r.build_report([ev(-1, "dispatched", "future", 1, "claude")], NOW)
+    assert report.events_in_window == 0
+    assert report.funnel.dispatched == 0
+
+
+# --- API budget --------------------------------------------------------------------------------------------
+
+
+def test_api_budget_fills_empty_hours_and_reports_the_peak() -> None:
+    hour = NOW.replace(minute=0)
+    recorded = [
+        r.ApiHour(hour, counted=100, not_modified=400, graphql_points=5, runs=10, min_remaining=4800),
+        r.ApiHour(hour - timedelta(hours=3), counted=250, runs=5),
+        r.ApiHour(hour - timedelta(hours=100), counted=4999, runs=1),  # too old to show
+    ]
+    budget = r.api_budget(recorded, NOW, last_remaining=4800, last_seen=NOW)
+    assert len(budget.hours) == r.API_HOURS_SHOWN
+    assert budget.hours[-1].hour == hour
+    assert budget.counted_total == 350
+    assert budget.not_modified_total == 400
+    assert budget.peak_hour_use == pytest.approx(250 / 5000)
+    assert budget.last_remaining == 4800
+
+
+def test_api_budget_without_records() -> None:
+    budget = r.api_budget([], NOW)
+    assert budget.peak_hour_use is None
+    assert budget.counted_total == 0
+    assert all(h.runs == 0 for h in budget.hours)
