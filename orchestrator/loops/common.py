@@ -364,7 +364,6 @@ def _create(ctx: JobContext, repo: str, draft: IssueDraft, job: str, report: Fil
         log.error("filing failed job=%s repo=%s title=%r error=%s", job, repo, draft.title, exc)
         return
     report.filed.append(issue)
-    ctx.audit("issue_create", f"{repo}#{issue.number}", job=job, key=draft.key)
     log.info("filed issue job=%s repo=%s issue=%s key=%s", job, repo, issue.number, draft.key)
 
 

@@ -24,7 +24,7 @@ MAX_TOKENS = 300
 MARKER_RE = re.compile(r"<!--\s*agentos-loop\b(?P<attrs>[^>]*?)-->")
 _KEY_RE = re.compile(r"\bkey=(?P<key>\S+)")
 _JOB_RE = re.compile(r"\bjob=(?P<job>[\w-]+)")
-_WORD_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_WORD_RE = re.compile(r"[^\W_]+(?:[._-][^\W_]+)*")  # Unicode letters and digits
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def duplicate_of(
             return Match(other.ref, "same key")
         if title and title == normalize_title(other.title):
             return Match(other.ref, "same title")
-        if draft.key and other.key:
+        if (draft.key and other.key) or not draft_tokens:
             continue
         matcher = SequenceMatcher(None, draft_tokens, tokens(other.title, other.body), autojunk=False)
         if matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold:

@@ -1,0 +1,88 @@
+"""Fixtures for the self-improvement loops: a job context on the sandbox forge with a seeded repo, a fixed
+clock, metrics events written through the real event log, and a scripted "LLM" agent for print mode."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import metrics
+from orchestrator.demo.runner import REPO, prepare
+from orchestrator.runtime import JobContext
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+MakeCtx = Callable[..., JobContext]
+
+
+@pytest.fixture
+def make_ctx(sandbox: Any, tmp_path: Path) -> MakeCtx:
+    """`make_ctx(issues=[...], loops={...}, llm_answer=None | str, llm_fails=False)` → a JobContext whose
+    clock is fixed at NOW (tests move it by assigning ctx.clock)."""
+
+    def build(
+        issues: list[dict[str, Any]] | None = None,
+        loops: dict[str, Any] | None = None,
+        llm_answer: str | None = None,
+        llm_fails: bool = False,
+    ) -> JobContext:
+        overrides: dict[str, Any] = {"loops": {"product_urls": [], **(loops or {})}}
+        if llm_answer is not None or llm_fails:
+            overrides["agents"] = _agents_with_oracle(tmp_path, llm_answer or "", llm_fails)
+            overrides["llm"] = {"agent": "oracle", "timeout_minutes": 1}
+        setup = prepare(sandbox, tmp_path / "demo", issues=issues or [], overrides=overrides)
+        setup.ctx.clock = lambda: NOW
+        return setup.ctx
+
+    return build
+
+
+def _agents_with_oracle(tmp_path: Path, answer: str, fails: bool) -> dict[str, Any]:
+    """The demo agent plus "oracle": a script that saves its prompt and prints `answer` (or fails)."""
+    script = tmp_path / "oracle.py"
+    script.write_text(
+        "import sys, pathlib\n"
+        f"pathlib.Path({str(tmp_path / 'oracle_prompt.txt')!r}).write_text(sys.stdin.read())\n"
+        + ("sys.exit(3)\n" if fails else f"print({answer!r})\n")
+    )
+    demo_root = Path(__file__).resolve().parents[2]
+    return {
+        "demo": {
+            "kind": "script",
+            "command": [sys.executable, "-m", "orchestrator.demo.agent"],
+            "timeout_minutes": 2,
+            "stall_minutes": 1,
+            "env": {"PYTHONPATH": str(demo_root)},
+        },
+        "oracle": {
+            "kind": "script",
+            "command": [sys.executable, str(script)],
+            "timeout_minutes": 1,
+            "stall_minutes": 1,
+        },
+    }
+
+
+def oracle_prompt(ctx: JobContext) -> str:
+    path = ctx.paths.root.parents[1] / "oracle_prompt.txt"
+    return path.read_text() if path.exists() else ""
+
+
+def event(ctx: JobContext, state: str, ago: timedelta = timedelta(hours=1), **fields: Any) -> None:
+    """Record one metrics event `ago` before NOW, on the demo repo unless `repo` is given."""
+    fields.setdefault("repo", REPO)
+    metrics.record_event(ctx.paths.metrics, state=state, ts=NOW - ago, **fields)
+
+
+def issue_body(goal: str = "Make the widget parser accept empty input") -> str:
+    return f"## Goal\n{goal}\n\n## Success Criteria\n- parser tests pass for empty input\n"
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value)
