@@ -202,7 +202,8 @@ def _job_errors(errors: Sequence[LogError], min_count: int) -> list[Incident]:
             continue
         repos = Counter(e.repo for e in items if e.repo)
         messages = Counter(fingerprint(e.message) for e in items)
-        excerpts = tuple(dict.fromkeys(e.line[:500] for e in reversed(items)))[:MAX_EXCERPTS]
+        newest = sorted(items, key=lambda e: e.ts, reverse=True)
+        excerpts = tuple(dict.fromkeys(e.line[:500] for e in newest))[:MAX_EXCERPTS]
         incidents.append(
             Incident(
                 rule="job_errors",
