@@ -1,0 +1,249 @@
+"""jobs/dependency_watcher (daily per repo): audit the dependencies in a pooled worktree → an issue per
+vulnerable dependency, and a PR for each safe patch-level pin bump.
+
+The audit runs in a worktree of the pool at origin/<base> (never the operator's clone):
+- `pip-audit -r requirements.txt --format json --no-deps --disable-pip` when the repo has requirements.txt
+  (only the pinned lines are audited, and no package is installed or built, so nothing from the repo runs);
+- `npm audit --json` when it has package.json and a lockfile.
+A missing tool or file is skipped with the reason logged. Tools are looked up on the PATH of the job's
+environment, so an install (or a test) decides which binary runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator import doc_pr, git, process
+from orchestrator.github.errors import GitHubError
+from orchestrator.loops.common import (
+    LoopArgs,
+    LoopArgsError,
+    due,
+    file_issues,
+    log_report,
+    mark_ran,
+    parse_loop_args,
+    selected_repos,
+)
+from orchestrator.policy import dependencies as policy
+from orchestrator.runtime import JobContext
+from orchestrator.worktrees import pool_for
+
+if TYPE_CHECKING:
+    from orchestrator.config import RepoConfig
+
+log = logging.getLogger(__name__)
+
+JOB = policy.JOB
+EVERY = timedelta(days=1)
+AUDIT_TIMEOUT_S = 600.0
+REQUIREMENTS = "requirements.txt"
+PIP_AUDIT_ARGS = (
+    "-r",
+    REQUIREMENTS,
+    "--format",
+    "json",
+    "--progress-spinner",
+    "off",
+    "--no-deps",
+    "--disable-pip",
+)
+NPM_LOCKFILES = ("package-lock.json", "npm-shrinkwrap.json")
+# What the audit tools see of the job's environment: enough to find themselves, reach the advisory
+# databases (proxies, CA bundles, mirrors) and keep a cache — no tokens or keys.
+TOOL_ENV = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_INDEX_URL",
+    "PIP_CACHE_DIR",
+    "npm_config_registry",
+    "npm_config_cache",
+)
+
+
+class AuditFailed(Exception):
+    """An audit tool ran but its output could not be used."""
+
+
+@dataclass
+class AuditOutcome:
+    found: list[policy.VulnerableDependency] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # why a tool did not run
+    failed: list[str] = field(default_factory=list)
+    requirements: str | None = None  # requirements.txt as audited
+
+
+def run_audits(worktree: Path, environ: dict[str, str]) -> AuditOutcome:
+    outcome = AuditOutcome()
+    tools: list[
+        tuple[str, str, Sequence[str], Callable[[str], tuple[policy.VulnerableDependency, ...]], str]
+    ] = [
+        ("pip-audit", REQUIREMENTS, PIP_AUDIT_ARGS, policy.parse_pip_audit, ""),
+        ("npm", "package.json", ("audit", "--json"), policy.parse_npm_audit, "lockfile"),
+    ]
+    if (worktree / REQUIREMENTS).is_file():
+        outcome.requirements = (worktree / REQUIREMENTS).read_text(encoding="utf-8", errors="replace")
+    for tool, manifest, args, parse, needs in tools:
+        reason = _skip_reason(worktree, environ, tool, manifest, needs)
+        if reason:
+            outcome.skipped.append(reason)
+            log.info("%s: %s", JOB, reason)
+            continue
+        try:
+            outcome.found += parse(_run_tool(worktree, environ, tool, args))
+        except (AuditFailed, policy.AuditParseError) as exc:
+            outcome.failed.append(str(exc))
+            log.error("%s: %s", JOB, exc)
+    return outcome
+
+
+def tool_environment(environ: dict[str, str]) -> dict[str, str]:
+    return {name: environ[name] for name in TOOL_ENV if name in environ}
+
+
+def _skip_reason(worktree: Path, environ: dict[str, str], tool: str, manifest: str, needs: str) -> str:
+    if not (worktree / manifest).is_file():
+        return f"{tool} skipped: no {manifest}"
+    if needs == "lockfile" and not any((worktree / name).is_file() for name in NPM_LOCKFILES):
+        return f"{tool} skipped: {manifest} without {' or '.join(NPM_LOCKFILES)}"
+    if shutil.which(tool, path=environ.get("PATH")) is None:
+        return f"{tool} skipped: `{tool}` is not installed (not on PATH)"
+    return ""
+
+
+def _run_tool(worktree: Path, environ: dict[str, str], tool: str, args: Sequence[str]) -> str:
+    binary = shutil.which(tool, path=environ.get("PATH")) or tool
+    try:
+        result = process.run([binary, *args], cwd=worktree, env=environ, timeout=AUDIT_TIMEOUT_S)
+    except process.ProcessError as exc:
+        raise AuditFailed(f"{tool}: {exc}") from exc
+    if result.timed_out:
+        raise AuditFailed(f"{tool}: timed out after {AUDIT_TIMEOUT_S:g}s")
+    if result.returncode not in (0, 1) and not result.stdout.strip():  # 1 = vulnerabilities found
+        raise AuditFailed(f"{tool}: exit code {result.returncode}: {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
+def audit_repo(ctx: JobContext, repo: RepoConfig) -> AuditOutcome:
+    pool = pool_for(ctx, repo)
+    pool.fetch()
+    worktree = pool.acquire(
+        f"agent/audit-{repo.key}", f"origin/{repo.base_branch}", owner=f"audit:{repo.key}"
+    )
+    try:
+        return run_audits(worktree, tool_environment(ctx.environ))
+    finally:
+        pool.release(worktree)
+
+
+def propose_bumps(ctx: JobContext, repo: RepoConfig, outcome: AuditOutcome, cap: int) -> list[int]:
+    """A PR per safe patch bump of a pinned requirement (at most `cap`); the PR numbers."""
+    opened: list[int] = []
+    for dep in outcome.found:
+        target = dep.patch_fix
+        if dep.ecosystem != "pip" or target is None or outcome.requirements is None:
+            continue
+        if policy.bump_pin(outcome.requirements, dep.name, dep.version, target) is None:
+            continue
+        if len(opened) >= cap:
+            log.info("%s: bump cap reached; %s %s → %s waits", JOB, dep.name, dep.version, target)
+            continue
+        pr = doc_pr.propose_documents(
+            ctx,
+            repo,
+            {REQUIREMENTS: _bump(dep, target)},
+            title=f"Bump {dep.name} from {dep.version} to {target} (security fix)",
+            body=_bump_body(dep, target),
+            branch_hint=f"deps-{dep.name}-{target}",
+        )
+        if pr is not None:
+            opened.append(pr.number)
+    return opened
+
+
+def _bump(dep: policy.VulnerableDependency, target: str) -> Callable[[str | None], str]:
+    def edit(current: str | None) -> str:
+        if current is None:
+            return ""
+        return policy.bump_pin(current, dep.name, dep.version, target) or current
+
+    return edit
+
+
+def _bump_body(dep: policy.VulnerableDependency, target: str) -> str:
+    ids = ", ".join(a.id for a in dep.advisories)
+    return (
+        f"Patch-level bump of `{dep.name}` from {dep.version} to {target}, the lowest version that fixes {ids}.\n\n"
+        f"Only the pin in `{REQUIREMENTS}` changes; CI must pass before pr_monitor merges it.\n\n"
+        "Proposed by the Agent OS `dependency_watcher` job."
+    )
+
+
+def run_job(ctx: JobContext, argv: list[str]) -> int:
+    try:
+        args = parse_loop_args(argv)
+    except LoopArgsError as exc:
+        log.error("%s: %s", JOB, exc)
+        return 2
+    if not ctx.config.loops.dependency_audit:
+        log.info("%s: loops.dependency_audit is false; nothing to do", JOB)
+        return 0
+    failed = False
+    for repo in selected_repos(ctx, args):
+        if not (args.force or due(ctx, JOB, repo.key, EVERY)):
+            log.info("%s: not due yet for %s", JOB, repo.key)
+            continue
+        try:
+            failed |= not _watch(ctx, repo, args)
+        except (
+            git.GitError,
+            git.PoolExhausted,
+            git.PushRefused,
+            doc_pr.SecretInDocument,
+            GitHubError,
+        ) as exc:
+            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
+            failed = True
+    return 1 if failed else 0
+
+
+def _watch(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
+    outcome = audit_repo(ctx, repo)
+    cap = ctx.config.loops.max_issues_per_run
+    report = file_issues(
+        ctx, repo.full_name, policy.issue_drafts(outcome.found), cap, job=JOB, dry_run=args.dry_run
+    )
+    log_report(JOB, repo.full_name, report)
+    if args.dry_run:
+        return True
+    bumps = propose_bumps(ctx, repo, outcome, cap)
+    log.info(
+        "%s repo=%s vulnerable=%d bump_prs=%s skipped=%s failed=%s",
+        JOB,
+        repo.full_name,
+        len(outcome.found),
+        bumps,
+        outcome.skipped,
+        outcome.failed,
+    )
+    if outcome.failed:
+        return False  # not marked as ran: the next tick tries again
+    mark_ran(ctx, JOB, repo.key)
+    return not report.errors

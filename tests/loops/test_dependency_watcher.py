@@ -1,0 +1,139 @@
+"""dependency_watcher on the sandbox: a fake `pip-audit` on the job's PATH, real worktrees, issues and bump PRs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestrator import git
+from orchestrator.demo.runner import REPO
+from orchestrator.jobs import dependency_watcher as job
+from orchestrator.loops.common import last_run
+from orchestrator.worktrees import pool_for
+from tests.loops.conftest import NOW
+from tests.loops.test_dependency_policy import PIP_AUDIT
+
+REQUIREMENTS = "Jinja2==3.1.2\nurllib3==2.0.6\nrequests==2.31.0\nidna==3.6\n"
+
+
+def push_to_main(ctx, tmp_path: Path, files: dict[str, str]) -> None:
+    """What a maintainer does: commit on main and push (the test's own clone, not the job's)."""
+    work = tmp_path / "maintainer"
+    clone_url = ctx.config.repos[0].clone_url
+    git.run_git(["clone", "-q", clone_url, str(work)], tmp_path)
+    for name, text in files.items():
+        (work / name).write_text(text)
+    git.run_git(["add", "-A"], work)
+    git.run_git(["-c", "user.name=M", "-c", "user.email=m@x.invalid", "commit", "-q", "-m", "deps"], work)
+    git.run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], work)
+
+
+def fake_tool(tmp_path: Path, name: str, output: str, exit_code: int = 1) -> Path:
+    """A script called `name` that records its argv and cwd and prints `output`."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "report.json").write_text(output)
+    script = bin_dir / name
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, pathlib, sys\n"
+        f"here = pathlib.Path({str(bin_dir)!r})\n"
+        "with open(here / 'calls.jsonl', 'a') as f:\n"
+        "    f.write(json.dumps({'argv': sys.argv[1:], 'cwd': os.getcwd(), 'env': sorted(os.environ)}) + '\\n')\n"
+        "sys.stdout.write((here / 'report.json').read_text())\n"
+        f"sys.exit({exit_code})\n"
+    )
+    script.chmod(0o755)
+    return bin_dir
+
+
+def calls(bin_dir: Path) -> list[dict]:
+    path = bin_dir / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def ctx(make_ctx, tmp_path: Path):
+    ctx = make_ctx(loops={"max_issues_per_run": 3})
+    ctx.environ["SECRET_TOKEN_FOR_TEST"] = "do-not-leak"
+    return ctx
+
+
+def with_tool(ctx, bin_dir: Path) -> None:
+    ctx.environ["PATH"] = f"{bin_dir}{os.pathsep}{ctx.environ.get('PATH', '')}"
+
+
+def security_issues(ctx) -> list:
+    return [i for i in ctx.forge.list_issues(REPO, state="open") if "security" in i.labels]
+
+
+def test_vulnerable_pins_become_issues_once_and_patch_bumps_become_prs(ctx, tmp_path):
+    push_to_main(ctx, tmp_path, {"requirements.txt": REQUIREMENTS})
+    bin_dir = fake_tool(tmp_path, "pip-audit", json.dumps(PIP_AUDIT))
+    with_tool(ctx, bin_dir)
+
+    assert job.run_job(ctx, []) == 0
+    (call,) = calls(bin_dir)
+    assert (
+        call["argv"][:4] == ["-r", "requirements.txt", "--format", "json"] and "--disable-pip" in call["argv"]
+    )
+    assert Path(call["cwd"]).is_relative_to(ctx.paths.worktrees)  # a pooled worktree, never the clone
+    assert "SECRET_TOKEN_FOR_TEST" not in call["env"]
+    assert len(security_issues(ctx)) == 3  # four vulnerable dependencies, the cap is three
+
+    pulls = {p.head_ref: p for p in ctx.forge.list_pulls(REPO, state="open")}
+    assert sorted(pulls) == [
+        "agent/docs-deps-jinja2-3-1-4-" + NOW.strftime("%Y%m%d"),
+        "agent/docs-deps-urllib3-2-0-7-" + NOW.strftime("%Y%m%d"),
+    ]
+    pool = pool_for(ctx, ctx.config.repos[0])
+    pool.fetch()
+    jinja = next(p for name, p in pulls.items() if "jinja2" in name)
+    assert ctx.forge.pull_files(REPO, jinja.number) == ["requirements.txt"]
+    bumped = git.run_git(["show", f"origin/{jinja.head_ref}:requirements.txt"], pool.repo_dir).stdout
+    assert bumped == REQUIREMENTS.replace("Jinja2==3.1.2", "Jinja2==3.1.4")
+    assert "Closes #" not in jinja.body
+
+    assert job.run_job(ctx, []) == 0  # cadence: not due again the same day
+    assert len(calls(bin_dir)) == 1
+
+    ctx.clock = lambda: NOW + timedelta(days=1)
+    assert job.run_job(ctx, []) == 0
+    titles = [i.title for i in security_issues(ctx)]
+    assert len(titles) == 4 and len(set(titles)) == 4  # the fourth one now; none twice
+    assert len(ctx.forge.list_pulls(REPO, state="open")) == 2  # the same bumps are not proposed twice
+
+
+def test_missing_files_and_tools_are_skipped_with_a_reason(ctx, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="orchestrator.jobs.dependency_watcher")
+    with_tool(ctx, fake_tool(tmp_path, "pip-audit", json.dumps(PIP_AUDIT)))
+    assert job.run_job(ctx, []) == 0
+    assert "pip-audit skipped: no requirements.txt" in caplog.text
+    assert "npm skipped: no package.json" in caplog.text
+    assert security_issues(ctx) == [] and last_run(ctx, job.JOB, "textkit") == NOW
+
+    push_to_main(ctx, tmp_path, {"requirements.txt": REQUIREMENTS, "package.json": "{}"})
+    ctx.environ["PATH"] = str(tmp_path / "empty-bin")
+    assert job.run_job(ctx, ["--force"]) == 0
+    assert "`pip-audit` is not installed" in caplog.text
+    assert "package.json without package-lock.json or npm-shrinkwrap.json" in caplog.text
+
+
+def test_unreadable_tool_output_fails_the_run_and_it_is_retried(ctx, tmp_path):
+    push_to_main(ctx, tmp_path, {"requirements.txt": REQUIREMENTS})
+    with_tool(ctx, fake_tool(tmp_path, "pip-audit", "Traceback: resolver exploded", exit_code=2))
+    assert job.run_job(ctx, []) == 1
+    assert last_run(ctx, job.JOB, "textkit") is None  # not gated: the next tick tries again
+    assert security_issues(ctx) == []
+
+
+def test_switched_off_in_config(make_ctx):
+    ctx = make_ctx(loops={"dependency_audit": False})
+    assert job.run_job(ctx, ["--force"]) == 0
+    assert last_run(ctx, job.JOB, "textkit") is None
