@@ -45,8 +45,8 @@ def nice_max(value: float) -> float:
 
 def _svg(height: int, title: str, body: list[str], width: int = WIDTH) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img" aria-label="{escape(title)}" font-family="sans-serif" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'style="max-width:{width}px;height:auto" role="img" aria-label="{escape(title)}" font-family="sans-serif" '
         f'font-size="{FONT}"><title>{escape(title)}</title>' + "".join(body) + "</svg>"
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.config import Config, RepoConfig
@@ -35,7 +35,7 @@ class RepoView:
     full_name: str
     enabled: bool  # the config's `enabled`
     switch_on: bool
-    mode: str  # "auto" | "review" | "config" (no override)
+    mode: str  # "auto" | "review" (switched at runtime) | "default" (the config's behaviour)
     counts: dict[str, int]  # task state → tasks of this repo in that folder
     last_event: Event | None
 
@@ -49,7 +49,7 @@ class TaskView:
     title: str
     agent: str
     attempt: int | None
-    since: datetime  # running: the lease start (else the heartbeat); other states: when the file last changed
+    since: datetime  # running: the lease start (else the heartbeat); inbox: created; else: the file's mtime
     host: str = ""
     error: str = ""  # a malformed file's parse error
 
@@ -119,6 +119,8 @@ def _tasks(paths: RuntimePaths, tail: Sequence[Event]) -> tuple[TaskView, ...]:
                 )
                 continue
             task, since, host = entry.task, entry.mtime, ""
+            if state == TaskState.INBOX and task.created_at is not None:
+                since = task.created_at if task.created_at.tzinfo else task.created_at.replace(tzinfo=UTC)
             if state == TaskState.RUNNING:
                 lease = mailbox.read_lease(entry.id)
                 if lease is not None:
@@ -144,7 +146,7 @@ def _repo_view(
         full_name=repo.full_name,
         enabled=repo.enabled,
         switch_on=switch.on if switch else True,
-        mode=(switch.mode if switch and switch.mode else "config"),
+        mode=(switch.mode if switch and switch.mode else "default"),
         counts=counts,
         last_event=last,
     )

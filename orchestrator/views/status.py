@@ -36,7 +36,7 @@ def to_text(renderables: Iterable[RenderableType], width: int = DEFAULT_WIDTH) -
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, record=True)
     for renderable in renderables:
         console.print(renderable)
-    return console.export_text()
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
 def status_renderables(snap: OperatorSnapshot) -> list[RenderableType]:

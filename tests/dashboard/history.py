@@ -15,14 +15,16 @@ FAILURES = ("partial", "timeout", "crash", "contract_error", "tests_failed")
 
 
 def synthetic_events(count: int, now: datetime, days: int = 20, seed: int = 7) -> list[Event]:
-    """About `count` events (a whole number of tasks), timestamps within `days` before `now`, time-sorted."""
+    """Exactly `count` events, time-sorted, none after `now`: tasks starting within `days` before `now` (the
+    oldest events are dropped to make the count exact, as a rotated log would)."""
     rng = random.Random(seed)
     events: list[Event] = []
     number = 0
     while len(events) < count:
         number += 1
-        events.extend(_task_events(rng, number, now - timedelta(seconds=rng.uniform(0, days * 86400))))
-    return sorted((e for e in events if e.ts <= now), key=lambda e: e.ts)
+        start = now - timedelta(seconds=rng.uniform(0, days * 86400))
+        events.extend(e for e in _task_events(rng, number, start) if e.ts <= now)
+    return sorted(events, key=lambda e: e.ts)[-count:] if count else []
 
 
 def _task_events(rng: random.Random, number: int, start: datetime) -> Iterator[Event]:
