@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 
 from orchestrator.config import ConfigError, Objective, RepoConfig, load_objectives
 from orchestrator.github.errors import GitHubError, NotFound
@@ -56,7 +57,8 @@ class GroomReport:
     errors: list[str] = field(default_factory=list)
 
 
-def run(ctx: JobContext, args: LoopArgs | None = None) -> GroomReport:
+def run(ctx: JobContext, args: LoopArgs | None = None, objectives_path: Path | None = None) -> GroomReport:
+    """One grooming pass over the due repos; `objectives_path` defaults to objectives/ next to the config."""
     args = args or LoopArgs()
     report = GroomReport()
     candidates = selected_repos(ctx, args)
@@ -64,7 +66,7 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> GroomReport:
     report.not_due = [r.key for r in candidates if r not in repos]
     if not repos:
         return report
-    objectives = _objectives(ctx)
+    objectives = _objectives(objectives_path or objectives_dir(ctx))
     events = list(read_events(ctx.paths.metrics, since=ctx.clock() - OUTCOME_WINDOW))
     tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
     for repo in repos:
@@ -79,9 +81,9 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> GroomReport:
     return report
 
 
-def _objectives(ctx: JobContext) -> tuple[Objective, ...]:
+def _objectives(directory: Path) -> tuple[Objective, ...]:
     try:
-        return load_objectives(objectives_dir(ctx))
+        return load_objectives(directory)
     except ConfigError as exc:
         log.error("objectives ignored: %s", exc)
         return ()

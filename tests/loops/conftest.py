@@ -75,9 +75,9 @@ def oracle_prompt(ctx: JobContext) -> str:
 
 
 def event(ctx: JobContext, state: str, ago: timedelta = timedelta(hours=1), **fields: Any) -> None:
-    """Record one metrics event `ago` before NOW, on the demo repo unless `repo` is given."""
+    """Record one metrics event `ago` before the context's clock, on the demo repo unless `repo` is given."""
     fields.setdefault("repo", REPO)
-    metrics.record_event(ctx.paths.metrics, state=state, ts=NOW - ago, **fields)
+    metrics.record_event(ctx.paths.metrics, state=state, ts=ctx.clock() - ago, **fields)
 
 
 def issue_body(goal: str = "Make the widget parser accept empty input") -> str:
