@@ -5,6 +5,8 @@
     run_tasks_watch(args)           what `tasks` runs when `args.watch` is set
 
 Every command takes the runtime dir from the config (`--config` on the main parser) or `--runtime DIR`.
+Registration imports nothing heavy (rich, jinja2, the event log are imported when a command runs), so
+building bin/agentos's parser stays cheap.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.config import Config, ConfigError, UnknownRepoError, load_config
-from orchestrator.metrics import read_events
 from orchestrator.runtime import RuntimePaths
-from orchestrator.views import activity
-from orchestrator.views.task_watch import DEFAULT_INTERVAL_S
+
+if TYPE_CHECKING:
+    from orchestrator.views.activity import FeedFilter
+
+WATCH_INTERVAL_S = 2.0  # the default of `tasks --watch` with no number
 
 
 def _config_and_paths(args: argparse.Namespace) -> tuple[Config | None, RuntimePaths]:
@@ -79,10 +84,10 @@ def add_watch_option(tasks_parser: argparse.ArgumentParser) -> None:
         "--watch",
         nargs="?",
         type=float,
-        const=DEFAULT_INTERVAL_S,
+        const=WATCH_INTERVAL_S,
         default=None,
         metavar="SECONDS",
-        help=f"live view, refreshed every SECONDS (default {DEFAULT_INTERVAL_S:g}); Ctrl-C to quit",
+        help=f"live view, refreshed every SECONDS (default {WATCH_INTERVAL_S:g}); Ctrl-C to quit",
     )
 
 
@@ -139,6 +144,9 @@ def cmd_dashboard_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    from orchestrator.metrics import read_events
+    from orchestrator.views import activity
+
     config, paths = _config_and_paths(args)
     now = datetime.now(UTC)
     try:
@@ -168,7 +176,9 @@ def _repo_names(config: Config | None, wanted: list[str]) -> list[str]:
     return [name if "/" in name else config.repo(name).full_name for name in wanted]
 
 
-def _follow(paths: RuntimePaths, feed_filter: activity.FeedFilter) -> None:
+def _follow(paths: RuntimePaths, feed_filter: FeedFilter) -> None:
+    from orchestrator.views import activity
+
     def wait() -> bool:
         time.sleep(1.0)
         return True
