@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from orchestrator.config.rules import AGENT_KINDS
 from orchestrator.config.schema import LOGIN, REPO_NAME, SHORT_NAME
+from orchestrator.config.secret_scan import token_shape
 
 # Agent kinds `--agent` can add with nothing but their defaults (deepseek and script need a command).
 DEFAULT_AGENT_KINDS = ("claude", "codex", "gemini")
@@ -110,7 +111,8 @@ def short_name(raw: str) -> str:
 
 def env_name(raw: str) -> str:
     value = raw.strip()
-    if not value or not (value[0].isalpha() or value[0] == "_") or not value.replace("_", "a").isalnum():
+    valid = bool(value) and (value[0].isalpha() or value[0] == "_") and value.replace("_", "a").isalnum()
+    if not valid or token_shape(value) is not None:
         raise ValueError(
             f"expected the NAME of an environment variable (e.g. GITHUB_TOKEN), got {_shown(raw)}; "
             "secrets are never written into the config"

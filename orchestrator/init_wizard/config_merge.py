@@ -3,8 +3,8 @@
 Merge rules (a re-run never clobbers earlier settings):
 - every key of the existing file is kept; init sets only the keys its answers are about, and the default of
   each of those answers is the existing value, so an unchanged answer writes back what was there;
-- the repo goes in by key: a new key is appended; an existing entry keeps every key it has and only gains
-  the keys it lacks;
+- the repo goes in by key: a new key is appended; an existing entry is kept exactly as it is (a key it
+  lacks already means that key's default, so even adding one could change what it means);
 - agents are added, never changed; Telegram chat and user ids are added to the allowed lists;
 - secrets are never written: only the names of the environment variables that hold them.
 The result is validated with `parse_config` before anything is written; the previous file is first copied to
@@ -121,19 +121,16 @@ def _merge_repo(data: dict[str, Any], entry: dict[str, Any]) -> None:
     if not isinstance(repos, list):
         repos = []
         data["repos"] = repos
-    for existing in repos:
-        if isinstance(existing, dict) and str(existing.get("key") or existing.get("name")) == entry["key"]:
-            _fill_missing(existing, entry)
-            return
-    repos.append(entry)
+    if not has_repo(data, entry["key"]):
+        repos.append(entry)
 
 
-def _fill_missing(target: dict[str, Any], source: Mapping[str, Any]) -> None:
-    for key, value in source.items():
-        if key not in target:
-            target[key] = copy.deepcopy(value)
-        elif isinstance(target[key], dict) and isinstance(value, Mapping):
-            _fill_missing(target[key], value)
+def has_repo(data: Mapping[str, Any], key: str) -> bool:
+    """Whether the config data already has a repo entry with this key."""
+    entries = data.get("repos")
+    return isinstance(entries, list) and any(
+        isinstance(entry, Mapping) and str(entry.get("key") or entry.get("name")) == key for entry in entries
+    )
 
 
 def _merge_telegram(data: dict[str, Any], answers: InitAnswers) -> None:

@@ -101,6 +101,8 @@ def run_init(
         charter_pr, seeds = _publish(plan, repo, board, charter, say) if charter else (None, None)
     finally:
         forge.close()
+    if config_merge.has_repo(existing, answers.repo_key):
+        say(f"config: the repo {answers.repo_key} was already configured; its entry is kept as it is")
     data = config_merge.merge(existing, answers, board)
     backup = config_merge.write_config(config_path, data, now())
     say(f"config: wrote {config_path}" + (f" (previous version: {backup.name})" if backup else ""))
@@ -160,26 +162,27 @@ def _plan(
 
 
 def _plan_board(forge: InitForge, answers: InitAnswers, existing: Mapping[str, Any]) -> BoardPlacement:
-    if answers.board_mode == "labels":
-        return BoardPlacement("labels", None, None)
-    owner = answers.board_owner or answers.repo_owner
-    number = answers.board_number
-    configured = _configured_board(existing, answers.repo_key)
-    if number is None and configured is not None:
-        owner, number = configured[0] or answers.repo_owner, configured[1]
-    if number is not None:
-        forge.check_board(owner, number, STATUS_FIELD)
-    return BoardPlacement("project", owner, number)
+    """The board: the one the config already has for this repo key (a re-run reuses it), else the answers'."""
+    placement = _configured_board(existing, answers.repo_key)
+    if placement is None and answers.board_mode == "labels":
+        placement = BoardPlacement("labels", None, None)
+    if placement is None:
+        placement = BoardPlacement("project", answers.board_owner or answers.repo_owner, answers.board_number)
+    if placement.mode == "project" and placement.number is not None:
+        forge.check_board(placement.owner or answers.repo_owner, placement.number, STATUS_FIELD)
+    return placement
 
 
-def _configured_board(existing: Mapping[str, Any], key: str) -> tuple[str | None, int] | None:
-    """The project board the existing config already has for this repo key (a re-run reuses it)."""
+def _configured_board(existing: Mapping[str, Any], key: str) -> BoardPlacement | None:
     for entry in existing.get("repos") or []:
         if isinstance(entry, Mapping) and str(entry.get("key") or entry.get("name")) == key:
-            board = entry.get("board")
-            if isinstance(board, Mapping) and board.get("mode", "project") == "project":
-                number = board.get("project_number", 1)
-                return (board.get("owner"), int(number)) if isinstance(number, int) else None
+            raw = entry.get("board")
+            board: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+            if board.get("mode", "project") == "labels":
+                return BoardPlacement("labels", None, None)
+            number = board.get("project_number", 1)
+            owner = board.get("owner") or entry.get("owner")
+            return BoardPlacement("project", str(owner), number if isinstance(number, int) else 1)
     return None
 
 
