@@ -9,25 +9,19 @@ configured and failures remain that no rule explains, it is asked for further in
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
     LoopArgsError,
     due,
-    file_issues,
+    file_proposals,
     llm_json,
     llm_proposals,
-    log_report,
-    mark_ran,
     parse_loop_args,
-    proposal_draft,
     render_loop_template,
     selected_repos,
 )
@@ -100,38 +94,9 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> IncidentReport:
     default_repo = ctx.config.enabled_repos[0].full_name if ctx.config.enabled_repos else ""
     proposals = [policy.proposal(i, window, default_repo) for i in report.incidents]
     proposals += _llm_incidents(ctx, events, report.incidents, rules, now, default_repo)
-    by_repo = _by_repo(proposals, {r.full_name for r in ctx.config.enabled_repos}, default_repo)
-    for repo in repos:
-        drafts = [proposal_draft(p, JOB) for p in by_repo.get(repo.full_name, [])]
-        try:
-            filing = file_issues(
-                ctx,
-                repo.full_name,
-                drafts,
-                loops.max_issues_per_run,
-                job=JOB,
-                closed_within=window,
-                dry_run=args.dry_run,
-            )
-        except GitHubError as exc:
-            report.errors.append(f"{repo.full_name}: {exc}")
-            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
-            continue
-        report.filings[repo.full_name] = filing
-        report.errors += filing.errors
-        log_report(JOB, repo.full_name, filing)
-        if not args.dry_run:
-            mark_ran(ctx, JOB, repo.key)
+    filed = file_proposals(ctx, repos, proposals, job=JOB, closed_within=window, dry_run=args.dry_run)
+    report.filings, report.errors = filed.filings, filed.errors
     return report
-
-
-def _by_repo(
-    proposals: Iterable[Proposal], configured: set[str], default_repo: str
-) -> dict[str, list[Proposal]]:
-    grouped: dict[str, list[Proposal]] = defaultdict(list)
-    for p in proposals:
-        grouped[p.repo if p.repo in configured else default_repo].append(p)
-    return grouped
 
 
 def _llm_incidents(

@@ -7,28 +7,22 @@ When an LLM is configured it is asked to add its own analysis to each pattern's 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
     LoopArgsError,
     due,
-    file_issues,
+    file_proposals,
     llm_json,
-    log_report,
-    mark_ran,
     parse_loop_args,
-    proposal_draft,
     render_loop_template,
     selected_repos,
     task_types,
     text_field,
 )
-from orchestrator.loops.proposal import Proposal
 from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy
 from orchestrator.policy.scoring import attempts_from_events
@@ -61,33 +55,10 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
     attempts = attempts_from_events(events, task_types(ctx))
     report.patterns = policy.find_chronic(attempts, now)
     extra = _llm_reasoning(ctx, report.patterns)
-    configured = {r.full_name for r in ctx.config.enabled_repos}
     default_repo = ctx.config.enabled_repos[0].full_name if ctx.config.enabled_repos else ""
-    by_repo: dict[str, list[Proposal]] = defaultdict(list)
-    for pattern in report.patterns:
-        p = policy.proposal(pattern, default_repo, extra.get(pattern.key, ""))
-        by_repo[p.repo if p.repo in configured else default_repo].append(p)
-    for repo in repos:
-        drafts = [proposal_draft(p, JOB) for p in by_repo.get(repo.full_name, [])]
-        try:
-            filing = file_issues(
-                ctx,
-                repo.full_name,
-                drafts,
-                ctx.config.loops.max_issues_per_run,
-                job=JOB,
-                closed_within=policy.WINDOW,
-                dry_run=args.dry_run,
-            )
-        except GitHubError as exc:
-            report.errors.append(f"{repo.full_name}: {exc}")
-            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
-            continue
-        report.filings[repo.full_name] = filing
-        report.errors += filing.errors
-        log_report(JOB, repo.full_name, filing)
-        if not args.dry_run:
-            mark_ran(ctx, JOB, repo.key)
+    proposals = [policy.proposal(p, default_repo, extra.get(p.key, "")) for p in report.patterns]
+    filed = file_proposals(ctx, repos, proposals, job=JOB, closed_within=policy.WINDOW, dry_run=args.dry_run)
+    report.filings, report.errors = filed.filings, filed.errors
     return report
 
 

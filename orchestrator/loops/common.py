@@ -22,6 +22,10 @@ rejected, not filed) and the hidden `<!-- agentos-loop job=... key=... -->` mark
 `file_issues(ctx, repo, drafts, cap, ...)` files at most `cap` drafts, labelled `bot-generated` + the draft's
 labels, skipping near-duplicates (orchestrator.loops.dedup) of any open issue, of issues closed within
 `closed_within`, and of drafts accepted earlier in the same call; it returns a FilingReport.
+Pure policies return `Proposal`s (orchestrator.loops.proposal) instead: `proposal_draft(p, job)` renders one
+(Evidence / Reasoning sections, untrusted excerpts sanitized in a code block) and
+`file_proposals(ctx, repos, proposals, job=...)` routes them to their repos, files them capped per repo and
+marks each filed repo as ran.
 
 LLM — `llm_text(ctx, prompt, purpose=...)` asks `config.llm.agent` in print mode and returns its answer, or
 None when no agent is configured or the call fails (logged). `llm_json` does the same and parses a JSON answer
@@ -33,10 +37,9 @@ Text from agents or logs put into an issue must go through `orchestrator.prompt.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,8 +51,12 @@ from orchestrator.loops.dedup import (
     Candidate,
     duplicate_of,
     marker_key,
-    normalize_title,
 )
+from orchestrator.loops.llm import llm_json as llm_json
+from orchestrator.loops.llm import llm_proposals as llm_proposals
+from orchestrator.loops.llm import llm_text as llm_text
+from orchestrator.loops.llm import parse_json_answer as parse_json_answer
+from orchestrator.loops.llm import text_field as text_field
 from orchestrator.loops.proposal import Proposal
 from orchestrator.policy.requirement_guard import check_requirements
 from orchestrator.store import read_json, update_json
@@ -240,37 +247,6 @@ def _no_fences(text: str) -> str:
     return re.sub(r"`{3,}", lambda m: "'" * len(m.group()), text)
 
 
-def llm_proposals(
-    value: Any, *, repo: str, key_prefix: str, labels: tuple[str, ...] = (), limit: int = 10
-) -> list[Proposal]:
-    """Proposals from an LLM's JSON answer: a list of objects with `title`, `goal`, `success_criteria` and
-    optionally `reasoning` / `evidence`. Items missing a title, goal or success criteria are dropped; every
-    text is sanitized (text_field). The key is `key_prefix` + the normalized title."""
-    if not isinstance(value, list):
-        return []
-    proposals: list[Proposal] = []
-    for item in value[:limit]:
-        if not isinstance(item, dict):
-            continue
-        title = " ".join(text_field(item, "title", 200).split())
-        goal, criteria = text_field(item, "goal"), text_field(item, "success_criteria")
-        if not (title and goal and criteria):
-            continue
-        proposals.append(
-            Proposal(
-                repo=repo,
-                key=f"{key_prefix}:{normalize_title(title)[:80].replace(' ', '-')}",
-                title=title,
-                goal=goal,
-                success_criteria=criteria,
-                evidence=text_field(item, "evidence"),
-                reasoning=text_field(item, "reasoning"),
-                labels=labels,
-            )
-        )
-    return proposals
-
-
 def _marker_safe(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.:/#@+-]", "_", key)
 
@@ -367,6 +343,49 @@ def _create(ctx: JobContext, repo: str, draft: IssueDraft, job: str, report: Fil
     log.info("filed issue job=%s repo=%s issue=%s key=%s", job, repo, issue.number, draft.key)
 
 
+@dataclass
+class RepoFilings:
+    filings: dict[str, FilingReport] = field(default_factory=dict)  # repo full name → its report
+    errors: list[str] = field(default_factory=list)
+
+
+def file_proposals(
+    ctx: JobContext,
+    repos: Sequence[RepoConfig],
+    proposals: Iterable[Proposal],
+    *,
+    job: str,
+    closed_within: timedelta = DEFAULT_CLOSED_WITHIN,
+    dry_run: bool = False,
+) -> RepoFilings:
+    """File proposals in their repos: each goes to `proposal.repo` when that is an enabled repo, else to the
+    first enabled repo. Only `repos` (the due ones) are filed in, each capped at loops.max_issues_per_run;
+    each repo filed without a GitHub error is marked as ran (not in a dry run)."""
+    enabled = [r.full_name for r in ctx.config.enabled_repos]
+    routed: dict[str, list[Proposal]] = {}
+    for proposal in proposals:
+        target = proposal.repo if proposal.repo in enabled else (enabled[0] if enabled else "")
+        routed.setdefault(target, []).append(proposal)
+    result = RepoFilings()
+    for repo in repos:
+        drafts = [proposal_draft(p, job) for p in routed.get(repo.full_name, [])]
+        cap = ctx.config.loops.max_issues_per_run
+        try:
+            filing = file_issues(
+                ctx, repo.full_name, drafts, cap, job=job, closed_within=closed_within, dry_run=dry_run
+            )
+        except GitHubError as exc:
+            result.errors.append(f"{repo.full_name}: {exc}")
+            log.error("%s failed repo=%s error=%s", job, repo.full_name, exc)
+            continue
+        result.filings[repo.full_name] = filing
+        result.errors += filing.errors
+        log_report(job, repo.full_name, filing)
+        if not dry_run:
+            mark_ran(ctx, job, repo.key)
+    return result
+
+
 def log_report(job: str, repo: str, report: FilingReport) -> None:
     log.info(
         "%s repo=%s filed=%s would_file=%s duplicates=%s over_cap=%s rejected=%s errors=%s",
@@ -407,73 +426,3 @@ def render_loop_template(name: str, **values: Any) -> str:
     from orchestrator.prompt import environment
 
     return environment().get_template(f"loops/{name}").render(**values)
-
-
-# --- the optional LLM -----------------------------------------------------------------------------------
-
-
-def llm_text(ctx: JobContext, prompt: str, *, purpose: str = "loop") -> str | None:
-    """`config.llm.agent`'s print-mode answer to `prompt`; None when none is configured or the call fails."""
-    name = ctx.config.llm.agent
-    if not name:
-        return None
-    agent = ctx.config.agents.get(name)
-    if agent is None:
-        log.warning("llm agent %r is not configured; using the deterministic path", name)
-        return None
-    from orchestrator.agents import PrintModeFailed, print_mode
-    from orchestrator.task_runner import agent_spec
-
-    spec = replace(agent_spec(agent), timeout_s=ctx.config.llm.timeout_minutes * 60)
-    run_dir = ctx.paths.agent_runs / "loops" / f"{purpose}-{ctx.clock():%Y%m%dT%H%M%S%f}"
-    try:
-        return print_mode(spec, prompt, run_dir, ctx.environ)
-    except PrintModeFailed as exc:
-        log.warning("llm call failed purpose=%s agent=%s error=%s", purpose, name, exc)
-    except OSError as exc:
-        log.warning("llm call could not run purpose=%s agent=%s error=%s", purpose, name, exc)
-    return None
-
-
-def llm_json(ctx: JobContext, prompt: str, *, purpose: str = "loop") -> Any | None:
-    """`llm_text` parsed as JSON (see parse_json_answer); None when absent, failed or not JSON."""
-    text = llm_text(ctx, prompt, purpose=purpose)
-    if text is None:
-        return None
-    value = parse_json_answer(text)
-    if value is None:
-        log.warning("llm answer is not JSON purpose=%s answer=%r", purpose, text[:200])
-    return value
-
-
-_FENCE_RE = re.compile(r"```(?:json)?\s*\n(?P<body>.*?)\n\s*```", re.DOTALL)
-
-
-def parse_json_answer(text: str) -> Any | None:
-    """The JSON value in an LLM answer: the whole text, a ```json fence, or the outermost [...] / {...}."""
-    attempts = [text.strip()]
-    attempts += [m.group("body") for m in _FENCE_RE.finditer(text)]
-    for opener, closer in (("[", "]"), ("{", "}")):
-        start, end = text.find(opener), text.rfind(closer)
-        if 0 <= start < end:
-            attempts.append(text[start : end + 1])
-    for attempt in attempts:
-        try:
-            return json.loads(attempt)
-        except json.JSONDecodeError:
-            continue
-    return None
-
-
-def text_field(item: Mapping[str, Any], name: str, max_chars: int = 4000) -> str:
-    """A string field of an LLM-produced object made safe to post: sanitized, references neutralized, and
-    markdown headings turned into bold lines so they cannot open sections of their own."""
-    from orchestrator.prompt import agent_text
-
-    value = item.get(name)
-    if not isinstance(value, str):
-        return ""
-    return _HEADING_RE.sub(lambda m: f"**{m.group(1).strip()}**", agent_text(value, max_chars))
-
-
-_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s*(.*?)\s*#*\s*$", re.MULTILINE)
