@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orchestrator.budgets import budget_decision
 from orchestrator.control_actions import ActionFailed, ControlHooks
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.models import TaskState
@@ -27,6 +28,7 @@ def build_hooks(ctx: JobContext) -> ControlHooks:
     return ControlHooks(
         retry=lambda ref, actor: retry_issue(ctx, ref, actor),
         close=lambda ref, actor: close_issue(ctx, ref, actor),
+        budget_decision=lambda ref, actor: budget_decision(ctx, ref, actor),
     )
 
 

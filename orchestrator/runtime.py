@@ -93,7 +93,7 @@ class JobContext:
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("agentos"))
 
-    def audit(self, action: str, target: str, **details: object) -> None:
+    def audit(self, action: str, target: str, actor: str | None = None, **details: object) -> None:
         """Append a privileged action to the hash-chained audit log (runtime/audit/audit.jsonl).
 
         An audit log that cannot be appended to (tampered or corrupt last line) is reported loudly in the
@@ -101,6 +101,7 @@ class JobContext:
         from orchestrator.security.audit import AuditLog, AuditLogError
 
         try:
-            AuditLog(self.paths.root / "audit" / "audit.jsonl").append(self.host, action, target, **details)
+            log = AuditLog(self.paths.root / "audit" / "audit.jsonl")
+            log.append(actor or f"agent-os@{self.host}", action, target, **details)
         except (AuditLogError, OSError) as exc:
             self.log.error("audit append failed action=%s target=%s error=%s", action, target, exc)

@@ -48,7 +48,7 @@ def test_daemons_left_behind_by_a_normal_exit_are_killed():
 
 
 def test_on_start_gets_the_pid_and_missing_binaries_are_named():
-    seen = []
+    seen: list[int] = []
     res = process.run(["true"], timeout=5, on_start=seen.append)
     assert seen == [res.pid]
     with pytest.raises(process.ProcessError, match="no-such-binary"):

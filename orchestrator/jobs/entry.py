@@ -181,7 +181,11 @@ def run_queue(ctx: JobContext, argv: list[str]) -> int:
     from orchestrator.notify import Notifier
 
     notifier = Notifier.for_context(ctx)
-    report = queue.run(ctx, should_stop=_switch_stop(ctx, "queue"), notify=notifier.escalation)
+
+    def ask(key: str, text: str, buttons: tuple[tuple[str, str], ...]) -> None:
+        notifier.notify("budget", text, key=key, buttons=buttons, severity="warning")
+
+    report = queue.run(ctx, should_stop=_switch_stop(ctx, "queue"), notify=notifier.escalation, ask=ask)
     log.info(
         "queue tick opened=%s follow_ups=%s escalated=%s recovered=%s errors=%s",
         report.opened,

@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from orchestrator import metrics, process
+from orchestrator import budgets, metrics, process
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError
 from orchestrator.mailbox import AlreadyClaimed, Lease
@@ -50,6 +50,7 @@ def run(
     should_stop: StopCheck = lambda: None,
     notify: NotifyFn | None = None,
     max_tasks: int | None = None,
+    ask: budgets.Ask | None = None,
 ) -> QueueReport:
     report = QueueReport()
     runner = runner or default_runner(ctx.environ)
@@ -57,6 +58,9 @@ def run(
     workers = max(1, ctx.config.limits.max_parallel_workers)
     started = 0
     running: dict[Future[None], str] = {}
+    # task id → attempt already run in this burst: a follow-up (attempt+1) continues at once, a task put back
+    # unchanged (every agent cooling down or over budget) waits for the next tick instead of spinning
+    seen: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="task") as pool:
         while True:
             stop_reason = should_stop()
@@ -64,10 +68,11 @@ def run(
             if max_tasks is not None:
                 free = min(free, max_tasks - started)
             if not stop_reason and free > 0:
-                for queued in ctx.mailbox.next_tasks(free):
-                    if queued.id in running.values():
+                for queued in ctx.mailbox.next_tasks(free + len(seen)):
+                    if queued.id in running.values() or seen.get(queued.id, 0) >= queued.attempt:
                         continue
-                    fut = pool.submit(_work_on, ctx, queued.id, runner, notify, report)
+                    seen[queued.id] = queued.attempt
+                    fut = pool.submit(_work_on, ctx, queued.id, runner, notify, ask, report)
                     running[fut] = queued.id
                     started += 1
             if not running:
@@ -116,7 +121,12 @@ def _is_alive(this_host: str) -> Callable[[str, int], bool]:
 
 
 def _work_on(
-    ctx: JobContext, task_id: str, runner: AgentRunner, notify: NotifyFn | None, report: QueueReport
+    ctx: JobContext,
+    task_id: str,
+    runner: AgentRunner,
+    notify: NotifyFn | None,
+    ask: budgets.Ask | None,
+    report: QueueReport,
 ) -> None:
     try:
         claimed = ctx.mailbox.claim(task_id, Lease(host=ctx.host, pid=os.getpid(), started=ctx.clock()))
@@ -128,7 +138,7 @@ def _work_on(
     beat = threading.Thread(target=_heartbeat, args=(ctx, task_id, stop_beat), daemon=True)
     beat.start()
     try:
-        outcome = _run_attempt(ctx, repo, task, runner)
+        outcome = _run_attempt(ctx, repo, task, runner, ask)
         if outcome is None:
             ctx.mailbox.requeue(task_id, task)  # every agent cooling down: try again next tick
             return
@@ -144,8 +154,12 @@ def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event) -> None:
         ctx.mailbox.heartbeat(task_id)
 
 
-def _run_attempt(ctx: JobContext, repo: RepoConfig, task: Task, runner: AgentRunner) -> AttemptOutcome | None:
+def _run_attempt(
+    ctx: JobContext, repo: RepoConfig, task: Task, runner: AgentRunner, ask: budgets.Ask | None
+) -> AttemptOutcome | None:
     cooldowns = _cooldowns(ctx)
+    for agent_name in budgets.blocked_agents(ctx, budgets.current_spend(ctx), ask):
+        cooldowns[agent_name] = datetime.max.replace(tzinfo=UTC)  # over its monthly budget
     agent = retry.first_agent(task, cooldowns, ctx.clock())
     if agent is None:
         return None
@@ -186,6 +200,12 @@ def _after_attempt(
     action = retry.decide(
         task, out.agent, out.outcome, out.detail, ctx.config.limits.max_attempts, _cooldowns(ctx), ctx.clock()
     )
+    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
+    cap = ctx.config.budgets.per_task_usd
+    if spent > cap and not isinstance(action, retry.OpenPR):
+        action = retry.Escalate(
+            f"budget: this task has cost ${spent:.2f}, over the per-task limit ${cap:.2f}"
+        )
     if isinstance(action, retry.OpenPR):
         _open_pr(ctx, repo, task, out, report)
     elif isinstance(action, retry.Escalate):

@@ -271,3 +271,56 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
     (done,) = ctx.mailbox.list(TaskState.DONE)
     assert done.task is not None and "infra-retry 1" in done.task.notes
     assert not list(ctx.mailbox.list(TaskState.RUNNING)) and not list(ctx.mailbox.list(TaskState.INBOX))
+
+
+def test_per_task_budget_stops_a_task_that_keeps_costing(sandbox, tmp_path):
+    body = """
+    print('{"cost_usd": 3.0, "turns": 4}')
+    Path("WIP.md").write_text(Path("WIP.md").read_text() + "x" if Path("WIP.md").exists() else "x")
+    done("partial", "still going")
+    """
+    s = setup(
+        sandbox,
+        tmp_path,
+        {"pricey": agent(tmp_path, "pricey", body)},
+        ["pricey"],
+        [SLUG_ISSUE],
+        max_attempts=5,
+    )
+    ctx = s.ctx
+    dispatcher.run(ctx)
+    queue.run(ctx)
+    (escalated,) = ctx.mailbox.list(TaskState.ESCALATED)
+    assert escalated.task is not None and escalated.task.attempt == 2  # 2 × $3 > $5 per task
+    comment = ctx.forge.list_comments(REPO, s.seeded.issue_numbers[0])[-1].body
+    assert "per-task limit $5.00" in comment
+
+
+def test_monthly_budget_blocks_the_agent_until_the_operator_answers(sandbox, tmp_path):
+    from orchestrator import metrics
+    from orchestrator.budgets import budget_decision
+
+    agents = {"worker": agent(tmp_path, "worker", "slugify_files(); done()")}
+    s = prepare(
+        sandbox,
+        tmp_path / "case",
+        issues=[SLUG_ISSUE],
+        overrides={
+            "agents": agents,
+            "routing": {"default": ["worker"]},
+            "budgets": {"monthly_usd": {"worker": 1.0}},
+        },
+    )
+    ctx = s.ctx
+    metrics.record_event(ctx.paths.metrics, state="complete", agent="worker", task="earlier", cost_usd=1.5)
+    asked: list[tuple[str, str, tuple]] = []
+    dispatcher.run(ctx)
+    queue.run(ctx, ask=lambda key, text, buttons: asked.append((key, text, buttons)))
+    assert [e.id for e in ctx.mailbox.list(TaskState.INBOX)], "the task waits; it is not lost"
+    assert not [e for e in events(ctx) if e["state"] == "agent_started"]
+    key, text, buttons = asked[0]
+    assert "monthly budget" in text and ("Continue", "budget:continue:worker") in buttons
+
+    assert "may run past its budget" in budget_decision(ctx, "continue:worker", "alice")
+    report = queue.run(ctx)
+    assert report.opened, "after Continue the agent runs and the PR opens"
