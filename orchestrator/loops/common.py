@@ -273,6 +273,7 @@ class FilingReport:
     over_cap: list[IssueDraft] = field(default_factory=list)
     rejected: list[tuple[IssueDraft, str]] = field(default_factory=list)  # failed the requirement guard
     errors: list[str] = field(default_factory=list)
+    labels_ensured: set[str] = field(default_factory=set)  # labels already created in this call
 
     @property
     def filed_numbers(self) -> list[int]:
@@ -332,8 +333,11 @@ def file_issues(
 
 def _create(ctx: JobContext, repo: str, draft: IssueDraft, job: str, report: FilingReport) -> None:
     labels = list(dict.fromkeys((BOT_LABEL, *draft.labels)))
+    missing = [name for name in labels if name not in report.labels_ensured]
     try:
-        ctx.forge.ensure_labels(repo, {name: LABEL_COLORS.get(name, "c5def5") for name in labels})
+        if missing:
+            ctx.forge.ensure_labels(repo, {name: LABEL_COLORS.get(name, "c5def5") for name in missing})
+            report.labels_ensured.update(missing)
         issue = ctx.forge.create_issue(repo, draft.title, _with_marker(draft, job), labels)
     except GitHubError as exc:
         report.errors.append(f"{draft.title}: {exc}")
