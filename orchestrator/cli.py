@@ -74,19 +74,10 @@ def cmd_switch_scoped(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from orchestrator.switches import Switches
+    from orchestrator.views.status import render_status
 
     config = load_config(args.config)
-    paths = RuntimePaths(config.runtime_dir)
-    state = Switches.load(paths.root).reload()
-    print(f"global: {'ON' if state.global_switch.on else 'OFF'}")
-    for repo in config.repos:
-        rs = state.repo(repo.key)
-        enabled = repo.enabled and rs.on
-        print(
-            f"repo {repo.key:<16} {repo.full_name:<32} {'on' if enabled else 'off'}  board={repo.board.mode}"
-        )
-    _print_tasks(paths, states=(TaskState.INBOX, TaskState.RUNNING))
+    print(render_status(config, RuntimePaths(config.runtime_dir)), end="")
     return 0
 
 
@@ -94,6 +85,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    if getattr(args, "watch", None) is not None:
+        from orchestrator.views.commands import run_tasks_watch
+
+        return run_tasks_watch(args)
     _print_tasks(_runtime(args), states=tuple(TaskState) if args.all else None)
     return 0
 
@@ -213,6 +208,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------------------------------------
 
 
+def add_watch_option(parser: argparse.ArgumentParser) -> None:
+    from orchestrator.views.commands import add_watch_option as add
+
+    add(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentos", description="Agent OS: GitHub issues → merged PRs.")
     parser.add_argument("--config", help="config file (default: $AGENT_OS_CONFIG, else ./config.yaml)")
@@ -245,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks", help="the mailbox: tasks in flight (or --all)")
     p.add_argument("--all", action="store_true")
     p.add_argument("--runtime", help="runtime dir (default: from config)")
+    add_watch_option(p)
     p.set_defaults(func=cmd_tasks)
 
     p = sub.add_parser("logs", help="the last lines of a job's log")
@@ -282,7 +284,9 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Subcommand groups that live with their own modules."""
     from orchestrator.sandbox.commands import register as register_sandbox
     from orchestrator.security.commands import register_audit, register_hooks, register_secrets
+    from orchestrator.views.commands import register as register_views
 
+    register_views(sub)
     sandbox = sub.add_parser("sandbox", help="the built-in local GitHub-compatible forge")
     register_sandbox(sandbox.add_subparsers(dest="sandbox_command", required=True))
     register_secrets(sub)

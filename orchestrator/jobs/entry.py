@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import filelock
@@ -110,16 +111,35 @@ def _run_locked(name: str, config: Config, argv: list[str]) -> JobOutcome:
         ctx = build_context(config)
     except GitHubError as exc:
         return JobOutcome(EXIT_CONFIG, f"{name}: cannot talk to GitHub: {exc}")
+    started = datetime.now(UTC)
+    outcome = JobOutcome(EXIT_ERROR, f"{name} crashed")
     try:
         code = func(ctx, argv)
+        outcome = JobOutcome(code, f"{name} finished")
     except GitHubError as exc:
         log.error("job failed job=%s error=%s", name, exc)
-        return JobOutcome(EXIT_ERROR, f"{name} failed: {exc}")
+        outcome = JobOutcome(EXIT_ERROR, f"{name} failed: {exc}")
     finally:
         close = getattr(ctx.forge, "close", None)
         if close is not None:
             close()
-    return JobOutcome(code, f"{name} finished")
+        _record_run(ctx, name, started, outcome)
+    return outcome
+
+
+def _record_run(ctx: JobContext, name: str, started: datetime, outcome: JobOutcome) -> None:
+    """Last run and result per job, and its API spend per hour (bin/agentos status, the dashboard)."""
+    from orchestrator.views.job_runs import record_job_run
+
+    record_job_run(
+        ctx.paths,
+        name,
+        started=started,
+        finished=datetime.now(UTC),
+        code=outcome.code,
+        message=outcome.message,
+        stats=getattr(ctx.forge, "stats", None),
+    )
 
 
 def _setup_logging(job: str, paths: RuntimePaths, config: Config) -> None:
