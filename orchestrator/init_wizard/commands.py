@@ -15,9 +15,10 @@ from orchestrator.config import ConfigError, config_path
 from orchestrator.git import GitError
 from orchestrator.github.errors import GitHubError
 from orchestrator.init_wizard.answers import AnswerError, InitAnswers
+from orchestrator.init_wizard.collect import Prompter, add_arguments, collect
 from orchestrator.init_wizard.config_merge import ExistingConfigInvalid, load_existing
 from orchestrator.init_wizard.pairing import PairingTimedOut
-from orchestrator.init_wizard.questions import Prompter, add_arguments, build_questions, collect
+from orchestrator.init_wizard.questions import build_questions
 from orchestrator.init_wizard.wizard import InitFailed, InitReport, run_init
 from orchestrator.telegram import TelegramApiError, TelegramConfigError
 

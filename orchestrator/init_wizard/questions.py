@@ -1,24 +1,19 @@
 """The questions `agentos init` asks, as one table: flag, prompt, parser, default, and when it applies.
 
-A flag's value always wins and is never asked for. Otherwise, interactively, the question is asked on stdin
-with its default shown (an empty line takes it); with --non-interactive the default is taken, and a question
-without one is an error naming its flag. Defaults come from the existing config when there is one, so a
-re-run proposes what is already configured.
+How a question is answered is collect.py's business. Defaults come from the existing config when there is
+one, so a re-run proposes what is already configured.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from orchestrator.init_wizard import answers as parse
-from orchestrator.init_wizard.answers import AnswerError, InitAnswers, TelegramAnswers
 
 Got = Mapping[str, Any]
 Parser = Callable[[str, Got], Any]
-_MAX_TRIES = 3
 
 
 class _Required:
@@ -38,6 +33,7 @@ class Question:
     default: Callable[[Got], Any]  # REQUIRED when there is none
     when: Callable[[Got], bool] = lambda got: True
     optional: bool = False  # an empty answer (or "none") means None
+    help: str = ""  # for --help; default: the prompt
 
 
 def _p(fn: Callable[[str], Any]) -> Parser:
@@ -56,27 +52,6 @@ def _section(existing: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 def _existing(existing: Mapping[str, Any], section: str, key: str, fallback: Any) -> Any:
     value = _section(existing, section).get(key)
     return fallback if value is None else value
-
-
-class Prompter:
-    """Asks on `stdin`, writes prompts to `out`. EOF counts as an empty answer (the default)."""
-
-    def __init__(self, stdin: TextIO, out: TextIO) -> None:
-        self.stdin = stdin
-        self.out = out
-
-    def ask(self, prompt: str, default: str | None) -> str:
-        shown = f" [{default}]" if default else ""
-        self.out.write(f"{prompt}{shown}: ")
-        self.out.flush()
-        line = self.stdin.readline()
-        if not line:
-            self.out.write("\n")
-        return line.strip()
-
-    def say(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
 
 
 def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
@@ -129,7 +104,15 @@ def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
             _api_url(existing),
             _const(_existing(existing, "github", "api_url", parse.GITHUB_COM_API)),
         ),
-        Question("graphql_url", "--graphql-url", None, _p(parse.http_url), _const(None), optional=True),
+        Question(
+            "graphql_url",
+            "--graphql-url",
+            None,
+            _p(parse.http_url),
+            _const(None),
+            optional=True,
+            help="GraphQL URL (default: derived from --api-url)",
+        ),
         Question(
             "token_env",
             "--token-env",
@@ -143,6 +126,7 @@ def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
             None,
             _p(parse.non_negative_number),
             _const(_existing(existing, "github", "seconds_between_writes", 1.0)),
+            help="pause between write requests (default 1.0; 0 for the sandbox forge)",
         ),
         Question(
             "board_mode",
@@ -160,7 +144,15 @@ def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
             when=lambda got: got["board_mode"] == "project",
             optional=True,
         ),
-        Question("board_owner", "--board-owner", None, _p(parse.login), _const(None), optional=True),
+        Question(
+            "board_owner",
+            "--board-owner",
+            None,
+            _p(parse.login),
+            _const(None),
+            optional=True,
+            help="login owning the board (default: the repo owner)",
+        ),
         Question(
             "agents",
             "--agent",
@@ -176,8 +168,22 @@ def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
             _const(_existing(existing, "llm", "agent", None)),
             optional=True,
         ),
-        Question("charter", "--no-charter", None, _p(parse.yes_no), _const(True)),
-        Question("seed_ready", "--seed-ready", None, _p(parse.yes_no), _const(False)),
+        Question(
+            "charter",
+            "--no-charter",
+            None,
+            _p(parse.yes_no),
+            _const(True),
+            help="write no charter docs and file no seed issues",
+        ),
+        Question(
+            "seed_ready",
+            "--seed-ready",
+            None,
+            _p(parse.yes_no),
+            _const(False),
+            help="put the seed issues in Ready at once (default: Todo, for a human to review)",
+        ),
         *_telegram_questions(telegram),
         *_limit_questions(existing),
         Question(
@@ -211,6 +217,7 @@ def _telegram_questions(telegram: Mapping[str, Any]) -> tuple[Question, ...]:
             _p(parse.http_url),
             _const(telegram.get("api_url") or parse.TELEGRAM_API),
             when=paired,
+            help="Telegram Bot API server (default https://api.telegram.org)",
         ),
         Question(
             "telegram_chat_id",
@@ -237,6 +244,7 @@ def _telegram_questions(telegram: Mapping[str, Any]) -> tuple[Question, ...]:
             _p(parse.positive_number),
             _const(120.0),
             when=paired,
+            help="seconds to wait for /start when pairing (default 120)",
         ),
     )
 
@@ -261,7 +269,12 @@ def _limit_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
             limit("max_attempts", 3),
         ),
         Question(
-            "max_generations", "--max-generations", None, _p(parse.positive_int), limit("max_generations", 2)
+            "max_generations",
+            "--max-generations",
+            None,
+            _p(parse.positive_int),
+            limit("max_generations", 2),
+            help="dispatches per issue, re-dispatches after a wedged PR included (default 2)",
         ),
         Question(
             "per_task_usd",
@@ -346,130 +359,3 @@ def _llm_agent(configured: Mapping[str, Any]) -> Parser:
         return name
 
     return check
-
-
-# --- collecting ------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser, questions: tuple[Question, ...]) -> None:
-    """One flag per question (paired --x/--no-x flags for yes/no answers)."""
-    for q in questions:
-        if "/" in q.flag:
-            on, off = q.flag.split("/")
-            parser.add_argument(on, dest=q.name, action="store_const", const=True, default=None)
-            parser.add_argument(off, dest=q.name, action="store_const", const=False)
-        elif q.flag in ("--no-charter", "--seed-ready"):
-            const = q.flag == "--seed-ready"
-            parser.add_argument(q.flag, dest=q.name, action="store_const", const=const, default=None)
-        elif q.flag == "--agent":
-            parser.add_argument(q.flag, dest=q.name, action="append", default=None, metavar="NAME")
-        else:
-            parser.add_argument(q.flag, dest=q.name, default=None, metavar=q.name.upper())
-
-
-def collect(
-    args: argparse.Namespace, questions: tuple[Question, ...], prompter: Prompter | None
-) -> InitAnswers:
-    """Every answer: from its flag, else asked (prompter given), else its default. AnswerError names the flag."""
-    got: dict[str, Any] = {}
-    for q in questions:
-        got[q.name] = _answer(q, getattr(args, q.name, None), got, prompter) if q.when(got) else None
-    return _answers(got)
-
-
-def _answer(q: Question, given: Any, got: Got, prompter: Prompter | None) -> Any:
-    flag = q.flag.split("/")[0] if given is not False else q.flag.split("/")[-1]
-    if isinstance(given, bool):
-        return given
-    if isinstance(given, list):
-        given = ",".join(given)
-    if given is not None:
-        return _parsed(q, given, got, flag)
-    default = q.default(got)
-    if prompter is None or q.prompt is None:
-        if default is REQUIRED:
-            raise AnswerError(flag, "required (there is no default; give it with --non-interactive)")
-        return default
-    for _ in range(_MAX_TRIES):
-        raw = prompter.ask(q.prompt, _shown(default))
-        if not raw and default is not REQUIRED:
-            return default
-        if q.optional and raw.lower() in ("none", "-"):
-            return None
-        try:
-            return _parsed(q, raw, got, flag)
-        except AnswerError as exc:
-            prompter.say(f"  {exc}")
-    raise AnswerError(flag, f"no usable answer after {_MAX_TRIES} tries")
-
-
-def _parsed(q: Question, raw: str, got: Got, flag: str) -> Any:
-    if q.optional and not raw.strip():
-        return None
-    try:
-        return q.parse(raw, got)
-    except ValueError as exc:
-        raise AnswerError(flag, str(exc)) from None
-
-
-def _shown(default: Any) -> str | None:
-    if default is REQUIRED or default is None:
-        return None
-    if isinstance(default, bool):
-        return "yes" if default else "no"
-    if isinstance(default, tuple):
-        return ", ".join(default) or None
-    return str(default)
-
-
-def _answers(got: Got) -> InitAnswers:
-    owner, name = got["repo"]
-    return InitAnswers(
-        what=got["what"],
-        repo_owner=owner,
-        repo_name=name,
-        repo_key=got["repo_key"],
-        repo_mode=got["repo_mode"],
-        private=bool(got["private"]) if got["private"] is not None else True,
-        base_branch=got["base_branch"],
-        test_command=got["test_command"],
-        api_url=str(got["api_url"]).rstrip("/"),
-        graphql_url=got["graphql_url"],
-        token_env=got["token_env"],
-        seconds_between_writes=float(got["seconds_between_writes"]),
-        board_mode=got["board_mode"],
-        board_owner=got["board_owner"],
-        board_number=got["board_number"],
-        agents=tuple(got["agents"]),
-        llm_agent=got["llm_agent"],
-        charter=bool(got["charter"]),
-        seed_ready=bool(got["seed_ready"]),
-        telegram=_telegram(got),
-        max_parallel_workers=int(got["max_parallel_workers"]),
-        max_attempts=int(got["max_attempts"]),
-        max_generations=int(got["max_generations"]),
-        per_task_usd=float(got["per_task_usd"]),
-        sprint_days=int(got["sprint_days"]),
-        cron=bool(got["cron"]),
-    )
-
-
-def _telegram(got: Got) -> TelegramAnswers | None:
-    if got["telegram_token_env"] is None:
-        return None
-    chat, user = got["telegram_chat_id"], got["telegram_user_id"]
-    if chat is not None and user is None:
-        raise AnswerError(
-            "--telegram-user-id", "required with --telegram-chat-id (give both, or neither to pair)"
-        )
-    if user is not None and chat is None:
-        raise AnswerError(
-            "--telegram-chat-id", "required with --telegram-user-id (give both, or neither to pair)"
-        )
-    return TelegramAnswers(
-        token_env=got["telegram_token_env"],
-        api_url=got["telegram_api_url"],
-        chat_id=chat,
-        user_id=user,
-        pair_timeout_s=float(got["telegram_pair_timeout"]),
-    )

@@ -10,7 +10,6 @@ Order matters, so that a bad answer or an unreachable forge leaves nothing behin
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -38,8 +37,6 @@ from orchestrator.init_wizard.forge_setup import InitForge, RepoInfo
 from orchestrator.init_wizard.pairing import Pairing, pair
 from orchestrator.init_wizard.seeding import SeedOutcome, ensure_workflow_labels, file_seed_issues
 from orchestrator.task_runner import agent_spec
-
-log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STATUS_FIELD = "Status"

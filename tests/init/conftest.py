@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,9 @@ from orchestrator.init_wizard.__main__ import main
 from orchestrator.sandbox.server import SandboxForge
 
 ROOT = Path(__file__).resolve().parents[2]
-GRAPHQL_SCHEMA_JSON = ROOT / "tools" / "npm" / "node_modules" / "@octokit" / "graphql-schema" / "schema.json"
+GRAPHQL_SCHEMA_SDL = (
+    ROOT / "tools" / "npm" / "node_modules" / "@octokit" / "graphql-schema" / "schema.graphql"
+)
 TOKEN_ENV = "INIT_TEST_GITHUB_TOKEN"
 
 
@@ -88,10 +89,15 @@ def init_env(sandbox: SandboxForge, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.fixture(scope="session")
 def github_schema() -> Any:
-    """GitHub's published GraphQL schema (npm @octokit/graphql-schema)."""
-    if not GRAPHQL_SCHEMA_JSON.is_file():
-        pytest.skip(f"GitHub's GraphQL schema is not installed ({GRAPHQL_SCHEMA_JSON}); run `make npm-tools`")
-    from graphql import build_client_schema
+    """GitHub's published GraphQL schema (npm @octokit/graphql-schema), from its SDL.
 
-    introspection = json.loads(GRAPHQL_SCHEMA_JSON.read_text(encoding="utf-8"))
-    return build_client_schema(introspection.get("data", introspection), assume_valid=True)
+    The SDL, not schema.json: in 15.26.1 the JSON introspection lacks `updateProjectV2Field` (on github.com
+    since 2024-12), which the SDL has. `assume_valid_sdl` because the SDL repeats some fields.
+    """
+    if not GRAPHQL_SCHEMA_SDL.is_file():
+        pytest.skip(f"GitHub's GraphQL schema is not installed ({GRAPHQL_SCHEMA_SDL}); run `make npm-tools`")
+    from graphql import build_schema
+
+    return build_schema(
+        GRAPHQL_SCHEMA_SDL.read_text(encoding="utf-8"), assume_valid=True, assume_valid_sdl=True
+    )

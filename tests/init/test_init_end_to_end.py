@@ -156,3 +156,16 @@ def _labels(env: InitEnv, name: str) -> list[str]:
         timeout=10,
     )
     return [label["name"] for label in response.json()]
+
+
+def test_no_charter_sets_up_repo_and_config_only(
+    init_env: InitEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init_env.run(init_env.argv("bare", "--no-charter", "--board-mode", "labels", "--public")) == 0
+    capsys.readouterr()
+    repo = init_env.repo_json("bare")
+    assert repo is not None and repo["private"] is False
+    client = init_env.client()
+    assert client.list_issues(f"{init_env.owner}/bare") == []
+    assert client.list_pulls(f"{init_env.owner}/bare") == []
+    assert load_config(init_env.config, environ={}).repos[0].board.mode == "labels"
