@@ -205,7 +205,16 @@ def run_queue(ctx: JobContext, argv: list[str]) -> int:
     def ask(key: str, text: str, buttons: tuple[tuple[str, str], ...]) -> None:
         notifier.notify("budget", text, key=key, buttons=buttons, severity="warning")
 
-    report = queue.run(ctx, should_stop=_switch_stop(ctx, "queue"), notify=notifier.escalation, ask=ask)
+    from orchestrator.switches import Switches
+
+    switches = Switches.load(ctx.paths.root)
+    report = queue.run(
+        ctx,
+        should_stop=_switch_stop(ctx, "queue"),
+        notify=notifier.escalation,
+        ask=ask,
+        stop_now=lambda: switches.stop_request() is not None,
+    )
     log.info(
         "queue tick opened=%s follow_ups=%s escalated=%s recovered=%s errors=%s",
         report.opened,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,17 @@ class QueueReport:
 StopCheck = Callable[[], str | None]
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """How a burst talks to the outside: the agent runner, notifications, budget questions, and the
+    `off --now` request (running agents are stopped and their work pushed)."""
+
+    runner: AgentRunner
+    notify: NotifyFn | None = None
+    ask: budgets.Ask | None = None
+    stop_now: Callable[[], bool] = lambda: False
+
+
 def run(
     ctx: JobContext,
     runner: AgentRunner | None = None,
@@ -51,9 +63,10 @@ def run(
     notify: NotifyFn | None = None,
     max_tasks: int | None = None,
     ask: budgets.Ask | None = None,
+    stop_now: Callable[[], bool] = lambda: False,
 ) -> QueueReport:
     report = QueueReport()
-    runner = runner or default_runner(ctx.environ)
+    hooks = Hooks(runner or default_runner(ctx.environ), notify, ask, stop_now)
     _recover(ctx, report)
     workers = max(1, ctx.config.limits.max_parallel_workers)
     started = 0
@@ -72,7 +85,7 @@ def run(
                     if queued.id in running.values() or seen.get(queued.id, 0) >= queued.attempt:
                         continue
                     seen[queued.id] = queued.attempt
-                    fut = pool.submit(_work_on, ctx, queued.id, runner, notify, ask, report)
+                    fut = pool.submit(_work_on, ctx, queued.id, hooks, report)
                     running[fut] = queued.id
                     started += 1
             if not running:
@@ -120,14 +133,7 @@ def _is_alive(this_host: str) -> Callable[[str, int], bool]:
     return alive
 
 
-def _work_on(
-    ctx: JobContext,
-    task_id: str,
-    runner: AgentRunner,
-    notify: NotifyFn | None,
-    ask: budgets.Ask | None,
-    report: QueueReport,
-) -> None:
+def _work_on(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport) -> None:
     try:
         claimed = ctx.mailbox.claim(task_id, Lease(host=ctx.host, pid=os.getpid(), started=ctx.clock()))
     except AlreadyClaimed:
@@ -135,23 +141,54 @@ def _work_on(
     task = claimed.task
     repo = ctx.config.repo(task.repo)
     stop_beat = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(ctx, task_id, stop_beat), daemon=True)
+    beat = threading.Thread(target=_heartbeat, args=(ctx, task_id, stop_beat, hooks.stop_now), daemon=True)
     beat.start()
     try:
-        outcome = _run_attempt(ctx, repo, task, runner, ask)
+        outcome = _run_attempt(ctx, repo, task, hooks.runner, hooks.ask)
         if outcome is None:
             ctx.mailbox.requeue(task_id, task)  # every agent cooling down: try again next tick
             return
-        _after_attempt(ctx, repo, outcome, notify, report)
+        if hooks.stop_now():
+            _stopped(ctx, outcome)
+            return
+        _after_attempt(ctx, repo, outcome, hooks.notify, report)
     finally:
         stop_beat.set()
         beat.join()
 
 
-def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event) -> None:
+def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event, stop_now: Callable[[], bool]) -> None:
+    """Renew the lease; on `off --now`, kill the running agent's group (its work is then committed and
+    pushed by the attempt as with any stopped run)."""
     interval = max(1.0, ctx.config.limits.lease_seconds / 3)
-    while not stop.wait(interval):
-        ctx.mailbox.heartbeat(task_id)
+    last_beat = 0.0
+    killed = False
+    while not stop.wait(1.0):
+        now = time.monotonic()
+        if now - last_beat >= interval:
+            ctx.mailbox.heartbeat(task_id)
+            last_beat = now
+        if not killed and stop_now():
+            killed = True
+            for pidfile in (ctx.paths.agent_runs / task_id).glob("**/agent.pid"):
+                process.kill_recorded_group(pidfile)
+
+
+def _stopped(ctx: JobContext, out: AttemptOutcome) -> None:
+    """`off --now` stopped this attempt: its work is pushed; the task waits in the inbox (same attempt
+    number — it was not allowed to finish) until Agent OS is switched on again."""
+    record = AttemptRecord(
+        attempt=out.task.attempt,
+        agent=out.agent,
+        outcome="stopped",
+        summary="stopped by `off --now`; work so far is on the branch",
+        files_changed=out.files_changed,
+    )
+    task = replace(out.task, prior_attempts=(*out.task.prior_attempts, record))
+    ctx.mailbox.requeue(task.id, task, "stopped by off --now")
+    metrics.record_event(
+        ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, agent=out.agent, state="stopped"
+    )
 
 
 def _run_attempt(

@@ -325,3 +325,43 @@ def test_monthly_budget_blocks_the_agent_until_the_operator_answers(sandbox, tmp
     assert "may run past its budget" in budget_decision(ctx, "continue:worker", "alice")
     report = queue.run(ctx)
     assert report.opened, "after Continue the agent runs and the PR opens"
+
+
+def test_off_now_stops_the_running_agent_pushes_its_work_and_resumes_when_on(sandbox, tmp_path):
+    import threading
+
+    from orchestrator.switches import Switches
+
+    body = """
+    if not Path("WIP.md").exists():
+        Path("WIP.md").write_text("half")
+        import time; time.sleep(120)
+    slugify_files(); done()
+    """
+    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body, 5)}, ["worker"], [SLUG_ISSUE])
+    ctx = s.ctx
+    switches = Switches.load(ctx.paths.root)
+    dispatcher.run(ctx)
+    worker = threading.Thread(
+        target=queue.run,
+        args=(ctx,),
+        kwargs={
+            "should_stop": lambda: switches.should_stop("queue"),
+            "stop_now": lambda: switches.stop_request() is not None,
+        },
+    )
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not list(ctx.paths.worktrees.glob("*/*/WIP.md")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    switches.set_global(False, "test", now=True)
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the queue stopped promptly"
+    (entry,) = ctx.mailbox.list(TaskState.INBOX)
+    assert entry.task is not None and entry.task.prior_attempts[-1].outcome == "stopped"
+    branch_sha = ctx.forge.get_branch_sha(REPO, entry.task.branch)
+    assert branch_sha != ctx.forge.get_branch_sha(REPO, "main"), "the work so far was pushed"
+
+    switches.set_global(True, "test")
+    report = queue.run(ctx, stop_now=lambda: switches.stop_request() is not None)
+    assert report.opened
