@@ -4,8 +4,9 @@ Order matters, so that a bad answer or an unreachable forge leaves nothing behin
 1. check: the merged config validates (with a placeholder board), the token variables are set, the LLM agent
    is configured, the repo/board/base branch are what the answers say (read-only forge calls);
 2. draft the charter (agent in print mode, or templates) and pair Telegram — still nothing written;
-3. act: create the repo, labels, the board; charter docs through a PR; seed issues on the board;
-4. write config.yaml (validated, previous file backed up), then install the cron block if asked.
+3. act: create the repo and the board, then write config.yaml (validated, previous file backed up) at once,
+   so that if a later step fails a re-run reuses both; then labels, the charter docs through a PR, the seed
+   issues on the board, and the cron block if asked.
 """
 
 from __future__ import annotations
@@ -95,16 +96,28 @@ def run_init(
         pairing = _pair_telegram(answers, environ, say)
         answers = _with_pairing(plan.answers, pairing)
         repo, created, board = _act_on_forge(forge, plan, say)
-        charter_pr, seeds = _publish(plan, repo, board, charter, say) if charter else (None, None)
     finally:
         forge.close()
-    if config_merge.has_repo(existing, answers.repo_key):
-        say(f"config: the repo {answers.repo_key} was already configured; its entry is kept as it is")
-    data = config_merge.merge(existing, answers, board)
-    backup = config_merge.write_config(config_path, data, now())
-    say(f"config: wrote {config_path}" + (f" (previous version: {backup.name})" if backup else ""))
+    # Written as soon as the repo and board exist: should a later step fail, a re-run reuses both.
+    backup = _write_config(config_path, existing, answers, board, now(), say)
+    charter_pr, seeds = _publish(plan, repo, board, charter, say) if charter else (None, None)
     block = _install_cron(config_path, say) if answers.cron else None
     return InitReport(config_path, backup, repo, created, board, charter, charter_pr, seeds, pairing, block)
+
+
+def _write_config(
+    path: Path,
+    existing: Mapping[str, Any],
+    answers: InitAnswers,
+    board: BoardPlacement,
+    when: datetime,
+    say: Callable[[str], None],
+) -> Path | None:
+    if config_merge.has_repo(existing, answers.repo_key):
+        say(f"config: the repo {answers.repo_key} was already configured; its entry is kept as it is")
+    backup = config_merge.write_config(path, config_merge.merge(existing, answers, board), when)
+    say(f"config: wrote {path}" + (f" (previous version: {backup.name})" if backup else ""))
+    return backup
 
 
 # --- 1. check ----------------------------------------------------------------------------------------------

@@ -4,11 +4,14 @@ Proves: the repo is created; its board has a Status field with the six workflow 
 filed with the sections the requirement guard requires and sit on the board as Todo; the charter docs arrive
 through a PR (the empty repo's base branch holds only the first commit's README); config.yaml is written,
 loads with load_config and holds no secret; the cron block lands in the temporary crontab; a second run with
-another repo merges (both repos, a backup of the first file); a re-run for the same repo adds nothing.
+another repo merges (both repos, a backup of the first file); a re-run for the same repo adds nothing; a
+forge failure after the repo and board exist is finished by a re-run that reuses them.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,15 @@ import yaml
 
 from orchestrator import cron, git
 from orchestrator.config import load_config
-from orchestrator.github.errors import NotFound
+from orchestrator.github.errors import GitHubError, NotFound
+from orchestrator.init_wizard import register
+from orchestrator.init_wizard.collect import collect
+from orchestrator.init_wizard.questions import build_questions
 from orchestrator.init_wizard.seeding import SEED_LABEL
+from orchestrator.init_wizard.wizard import run_init
 from orchestrator.policy.requirement_guard import check_requirements
+from orchestrator.sandbox.faults import FaultConfig
+from orchestrator.sandbox.seed import seed_repo
 from tests.init.conftest import TOKEN_ENV, InitEnv
 
 STATUSES = ["Todo", "Ready", "In Progress", "In Review", "Done", "Blocked"]
@@ -130,8 +139,6 @@ def test_rerun_for_the_same_repo_adds_nothing(init_env: InitEnv, capsys: pytest.
 def test_adopted_repo_with_code_gets_the_charter_through_a_pr_and_keeps_its_own_docs(
     init_env: InitEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from orchestrator.sandbox.seed import seed_repo
-
     source = tmp_path / "src"
     source.mkdir()
     (source / "VISION.md").write_text("# Our own vision\n")
@@ -169,3 +176,29 @@ def test_no_charter_sets_up_repo_and_config_only(
     assert client.list_issues(f"{init_env.owner}/bare") == []
     assert client.list_pulls(f"{init_env.owner}/bare") == []
     assert load_config(init_env.config, environ={}).repos[0].board.mode == "labels"
+
+
+def test_a_failure_after_the_repo_and_board_exist_is_finished_by_a_rerun(
+    init_env: InitEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    register(parser.add_subparsers())
+    answers = collect(parser.parse_args(init_env.argv("flaky")), build_questions({}), None)
+
+    def say(line: str) -> None:  # the forge starts failing once the config is written
+        if line.startswith("config: wrote"):
+            init_env.forge.set_faults(FaultConfig(error_rate=1.0, error_statuses=(404,)))
+
+    with pytest.raises(GitHubError):
+        run_init(answers, init_env.config, {}, say, os.environ)
+    init_env.forge.set_faults(FaultConfig())
+    assert load_config(init_env.config, environ={}).repos[0].board.project_number == 1
+
+    assert init_env.run(init_env.argv("flaky")) == 0
+    capsys.readouterr()
+    client = init_env.client()
+    assert len(client.list_pulls(f"{init_env.owner}/flaky")) == 1
+    assert client.list_issues(f"{init_env.owner}/flaky")
+    with pytest.raises(NotFound):  # the re-run reused the board
+        client.get_board(init_env.owner, 2, "Status")
