@@ -140,10 +140,11 @@ class SprintPlan:
     items: tuple[PlanItem, ...]
     considered: int
     readings: tuple[MetricReading, ...]
+    sequence: int = 0  # how many plans this repo had before: two plans made in the same instant differ
 
     @property
     def plan_id(self) -> str:
-        return plan_id(self.repo, self.created_at)
+        return plan_id(self.repo, self.created_at, self.sequence)
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,9 @@ class PlanningSnapshot:
     workers: int
 
 
-def plan_id(repo: str, created_at: datetime) -> str:
+def plan_id(repo: str, created_at: datetime, sequence: int = 0) -> str:
     """Short and stable: it travels in Telegram callback data (64 bytes at most)."""
-    return hashlib.sha256(f"{repo}|{created_at.isoformat()}".encode()).hexdigest()[:10]
+    return hashlib.sha256(f"{repo}|{created_at.isoformat()}|{sequence}".encode()).hexdigest()[:10]
 
 
 def words(text: str) -> frozenset[str]:
@@ -399,6 +400,7 @@ def record_to_json(record: PlanRecord) -> dict[str, object]:
         "capacity": plan.capacity,
         "capacity_reason": plan.capacity_reason,
         "considered": plan.considered,
+        "sequence": plan.sequence,
         "items": [[i.number, i.title, i.score, list(i.reasons)] for i in plan.items],
         "readings": [[r.name, r.weight, r.direction, r.source, r.current, r.previous] for r in plan.readings],
         "status": record.status,
@@ -424,6 +426,7 @@ def record_from_json(data: object) -> PlanRecord:
             items=tuple(PlanItem(int(n), str(t), float(s), tuple(r)) for n, t, s, r in data["items"]),
             considered=int(data["considered"]),
             readings=tuple(MetricReading(*row) for row in data["readings"]),
+            sequence=int(data.get("sequence", 0)),
         )
         decided_at = data.get("decided_at")
         return PlanRecord(

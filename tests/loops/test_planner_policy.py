@@ -208,3 +208,7 @@ def test_buttons_fit_telegram_callback_data():
     for _label, data in (p.approve_button(plan_id), p.skip_button(plan_id)):
         assert len(data.encode()) <= 64 and data.startswith("approve:")
         assert p.parse_plan_ref(data.partition(":")[2]) is not None
+
+
+def test_two_plans_made_in_the_same_instant_have_different_ids():
+    assert p.plan_id(REPO, NOW, 0) != p.plan_id(REPO, NOW, 1)
