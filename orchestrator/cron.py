@@ -31,6 +31,10 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence("queue", "*/5 * * * *", 5),
     Cadence("telegram_control", "* * * * *", 1),
     Cadence("daily_digest", "0 8 * * *", 1440, at="*-*-* 08:00:00"),
+    Cadence("backlog_groomer", "15 6 * * *", 1440, at="*-*-* 06:15:00"),
+    Cadence("incident_scanner", "0 */6 * * *", 360),
+    Cadence("log_analyzer", "30 6 * * 1", 10080, at="Mon *-*-* 06:30:00"),
+    Cadence("agent_scorer", "45 5 * * *", 1440, at="*-*-* 05:45:00"),
 )
 
 

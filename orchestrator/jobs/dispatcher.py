@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from orchestrator import metrics
 from orchestrator.github.errors import ClaimLost, GitHubError
+from orchestrator.jobs.agent_scorer import load_routing_weights
 from orchestrator.mailbox import TaskExists
 from orchestrator.models import Issue, TaskState
 from orchestrator.policy import dispatch as policy
+from orchestrator.policy.scoring import apply_weights
 from orchestrator.prompt import render_issue_comment, sanitize_untrusted
 from orchestrator.runtime import JobContext
 from orchestrator.tracker import Tracker
@@ -78,7 +80,7 @@ def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.Repo
         needs_info_label=repo.labels.needs_info,
         blocked_label=repo.labels.blocked,
         trusted_authors=frozenset(repo.trusted_authors),
-        routing=dict(ctx.config.routing),
+        routing=apply_weights(ctx.config.routing, load_routing_weights(ctx.paths.state)),
         known_agents=frozenset(ctx.config.agents),
         issue_body_max_bytes=ctx.config.limits.issue_body_max_bytes,
     )

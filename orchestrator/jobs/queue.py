@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from orchestrator import budgets, metrics, process
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError
-from orchestrator.mailbox import AlreadyClaimed, Lease
+from orchestrator.mailbox import AlreadyClaimed, Lease, infra_retries
 from orchestrator.models import AttemptRecord, Task, TaskState
 from orchestrator.policy import retry
 from orchestrator.prompt import render_issue_comment, render_pr_body
@@ -81,8 +81,11 @@ def run(
             if max_tasks is not None:
                 free = min(free, max_tasks - started)
             if not stop_reason and free > 0:
-                for queued in ctx.mailbox.next_tasks(free + len(seen)):
+                waiting = _backing_off(ctx)
+                for queued in ctx.mailbox.next_tasks(free + len(seen) + len(waiting)):
                     if queued.id in running.values() or seen.get(queued.id, 0) >= queued.attempt:
+                        continue
+                    if queued.id in waiting:
                         continue
                     seen[queued.id] = queued.attempt
                     fut = pool.submit(_work_on, ctx, queued.id, hooks, report)
@@ -107,8 +110,15 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
         for pidfile in (ctx.paths.agent_runs / expired.task_id).glob("**/agent.pid"):
             if process.kill_recorded_group(pidfile):
                 ctx.log.warning("killed an orphaned agent task=%s pidfile=%s", expired.task_id, pidfile)
-        ctx.mailbox.recover(expired.task_id)
+        task = ctx.mailbox.recover(expired.task_id)
         report.recovered.append(expired.task_id)
+        retries = infra_retries(task)
+        if retries > retry.MAX_INFRA_RETRIES:
+            reason = f"the task's process died {retries} times (infrastructure); last: lease expired"
+            ctx.mailbox.finish(task.id, TaskState.ESCALATED, reason)
+            escalate(ctx, ctx.config.repo(task.repo), task, reason)
+            continue
+        _set_backoff(ctx, task.id, now + retry.infra_backoff(retries, task.id))
         metrics.record_event(
             ctx.paths.metrics, task=expired.task_id, state="recovered", reason="lease expired"
         )
@@ -233,6 +243,7 @@ def _after_attempt(
         duration_s=round(out.run.duration_s, 3),
         cost_usd=out.run.cost_usd,
         attempt=task.attempt,
+        task_type=task.task_type,
     )
     action = retry.decide(
         task, out.agent, out.outcome, out.detail, ctx.config.limits.max_attempts, _cooldowns(ctx), ctx.clock()
@@ -305,6 +316,24 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
         ctx.forge.comment_issue(repo.full_name, task.issue, comment)
     except GitHubError as exc:
         ctx.log.warning("PR opened but the issue was not updated task=%s error=%s", task.id, exc)
+
+
+BACKOFF = "infra_backoff.json"
+
+
+def _set_backoff(ctx: JobContext, task_id: str, until: datetime) -> None:
+    def put(data: dict[str, str]) -> dict[str, str]:
+        data[task_id] = until.isoformat()
+        return data
+
+    update_json(ctx.paths.state / BACKOFF, put)
+
+
+def _backing_off(ctx: JobContext) -> set[str]:
+    """Recovered tasks still inside their backoff window."""
+    now = ctx.clock()
+    raw = read_json(ctx.paths.state / BACKOFF, dict)
+    return {task_id for task_id, until in raw.items() if datetime.fromisoformat(until) > now}
 
 
 def _cooldowns(ctx: JobContext) -> dict[str, datetime]:

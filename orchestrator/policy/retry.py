@@ -60,6 +60,17 @@ class Escalate:
 RetryAction = OpenPR | FollowUp | NextAgent | Escalate
 
 RATE_LIMIT_COOLDOWN = timedelta(minutes=30)
+INFRA_BACKOFF_BASE = timedelta(seconds=30)
+INFRA_BACKOFF_CAP = timedelta(minutes=30)
+MAX_INFRA_RETRIES = 3
+
+
+def infra_backoff(retry: int, task_id: str) -> timedelta:
+    """Wait before the n-th infrastructure retry (crash recovery): exponential with a ±50 % jitter that is
+    stable per task (hash of its id), so hosts recovering many tasks at once do not retry in lockstep."""
+    base = min(INFRA_BACKOFF_BASE * (2 ** max(retry - 1, 0)), INFRA_BACKOFF_CAP)
+    jitter = 0.5 + (sum(task_id.encode()) % 1000) / 1000
+    return base * jitter
 
 
 def decide(

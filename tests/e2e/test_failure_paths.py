@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,12 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
 
     report = queue.run(ctx)
     assert report.recovered and not process.is_running(agent_pid), "the orphaned agent was killed"
+    assert not report.opened, "an infrastructure retry waits out its backoff first"
+    (waiting,) = ctx.mailbox.list(TaskState.INBOX)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    ctx.clock = lambda: later
+    report = queue.run(ctx)
+    assert report.opened
     sandbox.wait_ci_idle(timeout=120)
     for _ in range(4):
         pr_monitor.run(ctx)
