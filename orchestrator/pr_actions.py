@@ -73,12 +73,12 @@ def rebase_branch(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> bool:
     pool = pool_for(ctx, repo)
     worktree = pool.acquire(pr.head_ref, f"origin/{pr.head_ref}", owner=f"rebase-{pr.number}")
     try:
-        git.rebase(worktree, f"origin/{pr.base_ref}")
+        git.rebase(worktree, f"origin/{pr.base_ref}", settings=pool.settings)
     except git.GitConflict as exc:
         ctx.log.info("rebase conflict pr=%s paths=%s", pr.number, exc.paths)
         return False
     else:
-        git.push(worktree, pr.head_ref, force_with_lease=pr.head_sha)
+        git.push(worktree, pr.head_ref, force_with_lease=pr.head_sha, settings=pool.settings)
         ctx.audit("push", f"{repo.full_name}:{pr.head_ref}", rebased_onto=pr.base_ref, lease=pr.head_sha)
         return True
     finally:

@@ -18,6 +18,7 @@ from orchestrator.policy.retry import Outcome, classify
 from orchestrator.prompt import render_prompt
 from orchestrator.result_contract import ContractError, contract_text, read_result
 from orchestrator.runtime import JobContext
+from orchestrator.worktrees import git_settings
 
 if TYPE_CHECKING:
     from orchestrator.config import AgentConfig, RepoConfig
@@ -134,7 +135,7 @@ def attempt(
         ctx.audit("secret_blocked", f"{task.repo}:{task.branch}", findings=secrets[:20], agent=agent)
         head = None
     else:
-        head = _push(ctx, task, worktree) if committed or changed else None
+        head = _push(ctx, repo, task, worktree) if committed or changed else None
     return AttemptOutcome(task, agent, outcome, detail, run, result, tests, head, changed)
 
 
@@ -172,8 +173,8 @@ def _commit(
     return git.commit_all(worktree, message, ident.author_name, ident.author_email)
 
 
-def _push(ctx: JobContext, task: Task, worktree: Path) -> str:
-    git.push(worktree, task.branch)
+def _push(ctx: JobContext, repo: RepoConfig, task: Task, worktree: Path) -> str:
+    git.push(worktree, task.branch, settings=git_settings(ctx, repo))
     sha = git.head_sha(worktree)
     ctx.audit("push", f"{task.repo}:{task.branch}", sha=sha, attempt=task.attempt)
     return sha

@@ -108,6 +108,11 @@ class GitHubClient:
             seconds_between_writes=seconds_between_writes,
         )
 
+    def git_authorization(self) -> str:
+        """The token for git over HTTPS (the App's current installation token, or the PAT), for the git edge's
+        `http.extraheader` — passed through the environment, never on a command line or in .git/config."""
+        return self._http.auth.authorization().removeprefix("Bearer ").removeprefix("token ")
+
     def close(self) -> None:
         self._http.save_cache()
         self._http.close()
