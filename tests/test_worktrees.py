@@ -4,9 +4,11 @@ import base64
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 from orchestrator import git
 from orchestrator.config import parse_config
+from orchestrator.runtime import JobContext
 from orchestrator.worktrees import clone_url, git_settings
 
 
@@ -18,14 +20,14 @@ class TokenForge:
         return self.token
 
 
-def ctx_for(clone: str | None, tmp_path: Path) -> SimpleNamespace:
+def ctx_for(clone: str | None, tmp_path: Path) -> JobContext:
     repo = {"owner": "o", "name": "r", "board": {"mode": "labels"}}
     if clone:
         repo["clone_url"] = clone
     config = parse_config(
         {"github": {"api_url": "https://api.github.com"}, "repos": [repo]}, base_dir=tmp_path
     )
-    return SimpleNamespace(config=config, forge=TokenForge("tok-123456"))
+    return cast(JobContext, SimpleNamespace(config=config, forge=TokenForge("tok-123456")))
 
 
 def test_https_remote_gets_an_extraheader_through_the_environment(tmp_path):
