@@ -284,8 +284,10 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Subcommand groups that live with their own modules."""
     from orchestrator.sandbox.commands import register as register_sandbox
     from orchestrator.security.commands import register_audit, register_hooks, register_secrets
+    from orchestrator.init_wizard import register as register_init
     from orchestrator.views.commands import register as register_views
 
+    register_init(sub)
     register_views(sub)
     sandbox = sub.add_parser("sandbox", help="the built-in local GitHub-compatible forge")
     register_sandbox(sandbox.add_subparsers(dest="sandbox_command", required=True))
