@@ -282,9 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Subcommand groups that live with their own modules."""
+    from orchestrator.init_wizard import register as register_init
     from orchestrator.sandbox.commands import register as register_sandbox
     from orchestrator.security.commands import register_audit, register_hooks, register_secrets
-    from orchestrator.init_wizard import register as register_init
     from orchestrator.views.commands import register as register_views
 
     register_init(sub)
