@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from orchestrator.mailbox import MailboxError
 from orchestrator.metrics import Event, read_events
 from orchestrator.policy import codebase_memory as policy
 from orchestrator.runtime import JobContext
+from orchestrator.security.secret_scan import scan_text
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
@@ -76,6 +78,18 @@ def merged_task(ctx: JobContext, repo: RepoConfig, event: Event) -> policy.Merge
         files=files,
         decisions=policy.pr_body_section(pr.body, "Decisions"),
         goal=goal,
+    )
+
+
+def withhold_secrets(entry: policy.MemoryEntry) -> policy.MemoryEntry:
+    """An entry whose text looks like it holds a credential keeps only its heading (doc_pr would refuse the
+    whole batch otherwise, every run)."""
+    if not scan_text(entry.render(), DOCUMENT):
+        return entry
+    log.warning("%s: PR #%s's entry looked like it held a credential; its text is withheld", JOB, entry.pr)
+    heading = entry.heading if not scan_text(entry.heading, DOCUMENT) else f"### PR #{entry.pr}"
+    return replace(
+        entry, heading=heading, lines=("What changed: (withheld: the text looked like a credential)",)
     )
 
 
@@ -129,7 +143,7 @@ def remember(ctx: JobContext, repo: RepoConfig, dry_run: bool = False) -> int | 
     pr_number = None
     if events:
         tasks = [merged_task(ctx, repo, event) for event in events]
-        entries = [policy.build_entry(task) for task in tasks]
+        entries = [withhold_secrets(policy.build_entry(task)) for task in tasks]
         if dry_run:
             log.info("%s: would record %s", JOB, [t.pr for t in tasks])
             return None

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import doc_pr, git
-from orchestrator.config import ConfigError, Objective, load_objectives
+from orchestrator.config import ConfigError, Objective, UnknownRepoError, load_objectives
 from orchestrator.control_actions import ActionFailed
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
@@ -132,7 +132,10 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
         return decided
 
     store = PlanStore(ctx.paths.state)
-    record = store.change(plan_id, decide)
+    try:
+        record = store.change(plan_id, decide)
+    except policy.PlanStateError as exc:
+        raise ActionFailed(f"plan {plan_id} cannot be read: {exc}") from exc
     if record is None:
         raise ActionFailed(f"plan {plan_id} is unknown here (too old, or from another install)")
     log.info("%s: plan %s answered by %s: %s", JOB, plan_id, actor, replies[0])
@@ -140,6 +143,8 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
         return replies[0]
     try:
         applied = apply_plan(ctx, store, record)
+    except UnknownRepoError as exc:
+        raise ActionFailed(f"plan {plan_id} is approved but {exc}") from exc
     except GitHubError as exc:
         log.error("%s: applying plan %s failed: %s", JOB, plan_id, exc)
         return f"{replies[0]}; moving the issues failed ({exc}); the planner retries on its next run"

@@ -156,3 +156,16 @@ def test_the_file_stays_within_its_cap_with_or_without_an_llm(make_ctx, tmp_path
         assert "helpers added one by one" in text and "Added helper number 0" in oracle_prompt(ctx)
     else:
         assert re.search(r"^- PR #\d+ · #20\d Add f\d · \d{4}-\d\d-\d\d: Added helper number", text, re.M)
+
+
+def test_an_entry_that_looks_like_it_holds_a_credential_keeps_only_its_heading():
+    from datetime import UTC, datetime
+
+    from orchestrator.policy import codebase_memory as policy
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    task = policy.MergedTask(9, 8, "Rotate keys", datetime(2025, 3, 1, tzinfo=UTC), summary=f"set {token}")
+    withheld = job.withhold_secrets(policy.build_entry(task))
+    assert token not in withheld.render() and withheld.heading.startswith("### PR #9 · #8 Rotate keys")
+    clean = policy.build_entry(policy.MergedTask(9, 8, "Rotate keys", datetime(2025, 3, 1, tzinfo=UTC)))
+    assert job.withhold_secrets(clean) == clean
