@@ -51,48 +51,11 @@ FAILURE_STATES = frozenset(
 )
 EVENT_ALIASES = {"pr_merged": "merged"}  # metric sources may name the transition the way people say it
 _STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "our",
-        "the",
-        "their",
-        "this",
-        "to",
-        "with",
-        "without",
-        "when",
-        "who",
-        "what",
-        "which",
-        "new",
-        "make",
-        "more",
-        "less",
-        "all",
-        "any",
-        "can",
-        "not",
-        "no",
-    ]
+    re.findall(
+        r"\w+",
+        "a an and are as at be by for from has have in into is it its of on or our the their this "
+        "to with without when who what which new make more less all any can not no",
+    )
 )
 _GENERIC_METRIC_WORDS = frozenset(
     {"open", "issue", "issues", "count", "rate", "total", "number", "pr", "prs"}
