@@ -7,11 +7,11 @@ worktree always goes back to the pool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator import git, metrics, process
+from orchestrator import budgets, git, metrics, process
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.models import AgentResult, AgentRun, Task
 from orchestrator.policy.retry import Outcome, classify
@@ -98,7 +98,12 @@ def attempt(
     result_file = worktree / ".agent_result.md"
     result_file.unlink(missing_ok=True)
     guarded = git.snapshot_files(git.shared_config_files(worktree))
-    run = runner(agent_spec(ctx.config.agents[agent]), prompt, worktree, run_dir)
+    spec = agent_spec(ctx.config.agents[agent])
+    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
+    spec = replace(
+        spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
+    )  # the task's remaining budget
+    run = runner(spec, prompt, worktree, run_dir)
     tampered = git.restore_files(guarded)
     if tampered:  # a filter or alias planted in git config would run inside the orchestrator, token nearby
         ctx.log.warning("agent changed git config; restored task=%s files=%s", task.id, tampered)

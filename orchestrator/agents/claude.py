@@ -59,6 +59,8 @@ class ClaudeAdapter:
             "--max-turns",
             str(spec.max_turns),
         ]
+        if spec.max_budget_usd is not None:
+            argv += ["--max-budget-usd", f"{max(spec.max_budget_usd, 0.01):.2f}"]
         return self._invocation(spec, workspace, argv)
 
     def print_invocation(self, spec: AgentSpec, workspace: Workspace) -> Invocation:
@@ -120,6 +122,8 @@ def _verdict(spec: AgentSpec, data: dict[str, Any]) -> tuple[bool, str]:
     subtype = str(data.get("subtype", ""))
     if subtype == "error_max_turns":
         return True, f"turn cap: stopped after {data.get('num_turns')} turns (max_turns={spec.max_turns})"
+    if subtype.startswith("error_max_budget"):
+        return True, f"budget cap: stopped at ${data.get('total_cost_usd')} (limit ${spec.max_budget_usd})"
     if data.get("is_error") is not True and subtype == "success":
         return False, ""
     message = data.get("result")

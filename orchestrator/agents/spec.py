@@ -31,6 +31,7 @@ class AgentSpec:
     timeout_s: float = 45 * 60.0
     stall_timeout_s: float = 10 * 60.0
     max_turns: int = 60
+    max_budget_usd: float | None = None  # stop the run past this spend (claude: --max-budget-usd)
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     price_per_million_input: float = 0.0
     price_per_million_output: float = 0.0

@@ -73,6 +73,18 @@ def test_claude_command_and_environment(tmp_path: Path) -> None:
     assert built.env["DISABLE_AUTOUPDATER"] == "1"
     assert built.env["CLAUDE_CODE_MAX_RETRIES"] == "2"  # the agent's env overrides the default 0
     assert built.env.get("IS_SANDBOX") == ("1" if os.geteuid() == 0 else None)
+
+
+def test_claude_gets_the_tasks_remaining_budget(tmp_path: Path) -> None:
+    built, _ = invocation(
+        tmp_path,
+        name="claude",
+        kind="claude",
+        command=("claude",),
+        api_key_env="ANTHROPIC_API_KEY",
+        max_budget_usd=1.234,
+    )
+    assert built.argv[-2:] == ("--max-budget-usd", "1.23")
     assert "OPENAI_API_KEY" not in built.env
 
 
