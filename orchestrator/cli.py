@@ -149,6 +149,21 @@ def cmd_issue_action(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    from orchestrator.control_actions import ActionFailed
+    from orchestrator.jobs.entry import build_context
+    from orchestrator.jobs.strategic_planner import answer_plan
+
+    ctx = build_context(load_config(args.config))
+    ref = args.ref.removeprefix("approve:")
+    try:
+        print(answer_plan(ctx, ref if not args.skip else f"{ref}:skip", "cli"))
+    except ActionFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- cron -------------------------------------------------------------------------------------------------
 
 
@@ -262,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("issue", help="OWNER/NAME#NUMBER or REPO_KEY#NUMBER")
         p.set_defaults(func=cmd_issue_action)
+
+    p = sub.add_parser("approve", help="approve (or --skip) a pending sprint plan, e.g. plan:<id>")
+    p.add_argument("ref")
+    p.add_argument("--skip", action="store_true")
+    p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("cron", help="install, remove or show the crontab block (or --systemd timers)")
     p.add_argument("action", choices=("install", "uninstall", "show"))

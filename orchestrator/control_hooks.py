@@ -29,7 +29,14 @@ def build_hooks(ctx: JobContext) -> ControlHooks:
         retry=lambda ref, actor: retry_issue(ctx, ref, actor),
         close=lambda ref, actor: close_issue(ctx, ref, actor),
         budget_decision=lambda ref, actor: budget_decision(ctx, ref, actor),
+        approve=lambda ref, actor: _answer_plan(ctx, ref, actor),
     )
+
+
+def _answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
+    from orchestrator.jobs.strategic_planner import answer_plan
+
+    return answer_plan(ctx, ref, actor)
 
 
 def _repo(ctx: JobContext, ref: IssueRef) -> RepoConfig:

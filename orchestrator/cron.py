@@ -35,6 +35,13 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence("incident_scanner", "0 */6 * * *", 360),
     Cadence("log_analyzer", "30 6 * * 1", 10080, at="Mon *-*-* 06:30:00"),
     Cadence("agent_scorer", "45 5 * * *", 1440, at="*-*-* 05:45:00"),
+    Cadence(
+        "strategic_planner", "*/15 * * * *", 15
+    ),  # its own gate plans once per sprint; approvals are quick
+    Cadence("product_inspector", "30 7 * * *", 1440, at="*-*-* 07:30:00"),
+    Cadence("dependency_watcher", "0 5 * * *", 1440, at="*-*-* 05:00:00"),
+    Cadence("codebase_memory", "0 */6 * * *", 360),
+    Cadence("dashboard", "0 * * * *", 60),
 )
 
 

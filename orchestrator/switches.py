@@ -32,6 +32,7 @@ KNOWN_JOBS = (
     "dependency_watcher",
     "telegram_control",
     "dashboard",
+    "codebase_memory",
 )
 REPO_MODES = ("auto", "review")  # auto: PRs merge when green; review: PRs wait for a human to merge
 
