@@ -273,7 +273,7 @@ BAD_CONFIGS = [
     ({"github.api_url": "api.github.com"}, 'github.api_url: expected an http(s) URL, got "api.github.com"'),
     (
         {"github.token_env": "MY TOKEN"},
-        'github.token_env: expected an environment variable name, got "MY TOKEN"',
+        'github.token_env: expected an environment variable name (or vault:NAME), got "MY TOKEN"',
     ),
     ({"github": []}, "github: expected a mapping, got a list"),
     ({"git.author_email": "nobody"}, 'git.author_email: expected an e-mail address, got "nobody"'),

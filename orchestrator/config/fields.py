@@ -141,7 +141,11 @@ class Url(Text):
 
 
 def env_name() -> Text:
-    return Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")
+    """Where a secret comes from: an environment variable name, or `vault:NAME` for the encrypted vault."""
+    return Text(
+        r"(?:env:)?[A-Za-z_][A-Za-z0-9_]*|vault:[A-Za-z0-9_.-]+",
+        "an environment variable name (or vault:NAME)",
+    )
 
 
 class EnvValue(Kind):

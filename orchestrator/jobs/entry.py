@@ -58,6 +58,7 @@ def build_context(config: Config, environ: dict[str, str] | None = None) -> JobC
     env = dict(os.environ if environ is None else environ)
     paths = RuntimePaths(config.runtime_dir)
     paths.ensure()
+    resolve_secret_refs(config, env, paths)
     gh = config.github
     forge = GitHubClient.from_settings(
         gh.api_url,
@@ -73,6 +74,40 @@ def build_context(config: Config, environ: dict[str, str] | None = None) -> JobC
         environ=env,
     )
     return JobContext(config=config, paths=paths, forge=forge, mailbox=Mailbox(paths.mailbox), environ=env)
+
+
+def secret_refs(config: Config) -> set[str]:
+    """Every place the config names a secret: the GitHub token, each agent's key, the Telegram token."""
+    refs = {config.github.token_env, config.telegram.token_env}
+    refs |= {a.api_key_env for a in config.agents.values() if a.api_key_env}
+    return refs
+
+
+def resolve_secret_refs(config: Config, env: dict[str, str], paths: RuntimePaths) -> None:
+    """Make `vault:NAME` references readable like environment variables (env["vault:NAME"] = value), so the
+    GitHub client, the agent adapters and the Telegram edge need no vault code. The vault is opened only when
+    the config refers to it; a missing key or a wrong one is a clear error naming the fix."""
+    wanted = sorted(ref for ref in secret_refs(config) if ref.startswith("vault:"))
+    for ref in secret_refs(config):
+        if ref.startswith("env:"):
+            env.setdefault(ref, env.get(ref.removeprefix("env:"), ""))
+    if not wanted:
+        return
+    from orchestrator.security.errors import SecurityError
+    from orchestrator.security.redact import default_redactor
+    from orchestrator.security.vault import Vault, resolve_secret
+
+    try:
+        vault = Vault.open(paths.state / "vault.json", env)
+        for ref in wanted:
+            value = resolve_secret(ref, env, vault)
+            if value is None:
+                name = ref.removeprefix("vault:")
+                raise ConfigError([f"{ref}: the vault has no such secret (bin/agentos secrets set {name})"])
+            env[ref] = value
+            default_redactor().add(value)  # a vault value never shows in a log line either
+    except SecurityError as exc:
+        raise ConfigError([f"{', '.join(wanted)}: cannot read the secret vault: {exc}"]) from exc
 
 
 def run_job(name: str, config_path: str | None, argv: list[str], honour_switches: bool = True) -> JobOutcome:
@@ -111,6 +146,8 @@ def _run_locked(name: str, config: Config, argv: list[str]) -> JobOutcome:
         ctx = build_context(config)
     except GitHubError as exc:
         return JobOutcome(EXIT_CONFIG, f"{name}: cannot talk to GitHub: {exc}")
+    except ConfigError as exc:
+        return JobOutcome(EXIT_CONFIG, f"{name}: {exc}")
     started = datetime.now(UTC)
     outcome = JobOutcome(EXIT_ERROR, f"{name} crashed")
     try:
