@@ -137,7 +137,7 @@ class GitHubClient:
         return parse.issue(repo, self._get(_repo_path(repo, f"issues/{number}")))
 
     def create_issue(self, repo: str, title: str, body: str, labels: Sequence[str] = ()) -> Issue:
-        payload = {"title": title, "body": body, "labels": list(labels)}
+        payload = {"title": _redact(title), "body": _redact(body), "labels": list(labels)}
         response = self._http.request(
             "POST", _repo_path(repo, "issues"), body=payload, mode=RetryMode.UNSAFE, expected=_CREATED
         )
@@ -150,7 +150,9 @@ class GitHubClient:
 
     def comment_issue(self, repo: str, number: int, body: str) -> None:
         path = _repo_path(repo, f"issues/{number}/comments")
-        self._http.request("POST", path, body={"body": body}, mode=RetryMode.UNSAFE, expected=_CREATED)
+        self._http.request(
+            "POST", path, body={"body": _redact(body)}, mode=RetryMode.UNSAFE, expected=_CREATED
+        )
 
     def add_labels(self, repo: str, number: int, labels: Sequence[str]) -> None:
         if labels:  # adding a label twice is harmless, so this write is retried like a read
@@ -230,7 +232,7 @@ class GitHubClient:
     ) -> PullRequest:
         """Open a PR. Idempotent: when an open PR from `head` into `base` already exists (GitHub answers 422,
         e.g. after a retry whose first answer was lost, or a job re-run after a crash), that PR is returned."""
-        payload = {"title": title, "body": body, "head": head, "base": base, "draft": draft}
+        payload = {"title": _redact(title), "body": _redact(body), "head": head, "base": base, "draft": draft}
         path = _repo_path(repo, "pulls")
         response = self._http.request(
             "POST", path, body=payload, mode=RetryMode.VERIFIED, expected=frozenset({201, 422})
@@ -274,7 +276,10 @@ class GitHubClient:
         body: str | None = None,
         state: str | None = None,
     ) -> None:
-        changes = {k: v for k, v in {"title": title, "body": body, "state": state}.items() if v is not None}
+        texts = {"title": title, "body": body}
+        changes = {k: _redact(v) for k, v in texts.items() if v is not None}
+        if state is not None:
+            changes["state"] = state
         if changes:
             self._http.request("PATCH", _repo_path(repo, f"pulls/{number}"), body=changes, expected=_OK)
 
@@ -389,3 +394,11 @@ def _verdict(runs: Sequence[Any]) -> CheckState:
     if any(r.status != "completed" for r in runs):
         return CheckState.PENDING
     return CheckState.SUCCESS
+
+
+def _redact(text: str) -> str:
+    """Every issue, comment and PR text we write passes through the one redactor (known secret values and
+    token shapes), whatever produced it: a template, an agent's summary or a CI log excerpt."""
+    from orchestrator.security.redact import default_redactor
+
+    return default_redactor().redact(text)

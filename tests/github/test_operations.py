@@ -298,3 +298,15 @@ def test_client_implements_the_forge_protocol(make_client: ClientFactory) -> Non
 
     forge: Forge = make_client()  # mypy checks the structural match; a signature drift fails `make check`
     assert forge.stats == RequestStats()
+
+
+def test_comment_bodies_are_redacted_before_they_leave(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    """A token shape in text we post (e.g. an agent summary or a CI log excerpt) never reaches GitHub."""
+    token = "gh" + "p_" + "Zq7Yx5Wv3Ut1Sr9Qp7On5Ml3Kj1Ih9Gf7Ed5"
+    server.script("POST", "/api/v3/repos/o/r/issues/3/comments", Reply(201, {"id": 1}))
+    make_client().comment_issue("o/r", 3, f"CI log: export GITHUB_TOKEN={token}")
+    (request,) = server.seen("POST", "/api/v3/repos/o/r/issues/3/comments")
+    sent = request.body["body"]
+    assert token not in sent and "REDACTED" in sent
