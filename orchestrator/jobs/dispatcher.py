@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from orchestrator import metrics
@@ -22,6 +23,8 @@ from orchestrator.policy import dispatch as policy
 from orchestrator.policy.scoring import apply_weights
 from orchestrator.prompt import render_issue_comment, sanitize_untrusted
 from orchestrator.runtime import JobContext
+from orchestrator.store import read_json, update_json
+from orchestrator.switches import Switches, is_allowed
 from orchestrator.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -42,8 +45,16 @@ class DispatchReport:
 def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> DispatchReport:
     report = DispatchReport()
     tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
+    switches = Switches.load(ctx.paths.root).reload()
     for repo in ctx.config.repos:
-        if not repo.enabled:
+        allowed, why = is_allowed(switches, "dispatcher", repo.key)
+        if (
+            not repo.enabled
+            or not allowed
+            or not _cadence_due(ctx, repo.key, switches.repo(repo.key).cadence_minutes)
+        ):
+            if why:
+                ctx.log.info("repo skipped repo=%s reason=%s", repo.full_name, why)
             continue
         try:
             _dispatch_repo(ctx, tracker, repo, report)
@@ -53,6 +64,24 @@ def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> Dispa
     if report.dispatched and start_queue is not None:
         start_queue()
     return report
+
+
+def _cadence_due(ctx: JobContext, key: str, minutes: int | None) -> bool:
+    """A per-repo dispatch cadence set from Telegram (`/repo cadence KEY MIN`); None = every tick."""
+    if not minutes:
+        return True
+    path = ctx.paths.state / "dispatch_cadence.json"
+    last = read_json(path, dict).get(key)
+    now = ctx.clock()
+    if last and now - datetime.fromisoformat(last) < timedelta(minutes=minutes):
+        return False
+
+    def put(data: dict) -> dict:
+        data[key] = now.isoformat()
+        return data
+
+    update_json(path, put)
+    return True
 
 
 def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.RepoSnapshot:

@@ -26,6 +26,7 @@ from orchestrator.pr_actions import (
 )
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
+from orchestrator.switches import Switches, is_allowed
 from orchestrator.verification import VerifierError, run_verifier, verdict_from_json, verdict_to_json
 from orchestrator.worktrees import pool_for
 
@@ -48,18 +49,22 @@ class MonitorReport:
 
 def run(ctx: JobContext, notify: NotifyFn | None = None) -> MonitorReport:
     report = MonitorReport()
+    switches = Switches.load(ctx.paths.root).reload()
     for repo in ctx.config.repos:
-        if not repo.enabled:
+        if not repo.enabled or not is_allowed(switches, "pr_monitor", repo.key)[0]:
             continue
+        review_only = switches.repo(repo.key).mode == "review"
         try:
-            _monitor_repo(ctx, repo, report, notify)
+            _monitor_repo(ctx, repo, report, notify, review_only)
         except GitHubError as exc:
             report.errors.append(f"{repo.full_name}: {exc}")
             ctx.log.error("pr_monitor failed repo=%s error=%s", repo.full_name, exc)
     return report
 
 
-def _monitor_repo(ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None) -> None:
+def _monitor_repo(
+    ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None, review_only: bool
+) -> None:
     prs = [p for p in ctx.forge.list_pulls(repo.full_name) if p.head_ref.startswith("agent/")]
     if not prs:
         return
@@ -78,6 +83,8 @@ def _monitor_repo(ctx: JobContext, repo: RepoConfig, report: MonitorReport, noti
             action = _verify(ctx, repo, pr, snap, key)
         if isinstance(action, policy.Merge) and pr.base_ref in merged_into:
             action = policy.Wait(f"queued: {pr.base_ref} took a merge this tick")
+        if isinstance(action, policy.Merge) and review_only:
+            action = policy.Wait("ready to merge; the repo is in review mode: a human merges it")
         _act(ctx, repo, pr, action, key, report, notify)
         if isinstance(action, policy.Merge) and pr.number in report.merged:
             merged_into.add(pr.base_ref)

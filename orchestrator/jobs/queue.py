@@ -25,6 +25,7 @@ from orchestrator.policy import retry
 from orchestrator.prompt import render_issue_comment, render_pr_body
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
+from orchestrator.switches import Switches, is_allowed
 from orchestrator.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
 from orchestrator.tracker import Tracker
 from orchestrator.worktrees import has_ref, pool_for
@@ -85,7 +86,7 @@ def run(
                 for queued in ctx.mailbox.next_tasks(free + len(seen) + len(waiting)):
                     if queued.id in running.values() or seen.get(queued.id, 0) >= queued.attempt:
                         continue
-                    if queued.id in waiting:
+                    if queued.id in waiting or not _repo_allowed(ctx, queued.repo):
                         continue
                     seen[queued.id] = queued.attempt
                     fut = pool.submit(_work_on, ctx, queued.id, hooks, report)
@@ -316,6 +317,15 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
         ctx.forge.comment_issue(repo.full_name, task.issue, comment)
     except GitHubError as exc:
         ctx.log.warning("PR opened but the issue was not updated task=%s error=%s", task.id, exc)
+
+
+def _repo_allowed(ctx: JobContext, repo: str) -> bool:
+    """A repo switched off (or removed from the config) starts no new task; its tasks wait in the inbox."""
+    try:
+        key = ctx.config.repo(repo).key
+    except KeyError:
+        return False
+    return is_allowed(Switches.load(ctx.paths.root).reload(), "queue", key)[0]
 
 
 BACKOFF = "infra_backoff.json"

@@ -74,3 +74,21 @@ def test_idle_ticks_after_the_work_cost_no_counted_requests(sandbox, tmp_path: P
     dispatcher.run(ctx)
     pr_monitor.run(ctx)
     assert sandbox.stats()["counted"] - before == 0
+
+
+def test_repo_switch_and_review_mode_are_honoured(sandbox, tmp_path: Path):
+    from orchestrator.switches import Switches
+
+    setup = prepare(sandbox, tmp_path / "demo")
+    ctx = setup.ctx
+    switches = Switches.load(ctx.paths.root)
+    switches.set_repo("textkit", False, actor="test")
+    assert dispatcher.run(ctx).dispatched == []
+    switches.set_repo("textkit", True, actor="test")
+    switches.set_repo_mode("textkit", "review", actor="test")
+    dispatcher.run(ctx)
+    queue.run(ctx)
+    sandbox.wait_ci_idle(timeout=120)
+    report = pr_monitor.run(ctx)
+    assert report.merged == []
+    assert any("review mode" in reason for reason in report.waiting.values()), report.waiting
