@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator import metrics
 from orchestrator.github.errors import ClaimLost, GitHubError
+from orchestrator.issue_formatting import format_issues
 from orchestrator.jobs.agent_scorer import load_routing_weights
 from orchestrator.mailbox import TaskExists
 from orchestrator.models import Issue, TaskState
@@ -85,7 +86,7 @@ def _cadence_due(ctx: JobContext, key: str, minutes: int | None) -> bool:
 
 
 def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.RepoSnapshot:
-    ready = tracker.ready_issues(repo)
+    ready = format_issues(ctx, tracker.ready_issues(repo), repo.labels.needs_info)
     in_flight: set[int] = set()
     generations: dict[int, int] = {}
     for state in TaskState:

@@ -154,3 +154,35 @@ def test_agent_diff_adding_a_token_is_never_pushed_and_escalates(sandbox, tmp_pa
     token = "gh" + "p_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
     assert "secret_blocked" in audit and token not in audit
     assert token not in json.dumps(events(ctx))
+
+
+def test_free_form_issue_is_restated_by_the_llm_and_dispatched(sandbox, tmp_path):
+    oracle = (
+        "import sys; sys.stdin.read(); print('## Goal\\nAdd slugify() to textkit so titles become URL slugs.\\n\\n"
+        '## Success Criteria\\n- slugify("A B") returns "a-b"\\n- a unit test covers it\\n\\n## Constraints\\nnone\')'
+    )
+    overrides = {
+        "agents": {
+            "oracle": {
+                "kind": "script",
+                "command": [sys.executable, "-c", oracle],
+                "timeout_minutes": 1,
+                "stall_minutes": 1,
+            }
+        },
+        "routing": {"default": ["oracle"]},
+        "llm": {"agent": "oracle", "format_issues": True},
+    }
+    issues = [
+        {
+            "title": "slugs please",
+            "body": "we need url slugs for titles, like the blog does",
+            "status": "Ready",
+        }
+    ]
+    setup = prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
+    report = dispatcher.run(setup.ctx)
+    assert report.asked == [] and len(report.dispatched) == 1
+    (entry,) = setup.ctx.mailbox.list(TaskState.INBOX)
+    assert entry.task is not None and entry.task.goal.startswith("Add slugify()")
+    assert "we need url slugs" in entry.task.context
