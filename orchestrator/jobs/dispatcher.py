@@ -117,6 +117,13 @@ def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.Repo
 
 
 def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: DispatchReport) -> None:
+    # A conditional GET (free while unchanged) that makes a wrong repo name or base branch a clear error
+    # instead of a silently idle repo.
+    if ctx.forge.get_branch_sha(repo.full_name, repo.base_branch) is None:
+        raise GitHubError(
+            f"{repo.full_name}: branch {repo.base_branch!r} not found — check repos[].owner/name/base_branch "
+            "and that the token can see the repository"
+        )
     snap = snapshot(ctx, tracker, repo)
     if not snap.ready:
         return

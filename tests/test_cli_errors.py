@@ -1,0 +1,89 @@
+"""Expected failures print one clear message naming the cause and the fix, exit non-zero, no traceback."""
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from orchestrator.demo.runner import prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def agentos(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "bin" / "agentos"), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(path: Path, api_url: str, runtime: Path) -> Path:
+    data = {
+        "runtime_dir": str(runtime),
+        "github": {
+            "api_url": api_url,
+            "token_env": "AOS_TEST_TOKEN",
+            "max_retries": 1,
+            "request_timeout_seconds": 2,
+        },
+        "repos": [{"owner": "o", "name": "r", "board": {"mode": "labels"}}],
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_malformed_config(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("repos: [\n")
+    res = agentos("--config", str(cfg), "run", "dispatcher")
+    assert res.returncode == 2
+    assert "config.yaml" in (res.stdout + res.stderr) and "Traceback" not in res.stderr
+
+
+def test_missing_config_names_the_fix(tmp_path):
+    res = agentos("--config", str(tmp_path / "nope.yaml"), "status")
+    assert res.returncode == 2
+    assert "nope.yaml" in res.stderr and "example.config.yaml" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_unreachable_api(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/api/v3"
+    cfg = write_config(tmp_path / "config.yaml", url, tmp_path / "runtime")
+    res = agentos("--config", str(cfg), "run", "dispatcher", env={"AOS_TEST_TOKEN": "x" * 12})
+    assert res.returncode != 0
+    assert "127.0.0.1" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_token_and_unknown_repo_against_the_sandbox(sandbox, tmp_path):
+    setup = prepare(sandbox, tmp_path / "demo", issues=[])
+    cfg = tmp_path / "demo" / "config.yaml"
+    res = agentos(
+        "--config", str(cfg), "run", "dispatcher", env={setup.ctx.config.github.token_env: "wrong-token"}
+    )
+    assert res.returncode != 0
+    assert "Bad credentials" in res.stderr and setup.ctx.config.github.token_env in res.stderr
+    assert "Traceback" not in res.stderr
+
+    data = yaml.safe_load(cfg.read_text())
+    data["repos"][0]["name"] = "no-such-repo"
+    cfg.write_text(yaml.safe_dump(data))
+    res = agentos(
+        "--config", str(cfg), "run", "dispatcher", env={setup.ctx.config.github.token_env: sandbox.token}
+    )
+    assert res.returncode != 0
+    assert "no-such-repo" in res.stderr and "Traceback" not in res.stderr
+
+    res = agentos("--config", str(cfg), "repo", "off", "nope")
+    assert res.returncode == 2 and "nope" in res.stderr and "textkit" in res.stderr
