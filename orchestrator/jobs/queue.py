@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from orchestrator import budgets, metrics, process
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError
-from orchestrator.mailbox import AlreadyClaimed, Lease, infra_retries
+from orchestrator.mailbox import AlreadyClaimed, Lease, TaskNotFound, infra_retries
 from orchestrator.models import AttemptRecord, Task, TaskState
 from orchestrator.policy import retry
 from orchestrator.prompt import render_issue_comment, render_pr_body
@@ -177,7 +177,10 @@ def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event, stop_now: C
     while not stop.wait(1.0):
         now = time.monotonic()
         if now - last_beat >= interval:
-            ctx.mailbox.heartbeat(task_id)
+            try:
+                ctx.mailbox.heartbeat(task_id)
+            except TaskNotFound:
+                return  # the attempt already moved the task on (finished, requeued)
             last_beat = now
         if not killed and stop_now():
             killed = True
