@@ -30,6 +30,7 @@ class Tracker:
         self.forge = forge
         self.path = state_dir / "boards.json"
         self.audit = audit
+        self._items: dict[str, list[BoardItem]] = {}
 
     # --- reading ------------------------------------------------------------------------------------------
     def board(self, repo: RepoConfig) -> Board:
@@ -62,9 +63,27 @@ class Tracker:
         return [i for i in self.forge.list_issues(repo.full_name) if i.number in numbers]
 
     def board_items(self, repo: RepoConfig) -> list[BoardItem]:
-        items = self.forge.board_items(self.board(repo))
-        self._remember_items(items)
-        return items
+        """The board's items, read once per Tracker (one job tick) however many callers ask."""
+        key = _board_key(repo)
+        if key not in self._items:
+            items = self.forge.board_items(self.board(repo))
+            self._remember_items(items)
+            self._items[key] = items
+        return self._items[key]
+
+    def in_progress_issues(self, repo: RepoConfig) -> list[Issue]:
+        """Open issues in the In Progress column (project mode) or labelled in-progress (labels mode)."""
+        if repo.board.mode == "labels":
+            return self.forge.list_issues(repo.full_name, labels=[repo.labels.in_progress])
+        wanted = repo.board.statuses.in_progress.casefold()
+        numbers = {
+            i.issue_number
+            for i in self.board_items(repo)
+            if i.repo.casefold() == repo.full_name.casefold() and (i.status or "").casefold() == wanted
+        }
+        if not numbers:
+            return []
+        return [i for i in self.forge.list_issues(repo.full_name) if i.number in numbers]
 
     # --- moving -------------------------------------------------------------------------------------------
     def move(self, repo: RepoConfig, issue: Issue, column: Column) -> None:

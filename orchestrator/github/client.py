@@ -51,6 +51,7 @@ class GitHubClient:
     ) -> None:
         self.stats = RequestStats()
         self.api_url = api_url.rstrip("/")
+        self._viewer: str | None = None
         self._http = Transport(
             api_url,
             auth,
@@ -148,11 +149,16 @@ class GitHubClient:
         pages = self._http.paginate(_repo_path(repo, f"issues/{number}/comments"))
         return [parse.comment(item, where) for page in pages for item in _list(page, where)]
 
-    def comment_issue(self, repo: str, number: int, body: str) -> None:
+    def comment_issue(self, repo: str, number: int, body: str) -> int:
         path = _repo_path(repo, f"issues/{number}/comments")
-        self._http.request(
+        response = self._http.request(
             "POST", path, body={"body": _redact(body)}, mode=RetryMode.UNSAFE, expected=_CREATED
         )
+        return parse.Fields(response.json(), f"new comment on {repo}#{number}").integer("id")
+
+    def edit_comment(self, repo: str, comment_id: int, body: str) -> None:
+        path = _repo_path(repo, f"issues/comments/{comment_id}")
+        self._http.request("PATCH", path, body={"body": _redact(body)}, expected=_OK)
 
     def add_labels(self, repo: str, number: int, labels: Sequence[str]) -> None:
         if labels:  # adding a label twice is harmless, so this write is retried like a read
@@ -190,6 +196,31 @@ class GitHubClient:
         if response.status in (404, 409):
             return None
         return parse.Fields(response.json(), f"ref {branch} of {repo}").obj("object").text("sha")
+
+    def matching_branches(self, repo: str, prefix: str) -> dict[str, str]:
+        """Branches whose name starts with `prefix` → head SHA (GET git/matching-refs; conditional)."""
+        path = _repo_path(repo, f"git/matching-refs/{quote('heads/' + prefix, safe='')}")
+        response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 404, 409}))
+        self._http.save_cache()
+        if response.status != 200:
+            return {}
+        found: dict[str, str] = {}
+        for item in _list(response.json(), f"matching refs {prefix} of {repo}"):
+            fields = parse.Fields(item, f"ref of {repo}")
+            found[fields.text("ref").removeprefix("refs/heads/")] = fields.obj("object").text("sha")
+        return found
+
+    def viewer_login(self) -> str | None:
+        """The login the token acts as (GET /user), or None for a GitHub App installation token."""
+        if self._viewer is None:
+            response = self._http.request(
+                "GET", "/user", conditional=True, expected=frozenset({200, 403, 404})
+            )
+            self._http.save_cache()
+            self._viewer = (
+                parse.Fields(response.json(), "the viewer").text("login") if response.status == 200 else ""
+            )
+        return self._viewer or None
 
     def create_branch(self, repo: str, branch: str, sha: str) -> None:
         """The atomic claim: POST git/refs; GitHub answers 422 when the ref already exists.

@@ -48,7 +48,11 @@ class Forge(Protocol):
 
     def list_comments(self, repo: str, number: int) -> list[Comment]: ...
 
-    def comment_issue(self, repo: str, number: int, body: str) -> None: ...
+    def comment_issue(self, repo: str, number: int, body: str) -> int:
+        """Post a comment; returns its id."""
+        ...
+
+    def edit_comment(self, repo: str, comment_id: int, body: str) -> None: ...
 
     def add_labels(self, repo: str, number: int, labels: Sequence[str]) -> None: ...
 
@@ -65,6 +69,14 @@ class Forge(Protocol):
     # --- branches -----------------------------------------------------------------------------------------
     def get_branch_sha(self, repo: str, branch: str) -> str | None:
         """Head SHA of a branch, or None when it does not exist."""
+        ...
+
+    def matching_branches(self, repo: str, prefix: str) -> dict[str, str]:
+        """Branches whose name starts with `prefix` → head SHA."""
+        ...
+
+    def viewer_login(self) -> str | None:
+        """The login the token acts as; None for a GitHub App installation."""
         ...
 
     def create_branch(self, repo: str, branch: str, sha: str) -> None:

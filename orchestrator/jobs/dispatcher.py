@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -19,10 +19,11 @@ from orchestrator.github.errors import ClaimLost, GitHubError
 from orchestrator.issue_formatting import format_issues
 from orchestrator.jobs.agent_scorer import load_routing_weights
 from orchestrator.mailbox import TaskExists
-from orchestrator.models import Issue, TaskState
+from orchestrator.models import Issue, Task, TaskState
 from orchestrator.policy import dispatch as policy
 from orchestrator.policy.scoring import apply_weights
 from orchestrator.prompt import render_issue_comment, sanitize_untrusted
+from orchestrator.remote_lease import expired, latest_lease, newest_generation, post_lease
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 from orchestrator.switches import Switches, is_allowed
@@ -125,6 +126,7 @@ def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: 
             "and that the token can see the repository"
         )
     snap = snapshot(ctx, tracker, repo)
+    _take_over_abandoned(ctx, tracker, repo, snap, report)
     if not snap.ready:
         return
     for action in policy.decide(snap, ctx.clock(), sanitize_untrusted):
@@ -135,6 +137,63 @@ def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: 
             report.asked.append(action.issue.number)
         else:
             _dispatch(ctx, tracker, repo, action, report)
+
+
+def _take_over_abandoned(
+    ctx: JobContext, tracker: Tracker, repo: RepoConfig, snap: policy.RepoSnapshot, report: DispatchReport
+) -> None:
+    """Issues In Progress whose lease (held by another host) stopped beating: claim the next generation from
+    the abandoned branch's head and run it here. The claim is atomic, so one host wins."""
+    for issue in tracker.in_progress_issues(repo):
+        if issue.number in snap.in_flight:
+            continue
+        lease = latest_lease(ctx.forge.list_comments(repo.full_name, issue.number), ctx.forge.viewer_login())
+        if (
+            lease is None
+            or lease.host == ctx.host
+            or not expired(lease, ctx.clock(), ctx.config.limits.lease_seconds)
+        ):
+            continue
+        branches = ctx.forge.matching_branches(repo.full_name, f"agent/{issue.number}-")
+        generation = max(lease.generation, newest_generation(branches))
+        takeover = replace(
+            snap, ready=(issue,), in_flight=frozenset(), last_generation={issue.number: generation}
+        )
+        (action,) = policy.decide(takeover, ctx.clock(), sanitize_untrusted)
+        if not isinstance(action, policy.Dispatch):
+            continue
+        start = _newest_branch_head(branches) or ctx.forge.get_branch_sha(repo.full_name, repo.base_branch)
+        note = f"taken over from host {lease.host} (its lease heartbeat stopped at {lease.heartbeat:%Y-%m-%d %H:%M} UTC)"
+        task = replace(action.task, notes="; ".join(n for n in (action.task.notes, note) if n))
+        try:
+            ctx.forge.create_branch(repo.full_name, task.branch, start or "")
+        except ClaimLost:
+            report.lost_claims.append(issue.number)
+            continue
+        ctx.mailbox.enqueue(task)
+        report.dispatched.append(task.id)
+        metrics.record_event(
+            ctx.paths.metrics,
+            task=task.id,
+            repo=repo.full_name,
+            issue=issue.number,
+            state="taken_over",
+            reason=note,
+        )
+        body = render_issue_comment(
+            "picked_up", issue=issue, branch=task.branch, agents=task.agents, notes=note
+        )
+        post_lease(ctx, repo.full_name, issue.number, task.id, task.generation, body)
+
+
+def _newest_branch_head(branches: dict[str, str]) -> str | None:
+    if not branches:
+        return None
+    newest = newest_generation(branches)
+    for name, sha in branches.items():
+        if newest_generation([name]) == newest:
+            return sha
+    return None
 
 
 def _ask_for_info(ctx: JobContext, repo: RepoConfig, action: policy.AskForInfo) -> None:
@@ -179,28 +238,26 @@ def _dispatch(
         state="dispatched",
         reason=f"chain {', '.join(task.agents)}",
     )
-    _announce(ctx, tracker, repo, issue, task.branch, task.agents, task.notes)
+    _announce(ctx, tracker, repo, issue, task)
 
 
-def _announce(
-    ctx: JobContext,
-    tracker: Tracker,
-    repo: RepoConfig,
-    issue: Issue,
-    branch: str,
-    agents: tuple[str, ...],
-    notes: str,
-) -> None:
-    """Board → In Progress and the picked-up comment. Failures here are repaired by later ticks (the task
-    is already safely in the inbox), so they are logged, not raised."""
+def _announce(ctx: JobContext, tracker: Tracker, repo: RepoConfig, issue: Issue, task: Task) -> None:
+    """Board → In Progress and the picked-up comment, which carries the GitHub-visible lease. Failures here
+    are repaired by later ticks (the task is already safely in the inbox), so they are logged, not raised."""
     try:
         tracker.move(repo, issue, "in_progress")
         if repo.labels.needs_info in issue.labels:
             ctx.forge.remove_label(repo.full_name, issue.number, repo.labels.needs_info)
-        body = render_issue_comment("picked_up", issue=issue, branch=branch, agents=agents, notes=notes)
-        ctx.forge.comment_issue(repo.full_name, issue.number, body)
+        body = render_issue_comment(
+            "picked_up", issue=issue, branch=task.branch, agents=task.agents, notes=task.notes
+        )
+        post_lease(ctx, repo.full_name, issue.number, task.id, task.generation, body)
     except GitHubError as exc:
         ctx.log.warning("announce failed repo=%s issue=%s error=%s", repo.full_name, issue.number, exc)
     ctx.log.info(
-        "dispatched repo=%s issue=%s branch=%s agents=%s", repo.full_name, issue.number, branch, agents
+        "dispatched repo=%s issue=%s branch=%s agents=%s",
+        repo.full_name,
+        issue.number,
+        task.branch,
+        task.agents,
     )

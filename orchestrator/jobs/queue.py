@@ -23,6 +23,7 @@ from orchestrator.mailbox import AlreadyClaimed, Lease, TaskNotFound, infra_retr
 from orchestrator.models import AttemptRecord, Task, TaskState
 from orchestrator.policy import retry
 from orchestrator.prompt import render_issue_comment, render_pr_body
+from orchestrator.remote_lease import renew_lease, superseded
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 from orchestrator.switches import Switches, is_allowed
@@ -151,6 +152,15 @@ def _work_on(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport) -
         return
     task = claimed.task
     repo = ctx.config.repo(task.repo)
+    newer = superseded(ctx, task.repo, task.issue, task.generation)
+    if newer is not None:
+        ctx.mailbox.finish(
+            task_id, TaskState.FAILED, f"superseded: another host took over as generation {newer}"
+        )
+        metrics.record_event(
+            ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, state="superseded"
+        )
+        return
     stop_beat = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, task_id, stop_beat, hooks.stop_now), daemon=True)
     beat.start()
@@ -181,6 +191,10 @@ def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event, stop_now: C
                 ctx.mailbox.heartbeat(task_id)
             except TaskNotFound:
                 return  # the attempt already moved the task on (finished, requeued)
+            try:
+                renew_lease(ctx, task_id)  # the lease other hosts see
+            except GitHubError as exc:
+                ctx.log.warning("lease heartbeat not posted task=%s error=%s", task_id, exc)
             last_beat = now
         if not killed and stop_now():
             killed = True
@@ -289,6 +303,10 @@ def _follow_up(task: Task, out: AttemptOutcome, next_agent: str) -> Task:
 
 def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome, report: QueueReport) -> None:
     """Open the PR (or adopt the one a crashed earlier run opened), move the card, comment, finish."""
+    newer = superseded(ctx, task.repo, task.issue, task.generation)
+    if newer is not None:  # fenced: our work is on our branch, but another host owns the issue now
+        ctx.mailbox.finish(task.id, TaskState.FAILED, f"superseded by generation {newer} before the PR")
+        return
     body = render_pr_body(task=task, outcome=out)
     existing = ctx.forge.list_pulls(repo.full_name, state="open", head=task.branch)
     if existing:

@@ -44,6 +44,7 @@ class IssueRoutes:
         router.add("DELETE", base + "/issues/{number}/labels/{name}", self.remove_label)
         router.add("GET", base + "/issues/{number}/comments", self.list_comments)
         router.add("POST", base + "/issues/{number}/comments", self.create_comment)
+        router.add("PATCH", base + "/issues/comments/{comment_id}", self.edit_comment)
 
     # --- helpers ------------------------------------------------------------------------------------------
     def _repo(self, request: Request) -> Repo:
@@ -280,6 +281,29 @@ class IssueRoutes:
         assert comment is not None
         return Response(
             201, comment_json(self.core.urls, self.core.db, repo.full_name, row["number"], comment)
+        )
+
+    def edit_comment(self, request: Request) -> Response:
+        repo = self._repo(request)
+        comment = self.core.db.one(
+            "SELECT * FROM comments WHERE id = ?", (int_param(request.params["comment_id"]),)
+        )
+        issue = (
+            self.core.db.one("SELECT * FROM issues WHERE id = ?", (comment["issue_id"],)) if comment else None
+        )
+        if comment is None or issue is None or issue["repo_id"] != repo.id:
+            raise ApiError(404, "Not Found")
+        body = request.json_object().get("body")
+        if not isinstance(body, str) or not body:
+            raise validation_failed("IssueComment", "body", "missing_field")
+        self.core.db.execute(
+            "UPDATE comments SET body = ?, updated_at = ? WHERE id = ?", (body, utc_now(), comment["id"])
+        )
+        self._touch(issue["id"])
+        fresh = self.core.db.one("SELECT * FROM comments WHERE id = ?", (comment["id"],))
+        assert fresh is not None
+        return Response(
+            200, comment_json(self.core.urls, self.core.db, repo.full_name, issue["number"], fresh)
         )
 
 
