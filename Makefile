@@ -36,6 +36,9 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+chaos: $(STAMP)
+	$(BIN)/python -m chaos.run
+
 npm-tools:
 	cd tools/npm && npm ci --no-audit --no-fund || (cd tools/npm && npm install --no-audit --no-fund)
 
