@@ -2,7 +2,8 @@
 
 Wrap the client before handing it to a JobContext; after the run, `by_method()` says which calls were the
 reads, the writes and the GraphQL points. The cost of a call is the change of the inner client's own
-`RequestStats` across it, so attribution is exact only while calls do not overlap (run with one worker).
+`RequestStats` across it; calls through the wrapper are serialized (the queue's lease heartbeat thread
+waits for the worker's call in flight) so the attribution is exact. Meant for runs with one worker.
 """
 
 from __future__ import annotations
@@ -14,34 +15,9 @@ from typing import Any, cast
 
 from orchestrator.github.protocol import Forge, RequestStats
 
-# The Forge protocol's methods (orchestrator/github/protocol.py).
+# The Forge protocol's methods (orchestrator/github/protocol.py), read from the protocol itself.
 FORGE_METHODS = frozenset(
-    {
-        "list_issues",
-        "get_issue",
-        "create_issue",
-        "list_comments",
-        "comment_issue",
-        "add_labels",
-        "remove_label",
-        "close_issue",
-        "ensure_labels",
-        "get_branch_sha",
-        "create_branch",
-        "delete_branch",
-        "create_pull",
-        "list_pulls",
-        "get_pull",
-        "pull_files",
-        "pull_diff",
-        "update_pull",
-        "merge_pull",
-        "checks",
-        "get_board",
-        "board_items",
-        "set_item_status",
-        "add_board_item",
-    }
+    name for name in dir(Forge) if not name.startswith("_") and callable(getattr(Forge, name, None))
 )
 
 
@@ -63,6 +39,7 @@ class CountingForge:
         self.stats: RequestStats = inner.stats
         self._costs: dict[str, MethodCost] = {}
         self._lock = threading.Lock()
+        self._serial = threading.RLock()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
@@ -80,11 +57,12 @@ class CountingForge:
 
     def _counted(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
-            before = _snapshot(self.stats)
-            try:
-                return method(*args, **kwargs)
-            finally:
-                self._add(name, before, _snapshot(self.stats))
+            with self._serial:
+                before = _snapshot(self.stats)
+                try:
+                    return method(*args, **kwargs)
+                finally:
+                    self._add(name, before, _snapshot(self.stats))
 
         return call
 

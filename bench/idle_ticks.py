@@ -21,6 +21,7 @@ from bench.forge_setup import (
     add_issues,
     close_context,
     config_data,
+    http_seed_rate,
     open_context,
     repo_entry,
     seed,
@@ -35,7 +36,11 @@ MODES = ("project", "labels")
 
 
 def run(
-    workdir: Path, repo_counts: Sequence[int], issue_counts: Sequence[int], idle_ticks: int = 2
+    workdir: Path,
+    repo_counts: Sequence[int],
+    issue_counts: Sequence[int],
+    idle_ticks: int = 2,
+    http_seed_issues: int = 0,
 ) -> dict[str, Any]:
     cases: list[dict[str, Any]] = []
     seeding: list[dict[str, Any]] = []
@@ -58,7 +63,11 @@ def run(
                     runtime_dir = workdir / f"runtime-{mode}-{issues}-{repos}"
                     case = _measure(forge, runtime_dir, mode, seeded[:repos], issues, idle_ticks)
                     cases.append(case)
-    return {"cases": cases, "seeding": seeding}
+    result: dict[str, Any] = {"cases": cases, "seeding": seeding}
+    if http_seed_issues:
+        with SandboxForge(workdir / "forge-http-seed", ci_workers=1).start() as forge:
+            result["http_seed"] = http_seed_rate(forge, http_seed_issues)
+    return result
 
 
 def _seed_backlog(forge: SandboxForge, mode: str, repos: int, issues: int) -> list[SeedResult]:

@@ -1,0 +1,132 @@
+"""The targets of issue 9 checked against the measured numbers, and the printed table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator import process
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: float | None
+    limit: float
+    unit: str
+    passed: bool
+
+    @staticmethod
+    def at_most(name: str, measured: float | None, limit: float, unit: str) -> Target:
+        return Target(name, measured, limit, unit, measured is not None and measured <= limit)
+
+
+def machine() -> dict[str, Any]:
+    git_version = process.run(["git", "--version"], timeout=30).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git": git_version,
+        "sqlite": sqlite3.sqlite_version,
+        "memory_mib": _memory_mib(),
+    }
+
+
+def _memory_mib() -> int | None:
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        return None
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    return None
+
+
+def targets(sections: dict[str, Any]) -> list[Target]:
+    checks: list[Callable[[dict[str, Any]], list[Target]]] = [
+        _idle_targets,
+        _task_targets,
+        _process_targets,
+        _worktree_targets,
+        _latency_targets,
+    ]
+    found: list[Target] = []
+    for check in checks:
+        try:
+            found.extend(check(sections))
+        except KeyError:  # the section did not run (or failed): its targets are not reported
+            continue
+    return found
+
+
+def _idle_targets(s: dict[str, Any]) -> list[Target]:
+    cases = s["idle_ticks"]["cases"]
+    counted = max(c["idle"]["counted"] for c in cases)
+    per_page = [c["points_per_board_page"] for c in cases if c["points_per_board_page"] is not None]
+    return [
+        Target.at_most("a. counted requests per idle tick (worst case)", counted, 0, "requests"),
+        Target.at_most("a. GraphQL points per board page", max(per_page, default=None), 1, "points"),
+    ]
+
+
+def _task_targets(s: dict[str, Any]) -> list[Target]:
+    return [
+        Target.at_most(
+            "b. writes per task, Ready → merged", s["task_cost"]["per_task"]["writes"], 8, "writes"
+        )
+    ]
+
+
+def _process_targets(s: dict[str, Any]) -> list[Target]:
+    found = []
+    for case in s["fresh_process"]["cases"]:
+        label = f"{case['repos']} repo(s) x {case['issues_per_repo']} issues"
+        found.append(
+            Target.at_most(f"c. idle tick wall, fresh process, {label}", case["ours"]["median_s"], 0.3, "s")
+        )
+        found.append(
+            Target.at_most(f"c. idle tick peak RSS, {label}", case["ours"]["peak_rss_mib"], 60, "MiB")
+        )
+    return found
+
+
+def _worktree_targets(s: dict[str, Any]) -> list[Target]:
+    pooled = s["worktree_overhead"]["pooled"]["per_task_s"]
+    return [Target.at_most("d. orchestration overhead per task, pooled worktree", pooled, 1.5, "s")]
+
+
+def _latency_targets(s: dict[str, Any]) -> list[Target]:
+    runs = s["timeline"]["runs"]
+    start = max((r["ready_to_agent_started_s"]["max"] or 0.0) for r in runs)
+    merge = max((r["ci_green_to_merged_s"]["max"] or 0.0) for r in runs)
+    return [
+        Target.at_most("f. Ready → agent started (worst, 1-min cadence)", start, 60, "s"),
+        Target.at_most("f. CI green → merged (worst, 1-min cadence)", merge, 60, "s"),
+    ]
+
+
+def as_json(found: list[Target]) -> list[dict[str, Any]]:
+    return [asdict(t) for t in found]
+
+
+def render(results: dict[str, Any]) -> str:
+    """The human table: one block per section, then the targets."""
+    from bench.report_tables import section_lines
+
+    lines = [
+        f"Agent OS benchmarks — {results['machine']['cores']} cores, Python {results['machine']['python']}"
+    ]
+    lines += section_lines(results["sections"])
+    lines.append("")
+    lines.append("targets")
+    for t in results["targets"]:
+        verdict = "PASS" if t["passed"] else "FAIL"
+        measured = "-" if t["measured"] is None else f"{t['measured']:g}"
+        lines.append(f"  {verdict}  {t['name']}: {measured} {t['unit']} (target ≤ {t['limit']:g})")
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""Plain-text tables of each benchmark section (what `make bench` prints)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = ["  " + line, "  " + "-" * len(line)]
+    out += ["  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def section_lines(sections: dict[str, Any]) -> list[str]:
+    renderers: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
+        "idle_ticks": ("a/g. idle dispatcher tick: GitHub cost (ours vs naive PyGithub poll)", _idle),
+        "task_cost": ("b. requests per task, Ready → merged (demo flow, 1 worker)", _task),
+        "fresh_process": ("c/g. idle tick in a fresh process (bin/cron-run dispatcher)", _process),
+        "worktree_overhead": ("d/g. orchestration overhead per task, agent time excluded", _worktree),
+        "timeline": ("e/f. throughput and latency (zero-time agent, 1-minute cadences)", _timeline),
+        "dashboard": ("dashboard build (bench/dashboard_bench.py)", _dashboard),
+    }
+    lines: list[str] = []
+    for key, (title, render) in renderers.items():
+        if key not in sections:
+            continue
+        lines += ["", title]
+        section = sections[key]
+        lines += [f"  FAILED: {section['error']}"] if "error" in section else render(section)
+    return lines
+
+
+def _idle(s: dict[str, Any]) -> list[str]:
+    rows = [
+        (
+            c["mode"],
+            c["repos"],
+            c["issues_per_repo"],
+            c["cold"]["counted"],
+            c["cold"]["graphql_points"],
+            c["idle"]["counted"],
+            c["idle"]["not_modified"],
+            c["idle"]["graphql_points"],
+            c["points_per_board_page"],
+            c["idle"]["seconds"],
+            c["baseline"]["counted"],
+            c["baseline"]["graphql_points"],
+            c["baseline"]["seconds"],
+        )
+        for c in s["cases"]
+    ]
+    headers = ["mode", "R", "N", "cold cnt", "cold pts", "idle cnt", "idle 304", "idle pts", "pts/page"]
+    headers += ["idle s", "naive cnt", "naive pts", "naive s"]
+    seeding = [
+        f"  seeding: {x['repos']} repos x {x['issues_per_repo']} ({x['mode']}) {x['seconds']} s"
+        for x in s["seeding"]
+    ]
+    http = s.get("http_seed")
+    if http:
+        seeding.append(
+            f"  seeding over HTTP for comparison: {http['issues']} board issues in {http['seconds']} s ({http['issues_per_s']}/s)"
+        )
+    return table(headers, rows) + seeding
+
+
+def _task(s: dict[str, Any]) -> list[str]:
+    per = s["per_task"]
+    lines = [
+        f"  {s['tasks_merged']}/{s['tasks']} merged in {s['ticks']} ticks; per task: counted {per['counted']}, "
+        f"304s {per['not_modified']}, writes {per['writes']}, GraphQL points {per['graphql_points']}, "
+        f"sandbox requests {per['sandbox_requests']}, git pushes {s['git_pushes_per_task']}",
+    ]
+    rows = [
+        (name, c["calls"], c["counted"], c["not_modified"], c["writes"], c["graphql_points"])
+        for name, c in s["by_method"].items()
+    ]
+    return lines + table(["Forge method", "calls", "counted", "304", "writes", "points"], rows)
+
+
+def _process(s: dict[str, Any]) -> list[str]:
+    rows = [
+        (
+            f"{c['repos']}x{c['issues_per_repo']}",
+            c["ours"]["median_s"],
+            c["ours"]["max_s"],
+            c["ours"]["first_run_s"],
+            c["ours"]["peak_rss_mib"],
+            c["baseline"]["median_s"],
+            c["baseline"]["peak_rss_mib"],
+            c["ratio_seconds"],
+        )
+        for c in s["cases"]
+    ]
+    headers = ["R x N", "median s", "max s", "1st run s", "RSS MiB", "naive s", "naive MiB", "ours/naive"]
+    lines = table(headers, rows)
+    imports = s["import_offenders"]
+    lines.append(
+        "  slowest imports (top level, cumulative ms): "
+        + ", ".join(f"{i['module']} {i['ms']:g}" for i in imports["top_level_cumulative"][:6])
+    )
+    lines.append(
+        "  slowest imports (own ms): "
+        + ", ".join(f"{i['module']} {i['ms']:g}" for i in imports["self_time"][:6])
+    )
+    return lines
+
+
+def _worktree(s: dict[str, Any]) -> list[str]:
+    rows = []
+    for variant in ("pooled", "fresh"):
+        v = s[variant]
+        tasks = v["tasks"]
+        rows.append(
+            (
+                variant,
+                v["merged"],
+                v["per_task_s"],
+                v["per_task_with_cleanup_s"],
+                round(sum(t["dispatch_s"] for t in tasks) / len(tasks), 3),
+                round(sum(t["queue_s"] - t["agent_s"] for t in tasks) / len(tasks), 3),
+                round(sum(t["merge_s"] for t in tasks) / len(tasks), 3),
+                tasks[0]["overhead_s"],
+            )
+        )
+    headers = [
+        "variant",
+        "merged",
+        "per task s",
+        "+cleanup s",
+        "dispatch s",
+        "queue-agent s",
+        "merge s",
+        "1st task s",
+    ]
+    micro = s["micro"]
+    summary = (
+        f"  {s['files']} files; pooled/fresh per task = {s['ratio_per_task']}; worktree step alone: reuse "
+        f"{micro['reuse_s']} s vs add {micro['add_s']} s (+ remove {micro['remove_s']} s), ratio {micro['ratio']}"
+    )
+    return [*table(headers, rows), summary]
+
+
+def _timeline(s: dict[str, Any]) -> list[str]:
+    rows = [
+        (
+            r["workers"],
+            r["merged"],
+            r["ticks"],
+            r["merged_per_hour_at_cadence"],
+            r["merged_per_hour_back_to_back"],
+            r["ready_to_agent_started_s"]["p50"],
+            r["ready_to_agent_started_s"]["max"],
+            r["ci_green_to_merged_s"]["p50"],
+            r["ci_green_to_merged_s"]["max"],
+        )
+        for r in s["runs"]
+    ]
+    headers = [
+        "K",
+        "merged",
+        "ticks",
+        "/h cadence",
+        "/h b2b",
+        "ready→start p50",
+        "max",
+        "green→merge p50",
+        "max",
+    ]
+    return table(headers, rows)
+
+
+def _dashboard(s: dict[str, Any]) -> list[str]:
+    return [
+        f"  {s['events']} events ({s['events_file_bytes']} bytes): build {s['build_s']} s "
+        f"(first {s['first_build_s']} s), html {s['html_bytes']} bytes"
+    ]

@@ -1,0 +1,58 @@
+"""`python -m bench.run --quick` runs every benchmark section on tiny sizes, so the benchmarks cannot rot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.process import ProcessResult, run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProcessResult, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    result = run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out)], cwd=ROOT, timeout=240)
+    assert result.ok, result.stderr[-4000:]
+    return result, json.loads(out.read_text())
+
+
+def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResult, dict[str, Any]]) -> None:
+    result, results = quick
+    sections = results["sections"]
+    assert set(sections) == {
+        "idle_ticks",
+        "task_cost",
+        "fresh_process",
+        "worktree_overhead",
+        "timeline",
+        "dashboard",
+    }
+    assert not [key for key, value in sections.items() if "error" in value]
+    assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
+    assert {t["name"].split(".")[0] for t in results["targets"]} == {"a", "b", "c", "d", "f"}
+    assert "targets" in result.stdout and "results:" in result.stdout
+
+
+def test_the_numbers_come_from_real_runs(quick: tuple[ProcessResult, dict[str, Any]]) -> None:
+    sections = quick[1]["sections"]
+    task = sections["task_cost"]
+    assert task["tasks_merged"] == task["tasks"] > 0
+    assert task["by_method"]["merge_pull"]["writes"] == task["tasks"]
+    assert task["client_total"]["writes"] == task["sandbox_total"]["writes"]
+    for case in sections["idle_ticks"]["cases"]:
+        assert case["cold"]["requests"] > 0  # the cold tick really talked to the forge
+        assert case["idle"]["requests"] >= case["repos"]  # and the idle tick polled every repo
+        assert case["baseline"]["requests"] >= case["repos"]
+    for variant in ("pooled", "fresh"):
+        assert sections["worktree_overhead"][variant]["merged"] == sections["worktree_overhead"]["tasks"]
+    for flow in sections["timeline"]["runs"]:
+        assert flow["merged"] == sections["timeline"]["issues"]
+    assert sections["fresh_process"]["cases"][0]["ours"]["peak_rss_mib"] > 0
