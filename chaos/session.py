@@ -1,0 +1,120 @@
+"""One chaos run's world: a work directory, `runtime/` on its own small filesystem, the sandbox forge seeded
+with the plan's issues, a config for real cron ticks, and the cron ticker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaos.disk import DiskError, RuntimeDisk
+from chaos.plan import API_TIMEOUT_SECONDS, ChaosPlan
+from chaos.ticker import Ticker
+from orchestrator.config import load_config
+from orchestrator.demo.runner import TOKEN_ENV, prepare
+from orchestrator.jobs.entry import build_context
+from orchestrator.runtime import JobContext
+from orchestrator.sandbox.faults import FaultConfig
+from orchestrator.sandbox.server import SandboxForge
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+AGENTS = ("chaos-a", "chaos-b")
+
+
+@dataclass
+class Session:
+    workdir: Path
+    forge: SandboxForge
+    disk: RuntimeDisk
+    disk_skipped: str | None  # why the disk-full phase cannot run, when it cannot
+    config_path: Path
+    ctx: JobContext
+    numbers: tuple[int, ...]
+    project: int
+    ticker: Ticker
+
+    @property
+    def runtime(self) -> Path:
+        return self.workdir / "runtime"
+
+    def close(self) -> None:
+        self.forge.set_faults(FaultConfig())
+        close = getattr(self.ctx.forge, "close", None)
+        if close is not None:
+            close()
+        self.disk.unmount(keep_copy=self.workdir / "runtime-final")
+        self.forge.stop()
+
+
+def overrides(workdir: Path, plan: ChaosPlan, forge: SandboxForge) -> dict[str, Any]:
+    agent_env = {
+        "PYTHONPATH": str(ROOT),
+        "CHAOS_STATE_DIR": str(workdir / "agent-state"),
+        "CHAOS_SEED": str(plan.seed),
+    }
+    agents = {
+        name: {
+            "kind": "script",
+            "command": [sys.executable, "-m", "chaos.agent"],
+            "timeout_minutes": 1,
+            "stall_minutes": 1,
+            "env": {**agent_env, "CHAOS_AGENT": name},
+        }
+        for name in AGENTS
+    }
+    return {
+        "github": {
+            "api_url": forge.api_url,
+            "graphql_url": forge.graphql_url,
+            "token_env": TOKEN_ENV,
+            "seconds_between_writes": 0,
+            "max_retries": 3,
+            "request_timeout_seconds": API_TIMEOUT_SECONDS,
+        },
+        "agents": agents,
+        "routing": {"default": list(AGENTS)},
+        "limits": {
+            "max_parallel_workers": 2,
+            "max_attempts": 3,
+            "lease_seconds": 3,
+            "wedge_hours": 1,
+            "worktree_pool_size": 4,
+        },
+    }
+
+
+def open_session(workdir: Path, plan: ChaosPlan, disk_mb: int) -> Session:
+    disk = RuntimeDisk(workdir / "runtime", size_mb=disk_mb)
+    skipped = None
+    try:
+        disk.mount()
+    except DiskError as exc:
+        skipped = f"runtime/ could not get its own filesystem ({exc}); the disk-full phase is skipped"
+        log.warning("%s", skipped)
+    forge = SandboxForge(workdir / "sandbox").start()
+    try:
+        issues = [issue.seed_data() for issue in plan.issues]
+        setup = prepare(forge, workdir, issues=issues, overrides=overrides(workdir, plan, forge))
+    except BaseException:
+        forge.stop()
+        disk.unmount()
+        raise
+    config_path = workdir / "config.yaml"
+    env = {**os.environ, TOKEN_ENV: forge.token}
+    ctx = build_context(load_config(str(config_path)), environ=env)
+    ticker = Ticker(config_path, env, workdir / "ticks.log", workdir)
+    return Session(
+        workdir=workdir,
+        forge=forge,
+        disk=disk,
+        disk_skipped=skipped,
+        config_path=config_path,
+        ctx=ctx,
+        numbers=tuple(setup.seeded.issue_numbers),
+        project=setup.seeded.project_number or 1,
+        ticker=ticker,
+    )
