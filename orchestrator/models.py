@@ -43,6 +43,7 @@ class Issue:
     updated_at: datetime
     node_id: str = ""
     html_url: str = ""
+    ready_by: str | None = None  # who moved it into Ready (board) or labelled it ready, when known
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class BoardItem:
     issue_number: int
     content_node_id: str
     status: str | None
+    status_by: str | None = None  # login of the actor who set the Status value (GraphQL `creator`)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from orchestrator.github.errors import GitHubError
 from orchestrator.models import Board, BoardItem, Issue
+from orchestrator.policy.dispatch import is_trusted
 from orchestrator.store import read_json, update_json
 
 if TYPE_CHECKING:
@@ -47,20 +50,40 @@ class Tracker:
         return board
 
     def ready_issues(self, repo: RepoConfig, items: Iterable[BoardItem] | None = None) -> list[Issue]:
-        """Open issues in the Ready column (project mode) or labelled ready (labels mode)."""
+        """Open issues in the Ready column (project mode) or labelled ready (labels mode).
+
+        Each carries `ready_by`, who made it Ready, when the trusted-authors rule needs it: in project mode
+        the Status value's creator (read with the items, no extra request); in labels mode the actor of the
+        newest `labeled` event, read (conditionally) only for issues whose author is not trusted.
+        """
         if repo.board.mode == "labels":
-            return self.forge.list_issues(repo.full_name, labels=[repo.labels.ready])
+            ready = self.forge.list_issues(repo.full_name, labels=[repo.labels.ready])
+            return [self._with_labeler(repo, issue) for issue in ready]
         if items is None:
             items = self.board_items(repo)
         wanted = repo.board.statuses.ready.casefold()
-        numbers = {
-            i.issue_number
+        movers = {
+            i.issue_number: i.status_by
             for i in items
             if i.repo.casefold() == repo.full_name.casefold() and (i.status or "").casefold() == wanted
         }
-        if not numbers:
+        if not movers:
             return []
-        return [i for i in self.forge.list_issues(repo.full_name) if i.number in numbers]
+        return [
+            replace(i, ready_by=movers[i.number])
+            for i in self.forge.list_issues(repo.full_name)
+            if i.number in movers
+        ]
+
+    def _with_labeler(self, repo: RepoConfig, issue: Issue) -> Issue:
+        if not repo.trusted_authors or is_trusted(issue.author, repo.trusted_authors):
+            return issue
+        try:
+            labeler = self.forge.ready_labeler(repo.full_name, issue.number, repo.labels.ready)
+        except GitHubError as exc:  # unknown mover: the issue is skipped this tick, the others go on
+            log.warning("cannot tell who labelled %s#%s ready: %s", repo.full_name, issue.number, exc)
+            return issue
+        return replace(issue, ready_by=labeler)
 
     def board_items(self, repo: RepoConfig) -> list[BoardItem]:
         """The board's items, read once per Tracker (one job tick) however many callers ask."""

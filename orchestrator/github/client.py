@@ -144,6 +144,17 @@ class GitHubClient:
         )
         return parse.issue(repo, response.json())
 
+    def ready_labeler(self, repo: str, number: int, label: str) -> str | None:
+        """Who last added `label` to the issue: the newest `labeled` event's actor, None when there is none.
+
+        GET issues/{n}/events (oldest first, every page conditional: an unchanged history costs nothing)."""
+        where = f"events of {repo}#{number}"
+        actor: str | None = None
+        for page in self._http.paginate(_repo_path(repo, f"issues/{number}/events")):
+            for event in _list(page, where):
+                actor = parse.labeled_by(event, label, where) or actor
+        return actor
+
     def list_comments(self, repo: str, number: int) -> list[Comment]:
         where = f"comment on {repo}#{number}"
         pages = self._http.paginate(_repo_path(repo, f"issues/{number}/comments"))

@@ -183,7 +183,7 @@ class Boards:
         if self.cache is None:
             return
         settled = self._clock() - _epoch(updated_at) > _SETTLE_SECONDS
-        rows = [[i.item_id, i.repo, i.issue_number, i.content_node_id, i.status] for i in items]
+        rows = [[i.item_id, i.repo, i.issue_number, i.content_node_id, i.status, i.status_by] for i in items]
         record = {"updated_at": updated_at, "field": field, "settled": settled, "items": rows}
         self.cache.store_record(f"board {project_id}", record)
         self.cache.save()
@@ -202,27 +202,36 @@ def _board_item(node: Any) -> BoardItem | None:
         return None
     issue = Fields(content, f"board item {item.text('id')} content")
     value = item.data.get("fieldValueByName")
-    status = (
-        Fields(value, "status value").text("name") if isinstance(value, dict) and value.get("name") else None
-    )
+    status = status_by = None
+    if isinstance(value, dict) and value.get("name"):
+        fields = Fields(value, "status value")
+        status = fields.text("name")
+        # creator is null when the account is gone (or not visible to this token): treated as unknown
+        status_by = fields.obj("creator").text("login") if value.get("creator") is not None else None
     return BoardItem(
         item_id=item.text("id"),
         repo=issue.obj("repository").text("nameWithOwner"),
         issue_number=issue.integer("number"),
         content_node_id=issue.text("id"),
         status=status,
+        status_by=status_by,
     )
 
 
 def _items_from_record(rows: Any) -> list[BoardItem] | None:
+    """The stored item list; None (re-read the items) when malformed or written before `status_by` existed."""
     try:
         return [
-            BoardItem(str(r[0]), str(r[1]), int(r[2]), str(r[3]), None if r[4] is None else str(r[4]))
+            BoardItem(str(r[0]), str(r[1]), int(r[2]), str(r[3]), _opt_str(r[4]), _opt_str(r[5]))
             for r in rows
         ]
     except (TypeError, ValueError, IndexError):
         logger.warning("ignoring a malformed board snapshot in the ETag cache; re-reading the items")
         return None
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _epoch(timestamp: str) -> float:

@@ -105,6 +105,17 @@ def label_name(label: Any, where: str) -> str:
     return Fields(label, f"{where} label").text("name")
 
 
+def labeled_by(data: Any, label: str, where: str) -> str | None:
+    """The actor's login when this issue event added `label` (GitHub compares label names case-insensitively),
+    else None. Events of other kinds carry no `label` and are skipped without reading further."""
+    f = Fields(data, where)
+    if f.data.get("event") != "labeled":
+        return None
+    if f.obj("label").text("name").casefold() != label.casefold():
+        return None
+    return f.login("actor")
+
+
 def comment(data: Any, where: str) -> Comment:
     f = Fields(data, where)
     return Comment(

@@ -46,6 +46,11 @@ class Forge(Protocol):
 
     def create_issue(self, repo: str, title: str, body: str, labels: Sequence[str] = ()) -> Issue: ...
 
+    def ready_labeler(self, repo: str, number: int, label: str) -> str | None:
+        """The login that last added `label` to the issue (its newest `labeled` event), or None.
+        Conditional: an unchanged event history costs nothing."""
+        ...
+
     def list_comments(self, repo: str, number: int) -> list[Comment]: ...
 
     def comment_issue(self, repo: str, number: int, body: str) -> int:

@@ -37,7 +37,8 @@ query BoardUpdatedAt($id: ID!) {
 }
 """
 
-# One page (100 items) of a board with only the fields used: item id, Status value, issue identity.
+# One page (100 items) of a board with only the fields used: item id, Status value and who set it (the value's
+# `creator`: trusted authors accept an issue a trusted user moved to Ready), issue identity.
 BOARD_ITEMS = """
 query BoardItems($id: ID!, $field: String!, $after: String) {
   node(id: $id) {
@@ -47,7 +48,7 @@ query BoardItems($id: ID!, $field: String!, $after: String) {
         nodes {
           id
           fieldValueByName(name: $field) {
-            ... on ProjectV2ItemFieldSingleSelectValue { name optionId }
+            ... on ProjectV2ItemFieldSingleSelectValue { name optionId creator { login } }
           }
           content {
             ... on Issue {

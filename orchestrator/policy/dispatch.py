@@ -95,6 +95,26 @@ def task_type_of(section_type: str, labels: Sequence[str], routing: Mapping[str,
     return "default"
 
 
+def is_trusted(login: str | None, trusted: Collection[str]) -> bool:
+    """Logins compare as GitHub compares them: case-insensitively."""
+    return login is not None and login.casefold() in {t.casefold() for t in trusted}
+
+
+def untrusted_reason(issue: Issue, trusted: Collection[str]) -> str:
+    """Why the issue may not be dispatched: neither its author nor whoever made it Ready is trusted.
+
+    "" when it may be: no trusted list (anyone), a trusted author, or a trusted user moved it to Ready
+    (board mode) or labelled it ready (labels mode). Others are left alone, never closed or commented on.
+    """
+    if not trusted or is_trusted(issue.author, trusted) or is_trusted(issue.ready_by, trusted):
+        return ""
+    mover = repr(issue.ready_by) if issue.ready_by else "an unknown user"
+    return (
+        f"author {issue.author!r} is not a trusted author and it was made Ready by {mover}, "
+        "who is not trusted either"
+    )
+
+
 def decide(
     snapshot: RepoSnapshot,
     now: datetime,
@@ -117,8 +137,9 @@ def _decide_one(
         return Skip(issue, "already in flight on this host")
     if snapshot.blocked_label in issue.labels:
         return Skip(issue, f"labelled {snapshot.blocked_label!r}: waiting for a human")
-    if snapshot.trusted_authors and issue.author not in snapshot.trusted_authors:
-        return Skip(issue, f"author {issue.author!r} is not a trusted author")
+    untrusted = untrusted_reason(issue, snapshot.trusted_authors)
+    if untrusted:
+        return Skip(issue, untrusted)
     body = sanitize(issue.body, snapshot.issue_body_max_bytes)
     guard = check_requirements(issue.title, body)
     if not guard.ok:

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS check_runs (
     conclusion TEXT, started_at TEXT, completed_at TEXT, details_url TEXT, external_id TEXT,
     output_title TEXT, output_summary TEXT, output_text TEXT
 );
+CREATE TABLE IF NOT EXISTS issue_events (
+    id INTEGER PRIMARY KEY, issue_id INTEGER, node_id TEXT UNIQUE, event TEXT, actor_login TEXT,
+    label_name TEXT, label_color TEXT, created_at TEXT
+);
+CREATE INDEX IF NOT EXISTS issue_events_by_issue ON issue_events (issue_id, id);
 CREATE INDEX IF NOT EXISTS issues_by_repo_state ON issues (repo_id, state);
 CREATE INDEX IF NOT EXISTS statuses_by_sha ON statuses (repo_id, sha);
 CREATE INDEX IF NOT EXISTS check_runs_by_sha ON check_runs (repo_id, head_sha);
@@ -73,6 +78,7 @@ NODE_PREFIXES = {
     "comments": "IC_kwDO",
     "statuses": "SC_kwDO",
     "check_runs": "CR_kwDO",
+    "issue_events": "LE_kwDO",
 }
 
 

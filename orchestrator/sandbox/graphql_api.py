@@ -191,8 +191,15 @@ def seed_board(
     return SeededBoard(project.node_id, project.number, field.node_id, options)
 
 
-def seed_item(db: SandboxDB, board: SeededBoard, content_node_id: str, status: str | None = None) -> str:
-    """Put an issue or PR on the board (idempotent), optionally with a status; returns the item's node id."""
+def seed_item(
+    db: SandboxDB,
+    board: SeededBoard,
+    content_node_id: str,
+    status: str | None = None,
+    creator: str | None = None,
+) -> str:
+    """Put an issue or PR on the board (idempotent), optionally with a status set by `creator` (a login);
+    returns the item's node id."""
     now = utc_now()
     with db.transaction() as conn:
         project = projects_store.require_project(conn, board.project_id)
@@ -203,5 +210,6 @@ def seed_item(db: SandboxDB, board: SeededBoard, content_node_id: str, status: s
                 raise projects_store.ProjectsValidationError(
                     f"{status!r} is not an option of the board's field"
                 )
-            projects_store.set_item_option(conn, project, item, field, board.options[status], now)
+            option = board.options[status]
+            projects_store.set_item_option(conn, project, item, field, option, now, creator=creator)
     return item.node_id

@@ -237,6 +237,13 @@ def _value_item(value: store.ValueRow, info: GraphQLResolveInfo) -> store.ItemRo
     return store.item_by_id(_conn(info), value.item_id)
 
 
+def _value_creator(value: store.ValueRow, info: GraphQLResolveInfo) -> lookups.OwnerRow | None:
+    """The Actor who set the value; null when unknown (GitHub: a deleted account)."""
+    if value.creator_login is None:
+        return None
+    return lookups.owner_by_login(_conn(info), value.creator_login)
+
+
 def _option_attribute(name: str) -> Resolver:
     def resolve(value: store.ValueRow, _: GraphQLResolveInfo) -> str:
         return str(getattr(value.option, name))
@@ -305,7 +312,10 @@ def _update_item_value(_: None, info: GraphQLResolveInfo, input: dict[str, Any])
         raise store.ProjectsValidationError(
             "A single select option Id must be given for a single select field"
         )
-    updated = store.set_item_option(conn, project, item, field, option_id, utc_now())
+    context: RequestContext = info.context
+    updated = store.set_item_option(
+        conn, project, item, field, option_id, utc_now(), creator=context.viewer_login
+    )
     return {"clientMutationId": input.get("clientMutationId"), "projectV2Item": updated}
 
 
@@ -350,6 +360,7 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("ProjectV2Item", "project"): _parent_project,
     ("ProjectV2Item", "type"): _item_type,
     ("ProjectV2ItemFieldSingleSelectValue", "color"): _option_attribute("color"),
+    ("ProjectV2ItemFieldSingleSelectValue", "creator"): _value_creator,
     ("ProjectV2ItemFieldSingleSelectValue", "description"): _option_attribute("description"),
     ("ProjectV2ItemFieldSingleSelectValue", "field"): _value_field,
     ("ProjectV2ItemFieldSingleSelectValue", "item"): _value_item,

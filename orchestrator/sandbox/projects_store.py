@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS projects_v2_items (
     created_at TEXT, updated_at TEXT, UNIQUE (project_id, content_node_id)
 );
 CREATE TABLE IF NOT EXISTS projects_v2_values (
-    item_id INTEGER, field_id INTEGER, option_id TEXT, created_at TEXT, updated_at TEXT,
+    item_id INTEGER, field_id INTEGER, option_id TEXT, created_at TEXT, updated_at TEXT, creator_login TEXT,
     PRIMARY KEY (item_id, field_id)
 );
 """
@@ -73,6 +73,9 @@ class ProjectsValidationError(ProjectsError):
 
 def create_tables(conn: sqlite3.Connection) -> None:
     conn.executescript(TABLES)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(projects_v2_values)").fetchall()}
+    if "creator_login" not in columns:  # a forge state directory from before values recorded their creator
+        conn.execute("ALTER TABLE projects_v2_values ADD COLUMN creator_login TEXT")
 
 
 def value_node_id(item_id: int, field_id: int) -> str:
@@ -143,7 +146,7 @@ class ItemRow:
 
 @dataclass(frozen=True)
 class ValueRow:
-    """An item's single-select value: the option it holds, with the option's name and color."""
+    """An item's single-select value: the option it holds, with the option's name and color, and who set it."""
 
     node_id: str
     item_id: int
@@ -151,6 +154,7 @@ class ValueRow:
     option: OptionRow
     created_at: str
     updated_at: str
+    creator_login: str | None = None
     typename: str = "ProjectV2ItemFieldSingleSelectValue"
 
 
@@ -352,7 +356,7 @@ def item_count(conn: sqlite3.Connection, project_id: int) -> int:
 
 def item_value(conn: sqlite3.Connection, item_id: int, field_id: int) -> ValueRow | None:
     row = conn.execute(
-        "SELECT o.option_id, o.name, o.color, o.description, v.created_at, v.updated_at"
+        "SELECT o.option_id, o.name, o.color, o.description, v.created_at, v.updated_at, v.creator_login"
         " FROM projects_v2_values v JOIN projects_v2_options o ON o.field_id = v.field_id AND o.option_id = v.option_id"
         " WHERE v.item_id = ? AND v.field_id = ?",
         (item_id, field_id),
@@ -360,13 +364,23 @@ def item_value(conn: sqlite3.Connection, item_id: int, field_id: int) -> ValueRo
     if row is None:
         return None
     option = OptionRow(row[0], row[1], row[2], row[3])
-    return ValueRow(value_node_id(item_id, field_id), item_id, field_id, option, row[4], row[5])
+    return ValueRow(value_node_id(item_id, field_id), item_id, field_id, option, row[4], row[5], row[6])
 
 
 def set_item_option(
-    conn: sqlite3.Connection, project: ProjectRow, item: ItemRow, field: FieldRow, option_id: str, now: str
+    conn: sqlite3.Connection,
+    project: ProjectRow,
+    item: ItemRow,
+    field: FieldRow,
+    option_id: str,
+    now: str,
+    creator: str | None = None,
 ) -> ItemRow:
-    """Set an item's single-select value. The item and the field must belong to `project`."""
+    """Set an item's single-select value. The item and the field must belong to `project`.
+
+    `creator` is the login that set it, served as the value's `creator`. GitHub documents `creator` as "the
+    actor who created the item" without saying whether a later change replaces it; the sandbox records the
+    actor of the latest change, which is what deciding who moved an issue into a column needs."""
     if item.project_id != project.id:
         raise ProjectsValidationError("The item does not exist on the project")
     if field.project_id != project.id:
@@ -374,10 +388,11 @@ def set_item_option(
     if option_id not in {option.option_id for option in field_options(conn, field.id)}:
         raise ProjectsValidationError("The single select option Id does not belong to the field")
     conn.execute(
-        "INSERT INTO projects_v2_values (item_id, field_id, option_id, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (item_id, field_id)"
-        " DO UPDATE SET option_id = excluded.option_id, updated_at = excluded.updated_at",
-        (item.id, field.id, option_id, now, now),
+        "INSERT INTO projects_v2_values (item_id, field_id, option_id, created_at, updated_at, creator_login)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, field_id)"
+        " DO UPDATE SET option_id = excluded.option_id, updated_at = excluded.updated_at,"
+        " creator_login = excluded.creator_login",
+        (item.id, field.id, option_id, now, now, creator),
     )
     conn.execute("UPDATE projects_v2_items SET updated_at = ? WHERE id = ?", (now, item.id))
     touch_project(conn, project.id, now)

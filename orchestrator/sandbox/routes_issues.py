@@ -9,8 +9,9 @@ from typing import Any
 
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
+from orchestrator.sandbox.issue_events import record_label_events
 from orchestrator.sandbox.pagination import paged_response
-from orchestrator.sandbox.payloads import comment_json, issue_json, label_json
+from orchestrator.sandbox.payloads import comment_json, issue_json, issue_labels, label_json
 from orchestrator.sandbox.routing import (
     ApiError,
     Request,
@@ -135,7 +136,7 @@ class IssueRoutes:
         issue_id, number = self.create_issue_row(
             repo, str(title), str(data.get("body") or ""), request.viewer
         )
-        self._replace_labels(repo, issue_id, _label_names(data.get("labels", [])))
+        self._replace_labels(repo, issue_id, _label_names(data.get("labels", [])), request.viewer)
         return Response(201, self.issue_body(repo, number))
 
     def create_issue_row(
@@ -182,7 +183,7 @@ class IssueRoutes:
                 raise validation_failed("Issue", "state", "invalid")
             self.set_state(row["id"], state, data.get("state_reason"), request.viewer)
         if "labels" in data:
-            self._replace_labels(repo, row["id"], _label_names(data["labels"]))
+            self._replace_labels(repo, row["id"], _label_names(data["labels"]), request.viewer)
         self._touch(row["id"])
         return Response(200, self.issue_body(repo, row["number"]))
 
@@ -201,8 +202,13 @@ class IssueRoutes:
             )
 
     # --- issue labels -------------------------------------------------------------------------------------
-    def _replace_labels(self, repo: Repo, issue_id: int, names: list[str], keep: bool = False) -> None:
-        with self.core.db.lock:
+    def _replace_labels(
+        self, repo: Repo, issue_id: int, names: list[str], actor: str, keep: bool = False
+    ) -> None:
+        """Set (or with `keep`, add) the issue's labels; each label added or removed is an issue event."""
+        db = self.core.db
+        with db.lock:
+            before = {row["id"]: row for row in issue_labels(db, issue_id)}
             if not keep:
                 self.core.db.execute("DELETE FROM issue_labels WHERE issue_id = ?", (issue_id,))
             for name in names:
@@ -211,6 +217,11 @@ class IssueRoutes:
                     "INSERT OR IGNORE INTO issue_labels (issue_id, label_id) VALUES (?, ?)",
                     (issue_id, label_id),
                 )
+            after = {row["id"]: row for row in issue_labels(db, issue_id)}
+            gone = [row for label_id, row in before.items() if label_id not in after]
+            new = [row for label_id, row in after.items() if label_id not in before]
+            record_label_events(db, issue_id, "unlabeled", gone, actor)
+            record_label_events(db, issue_id, "labeled", new, actor)
 
     def list_issue_labels(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -220,14 +231,14 @@ class IssueRoutes:
     def add_labels(self, request: Request) -> Response:
         repo = self._repo(request)
         row = self._issue_row(repo, int_param(request.params["number"]))
-        self._replace_labels(repo, row["id"], _labels_from_body(request.json()), keep=True)
+        self._replace_labels(repo, row["id"], _labels_from_body(request.json()), request.viewer, keep=True)
         self._touch(row["id"])
         return Response(200, self._issue_labels_body(repo, row["id"]))
 
     def set_labels(self, request: Request) -> Response:
         repo = self._repo(request)
         row = self._issue_row(repo, int_param(request.params["number"]))
-        self._replace_labels(repo, row["id"], _labels_from_body(request.json()))
+        self._replace_labels(repo, row["id"], _labels_from_body(request.json()), request.viewer)
         self._touch(row["id"])
         return Response(200, self._issue_labels_body(repo, row["id"]))
 
@@ -240,8 +251,9 @@ class IssueRoutes:
             removed = self.core.db.execute(
                 "DELETE FROM issue_labels WHERE issue_id = ? AND label_id = ?", (row["id"], label["id"])
             )
-        if not removed:
+        if label is None or not removed:
             raise ApiError(404, "Label does not exist")
+        record_label_events(self.core.db, row["id"], "unlabeled", [label], request.viewer)
         self._touch(row["id"])
         return Response(200, self._issue_labels_body(repo, row["id"]))
 

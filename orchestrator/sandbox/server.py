@@ -25,6 +25,7 @@ from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
 from orchestrator.sandbox.faults import FaultConfig, FaultInjector
 from orchestrator.sandbox.gateway import API_PREFIX, GRAPHQL_PATH, Gateway
+from orchestrator.sandbox.issue_events import IssueEventRoutes
 from orchestrator.sandbox.payloads import Urls
 from orchestrator.sandbox.routes_checks import CheckRoutes
 from orchestrator.sandbox.routes_git import GitRoutes
@@ -60,6 +61,7 @@ class SandboxForge:
         self.api = Router()
         RepoRoutes(self.core).register(self.api)
         issues.register(self.api)
+        IssueEventRoutes(self.core).register(self.api)
         GitRoutes(self.core).register(self.api)
         PullRoutes(self.core, issues).register(self.api)
         CheckRoutes(self.core).register(self.api)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.github import queries
 from orchestrator.github.errors import GraphQLError, NotFound
+from orchestrator.github.etag_cache import EtagCache
 from orchestrator.models import Board, BoardItem
 from tests.github.conftest import ClientFactory, FakeSleep, Reply, ScriptedServer, Seen
 
@@ -25,10 +27,11 @@ class FakeBoard:
         self.fake_time = fake_time
 
     @staticmethod
-    def item(number: int, status: str | None = "Ready") -> dict[str, Any]:
+    def item(number: int, status: str | None = "Ready", creator: str | None = "alice") -> dict[str, Any]:
+        value = {"name": status, "optionId": "opt", "creator": {"login": creator} if creator else None}
         return {
             "id": f"item-{number}",
-            "fieldValueByName": {"name": status, "optionId": "opt"} if status else None,
+            "fieldValueByName": value if status else None,
             "content": {"id": f"I_{number}", "number": number, "repository": {"nameWithOwner": "o/r"}},
         }
 
@@ -83,7 +86,7 @@ def test_board_items_reads_every_page_then_skips_them_while_unchanged(
     client = make_client()
     board = client.get_board("o", 1)
     items = client.board_items(board)
-    assert items[0] == BoardItem("item-1", "o/r", 1, "I_1", "Ready")
+    assert items[0] == BoardItem("item-1", "o/r", 1, "I_1", "Ready", status_by="alice")
     assert [i.issue_number for i in items] == [1, 2, 3]
     assert board_server.documents == ["BOARD", "BOARD_UPDATED_AT", "BOARD_ITEMS", "BOARD_ITEMS"]
 
@@ -114,6 +117,37 @@ def test_a_snapshot_read_right_after_a_change_is_not_trusted(
     client.board_items(board)
     board_server.documents.clear()
     client.board_items(board)
+    assert board_server.documents.count("BOARD_ITEMS") == 2
+
+
+def test_who_set_the_status_is_read_with_the_items_and_kept_in_the_snapshot(
+    board_server: FakeBoard, make_client: ClientFactory
+) -> None:
+    board_server.items = [FakeBoard.item(1, creator="Maintainer"), FakeBoard.item(2, creator=None)]
+    client = make_client()
+    items = client.board_items(client.get_board("o", 1))
+    assert [(i.status, i.status_by) for i in items] == [("Ready", "Maintainer"), ("Ready", None)]
+    later = make_client()
+    board_server.documents.clear()
+    assert later.board_items(later.get_board("o", 1)) == items
+    assert "BOARD_ITEMS" not in board_server.documents
+
+
+def test_a_snapshot_from_before_status_by_is_read_again(
+    board_server: FakeBoard, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """An older cache row has no `status_by`: trusting it would hide who moved each issue, so re-read."""
+    client = make_client()
+    board = client.get_board("o", 1)
+    client.board_items(board)
+    cache = EtagCache(tmp_path / "etag.json")
+    record = cache.lookup_record(f"board {board.project_id}")
+    assert record is not None and record["settled"] is True
+    cache.store_record(f"board {board.project_id}", {**record, "items": [r[:5] for r in record["items"]]})
+    cache.save()
+    board_server.documents.clear()
+    later = make_client()
+    assert later.board_items(later.get_board("o", 1))[0].status_by == "alice"
     assert board_server.documents.count("BOARD_ITEMS") == 2
 
 

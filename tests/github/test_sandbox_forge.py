@@ -72,6 +72,7 @@ def exercise_issues(client: GitHubClient, repo: str) -> None:
     [ready] = client.list_issues(repo, labels=["ready"])
     assert (ready.title, ready.labels, ready.author) == ("Add a greeting", ("ready",), "agentos-admin")
     assert client.get_issue(repo, ready.number) == ready
+    assert client.ready_labeler(repo, ready.number, "Ready") == "agentos-admin"  # seeded with the label
     created = client.create_issue(repo, "Follow-up", "More work", labels=["docs"])
     assert created.labels == ("docs",) and created.node_id
     client.comment_issue(repo, created.number, "Working on it")
@@ -93,6 +94,7 @@ def exercise_board(client: GitHubClient, owner: str, number: int) -> None:
     assert board.option_id("In Progress") is not None
     items = {item.issue_number: item for item in client.board_items(board)}
     assert [items[n].status for n in sorted(items)] == ["Ready", "Todo"]
+    assert items[1].status_by == owner  # the seeder set the statuses as the admin
     client.set_item_status(board, items[1].item_id, "In Progress")
     assert {i.issue_number: i.status for i in client.board_items(board)}[1] == "In Progress"
     extra = client.create_issue(f"{owner}/app", "On the board later", "")

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from orchestrator.models import Issue
 from orchestrator.policy.dispatch import (
     AskForInfo,
@@ -17,8 +19,8 @@ NOW = datetime(2026, 11, 22, tzinfo=UTC)
 GOOD = "## Goal\nAdd a health endpoint that returns ok.\n## Success Criteria\nGET /health returns 200 ok\n"
 
 
-def issue(n, body=GOOD, labels=(), author="alice", title="Add health endpoint", state="open"):
-    return Issue("o/r", n, title, body, state, tuple(labels), author, NOW)
+def issue(n, body=GOOD, labels=(), author="alice", title="Add health endpoint", state="open", ready_by=None):
+    return Issue("o/r", n, title, body, state, tuple(labels), author, NOW, ready_by=ready_by)
 
 
 def snap(*issues, in_flight=(), gens=None, trusted=()):
@@ -63,6 +65,34 @@ def test_skips_in_flight_blocked_untrusted_and_asks_once():
     assert kinds == {1: Skip, 2: Skip, 3: Skip, 4: AskForInfo, 5: Skip}
     ask = next(a for a in actions if isinstance(a, AskForInfo))
     assert len(ask.questions) == 2
+
+
+@pytest.mark.parametrize(
+    ("author", "ready_by", "trusted", "dispatched"),
+    [
+        ("mallory", None, {"alice"}, False),  # a stranger's issue, nobody trusted made it Ready
+        ("mallory", "mallory", {"alice"}, False),  # a stranger moved their own issue to Ready
+        ("mallory", "eve", {"alice"}, False),  # another stranger did
+        ("mallory", "alice", {"alice"}, True),  # a trusted user moved it to Ready / labelled it ready
+        ("mallory", "Alice", {"alice"}, True),  # logins compare case-insensitively, as on GitHub
+        ("ALICE", None, {"alice"}, True),  # a trusted author needs nobody else
+        ("alice", "mallory", {"alice"}, True),  # whoever moved a trusted author's issue
+        ("mallory", None, set(), True),  # no trusted list: anyone
+    ],
+)
+def test_trusted_author_or_trusted_mover(author, ready_by, trusted, dispatched):
+    (action,) = decide(snap(issue(1, author=author, ready_by=ready_by), trusted=trusted), NOW)
+    assert isinstance(action, Dispatch) is dispatched
+    if not dispatched:
+        assert isinstance(action, Skip)
+        assert repr(author) in action.reason
+        assert (repr(ready_by) if ready_by else "an unknown user") in action.reason
+
+
+def test_an_untrusted_issue_with_missing_requirements_gets_no_questions():
+    """Strangers' issues are left alone: no comment asking for info, no label."""
+    (action,) = decide(snap(issue(1, body="please fix", author="mallory"), trusted={"alice"}), NOW)
+    assert isinstance(action, Skip)
 
 
 def test_generation_and_branch_suffix():

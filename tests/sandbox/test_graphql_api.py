@@ -115,7 +115,7 @@ def test_every_client_document_executes_in_the_setup_and_dispatch_flow(db: Sandb
     assert page["nodes"] == [
         {
             "id": item_id,
-            "fieldValueByName": {"name": "In Review", "optionId": in_review},
+            "fieldValueByName": {"name": "In Review", "optionId": in_review, "creator": {"login": VIEWER}},
             "content": {
                 "id": issue_node_id(db, 2),
                 "number": 2,

@@ -81,7 +81,7 @@ def test_a_board_is_built_and_used_with_mutations_over_http(
     assert page["nodes"] == [
         {
             "id": item_id,
-            "fieldValueByName": {"name": "Ready", "optionId": ready},
+            "fieldValueByName": {"name": "Ready", "optionId": ready, "creator": {"login": forge.admin_login}},
             "content": {
                 "id": issue["node_id"],
                 "number": issue["number"],
