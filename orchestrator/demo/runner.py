@@ -8,6 +8,8 @@ and closed, printing each step as it happens and a summary table at the end.
 from __future__ import annotations
 
 import argparse
+import io
+import logging
 import json
 import os
 import shutil
@@ -24,6 +26,7 @@ import yaml
 from orchestrator.config import parse_config
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
+from orchestrator.log import setup_logging
 from orchestrator.runtime import JobContext
 
 HERE = Path(__file__).resolve().parent
@@ -151,6 +154,8 @@ def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
     with SandboxForge(workdir / "sandbox").start() as forge:
         say(f"sandbox forge listening on {forge.url} (GitHub API at {forge.api_url})")
         setup = prepare(forge, workdir, agent)
+        setup_logging("demo", setup.ctx.paths.logs, logging.INFO, stream=io.StringIO())
+        say(f"logs: {setup.ctx.paths.logs / 'demo.log'}")
         say(
             f"seeded {REPO}: {len(setup.issues)} Ready issues on board #{setup.seeded.project_number}, sandbox CI on"
         )
@@ -175,13 +180,14 @@ def _loop(ctx: JobContext, forge: Any, progress: dict[int, IssueProgress], t0: f
     printer.start()
     try:
         while time.monotonic() - t0 < limit:
-            dispatcher.run(ctx)
-            queue.run(ctx)
+            errors = dispatcher.run(ctx).errors + queue.run(ctx).errors
             forge.wait_ci_idle(timeout=120)
             events.show(progress, t0)
             _show_ci(ctx, progress, t0)
-            pr_monitor.run(ctx)
+            errors += pr_monitor.run(ctx).errors
             events.show(progress, t0)
+            for error in dict.fromkeys(errors):
+                say(f"{_stamp(t0)} error: {error}")
             if all(p.closed for p in progress.values()):
                 return True
     finally:
