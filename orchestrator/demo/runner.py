@@ -251,9 +251,11 @@ class _EventTail:
             p.merged_after = time.monotonic() - p.started
             p.closed = True
             say(f"{ts} PR #{e.get('pr')} merged → issue #{issue} closed, board Done")
+        elif state == "verified":
+            say(f"{ts} PR #{e.get('pr')} verified: {e.get('reason')} (no stubs, skipped tests or protected paths)")
         elif state in ("escalated", "needs_info"):
             say(f"{ts} issue #{issue} → {state}: {e.get('reason')}")
-        elif state not in ("complete",):
+        elif state not in ("complete",) and p:
             say(f"{ts} issue #{issue} → {state} {e.get('reason') or ''}".rstrip())
 
 
