@@ -192,7 +192,7 @@ REPO = Section(
         Field(
             "trusted_authors",
             ListOf(LOGIN, what="list of GitHub logins"),
-            "logins whose issues may be dispatched; empty = anyone with write access",
+            "logins whose issues may be dispatched, or who moved a stranger's issue to Ready; empty = anyone",
             [],
         ),
         Field(
