@@ -45,14 +45,27 @@ def _is_zombie(pid: int) -> bool:
     return not fields or fields[0] == "Z"
 
 
+def _ancestors() -> set[int]:
+    """This process and the ones that started it (a `timeout` or shell wrapper names the workdir too)."""
+    found = set()
+    pid = os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        stat = _read(_PROC / str(pid) / "stat").decode(errors="replace")
+        fields = stat[stat.rfind(")") + 2 :].split()
+        pid = int(fields[1]) if len(fields) > 1 else 0
+    return found
+
+
 def run_processes(workdir: Path, config_path: Path) -> list[RunProcess]:
-    """Live processes (not this one) whose environment names this run's config or whose cwd or command line
-    is under `workdir`."""
+    """Live processes (not this one nor its ancestors) whose environment names this run's config or whose
+    cwd or command line is under `workdir`."""
     root = str(workdir.resolve())
     marker = f"AGENT_OS_CONFIG={config_path}".encode()
+    skip = _ancestors()
     found = []
     for entry in _PROC.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         pid = int(entry.name)
         args = tuple(a.decode(errors="replace") for a in _read(entry / "cmdline").split(b"\0") if a)

@@ -103,7 +103,11 @@ class Ticker:
         with self._lock:
             self.stats.outcomes[f"{job} {outcome}"] += 1
             if outcome == "crashed":
-                self.stats.crashes.append(f"{job}: {_last_line(result.stderr)}")
+                crash = f"{job}: {_last_line(result.stderr)}"
+                if crash not in self.stats.crashes:  # the first traceback of each kind, for the post-mortem
+                    with (self.workdir / "tick-crashes.log").open("a") as handle:
+                        handle.write(f"=== {time.time():.3f} {crash}\n{process.tail(result.stderr, 6000)}\n")
+                self.stats.crashes.append(crash)
         self._log(
             f"{time.time():.3f} {job} {outcome} rc={result.returncode} {time.monotonic() - started:.1f}s "
             f"{_last_line(result.stderr)}"

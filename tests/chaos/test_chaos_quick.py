@@ -1,0 +1,52 @@
+"""`python -m chaos.run --quick`: five issues through real cron ticks under API faults, kill -9, a corrupt task
+file and a full runtime disk — every invariant must hold (so `make chaos` cannot rot unnoticed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator import process
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
+    results_path = tmp_path / "results.json"
+    run = process.run(
+        [
+            sys.executable,
+            "-m",
+            "chaos.run",
+            "--quick",
+            "--seed",
+            "3",
+            "--results",
+            str(results_path),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        timeout=280,
+    )
+    assert results_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads(results_path.read_text())
+    failed = [i for i in results["invariants"] if not i["passed"]]
+    assert run.returncode == 0 and not failed, json.dumps(failed, indent=1) + run.stdout[-3000:]
+    counts = {i["name"]: i["count"] for i in results["invariants"]}
+    assert counts["issues merged exactly once or escalated"] == 5
+    assert counts["duplicate PRs"] == counts["lost tasks"] == 0
+    assert counts["orphan worktrees"] == counts["orphan processes"] == 0
+    assert counts["corrupt task files quarantined"] == 2
+    assert results["kills"], "at least one cron tick was killed with SIGKILL"
+    assert any(
+        p["error_rate"] or p["rate_limit_rate"] or p["secondary_limit_rate"] for p in results["fault_phases"]
+    )
+    assert results["disk"].get("freed_at_s") or results["disk"].get("skipped"), (
+        "the disk phase ran or said why not"
+    )
+    assert "ALL INVARIANTS HOLD" in run.stdout
