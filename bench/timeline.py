@@ -2,7 +2,7 @@
 
 A small repo (CI command `true`) gets N Ready issues; the zero-time agent does each instantly. The driver runs
 the real jobs tick by tick: dispatcher → queue (the dispatcher starts it in the same tick) → pr_monitor, then
-waits for the sandbox CI to go idle, noting when each check run completed. Ticks run back to back in real
+waits for the sandbox CI to go idle (the forge records when each check run completed). Ticks run back to back in real
 time; the simulated timeline puts tick j at j x 60 s (dispatcher and pr_monitor run every minute) and maps
 every real moment inside a tick to (its tick's simulated start + its real offset into the tick). A tick
 whose work plus CI outlasts the cadence pushes the next tick to a later minute. Issues become Ready at
@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,6 @@ from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.sandbox.server import SandboxForge
 
 CADENCE_S = 60.0
-_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,39 +71,41 @@ def _run_with_workers(workdir: Path, issues: int, workers: int) -> dict[str, Any
         )
         repo_id = forge.core.repo(*seeded.repo.split("/", 1)).id
         ticks: list[Tick] = []
-        ci_done: dict[str, float] = {}  # head sha → epoch seconds its check run was seen completed
         merged = 0
+        errors: list[str] = []  # what the jobs reported (a crashed task stays leased until its lease expires)
         index = 0
         started = time.time()
         while merged < issues and len(ticks) < issues * 2 + 5:
             tick = Tick(index, time.time())
             ticks.append(tick)
-            dispatcher.run(ctx)
-            queue.run(ctx)
-            merged += len(pr_monitor.run(ctx).merged)
-            _wait_ci(forge, repo_id, ci_done)
+            errors += dispatcher.run(ctx).errors
+            errors += queue.run(ctx).errors
+            monitor = pr_monitor.run(ctx)
+            errors += monitor.errors
+            merged += len(monitor.merged)
+            forge.wait_ci_idle(timeout=300)
             index += max(1, math.ceil((time.time() - tick.real_start) / CADENCE_S))
         wall = time.time() - started
         close_context(ctx)
         heads = _merged_heads(forge, repo_id)
-        return _measure(ctx.paths.metrics, ticks, ci_done, heads, issues, workers, wall)
-
-
-def _wait_ci(forge: SandboxForge, repo_id: int, seen: dict[str, float]) -> None:
-    """Until CI is idle, note the first moment each head's check run is seen completed successfully."""
-    deadline = time.time() + 300
-    while True:
-        idle = forge.ci.is_idle()
-        rows = forge.db.all(
-            "SELECT head_sha FROM check_runs WHERE repo_id = ? AND status = 'completed' AND conclusion = 'success'",
-            (repo_id,),
+        return _measure(
+            ctx.paths.metrics, ticks, _ci_green_times(forge, repo_id), heads, issues, workers, wall
         )
-        now = time.time()
-        for row in rows:
-            seen.setdefault(row["head_sha"], now)
-        if idle or now > deadline:
-            return
-        time.sleep(_POLL_S)
+
+
+def _ci_green_times(forge: SandboxForge, repo_id: int) -> dict[str, float]:
+    """Head SHA → when its check run completed successfully (the forge's completed_at, whole seconds: taken
+    as the start of that second, so a latency measured from it is never understated)."""
+    rows = forge.db.all(
+        "SELECT head_sha, MIN(completed_at) AS done FROM check_runs "
+        "WHERE repo_id = ? AND status = 'completed' AND conclusion = 'success' GROUP BY head_sha",
+        (repo_id,),
+    )
+    return {str(row["head_sha"]): _epoch(str(row["done"])) for row in rows}
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def _merged_heads(forge: SandboxForge, repo_id: int) -> dict[int, str]:
