@@ -252,7 +252,9 @@ class _EventTail:
             p.closed = True
             say(f"{ts} PR #{e.get('pr')} merged → issue #{issue} closed, board Done")
         elif state == "verified":
-            say(f"{ts} PR #{e.get('pr')} verified: {e.get('reason')} (no stubs, skipped tests or protected paths)")
+            say(
+                f"{ts} PR #{e.get('pr')} verified: {e.get('reason')} (no stubs, skipped tests or protected paths)"
+            )
         elif state in ("escalated", "needs_info"):
             say(f"{ts} issue #{issue} → {state}: {e.get('reason')}")
         elif state not in ("complete",) and p:
