@@ -40,7 +40,7 @@ def run_chaos(session: Session, plan: ChaosPlan) -> ChaosLog:
     (as far as the events say) or the plan's time is up. Faults are off when this returns."""
     record = ChaosLog(disk={"skipped": session.disk_skipped} if session.disk_skipped else {})
     rng = random.Random(plan.seed)
-    kills = list(plan.kill_times)
+    kills = list(zip(plan.kill_times, plan.kill_jobs, strict=True))
     timing = plan.timing
     phase = None
     filled_at: float | None = None
@@ -57,9 +57,9 @@ def run_chaos(session: Session, plan: ChaosPlan) -> ChaosLog:
                     {"at_s": round(elapsed, 1), "name": current.name, **_faults_json(current.faults)}
                 )
                 log.info("[%6.1fs] API faults: %s %s", elapsed, current.name, _faults_text(current.faults))
-            if kills and elapsed >= kills[0]:
-                kills.pop(0)
-                kill = session.ticker.kill_random(rng, round(elapsed, 1))
+            if kills and elapsed >= kills[0][0]:
+                _, target = kills.pop(0)
+                kill = session.ticker.kill_random(rng, round(elapsed, 1), target)
                 if kill is not None:
                     log.info(
                         "[%6.1fs] kill -9 %s tick (pid %s, running %.1f s)",

@@ -57,6 +57,7 @@ class ChaosPlan:
     issues: tuple[ChaosIssue, ...]
     phases: tuple[FaultPhase, ...]
     kill_times: tuple[float, ...]
+    kill_jobs: tuple[str, ...]  # which job each kill aims at (any live tick when that job has none)
     timing: Timing
 
     def phase_at(self, elapsed: float) -> FaultPhase:
@@ -92,7 +93,15 @@ FULL = Timing(
 def make_plan(seed: int, issue_count: int, timing: Timing) -> ChaosPlan:
     rng = random.Random(seed)
     issues = tuple(ChaosIssue(f"c{i:02d}", rng.choices(BEHAVIOURS, _WEIGHTS)[0]) for i in range(issue_count))
-    return ChaosPlan(seed, issues, _phases(rng, timing), _kill_times(rng, timing), timing)
+    phases = _phases(rng, timing)
+    kill_times = _kill_times(rng, timing)
+    # the first kill aims at the queue, so even a short run kills an agent's queue mid-task
+    kill_jobs = ("queue", *rng.choices(KILL_TARGETS, KILL_WEIGHTS, k=max(len(kill_times) - 1, 0)))
+    return ChaosPlan(seed, issues, phases, kill_times, kill_jobs[: len(kill_times)], timing)
+
+
+KILL_TARGETS = ("queue", "dispatcher", "pr_monitor")
+KILL_WEIGHTS = (0.4, 0.3, 0.3)
 
 
 def _phases(rng: random.Random, timing: Timing) -> tuple[FaultPhase, ...]:

@@ -50,13 +50,14 @@ class Session:
         self.forge.stop()
 
 
-def overrides(workdir: Path, plan: ChaosPlan, forge: SandboxForge) -> dict[str, Any]:
+def chaos_agents(workdir: Path, seed: int, names: tuple[str, ...] = AGENTS) -> dict[str, Any]:
+    """Config entries for the scripted chaos agent (chaos/agent.py) under each of `names`."""
     agent_env = {
         "PYTHONPATH": str(ROOT),
         "CHAOS_STATE_DIR": str(workdir / "agent-state"),
-        "CHAOS_SEED": str(plan.seed),
+        "CHAOS_SEED": str(seed),
     }
-    agents = {
+    return {
         name: {
             "kind": "script",
             "command": [sys.executable, "-m", "chaos.agent"],
@@ -64,8 +65,12 @@ def overrides(workdir: Path, plan: ChaosPlan, forge: SandboxForge) -> dict[str, 
             "stall_minutes": 1,
             "env": {**agent_env, "CHAOS_AGENT": name},
         }
-        for name in AGENTS
+        for name in names
     }
+
+
+def overrides(workdir: Path, plan: ChaosPlan, forge: SandboxForge) -> dict[str, Any]:
+    agents = chaos_agents(workdir, plan.seed)
     return {
         "github": {
             "api_url": forge.api_url,

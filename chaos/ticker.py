@@ -115,12 +115,13 @@ class Ticker:
         return result.returncode
 
     # --- kill -9 ----------------------------------------------------------------------------------------
-    def kill_random(self, rng: random.Random, at_s: float) -> Kill | None:
-        """SIGKILL one live tick of this run, preferring one that has run a while (it holds its job's lock
-        and is doing work rather than skipping). Children (agents, git, tests) are left running, as after a
-        real crash."""
+    def kill_random(self, rng: random.Random, at_s: float, prefer: str) -> Kill | None:
+        """SIGKILL one live tick of this run: of job `prefer` when one runs, and one that has run a while (it
+        holds its job's lock and is doing work rather than skipping). Children (agents, git, tests) are left
+        running, as after a real crash."""
         ticks = [p for p in run_processes(self.workdir, self.config_path) if p.job is not None]
         working = [p for p in ticks if p.age_s >= 1.0] or ticks
+        working = [p for p in working if p.job == prefer] or working
         if not working:
             return None
         victim = rng.choice(working)
