@@ -108,24 +108,61 @@ def post_lease(ctx: JobContext, repo: str, issue: int, task_id: str, generation:
     comment_id = ctx.forge.comment_issue(repo, issue, text)
 
     def put(data: dict[str, Any]) -> dict[str, Any]:
-        data[task_id] = {"repo": repo, "comment": comment_id, "body": body, "generation": generation}
+        data[task_id] = {
+            "repo": repo,
+            "comment": comment_id,
+            "body": body,
+            "generation": generation,
+            "renewed": now.isoformat(),
+        }
         return data
 
     update_json(ctx.paths.state / LEASES_FILE, put)
 
 
-def renew_lease(ctx: JobContext, task_id: str) -> None:
-    """Edit the task's lease comment with a fresh heartbeat (one write per heartbeat interval)."""
+def renew_lease(ctx: JobContext, task_id: str) -> bool:
+    """Edit the task's lease comment with a fresh heartbeat when the last one is older than a third of the
+    lease (so at most one write per heartbeat interval, whoever calls). True when a heartbeat was posted."""
     record = read_json(ctx.paths.state / LEASES_FILE, dict).get(task_id)
     if not record:
-        return
+        return False
     now = ctx.clock()
     lease_seconds = ctx.config.limits.lease_seconds
+    renewed = record.get("renewed")
+    if renewed and now - datetime.fromisoformat(renewed) < timedelta(seconds=lease_seconds / 3):
+        return False
     text = (
         f"{record['body'].rstrip()}\n\n{lease_line(ctx.host, now, lease_seconds)}\n"
         f"{lease_marker(task_id, ctx.host, int(record['generation']), now)}\n"
     )
     ctx.forge.edit_comment(record["repo"], int(record["comment"]), text)
+
+    def put(data: dict[str, Any]) -> dict[str, Any]:
+        if task_id in data:
+            data[task_id]["renewed"] = now.isoformat()
+        return data
+
+    update_json(ctx.paths.state / LEASES_FILE, put)
+    return True
+
+
+def renew_waiting(ctx: JobContext, task_ids: Iterable[str]) -> None:
+    """Keep the leases of tasks still waiting in this host's inbox alive, so a busy host's queue is not
+    mistaken for a dead one."""
+    for task_id in task_ids:
+        renew_lease(ctx, task_id)
+
+
+def prune_leases(ctx: JobContext, keep: set[str]) -> None:
+    """Forget the lease records of tasks that are no longer waiting or running on this host."""
+    known = read_json(ctx.paths.state / LEASES_FILE, dict)
+    if set(known) <= keep:
+        return
+
+    def drop(data: dict[str, Any]) -> dict[str, Any]:
+        return {task_id: record for task_id, record in data.items() if task_id in keep}
+
+    update_json(ctx.paths.state / LEASES_FILE, drop)
 
 
 def superseded(ctx: JobContext, repo: str, issue: int, generation: int) -> int | None:

@@ -23,7 +23,14 @@ from orchestrator.models import Issue, Task, TaskState
 from orchestrator.policy import dispatch as policy
 from orchestrator.policy.scoring import apply_weights
 from orchestrator.prompt import render_issue_comment, sanitize_untrusted
-from orchestrator.remote_lease import expired, latest_lease, newest_generation, post_lease
+from orchestrator.remote_lease import (
+    expired,
+    latest_lease,
+    newest_generation,
+    post_lease,
+    prune_leases,
+    renew_waiting,
+)
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 from orchestrator.switches import Switches, is_allowed
@@ -63,9 +70,21 @@ def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> Dispa
         except GitHubError as exc:
             report.errors.append(f"{repo.full_name}: {exc}")
             ctx.log.error("dispatch failed repo=%s error=%s", repo.full_name, exc)
+    _renew_waiting_leases(ctx, report)
     if report.dispatched and start_queue is not None:
         start_queue()
     return report
+
+
+def _renew_waiting_leases(ctx: JobContext, report: DispatchReport) -> None:
+    """Tasks waiting in this host's inbox keep their GitHub-visible lease alive; finished ones are forgotten."""
+    waiting = [e.id for e in ctx.mailbox.list(TaskState.INBOX) if e.id not in report.dispatched]
+    running = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
+    try:
+        renew_waiting(ctx, waiting)
+    except GitHubError as exc:
+        ctx.log.warning("lease renewal failed error=%s", exc)
+    prune_leases(ctx, keep={*waiting, *running, *report.dispatched})
 
 
 def _cadence_due(ctx: JobContext, key: str, minutes: int | None) -> bool:
