@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import logging
 import json
+import logging
 import os
 import shutil
 import sys
