@@ -35,7 +35,16 @@ def machine() -> dict[str, Any]:
         "git": git_version,
         "sqlite": sqlite3.sqlite_version,
         "memory_mib": _memory_mib(),
+        "load_average_at_start": _load(),
     }
+
+
+def _load() -> list[float] | None:
+    """1/5/15-minute load averages: other work on the machine shows up in every wall time."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _memory_mib() -> int | None:

@@ -164,6 +164,7 @@ def _timeline(s: dict[str, Any]) -> list[str]:
             r["ready_to_agent_started_s"]["max"],
             r["ci_green_to_merged_s"]["p50"],
             r["ci_green_to_merged_s"]["max"],
+            len(r["job_errors"]),
         )
         for r in s["runs"]
     ]
@@ -178,7 +179,8 @@ def _timeline(s: dict[str, Any]) -> list[str]:
         "green→merge p50",
         "max",
     ]
-    return table(headers, rows)
+    errors = [f"  K={r['workers']} job error: {e[:300]}" for r in s["runs"] for e in r["job_errors"]]
+    return [*table([*headers, "errors"], rows), *errors]
 
 
 def _dashboard(s: dict[str, Any]) -> list[str]:

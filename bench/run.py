@@ -125,6 +125,7 @@ def run(quick: bool, only: list[str] | None, workdir: Path) -> dict[str, Any]:
             log.exception("benchmark section %s failed", key)
             results["sections"][key] = {"error": f"{type(exc).__name__}: {exc}"}
         results["section_seconds"][key] = round(time.perf_counter() - section_started, 1)
+    results["machine"]["load_average_at_end"] = report.machine()["load_average_at_start"]
     results["targets"] = report.as_json(report.targets(results["sections"]))
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results

@@ -2,7 +2,7 @@
 
 A small repo (CI command `true`) gets N Ready issues; the zero-time agent does each instantly. The driver runs
 the real jobs tick by tick: dispatcher → queue (the dispatcher starts it in the same tick) → pr_monitor, then
-waits for the sandbox CI to go idle (the forge records when each check run completed). Ticks run back to back in real
+waits for the sandbox CI to go idle; a watcher thread notes when each head's CI turned green (±50 ms). Ticks run back to back in real
 time; the simulated timeline puts tick j at j x 60 s (dispatcher and pr_monitor run every minute) and maps
 every real moment inside a tick to (its tick's simulated start + its real offset into the tick). A tick
 whose work plus CI outlasts the cadence pushes the next tick to a later minute. Issues become Ready at
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.sandbox.server import SandboxForge
 
 CADENCE_S = 60.0
+_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def _run_with_workers(workdir: Path, issues: int, workers: int) -> dict[str, Any
             workdir,
         )
         repo_id = forge.core.repo(*seeded.repo.split("/", 1)).id
+        watcher = CIWatcher(forge, repo_id)
+        watcher.start()
         ticks: list[Tick] = []
         merged = 0
         errors: list[str] = []  # what the jobs reported (a crashed task stays leased until its lease expires)
@@ -86,26 +89,47 @@ def _run_with_workers(workdir: Path, issues: int, workers: int) -> dict[str, Any
             forge.wait_ci_idle(timeout=300)
             index += max(1, math.ceil((time.time() - tick.real_start) / CADENCE_S))
         wall = time.time() - started
+        green = watcher.stop()
         close_context(ctx)
         heads = _merged_heads(forge, repo_id)
-        return _measure(
-            ctx.paths.metrics, ticks, _ci_green_times(forge, repo_id), heads, issues, workers, wall
+        return {
+            **_measure(ctx.paths.metrics, ticks, green, heads, issues, workers, wall),
+            "job_errors": errors,
+        }
+
+
+class CIWatcher:
+    """Polls the forge's check runs every 50 ms from a thread and notes when each head first shows a
+    successful completed run (the forge's own completed_at has whole-second resolution only)."""
+
+    def __init__(self, forge: SandboxForge, repo_id: int) -> None:
+        self.forge = forge
+        self.repo_id = repo_id
+        self.green: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="bench-ci-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self._look()
+        return dict(self.green)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(_POLL_S):
+            self._look()
+
+    def _look(self) -> None:
+        rows = self.forge.db.all(
+            "SELECT head_sha FROM check_runs WHERE repo_id = ? AND status = 'completed' AND conclusion = 'success'",
+            (self.repo_id,),
         )
-
-
-def _ci_green_times(forge: SandboxForge, repo_id: int) -> dict[str, float]:
-    """Head SHA → when its check run completed successfully (the forge's completed_at, whole seconds: taken
-    as the start of that second, so a latency measured from it is never understated)."""
-    rows = forge.db.all(
-        "SELECT head_sha, MIN(completed_at) AS done FROM check_runs "
-        "WHERE repo_id = ? AND status = 'completed' AND conclusion = 'success' GROUP BY head_sha",
-        (repo_id,),
-    )
-    return {str(row["head_sha"]): _epoch(str(row["done"])) for row in rows}
-
-
-def _epoch(timestamp: str) -> float:
-    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        now = time.time()
+        for row in rows:
+            self.green.setdefault(str(row["head_sha"]), now)
 
 
 def _merged_heads(forge: SandboxForge, repo_id: int) -> dict[int, str]:

@@ -54,5 +54,5 @@ def test_the_numbers_come_from_real_runs(quick: tuple[ProcessResult, dict[str, A
     for variant in ("pooled", "fresh"):
         assert sections["worktree_overhead"][variant]["merged"] == sections["worktree_overhead"]["tasks"]
     for flow in sections["timeline"]["runs"]:
-        assert flow["merged"] == sections["timeline"]["issues"]
+        assert flow["merged"] == sections["timeline"]["issues"], flow["job_errors"]
     assert sections["fresh_process"]["cases"][0]["ours"]["peak_rss_mib"] > 0
