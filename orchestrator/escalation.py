@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING
 
 from orchestrator import metrics
 from orchestrator.github.errors import GitHubError
-from orchestrator.models import Task
+from orchestrator.models import Task, TaskState
 from orchestrator.prompt import render_issue_comment
 from orchestrator.runtime import JobContext
+from orchestrator.store import read_json, update_json
 from orchestrator.tracker import Tracker
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
+
+PENDING = "escalations_pending.json"
 
 # (text, buttons) → None. The notifier of the control plane; defaults to the job log.
 NotifyFn = Callable[[str, tuple[tuple[str, str], ...]], None]
@@ -31,14 +34,8 @@ def escalate(
     notify: NotifyFn | None = None,
 ) -> None:
     ref = f"{repo.full_name}#{task.issue}"
-    body = render_issue_comment("escalated", task=task, reason=reason)
-    try:
-        issue = ctx.forge.get_issue(repo.full_name, task.issue)
-        ctx.forge.comment_issue(repo.full_name, task.issue, body)
-        ctx.forge.add_labels(repo.full_name, task.issue, [repo.labels.blocked])
-        Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "blocked")
-    except GitHubError as exc:
-        ctx.log.error("escalation could not be posted task=%s error=%s", task.id, exc)
+    if not _post(ctx, repo, task, reason):
+        return  # recorded as pending: the queue's repair pass posts it on a later tick
     ctx.audit("escalate", ref, reason=reason, task=task.id)
     text = f"Escalated {ref} ({task.title}): {reason}"
     buttons = (("Retry", f"retry:{ref}"), ("Close", f"close:{ref}"))
@@ -54,3 +51,58 @@ def escalate(
         reason=reason,
         attempt=task.attempt,
     )
+
+
+def _post(ctx: JobContext, repo: RepoConfig, task: Task, reason: str) -> bool:
+    """The GitHub side of an escalation, idempotent: the comment (skipped when its marker is already on the
+    issue), the blocked label, the Blocked column. Recorded in state as pending until it all went through, so
+    a crash or an API failure half-way is completed by `repair_pending`."""
+    _mark(ctx, task.id, {"repo": repo.full_name, "reason": reason})
+    try:
+        issue = ctx.forge.get_issue(repo.full_name, task.issue)
+        marker = f"agent-os:escalated task={task.id}"
+        if not any(marker in c.body for c in ctx.forge.list_comments(repo.full_name, task.issue)):
+            body = render_issue_comment("escalated", task=task, reason=reason)
+            ctx.forge.comment_issue(repo.full_name, task.issue, body)
+        if repo.labels.blocked not in issue.labels:
+            ctx.forge.add_labels(repo.full_name, task.issue, [repo.labels.blocked])
+        Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "blocked")
+    except GitHubError as exc:
+        ctx.log.error("escalation not fully posted (retried next tick) task=%s error=%s", task.id, exc)
+        return False
+    _mark(ctx, task.id, None)
+    return True
+
+
+def _mark(ctx: JobContext, task_id: str, pending: dict[str, str] | None) -> None:
+    def put(data: dict) -> dict:
+        if pending is None:
+            data.pop(task_id, None)
+        else:
+            data[task_id] = pending
+        return data
+
+    update_json(ctx.paths.state / PENDING, put)
+
+
+def mark_pending(ctx: JobContext, task_id: str, repo: str, reason: str) -> None:
+    _mark(ctx, task_id, {"repo": repo, "reason": reason})
+
+
+def repair_pending(ctx: JobContext, notify: NotifyFn | None = None) -> list[str]:
+    """Finish escalations a crash or an API error cut short (and tasks in escalated/ with no record of
+    having been posted, e.g. killed between the mailbox move and the first request)."""
+    pending = dict(read_json(ctx.paths.state / PENDING, dict))
+    repaired = []
+    for entry in ctx.mailbox.list(TaskState.ESCALATED):
+        record = pending.get(entry.id)
+        task = entry.task
+        if task is None or record is None:
+            continue
+        try:
+            repo = ctx.config.repo(task.repo)
+        except KeyError:
+            continue
+        escalate(ctx, repo, task, record.get("reason") or "escalated", notify)
+        repaired.append(task.id)
+    return repaired

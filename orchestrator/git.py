@@ -392,7 +392,7 @@ class WorktreePool:
                 if (self.worktrees_dir / name).resolve() not in registered:
                     del state["slots"][name]
                     removed.append(name)
-                elif slot["owner"] is not None and slot["owner"] not in live:
+                elif slot["owner"] is not None and slot["owner"] not in live and not _holder_alive(slot):
                     slot["owner"] = None
                     freed.append(name)
             return state
@@ -424,7 +424,15 @@ class WorktreePool:
                 name, how = next(f"wt-{i}" for i in range(len(slots) + 1) if f"wt-{i}" not in slots), "new"
             else:
                 raise PoolExhausted(f"all {self.size} worktrees of {self.repo_dir} are busy")
-            slots[name] = {"owner": owner, "branch": branch, "since": datetime.now(UTC).isoformat()}
+            slots[name] = {
+                "owner": owner,
+                "branch": branch,
+                "since": datetime.now(UTC).isoformat(),
+                # the holding process: a slot is freed by reconcile only once its holder is gone, whichever
+                # job (queue task, pr_monitor rebase, docs PR) holds it
+                "pid": os.getpid(),
+                "pid_start": process.start_time(os.getpid()),
+            }
             chosen[:] = [(name, how)]
             return state
 
@@ -512,3 +520,12 @@ def restore_files(snapshot: dict[Path, bytes | None]) -> list[Path]:
         else:
             atomic_write_bytes(path, content)
     return changed
+
+
+def _holder_alive(slot: dict[str, Any]) -> bool:
+    """Whether the process that took this slot still runs (same pid and start time). Slots written before
+    holders were recorded count as dead."""
+    pid = slot.get("pid")
+    if not isinstance(pid, int):
+        return False
+    return process.is_running(pid) and process.start_time(pid) == slot.get("pid_start")

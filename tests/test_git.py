@@ -178,13 +178,24 @@ def test_reconcile_frees_dead_owners_and_forgets_missing_worktrees(pool: Worktre
     stray = pool.worktrees_dir / "wt-7"
     stray.mkdir()
     (stray / "junk").write_text("x")
-    report = pool.reconcile(live_task_ids=["task-9"])
-    assert report.freed == ("wt-0",)
-    assert report.removed == ("wt-1", "wt-7")
+    first = pool.reconcile(live_task_ids=["task-9"])
+    assert first.freed == (), "its holder (this process) still runs"
+    assert first.removed == ("wt-1", "wt-7")
+    _holder_died(pool, "wt-0")
+    assert pool.reconcile(live_task_ids=["task-9"]).freed == ("wt-0",)
     assert pool.owners() == {"wt-0": None}
     assert not stray.exists()
     assert pool.acquire("agent/3-c", "origin/main", owner="task-3") == a
     assert pool.reconcile(live_task_ids=["task-3"]).freed == ()
+
+
+def _holder_died(pool: WorktreePool, slot: str) -> None:
+    """Make a slot look held by a process that is gone (as after a kill -9 of the job holding it)."""
+    def rewrite(state: dict) -> dict:
+        state["slots"][slot]["pid"] = 2**22 + 12345  # beyond pid_max defaults: never a running process
+        return state
+
+    pool.state.update(rewrite)
 
 
 # ------------------------------------------------------------------------------------ commit and push

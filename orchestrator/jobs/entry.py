@@ -157,11 +157,20 @@ def _run_locked(name: str, config: Config, argv: list[str]) -> JobOutcome:
         log.error("job failed job=%s error=%s", name, exc)
         outcome = JobOutcome(EXIT_ERROR, f"{name} failed: {exc}")
     finally:
-        close = getattr(ctx.forge, "close", None)
+        _bookkeeping(ctx, name, started, outcome)
+    return outcome
+
+
+def _bookkeeping(ctx: JobContext, name: str, started: datetime, outcome: JobOutcome) -> None:
+    """Close the client (saves the ETag cache) and record the run. Failing to write these (e.g. a full disk)
+    is logged; it never hides or changes the job's own outcome."""
+    close = getattr(ctx.forge, "close", None)
+    try:
         if close is not None:
             close()
         _record_run(ctx, name, started, outcome)
-    return outcome
+    except OSError as exc:
+        log.error("job bookkeeping not written job=%s error=%s", name, exc)
 
 
 def _record_run(ctx: JobContext, name: str, started: datetime, outcome: JobOutcome) -> None:

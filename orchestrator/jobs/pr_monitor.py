@@ -208,7 +208,12 @@ def _merge(
 
 
 def _rebase(ctx: JobContext, repo: RepoConfig, pr: PullRequest, key: str, report: MonitorReport) -> None:
-    if rebase_branch(ctx, repo, pr):
+    try:
+        rebased = rebase_branch(ctx, repo, pr)
+    except git.PoolExhausted:
+        report.waiting[pr.number] = "every pooled worktree is busy; rebase on the next tick"
+        return
+    if rebased:
         report.rebased.append(pr.number)
         metrics.record_event(ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="rebased")
         return

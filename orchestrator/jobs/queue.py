@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from orchestrator import budgets, metrics, process
-from orchestrator.escalation import NotifyFn, escalate
+from orchestrator.escalation import NotifyFn, escalate, mark_pending, repair_pending
 from orchestrator.github.errors import GitHubError
 from orchestrator.mailbox import AlreadyClaimed, Lease, TaskNotFound, infra_retries
 from orchestrator.models import AttemptRecord, Task, TaskState
@@ -117,6 +117,7 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
         retries = infra_retries(task)
         if retries > retry.MAX_INFRA_RETRIES:
             reason = f"the task's process died {retries} times (infrastructure); last: lease expired"
+            mark_pending(ctx, task.id, task.repo, reason)
             ctx.mailbox.finish(task.id, TaskState.ESCALATED, reason)
             escalate(ctx, ctx.config.repo(task.repo), task, reason)
             continue
@@ -124,6 +125,7 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
         metrics.record_event(
             ctx.paths.metrics, task=expired.task_id, state="recovered", reason="lease expired"
         )
+    repair_pending(ctx)
     live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
     for repo in ctx.config.repos:
         if repo.enabled:
@@ -152,14 +154,7 @@ def _work_on(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport) -
         return
     task = claimed.task
     repo = ctx.config.repo(task.repo)
-    newer = superseded(ctx, task.repo, task.issue, task.generation)
-    if newer is not None:
-        ctx.mailbox.finish(
-            task_id, TaskState.FAILED, f"superseded: another host took over as generation {newer}"
-        )
-        metrics.record_event(
-            ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, state="superseded"
-        )
+    if _nothing_left_to_do(ctx, task):
         return
     stop_beat = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, task_id, stop_beat, hooks.stop_now), daemon=True)
@@ -176,6 +171,34 @@ def _work_on(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport) -
     finally:
         stop_beat.set()
         beat.join()
+
+
+def _nothing_left_to_do(ctx: JobContext, task: Task) -> bool:
+    """Pre-flight of every attempt (a re-run after a crash is the common case): finish the task instead of
+    running an agent when another host took the issue over, when its PR already merged, or when a crashed run
+    already opened its PR (a follow-up task, which works on an open PR on purpose, still runs)."""
+    newer = superseded(ctx, task.repo, task.issue, task.generation)
+    if newer is not None:
+        ctx.mailbox.finish(
+            task.id, TaskState.FAILED, f"superseded: another host took over as generation {newer}"
+        )
+        metrics.record_event(
+            ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, state="superseded"
+        )
+        return True
+    pulls = ctx.forge.list_pulls(task.repo, state="all", head=task.branch)
+    merged = [p for p in pulls if p.merged]
+    opened = [p for p in pulls if p.state == "open"]
+    if merged or (opened and task.kind == "implement"):
+        pr = (merged or opened)[0]
+        ctx.mailbox.update(replace(task, pr_number=pr.number))
+        note = f"PR #{pr.number} already {'merged' if merged else 'open'}: nothing to redo"
+        ctx.mailbox.finish(task.id, TaskState.DONE, note)
+        metrics.record_event(
+            ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, state="adopted", reason=note
+        )
+        return True
+    return False
 
 
 def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event, stop_now: Callable[[], bool]) -> None:
@@ -275,6 +298,7 @@ def _after_attempt(
     if isinstance(action, retry.OpenPR):
         _open_pr(ctx, repo, task, out, report)
     elif isinstance(action, retry.Escalate):
+        mark_pending(ctx, task.id, repo.full_name, action.reason)  # before the move: a crash is repaired
         ctx.mailbox.finish(task.id, TaskState.ESCALATED, action.reason)
         escalate(ctx, repo, task, action.reason, notify)
         report.escalated.append(task.id)
@@ -308,7 +332,14 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
         ctx.mailbox.finish(task.id, TaskState.FAILED, f"superseded by generation {newer} before the PR")
         return
     body = render_pr_body(task=task, outcome=out)
-    existing = ctx.forge.list_pulls(repo.full_name, state="open", head=task.branch)
+    existing = [
+        p
+        for p in ctx.forge.list_pulls(repo.full_name, state="all", head=task.branch)
+        if p.state == "open" or p.merged
+    ]
+    if any(p.merged for p in existing):
+        ctx.mailbox.finish(task.id, TaskState.DONE, f"PR #{existing[0].number} already merged")
+        return
     if existing:
         pr = existing[0]
         if task.kind == "implement":

@@ -198,6 +198,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: Response) -> None:
+        try:
+            self._write(response)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (its timeout): nothing to tell it any more
+
+    def _write(self, response: Response) -> None:
         payload = response.encoded() if response.status != 304 else b""
         self.send_response(response.status)
         if response.status != 304:
