@@ -128,8 +128,10 @@ def render(results: dict[str, Any]) -> str:
     """The human table: one block per section, then the targets."""
     from bench.report_tables import section_lines
 
+    m = results["machine"]
     lines = [
-        f"Agent OS benchmarks — {results['machine']['cores']} cores, Python {results['machine']['python']}"
+        f"Agent OS benchmarks — {m['cores']} cores, Python {m['python']}; load average "
+        f"{m.get('load_average_at_start')} at start, {m.get('load_average_at_end')} at the end"
     ]
     lines += section_lines(results["sections"])
     lines.append("")
