@@ -470,7 +470,12 @@ class WorktreePool:
         if path.exists():
             shutil.rmtree(path)
         args = ["worktree", "add", "--quiet", "--force", "--no-track", "-B", branch, str(path), start_point]
-        run_git(args, self.repo_dir, self.settings)
+        # under the clone's refs lock: a fetch running while a worktree is half-added fails on its HEAD
+        lock = filelock.FileLock(
+            str(self.repo_dir / ".git" / "agentos-fetch.lock"), timeout=self.settings.network_timeout_s
+        )
+        with lock:
+            run_git(args, self.repo_dir, self.settings)
 
     def _registered_worktrees(self) -> set[Path]:
         out = run_git(["worktree", "list", "--porcelain"], self.repo_dir, self.settings).stdout

@@ -34,19 +34,28 @@ class Tracker:
         self.path = state_dir / "boards.json"
         self.audit = audit
         self._items: dict[str, list[BoardItem]] = {}
+        self._state: dict | None = None  # boards.json, read once per Tracker (one job tick)
+
+    def _data(self) -> dict:
+        if self._state is None:
+            self._state = read_json(self.path, dict)
+        return self._state
+
+    def _update(self, fn: Callable[[dict], dict]) -> None:
+        self._state = update_json(self.path, fn)
 
     # --- reading ------------------------------------------------------------------------------------------
     def board(self, repo: RepoConfig) -> Board:
         """The repo's board, from the cache when known (ids never change), else from GitHub."""
         key = _board_key(repo)
-        cached = read_json(self.path, dict).get("boards", {}).get(key)
+        cached = self._data().get("boards", {}).get(key)
         if cached:
             return Board(
                 cached["project_id"], cached["status_field_id"], tuple(map(tuple, cached["options"]))
             )
         assert repo.board.project_number is not None
         board = self.forge.get_board(repo.board_owner, repo.board.project_number, repo.board.status_field)
-        update_json(self.path, lambda data: _store_board(data, key, board))
+        self._update(lambda data: _store_board(data, key, board))
         return board
 
     def ready_issues(self, repo: RepoConfig, items: Iterable[BoardItem] | None = None) -> list[Issue]:
@@ -124,7 +133,7 @@ class Tracker:
         item_id = self._item_id(repo.full_name, issue.number)
         if item_id is None:
             item_id = self.forge.add_board_item(board, issue.node_id)
-            update_json(self.path, lambda d: _store_item(d, repo.full_name, issue.number, item_id))
+            self._update(lambda d: _store_item(d, repo.full_name, issue.number, item_id))
         self.forge.set_item_status(board, item_id, status)
 
     def _move_labels(self, repo: RepoConfig, issue: Issue, column: Column) -> None:
@@ -139,12 +148,12 @@ class Tracker:
             self.forge.add_labels(repo.full_name, issue.number, [target])
 
     def _item_id(self, repo: str, number: int) -> str | None:
-        item: str | None = read_json(self.path, dict).get("items", {}).get(f"{repo}#{number}")
+        item: str | None = self._data().get("items", {}).get(f"{repo}#{number}")
         return item
 
     def _remember_items(self, items: Iterable[BoardItem]) -> None:
         fresh = {f"{i.repo}#{i.issue_number}": i.item_id for i in items}
-        known = read_json(self.path, dict).get("items", {})
+        known = self._data().get("items", {})
         if all(known.get(k) == v for k, v in fresh.items()):
             return
 
@@ -152,7 +161,7 @@ class Tracker:
             data.setdefault("items", {}).update(fresh)
             return data
 
-        update_json(self.path, merge)
+        self._update(merge)
 
 
 def _board_key(repo: RepoConfig) -> str:

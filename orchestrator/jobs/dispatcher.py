@@ -16,13 +16,9 @@ from typing import TYPE_CHECKING
 
 from orchestrator import metrics
 from orchestrator.github.errors import ClaimLost, GitHubError
-from orchestrator.issue_formatting import format_issues
-from orchestrator.jobs.agent_scorer import load_routing_weights
 from orchestrator.mailbox import TaskExists
 from orchestrator.models import Issue, Task, TaskState
 from orchestrator.policy import dispatch as policy
-from orchestrator.policy.scoring import apply_weights
-from orchestrator.prompt import render_issue_comment, sanitize_untrusted
 from orchestrator.remote_lease import (
     expired,
     latest_lease,
@@ -87,6 +83,26 @@ def _renew_waiting_leases(ctx: JobContext, report: DispatchReport) -> None:
     prune_leases(ctx, keep={*waiting, *running, *report.dispatched})
 
 
+def _routing(ctx: JobContext) -> dict[str, tuple[str, ...]]:
+    """The configured chains, reordered by the agent scorer's weights (imported only when there is work)."""
+    from orchestrator.jobs.agent_scorer import load_routing_weights
+    from orchestrator.policy.scoring import apply_weights
+
+    return dict(apply_weights(ctx.config.routing, load_routing_weights(ctx.paths.state)))
+
+
+def sanitize_untrusted(text: str, max_bytes: int) -> str:
+    from orchestrator.prompt import sanitize_untrusted as sanitize
+
+    return sanitize(text, max_bytes)
+
+
+def render_issue_comment(kind: str, **values: object) -> str:
+    from orchestrator.prompt import render_issue_comment as render
+
+    return render(kind, **values)
+
+
 def _cadence_due(ctx: JobContext, key: str, minutes: int | None) -> bool:
     """A per-repo dispatch cadence set from Telegram (`/repo cadence KEY MIN`); None = every tick."""
     if not minutes:
@@ -106,7 +122,11 @@ def _cadence_due(ctx: JobContext, key: str, minutes: int | None) -> bool:
 
 
 def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.RepoSnapshot:
-    ready = format_issues(ctx, tracker.ready_issues(repo), repo.labels.needs_info)
+    ready = tracker.ready_issues(repo)
+    if ready and ctx.config.llm.format_issues:
+        from orchestrator.issue_formatting import format_issues
+
+        ready = format_issues(ctx, ready, repo.labels.needs_info)
     in_flight: set[int] = set()
     generations: dict[int, int] = {}
     for state in TaskState:
@@ -130,7 +150,7 @@ def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.Repo
         needs_info_label=repo.labels.needs_info,
         blocked_label=repo.labels.blocked,
         trusted_authors=frozenset(repo.trusted_authors),
-        routing=apply_weights(ctx.config.routing, load_routing_weights(ctx.paths.state)),
+        routing=_routing(ctx) if ready else dict(ctx.config.routing),
         known_agents=frozenset(ctx.config.agents),
         issue_body_max_bytes=ctx.config.limits.issue_body_max_bytes,
     )

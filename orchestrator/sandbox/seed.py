@@ -171,7 +171,7 @@ def _push_source(source_dir: Path, clone_url: str) -> str:
         steps = (
             ["git", "init", "-q", "-b", "main"],
             ["git", "add", "-A"],
-            ["git", "commit", "-q", "--allow-empty", "-m", "Initial commit"],
+            ["git", "-c", "gc.auto=0", "commit", "-q", "--allow-empty", "-m", "Initial commit"],
             ["git", "push", "-q", clone_url, "HEAD:refs/heads/main"],
             ["git", "rev-parse", "HEAD"],
         )
