@@ -191,6 +191,7 @@ def test_reconcile_frees_dead_owners_and_forgets_missing_worktrees(pool: Worktre
 
 def _holder_died(pool: WorktreePool, slot: str) -> None:
     """Make a slot look held by a process that is gone (as after a kill -9 of the job holding it)."""
+
     def rewrite(state: dict) -> dict:
         state["slots"][slot]["pid"] = 2**22 + 12345  # beyond pid_max defaults: never a running process
         return state
