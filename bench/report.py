@@ -64,6 +64,7 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _process_targets,
         _worktree_targets,
         _latency_targets,
+        _host_targets,
     ]
     found: list[Target] = []
     for check in checks:
@@ -72,6 +73,19 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         except KeyError:  # the section did not run (or failed): its targets are not reported
             continue
     return found
+
+
+def _host_targets(s: dict[str, Any]) -> list[Target]:
+    h = s["multi_host"]
+    return [
+        Target.at_most(
+            f"h. issues not claimed exactly once ({h['hosts']} hosts, {h['issues']} issues)",
+            h["issues"] - h["claimed_exactly_once"],
+            0,
+            "issues",
+        ),
+        Target.at_most("h. duplicate PRs across hosts", h["duplicate_prs"], 0, "PRs"),
+    ]
 
 
 def _idle_targets(s: dict[str, Any]) -> list[Target]:

@@ -39,10 +39,11 @@ class Sizes:
     timeline_issues: int
     workers: tuple[int, ...]
     dashboard_events: int
+    host_issues: int = 50
 
 
-FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000)
-QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000)
+FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
+QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6)
 
 
 def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -82,6 +83,11 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return dashboard_bench.run(sizes.dashboard_events)
 
+    def hosts() -> dict[str, Any]:
+        from bench import multi_host
+
+        return multi_host.run(workdir / "h", sizes.host_issues)
+
     return {
         "a": idle,
         "b": task,
@@ -89,6 +95,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "d": worktrees,
         "e": flow,
         "dashboard": dashboard,
+        "h": hosts,
     }
 
 
@@ -99,6 +106,7 @@ KEYS = {
     "d": "worktree_overhead",
     "e": "timeline",
     "dashboard": "dashboard",
+    "h": "multi_host",
 }
 
 
