@@ -34,10 +34,11 @@ def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResu
         "worktree_overhead",
         "timeline",
         "dashboard",
+        "multi_host",
     }
     assert not [key for key, value in sections.items() if "error" in value]
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
-    assert {t["name"].split(".")[0] for t in results["targets"]} == {"a", "b", "c", "d", "f"}
+    assert {t["name"].split(".")[0] for t in results["targets"]} == {"a", "b", "c", "d", "f", "h"}
     assert "targets" in result.stdout and "results:" in result.stdout
 
 
@@ -56,3 +57,5 @@ def test_the_numbers_come_from_real_runs(quick: tuple[ProcessResult, dict[str, A
     for flow in sections["timeline"]["runs"]:
         assert flow["merged"] == sections["timeline"]["issues"], flow["job_errors"]
     assert sections["fresh_process"]["cases"][0]["ours"]["peak_rss_mib"] > 0
+    hosts = sections["multi_host"]
+    assert hosts["claimed_exactly_once"] == hosts["issues"] == hosts["pull_requests"]
