@@ -17,12 +17,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.github.protocol import RequestStats
-from orchestrator.policy.reliability import ApiHour
 from orchestrator.runtime import RuntimePaths
 from orchestrator.store import CorruptStateError, StoreError, read_json, update_json
+
+if TYPE_CHECKING:  # the reliability module is loaded only by the views that read usage, not by every job
+    from orchestrator.policy.reliability import ApiHour
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,8 @@ def read_api_usage(paths: RuntimePaths) -> ApiUsage:
 
 
 def _api_hour(key: str, bucket: Any) -> ApiHour:
+    from orchestrator.policy.reliability import ApiHour
+
     if not isinstance(bucket, dict):
         raise TypeError("bucket is not an object")
     remaining = bucket.get("min_remaining")
