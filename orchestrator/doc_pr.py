@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from orchestrator import git
+from orchestrator.github.errors import GitHubError
 from orchestrator.models import PullRequest
 from orchestrator.runtime import JobContext
 from orchestrator.security.secret_scan import scan_text
@@ -43,6 +44,16 @@ class UnsafeDocumentPath(ValueError):
 
 class SecretInDocument(Exception):
     """A generated document holds something shaped like a credential; it is not pushed."""
+
+
+# Everything opening a documents PR can fail with that a loop job reports and moves on from (per repo).
+DOC_PR_ERRORS: tuple[type[Exception], ...] = (
+    git.GitError,
+    git.PoolExhausted,
+    git.PushRefused,
+    SecretInDocument,
+    GitHubError,
+)
 
 
 def slugify(text: str) -> str:

@@ -16,8 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import doc_pr, git
-from orchestrator.github.errors import GitHubError
+from orchestrator import doc_pr
 from orchestrator.loops.common import (
     LoopArgsError,
     due,
@@ -122,13 +121,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
             continue
         try:
             remember(ctx, repo, dry_run=args.dry_run)
-        except (
-            git.GitError,
-            git.PoolExhausted,
-            git.PushRefused,
-            doc_pr.SecretInDocument,
-            GitHubError,
-        ) as exc:
+        except doc_pr.DOC_PR_ERRORS as exc:
             log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
             failed = True
     return 1 if failed else 0

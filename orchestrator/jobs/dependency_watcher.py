@@ -19,8 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import doc_pr, git, process
-from orchestrator.github.errors import GitHubError
+from orchestrator import doc_pr, process
 from orchestrator.loops.common import (
     LoopArgs,
     LoopArgsError,
@@ -212,13 +211,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
             continue
         try:
             failed |= not _watch(ctx, repo, args)
-        except (
-            git.GitError,
-            git.PoolExhausted,
-            git.PushRefused,
-            doc_pr.SecretInDocument,
-            GitHubError,
-        ) as exc:
+        except doc_pr.DOC_PR_ERRORS as exc:
             log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
             failed = True
     return 1 if failed else 0

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import doc_pr, git
+from orchestrator import doc_pr
 from orchestrator.config import ConfigError, Objective, UnknownRepoError, load_objectives
 from orchestrator.control_actions import ActionFailed
 from orchestrator.github.errors import GitHubError
@@ -186,13 +186,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
             settle(ctx, repo, store)
             if args.force or due(ctx, JOB, repo.key, timedelta(days=ctx.config.loops.sprint_days)):
                 propose(ctx, repo, store, args)
-        except (
-            GitHubError,
-            git.GitError,
-            git.PoolExhausted,
-            git.PushRefused,
-            doc_pr.SecretInDocument,
-        ) as exc:
+        except doc_pr.DOC_PR_ERRORS as exc:
             log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
             failed = True
     return 1 if failed else 0
