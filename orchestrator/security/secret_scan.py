@@ -34,6 +34,7 @@ __all__ = [
     "added_lines",
     "blocked_paths",
     "blocked_reason",
+    "diff_path",
     "may_contain_secret",
     "not_allowed",
     "scan_bytes",
@@ -176,14 +177,14 @@ def added_lines(unified_diff: str) -> Iterator[tuple[str, int, str]]:
                 new_left -= 1
             continue
         if raw.startswith("+++ "):
-            path = _diff_path(raw[4:])
+            path = diff_path(raw[4:])
         elif hunk := _HUNK.match(raw):
             old_left = int(hunk.group(1) or "1")
             new_line = int(hunk.group(2))
             new_left = int(hunk.group(3) or "1")
 
 
-def _diff_path(header: str) -> str:
+def diff_path(header: str) -> str:
     header = header.split("\t", 1)[0]
     if header.startswith('"') and header.endswith('"'):
         header = _unquote_c_style(header[1:-1])
