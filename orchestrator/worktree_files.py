@@ -1,0 +1,108 @@
+"""Reading files of an agent's worktree as data: never through a symbolic link, never anything but a file.
+
+A worktree is written by an agent. A committed `README.md -> /proc/self/environ` (or a `docs` directory that
+is a link into `runtime/`) must not make us read our own secrets into a prompt; a FIFO named
+`.agent_result.md` must not hang us. So every component of the path is opened relative to its parent with
+`O_NOFOLLOW` (a link anywhere on the way is refused, not resolved), the file is opened non-blocking and must
+be a regular file (`fstat`), and at most `limit + 1` bytes are read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class UnsafeWorktreePath(Exception):
+    """The path leads through a symbolic link, or ends at something that is not a regular file."""
+
+    def __init__(self, relative: str, why: str) -> None:
+        super().__init__(f"{relative}: {why}")
+        self.relative = relative
+        self.why = why
+
+
+@dataclass(frozen=True)
+class FileRead:
+    data: bytes  # at most limit + 1 bytes
+    size: int  # the file's size as fstat saw it
+
+    def text(self, limit: int) -> str:
+        """UTF-8 text of the first `limit` bytes, with a truncation note when there was more."""
+        text = self.data[:limit].decode(errors="replace")
+        return text + ("\n[truncated]" if len(self.data) > limit else "")
+
+
+def read_regular_file(root: Path, relative: str, limit: int) -> FileRead | None:
+    """The first `limit + 1` bytes of `root/relative`, or None when it does not exist.
+
+    Raises UnsafeWorktreePath when `root` or any component is a symbolic link, a component is not a
+    directory, or the file is not a regular file (FIFO, socket, device, directory)."""
+    parts = PurePosixPath(relative).parts
+    if not parts or any(part in ("..", "/") for part in parts):
+        raise UnsafeWorktreePath(relative, "not a relative path inside the worktree")
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError as exc:
+        return _missing_or_refuse(exc, relative, "the worktree itself")
+    try:
+        for index, part in enumerate(parts[:-1]):
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno == errno.ENOTDIR and _is_link(part, fd):
+                    exc = OSError(errno.ELOOP, "symbolic link")
+                return _missing_or_refuse(exc, relative, "/".join(parts[: index + 1]))
+            os.close(fd)
+            fd = child
+        try:
+            file_fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            return _missing_or_refuse(exc, relative, relative)
+    finally:
+        os.close(fd)
+    try:
+        info = os.fstat(file_fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeWorktreePath(relative, "not a regular file")
+        os.set_blocking(file_fd, True)
+        return FileRead(_read_up_to(file_fd, limit + 1), info.st_size)
+    finally:
+        os.close(file_fd)
+
+
+def _read_up_to(fd: int, count: int) -> bytes:
+    chunks: list[bytes] = []
+    left = count
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
+
+
+def _missing_or_refuse(exc: OSError, relative: str, where: str) -> None:
+    if exc.errno == errno.ENOENT:
+        return None
+    if exc.errno in (errno.ELOOP, errno.EMLINK):
+        raise UnsafeWorktreePath(relative, f"{where} is a symbolic link (not followed)") from exc
+    if exc.errno == errno.ENOTDIR:
+        raise UnsafeWorktreePath(relative, f"{where} is not a directory (a link or a file)") from exc
+    if exc.errno == errno.EISDIR:
+        raise UnsafeWorktreePath(relative, "not a regular file") from exc
+    raise UnsafeWorktreePath(relative, f"cannot be read: {exc.strerror}") from exc
