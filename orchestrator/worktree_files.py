@@ -96,7 +96,8 @@ def _is_link(name: str, dir_fd: int) -> bool:
         return False
 
 
-def _missing_or_refuse(exc: OSError, relative: str, where: str) -> None:
+def _missing_or_refuse(exc: OSError, relative: str, where: str) -> FileRead | None:
+    """None for a missing path (the caller returns it); raises UnsafeWorktreePath for anything else."""
     if exc.errno == errno.ENOENT:
         return None
     if exc.errno in (errno.ELOOP, errno.EMLINK):
