@@ -107,3 +107,64 @@ def _missing_or_refuse(exc: OSError, relative: str, where: str) -> FileRead | No
     if exc.errno == errno.EISDIR:
         raise UnsafeWorktreePath(relative, "not a regular file") from exc
     raise UnsafeWorktreePath(relative, f"cannot be read: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of a worktree as git would record it, read without following any link."""
+
+    kind: str  # "file" | "link" | "dir" | "other" (FIFO, socket, device) | "missing" | "too-large"
+    executable: bool = False
+    data: bytes = b""  # a file's content or a link's target (never the target's content)
+    size: int = 0
+
+
+def read_entry(root: Path, relative: str, max_bytes: int) -> Entry:
+    """What is at `root/relative`: a path under a directory that is now a link (or a file) is "missing" —
+    it is not in the tree any more, and the link itself is an entry of its own."""
+    parts = PurePosixPath(relative).parts
+    if not parts or any(part in ("..", "/") for part in parts):
+        raise UnsafeWorktreePath(relative, "not a relative path inside the worktree")
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError as exc:
+        raise UnsafeWorktreePath(relative, f"the worktree itself cannot be opened: {exc.strerror}") from exc
+    try:
+        for part in parts[:-1]:
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                return Entry("missing")
+            os.close(fd)
+            fd = child
+        return _entry_at(fd, parts[-1], relative, max_bytes)
+    finally:
+        os.close(fd)
+
+
+def _entry_at(dir_fd: int, name: str, relative: str, max_bytes: int) -> Entry:
+    try:
+        info = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return Entry("missing")
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(name, dir_fd=dir_fd)
+        return Entry("link", data=os.fsencode(target), size=info.st_size)
+    if stat.S_ISDIR(info.st_mode):
+        return Entry("dir")
+    if not stat.S_ISREG(info.st_mode):
+        return Entry("other")
+    if info.st_size > max_bytes:
+        return Entry("too-large", size=info.st_size)
+    file_fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    try:
+        opened = os.fstat(file_fd)
+        if not stat.S_ISREG(opened.st_mode):  # swapped between lstat and open
+            return Entry("other")
+        os.set_blocking(file_fd, True)
+        data = _read_up_to(file_fd, max_bytes + 1)
+    finally:
+        os.close(file_fd)
+    if len(data) > max_bytes:
+        return Entry("too-large", size=len(data))
+    return Entry("file", executable=bool(opened.st_mode & stat.S_IXUSR), data=data, size=len(data))

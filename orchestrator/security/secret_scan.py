@@ -81,6 +81,7 @@ class AllowedSecret:
 
     path: str
     fingerprint: str
+    reason: str | None = None  # why it is not a secret, for the next reader
 
     def allows(self, finding: Finding) -> bool:
         wanted = self.fingerprint.lower()
