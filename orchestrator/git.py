@@ -198,9 +198,7 @@ def ensure_clone(
     elif created_trusted:
         working_guard.write()  # an old-layout working clone: its only remote becomes the trusted clone
     git_layout.register(
-        git_layout.Layout(
-            working=path, worktrees=None, trusted=trusted, guards=[trusted_guard, working_guard]
-        )
+        git_layout.Layout(working=path, trusted=trusted, guards=[trusted_guard, working_guard])
     )
     trusted_guard.check()
     working_guard.check()

@@ -138,7 +138,7 @@ class Layout:
     """One repo's clones and worktree pool, as registered by the pool that owns them."""
 
     working: Path  # the working clone's directory (its git dir is working/.git)
-    worktrees: Path | None  # the pool's directory (worktrees/wt-0, wt-1, …) once a pool uses the clone
+    pools: tuple[Path, ...] = ()  # the pools' directories (worktrees/wt-0, wt-1, …) using this clone
     trusted: Path | None = None  # None: a plain clone made by someone else (pushes go from it directly)
     guards: list[ConfigGuard] = field(default_factory=list)
 
@@ -147,8 +147,15 @@ class Layout:
         return self.working / ".git"
 
     def admin_dir(self, worktree: Path) -> Path:
-        """The git dir of a pooled worktree (under our common dir, named after the slot)."""
-        return self.common_dir / "worktrees" / worktree.name
+        """The git dir of a pooled worktree (under our common dir, named after the slot — and after its pool
+        when several pools share the clone)."""
+        pool = worktree.parent
+        name = worktree.name if not self.pools or pool == self.pools[0] else f"{pool.name}-{worktree.name}"
+        return self.common_dir / "worktrees" / name
+
+    def add_pool(self, directory: Path) -> None:
+        if directory not in self.pools:
+            self.pools = (*self.pools, directory)
 
     def check_configs(self) -> list[Path]:
         """Verify (and restore) every guarded config; the ones that had been changed."""
@@ -157,9 +164,10 @@ class Layout:
     def target(self, cwd: Path) -> Target | None:
         if self.trusted is not None and _within(cwd, self.trusted):
             return Target(self.trusted)
-        if self.worktrees is not None and _within(cwd, self.worktrees) and cwd != self.worktrees:
-            slot = self.worktrees / cwd.relative_to(self.worktrees).parts[0]
-            return Target(self.admin_dir(slot), self.common_dir, slot)
+        for pool in self.pools:
+            if _within(cwd, pool) and cwd != pool:
+                slot = pool / cwd.relative_to(pool).parts[0]
+                return Target(self.admin_dir(slot), self.common_dir, slot)
         if _within(cwd, self.working):
             return Target(self.common_dir)
         return None
@@ -207,6 +215,10 @@ _lock = threading.Lock()
 def register(layout: Layout) -> Layout:
     """Remember a layout (one per working clone; a later registration of the same clone replaces it)."""
     with _lock:
+        for known in _layouts:
+            if known.working == layout.working:
+                for pool in known.pools:  # the pools of the clone stay registered
+                    layout.add_pool(pool)
         _layouts[:] = [known for known in _layouts if known.working != layout.working]
         _layouts.append(layout)
     return layout

@@ -59,11 +59,10 @@ class WorktreePool:
         self.state = JsonStateFile(worktrees_dir / "pool.json", lambda: {"slots": {}})
         worktrees_dir.mkdir(parents=True, exist_ok=True)
         known = git_layout.layout_for(repo_dir)
-        if known is not None and known.working == repo_dir:
-            known.worktrees = worktrees_dir
-            self.layout = git_layout.register(known)
-        else:  # a plain clone someone else made: explicit git dirs still, no trusted clone
-            self.layout = git_layout.register(git_layout.Layout(working=repo_dir, worktrees=worktrees_dir))
+        if known is None or known.working != repo_dir:  # a plain clone someone else made: no trusted clone
+            known = git_layout.register(git_layout.Layout(working=repo_dir))
+        known.add_pool(worktrees_dir)
+        self.layout = known
         exclude_result_file(repo_dir)
 
     @property
@@ -220,6 +219,16 @@ class WorktreePool:
         )
         with lock:
             run_git(args, self.repo_dir, self.settings)
+        self._name_admin_dir(path)
+
+    def _name_admin_dir(self, path: Path) -> None:
+        """git names a worktree's admin dir after its directory (wt-01 when wt-0 is taken by another pool of
+        the clone); ours is the name `Layout.admin_dir` gives. Read right after `worktree add`, before any
+        agent, the new `.git` file is git's own."""
+        wanted = self.layout.admin_dir(path)
+        made = Path((path / ".git").read_text().removeprefix("gitdir:").strip())
+        if made != wanted:
+            os.rename(made, wanted)
 
     def _registered_worktrees(self) -> set[Path]:
         out = run_git(["worktree", "list", "--porcelain"], self.repo_dir, self.settings).stdout

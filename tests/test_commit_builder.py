@@ -224,3 +224,14 @@ def test_commands_in_a_pooled_worktree_never_consult_its_git_file(pool, tmp_path
     pool.release(worktree)
     again = pool.acquire("agent/2-y", "origin/main", owner="t2")
     assert (again / ".git").read_text() == f"gitdir: {layout.admin_dir(again)}\n"
+
+
+def test_two_pools_of_one_clone_each_name_their_own_git_dirs(pool, tmp_path):
+    other = WorktreePool(pool.repo_dir, tmp_path / "worktrees" / "other", size=1)
+    first = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    second = other.acquire("agent/2-y", "origin/main", owner="t2")
+    layout = git_layout.layout_for(second)
+    assert layout is not None and layout.admin_dir(first) != layout.admin_dir(second)
+    for path, branch in ((first, "agent/1-x"), (second, "agent/2-y")):
+        (path / ".git").write_text("gitdir: /nonexistent\n")
+        assert run_git(["branch", "--show-current"], path).stdout.strip() == branch
