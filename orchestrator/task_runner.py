@@ -150,7 +150,11 @@ def _publish(
     outcome: Outcome,
     detail: str,
 ) -> tuple[Outcome, str, str | None]:
-    """Guard, commit and push; the outcome, its detail and the branch head after it (None: nothing there)."""
+    """Guard, commit and push; the outcome, its detail and the branch head after it (None: nothing there).
+
+    A secret always escalates (`secret_in_diff`). Any other refusal, or a push the forge rejected, turns a
+    complete attempt into `refused` / `push_rejected` (no PR from work that is not on the branch); an attempt
+    that ended otherwise (partial, timeout, …) keeps its outcome and the reason is added to its detail."""
     from orchestrator.security.redact import default_redactor
 
     target = f"{task.repo}:{task.branch}"
@@ -162,8 +166,9 @@ def _publish(
     identity = (ctx.config.git.author_name, ctx.config.git.author_email)
     sha = agent_commit.commit(built, task.id, message, identity, settings)
     if other:
-        _security_event(ctx, task, agent, "refused before push: " + "; ".join(other[:5]))
-        return Outcome.REFUSED, "refused before push: " + "; ".join(other[:5]), on_branch
+        why = "refused before push: " + "; ".join(other[:5])
+        _security_event(ctx, task, agent, why)
+        return (*_not_published(outcome, detail, Outcome.REFUSED, why), on_branch)
     if sha is None:
         return outcome, detail, on_branch if built.changed else None
     try:
@@ -172,16 +177,23 @@ def _publish(
         if exc.secrets:
             ctx.audit("secret_blocked", target, findings=list(exc.problems[:20]), agent=agent)
             return Outcome.SECRET_IN_DIFF, "not pushed: " + "; ".join(exc.problems[:5]), on_branch
-        return Outcome.REFUSED, "refused before push: " + "; ".join(exc.problems[:5]), on_branch
+        why = "refused before push: " + "; ".join(exc.problems[:5])
+        return (*_not_published(outcome, detail, Outcome.REFUSED, why), on_branch)
     except git.PushRejected as exc:
         why = (
             f"push refused by the forge: {task.branch} is no longer at {built.start.lease[:12] or 'nothing'} "
             f"(someone else pushed); our commit {sha[:12]} is kept in the trusted clone"
         )
         ctx.log.warning("push rejected task=%s error=%s", task.id, exc)
-        return Outcome.PUSH_REJECTED, why, on_branch
+        return (*_not_published(outcome, detail, Outcome.PUSH_REJECTED, why), on_branch)
     ctx.audit("push", target, sha=head, attempt=task.attempt, lease=built.start.lease, parent=built.parent)
     return outcome, detail, head
+
+
+def _not_published(outcome: Outcome, detail: str, instead: Outcome, why: str) -> tuple[Outcome, str]:
+    if outcome in (Outcome.COMPLETE, Outcome.NO_CHANGES):
+        return instead, why
+    return outcome, _join(detail, why)
 
 
 def _join(detail: str, more: str) -> str:

@@ -254,7 +254,7 @@ def test_refused_work_is_put_back_so_the_next_attempt_fixes_it(sandbox, tmp_path
     else:
         slug.write_text("<<<<<<< HEAD\\ndef slugify(text):\\n=======\\n>>>>>>> x\\n")
         pathlib.Path("textkit/helper.py").write_text("HELPER = 1\\n")
-        result(status="partial")
+        result()
     """
     setup = setup_case(sandbox, tmp_path, body, max_attempts=2)
     run_once(setup)
