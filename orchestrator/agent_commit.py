@@ -18,15 +18,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import git, git_layout
-from orchestrator.commit_builder import Snapshot, commit_tree, read_worktree, tree_entries, write_tree
+from orchestrator.commit_builder import (
+    Snapshot,
+    commit_tree,
+    read_worktree,
+    stat_keys,
+    tree_entries,
+    write_tree,
+)
 from orchestrator.git import GitError, GitSettings, run_git
 from orchestrator.publish_guard import diff_problems, message_problems, reverted_base_changes
 from orchestrator.store import atomic_write_bytes
+from orchestrator.worktree_files import StatKey
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,8 @@ class StartPoint:
     integrated: str | None = None  # a newer base commit the worktree's content already integrates
     merge: MergeInProgress | None = None
     restored: str | None = None  # an unpushed earlier commit whose files were put back
+    # stat keys, taken before the agent, of the paths that then held exactly H's content (commit_builder)
+    unchanged_if: Mapping[str, StatKey] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,12 +94,30 @@ def prepare(
     head = git.head_sha(worktree, settings=settings)
     on_forge = git.head_exists(trusted, f"refs/remotes/origin/{branch}", settings)
     start = StartPoint(
-        trusted, worktree, branch, f"refs/remotes/origin/{base_branch}", head, head if on_forge else ""
+        trusted,
+        worktree,
+        branch,
+        f"refs/remotes/origin/{base_branch}",
+        head,
+        head if on_forge else "",
+        unchanged_if=_pristine_stats(trusted, worktree, head, settings),
     )
     start = _restore_unpushed(start, task_id, settings)
     if kind == "resolve_conflict" and start.restored is None:
         start = _merge_base_into(start, base_branch, settings)
     return start
+
+
+def _pristine_stats(trusted: Path, worktree: Path, head: str, settings: GitSettings) -> dict[str, StatKey]:
+    """Stat keys of the files that hold exactly H's content now, before the agent (our reset just wrote
+    them; git's own index tells which differ). Empty when the index is not H's."""
+    staged = run_git(["diff-index", "--cached", "--quiet", head, "--"], worktree, settings, ok_codes=(0, 1))
+    if staged.returncode != 0:
+        return {}
+    out = run_git(["ls-files", "-z", "--modified", "--deleted"], worktree, settings).stdout
+    dirty = {name for name in out.split("\0") if name}
+    paths = [path for path in tree_entries(trusted, head, settings) if path not in dirty]
+    return stat_keys(worktree, paths)
 
 
 def _merge_base_into(start: StartPoint, base_branch: str, settings: GitSettings) -> StartPoint:
@@ -119,7 +147,7 @@ def build(start: StartPoint, settings: GitSettings) -> Built:
     """Read the worktree into a tree of the trusted clone and choose the parent (H or an integrated base)."""
     if not start.worktree.is_dir():
         return Built(start, None, None, start.head, _changed(start, start.head, start.head, settings))
-    snapshot = read_worktree(start.trusted, start.worktree, start.head, settings)
+    snapshot = read_worktree(start.trusted, start.worktree, start.head, settings, start.unchanged_if)
     tree = write_tree(start.trusted, snapshot, settings) if not snapshot.refused else None
     parent = _integrated_base(start, settings) or start.head
     changed = _changed(start, parent, tree or start.head, settings)

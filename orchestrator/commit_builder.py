@@ -21,14 +21,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.git import GitSettings, run_git
 from orchestrator.publish_guard import blocked_reason
 from orchestrator.result_contract import RESULT_FILE_NAME
-from orchestrator.worktree_files import read_entry
+from orchestrator.worktree_files import Entry, StatKey, WorktreeReader
 
 MAX_FILE_BYTES = 100 * 1024 * 1024  # GitHub refuses larger files
 GITLINK = "160000"
@@ -68,42 +68,82 @@ def tree_entries(trusted: Path, treeish: str, settings: GitSettings) -> TreeEntr
     return entries
 
 
-def read_worktree(trusted: Path, worktree: Path, parent: str, settings: GitSettings) -> Snapshot:
-    """Read the worktree as data against `parent` (a commit of the trusted clone)."""
+def read_worktree(
+    trusted: Path,
+    worktree: Path,
+    parent: str,
+    settings: GitSettings,
+    unchanged_if: Mapping[str, StatKey] | None = None,
+) -> Snapshot:
+    """Read the worktree as data against `parent` (a commit of the trusted clone).
+
+    `unchanged_if`: stat keys taken before the agent ran of paths that then held exactly the parent's
+    content; a path whose key is the same now (inode, size, mtime and ctime — ctime cannot be set back) keeps
+    the parent's entry without being read again."""
     before = tree_entries(trusted, parent, settings)
     gitlinks = [path for path, (mode, _) in before.items() if mode == GITLINK]
     entries: TreeEntries = {path: before[path] for path in gitlinks}
     contents: dict[str, bytes] = {}
     dropped: list[str] = []
     refused: list[str] = []
-    for path in sorted(_candidates(trusted, worktree, before, settings)):
-        if path in entries or any(path.startswith(link + "/") for link in gitlinks):
-            continue
-        if blocked_reason(path) is not None:
-            if path in before:
+    known = unchanged_if or {}
+    with WorktreeReader(worktree) as reader:
+        for path in sorted(_candidates(trusted, worktree, before, settings)):
+            if path in entries or any(path.startswith(link + "/") for link in gitlinks):
+                continue
+            if blocked_reason(path) is not None:
+                if path in before:
+                    entries[path] = before[path]
+                dropped.append(path)
+                continue
+            if path.endswith("/") or "\ufffd" in path:
+                why = "a nested git repository" if path.endswith("/") else "its name is not UTF-8"
+                refused.append(f"{path.rstrip('/')}: {why}")
+                continue
+            if path in known and path in before and reader.stat_key(path) == known[path]:
                 entries[path] = before[path]
-            dropped.append(path)
-            continue
-        if path.endswith("/") or "\ufffd" in path:
-            why = "a nested git repository" if path.endswith("/") else "its name is not UTF-8"
-            refused.append(f"{path.rstrip('/')}: {why}")
-            continue
-        entry = read_entry(worktree, path, MAX_FILE_BYTES)
-        if entry.kind in ("missing", "dir"):
-            continue
-        if entry.kind == "other":
-            refused.append(f"{path}: not a file, link or directory (a FIFO, socket or device)")
-            continue
-        if entry.kind == "too-large":
-            refused.append(f"{path}: {entry.size} bytes, over GitHub's 100 MB file limit")
-            continue
-        mode = _MODES.get(entry.kind) or ("100755" if entry.executable else "100644")
-        sha = blob_id(entry.data, len(parent))
-        entries[path] = (mode, sha)
-        if before.get(path) != (mode, sha):
-            contents[path] = entry.data
+                continue
+            problem = _add_entry(
+                reader.entry(path, MAX_FILE_BYTES), path, before, entries, contents, len(parent)
+            )
+            if problem:
+                refused.append(problem)
     dropped = [path for path in dropped if path != RESULT_FILE_NAME]  # the one expected there
     return Snapshot(parent, before, entries, contents, tuple(dropped), tuple(refused))
+
+
+def _add_entry(
+    entry: Entry,
+    path: str,
+    before: TreeEntries,
+    entries: TreeEntries,
+    contents: dict[str, bytes],
+    id_length: int,
+) -> str | None:
+    """Record one read path; a refusal ("path: why") instead when it cannot be committed."""
+    if entry.kind in ("missing", "dir"):
+        return None
+    if entry.kind == "other":
+        return f"{path}: not a file, link or directory (a FIFO, socket or device)"
+    if entry.kind == "too-large":
+        return f"{path}: {entry.size} bytes, over GitHub's 100 MB file limit"
+    mode = _MODES.get(entry.kind) or ("100755" if entry.executable else "100644")
+    sha = blob_id(entry.data, id_length)
+    entries[path] = (mode, sha)
+    if before.get(path) != (mode, sha):
+        contents[path] = entry.data
+    return None
+
+
+def stat_keys(worktree: Path, paths: Iterable[str]) -> dict[str, StatKey]:
+    """Stat keys of `paths` now (see `read_worktree`); missing paths are left out."""
+    keys: dict[str, StatKey] = {}
+    with WorktreeReader(worktree) as reader:
+        for path in paths:
+            key = reader.stat_key(path)
+            if key is not None:
+                keys[path] = key
+    return keys
 
 
 def _candidates(

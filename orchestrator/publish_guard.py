@@ -18,7 +18,7 @@ that integrates a newer base must not silently undo the base's own changes).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.policy.diff_check import DiffProblem, check_diff
@@ -46,7 +46,10 @@ class PublishRefused(Exception):
 
 def blocked_reason(path: str) -> str | None:
     """Why `path` must never reach the forge, or None."""
-    for part in PurePosixPath(path).parts:
+    lowered_path = path.lower()
+    if "agent_result" not in lowered_path and "git" not in lowered_path:
+        return None
+    for part in path.split("/"):
         lowered = part.lower()
         if lowered in _BLOCKED_NAMES:
             return _BLOCKED_NAMES[lowered]

@@ -119,27 +119,72 @@ class Entry:
     size: int = 0
 
 
-def read_entry(root: Path, relative: str, max_bytes: int) -> Entry:
-    """What is at `root/relative`: a path under a directory that is now a link (or a file) is "missing" —
-    it is not in the tree any more, and the link itself is an entry of its own."""
-    parts = PurePosixPath(relative).parts
-    if not parts or any(part in ("..", "/") for part in parts):
-        raise UnsafeWorktreePath(relative, "not a relative path inside the worktree")
-    try:
-        fd = os.open(root, _DIR_FLAGS)
-    except OSError as exc:
-        raise UnsafeWorktreePath(relative, f"the worktree itself cannot be opened: {exc.strerror}") from exc
-    try:
-        for part in parts[:-1]:
+StatKey = tuple[int, int, int, int, int]  # inode, mode, size, mtime ns, ctime ns
+
+
+class WorktreeReader:
+    """Reads many paths of one worktree without following links, opening each directory once (no-follow,
+    relative to its parent's descriptor). Use as a context manager."""
+
+    def __init__(self, root: Path) -> None:
+        try:
+            root_fd = os.open(root, _DIR_FLAGS)
+        except OSError as exc:
+            raise UnsafeWorktreePath(".", f"the worktree itself cannot be opened: {exc.strerror}") from exc
+        self._dirs: dict[str, int | None] = {"": root_fd}
+
+    def __enter__(self) -> WorktreeReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._dirs.values():
+            if fd is not None:
+                os.close(fd)
+        self._dirs.clear()
+
+    def _dir_fd(self, directory: str) -> int | None:
+        """The descriptor of a directory of the tree, or None when it is missing, a link or not a directory."""
+        if directory in self._dirs:
+            return self._dirs[directory]
+        parent, _, name = directory.rpartition("/")
+        parent_fd = self._dir_fd(parent)
+        fd: int | None = None
+        if parent_fd is not None and name not in ("", ".", ".."):
             try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
             except OSError:
-                return Entry("missing")
-            os.close(fd)
-            fd = child
-        return _entry_at(fd, parts[-1], relative, max_bytes)
-    finally:
-        os.close(fd)
+                fd = None
+        self._dirs[directory] = fd
+        return fd
+
+    def stat_key(self, relative: str) -> StatKey | None:
+        """What a change to the path would change (ctime cannot be set back), or None when it is missing."""
+        directory, _, name = relative.rpartition("/")
+        fd = self._dir_fd(directory)
+        if fd is None:
+            return None
+        try:
+            info = os.lstat(name, dir_fd=fd)
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+    def entry(self, relative: str, max_bytes: int) -> Entry:
+        """What is at `relative`: a path under a directory that is now a link (or a file) is "missing" — it
+        is not in the tree any more, and the link itself is an entry of its own."""
+        directory, _, name = relative.rpartition("/")
+        if name in ("", ".", "..") or "/../" in f"/{relative}/":
+            raise UnsafeWorktreePath(relative, "not a relative path inside the worktree")
+        fd = self._dir_fd(directory)
+        if fd is None:
+            return Entry("missing")
+        return _entry_at(fd, name, relative, max_bytes)
+
+
+def read_entry(root: Path, relative: str, max_bytes: int) -> Entry:
+    """One path, read as `WorktreeReader.entry` reads it."""
+    with WorktreeReader(root) as reader:
+        return reader.entry(relative, max_bytes)
 
 
 def _entry_at(dir_fd: int, name: str, relative: str, max_bytes: int) -> Entry:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import git_layout
+from orchestrator import agent_commit, git_layout
 from orchestrator.commit_builder import blob_id, commit_tree, read_worktree, tree_entries, write_tree
 from orchestrator.git import GitSettings, commit_all, ensure_clone, head_sha, push, run_git
 from orchestrator.process import run
@@ -235,3 +235,24 @@ def test_two_pools_of_one_clone_each_name_their_own_git_dirs(pool, tmp_path):
     for path, branch in ((first, "agent/1-x"), (second, "agent/2-y")):
         (path / ".git").write_text("gitdir: /nonexistent\n")
         assert run_git(["branch", "--show-current"], path).stdout.strip() == branch
+
+
+def test_files_the_agent_did_not_touch_keep_the_parents_blobs_whatever_checkout_converted(origin, tmp_path):
+    """A repo with `eol=crlf` checks out files that differ from their blobs; untouched, they are not changes."""
+    seed = tmp_path / "seed"
+    (seed / ".gitattributes").write_text("*.txt text eol=crlf\n")
+    (seed / "notes.txt").write_text("one\ntwo\n")
+    run_git(["add", "-A"], seed)
+    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "crlf"], seed)
+    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
+    clone = ensure_clone(str(origin), tmp_path / "clones" / "crlf")
+    pool = WorktreePool(clone, tmp_path / "worktrees" / "crlf", size=1)
+    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    assert (worktree / "notes.txt").read_bytes() == b"one\r\ntwo\r\n"
+    start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", pool.settings)
+    (worktree / "README.md").write_text("edited\n")
+
+    built = agent_commit.build(start, pool.settings)
+    assert built.snapshot is not None and built.snapshot.changed_paths() == ("README.md",)
+    blind = read_worktree(start.trusted, worktree, start.head, pool.settings)  # no stat keys: reads all
+    assert "notes.txt" in blind.changed_paths()
