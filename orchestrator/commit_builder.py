@@ -166,14 +166,26 @@ def blob_id(data: bytes, id_length: int = 40) -> str:
 
 
 def write_tree(trusted: Path, snapshot: Snapshot, settings: GitSettings) -> str:
-    """Write the snapshot's new blobs and its tree into the trusted clone; the tree id."""
+    """Write the snapshot's new blobs and its tree into the trusted clone; the tree id.
+
+    The parent's tree is read into a scratch index and only the differences are applied (its cached tree
+    hashes make `write-tree` rehash only the directories that changed)."""
     scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
     scratch.mkdir(parents=True)
     try:
         _write_blobs(trusted, scratch, snapshot, settings)
         index = {"GIT_INDEX_FILE": str(scratch / "index")}
-        listing = "".join(f"{mode} {sha}\t{path}\0" for path, (mode, sha) in sorted(snapshot.entries.items()))
-        run_git(["update-index", "--add", "-z", "--index-info"], trusted, settings, stdin=listing, env=index)
+        run_git(["read-tree", snapshot.parent], trusted, settings, env=index)
+        zero = "0" * len(snapshot.parent)
+        removed = [f"0 {zero}\t{path}\0" for path in sorted(snapshot.before.keys() - snapshot.entries.keys())]
+        changed = [
+            f"{mode} {sha}\t{path}\0"
+            for path, (mode, sha) in sorted(snapshot.entries.items())
+            if snapshot.before.get(path) != (mode, sha)
+        ]
+        if removed or changed:
+            args = ["update-index", "--add", "--remove", "--replace", "-z", "--index-info"]
+            run_git(args, trusted, settings, stdin="".join(removed + changed), env=index)
         return run_git(["write-tree"], trusted, settings, env=index).stdout.strip()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -256,3 +256,14 @@ def test_files_the_agent_did_not_touch_keep_the_parents_blobs_whatever_checkout_
     assert built.snapshot is not None and built.snapshot.changed_paths() == ("README.md",)
     blind = read_worktree(start.trusted, worktree, start.head, pool.settings)  # no stat keys: reads all
     assert "notes.txt" in blind.changed_paths()
+
+
+def test_a_file_that_becomes_a_directory_and_back(pool):
+    worktree, trusted, parent = _start(pool)
+    (worktree / "run.sh").unlink()
+    (worktree / "run.sh").mkdir()
+    (worktree / "run.sh" / "inner.txt").write_text("now a directory\n")
+    snap = read_worktree(trusted, worktree, parent, pool.settings)
+    tree = write_tree(trusted, snap, pool.settings)
+    assert tree_entries(trusted, tree, pool.settings) == snap.entries
+    assert "run.sh/inner.txt" in snap.entries and "run.sh" not in snap.entries
