@@ -191,10 +191,10 @@ def _changed(start: StartPoint, parent: str, treeish: str, settings: GitSettings
 
 
 def refusals(
-    built: Built, message: str, redact: Callable[[str], str], settings: GitSettings
+    built: Built, message: str, contains_known: Callable[[str], bool], settings: GitSettings
 ) -> tuple[list[str], list[str]]:
     """(secret problems, other problems) that keep this work off the forge."""
-    secrets = message_problems(message, redact)
+    secrets = message_problems(message, contains_known)
     other: list[str] = []
     if built.snapshot is not None:
         other.extend(built.snapshot.refused)

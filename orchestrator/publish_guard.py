@@ -93,11 +93,12 @@ def _cat(trusted: Path, kind: str, object_id: str, size: int, settings: GitSetti
     return run_git(["cat-file", kind, object_id], trusted, settings, max_output=size + 4096).stdout
 
 
-def message_problems(message: str, redact: Callable[[str], str]) -> list[str]:
-    """A commit message we built (from the agent's summary): no secret shape, nothing the redactor hides."""
+def message_problems(message: str, contains_known: Callable[[str], bool]) -> list[str]:
+    """A commit message we built (from the agent's summary) must hold no plausible secret and no known secret
+    value (the agent saw one); lookalikes are merely redacted before it is used."""
     found = [f.describe() for f in scan_text(message, "commit message")]
-    if not found and redact(message) != message:
-        found.append("commit message: holds a value the redactor hides (a known secret or a token shape)")
+    if contains_known(message):
+        found.append("commit message: holds the value of a secret Agent OS knows (an environment variable)")
     return found
 
 

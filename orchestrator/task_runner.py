@@ -159,12 +159,13 @@ def _publish(
 
     target = f"{task.repo}:{task.branch}"
     on_branch = built.start.head if built.start.lease else None
-    secrets, other = agent_commit.refusals(built, message, default_redactor().redact, settings)
+    redactor = default_redactor()
+    secrets, other = agent_commit.refusals(built, message, redactor.contains_known, settings)
     if secrets:
         ctx.audit("secret_blocked", target, findings=secrets[:20], agent=agent)
         return Outcome.SECRET_IN_DIFF, "not pushed: " + "; ".join(secrets[:5]), on_branch
     identity = (ctx.config.git.author_name, ctx.config.git.author_email)
-    sha = agent_commit.commit(built, task.id, message, identity, settings)
+    sha = agent_commit.commit(built, task.id, redactor.redact(message), identity, settings)
     if other:
         why = "refused before push: " + "; ".join(other[:5])
         _security_event(ctx, task, agent, why)

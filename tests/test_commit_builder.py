@@ -267,3 +267,17 @@ def test_a_file_that_becomes_a_directory_and_back(pool):
     tree = write_tree(trusted, snap, pool.settings)
     assert tree_entries(trusted, tree, pool.settings) == snap.entries
     assert "run.sh/inner.txt" in snap.entries and "run.sh" not in snap.entries
+
+
+def test_commit_messages_refuse_real_and_known_secrets_but_not_lookalikes() -> None:
+    from orchestrator.publish_guard import message_problems
+    from orchestrator.security.redact import Redactor
+
+    redactor = Redactor(["s3cr3t-env-value"])
+    lookalike = "pip install sk" + "-learn-compatible-estimator-wrapper; db postgres://app:app@localhost/x"
+    assert message_problems(lookalike, redactor.contains_known) == []
+    assert "[REDACTED" in redactor.redact(lookalike), "lookalikes are redacted, not refused"
+    assert message_problems(f"done {GITHUB_CLASSIC}", redactor.contains_known) == [
+        f"commit message:1: github-token ({fingerprint(GITHUB_CLASSIC)[:23]})"
+    ]
+    assert "a secret Agent OS knows" in message_problems("uses s3cr3t-env-value", redactor.contains_known)[0]

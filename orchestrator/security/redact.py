@@ -64,6 +64,10 @@ class Redactor:
             self._pattern = self._compile(self._known)
         return True
 
+    def contains_known(self, text: str) -> bool:
+        """Whether `text` holds one of the known secret values (exactly)."""
+        return any(value in text for value in self._known)
+
     def redact(self, text: str) -> str:
         known = self._known
         has_known = any(value in text for value in known)
