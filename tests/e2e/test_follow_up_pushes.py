@@ -72,6 +72,7 @@ def test_a_follow_up_that_rebased_the_branch_is_pushed_with_a_lease(sandbox, tmp
     diff = forge_git(setup, "diff", "--name-only", f"{main}...{head}").split()
     assert diff == ["textkit/slug.py"], "the PR's diff holds only the PR's own change"
     assert not setup.ctx.mailbox.list(TaskState.RUNNING) and not setup.ctx.mailbox.list(TaskState.ESCALATED)
+    assert security_reasons(setup) == []
 
 
 def _conflicting_main(setup, tmp_path: Path) -> str:

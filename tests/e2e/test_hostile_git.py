@@ -145,6 +145,7 @@ def test_a_token_committed_and_removed_again_never_leaves_the_machine(sandbox, t
     log = forge_git(setup, "log", "--format=%an|%s", f"main..{pr.head_ref}").splitlines()
     assert log == ["Agent OS demo|Implemented slugify()"], "only our commit, never the agent's own"
     assert_clones_are_ours(setup)
+    assert security_reasons(setup) == [], "an agent using git in its worktree as git is meant is no incident"
 
 
 @pytest.mark.parametrize(
