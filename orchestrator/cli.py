@@ -133,16 +133,20 @@ def cmd_issue_action(args: argparse.Namespace) -> int:
     from orchestrator.jobs.entry import build_context
     from orchestrator.policy.control_commands import IssueRef
 
-    repo, _, number = args.issue.rpartition("#")
-    if not repo or not number.isdigit():
+    repo_name, _, number = args.issue.rpartition("#")
+    if not repo_name or not number.isdigit():
         print(f"error: expected OWNER/NAME#NUMBER or REPO_KEY#NUMBER, got {args.issue!r}", file=sys.stderr)
         return 2
     config = load_config(args.config)
+    try:
+        repo = config.repo(repo_name)
+    except KeyError as exc:  # names the repo and the configured ones
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ctx = build_context(config)
-    ref = IssueRef(config.repo(repo).full_name, int(number))
     action = retry_issue if args.command == "retry" else close_issue
     try:
-        print(action(ctx, ref, "cli"))
+        print(action(ctx, IssueRef(repo.full_name, int(number)), "cli"))
     except ActionFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,14 @@ makes every update run at most once:
 
 A restart after U finished fetches from U + 1 (nothing repeated, nothing lost); a crash *during* U leaves
 `in_progress = U`, and the next run answers U with "interrupted, not re-run" instead of executing it again.
+
+Each update is handled on its own: an update the Bot API sent malformed is logged with its id and skipped
+(its offset acknowledged); a GitHub error during a command is answered truthfully ("GitHub answered 502 …,
+try again") and any other failure with a reply naming the update id in the log — the rest of the batch runs.
+
+On several hosts exactly one polls: `telegram.poller_host` names it (see docs/operations.md); every other host
+only sends its own notifications. The GitHub-side commands are idempotent besides (control_hooks), so an
+update delivered twice still has one effect.
 This job ignores every kill switch: it is how a user switches Agent OS back on.
 """
 
@@ -36,9 +44,11 @@ from orchestrator.control_actions import (
     budget_report,
     execute,
 )
+from orchestrator.github.errors import GitHubError
 from orchestrator.notify import Button, Notifier
 from orchestrator.policy import control_commands as cc
 from orchestrator.policy.digest import costs_by_agent
+from orchestrator.runtime import host_name
 from orchestrator.security.redact import default_redactor
 from orchestrator.store import CorruptStateError, StoreError, read_json, update_json
 from orchestrator.switches import KNOWN_JOBS, SwitchError, Switches, utc_now
@@ -46,6 +56,8 @@ from orchestrator.telegram import (
     IncomingCallback,
     IncomingMessage,
     IncomingUpdate,
+    MalformedUpdate,
+    OtherUpdate,
     TelegramApiError,
     TelegramBot,
     TelegramConfigError,
@@ -87,6 +99,15 @@ class TickReport:
     handled: list[int] = field(default_factory=list)  # update ids executed (or answered with an error)
     refused: list[int] = field(default_factory=list)  # strangers
     interrupted: list[int] = field(default_factory=list)  # in progress when an earlier run died
+    malformed: list[int] = field(default_factory=list)  # unreadable updates, acknowledged and skipped
+    failed: list[int] = field(default_factory=list)  # an unexpected error while handling (logged, answered)
+
+    def add(self, other: TickReport) -> None:
+        self.handled += other.handled
+        self.refused += other.refused
+        self.interrupted += other.interrupted
+        self.malformed += other.malformed
+        self.failed += other.failed
 
 
 class OffsetFile:
@@ -102,6 +123,17 @@ class OffsetFile:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise CorruptStateError(self.path, f"{key} is not an integer update id")
         return dict(data)
+
+    def read_or_reset(self, now: datetime) -> dict[str, Any]:
+        """read(); a corrupt file is kept aside (`telegram.json.corrupt-<time>`) and polling restarts from what
+        the server still holds — at most the last fetched batch is seen again — instead of failing every run."""
+        try:
+            return self.read()
+        except CorruptStateError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{now:%Y%m%dT%H%M%S}")
+            os.replace(self.path, aside)
+            log.error("telegram offset file unreadable, moved to %s; polling restarts: %s", aside, exc)
+            return {}
 
     def start(self, update_id: int) -> None:
         self._set(offset=update_id, in_progress=update_id)
@@ -135,7 +167,7 @@ def run_tick(
             report.interrupted.append(update.update_id)
         else:
             offsets.start(update.update_id)
-            replies = _handle(bot, actions, auth, ctx, update, report)
+            replies = _handle_alone(bot, actions, auth, ctx, update, report)
         offsets.finish(update.update_id)
         state = {"offset": update.update_id + 1, "in_progress": None}
         for reply in replies:
@@ -143,12 +175,35 @@ def run_tick(
     return report
 
 
-def _handle(
+def _handle_alone(
     bot: ControlBot,
     actions: ControlActions,
     auth: Authorizer,
     ctx: cc.CommandContext,
     update: IncomingUpdate,
+    report: TickReport,
+) -> list[Reply]:
+    """_handle, with every failure kept to this one update: logged with its id (and traceback) and answered,
+    so the updates after it in the batch still run and the offset still moves past it."""
+    if isinstance(update, MalformedUpdate):
+        log.error("telegram update %s is malformed and was skipped: %s", update.update_id, update.error)
+        report.malformed.append(update.update_id)
+        return []
+    try:
+        return _handle(bot, actions, auth, ctx, update, report)
+    except Exception:  # the boundary of one update: whatever went wrong must not stop the rest of the batch
+        log.exception("telegram update %s failed", update.update_id)
+        report.failed.append(update.update_id)
+        text = f"failed: an internal error while handling this (update {update.update_id}; see the log)"
+        return _answer(bot, update, text)
+
+
+def _handle(
+    bot: ControlBot,
+    actions: ControlActions,
+    auth: Authorizer,
+    ctx: cc.CommandContext,
+    update: IncomingMessage | IncomingCallback | OtherUpdate,
     report: TickReport,
 ) -> list[Reply]:
     """Authorise, parse and execute one update; return the replies to send."""
@@ -189,11 +244,27 @@ def _run(parse: Callable[[], cc.Command], actions: ControlActions, actor: str) -
     except StoreError as exc:
         log.error("telegram command failed on a state file: %s", exc)
         return f"failed: {exc}"
+    except GitHubError as exc:
+        log.error("telegram command failed on GitHub actor=%s error=%s", actor, exc)
+        return github_failure_reply(exc)
+
+
+def github_failure_reply(exc: GitHubError) -> str:
+    """What the user is told when GitHub fails during a command: the status it answered (or that it could
+    not be reached) and that sending the command again is safe — commands are idempotent."""
+    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    said = f"GitHub answered {exc.status}" if exc.status is not None else "GitHub could not be reached"
+    return f"{said}, try again ({detail}); nothing is done twice when you repeat the command"
 
 
 def _interrupted(bot: ControlBot, update: IncomingUpdate) -> list[Reply]:
     text = "this command was interrupted by a restart and was not re-run; send it again if it is still wanted"
     log.warning("telegram update %s was in progress when the last run stopped; not re-run", update.update_id)
+    return _answer(bot, update, text)
+
+
+def _answer(bot: ControlBot, update: IncomingUpdate, text: str) -> list[Reply]:
+    """A reply to the update's sender: a message, or the button's callback answer."""
     if isinstance(update, IncomingMessage):
         return [partial(_safely, bot.send_message, update.chat_id, text)]
     if isinstance(update, IncomingCallback):
@@ -240,9 +311,7 @@ def listen(
         tick = run_tick(
             bot, actions, offsets, auth, ctx, poll_timeout=max(0, min(MAX_POLL_SECONDS, remaining))
         )
-        total.handled += tick.handled
-        total.refused += tick.refused
-        total.interrupted += tick.interrupted
+        total.add(tick)
         after_tick()
         if time.monotonic() >= deadline:
             return total
@@ -286,8 +355,10 @@ def serve(
     clock: Callable[[], datetime],
     listen_seconds: float,
     hooks: ControlHooks | None = None,
+    host: str | None = None,
 ) -> int:
-    """Connect to Telegram with the configured token and obey updates for `listen_seconds`."""
+    """Connect to Telegram with the configured token and obey updates for `listen_seconds` — on the poller
+    host only; any other host just sends the notifications it holds back."""
     tg = config.telegram
     if not tg.enabled:
         log.info("telegram_control: telegram.enabled is false; nothing to do")
@@ -297,11 +368,23 @@ def serve(
     except TelegramConfigError as exc:
         log.error("telegram_control: %s", exc)
         return 2
+    runtime = Path(config.runtime_dir)
+    redactor = default_redactor(environ=environ)
+    redactor.add(token)
+    this_host = host or host_name()
+    if not is_poller(tg.poller_host, this_host):
+        log.info(
+            "telegram_control: host %s is not the poller (telegram.poller_host is %s); sending notifications only",
+            this_host,
+            tg.poller_host,
+        )
+        sender = TelegramSender(token, tg.api_url, tg.allowed_chat_ids)
+        Notifier(runtime, sender, redactor.redact, clock).flush()
+        return 0
     if not tg.allowed_chat_ids or not tg.allowed_user_ids:
         log.warning(
             "telegram_control: allowed_chat_ids or allowed_user_ids is empty; every message is refused"
         )
-    runtime = Path(config.runtime_dir)
     actions = LocalControlActions(
         Switches.load(runtime, clock),
         config.repos,
@@ -310,9 +393,8 @@ def serve(
         hooks=hooks,
     )
     offsets = OffsetFile(runtime)
+    offsets.read_or_reset(clock())
     auth = Authorizer(frozenset(tg.allowed_chat_ids), frozenset(tg.allowed_user_ids))
-    redactor = default_redactor(environ=environ)
-    redactor.add(token)
     try:
         with TelegramBot(token, tg.api_url) as bot:
             sender = TelegramSender(token, tg.api_url, tg.allowed_chat_ids, bot=bot)
@@ -325,12 +407,20 @@ def serve(
         log.error("telegram_control: %s", exc)
         return 1
     log.info(
-        "telegram_control handled=%d refused=%d interrupted=%d",
+        "telegram_control handled=%d refused=%d interrupted=%d malformed=%d failed=%d",
         len(report.handled),
         len(report.refused),
         len(report.interrupted),
+        len(report.malformed),
+        len(report.failed),
     )
     return 0
+
+
+def is_poller(poller_host: str | None, host: str) -> bool:
+    """Whether this host polls Telegram: every host when no poller is configured (one host), else only the
+    named one."""
+    return not poller_host or poller_host == host
 
 
 def month_budget_text(config: Config, now: datetime) -> str:
@@ -345,7 +435,7 @@ def month_budget_text(config: Config, now: datetime) -> str:
 def run_job(ctx: JobContext, argv: list[str], hooks: ControlHooks | None = None) -> int:
     """The entry used by orchestrator.jobs.entry (after its kill-switch check and job lock)."""
     args = parse_args(argv)
-    return serve(ctx.config, ctx.mailbox, ctx.environ, ctx.clock, args.listen_seconds, hooks)
+    return serve(ctx.config, ctx.mailbox, ctx.environ, ctx.clock, args.listen_seconds, hooks, ctx.host)
 
 
 def main(argv: Sequence[str] | None = None, hooks: ControlHooks | None = None) -> int:
