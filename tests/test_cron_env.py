@@ -123,7 +123,7 @@ def test_the_secrets_file_is_refused_when_others_can_read_it_or_a_line_is_broken
     assert read_env_file(path) == {"GITHUB_TOKEN": "replaced", "OTHER": "plain-value"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.chmod(0o644)
-    with pytest.raises(EnvFileError, match="readable by other users .*chmod 600"):
+    with pytest.raises(EnvFileError, match=r"readable by other users .*chmod 600"):
         read_env_file(path)
     path.chmod(0o600)
     path.write_text(path.read_text() + "this is not an assignment\n")
