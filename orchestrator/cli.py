@@ -1,7 +1,9 @@
 """`bin/agentos`: the one human CLI.
 
 Expected failures (bad config, unreachable API, bad token, unknown repo) print one clear message naming the
-cause and the fix and exit non-zero, without a traceback.
+cause and the fix and exit non-zero, without a traceback. Building the parser needs the standard library
+only, so `bin/agentos --help` works before `make install`; a command that needs a dependency that is not
+installed says so and how to install it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,25 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.config import ConfigError, load_config
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import TaskState
 from orchestrator.runtime import RuntimePaths
 
+if TYPE_CHECKING:
+    from orchestrator.config import Config
+
 Handler = Callable[[argparse.Namespace], int]
+EXIT_NOT_INSTALLED = 4
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The config loader, imported when a command needs it (it needs PyYAML; --help does not)."""
+    from orchestrator.config import load_config as load
+
+    return load(path)
 
 
 def _runtime(args: argparse.Namespace) -> RuntimePaths:
@@ -174,7 +188,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 def cmd_cron(args: argparse.Namespace) -> int:
     from orchestrator import cron
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     config_path = _config_file(args)
     runtime = load_config(config_path).runtime_dir if config_path and args.action == "install" else None
     try:
@@ -281,8 +295,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_watch_option(parser: argparse.ArgumentParser) -> None:
-    from orchestrator.views.commands import add_watch_option as add
-
+    try:
+        from orchestrator.views.commands import add_watch_option as add
+    except ModuleNotFoundError:  # not installed yet: --help still lists the option
+        parser.add_argument(
+            "--watch", nargs="?", type=float, const=2.0, help="live view (needs make install)"
+        )
+        return
     add(parser)
 
 
@@ -369,24 +388,77 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
-    """Subcommand groups that live with their own modules."""
-    from orchestrator.init_wizard import register as register_init
-    from orchestrator.sandbox.commands import register as register_sandbox
-    from orchestrator.security.commands import register_audit, register_hooks, register_secrets
-    from orchestrator.views.commands import register as register_views
+    """Subcommand groups that live with their own modules. A group whose module cannot be imported (its
+    dependencies are not installed yet) is still listed, and running it says how to install."""
+    # (the commands a group adds, the function adding them) — a new group is one more line here
+    groups: list[tuple[tuple[str, ...], Callable[[argparse._SubParsersAction], object]]] = [
+        (("init",), _register_init),
+        (("dashboard", "log"), _register_views),
+        (("sandbox",), _register_sandbox),
+        (("secrets", "audit", "hooks"), _register_security),
+    ]
+    for names, register in groups:
+        try:
+            register(sub)
+        except ModuleNotFoundError as exc:
+            for name in names:
+                stub = sub.add_parser(name, help=f"(needs `make install`: {exc.name} is missing)")
+                stub.set_defaults(func=lambda args, missing=exc: _not_installed(missing))
 
-    register_init(sub)
-    register_views(sub)
+
+def _register_init(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.init_wizard import register
+
+    register(sub)
+
+
+def _register_views(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.views.commands import register
+
+    register(sub)
+
+
+def _register_sandbox(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.sandbox.commands import register
+
     sandbox = sub.add_parser("sandbox", help="the built-in local GitHub-compatible forge")
-    register_sandbox(sandbox.add_subparsers(dest="sandbox_command", required=True))
+    register(sandbox.add_subparsers(dest="sandbox_command", required=True))
+
+
+def _register_security(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.security.commands import register_audit, register_hooks, register_secrets
+
     register_secrets(sub)
     register_audit(sub)
     register_hooks(sub)
 
 
+def _not_installed(exc: ModuleNotFoundError) -> int:
+    print(
+        f"Agent OS's dependencies are not installed for {sys.executable} (no module {exc.name!r}).\n"
+        f"Run `make install` in {ROOT} (it creates .venv with the pinned requirements); "
+        "bin/agentos then uses .venv/bin/python.",
+        file=sys.stderr,
+    )
+    return EXIT_NOT_INSTALLED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("orchestrator"):
+            raise
+        return _not_installed(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.config import ConfigError
+
     try:
         code: int = args.func(args)
     except ConfigError as exc:
@@ -395,8 +467,6 @@ def main(argv: list[str] | None = None) -> int:
     except GitHubError as exc:
         print(f"GitHub problem: {exc}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
-        return 130
     return code
 
 

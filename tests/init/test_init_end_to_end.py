@@ -184,7 +184,7 @@ def test_a_failure_after_the_repo_and_board_exist_is_finished_by_a_rerun(
     parser = argparse.ArgumentParser()
     parser.add_argument("--config")
     register(parser.add_subparsers())
-    answers = collect(parser.parse_args(init_env.argv("flaky")), build_questions({}), None)
+    answers = collect(parser.parse_args(init_env.argv("flaky")), build_questions({}, ("claude",)), None)
 
     def say(line: str) -> None:  # the forge starts failing once the config is written
         if line.startswith("config: wrote"):
