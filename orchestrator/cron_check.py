@@ -73,7 +73,7 @@ def _secrets_reach_cron(config: Config, environ: Mapping[str, str], crontab: str
     except EnvFileError as exc:
         return CronCheck("secrets for cron", False, str(exc), f"chmod 600 {path} / fix the line named")
     visible = set(in_file) | set(cron.crontab_environment(crontab))
-    wanted = _named_secrets(config)
+    wanted = named_secrets(config)
     missing = [name for name in wanted if name not in visible]
     if missing:
         exported = [name for name in missing if environ.get(name)]
@@ -84,7 +84,8 @@ def _secrets_reach_cron(config: Config, environ: Mapping[str, str], crontab: str
     return CronCheck("secrets for cron", True, f"{', '.join(wanted) or 'none needed'} from {source}")
 
 
-def _named_secrets(config: Config) -> list[str]:
+def named_secrets(config: Config) -> list[str]:
+    """The environment variables holding secrets the config names (not `vault:` ones)."""
     names = [] if config.github.app else [config.github.token_env]
     if config.telegram.enabled:
         names.append(config.telegram.token_env)

@@ -88,6 +88,18 @@ def set_variable(path: Path, name: str, value: str) -> None:
     _write(path, lines)
 
 
+def save_from_environment(path: Path, names: list[str], environ: Mapping[str, str]) -> list[str]:
+    """Copy each named variable set in `environ` into the file unless the file has it; returns those saved."""
+    present = read_env_file(path)
+    saved = []
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value and name not in present:
+            set_variable(path, name, value)
+            saved.append(name)
+    return saved
+
+
 def remove_variable(path: Path, name: str) -> bool:
     lines = _lines(path)
     kept = [line for line in lines if not _defines(line, name)]
