@@ -48,6 +48,7 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence("dependency_watcher", "0 5 * * *", 1440, at="*-*-* 05:00:00"),
     Cadence("codebase_memory", "0 */6 * * *", 360),
     Cadence("dashboard", "0 * * * *", 60),
+    Cadence("claim_sweeper", "20 * * * *", 60),
 )
 
 

@@ -41,6 +41,7 @@ JOBS: dict[str, str] = {
     "dependency_watcher": "orchestrator.jobs.dependency_watcher:run_job",
     "codebase_memory": "orchestrator.jobs.codebase_memory:run_job",
     "dashboard": "orchestrator.jobs.dashboard:run_job",
+    "claim_sweeper": "orchestrator.jobs.claim_sweeper:run_job",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_SKIPPED = 0, 1, 2, 0
