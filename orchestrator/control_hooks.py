@@ -7,7 +7,8 @@ Retry acts only on an escalated issue (open, with the `blocked` label). It comme
 escalation: the comment carries a marker naming the escalation comment it answers), closes the issue's agent
 PRs, deletes every claim branch `agent/<n>-…` (so any host's dispatcher can claim the next generation), puts
 the issue back to Ready and removes `blocked` last — the label is what makes the issue retryable, so a retry
-cut short is finished by the next press, and a finished one makes every later press a no-op.
+cut short is finished by the next press, and a finished one makes every later press a no-op. This host's
+escalated task for the issue moves to failed/ (the retry supersedes it; the next generation is a new task).
 
 Close comments who closed it (skipped when that comment is already the issue's last), closes the issue as not
 planned, its agent PRs and claim branches, and finishes any task for it in this host's mailbox.
@@ -94,6 +95,8 @@ def retry_issue(ctx: JobContext, ref: IssueRef, actor: str) -> str:
     Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, still_blocked, "ready")  # blocked stays …
     ctx.forge.remove_label(repo.full_name, ref.number, repo.labels.blocked)  # … until the very end
     ctx.audit("retry", str(ref), actor=actor)
+    for entry in _local_tasks(ctx, repo, ref.number, (TaskState.ESCALATED,)):  # superseded by the retry
+        ctx.mailbox.finish(entry.id, TaskState.FAILED, f"retried by {actor} as a new generation")
     return f"{ref} is back in Ready; the dispatcher picks it up as a new generation"
 
 

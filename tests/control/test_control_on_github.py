@@ -85,6 +85,11 @@ def answers(bot_api) -> list[str]:
 def test_three_presses_of_retry_retry_once(sandbox, tmp_path, bot_api):
     ctx = setup_host(sandbox, tmp_path, bot_api)
     branch = escalate_before_pr(ctx)
+    escalated = Task(
+        REPO, 1, 1, branch, "Add a slugify helper", goal="slugify", success_criteria="tests pass"
+    )
+    ctx.mailbox.enqueue(escalated)
+    ctx.mailbox.finish(escalated.id, TaskState.ESCALATED, "every agent tried")
     for _ in range(3):
         bot_api.add_callback(CHAT, USER, f"retry:{REPO}#1", message_text="Escalated #1")
 
@@ -94,6 +99,7 @@ def test_three_presses_of_retry_retry_once(sandbox, tmp_path, bot_api):
     assert "blocked" not in issue.labels and column(ctx, 1) == "Ready"
     assert ctx.forge.get_branch_sha(REPO, branch) is None  # the claim branch went with the escalation
     assert len(retry_comments(ctx)) == 1
+    assert [e.id for e in ctx.mailbox.list(TaskState.FAILED)] == [escalated.id]  # superseded by the retry
     texts = answers(bot_api)
     assert texts[0] == f"{REPO}#1 is back in Ready; the dispatcher picks it up as a new generation"
     assert all("is not escalated" in t and t.endswith("nothing to retry") for t in texts[1:])
