@@ -467,6 +467,11 @@ def _run(args: argparse.Namespace) -> int:
     except GitHubError as exc:
         print(f"GitHub problem: {exc}", file=sys.stderr)
         return 3
+    except (
+        OSError
+    ) as exc:  # a file or directory the command needs (permissions, a full disk): named, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return code
 
 

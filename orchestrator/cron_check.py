@@ -95,17 +95,29 @@ def named_secrets(config: Config) -> list[str]:
 
 
 def run_cron_lines(lines: list[cron.CronLine], env: Mapping[str, str]) -> list[CronCheck]:
-    """Each line once, as cron would run it, in preflight mode; one row per failing line, one for the rest."""
+    """Each line once, as cron would run it, in preflight mode: one row for the lines that are ready, one row
+    per distinct failure (lines that fail the same way — a missing token, GitHub down — share a row)."""
     with ThreadPoolExecutor(max_workers=PARALLEL_LINES) as pool:
-        results = list(pool.map(lambda line: _run_line(line, env), lines))
-    failed = [r for r in results if not r.ok]
-    checks = list(failed)
-    passed = len(results) - len(failed)
-    if passed:
-        jobs = ", ".join(r.name.removeprefix("cron line ") for r in results if r.ok)
-        checks.insert(
-            0, CronCheck("cron lines", True, f"{passed} of {len(results)} ready under cron: {jobs}")
+        results = list(pool.map(lambda line: (line.job, _run_line(line, env)), lines))
+    ready = [job for job, check in results if check.ok]
+    checks = []
+    if ready:
+        checks.append(
+            CronCheck(
+                "cron lines", True, f"{len(ready)} of {len(results)} ready under cron: {', '.join(ready)}"
+            )
         )
+    failures: dict[tuple[str, str], list[str]] = {}
+    for job, check in results:
+        if not check.ok:
+            same = check.detail.replace(job, "JOB") if job else check.detail
+            failures.setdefault((same, check.fix), []).append(job or check.name)
+    for (detail, fix), jobs in failures.items():
+        if len(jobs) == 1:
+            checks.append(CronCheck(f"cron line {jobs[0]}", False, detail.replace("JOB", jobs[0]), fix))
+        else:
+            same = f"{', '.join(jobs)}: {detail.replace('JOB', 'each')}"
+            checks.append(CronCheck(f"cron lines ({len(jobs)})", False, same, fix))
     return checks
 
 

@@ -9,15 +9,23 @@ job, checks the credentials that job uses and prints what it found. Names of var
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from orchestrator.github.errors import GitHubError
 
 if TYPE_CHECKING:
+    from orchestrator.config import Config
     from orchestrator.runtime import JobContext
 
 PREFLIGHT_ENV = "AGENT_OS_PREFLIGHT"
+CHECK_TIMEOUT_S = 5.0
+
+
+def one_try(config: Config) -> Config:
+    """The config with GitHub asked once, briefly: a check reports an unreachable API, it does not retry it."""
+    timeout = min(config.github.request_timeout_seconds, CHECK_TIMEOUT_S)
+    return replace(config, github=replace(config.github, max_retries=0, request_timeout_seconds=timeout))
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ def preflight(job: str, ctx: JobContext) -> Preflight:
         login = ctx.forge.viewer_login()
         github = f"GitHub as {login}" if login else "GitHub as an App installation"
     except GitHubError as exc:
-        problems.append(f"GitHub refused: {exc}")
+        problems.append(f"GitHub: {exc}")
         github = "GitHub not reachable"
     where = f"config {ctx.config.source}" if ctx.config.source else "config"
     found = f"{where}, {github}, python {sys.executable}"

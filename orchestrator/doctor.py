@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -21,6 +21,7 @@ import yaml
 
 from orchestrator import process
 from orchestrator.config import ConfigError, load_config
+from orchestrator.cron_preflight import CHECK_TIMEOUT_S
 from orchestrator.github.errors import BadCredentials, GitHubError, GitHubUnavailable, NotFound
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from orchestrator.github.protocol import Forge
 
 MIN_FREE_BYTES = 1 << 30
-GITHUB_TIMEOUT_S = 5.0  # doctor asks once, briefly: an unreachable API is reported, not retried
+GITHUB_TIMEOUT_S = (
+    CHECK_TIMEOUT_S  # doctor asks once, briefly (cron_preflight.one_try): reported, not retried
+)
 TELEGRAM_TIMEOUT_S = 5.0
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "example.config.yaml"
 RESERVED_HOSTS = ("example.com", "example.org", "example.net")
@@ -274,11 +277,10 @@ def _board_check(forge: Forge, key: str, owner: str, number: int, field: str) ->
 
 def _default_forge(config: Config, environ: Mapping[str, str]) -> Forge:
     """The jobs' client, but with one try and a short timeout."""
+    from orchestrator.cron_preflight import one_try
     from orchestrator.jobs.entry import build_context
 
-    timeout = min(config.github.request_timeout_seconds, GITHUB_TIMEOUT_S)
-    quick = replace(config.github, max_retries=0, request_timeout_seconds=timeout)
-    return build_context(replace(config, github=quick), dict(environ)).forge
+    return build_context(one_try(config), dict(environ)).forge
 
 
 def render(checks: list[Check]) -> str:

@@ -162,6 +162,10 @@ def run_job(
         return JobOutcome(EXIT_SKIPPED, f"{name} is already running (lock {paths.locks / (name + '.lock')})")
     except OSError as exc:
         return _failed_early(paths, name, started, f"cannot take the job lock: {exc}")
+    if env.get(PREFLIGHT_ENV):
+        from orchestrator.cron_preflight import one_try
+
+        config = one_try(config)
     try:
         return _run_locked(name, config, argv, dict(env), started)
     finally:
