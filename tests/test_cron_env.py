@@ -158,3 +158,41 @@ def test_cron_lines_run_with_crons_environment_only_and_failures_are_grouped(tmp
     assert checks["cron lines (2)"].detail == "b, c: exit 2: each: token missing"
     assert checks["cron line d"].detail == "exit 1: python: No module named yaml"
     assert checks["cron line d"].fix.startswith("make install")
+
+
+def cron_run(job: str, config: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AGENT_OS_CONFIG": str(config), "GITHUB_TOKEN": "x" * 20}
+    return subprocess.run(
+        [str(ROOT / "bin" / "cron-run"), job], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("switches", "cannot read the kill switches"),
+        ("config", "failed before it could run: invalid configuration"),
+        ("secrets", "secrets file: "),
+    ],
+)
+def test_every_failure_before_a_run_is_recorded_as_a_run(tmp_path, breakage, reason):
+    from orchestrator.runtime import RuntimePaths
+    from orchestrator.views.job_runs import read_job_runs
+
+    config = tmp_path / "config.yaml"
+    config.write_text("repos: [{owner: acme, name: shop, board: {mode: labels}}]\n")
+    runtime = RuntimePaths(tmp_path / "runtime")
+    runtime.ensure()
+    if breakage == "switches":
+        (runtime.state / "switches.json").write_text("{not json")
+    elif breakage == "config":
+        config.write_text("repos: [{owner: acme}]\n")
+    else:
+        (runtime.root / "secrets.env").write_text("GITHUB_TOKEN=abc\n")
+        (runtime.root / "secrets.env").chmod(0o644)
+
+    res = cron_run("pr_monitor", config)
+
+    assert res.returncode == 2 and reason in res.stderr and "Traceback" not in res.stderr
+    run = read_job_runs(runtime)["pr_monitor"]
+    assert run.code == 2 and reason in run.message

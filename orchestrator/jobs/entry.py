@@ -134,27 +134,10 @@ def run_job(
     if name not in JOBS:
         return JobOutcome(EXIT_CONFIG, f"unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}")
     started = datetime.now(UTC)
-    try:
-        config = load_config(config_path, env)
-    except ConfigError as exc:
-        outcome = JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: {exc}")
-        _record_early(_fallback_runtime(config_path, env), name, started, outcome)
-        return outcome
-    paths = RuntimePaths(config.runtime_dir)
-    try:
-        paths.ensure()
-        filled_error = _load_env_file(paths, env)
-    except OSError as exc:
-        return JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: runtime dir {paths.root}: {exc}")
-    if not env.get(PREFLIGHT_ENV):  # a dry run (doctor) leaves the job's log and run record alone
-        _setup_logging(name, paths, config)
-    if filled_error:
-        return _failed_early(paths, name, started, filled_error)
-    skipped = _switch_skip(name, paths, honour_switches)
-    if isinstance(skipped, JobOutcome):
-        return skipped
-    if skipped:
-        return _failed_early(paths, name, started, skipped)
+    ready = _ready_to_run(name, config_path, env, started, honour_switches)
+    if isinstance(ready, JobOutcome):
+        return ready
+    config, paths = ready
     lock = filelock.FileLock(str(paths.locks / f"{name}.lock"))
     try:
         lock.acquire(timeout=0)
@@ -170,6 +153,38 @@ def run_job(
         return _run_locked(name, config, argv, dict(env), started)
     finally:
         lock.release()
+
+
+def _ready_to_run(
+    name: str,
+    config_path: str | None,
+    env: MutableMapping[str, str],
+    started: datetime,
+    honour_switches: bool,
+) -> tuple[Config, RuntimePaths] | JobOutcome:
+    """Config, runtime dir, secrets file, job log and kill switches — or the outcome that stops the run."""
+    try:
+        config = load_config(config_path, env)
+    except ConfigError as exc:
+        outcome = JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: {exc}")
+        _record_early(_fallback_runtime(config_path, env), name, started, outcome)
+        return outcome
+    paths = RuntimePaths(config.runtime_dir)
+    try:
+        paths.ensure()
+        env_file_problem = _load_env_file(paths, env)
+    except OSError as exc:
+        return JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: runtime dir {paths.root}: {exc}")
+    if not env.get(PREFLIGHT_ENV):  # a dry run (doctor) leaves the job's log and run record alone
+        _setup_logging(name, paths, config)
+    if env_file_problem:
+        return _failed_early(paths, name, started, env_file_problem)
+    skipped = _switch_skip(name, paths, honour_switches)
+    if isinstance(skipped, JobOutcome):
+        return skipped
+    if skipped:
+        return _failed_early(paths, name, started, skipped)
+    return config, paths
 
 
 def _load_env_file(paths: RuntimePaths, env: MutableMapping[str, str]) -> str | None:
