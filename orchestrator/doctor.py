@@ -234,8 +234,11 @@ def _github_checks(
             "github auth",
             False,
             str(exc),
-            f"export {config.github.token_env}=<token> or configure github.app",
+            f"bin/agentos env set {config.github.token_env} (or configure github.app)",
         )
+        return
+    except ConfigError as exc:  # the secrets file or the vault cannot be read: reported above / here
+        yield Check("github auth", False, "; ".join(exc.problems), "fix the secrets file or vault named")
         return
     for repo in config.repos:
         try:

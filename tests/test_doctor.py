@@ -158,3 +158,24 @@ def test_telegram_is_checked_with_get_me(tmp_path, monkeypatch):
     assert not unset["telegram"].ok and unset["telegram"].fix.startswith(
         "bin/agentos env set TELEGRAM_BOT_TOKEN"
     )
+
+
+def test_a_secrets_file_others_can_read_is_a_fail_line_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENT_OS_CRONTAB", str(tmp_path / "crontab"))
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "secrets.env").write_text("GITHUB_TOKEN=abc\n")
+    (runtime / "secrets.env").chmod(0o644)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "runtime_dir": str(runtime),
+                "github": {"api_url": "http://127.0.0.1:9/api/v3"},
+                "repos": [{"owner": "acme", "name": "shop", "board": {"mode": "labels"}}],
+            }
+        )
+    )
+    checks = {c.name: c for c in run_checks(str(cfg), {}, run_cron_lines=False)}
+    assert not checks["secrets file"].ok and "chmod 600" in checks["secrets file"].detail
+    assert not checks["github auth"].ok and "readable by other users" in checks["github auth"].detail
