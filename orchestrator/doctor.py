@@ -203,7 +203,7 @@ def _agent_checks(config: Config, environ: Mapping[str, str]) -> Iterator[Check]
         version = _version(binary) if agent.kind != "script" else "script"
         key_ok = agent.api_key_env is None or bool(environ.get(agent.api_key_env))
         detail = f"{binary} ({version})" + ("" if key_ok else f"; ${agent.api_key_env} is not set")
-        fix = "" if key_ok else f"export {agent.api_key_env}=<your key>"
+        fix = "" if key_ok else f"bin/agentos env set {agent.api_key_env} (the jobs read runtime/secrets.env)"
         yield Check(f"agent {name}", key_ok, detail, fix)
 
 
