@@ -1,5 +1,8 @@
 """Everything Agent OS does with git: clones, fetch, commit, push, rebase — subprocess git, results as values.
 
+This module is the one name to import; the command runner lives in `git_runner`, our clones in `clones`, the
+worktree pool in `worktree_pool`, the commit of an agent's work in `commit_builder` / `agent_commit`.
+
 Every call goes through `orchestrator.process.run` with a timeout and a scrubbed environment: no system or
 global git config, no terminal prompts, no editor, and safety config on top of anything a repository says
 (no hooks, no fsmonitor, no `ext::` transport, no credential helper, no submodule recursion, no auto gc).
@@ -17,270 +20,68 @@ GitConflict (a rebase stopped on conflicts; the worktree is left clean) or PushR
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import filelock
-
-from orchestrator import git_layout, process
+from orchestrator import git_layout
+from orchestrator.clones import (
+    ensure_clone,
+    exclude_result_file,
+    fetch,
+    head_exists,
+    trusted_of,
+    with_refs_lock,
+)
+from orchestrator.git_runner import (
+    DEFAULT_SETTINGS,
+    SAFETY_CONFIG,
+    GitConflict,
+    GitError,
+    GitSettings,
+    PoolExhausted,
+    PushRefused,
+    PushRejected,
+    git_env,
+    run_git,
+)
 from orchestrator.result_contract import RESULT_FILE_NAME
 
-if TYPE_CHECKING:
-    from orchestrator.security.secret_scan import AllowedSecret
-
-log = logging.getLogger(__name__)
+__all__ = [
+    "AGENT_BRANCH_PREFIX",
+    "DEFAULT_SETTINGS",
+    "SAFETY_CONFIG",
+    "GitConflict",
+    "GitError",
+    "GitSettings",
+    "PoolExhausted",
+    "PushRefused",
+    "PushRejected",
+    "abort_rebase",
+    "changed_files",
+    "check_pushable",
+    "commit_all",
+    "diff",
+    "ensure_clone",
+    "exclude_result_file",
+    "fetch",
+    "git_env",
+    "head_exists",
+    "head_sha",
+    "import_commit",
+    "is_ancestor",
+    "is_clean",
+    "merge_base",
+    "push",
+    "push_commit",
+    "rebase",
+    "remote_branch_sha",
+    "run_git",
+    "trusted_of",
+    "with_refs_lock",
+]
 
 AGENT_BRANCH_PREFIX = "agent/"
-_PASSTHROUGH_ENV = ("PATH", "HOME", "TMPDIR", "SSH_AUTH_SOCK", "http_proxy", "https_proxy", "no_proxy")
-SAFETY_CONFIG: tuple[tuple[str, str], ...] = (
-    ("core.hooksPath", os.devnull),
-    ("core.fsmonitor", "false"),
-    ("core.untrackedCache", "false"),
-    ("core.excludesFile", os.devnull),
-    ("core.attributesFile", os.devnull),
-    ("core.pager", "cat"),
-    ("commit.gpgSign", "false"),
-    ("tag.gpgSign", "false"),
-    ("protocol.ext.allow", "never"),
-    ("credential.helper", ""),
-    ("fetch.recurseSubmodules", "false"),
-    ("submodule.recurse", "false"),
-    ("gc.auto", "0"),
-    ("maintenance.auto", "false"),
-)
-
-
-class GitError(Exception):
-    """A git command failed. `returncode` is None when it was killed on timeout."""
-
-    def __init__(self, cmd: Sequence[str], returncode: int | None, stderr: str) -> None:
-        shown = " ".join(cmd)
-        outcome = "timed out" if returncode is None else f"exited {returncode}"
-        super().__init__(f"`{shown}` {outcome}: {stderr.strip()[-2000:]}")
-        self.cmd = tuple(cmd)
-        self.returncode = returncode
-        self.stderr = stderr
-
-
-class GitConflict(GitError):
-    """A rebase stopped on conflicts in `paths`; it was aborted, so the worktree is as before."""
-
-    def __init__(
-        self, cmd: Sequence[str], returncode: int | None, stderr: str, paths: tuple[str, ...]
-    ) -> None:
-        super().__init__(cmd, returncode, stderr)
-        self.paths = paths
-
-
-class PushRejected(GitError):
-    """The remote refused the push (not a fast-forward, or the lease no longer held)."""
-
-
-class PushRefused(Exception):
-    """We refuse to push this branch at all: only `agent/…` branches are ever pushed."""
-
-
-class PoolExhausted(Exception):
-    """Every worktree in the pool is busy."""
-
-
-@dataclass(frozen=True)
-class GitSettings:
-    timeout_s: float = 120.0  # local commands
-    network_timeout_s: float = 600.0  # clone, fetch, push, ls-remote
-    config: tuple[tuple[str, str], ...] = ()  # extra config for every command of these settings
-    remote_config: tuple[tuple[str, str], ...] = ()  # only the trusted clone's network commands (the token)
-    env: Mapping[str, str] = field(default_factory=dict)  # extra environment
-    committer_name: str = "Agent OS"  # identity for commits git makes itself (rebase)
-    committer_email: str = "agent-os@users.noreply.github.com"
-    secret_allowlist: tuple[AllowedSecret, ...] = ()  # the operator's allow-list for the push guard
-
-
-DEFAULT_SETTINGS = GitSettings()
-
-
-def git_env(settings: GitSettings, *, auth: bool = False) -> dict[str, str]:
-    """The environment of one git command; `auth` adds the remote credentials (trusted clone only)."""
-    env = {k: v for k, v in os.environ.items() if k in _PASSTHROUGH_ENV or k.upper() in _PASSTHROUGH_ENV}
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_SSH_COMMAND="ssh -o BatchMode=yes",
-        GIT_EDITOR=":",
-        GIT_SEQUENCE_EDITOR=":",
-        GIT_PAGER="cat",
-        LC_ALL="C",
-    )
-    pairs = (*SAFETY_CONFIG, *settings.config, *(settings.remote_config if auth else ()))
-    env["GIT_CONFIG_COUNT"] = str(len(pairs))
-    for i, (key, value) in enumerate(pairs):
-        env[f"GIT_CONFIG_KEY_{i}"] = key
-        env[f"GIT_CONFIG_VALUE_{i}"] = value
-    env.update(settings.env)
-    return env
-
-
-def run_git(
-    args: Sequence[str],
-    cwd: Path,
-    settings: GitSettings = DEFAULT_SETTINGS,
-    *,
-    network: bool = False,
-    ok_codes: tuple[int, ...] = (0,),
-    auth: bool = False,
-    stdin: str | None = None,
-    env: Mapping[str, str] | None = None,
-    max_output: int = 4 * 1024 * 1024,
-) -> process.ProcessResult:
-    """Run `git <args>` in cwd; GitError unless the exit code is in ok_codes.
-
-    In a registered clone or pooled worktree the repository is named explicitly and the clones' config is
-    verified first. `auth` (the trusted clone's network commands only) adds the remote credentials."""
-    argv = ["git", *args]
-    timeout = settings.network_timeout_s if network else settings.timeout_s
-    full_env = git_env(settings, auth=auth)
-    found = git_layout.target_for(cwd)
-    if found is not None:
-        layout, target = found
-        layout.check_configs()
-        full_env.update(target.env())
-    if env:
-        full_env.update(env)
-    try:
-        result = process.run(argv, cwd=cwd, env=full_env, timeout=timeout, stdin=stdin, max_output=max_output)
-    except process.ProcessError as exc:
-        raise GitError(argv, -1, str(exc)) from exc
-    if result.returncode is None:
-        raise GitError(argv, None, f"timed out after {timeout:g}s\n{result.stderr}")
-    if result.returncode not in ok_codes:
-        raise GitError(argv, result.returncode, "\n".join(t for t in (result.stderr, result.stdout) if t))
-    return result
-
-
-# ------------------------------------------------------------------------------------------- clones
-
-
-def ensure_clone(
-    clone_url: str,
-    path: Path,
-    settings: GitSettings = DEFAULT_SETTINGS,
-    report: git_layout.Report | None = None,
-) -> Path:
-    """The working clone at `path` (no checkout: work happens in worktrees) and its trusted bare clone next
-    to it (`<path>.trusted.git`), both made once with config we write, verified and registered.
-
-    Only the trusted clone fetches from `clone_url` (with `settings.remote_config`); the working clone
-    fetches from the trusted one. An existing working clone of the old layout (fetching from the forge
-    itself) is converted in place. `report` hears of any config someone else changed."""
-    trusted = git_layout.trusted_dir_for(path)
-    trusted_guard = git_layout.ConfigGuard(trusted / "config", git_layout.trusted_config(clone_url), report)
-    working_guard = git_layout.ConfigGuard(
-        path / ".git" / "config", git_layout.working_config(trusted), report
-    )
-    created_trusted = not (trusted / "HEAD").exists()
-    if created_trusted:  # fetched before it is renamed into place: a clone of nothing is never left behind
-        _init_atomically(
-            trusted,
-            ["--bare"],
-            trusted_guard,
-            settings,
-            then=lambda p: _fetch_locked(p, "origin", settings, True),
-        )
-    created_working = not (path / ".git").exists()
-    if created_working:
-        _init_atomically(path, [], working_guard, settings, git_dir_of=lambda p: p / ".git")
-    elif created_trusted:
-        working_guard.write()  # an old-layout working clone: its only remote becomes the trusted clone
-    git_layout.register(
-        git_layout.Layout(working=path, trusted=trusted, guards=[trusted_guard, working_guard])
-    )
-    trusted_guard.check()
-    working_guard.check()
-    exclude_result_file(path)
-    if created_trusted or created_working:
-        _fetch_locked(path, "origin", settings)
-    return path
-
-
-def _init_atomically(
-    path: Path,
-    flags: list[str],
-    guard: git_layout.ConfigGuard,
-    settings: GitSettings,
-    git_dir_of: Callable[[Path], Path] = lambda p: p,
-    then: Callable[[Path], object] = lambda p: None,
-) -> None:
-    """`git init` in a scratch directory, our config written, `then` run on it, and renamed into place: a
-    half-made clone is never at `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.init-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        run_git(["init", "--quiet", "--template=", *flags, str(partial)], path.parent, settings)
-        git_layout.ConfigGuard(git_dir_of(partial) / "config", guard.canonical).write()
-        then(partial)
-        os.rename(partial, path)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        if not path.exists():
-            raise
-
-
-def head_exists(repo_dir: Path, ref: str, settings: GitSettings = DEFAULT_SETTINGS) -> bool:
-    result = run_git(["rev-parse", "--verify", "--quiet", ref], repo_dir, settings, ok_codes=(0, 1))
-    return result.returncode == 0
-
-
-def exclude_result_file(repo_dir: Path) -> None:
-    """List the agent's result file in .git/info/exclude so the agent's own `git status` does not show it."""
-    exclude = repo_dir / ".git" / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    current = exclude.read_text() if exclude.exists() else ""
-    if f"/{RESULT_FILE_NAME}" not in current.split("\n"):
-        with exclude.open("a") as handle:
-            handle.write(("" if current.endswith("\n") or not current else "\n") + f"/{RESULT_FILE_NAME}\n")
-
-
-def trusted_of(repo_dir: Path) -> Path | None:
-    """The trusted clone behind a registered working clone, worktree or trusted clone (None: a plain repo)."""
-    layout = git_layout.layout_for(repo_dir)
-    return layout.trusted if layout is not None else None
-
-
-def fetch(repo_dir: Path, remote: str = "origin", settings: GitSettings = DEFAULT_SETTINGS) -> None:
-    """`git fetch --prune`: the trusted clone from the forge, then the working clone from the trusted one
-    (a plain clone: from its own remote). One fetch at a time per clone (they fight over ref locks)."""
-    trusted = trusted_of(repo_dir)
-    if trusted is not None:
-        _fetch_locked(trusted, remote, settings, auth=True)
-        remote = "origin"
-    _fetch_locked(repo_dir, remote, settings)
-
-
-def _fetch_locked(repo_dir: Path, remote: str, settings: GitSettings, auth: bool = False) -> None:
-    git_dir = repo_dir if (repo_dir / "HEAD").exists() else repo_dir / ".git"
-    with_refs_lock(git_dir, ["fetch", "--quiet", "--prune", "--no-tags", remote], repo_dir, settings, auth)
-
-
-def with_refs_lock(
-    common_dir: Path, args: list[str], cwd: Path, settings: GitSettings, auth: bool = False
-) -> process.ProcessResult:
-    """Run a network git command that rewrites a clone's remote-tracking refs (fetch, push) while holding
-    the clone's refs lock: concurrent fetches and pushes of one clone fail with "cannot lock ref"."""
-    lock = filelock.FileLock(str(common_dir / "agentos-fetch.lock"), timeout=settings.network_timeout_s)
-    try:
-        with lock:
-            return run_git(args, cwd, settings, network=True, auth=auth)
-    except filelock.Timeout as exc:
-        raise GitError(
-            ["git", *args], None, "another fetch or push of this clone held its lock too long"
-        ) from exc
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------- queries
