@@ -213,3 +213,42 @@ def _entry_at(dir_fd: int, name: str, relative: str, max_bytes: int) -> Entry:
     if len(data) > max_bytes:
         return Entry("too-large", size=len(data))
     return Entry("file", executable=bool(opened.st_mode & stat.S_IXUSR), data=data, size=len(data))
+
+
+def write_regular_file(root: Path, relative: str, data: bytes) -> None:
+    """Write `root/relative` as a regular file without following any link: missing directories are made,
+    a link at the path itself is replaced by the file, a link (or file) where a directory should be is refused
+    (UnsafeWorktreePath)."""
+    parts = relative.split("/")
+    if not parts or any(part in ("", ".", "..") for part in parts):
+        raise UnsafeWorktreePath(relative, "not a relative path inside the worktree")
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for index, part in enumerate(parts[:-1]):
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                where = "/".join(parts[: index + 1])
+                raise UnsafeWorktreePath(relative, f"{where} is a link or a file, not a directory") from exc
+            os.close(fd)
+            fd = child
+        name = parts[-1]
+        if _is_link(name, fd):
+            os.unlink(name, dir_fd=fd)
+        out = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd
+        )
+        try:
+            if not stat.S_ISREG(os.fstat(out).st_mode):
+                raise UnsafeWorktreePath(relative, "not a regular file")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(out, view) :]
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)

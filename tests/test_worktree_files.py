@@ -80,3 +80,19 @@ def test_a_fifo_result_file_is_a_contract_error_not_a_hang(tree: Path) -> None:
     os.mkfifo(tree / ".agent_result.md")
     with pytest.raises(ContractError, match="is not a regular file"):
         read_result(tree)
+
+
+def test_writing_replaces_a_link_and_never_writes_through_one(tree: Path, tmp_path: Path) -> None:
+    from orchestrator.worktree_files import write_regular_file
+
+    vault = tmp_path / "runtime" / "state" / "vault.json"
+    os.symlink(str(vault), tree / "CODEBASE.md")
+    write_regular_file(tree, "CODEBASE.md", b"# map\n")
+    assert vault.read_text() == "SECRET-STATE", "the link's target is untouched"
+    assert not (tree / "CODEBASE.md").is_symlink() and (tree / "CODEBASE.md").read_text() == "# map\n"
+    write_regular_file(tree, "docs/new/page.md", b"page\n")
+    assert (tree / "docs" / "new" / "page.md").read_text() == "page\n"
+    os.symlink(str(vault.parent), tree / "linked")
+    with pytest.raises(UnsafeWorktreePath, match="linked is a link"):
+        write_regular_file(tree, "linked/vault.json", b"overwritten")
+    assert vault.read_text() == "SECRET-STATE"
