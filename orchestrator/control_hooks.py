@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.budgets import budget_decision
 from orchestrator.control_actions import ActionFailed, ControlHooks
+from orchestrator.decision_hooks import note_human
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.models import TaskState
 from orchestrator.policy.control_commands import IssueRef
@@ -75,6 +76,7 @@ def retry_issue(ctx: JobContext, ref: IssueRef, actor: str) -> str:
         )
     except GitHubError as exc:
         raise ActionFailed(f"GitHub refused the retry of {ref}: {exc}") from exc
+    note_human(ctx, "retry", repo.full_name, ref.number, actor)  # views: an event the dashboard counts
     return f"{ref} is back in Ready; the dispatcher picks it up as a new generation"
 
 
@@ -97,4 +99,5 @@ def close_issue(ctx: JobContext, ref: IssueRef, actor: str) -> str:
         for entry in ctx.mailbox.list(state):
             if entry.task and entry.task.repo == repo.full_name and entry.task.issue == ref.number:
                 ctx.mailbox.finish(entry.id, TaskState.FAILED, f"closed by {actor}")
+    note_human(ctx, "close", repo.full_name, ref.number, actor)  # views: an event the dashboard counts
     return f"{ref} closed"

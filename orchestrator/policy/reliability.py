@@ -37,6 +37,8 @@ from typing import Any, Protocol
 from orchestrator.policy.retry import Outcome
 
 WINDOW_DAYS = 14
+# Events that explain or report but do not move a task: a decision (orchestrator.decisions) or a human action.
+NOT_TRANSITIONS = frozenset({"decision"})
 ATTEMPT_STATES = frozenset(outcome.value for outcome in Outcome)
 DAILY_OUTCOMES = ("merged", "escalated", "wedged_closed")
 # Completion-time histogram: upper bounds in seconds and their labels (the last bucket is open-ended).
@@ -162,6 +164,8 @@ def _fold(record: TaskRecord, event: EventLike) -> None:
     record.repo = record.repo or event.repo
     record.issue = record.issue if record.issue is not None else event.issue
     state = event.state
+    if state in NOT_TRANSITIONS:
+        return
     if state == "dispatched" and record.dispatched_at is None:
         record.dispatched_at = event.ts
     elif state == "pr_opened" and record.pr_opened_at is None:

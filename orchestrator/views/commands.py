@@ -1,6 +1,6 @@
-"""CLI wiring for the operator views: `dashboard build|serve`, `log`, and the `--watch` option of `tasks`.
+"""CLI wiring for the operator views: `dashboard build|serve`, `log`, `why`, and `tasks --watch`.
 
-    register(subparsers)            adds `dashboard` and `log` to bin/agentos
+    register(subparsers)            adds `dashboard`, `log` and `why` to bin/agentos
     add_watch_option(tasks_parser)  adds `--watch [SECONDS]` to the existing `tasks` command;
     run_tasks_watch(args)           what `tasks` runs when `args.watch` is set
 
@@ -22,6 +22,7 @@ from orchestrator.config import Config, ConfigError, UnknownRepoError, load_conf
 from orchestrator.runtime import RuntimePaths
 
 if TYPE_CHECKING:
+    from orchestrator.github.protocol import Forge
     from orchestrator.views.activity import FeedFilter
 
 WATCH_INTERVAL_S = 2.0  # the default of `tasks --watch` with no number
@@ -77,6 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     log.add_argument("-f", "--follow", action="store_true", help="keep printing new events (Ctrl-C to stop)")
     _add_runtime(log)
     log.set_defaults(func=cmd_log)
+
+    why = subparsers.add_parser("why", help="why an issue (or its PR) is, or is not, moving")
+    why.add_argument("issue", help="OWNER/NAME#N, REPO_KEY#N, or N when one repo is configured")
+    why.add_argument("--local", action="store_true", help="do not ask GitHub; recorded decisions only")
+    why.set_defaults(func=cmd_why)
 
 
 def add_watch_option(tasks_parser: argparse.ArgumentParser) -> None:
@@ -167,6 +173,48 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.follow:
         _follow(paths, feed_filter)
     return 0
+
+
+def parse_issue(text: str, config: Config) -> tuple[str, int]:
+    """ "owner/name#12", "KEY#12" or (one repo configured) "12" / "#12" → (owner/name, 12)."""
+    repo, _, number = text.strip().rpartition("#")
+    if not number.isdigit():
+        raise ValueError(f"{text!r} is not an issue: expected OWNER/NAME#N, REPO_KEY#N or N")
+    if not repo:
+        if len(config.repos) != 1:
+            keys = ", ".join(r.key for r in config.repos)
+            raise ValueError(f"which repo is #{number}? write REPO_KEY#{number}; configured: {keys}")
+        return config.repos[0].full_name, int(number)
+    return config.repo(repo).full_name, int(number)
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from orchestrator.policy.control_commands import IssueRef
+    from orchestrator.views.why import why_text
+
+    config = load_config(getattr(args, "config", None))
+    try:
+        repo, number = parse_issue(args.issue, config)
+    except (ValueError, UnknownRepoError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    forge = None
+    if not args.local:
+        forge = _forge_or_none(config)
+    print(why_text(config, RuntimePaths(config.runtime_dir), IssueRef(repo, number), forge), end="")
+    return 0
+
+
+def _forge_or_none(config: Config) -> Forge | None:
+    """The GitHub client, or None (with a note) when it cannot be built: `why` then answers from local state."""
+    from orchestrator.github.errors import GitHubError
+    from orchestrator.jobs.entry import build_context
+
+    try:
+        return build_context(config).forge
+    except (GitHubError, ConfigError, OSError) as exc:
+        print(f"note: GitHub not asked ({exc}); showing what was recorded on this host", file=sys.stderr)
+        return None
 
 
 def _repo_names(config: Config | None, wanted: list[str]) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator import decisions
 from orchestrator.config import Config, RepoConfig
 from orchestrator.jobs.entry import JOBS
 from orchestrator.mailbox import Mailbox
@@ -55,6 +56,19 @@ class TaskView:
 
 
 @dataclass(frozen=True)
+class PullView:
+    """An open agent PR and pr_monitor's latest decision about it (orchestrator.decisions)."""
+
+    repo: str
+    number: int
+    issue: int | None
+    title: str
+    code: str  # "waiting_ci", "needs_approval", "behind_base", … ("" when nothing was recorded)
+    words: str
+    since: datetime | None
+
+
+@dataclass(frozen=True)
 class OperatorSnapshot:
     now: datetime
     switches: SwitchState | None
@@ -63,6 +77,7 @@ class OperatorSnapshot:
     tasks: tuple[TaskView, ...]
     jobs: tuple[tuple[str, JobRun | None], ...]
     api: ApiUsage
+    pulls: tuple[PullView, ...] = ()
 
 
 def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> OperatorSnapshot:
@@ -73,7 +88,34 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
     repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
     recorded = read_job_runs(paths)
     jobs = tuple((job, recorded.get(job) or last_log_record(paths.logs, job)) for job in JOBS)
-    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths))
+    pulls = tuple(p for repo in (config.repos if config else ()) for p in open_pulls(paths, repo.full_name))
+    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths), pulls)
+
+
+def open_pulls(paths: RuntimePaths, repo: str) -> list[PullView]:
+    """The agent PRs pr_monitor saw open on its last tick, each with its latest word about it."""
+    views = []
+    for number in decisions.open_prs(paths.state, repo) or ():
+        try:
+            subject = decisions.subject(paths.state, repo, number)
+        except decisions.CorruptDecisions as exc:
+            log.warning("decisions of %s#%s unreadable: %s", repo, number, exc)
+            subject = None
+        said = subject.decisions.get("pr_monitor") if subject else None
+        if said is not None and said.pr != number:
+            said = None
+        views.append(
+            PullView(
+                repo,
+                number,
+                subject.issue if subject else None,
+                subject.title if subject else "",
+                said.code if said else "",
+                said.words if said else "no decision recorded yet",
+                said.since if said else None,
+            )
+        )
+    return views
 
 
 def _switches(paths: RuntimePaths) -> tuple[SwitchState | None, str]:
