@@ -115,6 +115,7 @@ def note_dispatch(ctx: JobContext, repo: str, action: object, report: object) ->
         code=said.code,
         words=said.words,
         facts=said.facts,
+        same_code_is_same=said.code == "needs_info",  # keep the questions, not "already asked"
     )
 
 
@@ -177,8 +178,11 @@ def retry_words(task: Task, agent: str, outcome: str, action: object) -> Words:
 
 
 def note_attempt(ctx: JobContext, task: Task, agent: str, outcome: str, action: object) -> None:
-    """Queue hook: after the retry policy decided what follows an attempt."""
+    """Queue hook: after the retry policy decided what follows an attempt (an escalation is recorded by
+    the escalation itself, `note_escalated`)."""
     said = retry_words(task, agent, outcome, action)
+    if said.code == "escalated":
+        return
     decisions.record(
         ctx,
         job="queue",

@@ -131,23 +131,27 @@ def record(
     pr: int | None = None,
     title: str = "",
     facts: Mapping[str, Any] | None = None,
+    same_code_is_same: bool = False,
 ) -> bool:
-    """Record `job`'s decision about `repo#issue` (or its PR); True when it was new and was written."""
+    """Record `job`'s decision about `repo#issue` (or its PR); True when it was new and was written.
+
+    `same_code_is_same`: a decision with the code of the job's latest one counts as a repeat even when its
+    words differ (the later words would say less, e.g. "questions already asked" after the questions)."""
     if issue is None and pr is None:
         raise ValueError("a decision names an issue or a PR")
     now = ctx.clock()
     decision = Decision(job, code, words.strip()[:MAX_WORDS], now, _small(facts or {}), pr)
     path = _subject_path(ctx.paths.state, repo, issue, pr)
     try:
-        previous = _read(path)
-        if previous is not None and _unchanged(previous, decision, title):
+        previous = _read_or_none(path)
+        if previous is not None and _unchanged(previous, decision, title, same_code_is_same):
             return False
         with locked(path.parent / ".write"):
             _write(path, repo, issue, title, decision, now)
             if issue is not None and pr is not None:
                 _write_alias(path.parent, pr, issue)
         _maybe_prune(ctx.paths.state, now)
-    except (OSError, StoreError, CorruptDecisions) as exc:
+    except (OSError, StoreError) as exc:
         log.warning("decision not recorded job=%s subject=%s#%s error=%s", job, repo, issue or pr, exc)
         return False
     extra: dict[str, Any] = {"job": job, "code": code}
@@ -159,17 +163,24 @@ def record(
     return True
 
 
-def _unchanged(previous: Subject, decision: Decision, title: str) -> bool:
+def _unchanged(previous: Subject, decision: Decision, title: str, by_code: bool) -> bool:
     old = previous.decisions.get(decision.job)
-    return old is not None and old.same_as(decision) and (not title or title == previous.title)
+    if old is None or (title and title != previous.title):
+        return False
+    return old.code == decision.code if by_code else old.same_as(decision)
+
+
+def _read_or_none(path: Path) -> Subject | None:
+    """The subject, or None when it is missing or unreadable (it is then replaced by the next write)."""
+    try:
+        return _read(path)
+    except CorruptDecisions as exc:
+        log.warning("replacing an unreadable decisions file %s: %s", path, exc)
+        return None
 
 
 def _write(path: Path, repo: str, issue: int | None, title: str, decision: Decision, now: datetime) -> None:
-    try:
-        current = _read(path)
-    except CorruptDecisions as exc:
-        log.warning("replacing an unreadable decisions file %s: %s", path, exc)
-        current = None
+    current = _read_or_none(path)
     jobs = {job: d.to_json() for job, d in (current.decisions.items() if current else ())}
     old = current.decisions.get(decision.job) if current else None
     kept_since = old.since if old is not None and old.same_as(decision) else decision.since

@@ -27,6 +27,7 @@ from orchestrator.views.job_runs import ApiUsage, JobRun, last_log_record, read_
 log = logging.getLogger(__name__)
 
 EVENT_TAIL_BYTES = 1 << 20
+CLOSED_PR_CODES = frozenset({"merged", "wedged"})
 SHOWN_STATES = (TaskState.RUNNING, TaskState.INBOX, TaskState.ESCALATED, TaskState.BLOCKED)
 
 
@@ -104,6 +105,8 @@ def open_pulls(paths: RuntimePaths, repo: str) -> list[PullView]:
         said = subject.decisions.get("pr_monitor") if subject else None
         if said is not None and said.pr != number:
             said = None
+        if said is not None and said.code in CLOSED_PR_CODES:
+            continue  # merged or closed during pr_monitor's last tick
         views.append(
             PullView(
                 repo,

@@ -2,7 +2,7 @@
 
     acme/api#42  Add slugify()
     now: PR #57 waits: CI is running — waiting for check tests
-    GitHub: open · column In Review · PR #57 open · lease held by host vps-2
+    GitHub: open · column In Review · PR #57 open · last lease by host vps-2
     this host: task acme__api__42__g1 in running/ since 2025-05-20 11:02 UTC (attempt 2, claude)
     decisions (newest first):
       pr_monitor  2025-05-20 12:03 UTC (5m 00s ago)   PR #57 waits: CI is running — waiting for check tests
@@ -233,5 +233,5 @@ def _github_line(view: WhyView) -> str:
         parts.append("labels: " + ", ".join(interesting))
     parts += [f"PR #{n} {state}" for n, state in live.prs]
     if live.lease_host:
-        parts.append(f"lease held by host {live.lease_host}")
+        parts.append(f"last lease by host {live.lease_host}")
     return "GitHub: " + " · ".join(parts)
