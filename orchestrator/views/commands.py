@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.config import Config, ConfigError, UnknownRepoError, load_config
+from orchestrator.policy.reliability import WINDOW_DAYS
 from orchestrator.runtime import RuntimePaths
 
 if TYPE_CHECKING:
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
     from orchestrator.views.activity import FeedFilter
 
 WATCH_INTERVAL_S = 2.0  # the default of `tasks --watch` with no number
+WINDOW_HELP = f"the rolling window every number of the page covers, in days (default {WINDOW_DAYS})"
+
+
+def window_days(text: str) -> int:
+    """--window-days: a whole number of days, at least 1."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"the window must be at least 1 day, got {days}")
+    return days
 
 
 def _config_and_paths(args: argparse.Namespace) -> tuple[Config | None, RuntimePaths]:
@@ -52,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = dashboard.add_subparsers(dest="dashboard_command", required=True)
     build = actions.add_parser("build", help="write index.html, README.md and metrics.json")
     build.add_argument("--out", help="output dir (default: <runtime>/dashboard)")
-    build.add_argument("--window-days", type=int, default=14)
+    build.add_argument("--window-days", type=window_days, default=WINDOW_DAYS, help=WINDOW_HELP)
     _add_runtime(build)
     build.set_defaults(func=cmd_dashboard_build)
     serve = actions.add_parser("serve", help="serve the dashboard on 127.0.0.1, regenerated on request")
@@ -63,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-age", type=float, default=30.0, help="rebuild on a request when older (seconds)"
     )
     serve.add_argument("--interval", type=float, default=None, help="also rebuild every N seconds")
+    serve.add_argument("--window-days", type=window_days, default=WINDOW_DAYS, help=WINDOW_HELP)
     _add_runtime(serve)
     serve.set_defaults(func=cmd_dashboard_serve)
 
@@ -112,11 +126,20 @@ def _out_dir(args: argparse.Namespace, paths: RuntimePaths) -> Path:
     return Path(args.out).resolve() if args.out else paths.root / "dashboard"
 
 
+def _web_url(config: Config | None) -> str:
+    """Where the page's issue and PR links point: the forge of the config (github.com without one)."""
+    from orchestrator.views.dashboard_data import web_base
+
+    return web_base(config.github.api_url if config else None)
+
+
 def cmd_dashboard_build(args: argparse.Namespace) -> int:
     from orchestrator.views.dashboard_page import build_dashboard
 
-    _config, paths = _config_and_paths(args)
-    build = build_dashboard(paths, _out_dir(args, paths), datetime.now(UTC), args.window_days)
+    config, paths = _config_and_paths(args)
+    build = build_dashboard(
+        paths, _out_dir(args, paths), datetime.now(UTC), args.window_days, _web_url(config)
+    )
     for path in build.files:
         print(f"wrote {path}")
     print(
@@ -130,12 +153,13 @@ def cmd_dashboard_serve(args: argparse.Namespace) -> int:
     from orchestrator.views.dashboard_page import build_dashboard
     from orchestrator.views.serve import DashboardServer
 
-    _config, paths = _config_and_paths(args)
+    config, paths = _config_and_paths(args)
     out_dir = _out_dir(args, paths)
+    web = _web_url(config)
     try:
         server = DashboardServer(
             out_dir,
-            lambda: build_dashboard(paths, out_dir, datetime.now(UTC)),
+            lambda: build_dashboard(paths, out_dir, datetime.now(UTC), args.window_days, web),
             host=args.host,
             port=args.port,
             max_age_s=args.max_age,

@@ -24,7 +24,7 @@ from orchestrator.runtime import RuntimePaths
 from orchestrator.store import CorruptStateError, StoreError, read_json, update_json
 
 if TYPE_CHECKING:  # the reliability module is loaded only by the views that read usage, not by every job
-    from orchestrator.policy.reliability import ApiHour
+    from orchestrator.policy.api_budget import ApiHour
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def read_api_usage(paths: RuntimePaths) -> ApiUsage:
 
 
 def _api_hour(key: str, bucket: Any) -> ApiHour:
-    from orchestrator.policy.reliability import ApiHour
+    from orchestrator.policy.api_budget import ApiHour
 
     if not isinstance(bucket, dict):
         raise TypeError("bucket is not an object")
