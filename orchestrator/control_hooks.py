@@ -29,9 +29,17 @@ def build_hooks(ctx: JobContext) -> ControlHooks:
     return ControlHooks(
         retry=lambda ref, actor: retry_issue(ctx, ref, actor),
         close=lambda ref, actor: close_issue(ctx, ref, actor),
-        budget_decision=lambda ref, actor: budget_decision(ctx, ref, actor),
+        budget_decision=lambda ref, actor: _noted(
+            ctx, "budget", ref, actor, budget_decision(ctx, ref, actor)
+        ),
         approve=lambda ref, actor: _answer_plan(ctx, ref, actor),
     )
+
+
+def _noted(ctx: JobContext, action: str, ref: str, actor: str, reply: str) -> str:
+    """views: a human's answer is an event the dashboard counts (the answer itself is `reply`)."""
+    note_human(ctx, action, "", None, actor, detail=reply, ref=f"{action}:{ref}")
+    return reply
 
 
 def _answer_plan(ctx: JobContext, ref: str, actor: str) -> str:

@@ -357,15 +357,23 @@ HUMAN_WORDS = {
 
 
 def note_human(
-    ctx: JobContext, action: str, repo: str, issue: int | None, actor: str, detail: str = ""
+    ctx: JobContext,
+    action: str,
+    repo: str,
+    issue: int | None,
+    actor: str,
+    detail: str = "",
+    ref: str = "",
 ) -> None:
     """Hook for every human action (retry, close, approve, skip, budget …): an event `human_<action>`
-    the dashboard counts, and — when it is about an issue — a decision `why` shows."""
+    the dashboard counts, and — when it is about an issue — a decision `why` shows. `ref` names what was
+    answered when it is not an issue (e.g. "plan:<id>")."""
     words = HUMAN_WORDS.get(action, f"{action} by {{actor}}").format(actor=actor)
     if detail:
         words = f"{words} ({detail})"
+    extra: dict[str, Any] = {"ref": ref} if ref else {}
     metrics.record_event(
-        ctx.paths.metrics, state=f"human_{action}", repo=repo, issue=issue, reason=words, actor=actor
+        ctx.paths.metrics, state=f"human_{action}", repo=repo, issue=issue, reason=words, actor=actor, **extra
     )
     if issue is not None:
         decisions.record(

@@ -21,9 +21,10 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import doc_pr
+from orchestrator import doc_pr, metrics
 from orchestrator.config import ConfigError, Objective, UnknownRepoError, load_objectives
 from orchestrator.control_actions import ActionFailed
+from orchestrator.decision_hooks import note_human
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
     LoopArgs,
@@ -126,8 +127,10 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
     plan_id, approve = parsed
     replies: list[str] = []
 
+    now = ctx.clock()
+
     def decide(record: policy.PlanRecord) -> policy.PlanRecord:
-        decided, text = policy.answer(record, approve, actor, ctx.clock())
+        decided, text = policy.answer(record, approve, actor, now)
         replies.append(text)
         return decided
 
@@ -139,6 +142,9 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
     if record is None:
         raise ActionFailed(f"plan {plan_id} is unknown here (too old, or from another install)")
     log.info("%s: plan %s answered by %s: %s", JOB, plan_id, actor, replies[0])
+    if record.decided_at == now and record.decided_by == actor:  # this answer decided it, not an earlier one
+        action = "approve" if record.status == policy.APPROVED else "skip"
+        note_human(ctx, action, record.plan.repo, None, actor, detail=replies[0], ref=f"plan:{plan_id}")
     if record.status != policy.APPROVED:
         return replies[0]
     try:
@@ -166,8 +172,16 @@ def apply_plan(ctx: JobContext, store: PlanStore, record: policy.PlanRecord) -> 
         tracker.move(repo, issue, "ready")
         moved.append(item.number)
     applied = store.change(record.plan_id, lambda r: replace(r, status=policy.APPLIED, moved=tuple(moved)))
+    _event(ctx, "plan_applied", record, f"moved {', '.join(f'#{n}' for n in moved) or 'nothing'}")
     log.info("%s: plan %s applied repo=%s moved=%s", JOB, record.plan_id, repo.full_name, moved)
     return applied or record
+
+
+def _event(ctx: JobContext, state: str, record: policy.PlanRecord, reason: str) -> None:
+    """A plan's life in the event log (the dashboard's "loops' own activity")."""
+    metrics.record_event(
+        ctx.paths.metrics, state=state, repo=record.plan.repo, reason=reason, plan=record.plan_id
+    )
 
 
 # --- the job ----------------------------------------------------------------------------------------------
@@ -198,6 +212,7 @@ def settle(ctx: JobContext, repo: RepoConfig, store: PlanStore) -> None:
         if record.status == policy.PENDING and now >= record.expires_at:
             record = store.change(record.plan_id, lambda r: policy.expire(r, now)) or record
             log.info("%s: plan %s expired without an answer: skipped", JOB, record.plan_id)
+            _event(ctx, "plan_expired", record, "no answer before the approval timeout")
         if record.status == policy.APPROVED:
             record = apply_plan(ctx, store, record)
     decided = [r for r in store.records(repo.key) if r.decided and not r.documents_done]
@@ -227,6 +242,12 @@ def propose(ctx: JobContext, repo: RepoConfig, store: PlanStore, args: LoopArgs)
     store.put(record)
     mark_ran(ctx, JOB, repo.key, now)
     if plan.items:
+        _event(
+            ctx,
+            "plan_proposed",
+            record,
+            f"{len(plan.items)} issues: " + ", ".join(f"#{i.number}" for i in plan.items),
+        )
         text = _render(
             "plan_message.txt.j2", plan=plan, timeout_hours=ctx.config.loops.approval_timeout_hours
         )

@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import metrics
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.dedup import (
     DEFAULT_THRESHOLD,
@@ -76,6 +77,7 @@ LABEL_COLORS: dict[str, str] = {
     "improvement": "a2eeef",
 }
 STATE_FILE = "loops.json"
+LOOP_FILED = "loop_filed"  # the event of a filed issue (the dashboard's "loops' own activity")
 MAX_BODY_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
 DEFAULT_CLOSED_WITHIN = timedelta(days=14)
 _MAX_SLACK = timedelta(minutes=15)
@@ -345,6 +347,9 @@ def _create(ctx: JobContext, repo: str, draft: IssueDraft, job: str, report: Fil
         return
     report.filed.append(issue)
     log.info("filed issue job=%s repo=%s issue=%s key=%s", job, repo, issue.number, draft.key)
+    metrics.record_event(
+        ctx.paths.metrics, state=LOOP_FILED, repo=repo, issue=issue.number, reason=draft.title, job=job
+    )
 
 
 @dataclass
