@@ -182,6 +182,7 @@ class LoopsConfig:
     product_urls: tuple[ProductProbe, ...]
     dependency_audit: bool
     codebase_memory_max_bytes: int
+    ops_repo: str | None = None  # incidents about the host / Agent OS itself; None: Telegram only
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,8 @@ def _failure_proposals(ctx: JobContext, repo: RepoConfig, events: list[Event]) -
     )
     ours = [e for e in events if e.repo == repo.full_name]
     found = incidents.find_incidents(ours, [], ctx.clock(), rules)
-    return tuple(
-        incidents.proposal(i, OUTCOME_WINDOW, repo.full_name) for i in found if i.rule == "recurring_outcome"
-    )
+    proposals = (incidents.proposal(i, OUTCOME_WINDOW) for i in found if i.rule == "recurring_outcome")
+    return tuple(p for p in proposals if p.scope == "product")  # the machinery's failures are not backlog
 
 
 def _llm_backlog(
