@@ -1,7 +1,8 @@
 """backlog_groomer job (daily per repo): stale issues labelled, blocked issues whose dependencies are all closed
 moved back to Ready, and new issues proposed while the backlog is below `loops.target_backlog_depth`
-(policy.grooming). Proposals come from recurring failure reasons of the last 14 days and from the repo's
-objectives (objectives/*.yaml), or from the LLM when one is configured and answers.
+(policy.grooming). Proposals come from recurring failure reasons of the repo's own work over the last 14 days
+and from the LLM (told the repo's objectives) when one is configured and answers; without an LLM nothing else
+is filed — no boilerplate restating the objectives.
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ def _groom(
     snap = snapshot(ctx, tracker, repo, objectives, events)
     plan = policy.decide(snap, ctx.clock())
     report.plans[repo.full_name] = plan
+    if plan.note:
+        log.info("%s repo=%s: %s", JOB, repo.full_name, plan.note)
     if not args.dry_run:
         for stale in plan.stale:
             _mark_stale(ctx, repo, stale)
