@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +22,14 @@ from orchestrator.models import TaskState
 from orchestrator.runtime import RuntimePaths
 from orchestrator.store import CorruptStateError
 from orchestrator.switches import Switches, SwitchState
-from orchestrator.views.job_runs import ApiUsage, JobRun, last_log_record, read_api_usage, read_job_runs
+from orchestrator.views.job_runs import (
+    ApiUsage,
+    JobRun,
+    last_error,
+    last_log_record,
+    read_api_usage,
+    read_job_runs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +95,9 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
     tasks = _tasks(paths, tail)
     repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
     recorded = read_job_runs(paths)
-    jobs = tuple((job, recorded.get(job) or last_log_record(paths.logs, job)) for job in JOBS)
+    jobs = tuple(
+        (job, _with_reason(paths, recorded.get(job)) or last_log_record(paths.logs, job)) for job in JOBS
+    )
     pulls = tuple(p for repo in (config.repos if config else ()) for p in open_pulls(paths, repo.full_name))
     return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths), pulls)
 
@@ -119,6 +128,16 @@ def open_pulls(paths: RuntimePaths, repo: str) -> list[PullView]:
             )
         )
     return views
+
+
+def _with_reason(paths: RuntimePaths, run: JobRun | None) -> JobRun | None:
+    """A failed run whose recorded message does not say why gets the last error its job logged in that run."""
+    if run is None or not run.code:
+        return run
+    reason = last_error(paths.logs, run.job, run.started)
+    if not reason or reason in run.message:
+        return run
+    return replace(run, message=f"{run.message}: {reason}")
 
 
 def _switches(paths: RuntimePaths) -> tuple[SwitchState | None, str]:
