@@ -412,6 +412,12 @@ LOOPS = Section(
         Field("dependency_audit", Boolean(), "run pip-audit / npm audit in a worktree and file issues", True),
         Field("codebase_memory_max_bytes", Integer(1024), "CODEBASE.md is summarized past this size", 16384),
         Field(
+            "max_bot_issues_per_sprint",
+            Integer(0),
+            "at most this many bot-filed issues in one sprint plan (humans' issues are planned first)",
+            2,
+        ),
+        Field(
             "ops_repo",
             Optional(FULL_NAME),
             "where incidents about the agent host or Agent OS itself are filed (owner/name); null = only a "

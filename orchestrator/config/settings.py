@@ -183,6 +183,7 @@ class LoopsConfig:
     dependency_audit: bool
     codebase_memory_max_bytes: int
     ops_repo: str | None = None  # incidents about the host / Agent OS itself; None: Telegram only
+    max_bot_issues_per_sprint: int = 2
 
 
 @dataclass(frozen=True)

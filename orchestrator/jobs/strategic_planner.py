@@ -27,6 +27,7 @@ from orchestrator.control_actions import ActionFailed
 from orchestrator.decision_hooks import note_human
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
+    BOT_LABEL,
     LoopArgs,
     LoopArgsError,
     due,
@@ -127,11 +128,12 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
     plan_id, approve = parsed
     replies: list[str] = []
 
-    now = ctx.clock()
+    by_this_answer: list[bool] = []
 
     def decide(record: policy.PlanRecord) -> policy.PlanRecord:
-        decided, text = policy.answer(record, approve, actor, now)
+        decided, text = policy.answer(record, approve, actor, ctx.clock())
         replies.append(text)
+        by_this_answer.append(not record.decided and decided.decided_by == actor)
         return decided
 
     store = PlanStore(ctx.paths.state)
@@ -142,7 +144,7 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
     if record is None:
         raise ActionFailed(f"plan {plan_id} is unknown here (too old, or from another install)")
     log.info("%s: plan %s answered by %s: %s", JOB, plan_id, actor, replies[0])
-    if record.decided_at == now and record.decided_by == actor:  # this answer decided it, not an earlier one
+    if by_this_answer and by_this_answer[0]:  # this answer decided it (a second press changes nothing)
         action = "approve" if record.status == policy.APPROVED else "skip"
         note_human(ctx, action, record.plan.repo, None, actor, detail=replies[0], ref=f"plan:{plan_id}")
     if record.status != policy.APPROVED:
@@ -292,6 +294,8 @@ def snapshot(ctx: JobContext, repo: RepoConfig) -> policy.PlanningSnapshot:
         ready_count=len(ready),
         sprint_days=ctx.config.loops.sprint_days,
         workers=ctx.config.limits.max_parallel_workers,
+        max_bot_items=ctx.config.loops.max_bot_issues_per_sprint,
+        bot_label=BOT_LABEL,
     )
 
 
@@ -338,8 +342,9 @@ def write_documents(ctx: JobContext, repo: RepoConfig, store: PlanStore, record:
         record=record,
         now=now,
         sprint_days=ctx.config.loops.sprint_days,
-        weights={"outcome": policy.OUTCOME_WEIGHT, "age": policy.AGE_WEIGHT},
+        weights={"age": policy.AGE_WEIGHT},
         fix_labels=sorted(policy.FIX_LABELS),
+        max_bot_items=ctx.config.loops.max_bot_issues_per_sprint,
         max_items=policy.MAX_PLAN_ITEMS,
         timeout_hours=ctx.config.loops.approval_timeout_hours,
         commentary=_commentary(ctx, record),
