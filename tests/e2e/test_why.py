@@ -22,6 +22,7 @@ from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
+from orchestrator.metrics import read_events
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.runtime import JobContext
 from orchestrator.switches import Switches
@@ -72,6 +73,10 @@ def why(ctx: JobContext, number: int) -> str:
     return why_text(ctx.config, ctx.paths, IssueRef(REPO, number), ctx.forge)
 
 
+def decision_events(ctx: JobContext) -> list:
+    return [e for e in read_events(ctx.paths.metrics) if e.state == "decision"]
+
+
 def now_line(text: str) -> str:
     return next(line for line in text.splitlines() if line.startswith("now: "))
 
@@ -110,11 +115,11 @@ def test_why_before_the_agent_runs(sandbox, tmp_path: Path) -> None:
 
     decisions_dir = ctx.paths.state / "decisions"
     before = {p: p.stat().st_mtime_ns for p in decisions_dir.rglob("*.json")}
-    events = (ctx.paths.metrics / "events.jsonl").read_text().count('"state":"decision"')
+    events = len(decision_events(ctx))
     dispatcher.run(ctx)  # the same decisions again: nothing is written
     dispatcher.run(ctx)
     assert {p: p.stat().st_mtime_ns for p in decisions_dir.rglob("*.json")} == before
-    assert (ctx.paths.metrics / "events.jsonl").read_text().count('"state":"decision"') == events
+    assert len(decision_events(ctx)) == events
 
 
 def _run_queue_in_background(ctx: JobContext) -> threading.Thread:
@@ -211,3 +216,28 @@ def test_why_when_escalated_and_after_a_retry(sandbox, tmp_path: Path) -> None:
     dispatcher.run(ctx)
     again = why(ctx, number)
     assert "queued in this host's inbox" in now_line(again) and "__g2" in again
+
+
+def test_the_cli_answers_with_and_without_github(sandbox, tmp_path: Path, capsys, monkeypatch) -> None:
+    from orchestrator.cli import main
+    from orchestrator.demo.runner import TOKEN_ENV
+
+    setup, _gate = _setup(
+        sandbox, tmp_path, [{"title": "Make it better", "status": "Ready", "body": "please"}]
+    )
+    (number,) = setup.seeded.issue_numbers
+    dispatcher.run(setup.ctx)
+    config = str(setup.ctx.paths.root.parent / "config.yaml")
+
+    assert main(["--config", config, "why", f"textkit#{number}", "--local"]) == 0
+    local = capsys.readouterr().out
+    assert "asked for more information" in local and "GitHub: GitHub not asked" in local
+
+    monkeypatch.setenv(TOKEN_ENV, setup.ctx.environ[TOKEN_ENV])
+    assert main(["--config", config, "why", str(number)]) == 0  # one repo: the number alone
+    live = capsys.readouterr().out
+    assert "column Ready" in live and "labels: needs-info" in live
+
+    assert main(["--config", config, "why", "nope#1"]) == 2
+    assert "unknown repo 'nope'" in capsys.readouterr().err
+    assert main(["--config", config, "why", "#x"]) == 2
