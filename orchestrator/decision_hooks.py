@@ -68,7 +68,9 @@ def skip_code(reason: str) -> str:
     return next((code for pattern, code in SKIP_CODES if pattern in lowered), "skipped")
 
 
-def dispatch_words(action: object, host: str, dispatched: Sequence[str], lost: Sequence[int]) -> Words:
+def dispatch_words(
+    action: object, host: str, dispatched: Sequence[str], lost: Sequence[int], claimed_by: str = ""
+) -> Words:
     """The dispatcher's decision about one Ready issue, after it was carried out."""
     kind = type(action).__name__
     if kind == "AskForInfo":
@@ -87,10 +89,11 @@ def dispatch_words(action: object, host: str, dispatched: Sequence[str], lost: S
                 facts,
             )
         if task.issue in lost:
+            who = f"host {claimed_by}" if claimed_by else "another host"
             return Words(
                 "claimed_elsewhere",
-                f"not dispatched here: branch {task.branch} already exists — another host claimed it",
-                facts,
+                f"not dispatched here: {who} claimed it (branch {task.branch} already exists)",
+                {**facts, "claimed_by": claimed_by},
             )
     reason = _reason(action)
     if reason:
@@ -103,9 +106,9 @@ def note_dispatch(ctx: JobContext, repo: str, action: object, report: object) ->
     issue = getattr(action, "issue", None)
     if issue is None:
         return
-    said = dispatch_words(
-        action, ctx.host, getattr(report, "dispatched", ()), getattr(report, "lost_claims", ())
-    )
+    lost = getattr(report, "lost_claims", ())
+    claimed_by = _lease_host(ctx, repo, issue.number) if issue.number in lost else ""
+    said = dispatch_words(action, ctx.host, getattr(report, "dispatched", ()), lost, claimed_by)
     decisions.record(
         ctx,
         job="dispatcher",
@@ -117,6 +120,18 @@ def note_dispatch(ctx: JobContext, repo: str, action: object, report: object) ->
         facts=said.facts,
         same_code_is_same=said.code == "needs_info",  # keep the questions, not "already asked"
     )
+
+
+def _lease_host(ctx: JobContext, repo: str, issue: int) -> str:
+    """The host whose lease marker is newest on the issue ("" when none is posted yet or GitHub fails)."""
+    from orchestrator.github.errors import GitHubError
+    from orchestrator.remote_lease import latest_lease
+
+    try:
+        lease = latest_lease(ctx.forge.list_comments(repo, issue), ctx.forge.viewer_login())
+    except GitHubError:
+        return ""
+    return lease.host if lease is not None else ""
 
 
 # --- queue ---------------------------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ def test_dispatch_ask_claim_lost_and_dispatched() -> None:
     done = dispatch_words(action, "vps-1", (TASK.id,), ())
     assert done.code == "dispatched" and "host vps-1" in done.words and TASK.branch in done.words
     lost = dispatch_words(action, "vps-1", (), (7,))
-    assert lost.code == "claimed_elsewhere" and "another host" in lost.words
+    assert lost.code == "claimed_elsewhere" and "another host claimed it" in lost.words
+    known = dispatch_words(action, "vps-1", (), (7,), claimed_by="vps-2")
+    assert "host vps-2 claimed it" in known.words and known.facts["claimed_by"] == "vps-2"
 
 
 @dataclass(frozen=True)

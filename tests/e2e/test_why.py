@@ -241,3 +241,24 @@ def test_the_cli_answers_with_and_without_github(sandbox, tmp_path: Path, capsys
     assert main(["--config", config, "why", "nope#1"]) == 2
     assert "unknown repo 'nope'" in capsys.readouterr().err
     assert main(["--config", config, "why", "#x"]) == 2
+
+
+def test_why_on_a_host_that_lost_the_claim_names_the_host_that_won(sandbox, tmp_path: Path) -> None:
+    setup, _gate = _setup(sandbox, tmp_path, [{"title": "Add slugify()", "status": "Ready", "body": GOOD}])
+    (number,) = setup.seeded.issue_numbers
+    winner, loser = (
+        build_context(
+            replace(setup.ctx.config, runtime_dir=tmp_path / name / "runtime"), environ=setup.ctx.environ
+        )
+        for name in ("vps-a", "vps-b")
+    )
+    winner.host, loser.host = "vps-a", "vps-b"
+    assert dispatcher.run(winner).dispatched
+    # both hosts saw it Ready in the same minute: put it back so the second host's tick races the first
+    board = winner.forge.get_board("agentos-admin", setup.seeded.project_number)
+    item = next(i for i in winner.forge.board_items(board) if i.issue_number == number)
+    winner.forge.set_item_status(board, item.item_id, "Ready")
+    assert dispatcher.run(loser).lost_claims == [number]
+    lost = why(loser, number)
+    assert "not dispatched here: host vps-a claimed it" in now_line(lost)
+    assert "last lease by host vps-a" in lost
