@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from orchestrator import decisions
 from orchestrator.config import ConfigError, Objective, RepoConfig, load_objectives
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.loops.common import (
@@ -225,6 +226,8 @@ def _mark_stale(ctx: JobContext, repo: RepoConfig, action: policy.MarkStale) -> 
     ctx.forge.ensure_labels(repo.full_name, {policy.STALE_LABEL: LABEL_COLORS[policy.STALE_LABEL]})
     ctx.forge.add_labels(repo.full_name, issue.number, [policy.STALE_LABEL])
     log.info("marked stale repo=%s issue=%s idle_days=%s", repo.full_name, issue.number, action.idle_days)
+    words = f"labelled {policy.STALE_LABEL}: no activity for {action.idle_days} days"
+    decisions.record(ctx, job=JOB, repo=repo.full_name, issue=issue.number, code="stale", words=words)
 
 
 def _unblock(ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy.Unblock) -> None:
@@ -236,6 +239,9 @@ def _unblock(ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy
     if label and repo.board.mode == "project":
         ctx.forge.remove_label(repo.full_name, issue.number, label)
     log.info("unblocked repo=%s issue=%s dependencies=%s", repo.full_name, issue.number, action.dependencies)
+    deps = ", ".join(f"#{n}" for n in action.dependencies)
+    words = f"moved back to Ready: every dependency ({deps}) is closed"
+    decisions.record(ctx, job=JOB, repo=repo.full_name, issue=issue.number, code="unblocked", words=words)
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import doc_pr, metrics
+from orchestrator import decisions, doc_pr, metrics
 from orchestrator.config import ConfigError, Objective, UnknownRepoError, load_objectives
 from orchestrator.control_actions import ActionFailed
 from orchestrator.decision_hooks import note_human
@@ -173,10 +173,22 @@ def apply_plan(ctx: JobContext, store: PlanStore, record: policy.PlanRecord) -> 
             continue
         tracker.move(repo, issue, "ready")
         moved.append(item.number)
+        _decided(
+            ctx,
+            repo.full_name,
+            item.number,
+            "planned",
+            f"moved to Ready: sprint plan {record.plan_id} was approved",
+        )
     applied = store.change(record.plan_id, lambda r: replace(r, status=policy.APPLIED, moved=tuple(moved)))
     _event(ctx, "plan_applied", record, f"moved {', '.join(f'#{n}' for n in moved) or 'nothing'}")
     log.info("%s: plan %s applied repo=%s moved=%s", JOB, record.plan_id, repo.full_name, moved)
     return applied or record
+
+
+def _decided(ctx: JobContext, repo: str, issue: int, code: str, words: str) -> None:
+    """The planner's word about one issue (`agentos why`)."""
+    decisions.record(ctx, job=JOB, repo=repo, issue=issue, code=code, words=words)
 
 
 def _event(ctx: JobContext, state: str, record: policy.PlanRecord, reason: str) -> None:
@@ -243,6 +255,22 @@ def propose(ctx: JobContext, repo: RepoConfig, store: PlanStore, args: LoopArgs)
         )
     store.put(record)
     mark_ran(ctx, JOB, repo.key, now)
+    for item in plan.items:
+        _decided(
+            ctx,
+            repo.full_name,
+            item.number,
+            "proposed",
+            f"proposed in sprint plan {plan.plan_id}: {'; '.join(item.reasons)}",
+        )
+    for item in plan.held_back:
+        _decided(
+            ctx,
+            repo.full_name,
+            item.number,
+            "held_back",
+            f"not in sprint plan {plan.plan_id}: bot issues over the per-sprint cap",
+        )
     if plan.items:
         _event(
             ctx,

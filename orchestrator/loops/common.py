@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import metrics
+from orchestrator import decisions, metrics
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.dedup import (
     DEFAULT_THRESHOLD,
@@ -349,6 +349,10 @@ def _create(ctx: JobContext, repo: str, draft: IssueDraft, job: str, report: Fil
     log.info("filed issue job=%s repo=%s issue=%s key=%s", job, repo, issue.number, draft.key)
     metrics.record_event(
         ctx.paths.metrics, state=LOOP_FILED, repo=repo, issue=issue.number, reason=draft.title, job=job
+    )
+    words = f"filed by the {job} loop (labels {', '.join(labels)}; dedup key {draft.key})"
+    decisions.record(
+        ctx, job=job, repo=repo, issue=issue.number, title=issue.title, code="filed", words=words
     )
 
 

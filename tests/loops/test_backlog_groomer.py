@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator import decisions
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import backlog_groomer
 from orchestrator.loops.common import LoopArgs
@@ -79,6 +80,9 @@ def test_groomer_labels_stale_unblocks_and_fills_the_backlog(make_ctx: MakeCtx, 
     assert first.stale == [1] and first.unblocked == [2]
     old = ctx.forge.get_issue(REPO, 1)
     assert "stale" in old.labels
+    for number, code in ((1, "stale"), (2, "unblocked")):
+        said = decisions.subject(ctx.paths.state, REPO, number)
+        assert said is not None and said.decisions["backlog_groomer"].code == code
     assert "No activity on this issue for 19 days" in ctx.forge.list_comments(REPO, 1)[-1].body  # 20 - ε
     blocked = ctx.forge.get_issue(REPO, 2)
     assert "blocked" not in blocked.labels and statuses(ctx)[2] == "Ready"

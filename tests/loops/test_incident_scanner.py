@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from orchestrator import decisions
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import incident_scanner
 from orchestrator.loops.common import LoopArgs
@@ -58,6 +59,10 @@ def test_product_incidents_go_to_their_repo_and_ops_incidents_to_the_ops_repo(
         assert "## Evidence" in issue.body and "## Reasoning" in issue.body
         assert check_requirements(issue.title, issue.body).ok
     assert first.noted == []
+    said = decisions.subject(ctx.paths.state, ops_repo, ops.filed[0].number)
+    assert said is not None and said.decisions["incident_scanner"].words.startswith(
+        "filed by the incident_scanner loop"
+    )
 
     assert incident_scanner.run(ctx).not_due == ["textkit"]  # cadence: every 6 h
     second = incident_scanner.run(ctx, LoopArgs(force=True))

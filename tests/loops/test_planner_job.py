@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import git
+from orchestrator import decisions, git
 from orchestrator.control_actions import ActionFailed, ControlHooks
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import strategic_planner as job
@@ -123,6 +123,8 @@ def test_plan_approved_on_telegram_moves_issues_to_ready_and_writes_the_document
     ]
     text, buttons = plan_message(bot_api)
     assert f"#{n['Crash when the input is empty']} Crash when the input is empty" in text
+    proposed = decisions.subject(ctx.paths.state, REPO, n["Crash when the input is empty"])
+    assert proposed is not None and "proposed in sprint plan" in proposed.decisions["strategic_planner"].words
     assert "counted by metric open_bugs (label `bug`)" in text and "filed by a human" in text
     assert "serves the primary outcome" not in text  # no points for words shared with the objectives
     assert buttons == [f"approve:plan:{record.plan_id}", f"approve:plan:{record.plan_id}:skip"]
@@ -138,6 +140,12 @@ def test_plan_approved_on_telegram_moves_issues_to_ready_and_writes_the_document
     assert status.get(n["Unrelated chore"]) != "Ready" and status.get(n["Flaky clock"]) != "Ready"
 
     assert "already applied" in press(ctx, bot_api, buttons[1])  # a late Skip changes nothing
+    said = decisions.subject(ctx.paths.state, REPO, n["Crash when the input is empty"])
+    assert said is not None and said.decisions["strategic_planner"].code == "planned"
+    assert (
+        "sprint plan" in said.decisions["strategic_planner"].words
+        and "approved" in said.decisions["strategic_planner"].words
+    )
     states = [e.state for e in read_events(ctx.paths.metrics) if e.state.startswith(("plan_", "human_"))]
     assert states == ["plan_proposed", "human_approve", "plan_applied"]  # the late Skip is no new answer
 
