@@ -2,7 +2,8 @@
 
     bin/agentos run dashboard [--out DIR] [--window-days N] [--publish REPO]
 
-Writes index.html, README.md and metrics.json into DIR (default `<runtime>/dashboard/`). With `--publish
+First records what humans did on GitHub directly (orchestrator.forge_outcomes: issues closed or PRs merged by
+hand), then writes index.html, README.md and metrics.json into DIR (default `<runtime>/dashboard/`). With `--publish
 REPO` (a repo key or owner/name from the config) the three files are also proposed as
 `docs/reliability/…` through a docs PR (orchestrator.doc_pr), which pr_monitor merges like any other.
 """
@@ -14,6 +15,7 @@ import logging
 from pathlib import Path
 
 from orchestrator.config import UnknownRepoError
+from orchestrator.forge_outcomes import reconcile
 from orchestrator.jobs.entry import EXIT_CONFIG, EXIT_OK
 from orchestrator.policy.reliability import WINDOW_DAYS
 from orchestrator.runtime import JobContext
@@ -46,7 +48,15 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
         return EXIT_CONFIG
     out_dir = Path(args.out) if args.out else default_out_dir(ctx.paths.root)
     web = web_base(ctx.config.github.api_url)
-    build = build_dashboard(ctx.paths, out_dir, ctx.clock(), args.window_days, web)
+    now = ctx.clock()
+    build = build_dashboard(
+        ctx.paths,
+        out_dir,
+        now,
+        args.window_days,
+        web,
+        reconcile=lambda report: reconcile(ctx, report.active_issues, now),
+    )
     log.info(
         "dashboard built out=%s events=%s corrupt=%s seconds=%.3f",
         build.out_dir,

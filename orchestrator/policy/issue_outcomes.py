@@ -58,6 +58,7 @@ class IssueRecord:
     retries: int = 0  # human retries
     cost_usd: float = 0.0
     filed_by: str = ""  # the loop job that filed it, when one did
+    last_at: datetime | None = None  # its newest event of any kind
 
     @property
     def ref(self) -> str:
@@ -90,6 +91,7 @@ def fold_issues(
 
 def _apply(record: IssueRecord, event: Any, key: str | None) -> None:
     state, ts = event.state, event.ts
+    record.last_at = ts
     if key and key not in record.tasks:
         record.tasks.append(key)
     record.cost_usd += event.cost_usd or 0.0

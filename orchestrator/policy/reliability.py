@@ -140,6 +140,7 @@ class ReliabilityReport:
     open_escalations: tuple[OpenEscalation, ...]
     escalation_ages: tuple[tuple[str, int], ...]
     repos: tuple[outcomes.RepoRow, ...] = ()
+    active_issues: tuple[outcomes.IssueRecord, ...] = ()  # in flight or escalated now, per the log
     loops: outcomes.LoopActivity = field(default_factory=outcomes.LoopActivity.empty)
     states: Mapping[str, int] = field(default_factory=dict)  # events per state in the window
 
@@ -167,6 +168,9 @@ def build_report(
         open_escalations=escalations,
         escalation_ages=bucket_counts((e.age_s for e in escalations), ESCALATION_AGE_BUCKETS),
         repos=repo_rows(recent, tasks, issues, start, now),
+        active_issues=tuple(
+            i for i in issues.values() if i.outcome in (outcomes.IN_FLIGHT, outcomes.ESCALATED)
+        ),
         loops=outcomes.loop_activity(keyed, issues, start, now),
         states=dict(Counter(k.event.state for k in recent)),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,14 +63,19 @@ def build_dashboard(
     now: datetime,
     window_days: int = reliability.WINDOW_DAYS,
     web_url: str = DEFAULT_WEB,
+    reconcile: Callable[[ReliabilityReport], int] | None = None,
 ) -> DashboardBuild:
     """Read the event log, the mailbox and the API usage file; compute the report; write the three files.
 
     `web_url` is the forge's site (dashboard_data.web_base of the config's API URL): every issue and PR on the
-    page links there."""
+    page links there. `reconcile(report)` may record events the log lacks (orchestrator.forge_outcomes: what
+    humans did on GitHub directly) and returns how many; the report is then computed again."""
     started = time.perf_counter()
     stream = metrics.read_events(paths.metrics)
     report = reliability.build_report(stream, now, window_days)
+    if reconcile is not None and reconcile(report):
+        stream = metrics.read_events(paths.metrics)
+        report = reliability.build_report(stream, now, window_days)
     usage = read_api_usage(paths)
     budget = api_budget(usage.hours, now, usage.last_remaining, usage.last_seen)
     links = Links(web_url.rstrip("/"))

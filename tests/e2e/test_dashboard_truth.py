@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,10 @@ import requests
 
 from orchestrator.control_hooks import close_issue, retry_issue
 from orchestrator.demo.runner import REPO, prepare
+from orchestrator.jobs import dashboard as dashboard_job
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.views.dashboard_data import web_base
-from orchestrator.views.dashboard_page import build_dashboard
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: 
     allowed = tmp_path / "shout-allowed"
     script = tmp_path / "agent.py"
     script.write_text(textwrap.dedent(AGENT).format(allowed=str(allowed)))
-    names = ("slugify", "shout", "whisper", "reverse")
+    names = ("slugify", "shout", "whisper", "reverse", "wrap")
     overrides = {
         "agents": {
             "worker": {
@@ -89,18 +89,19 @@ def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: 
     issues = [{"title": f"Add {n}()", "status": "Ready", "body": _body(n)} for n in names]
     setup = prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
     ctx = setup.ctx
-    slug, shout, whisper, reverse = setup.seeded.issue_numbers
+    slug, shout, whisper, reverse, wrap = setup.seeded.issue_numbers
 
     for _ in range(3):
         _tick(ctx, sandbox)
         if ctx.forge.get_issue(REPO, slug).state == "closed":
             break
     assert ctx.forge.get_issue(REPO, slug).state == "closed"
-    assert all("blocked" in ctx.forge.get_issue(REPO, n).labels for n in (shout, whisper, reverse))
+    assert all("blocked" in ctx.forge.get_issue(REPO, n).labels for n in (shout, whisper, reverse, wrap))
 
     allowed.touch()
     retry_issue(ctx, IssueRef(REPO, shout), "alice")
     close_issue(ctx, IssueRef(REPO, whisper), "bob")
+    ctx.forge.close_issue(REPO, wrap, reason="not_planned")  # a human, on GitHub itself
     for _ in range(3):
         _tick(ctx, sandbox)
         if ctx.forge.get_issue(REPO, shout).state == "closed":
@@ -108,7 +109,9 @@ def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: 
 
     out = tmp_path / "dashboard"
     web = web_base(ctx.config.github.api_url)
-    build_dashboard(ctx.paths, out, datetime.now(UTC), 14, web)
+    later = datetime.now(UTC) + timedelta(minutes=20)  # the hourly dashboard job, once things settled
+    ctx.clock = lambda: later
+    assert dashboard_job.run_job(ctx, ["--out", str(out)]) == 0
     data = json.loads((out / "metrics.json").read_text())
 
     # the independent count, from the forge
@@ -126,18 +129,57 @@ def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: 
     h = data["headline"]
     assert h["merged"] == len(merged_prs) == 2
     assert data["open_escalations_count"] == len(open_blocked) == 1
-    assert h["closed"] == len(not_planned) == 1
+    assert h["closed"] == len(not_planned) == 2  # one through Agent OS, one on GitHub directly
     assert h["escalated"] == 1
-    assert h["success_rate"] == pytest.approx(2 / 4)
+    assert h["success_rate"] == pytest.approx(2 / 5)
     assert h["running"] == h["queued"] == len(in_progress) == 0 and data["in_flight"] == []
     (escalation,) = data["open_escalations"]
     assert escalation["ref"] == f"{REPO}#{reverse}" == f"{REPO}#{open_blocked[0]['number']}"
     assert escalation["url"] == f"{web}/{REPO}/issues/{reverse}"
     (row,) = data["repos"]
-    assert (row["repo"], row["merged"], row["closed"], row["open_escalations"]) == (REPO, 2, 1, 1)
+    assert (row["repo"], row["merged"], row["closed"], row["open_escalations"]) == (REPO, 2, 2, 1)
     assert row["pr_opened"] == len(pulls)
-    assert data["states"]["human_retry"] == 1 and data["states"]["human_close"] == 1
+    assert data["states"]["human_retry"] == 1 and data["states"]["human_close"] == 2
 
     html = (out / "index.html").read_text()
     assert f'href="{web}/{REPO}/issues/{reverse}"' in html
-    assert 'data-metric="open_escalations_count">1<' in html and 'data-metric="closed">1<' in html
+    assert 'data-metric="open_escalations_count">1<' in html and 'data-metric="closed">2<' in html
+
+
+def test_a_pr_a_human_merged_by_hand_counts_as_merged(sandbox, tmp_path: Path) -> None:
+    from orchestrator.switches import Switches
+
+    script = tmp_path / "agent.py"
+    script.write_text(textwrap.dedent(AGENT).format(allowed=str(tmp_path / "unused")))
+    overrides = {
+        "agents": {
+            "worker": {
+                "kind": "script",
+                "command": [sys.executable, str(script)],
+                "timeout_minutes": 1,
+                "stall_minutes": 1,
+            }
+        },
+        "routing": {"default": ["worker"]},
+        "limits": {"max_parallel_workers": 1, "max_attempts": 1, "lease_seconds": 60},
+    }
+    issues = [{"title": "Add slugify()", "status": "Ready", "body": _body("slugify")}]
+    setup = prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
+    ctx = setup.ctx
+    (number,) = setup.seeded.issue_numbers
+    Switches.load(ctx.paths.root).set_repo_mode("textkit", "review", actor="test")
+    _tick(ctx, sandbox)  # the PR is green and waits for a human
+    (pr,) = ctx.forge.list_pulls(REPO, state="open")
+    ctx.forge.merge_pull(REPO, pr.number, sha=pr.head_sha, method="squash", title=pr.title)  # by hand
+    ctx.forge.close_issue(REPO, number)  # what "Closes #N" does on github.com
+
+    out = tmp_path / "dashboard"
+    later = datetime.now(UTC) + timedelta(minutes=20)
+    ctx.clock = lambda: later
+    assert dashboard_job.run_job(ctx, ["--out", str(out)]) == 0
+    data = json.loads((out / "metrics.json").read_text())
+    merged_prs = [p for p in _forge_get(sandbox, "pulls", state="all") if p["merged_at"]]
+    assert data["headline"]["merged"] == len(merged_prs) == 1
+    assert data["headline"]["success_rate"] == 1.0 and data["open_escalations_count"] == 0
+    assert dashboard_job.run_job(ctx, ["--out", str(out)]) == 0  # recorded once, not on every run
+    assert json.loads((out / "metrics.json").read_text())["states"]["merged"] == 1
