@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from orchestrator import metrics, process
+from orchestrator.github.protocol import RequestStats
 from orchestrator.mailbox import Mailbox
 from orchestrator.models import Task
-from orchestrator.github.protocol import RequestStats
 from orchestrator.runtime import RuntimePaths
 from orchestrator.views.dashboard_page import build_dashboard
 from orchestrator.views.job_runs import record_job_run
