@@ -50,6 +50,7 @@ def build_hooks(ctx: JobContext) -> ControlHooks:
             ctx, "budget", ref, actor, budget_decision(ctx, ref, actor)
         ),
         approve=lambda ref, actor: _answer_plan(ctx, ref, actor),
+        why=lambda ref: _why(ctx, ref),
     )
 
 
@@ -57,6 +58,14 @@ def _noted(ctx: JobContext, action: str, ref: str, actor: str, reply: str) -> st
     """views: a human's answer is an event the dashboard counts (the answer itself is `reply`)."""
     note_human(ctx, action, "", None, actor, detail=reply, ref=f"{action}:{ref}")
     return reply
+
+
+def _why(ctx: JobContext, ref: IssueRef) -> str:
+    """`/why N`: the same answer as `bin/agentos why` (decisions of every job, what GitHub shows now)."""
+    from orchestrator.views.why import why_text
+
+    resolve_repo(ctx, ref.repo)  # a repo that is not configured: ActionFailed naming the configured ones
+    return why_text(ctx.config, ctx.paths, ref, ctx.forge, ctx.clock())
 
 
 def _answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
