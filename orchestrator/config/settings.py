@@ -186,6 +186,8 @@ class LoopsConfig:
     product_urls: tuple[ProductProbe, ...]
     dependency_audit: bool
     codebase_memory_max_bytes: int
+    ops_repo: str | None = None  # incidents about the host / Agent OS itself; None: Telegram only
+    max_bot_issues_per_sprint: int = 2
 
 
 @dataclass(frozen=True)
