@@ -34,7 +34,7 @@ from orchestrator.loops.common import (
     render_loop_template,
     selected_repos,
 )
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.proposal import Proposal
 from orchestrator.metrics import Event, read_events
 from orchestrator.models import Issue
 from orchestrator.policy import grooming as policy

@@ -32,6 +32,7 @@ from orchestrator.loops.common import (
     log_report,
     mark_ran,
     parse_loop_args,
+    proposal_draft,
     selected_repos,
 )
 from orchestrator.policy import dependencies as policy
@@ -242,9 +243,8 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
 def _watch(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
     outcome = audit_repo(ctx, repo)
     cap = ctx.config.loops.max_issues_per_run
-    report = file_issues(
-        ctx, repo.full_name, policy.issue_drafts(outcome.found), cap, job=JOB, dry_run=args.dry_run
-    )
+    drafts = [proposal_draft(p, JOB) for p in policy.proposals(outcome.found, repo.full_name)]
+    report = file_issues(ctx, repo.full_name, drafts, cap, job=JOB, dry_run=args.dry_run)
     log_report(JOB, repo.full_name, report)
     if args.dry_run:
         return True

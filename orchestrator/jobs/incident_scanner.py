@@ -26,7 +26,7 @@ from orchestrator.loops.common import (
     render_loop_template,
     selected_repos,
 )
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.proposal import Proposal
 from orchestrator.loops.routing import file_proposals
 from orchestrator.metrics import Event, read_events
 from orchestrator.policy import incidents as policy

@@ -24,7 +24,7 @@ from orchestrator.loops.common import (
     task_types,
     text_field,
 )
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.proposal import Proposal
 from orchestrator.loops.routing import file_proposals
 from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import requests
 
@@ -25,10 +25,12 @@ from orchestrator.loops.common import (
     log_report,
     mark_ran,
     parse_loop_args,
+    proposal_draft,
     selected_repos,
 )
 from orchestrator.notify import Notifier
 from orchestrator.policy import product as policy
+from orchestrator.prompt import environment
 from orchestrator.runtime import JobContext
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,26 @@ def _one_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
+def render_inspection(
+    verdicts: Sequence[policy.ProbeVerdict], now: datetime, previous_text: str | None
+) -> str:
+    """PRODUCT_INSPECTION.md: the latest results and the history kept from `previous_text`."""
+    history = policy.merged_history(
+        policy.history_line(verdicts, now), policy.previous_history(previous_text)
+    )
+    return (
+        environment()
+        .get_template("planning/product_inspection.md.j2")
+        .render(
+            verdicts=verdicts,
+            now=now,
+            passed=sum(1 for v in verdicts if v.ok),
+            history=history,
+            cell=policy.table_cell,
+        )
+    )
+
+
 def inspect(probes: Sequence[ProductProbe]) -> list[policy.ProbeVerdict]:
     with requests.Session() as session:
         session.headers["User-Agent"] = "agent-os-product-inspector"
@@ -112,7 +134,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
     report = file_issues(
         ctx,
         repo.full_name,
-        policy.incident_drafts(verdicts, now),
+        [proposal_draft(p, JOB) for p in policy.incident_proposals(verdicts, now, repo.full_name)],
         ctx.config.loops.max_issues_per_run,
         job=JOB,
         closed_within=INCIDENT_DEDUP_WINDOW,
@@ -126,7 +148,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
         doc_pr.propose_documents(
             ctx,
             repo,
-            {DOCUMENT: lambda current: policy.render_inspection(verdicts, now, current)},
+            {DOCUMENT: lambda current: render_inspection(verdicts, now, current)},
             title=f"Product inspection {now:%Y-%m-%d}: {sum(v.ok for v in verdicts)}/{len(verdicts)} passed",
             body=_pr_body(verdicts, report.filed_numbers),
             branch_hint="product-inspection",

@@ -20,9 +20,9 @@ Filing — `IssueDraft(title, body, labels, dedup_key)`; build `body` with `rend
 `## Goal` / `## Success Criteria` sections the requirement guard needs (a draft whose body fails the guard is
 rejected, not filed) and the hidden `<!-- agentos-loop job=... key=... -->` marker dedup uses.
 `file_issues(ctx, repo, drafts, cap, ...)` files at most `cap` drafts, labelled `bot-generated` + the draft's
-labels, skipping near-duplicates (orchestrator.loops.dedup) of any open issue, of issues closed within
+labels, skipping near-duplicates (orchestrator.policy.dedup) of any open issue, of issues closed within
 `closed_within`, and of drafts accepted earlier in the same call; it returns a FilingReport.
-Pure policies return `Proposal`s (orchestrator.loops.proposal) instead: `proposal_draft(p, job)` renders one
+Pure policies return `Proposal`s (orchestrator.policy.proposal) instead: `proposal_draft(p, job)` renders one
 (Evidence / Reasoning sections, untrusted excerpts sanitized in a code block) and
 `orchestrator.loops.routing.file_proposals(ctx, repos, proposals, job=...)` routes them by scope: product
 work to its own repo, ops work (the agent host, Agent OS itself) to `loops.ops_repo` or a Telegram note.
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import decisions, metrics
 from orchestrator.github.errors import GitHubError
-from orchestrator.loops.dedup import (
+from orchestrator.policy.dedup import (
     DEFAULT_THRESHOLD,
     Candidate,
     duplicate_of,
@@ -58,7 +58,7 @@ from orchestrator.loops.llm import llm_proposals as llm_proposals
 from orchestrator.loops.llm import llm_text as llm_text
 from orchestrator.loops.llm import parse_json_answer as parse_json_answer
 from orchestrator.loops.llm import text_field as text_field
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.requirement_guard import check_requirements
 from orchestrator.store import read_json, update_json
 
