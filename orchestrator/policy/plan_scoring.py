@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from orchestrator.config.objectives import Metric, Objective
+from orchestrator.config.objective_types import Metric, Objective
 from orchestrator.models import Issue
 from orchestrator.policy.event_join import EventLike
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator.config.objectives import Objective
+from orchestrator.config.objective_types import Objective
 from orchestrator.models import Issue
 from orchestrator.policy.event_join import EventLike
 from orchestrator.policy.plan_scoring import AGE_WEIGHT as AGE_WEIGHT
