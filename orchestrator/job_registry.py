@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2  # a job function's exit codes: done, failed, bad config/arguments
 CONTROL_JOB = "telegram_control"  # exempt from every switch: it is how a user switches things back on
 
 

@@ -21,7 +21,6 @@ from orchestrator.loops.common import (
     LABEL_COLORS,
     FilingReport,
     LoopArgs,
-    LoopArgsError,
     due,
     file_issues,
     llm_json,
@@ -29,16 +28,16 @@ from orchestrator.loops.common import (
     log_report,
     mark_ran,
     objectives_dir,
-    parse_loop_args,
     proposal_draft,
     render_loop_template,
     selected_repos,
 )
-from orchestrator.policy.proposal import Proposal
+from orchestrator.loops.runner import run_loop_job
 from orchestrator.metrics import Event, read_events
 from orchestrator.models import Issue
 from orchestrator.policy import grooming as policy
 from orchestrator.policy import incidents
+from orchestrator.policy.proposal import Proposal
 from orchestrator.runtime import JobContext
 from orchestrator.tracker import Tracker
 
@@ -245,10 +244,4 @@ def _unblock(ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    return 1 if report.errors else 0
+    return run_loop_job(JOB, ctx, argv, lambda c, args: not run(c, args).errors)

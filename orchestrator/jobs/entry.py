@@ -23,11 +23,12 @@ from orchestrator.config import Config, ConfigError, load_config
 from orchestrator.cron_preflight import PREFLIGHT_ENV
 from orchestrator.github.errors import GitHubError
 from orchestrator.job_context import build_context as build_context
+from orchestrator.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 from orchestrator.runtime import JobContext, RuntimePaths
 
 log = logging.getLogger("agentos")
 
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_SKIPPED = 0, 1, 2, 0
+EXIT_SKIPPED = EXIT_OK  # a job that did not run because it is switched off or already running
 
 
 @dataclass(frozen=True)

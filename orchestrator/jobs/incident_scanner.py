@@ -18,18 +18,17 @@ from pathlib import Path
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
-    LoopArgsError,
     due,
     llm_json,
     llm_proposals,
-    parse_loop_args,
     render_loop_template,
     selected_repos,
 )
-from orchestrator.policy.proposal import Proposal
 from orchestrator.loops.routing import file_proposals
+from orchestrator.loops.runner import run_loop_job
 from orchestrator.metrics import Event, read_events
 from orchestrator.policy import incidents as policy
+from orchestrator.policy.proposal import Proposal
 from orchestrator.runtime import JobContext
 
 log = logging.getLogger(__name__)
@@ -131,10 +130,4 @@ def _llm_incidents(
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    return 1 if report.errors else 0
+    return run_loop_job(JOB, ctx, argv, lambda c, args: not run(c, args).errors)

@@ -15,19 +15,18 @@ from datetime import timedelta
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
-    LoopArgsError,
     due,
     llm_json,
-    parse_loop_args,
     render_loop_template,
     selected_repos,
     task_types,
     text_field,
 )
-from orchestrator.policy.proposal import Proposal
 from orchestrator.loops.routing import file_proposals
+from orchestrator.loops.runner import run_loop_job
 from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy
+from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.scoring import attempts_from_events
 from orchestrator.runtime import JobContext
 
@@ -82,10 +81,4 @@ def _llm_reasoning(ctx: JobContext, patterns: list[policy.ChronicPattern]) -> di
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    return 1 if report.errors else 0
+    return run_loop_job(JOB, ctx, argv, lambda c, args: not run(c, args).errors)

@@ -16,18 +16,17 @@ from datetime import datetime, timedelta
 import requests
 
 from orchestrator import doc_pr, git
-from orchestrator.config import ProductProbe
+from orchestrator.config import ProductProbe, RepoConfig
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
-    LoopArgsError,
-    due,
+    LoopArgs,
     file_issues,
     log_report,
     mark_ran,
-    parse_loop_args,
     proposal_draft,
     selected_repos,
 )
+from orchestrator.loops.runner import for_each_repo, run_loop_job
 from orchestrator.notify import Notifier
 from orchestrator.policy import product as policy
 from orchestrator.prompt import environment
@@ -113,22 +112,24 @@ def inspect(probes: Sequence[ProductProbe]) -> list[policy.ProbeVerdict]:
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
+    return run_loop_job(JOB, ctx, argv, _inspect)
+
+
+def _inspect(ctx: JobContext, args: LoopArgs) -> bool:
+    """The product is probed once a day, on behalf of the first selected repo (its backlog gets the issues)."""
     probes = ctx.config.loops.product_urls
     repos = selected_repos(ctx, args)
     if not probes or not repos:
         log.info("%s: nothing to do (no loops.product_urls or no enabled repo)", JOB)
-        return 0
-    repo = repos[0]
-    if not (args.force or due(ctx, JOB, repo.key, EVERY)):
-        log.info("%s: not due yet for %s", JOB, repo.key)
-        return 0
+        return True
+    return for_each_repo(
+        JOB, ctx, args, lambda repo: _inspect_for(ctx, repo, args), every=EVERY, only=repos[:1]
+    )
+
+
+def _inspect_for(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
     now = ctx.clock()
-    verdicts = inspect(probes)
+    verdicts = inspect(ctx.config.loops.product_urls)
     for verdict in verdicts:
         log.info("%s url=%s ok=%s problems=%s", JOB, verdict.probe.url, verdict.ok, list(verdict.problems))
     report = file_issues(
@@ -142,7 +143,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
     )
     log_report(JOB, repo.full_name, report)
     if args.dry_run:
-        return 0
+        return True
     _notify_failures(ctx, verdicts)
     try:
         doc_pr.propose_documents(
@@ -155,9 +156,9 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
         )
     except (git.GitError, git.PoolExhausted, git.PushRefused, GitHubError) as exc:
         log.error("%s: the report PR failed repo=%s error=%s", JOB, repo.full_name, exc)
-        return 1
+        return False
     mark_ran(ctx, JOB, repo.key, now)
-    return 1 if report.errors else 0
+    return not report.errors
 
 
 def _notify_failures(ctx: JobContext, verdicts: Sequence[policy.ProbeVerdict]) -> None:
