@@ -49,10 +49,11 @@ def _job(name: str, entry: str, cadence: Cadence, about: str) -> JobSpec:
 _ENTRY = "orchestrator.jobs.entry"
 _DAILY = "*-*-* {}:00"
 
+# In the order `cron install` writes them and `status` lists them.
 JOBS: tuple[JobSpec, ...] = (
     _job("dispatcher", f"{_ENTRY}:run_dispatcher", Cadence("* * * * *", 1), "Ready issues → tasks"),
-    _job("queue", f"{_ENTRY}:run_queue", Cadence("*/5 * * * *", 5), "runs the agents on queued tasks"),
     _job("pr_monitor", f"{_ENTRY}:run_pr_monitor", Cadence("* * * * *", 1), "CI, rebase, verify, merge"),
+    _job("queue", f"{_ENTRY}:run_queue", Cadence("*/5 * * * *", 5), "runs the agents on queued tasks"),
     _job(
         CONTROL_JOB,
         f"{_ENTRY}:run_telegram_control",
@@ -66,8 +67,6 @@ JOBS: tuple[JobSpec, ...] = (
         Cadence("15 6 * * *", 1440, _DAILY.format("06:15")),
         "stale, unblocked and missing issues",
     ),
-    # its own gate plans once per sprint; approvals are quick
-    _job("strategic_planner", "run_job", Cadence("*/15 * * * *", 15), "sprint plans toward the objectives"),
     _job("incident_scanner", "run_job", Cadence("0 */6 * * *", 360), "recurring failures → incidents"),
     _job(
         "log_analyzer",
@@ -81,6 +80,8 @@ JOBS: tuple[JobSpec, ...] = (
         Cadence("45 5 * * *", 1440, _DAILY.format("05:45")),
         "routing weights from outcomes",
     ),
+    # its own gate plans once per sprint; approvals are quick
+    _job("strategic_planner", "run_job", Cadence("*/15 * * * *", 15), "sprint plans toward the objectives"),
     _job(
         "product_inspector",
         "run_job",
