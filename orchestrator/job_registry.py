@@ -40,65 +40,39 @@ class JobSpec:
         return self.entry.split(":", 1)[1]
 
 
-def _job(name: str, entry: str, cadence: Cadence, about: str) -> JobSpec:
-    if ":" not in entry:
-        entry = f"orchestrator.jobs.{name}:{entry}"
-    return JobSpec(name, entry, cadence, about)
-
-
 _ENTRY = "orchestrator.jobs.entry"
-_DAILY = "*-*-* {}:00"
+_LOOP = "run_job"  # a job module's own entry: orchestrator.jobs.<name>:run_job
 
-# In the order `cron install` writes them and `status` lists them.
-JOBS: tuple[JobSpec, ...] = (
-    _job("dispatcher", f"{_ENTRY}:run_dispatcher", Cadence("* * * * *", 1), "Ready issues → tasks"),
-    _job("pr_monitor", f"{_ENTRY}:run_pr_monitor", Cadence("* * * * *", 1), "CI, rebase, verify, merge"),
-    _job("queue", f"{_ENTRY}:run_queue", Cadence("*/5 * * * *", 5), "runs the agents on queued tasks"),
-    _job(
-        CONTROL_JOB,
-        f"{_ENTRY}:run_telegram_control",
-        Cadence("* * * * *", 1),
-        "Telegram commands and buttons",
-    ),
-    _job("daily_digest", "run_job", Cadence("0 8 * * *", 1440, _DAILY.format("08:00")), "the daily summary"),
-    _job(
-        "backlog_groomer",
-        "run_job",
-        Cadence("15 6 * * *", 1440, _DAILY.format("06:15")),
-        "stale, unblocked and missing issues",
-    ),
-    _job("incident_scanner", "run_job", Cadence("0 */6 * * *", 360), "recurring failures → incidents"),
-    _job(
-        "log_analyzer",
-        "run_job",
-        Cadence("30 6 * * 1", 10080, "Mon *-*-* 06:30:00"),
-        "chronic agent failure patterns",
-    ),
-    _job(
-        "agent_scorer",
-        "run_job",
-        Cadence("45 5 * * *", 1440, _DAILY.format("05:45")),
-        "routing weights from outcomes",
-    ),
+# In the order `cron install` writes them and `status` lists them:
+# (name, entry, cron schedule, every N minutes, systemd OnCalendar or None, what it does)
+_TABLE: tuple[tuple[str, str, str, int, str | None, str], ...] = (
+    ("dispatcher", f"{_ENTRY}:run_dispatcher", "* * * * *", 1, None, "Ready issues → tasks"),
+    ("pr_monitor", f"{_ENTRY}:run_pr_monitor", "* * * * *", 1, None, "CI, rebase, verify, merge"),
+    ("queue", f"{_ENTRY}:run_queue", "*/5 * * * *", 5, None, "runs the agents on queued tasks"),
+    (CONTROL_JOB, f"{_ENTRY}:run_telegram_control", "* * * * *", 1, None, "Telegram commands and buttons"),
+    ("daily_digest", _LOOP, "0 8 * * *", 1440, "*-*-* 08:00:00", "the daily summary"),
+    ("backlog_groomer", _LOOP, "15 6 * * *", 1440, "*-*-* 06:15:00", "stale, unblocked and missing issues"),
+    ("incident_scanner", _LOOP, "0 */6 * * *", 360, None, "recurring failures → incidents"),
+    ("log_analyzer", _LOOP, "30 6 * * 1", 10080, "Mon *-*-* 06:30:00", "chronic agent failure patterns"),
+    ("agent_scorer", _LOOP, "45 5 * * *", 1440, "*-*-* 05:45:00", "routing weights from outcomes"),
     # its own gate plans once per sprint; approvals are quick
-    _job("strategic_planner", "run_job", Cadence("*/15 * * * *", 15), "sprint plans toward the objectives"),
-    _job(
-        "product_inspector",
-        "run_job",
-        Cadence("30 7 * * *", 1440, _DAILY.format("07:30")),
-        "probes the product's URLs",
-    ),
-    _job(
-        "dependency_watcher",
-        "run_job",
-        Cadence("0 5 * * *", 1440, _DAILY.format("05:00")),
-        "dependency audit → issues",
-    ),
-    _job("codebase_memory", "run_job", Cadence("0 */6 * * *", 360), "keeps CODEBASE.md current"),
-    _job("dashboard", "run_job", Cadence("0 * * * *", 60), "the static dashboard"),
-    _job("claim_sweeper", "run_job", Cadence("20 * * * *", 60), "claims of issues closed on GitHub"),
+    ("strategic_planner", _LOOP, "*/15 * * * *", 15, None, "sprint plans toward the objectives"),
+    ("product_inspector", _LOOP, "30 7 * * *", 1440, "*-*-* 07:30:00", "probes the product's URLs"),
+    ("dependency_watcher", _LOOP, "0 5 * * *", 1440, "*-*-* 05:00:00", "dependency audit → issues"),
+    ("codebase_memory", _LOOP, "0 */6 * * *", 360, None, "keeps CODEBASE.md current"),
+    ("dashboard", _LOOP, "0 * * * *", 60, None, "the static dashboard"),
+    ("claim_sweeper", _LOOP, "20 * * * *", 60, None, "claims of issues closed on GitHub"),
 )
 
+JOBS: tuple[JobSpec, ...] = tuple(
+    JobSpec(
+        name,
+        f"orchestrator.jobs.{name}:{entry}" if entry == _LOOP else entry,
+        Cadence(schedule, every_minutes, at),
+        about,
+    )
+    for name, entry, schedule, every_minutes, at, about in _TABLE
+)
 JOB_NAMES: tuple[str, ...] = tuple(job.name for job in JOBS)
 _BY_NAME = {job.name: job for job in JOBS}
 

@@ -21,7 +21,6 @@ from orchestrator.loops.common import (
     LABEL_COLORS,
     FilingReport,
     LoopArgs,
-    due,
     file_issues,
     llm_json,
     llm_proposals,
@@ -30,9 +29,8 @@ from orchestrator.loops.common import (
     objectives_dir,
     proposal_draft,
     render_loop_template,
-    selected_repos,
 )
-from orchestrator.loops.runner import run_loop_job
+from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.metrics import Event, read_events
 from orchestrator.models import Issue
 from orchestrator.policy import grooming as policy
@@ -62,9 +60,7 @@ def run(ctx: JobContext, args: LoopArgs | None = None, objectives_path: Path | N
     """One grooming pass over the due repos; `objectives_path` defaults to objectives/ next to the config."""
     args = args or LoopArgs()
     report = GroomReport()
-    candidates = selected_repos(ctx, args)
-    repos = [r for r in candidates if args.force or due(ctx, JOB, r.key, EVERY)]
-    report.not_due = [r.key for r in candidates if r not in repos]
+    repos, report.not_due = due_repos(JOB, ctx, args, EVERY)
     if not repos:
         return report
     objectives = _objectives(objectives_path or objectives_dir(ctx))

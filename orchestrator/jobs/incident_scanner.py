@@ -18,14 +18,12 @@ from pathlib import Path
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
-    due,
     llm_json,
     llm_proposals,
     render_loop_template,
-    selected_repos,
 )
 from orchestrator.loops.routing import file_proposals
-from orchestrator.loops.runner import run_loop_job
+from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.metrics import Event, read_events
 from orchestrator.policy import incidents as policy
 from orchestrator.policy.proposal import Proposal
@@ -78,8 +76,7 @@ def _tail_lines(path: Path) -> list[str]:
 def run(ctx: JobContext, args: LoopArgs | None = None) -> IncidentReport:
     args = args or LoopArgs()
     report = IncidentReport()
-    repos = [r for r in selected_repos(ctx, args) if args.force or due(ctx, JOB, r.key, EVERY)]
-    report.not_due = [r.key for r in selected_repos(ctx, args) if r not in repos]
+    repos, report.not_due = due_repos(JOB, ctx, args, EVERY)
     if not repos:
         return report
     loops, limits = ctx.config.loops, ctx.config.limits

@@ -15,15 +15,13 @@ from datetime import timedelta
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
-    due,
     llm_json,
     render_loop_template,
-    selected_repos,
     task_types,
     text_field,
 )
 from orchestrator.loops.routing import file_proposals
-from orchestrator.loops.runner import run_loop_job
+from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy
 from orchestrator.policy.proposal import Proposal
@@ -48,9 +46,7 @@ class AnalysisReport:
 def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
     args = args or LoopArgs()
     report = AnalysisReport()
-    candidates = selected_repos(ctx, args)
-    repos = [r for r in candidates if args.force or due(ctx, JOB, r.key, EVERY)]
-    report.not_due = [r.key for r in candidates if r not in repos]
+    repos, report.not_due = due_repos(JOB, ctx, args, EVERY)
     if not repos:
         return report
     now = ctx.clock()

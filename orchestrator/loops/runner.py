@@ -42,6 +42,15 @@ def run_loop_job(job: str, ctx: JobContext, argv: Sequence[str], body: LoopBody)
     return EXIT_OK if body(ctx, args) else EXIT_ERROR
 
 
+def due_repos(
+    job: str, ctx: JobContext, args: LoopArgs, every: timedelta
+) -> tuple[list[RepoConfig], list[str]]:
+    """The selected repos that are due (all of them with --force), and the keys of those that are not."""
+    candidates = selected_repos(ctx, args)
+    due_now = [r for r in candidates if args.force or due(ctx, job, r.key, every)]
+    return due_now, [r.key for r in candidates if r not in due_now]
+
+
 def for_each_repo(
     job: str,
     ctx: JobContext,
@@ -55,8 +64,9 @@ def for_each_repo(
     """Run `step` for each selected repo (or each of `only`) that is due (`every`: the cadence; None runs
     every repo each time). A repo whose step raises one of `failures` is logged and counted as failed; the
     others still run. True when no repo failed."""
+    repos = selected_repos(ctx, args) if only is None else only
     ok = True
-    for repo in selected_repos(ctx, args) if only is None else only:
+    for repo in repos:
         if every is not None and not (args.force or due(ctx, job, repo.key, every)):
             log.info("%s: not due yet for %s", job, repo.key)
             continue
