@@ -52,7 +52,7 @@ LINE = st.one_of(
 )
 FILE = st.lists(LINE, min_size=0, max_size=12)
 SETTINGS = settings(
-    max_examples=int(__import__("os").environ.get("ARCH1_N", "60")),
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
