@@ -1,4 +1,4 @@
-"""The product inspector's policy: what a probe result means, the report, the incident drafts. Pure.
+"""The product inspector's policy: what a probe result means, the report history, the incident proposals. Pure.
 
 A probe fails on any of: no answer (connection error, timeout), a status other than the expected one, an
 answer slower than `max_latency_ms`, a body without the expected text (checked only when the status is the
