@@ -281,7 +281,7 @@ def _board_check(forge: Forge, key: str, owner: str, number: int, field: str) ->
 def _default_forge(config: Config, environ: Mapping[str, str]) -> Forge:
     """The jobs' client, but with one try and a short timeout."""
     from orchestrator.cron_preflight import one_try
-    from orchestrator.jobs.entry import build_context
+    from orchestrator.job_context import build_context
 
     return build_context(one_try(config), dict(environ)).forge
 

@@ -26,14 +26,12 @@ from typing import TYPE_CHECKING
 from orchestrator import doc_pr, process
 from orchestrator.loops.common import (
     LoopArgs,
-    LoopArgsError,
-    due,
     file_issues,
     log_report,
     mark_ran,
-    parse_loop_args,
-    selected_repos,
+    proposal_draft,
 )
+from orchestrator.loops.runner import for_each_repo, run_loop_job
 from orchestrator.policy import dependencies as policy
 from orchestrator.runtime import JobContext
 from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
@@ -218,33 +216,22 @@ def _bump_body(dep: policy.VulnerableDependency, target: str) -> str:
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
+    return run_loop_job(JOB, ctx, argv, _watch_all)
+
+
+def _watch_all(ctx: JobContext, args: LoopArgs) -> bool:
     if not ctx.config.loops.dependency_audit:
         log.info("%s: loops.dependency_audit is false; nothing to do", JOB)
-        return 0
-    failed = False
-    for repo in selected_repos(ctx, args):
-        if not (args.force or due(ctx, JOB, repo.key, EVERY)):
-            log.info("%s: not due yet for %s", JOB, repo.key)
-            continue
-        try:
-            failed |= not _watch(ctx, repo, args)
-        except doc_pr.DOC_PR_ERRORS as exc:
-            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
-            failed = True
-    return 1 if failed else 0
+        return True
+    step = lambda repo: _watch(ctx, repo, args)  # noqa: E731
+    return for_each_repo(JOB, ctx, args, step, every=EVERY, failures=doc_pr.DOC_PR_ERRORS)
 
 
 def _watch(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
     outcome = audit_repo(ctx, repo)
     cap = ctx.config.loops.max_issues_per_run
-    report = file_issues(
-        ctx, repo.full_name, policy.issue_drafts(outcome.found), cap, job=JOB, dry_run=args.dry_run
-    )
+    drafts = [proposal_draft(p, JOB) for p in policy.proposals(outcome.found, repo.full_name)]
+    report = file_issues(ctx, repo.full_name, drafts, cap, job=JOB, dry_run=args.dry_run)
     log_report(JOB, repo.full_name, report)
     if args.dry_run:
         return True

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from orchestrator import decisions
 from orchestrator.config import Config, RepoConfig
-from orchestrator.jobs.entry import JOBS
+from orchestrator.job_registry import JOB_NAMES
 from orchestrator.mailbox import Mailbox
 from orchestrator.metrics import CorruptEvent, Event, events_path, parse_event
 from orchestrator.models import TaskState
@@ -96,7 +96,7 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
     repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
     recorded = read_job_runs(paths)
     jobs = tuple(
-        (job, _with_reason(paths, recorded.get(job)) or last_log_record(paths.logs, job)) for job in JOBS
+        (job, _with_reason(paths, recorded.get(job)) or last_log_record(paths.logs, job)) for job in JOB_NAMES
     )
     pulls = tuple(p for repo in (config.repos if config else ()) for p in open_pulls(paths, repo.full_name))
     return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths), pulls)
