@@ -63,6 +63,7 @@ class OperatorSnapshot:
     tasks: tuple[TaskView, ...]
     jobs: tuple[tuple[str, JobRun | None], ...]
     api: ApiUsage
+    waits: tuple[str, ...] = ()  # tasks waiting (backoff, cooldown, parked) and claims without a task
 
 
 def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> OperatorSnapshot:
@@ -73,7 +74,22 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
     repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
     recorded = read_job_runs(paths)
     jobs = tuple((job, recorded.get(job) or last_log_record(paths.logs, job)) for job in JOBS)
-    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths))
+    waits = _waits(paths, now, config.limits.lease_seconds if config else 900)
+    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths), waits)
+
+
+def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str, ...]:
+    """What the queue and the dispatcher are waiting for (task_waits, orphan claims), one line each."""
+    from orchestrator import claims, task_waits
+
+    try:
+        lines = [f"{task}: {why}" for task, why in sorted(task_waits.describe(paths.state, now).items())]
+        lines += [
+            f"{issue}: {why}" for issue, why in sorted(claims.describe(paths.state, lease_seconds).items())
+        ]
+    except CorruptStateError as exc:
+        return (f"unreadable: {exc}",)
+    return tuple(lines)
 
 
 def _switches(paths: RuntimePaths) -> tuple[SwitchState | None, str]:

@@ -16,6 +16,7 @@ from orchestrator.demo.runner import REPO
 from orchestrator.github.errors import GitHubError
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.models import AgentRun, TaskState
+from orchestrator.views.status import render_status
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
 
 pytestmark = pytest.mark.slow
@@ -85,6 +86,8 @@ def test_a_one_agent_chain_hitting_a_429_waits_for_the_cooldown_then_merges(sand
     assert len(limited) == 1
     later(ctx, seconds=60)
     assert not queue.run(ctx).opened, "still cooling down (the CLI said 120 s)"
+    status = render_status(ctx.config, ctx.paths, now=ctx.clock(), width=200)
+    assert "rate limited: solo cools down" in status
     assert [e["state"] for e in events(ctx)].count("agent_started") == 1, "not even claimed while cooling"
     later(ctx, seconds=130)
     assert queue.run(ctx).opened
