@@ -121,12 +121,15 @@ def decide(
     now: datetime,
     sanitize: Callable[[str, int], str] = lambda text, _limit: text,
 ) -> list[DispatchAction]:
-    """One action per Ready issue, highest priority first, then oldest issue first."""
-    actions: list[DispatchAction] = []
+    """One action per Ready issue, highest priority first, then oldest issue first.
+
+    Tasks dispatched in one tick get `created_at` one microsecond apart in this order, so the queue (which
+    runs oldest first) keeps it: #1 before #10, never the string order of their ids."""
     ordered = sorted(snapshot.ready, key=lambda i: (-priority_of(i.labels), i.number))
-    for issue in ordered:
-        actions.append(_decide_one(snapshot, issue, now, sanitize))
-    return actions
+    return [
+        _decide_one(snapshot, issue, now + timedelta(microseconds=index), sanitize)
+        for index, issue in enumerate(ordered)
+    ]
 
 
 def _decide_one(

@@ -177,3 +177,12 @@ def test_next_claim_table(case, expected):
         assert isinstance(decision, Claim) and decision.event == expected
         newest = max(case.branches, key=len)
         assert decision.start_sha == case.branches[newest] and decision.generation == len(case.branches) + 1
+
+
+def test_tasks_dispatched_in_one_tick_keep_the_dispatchers_order():
+    actions = decide(snap(issue(10), issue(1), issue(12), issue(2, labels=["priority:high"])), NOW)
+    ordered = [a.task for a in actions if isinstance(a, Dispatch)]
+    assert [t.issue for t in ordered] == [2, 1, 10, 12]
+    created = [t.created_at for t in ordered]
+    assert created == sorted(created) and len(set(created)) == 4
+    assert created[0] == NOW
