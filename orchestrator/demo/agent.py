@@ -84,7 +84,7 @@ UNBLOCK_NOTES: none
 BLOCKED = """STATUS: blocked
 SUMMARY: The scripted demo agent only knows the demo issues (slugify, word_count, is_palindrome).
 BLOCKERS: no recipe matches this task
-BLOCKER_CODE: unknown_task
+BLOCKER_CODE: other
 NEXT_STEP: run a real agent (make demo AGENT=claude) for other tasks
 """
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from orchestrator import claims, metrics
-from orchestrator.github.errors import ClaimLost, GitHubError
+from orchestrator.github.errors import ClaimLost, GitHubError, NotFound
 from orchestrator.mailbox import TaskExists
 from orchestrator.models import Issue, PullRequest, Task, TaskState
 from orchestrator.policy import dispatch as policy
@@ -151,7 +151,26 @@ def snapshot(
         known_agents=frozenset(ctx.config.agents),
         issue_body_max_bytes=ctx.config.limits.issue_body_max_bytes,
         pulls=pulls,
+        issue_states=_dependency_states(ctx, repo.full_name, ready),
     )
+
+
+def _dependency_states(ctx: JobContext, repo: str, ready: list[Issue]) -> dict[tuple[str, int], str]:
+    """Open/closed for every issue a Ready issue says it depends on (conditional GETs; Ready ones are open).
+    An issue that does not exist does not hold anything up; one GitHub could not tell is taken as open."""
+    states: dict[tuple[str, int], str] = {(repo, i.number): i.state for i in ready}
+    for issue in ready:
+        for ref in policy.dependencies(issue.body, repo, issue.number):
+            if ref in states:
+                continue
+            try:
+                states[ref] = ctx.forge.get_issue(*ref).state
+            except NotFound:
+                continue
+            except GitHubError as exc:
+                ctx.log.warning("dependency not read issue=%s#%s error=%s", ref[0], ref[1], exc)
+                states[ref] = "open"
+    return states
 
 
 def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: DispatchReport) -> None:
@@ -171,6 +190,8 @@ def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: 
     for action in policy.decide(snap, ctx.clock(), sanitize_untrusted):
         if isinstance(action, policy.Skip):
             report.skipped[action.issue.number] = action.reason
+            if action.waits_for:
+                _say_waiting(ctx, repo, action)
         elif isinstance(action, policy.AskForInfo):
             _ask_for_info(ctx, repo, action)
             report.asked.append(action.issue.number)
@@ -273,6 +294,36 @@ def _repair_announcements(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -
                 continue
             if issue.state == "open":
                 _announce(ctx, tracker, repo, issue, task)
+
+
+WAITING_FILE = "dependency_waits.json"
+
+
+def _say_waiting(ctx: JobContext, repo: RepoConfig, action: policy.Skip) -> None:
+    """Tell the issue once (per set of open dependencies) that it waits for them."""
+    key = f"{repo.full_name}#{action.issue.number}"
+    names = [policy.issue_ref(ref, repo.full_name) for ref in action.waits_for]
+    if read_json(ctx.paths.state / WAITING_FILE, dict).get(key) == names:
+        return
+    body = render_issue_comment("waiting", issue=action.issue, waits_for=names)
+    try:
+        ctx.forge.comment_issue(repo.full_name, action.issue.number, body)
+    except GitHubError as exc:
+        ctx.log.warning("waiting comment not posted issue=%s error=%s", key, exc)
+        return
+
+    def put(data: dict) -> dict:
+        data[key] = names
+        return data
+
+    update_json(ctx.paths.state / WAITING_FILE, put)
+    metrics.record_event(
+        ctx.paths.metrics,
+        repo=repo.full_name,
+        issue=action.issue.number,
+        state="waiting",
+        reason=action.reason,
+    )
 
 
 def _ask_for_info(ctx: JobContext, repo: RepoConfig, action: policy.AskForInfo) -> None:

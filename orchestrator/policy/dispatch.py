@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from orchestrator.models import Issue, PullRequest, Task
@@ -32,6 +32,7 @@ class AskForInfo:
 class Skip:
     issue: Issue
     reason: str
+    waits_for: tuple[tuple[str, int], ...] = ()  # open issues it depends on (the dispatcher says so once)
 
 
 DispatchAction = Dispatch | AskForInfo | Skip
@@ -52,6 +53,8 @@ class RepoSnapshot:
     known_agents: frozenset[str]
     issue_body_max_bytes: int
     pulls: tuple[PullRequest, ...] = ()  # open PRs of the repo (read when there is anything to claim)
+    # ("owner/repo", number) → "open" | "closed" for the issues that Ready issues say they depend on
+    issue_states: Mapping[tuple[str, int], str] = field(default_factory=dict)
 
 
 def branch_name(issue: int, title: str, generation: int) -> str:
@@ -144,6 +147,14 @@ def _decide_one(
     untrusted = untrusted_reason(issue, snapshot.trusted_authors)
     if untrusted:
         return Skip(issue, untrusted)
+    waiting = tuple(
+        ref
+        for ref in dependencies(issue.body, snapshot.repo, issue.number)
+        if snapshot.issue_states.get(ref) == "open"
+    )
+    if waiting:
+        names = ", ".join(issue_ref(ref, snapshot.repo) for ref in waiting)
+        return Skip(issue, f"depends on {names}, still open: waits until it is closed", waiting)
     body = sanitize(issue.body, snapshot.issue_body_max_bytes)
     guard = check_requirements(issue.title, body)
     if not guard.ok:
@@ -175,6 +186,33 @@ def _decide_one(
         notes=note,
     )
     return Dispatch(issue, task)
+
+
+# --- dependencies: "Depends on #N" ---------------------------------------------------------------------------
+
+_DEPENDS = re.compile(
+    r"\b(?:depends[ -]on|blocked[ -]by|requires|prerequisites?)\b\s*:?\s*"
+    r"(?P<refs>(?:[\w.-]+/[\w.-]+)?#\d+(?:\s*(?:,|;|&|\band\b|\s)\s*(?:[\w.-]+/[\w.-]+)?#\d+)*)",
+    re.IGNORECASE,
+)
+_REF = re.compile(r"(?:(?P<repo>[\w.-]+/[\w.-]+))?#(?P<n>\d+)")
+
+
+def dependencies(body: str, repo: str, own: int) -> tuple[tuple[str, int], ...]:
+    """The issues an issue says it depends on ("Depends on #12", "Blocked by #3 and acme/lib#4",
+    "Requires: #5, #6"), outside code fences; `#N` is in the same repo."""
+    text = re.sub(r"```.*?(?:```|$)", "", body, flags=re.DOTALL)
+    found: dict[tuple[str, int], None] = {}
+    for match in _DEPENDS.finditer(text):
+        for ref in _REF.finditer(match.group("refs")):
+            key = (ref.group("repo") or repo, int(ref.group("n")))
+            if key != (repo, own):
+                found[key] = None
+    return tuple(found)
+
+
+def issue_ref(ref: tuple[str, int], repo: str) -> str:
+    return f"#{ref[1]}" if ref[0] == repo else f"{ref[0]}#{ref[1]}"
 
 
 # --- claims: the generation to claim, recovered from GitHub alone -----------------------------------------
