@@ -65,9 +65,9 @@ def stream(model: str, step: Step, request_number: int) -> SseReply:
         stop_reason = "tool_use"
     elif isinstance(step, Say):
         events += _block({"type": "text", "text": ""}, {"type": "text_delta", "text": step.text})
+        stop_reason = "end_turn"
     else:
         raise TypeError(f"the fake Anthropic API has no free-form tool calls: {step!r}")
-        stop_reason = "end_turn"
     events += [
         (
             "message_delta",
