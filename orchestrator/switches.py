@@ -33,6 +33,7 @@ KNOWN_JOBS = (
     "telegram_control",
     "dashboard",
     "codebase_memory",
+    "claim_sweeper",
 )
 REPO_MODES = ("auto", "review")  # auto: PRs merge when green; review: PRs wait for a human to merge
 

@@ -327,6 +327,13 @@ TELEGRAM = Section(
             "users allowed to command the bot, in addition to the chat check; required when enabled",
             [],
         ),
+        Field(
+            "poller_host",
+            Optional(Text()),
+            "the one host that reads Telegram updates when several hosts share the bot (its AGENT_OS_HOST "
+            "or hostname); null = every host polls (one host)",
+            None,
+        ),
     ),
     TelegramConfig,
     (Check(("enabled", "allowed_chat_ids", "allowed_user_ids"), check_telegram),),

@@ -137,6 +137,7 @@ class TelegramConfig:
     api_url: str
     allowed_chat_ids: tuple[int, ...]
     allowed_user_ids: tuple[int, ...]
+    poller_host: str | None = None
 
 
 @dataclass(frozen=True)

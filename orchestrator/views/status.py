@@ -125,7 +125,8 @@ def task_table(tasks: Iterable[TaskView], now: datetime, title: str) -> Table | 
 def job_table(snap: OperatorSnapshot) -> Table:
     table = Table(title="Jobs (last run)", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("job", "switch", "last run", "result", "message"):
-        table.add_column(column, overflow="ellipsis", no_wrap=column == "message")
+        # the message wraps: a long failure reason must not squeeze the job name and result out of the table
+        table.add_column(column, overflow="fold", no_wrap=column != "message")
     for job, run in snap.jobs:
         switch_on = snap.switches.job(job).on if snap.switches else True
         if run is None:
