@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from orchestrator import claims, metrics
+from orchestrator import claim_facts, metrics
 from orchestrator.github.errors import ClaimLost, GitHubError, NotFound
 from orchestrator.mailbox import TaskExists
 from orchestrator.models import Issue, PullRequest, Task, TaskState
@@ -229,9 +229,9 @@ def _claim(
     """Claim the generation GitHub's state allows (next_claim), then enqueue and announce the task."""
     issue = action.issue
     local = snap.last_generation.get(issue.number, 0)
-    facts = claims.claim_facts(ctx, repo.full_name, issue.number, local, snap.pulls)
+    facts = claim_facts.claim_facts(ctx, repo.full_name, issue.number, local, snap.pulls)
     decision = policy.next_claim(facts, ctx.clock(), ctx.config.limits.lease_seconds)
-    if claims.note_decision(ctx, repo.full_name, issue.number, decision, facts):
+    if claim_facts.note_decision(ctx, repo.full_name, issue.number, decision, facts):
         metrics.record_event(
             ctx.paths.metrics,
             repo=repo.full_name,

@@ -80,12 +80,12 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
 
 def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str, ...]:
     """What the queue and the dispatcher are waiting for (task_waits, orphan claims), one line each."""
-    from orchestrator import claims, task_waits
+    from orchestrator import claim_facts, task_waits
 
     try:
         lines = [f"{task}: {why}" for task, why in sorted(task_waits.describe(paths.state, now).items())]
         lines += [
-            f"{issue}: {why}" for issue, why in sorted(claims.describe(paths.state, lease_seconds).items())
+            f"{issue}: {why}" for issue, why in sorted(claim_facts.describe(paths.state, lease_seconds).items())
         ]
     except CorruptStateError as exc:
         return (f"unreadable: {exc}",)

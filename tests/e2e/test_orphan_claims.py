@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator import claims
+from orchestrator import claim_facts
 from orchestrator.demo.runner import REPO
 from orchestrator.github.errors import GitHubError
 from orchestrator.jobs import dispatcher, pr_monitor, queue
@@ -73,7 +73,7 @@ def test_a_branch_created_with_no_task_is_dispatched_again_within_the_lease_time
     at(ctx, 0)
     report = dispatcher.run(ctx)
     assert report.dispatched == [] and "no task lease" in report.skipped[number]
-    assert orphan in claims.describe(ctx.paths.state, lease)[f"{REPO}#{number}"]
+    assert orphan in claim_facts.describe(ctx.paths.state, lease)[f"{REPO}#{number}"]
     status = render_status(ctx.config, ctx.paths, now=ctx.clock())
     assert f"{REPO}#{number}: claim branch {orphan} has no task anywhere" in status
     at(ctx, lease / 2)
@@ -83,7 +83,7 @@ def test_a_branch_created_with_no_task_is_dispatched_again_within_the_lease_time
     assert task_id.endswith("__g2")
     recovered = [e for e in events(ctx) if e["state"] == "claim_recovered"]
     assert len(recovered) == 1 and orphan in recovered[0]["reason"]
-    assert claims.describe(ctx.paths.state, lease) == {}
+    assert claim_facts.describe(ctx.paths.state, lease) == {}
     finish(ctx, sandbox, number)
 
 
