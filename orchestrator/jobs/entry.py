@@ -117,6 +117,11 @@ def resolve_secret_refs(config: Config, env: dict[str, str], paths: RuntimePaths
         raise ConfigError([f"{', '.join(wanted)}: cannot read the secret vault: {exc}"]) from exc
 
 
+# Jobs that may run alongside themselves: the queue bounds its agent runs with cross-process worker slots
+# (orchestrator/worker_slots.py), so the one the dispatcher starts can work while another queue is busy.
+CONCURRENT_JOBS = frozenset({"queue"})
+
+
 def run_job(
     name: str,
     config_path: str | None,
@@ -140,7 +145,8 @@ def run_job(
     config, paths = ready
     lock = filelock.FileLock(str(paths.locks / f"{name}.lock"))
     try:
-        lock.acquire(timeout=0)
+        if name not in CONCURRENT_JOBS:
+            lock.acquire(timeout=0)
     except filelock.Timeout:
         return JobOutcome(EXIT_SKIPPED, f"{name} is already running (lock {paths.locks / (name + '.lock')})")
     except OSError as exc:
@@ -152,7 +158,8 @@ def run_job(
     try:
         return _run_locked(name, config, argv, dict(env), started)
     finally:
-        lock.release()
+        if lock.is_locked:
+            lock.release()
 
 
 def _ready_to_run(

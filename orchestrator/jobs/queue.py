@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import budgets, git, metrics, process
@@ -32,6 +33,7 @@ from orchestrator.runtime import JobContext
 from orchestrator.switches import Switches, is_allowed
 from orchestrator.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
 from orchestrator.task_waits import cooldowns, hold_back, set_wait
+from orchestrator.worker_slots import Slot, WorkerSlots, try_lock
 from orchestrator.worktrees import has_ref, pool_for
 
 if TYPE_CHECKING:
@@ -58,6 +60,10 @@ class NotStarted(Exception):
     """The attempt failed before its agent started (fetch, worktree): an infrastructure retry."""
 
 
+POLL_S = 5.0  # how often a queue with a free worker looks for newly dispatched tasks while its others run
+RESCAN_S = 30.0  # … and re-reads the inbox even when its folder did not change (waits that ended)
+
+
 def run(
     ctx: JobContext,
     runner: AgentRunner | None = None,
@@ -67,10 +73,15 @@ def run(
     ask: budgets.Ask | None = None,
     stop_now: Callable[[], bool] = lambda: False,
 ) -> QueueReport:
+    """Drain the inbox. Several queue processes may run at once (the dispatcher starts one each tick it
+    enqueues work): each task runs in one of the host's `max_parallel_workers` worker slots, whichever
+    process holds it, and a busy queue keeps picking up new tasks while a worker of its own is free."""
     report = QueueReport()
     hooks = Hooks(runner or default_runner(ctx.environ), notify, ask, stop_now)
-    _recover(ctx, report)
+    _maintain(ctx, report)
     workers = max(1, ctx.config.limits.max_parallel_workers)
+    slots = WorkerSlots(ctx.paths.locks, workers)
+    inbox = _InboxWatch(ctx.mailbox.root / TaskState.INBOX.value)
     started = 0
     running: dict[Future[None], str] = {}
     # task id → attempt already run in this burst: a follow-up (attempt+1) continues at once, a task put back
@@ -82,22 +93,56 @@ def run(
             free = workers - len(running)
             if max_tasks is not None:
                 free = min(free, max_tasks - started)
-            if not stop_reason and free > 0:
+            if not stop_reason and free > 0 and inbox.changed():
                 for queued in _runnable(ctx, set(running.values()), seen)[:free]:
+                    slot = slots.try_acquire()
+                    if slot is None:
+                        break  # every worker slot of this host is busy (maybe in another queue process)
                     seen[queued.id] = queued.attempt
-                    fut = pool.submit(_work_on, ctx, queued.id, hooks, report)
+                    fut = pool.submit(_work_in_slot, ctx, queued.id, hooks, report, slot)
                     running[fut] = queued.id
                     started += 1
             if not running:
                 break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
             for fut in done:
                 task_id = running.pop(fut)
+                inbox.force()  # a worker is free: look again
                 exc = fut.exception()
                 if exc is not None:
                     report.errors.append(f"{task_id}: {exc!r}")
                     ctx.log.error("task crashed task=%s error=%r", task_id, exc)
     return report
+
+
+class _InboxWatch:
+    """Whether the inbox may hold something new: its folder changed (a task arrived or left), a worker
+    became free, or `RESCAN_S` passed (a wait ended) since the last look."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.last: tuple[int, float] | None = None
+
+    def force(self) -> None:
+        self.last = None
+
+    def changed(self) -> bool:
+        try:
+            stamp = self.folder.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = 0
+        now = time.monotonic()
+        if self.last is not None and self.last[0] == stamp and now - self.last[1] < RESCAN_S:
+            return False
+        self.last = (stamp, now)
+        return True
+
+
+def _work_in_slot(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport, slot: Slot) -> None:
+    try:
+        _work_on(ctx, task_id, hooks, report)
+    finally:
+        slot.release()
 
 
 def _runnable(ctx: JobContext, running: set[str], seen: dict[str, int]) -> list[Task]:
@@ -116,6 +161,17 @@ def _runnable(ctx: JobContext, running: set[str], seen: dict[str, int]) -> list[
     ]
 
 
+def _maintain(ctx: JobContext, report: QueueReport) -> None:
+    """Recovery, by one queue process at a time (another one doing it right now is enough)."""
+    fd = try_lock(ctx.paths.locks / "queue-maintenance.lock")
+    if fd is None:
+        return
+    try:
+        _recover(ctx, report)
+    finally:
+        os.close(fd)
+
+
 def _recover(ctx: JobContext, report: QueueReport) -> None:
     """Requeue tasks whose lease expired and whose process is gone; free orphaned worktrees."""
     now = ctx.clock()
@@ -123,7 +179,11 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
         for pidfile in (ctx.paths.agent_runs / expired.task_id).glob("**/agent.pid"):
             if process.kill_recorded_group(pidfile):
                 ctx.log.warning("killed an orphaned agent task=%s pidfile=%s", expired.task_id, pidfile)
-        _infra_retry(ctx, expired.task_id, "lease expired")
+        try:
+            _infra_retry(ctx, expired.task_id, "lease expired")
+        except MailboxError as exc:  # moved meanwhile (finished by its holder) or malformed (quarantined)
+            ctx.log.warning("recovery skipped task=%s error=%s", expired.task_id, exc)
+            continue
         report.recovered.append(expired.task_id)
     repair_pending(ctx)
     live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
