@@ -30,6 +30,7 @@ from orchestrator.policy import retry
 from orchestrator.queue_actions import QueueReport, after_attempt
 from orchestrator.remote_lease import renew_lease, superseded
 from orchestrator.runtime import JobContext
+from orchestrator.store import StoreError
 from orchestrator.switches import Switches, is_allowed
 from orchestrator.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
 from orchestrator.task_waits import cooldowns, hold_back, set_wait
@@ -242,7 +243,7 @@ def _work_on(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport) -
     except NotStarted as exc:
         ctx.log.warning("attempt not started task=%s error=%s", task_id, exc)
         _infra_retry(ctx, task_id, str(exc))
-    except (GitHubError, git.GitError, MailboxError, OSError) as exc:
+    except (GitHubError, git.GitError, MailboxError, StoreError, OSError) as exc:
         # the last resort: whatever failed, the task does not stay in running/
         ctx.log.error("attempt failed task=%s error=%r", task_id, exc)
         report.errors.append(f"{task_id}: {exc}")
