@@ -195,20 +195,21 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
 
 def _infra_retry(ctx: JobContext, task_id: str, reason: str) -> None:
     """Running → inbox after an infrastructure failure (the process died, no worktree could be prepared):
-    counted in the task's notes, retried after a backoff, escalated past `MAX_INFRA_RETRIES`."""
+    counted in the task's notes, retried after a backoff, escalated past `MAX_INFRA_RETRIES`. The wait is
+    recorded before the task leaves running/, so no other queue process can claim it inside its backoff."""
     now = ctx.clock()
+    _, current = ctx.mailbox.get(task_id)
+    retries = infra_retries(current) + 1
+    if retries <= retry.MAX_INFRA_RETRIES:
+        until = now + retry.infra_backoff(retries, task_id)
+        set_wait(ctx, task_id, retry.Wait(f"infrastructure retry {retries}: {reason}", until=until))
     task = ctx.mailbox.recover(task_id, reason)
-    retries = infra_retries(task)
     if retries > retry.MAX_INFRA_RETRIES:
         why = f"the task failed {retries} times for infrastructure reasons; last: {reason}"
         mark_pending(ctx, task.id, task.repo, why)
         ctx.mailbox.finish(task.id, TaskState.ESCALATED, why)
         escalate(ctx, ctx.config.repo(task.repo), task, why)
         return
-    wait = retry.Wait(
-        f"infrastructure retry {retries}: {reason}", until=now + retry.infra_backoff(retries, task_id)
-    )
-    set_wait(ctx, task_id, wait)
     metrics.record_event(
         ctx.paths.metrics, task=task_id, repo=task.repo, issue=task.issue, state="recovered", reason=reason
     )
