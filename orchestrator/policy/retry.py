@@ -7,7 +7,7 @@ Pure and table-tested. Outcomes of an attempt are classified first (`classify`),
 - a hard failure (blocked, no changes): the agent is done with this task; the chain moves on;
 - a transient failure (crash, timeout, 5xx, a push or PR creation that failed): the chain moves on to an
   agent not tried yet; when there is none, an agent that only failed transiently is retried after an
-  exponential backoff — up to `max_attempts` counted attempts, then the task escalates;
+  exponential backoff (10 s, 20 s, … ≤ 10 min) — up to `max_attempts` counted attempts, then it escalates;
 - a rate limit (429 / 529 / overloaded / quota): the agent cools down (for the CLI's retry-after when it
   said one, else a default) and the task waits for it or runs on the next agent; a rate limit is not the
   agent's fault, so it does not use up an attempt (bounded on its own by `MAX_RATE_LIMIT_WAITS`);
@@ -109,15 +109,19 @@ MAX_RATE_LIMIT_WAITS = 6
 MAX_PARKS = 5
 INFRA_BACKOFF_BASE = timedelta(seconds=30)
 INFRA_BACKOFF_CAP = timedelta(minutes=30)
+AGENT_RETRY_BASE = timedelta(seconds=10)  # an agent that crashed or timed out, a refused push or PR
+AGENT_RETRY_CAP = timedelta(minutes=10)
 MAX_INFRA_RETRIES = 3
 
 
-def infra_backoff(retry: int, task_id: str) -> timedelta:
-    """Wait before the n-th retry after a transient failure: exponential with a ±50 % jitter that is
-    stable per task (hash of its id), so hosts recovering many tasks at once do not retry in lockstep."""
-    base = min(INFRA_BACKOFF_BASE * (2 ** max(retry - 1, 0)), INFRA_BACKOFF_CAP)
+def infra_backoff(
+    retry: int, task_id: str, base: timedelta = INFRA_BACKOFF_BASE, cap: timedelta = INFRA_BACKOFF_CAP
+) -> timedelta:
+    """Wait before the n-th retry: exponential from `base` up to `cap`, with a ±50 % jitter that is stable
+    per task (hash of its id), so hosts recovering many tasks at once do not retry in lockstep."""
+    delay = min(base * (2 ** max(retry - 1, 0)), cap)
     jitter = 0.5 + (sum(task_id.encode()) % 1000) / 1000
-    return base * jitter
+    return delay * jitter
 
 
 def cooldown_for(retry_after: timedelta | None) -> timedelta:
@@ -257,7 +261,7 @@ def _retryable(
 
 def _backoff(task: Task, history: Sequence[AttemptRecord]) -> timedelta:
     failures = sum(1 for r in history if r.outcome in {o.value for o in TRANSIENT})
-    return infra_backoff(max(failures, 1), task.id)
+    return infra_backoff(max(failures, 1), task.id, AGENT_RETRY_BASE, AGENT_RETRY_CAP)
 
 
 _PREREQUISITE_REF = re.compile(r"(?<![\w/])#(\d+)\b")
