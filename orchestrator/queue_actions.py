@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from orchestrator import budgets, metrics
+from orchestrator.decision_hooks import note_attempt, note_pr_opened
 from orchestrator.escalation import NotifyFn, escalate, mark_pending
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import AttemptRecord, Task, TaskState
@@ -65,6 +66,7 @@ def after_attempt(
     )
     action = decide(ctx, task, out)
     if isinstance(action, retry.OpenPR):
+        note_attempt(ctx, task, out.agent, out.outcome.value, action)
         try:
             _open_pr(ctx, repo, task, out, report)
             return
@@ -81,6 +83,7 @@ def after_attempt(
                 attempt=task.attempt,
             )
             action = decide(ctx, task, out)
+    note_attempt(ctx, task, out.agent, out.outcome.value, action)  # views: the decision `agentos why` shows
     act(ctx, repo, task, out, action, notify, report, base_sha)
 
 
@@ -216,6 +219,7 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
     ctx.mailbox.update(task)
     ctx.mailbox.finish(task.id, TaskState.DONE, f"PR #{pr.number} at {out.head_sha}")
     report.opened.append(pr.number)
+    note_pr_opened(ctx, task, pr.number, out.agent)  # views: the decision `agentos why` shows
     metrics.record_event(
         ctx.paths.metrics,
         task=task.id,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from orchestrator.security.secret_scan import AllowedSecret
+
 AgentKind = Literal["claude", "codex", "gemini", "deepseek", "script"]
 BoardMode = Literal["project", "labels"]
 MergeMethod = Literal["squash", "merge", "rebase"]
@@ -85,6 +87,7 @@ class RepoConfig:
     trusted_authors: tuple[str, ...]
     protected_paths: tuple[str, ...]
     auto_merge_without_checks: bool
+    secret_allowlist: tuple[AllowedSecret, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -183,6 +186,8 @@ class LoopsConfig:
     product_urls: tuple[ProductProbe, ...]
     dependency_audit: bool
     codebase_memory_max_bytes: int
+    ops_repo: str | None = None  # incidents about the host / Agent OS itself; None: Telegram only
+    max_bot_issues_per_sprint: int = 2
 
 
 @dataclass(frozen=True)

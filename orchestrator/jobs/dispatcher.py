@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from orchestrator import claim_facts, metrics
+from orchestrator.decision_hooks import note_dispatch
 from orchestrator.github.errors import ClaimLost, GitHubError, NotFound
 from orchestrator.mailbox import TaskExists
 from orchestrator.models import Issue, PullRequest, Task, TaskState
@@ -196,7 +197,8 @@ def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: 
             _ask_for_info(ctx, repo, action)
             report.asked.append(action.issue.number)
         else:
-            _claim(ctx, tracker, repo, snap, action, report)
+            action = _claim(ctx, tracker, repo, snap, action, report)
+        note_dispatch(ctx, repo.full_name, action, report)  # views: the decision `agentos why` shows
 
 
 def _take_over_abandoned(
@@ -225,8 +227,9 @@ def _claim(
     snap: policy.RepoSnapshot,
     action: policy.Dispatch,
     report: DispatchReport,
-) -> None:
-    """Claim the generation GitHub's state allows (next_claim), then enqueue and announce the task."""
+) -> policy.DispatchAction:
+    """Claim the generation GitHub's state allows (next_claim), then enqueue and announce the task. Returns
+    what was decided (the task as claimed, or a Skip naming why the claim was held) for the decision log."""
     issue = action.issue
     local = snap.last_generation.get(issue.number, 0)
     facts = claim_facts.claim_facts(ctx, repo.full_name, issue.number, local, snap.pulls)
@@ -242,7 +245,7 @@ def _claim(
     if isinstance(decision, policy.Hold):
         report.skipped[issue.number] = decision.reason
         ctx.log.info("claim held repo=%s issue=%s reason=%s", repo.full_name, issue.number, decision.reason)
-        return
+        return policy.Skip(issue, decision.reason)
     g = decision.generation
     notes = "; ".join(n for n in (action.task.notes, decision.note) if n)
     task = replace(
@@ -256,12 +259,12 @@ def _claim(
     except ClaimLost:
         report.lost_claims.append(issue.number)
         ctx.log.info("claim lost repo=%s issue=%s branch=%s", repo.full_name, issue.number, task.branch)
-        return
+        return replace(action, task=task)
     try:
         ctx.mailbox.enqueue(task)
     except TaskExists:
         report.skipped[issue.number] = f"task {task.id} already exists on this host"
-        return
+        return policy.Skip(issue, report.skipped[issue.number])
     report.dispatched.append(task.id)
     metrics.record_event(
         ctx.paths.metrics,
@@ -273,6 +276,7 @@ def _claim(
         reason=decision.note or f"chain {', '.join(task.agents)}",
     )
     _announce(ctx, tracker, repo, issue, task)
+    return replace(action, task=task)
 
 
 def _repair_announcements(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> None:

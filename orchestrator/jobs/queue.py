@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import budgets, git, metrics, process
+from orchestrator.decision_hooks import note_running, note_waiting_for_agent
 from orchestrator.escalation import NotifyFn, escalate, mark_pending, repair_pending
 from orchestrator.github.errors import GitHubError
 from orchestrator.mailbox import AlreadyClaimed, Lease, MailboxError, TaskNotFound, infra_retries
@@ -266,6 +267,7 @@ def _attempt_and_decide(ctx: JobContext, task: Task, hooks: Hooks, report: Queue
     outcome = _run_attempt(ctx, repo, task, hooks.runner, hooks.ask)
     if outcome is None:
         ctx.mailbox.requeue(task.id, task)  # every agent cooling down or over budget: next tick
+        note_waiting_for_agent(ctx, task)  # views: the decision `agentos why` shows
         return
     if hooks.stop_now():
         _stopped(ctx, outcome)
@@ -365,6 +367,7 @@ def _run_attempt(
     metrics.record_event(
         ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, agent=agent, state="agent_started"
     )
+    note_running(ctx, task, agent)  # views: the decision `agentos why` shows
     try:
         return attempt(ctx, repo, task, agent, worktree, runner)
     except (GitHubError, git.GitError) as exc:  # after the agent ran: committing or pushing its work

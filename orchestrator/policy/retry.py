@@ -37,15 +37,23 @@ class Outcome(StrEnum):
     CONTRACT_ERROR = "contract_error"  # no or malformed .agent_result.md
     NO_CHANGES = "no_changes"  # said complete but changed nothing
     SECRET_IN_DIFF = "secret_in_diff"  # the diff adds a credential: never pushed, a human must look
-    PUSH_FAILED = "push_failed"  # the agent ran, but committing or pushing its work failed
+    PUSH_FAILED = "push_failed"  # the agent ran, but committing or pushing its work failed (an error)
     PR_FAILED = "pr_failed"  # the work was pushed, but GitHub refused to open the PR
+    REFUSED = "refused"  # not pushed: conflict markers, whitespace errors, a nested repo… (the agent can fix)
+    PUSH_REJECTED = "push_rejected"  # the forge's branch moved under us (someone else pushed): not pushed
 
 
 NEEDS_PREREQUISITE = "needs_prerequisite"  # the blocker code for "needs work not yet on the base branch"
 PARKED = "parked"  # the outcome recorded for an attempt that parked the task
 
 # Outcomes after which the same agent continues on the same branch (work so far is kept).
-_CONTINUE_SAME_AGENT = {Outcome.PARTIAL, Outcome.TESTS_FAILED, Outcome.CONTRACT_ERROR}
+_CONTINUE_SAME_AGENT = {
+    Outcome.PARTIAL,
+    Outcome.TESTS_FAILED,
+    Outcome.CONTRACT_ERROR,
+    Outcome.REFUSED,
+    Outcome.PUSH_REJECTED,
+}
 # Failures that say nothing about the agent's ability to do the task: worth a retry after a backoff.
 TRANSIENT = frozenset({Outcome.CRASH, Outcome.TIMEOUT, Outcome.PUSH_FAILED, Outcome.PR_FAILED})
 # Failures after which the agent is done with this task generation.
