@@ -242,6 +242,12 @@ def _claim(
             state="orphan_claim",
             reason=decision.reason if isinstance(decision, policy.Hold) else "",
         )
+    if isinstance(decision, policy.Hold) and decision.held_by:  # GitHub shows another host's live claim
+        report.lost_claims.append(issue.number)
+        ctx.log.info(
+            "claim held elsewhere repo=%s issue=%s reason=%s", repo.full_name, issue.number, decision.reason
+        )
+        return replace(action, task=replace(action.task, branch=decision.branch or action.task.branch))
     if isinstance(decision, policy.Hold):
         report.skipped[issue.number] = decision.reason
         ctx.log.info("claim held repo=%s issue=%s reason=%s", repo.full_name, issue.number, decision.reason)

@@ -260,6 +260,8 @@ class Claim:
 class Hold:
     reason: str
     orphan_branch: str | None = None  # a claim branch with no lease: remember when it was first seen
+    held_by: str = ""  # another host holds a live claim (its branch below): a claim lost to it
+    branch: str = ""
 
 
 def next_claim(facts: ClaimFacts, now: datetime, lease_seconds: int) -> Claim | Hold:
@@ -285,7 +287,8 @@ def next_claim(facts: ClaimFacts, now: datetime, lease_seconds: int) -> Claim | 
             # whose branch is gone: a fresh generation from the base
             return Claim(seen + 1, None, "", "dispatched")
         if now - lease.heartbeat <= timedelta(seconds=2 * lease_seconds):
-            return Hold(f"held by host {lease.host} (heartbeat {lease.heartbeat:%H:%M:%S} UTC)")
+            why = f"held by host {lease.host} (heartbeat {lease.heartbeat:%H:%M:%S} UTC)"
+            return Hold(why, held_by=lease.host, branch=newest)
         return Claim(seen + 1, start, _taken_over(lease), "taken_over")
     if newest is None:
         return Claim(seen + 1, None, "", "dispatched")

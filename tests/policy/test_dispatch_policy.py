@@ -154,7 +154,10 @@ def lease(host="other", gen=1, age_s=60):
         # an open PR: alive
         (facts({B1: "s1"}, pr=12, lease=lease(age_s=99999)), Hold("PR #12 is open for it")),
         # held by another host whose heartbeat is fresh
-        (facts({B1: "s1"}, lease=lease(age_s=60)), Hold("held by host other (heartbeat 11:59:00 UTC)")),
+        (
+            facts({B1: "s1"}, lease=lease(age_s=60)),
+            Hold("held by host other (heartbeat 11:59:00 UTC)", held_by="other", branch=B1),
+        ),
         # our own lease but no task here: a fresh generation from the base
         (facts({B1: "s1"}, lease=lease(host="me", age_s=60)), Claim(2, None, "", "dispatched")),
         # the holder stopped beating: taken over from its branch head
