@@ -31,6 +31,10 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         "worktree_overhead": ("d/g. orchestration overhead per task, agent time excluded", _worktree),
         "timeline": ("e/f. throughput and latency (zero-time agent, 1-minute cadences)", _timeline),
         "dashboard": ("dashboard build (bench/dashboard_bench.py)", _dashboard),
+        "busy_queue": (
+            "i. Ready → agent started while the queue is busy (long agent, 1-minute cadence)",
+            _busy,
+        ),
     }
     lines: list[str] = []
     for key, (title, render) in renderers.items():
@@ -187,4 +191,27 @@ def _dashboard(s: dict[str, Any]) -> list[str]:
     return [
         f"  {s['events']} events ({s['events_file_bytes']} bytes): build {s['build_s']} s "
         f"(first {s['first_build_s']} s), html {s['html_bytes']} bytes"
+    ]
+
+
+def _busy(s: dict[str, Any]) -> list[str]:
+    rows = []
+    for case in ("free_worker", "all_busy"):
+        c = s[case]
+        for p in c["probes"]:
+            rows.append(
+                [
+                    case,
+                    c["workers"],
+                    p["issue"],
+                    p["busy_remaining_s"],
+                    p["tick_to_started_s"],
+                    p["ready_to_started_s"],
+                ]
+            )
+    headers = ["case", "workers", "issue", "busy left s", "tick→start s", "Ready→start s"]
+    free = s["all_busy"]["worker_free_to_started_s"]
+    return [
+        *table(headers, rows),
+        f"  long agent {s['agent_seconds']:g} s; every worker busy: worker free → next task started {free} s",
     ]

@@ -158,7 +158,7 @@ def _publish(
     from orchestrator.security.redact import default_redactor
 
     target = f"{task.repo}:{task.branch}"
-    on_branch = built.start.head if built.start.lease else None
+    on_branch = built.start.lease or None  # the forge branch as last seen (usually the start head)
     redactor = default_redactor()
     secrets, other = agent_commit.refusals(built, message, redactor.contains_known, settings)
     if secrets:

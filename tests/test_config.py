@@ -81,7 +81,7 @@ def test_example_config_loads_with_its_values() -> None:
     assert repo.board.statuses.in_progress == "In Progress"
     assert repo.protected_paths == (".github/workflows/",)
     assert list(config.agents) == ["claude", "codex", "gemini"]
-    assert config.agents["codex"].model == "gpt-5-codex"
+    assert config.agents["codex"].model == "gpt-5.5"
     assert config.agents["claude"].command == ("claude",)
     assert config.routing["bugfix"] == ("claude", "codex")
     assert config.merge.method == "squash"

@@ -28,6 +28,7 @@ from orchestrator.agents.adapter import (
     last_stderr_line,
     mentions_rate_limit,
     one_line,
+    retry_after_seconds,
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
@@ -105,10 +106,12 @@ def parse_result(
         for key in ("session_id", "subtype", "terminal_reason", "api_error_status")
         if data.get(key) is not None
     }
+    rate_limited = is_error and (status in RATE_LIMIT_STATUSES or mentions_rate_limit(text))
     return Outcome(
         is_error=is_error,
         error=error,
-        rate_limited=is_error and (status in RATE_LIMIT_STATUSES or mentions_rate_limit(text)),
+        rate_limited=rate_limited,
+        retry_after_s=retry_after_seconds(f"{text} {error}") if rate_limited else None,
         cost_usd=cost,
         input_tokens=input_tokens,
         output_tokens=output_tokens,

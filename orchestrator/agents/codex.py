@@ -26,6 +26,7 @@ from orchestrator.agents.adapter import (
     last_stderr_line,
     mentions_rate_limit,
     one_line,
+    retry_after_seconds,
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
@@ -119,10 +120,12 @@ def parse_events(spec: AgentSpec, stdout: str, stderr_line: str = "") -> Outcome
     error = _error(failure, last_error, completed, stdout, stderr_line)
     tokens_in = input_tokens if saw_usage else None
     tokens_out = output_tokens if saw_usage else None
+    rate_limited = bool(error) and mentions_rate_limit(error)
     return Outcome(
         is_error=bool(error),
         error=error,
-        rate_limited=bool(error) and mentions_rate_limit(error),
+        rate_limited=rate_limited,
+        retry_after_s=retry_after_seconds(f"{error}\n{stdout[-4000:]}") if rate_limited else None,
         cost_usd=spec.cost_from_tokens(tokens_in, tokens_out),
         input_tokens=tokens_in,
         output_tokens=tokens_out,

@@ -31,6 +31,7 @@ from orchestrator.agents.adapter import (
     last_json_object,
     mentions_rate_limit,
     one_line,
+    retry_after_seconds,
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
@@ -83,7 +84,10 @@ def parse_output(spec: AgentSpec, stdout: str, stderr: str) -> Outcome:
     """Read Gemini's output: `stream-json` events (agent runs) or the one `json` object (print mode)."""
     events = [event for event in json_objects(stdout) if event.get("type") in STREAM_EVENTS]
     status = _logged_status(stderr)
-    return _from_stream(spec, events, status) if events else _from_json(spec, stdout, stderr, status)
+    outcome = _from_stream(spec, events, status) if events else _from_json(spec, stdout, stderr, status)
+    if outcome.rate_limited:  # "Suggested retry after 34s" / `retryDelayMs: 34000` in the error dump
+        outcome = replace(outcome, retry_after_s=retry_after_seconds(f"{outcome.error}\n{stderr[-8000:]}"))
+    return outcome
 
 
 def _from_stream(spec: AgentSpec, events: list[dict[str, Any]], status: int | None) -> Outcome:

@@ -177,6 +177,7 @@ def _agent_run(spec: AgentSpec, result: process.ProcessResult, outcome: Outcome)
         is_error=is_error,
         error=error,
         rate_limited=outcome.rate_limited,
+        retry_after_s=outcome.retry_after_s,
         cost_usd=outcome.cost_usd,
         input_tokens=outcome.input_tokens,
         output_tokens=outcome.output_tokens,

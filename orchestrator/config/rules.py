@@ -29,7 +29,7 @@ AGENT_KIND_DEFAULTS: Mapping[str, Mapping[str, object]] = {
     },
     "codex": {
         "command": ["codex"],
-        "model": "gpt-5-codex",
+        "model": "gpt-5.5",  # in codex 0.169.0's bundled model list, with the apply_patch tool
         "api_key_env": "OPENAI_API_KEY",
         "base_url": None,
         "price_per_million_input": 1.25,
@@ -47,7 +47,7 @@ AGENT_KIND_DEFAULTS: Mapping[str, Mapping[str, object]] = {
         "command": Required("required for kind deepseek (the OpenAI-compatible coding CLI to run)"),
         "model": "deepseek-chat",
         "api_key_env": "DEEPSEEK_API_KEY",
-        "base_url": "https://api.deepseek.com",
+        "base_url": None,  # the adapter picks the endpoint the chosen CLI speaks (deepseek.py)
         "price_per_million_input": 0.56,
         "price_per_million_output": 1.68,
     },

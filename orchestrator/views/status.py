@@ -47,6 +47,9 @@ def status_renderables(snap: OperatorSnapshot) -> list[RenderableType]:
         parts.append(repo_table(snap))
     in_flight = [t for t in snap.tasks if t.state in (TaskState.RUNNING, TaskState.INBOX)]
     parts.append(task_table(in_flight, snap.now, "Tasks in flight"))
+    if snap.waits:
+        parts.append(Text("Waiting (retry backoff, rate-limit cooldown, parked, claims without a task):"))
+        parts += [Text(f"  {line}") for line in snap.waits]
     waiting = [t for t in snap.tasks if t.state in (TaskState.ESCALATED, TaskState.BLOCKED)]
     if waiting:
         parts.append(task_table(waiting, snap.now, "Escalated / blocked (waiting for a human)"))
