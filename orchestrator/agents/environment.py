@@ -52,15 +52,27 @@ class MissingApiKey(Exception):
 
 @dataclass(frozen=True)
 class Workspace:
-    """Where one agent run happens: the worktree it edits and its private directories under run_dir."""
+    """Where one agent run happens: the worktree it edits and its private directories under run_dir.
+
+    Inside the sandbox the agent sees the worktree, `home` and `tmp` (writable) and the prompt file
+    (read-only) — not the rest of `directory` (its pid file and logs) nor `run_dir`."""
 
     worktree: Path
     run_dir: Path
-    directory: Path  # this run's own directory under run_dir: home/, prompt.md, stdout.log, stderr.log
+    directory: Path  # this run's own directory under run_dir: home/, tmp/, prompt.md, stdout.log, stderr.log
     home: Path
     prompt_file: Path
     env: Mapping[str, str]
     api_key: str | None
+
+    @property
+    def tmp(self) -> Path:
+        return self.directory / "tmp"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        """The sandbox's own files (identity files, private git dir, proxy socket); never shown whole."""
+        return self.directory / "sandbox"
 
 
 def prepare_workspace(

@@ -7,7 +7,7 @@ Plain frozen values (config.yaml `agents.isolation`, `agents.network`, `agents.s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -103,7 +103,7 @@ class Isolation:
     """
 
     mode: IsolationMode = "bwrap"
-    network: Network = Network()
+    network: Network = field(default_factory=Network)
     sudo_user: str | None = None
     read_only_paths: tuple[Path, ...] = ()
     uid: int = 1000
