@@ -65,6 +65,7 @@ def agent_spec(cfg: AgentConfig) -> AgentSpec:
         env=dict(cfg.env),
         price_per_million_input=cfg.price_per_million_input,
         price_per_million_output=cfg.price_per_million_output,
+        isolation=cfg.isolation,
     )
 
 
