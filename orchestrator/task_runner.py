@@ -7,18 +7,24 @@ worktree always goes back to the pool.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from orchestrator import budgets, git, metrics, process
 from orchestrator.agents import AgentSpec, run_agent
+from orchestrator.agents.environment import plain_environment
+from orchestrator.containment.commands import first_word, private_dirs, run_contained
+from orchestrator.containment.private_git import GitSource, GitSourceError, source_from_clone
+from orchestrator.containment.sandbox import IsolationUnavailable
+from orchestrator.containment.settings import Isolation
 from orchestrator.models import AgentResult, AgentRun, Task
 from orchestrator.policy.retry import Outcome, classify
 from orchestrator.prompt import render_prompt
 from orchestrator.result_contract import ContractError, contract_text, read_result
 from orchestrator.runtime import JobContext
-from orchestrator.worktrees import git_settings
+from orchestrator.worktrees import git_settings, pool_for
 
 if TYPE_CHECKING:
     from orchestrator.config import AgentConfig, RepoConfig
@@ -27,7 +33,9 @@ _TEST_LOG_TAIL = 8000
 
 
 class AgentRunner(Protocol):
-    def __call__(self, spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path) -> AgentRun: ...
+    def __call__(
+        self, spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path, git: GitSource | None = None
+    ) -> AgentRun: ...
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,10 @@ def agent_spec(cfg: AgentConfig) -> AgentSpec:
 
 
 def default_runner(environ: dict[str, str]) -> AgentRunner:
-    def runner(spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path) -> AgentRun:
-        return run_agent(spec, prompt, worktree, run_dir, environ=environ)
+    def runner(
+        spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path, git: GitSource | None = None
+    ) -> AgentRun:
+        return run_agent(spec, prompt, worktree, run_dir, environ=environ, git=git)
 
     return runner
 
@@ -104,7 +114,8 @@ def attempt(
     spec = replace(
         spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
     )  # the task's remaining budget
-    run = runner(spec, prompt, worktree, run_dir)
+    git_view = _git_source(ctx, repo, worktree)
+    run = runner(spec, prompt, worktree, run_dir, git_view)
     tampered = git.restore_files(guarded)
     if tampered:  # a filter or alias planted in git config would run inside the orchestrator, token nearby
         ctx.log.warning("agent changed git config; restored task=%s files=%s", task.id, tampered)
@@ -124,7 +135,7 @@ def attempt(
     changed = tuple(git.changed_files(worktree, base_ref)) if worktree.is_dir() else ()
     tests = None
     if result is not None and result.status == "complete" and changed and not run.timed_out:
-        tests = run_tests(repo, worktree)
+        tests = run_tests(repo, worktree, spec.isolation, run_dir, ctx.environ, git_view, ctx.paths.root)
     outcome = classify(
         timed_out=run.timed_out or run.stalled,
         rate_limited=run.rate_limited,
@@ -145,15 +156,45 @@ def attempt(
     return AttemptOutcome(task, agent, outcome, detail, run, result, tests, head, changed)
 
 
-def run_tests(repo: RepoConfig, worktree: Path) -> TestRun:
-    """The orchestrator's own test run: the agent's word for tests is never trusted."""
-    res = process.run(
-        ["/bin/sh", "-c", repo.test_command],
-        cwd=worktree,
-        timeout=repo.test_timeout_seconds,
-    )
+def run_tests(
+    repo: RepoConfig,
+    worktree: Path,
+    isolation: Isolation,
+    run_dir: Path,
+    environ: Mapping[str, str],
+    git: GitSource | None = None,
+    runtime_root: Path | None = None,
+) -> TestRun:
+    """The orchestrator's own test run: the agent's word for tests is never trusted.
+
+    The tests are the agent's code: they run contained like the agent (same isolation and network), with an
+    environment built from scratch (no token, no key) and their own HOME/TMP under `run_dir`."""
+    directory = private_dirs(run_dir, prefix="tests-")
+    try:
+        res = run_contained(
+            isolation,
+            ["/bin/sh", "-c", repo.test_command],
+            workdir=worktree,
+            run_dir=run_dir,
+            env=plain_environment(directory, environ),
+            timeout=repo.test_timeout_seconds,
+            git=git,
+            tools=first_word(repo.test_command),
+            protected=(runtime_root,) if runtime_root is not None else (),
+        )
+    except (IsolationUnavailable, process.ProcessError) as exc:
+        return TestRun(False, repo.test_command, 0.0, f"the tests could not run: {exc}")
     log = process.tail(res.stdout + ("\n" + res.stderr if res.stderr else ""), _TEST_LOG_TAIL)
     return TestRun(res.ok, repo.test_command, res.duration_s, log)
+
+
+def _git_source(ctx: JobContext, repo: RepoConfig, worktree: Path) -> GitSource | None:
+    """Our clone's view of the pooled worktree (never what the worktree's own `.git` file says)."""
+    try:
+        return source_from_clone(pool_for(ctx, repo).repo_dir / ".git", worktree)
+    except GitSourceError as exc:
+        ctx.log.warning("no git view for the sandbox worktree=%s error=%s", worktree, exc)
+        return None
 
 
 def _read_contract(worktree: Path) -> tuple[AgentResult | None, str | None]:

@@ -104,6 +104,14 @@ def prepare_workspace(
 def base_environment(spec: AgentSpec, directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The allow-listed parent variables; HOME, the XDG dirs and TMPDIR under the run's own `directory`
     (so whatever the CLI writes stays with the run); then the agent's own `env`."""
+    env = plain_environment(directory, environ)
+    env.update(spec.env)
+    return env
+
+
+def plain_environment(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of any agent-controlled process, built from scratch: the allow-listed variables of
+    `environ` (nothing secret), and HOME, TMPDIR and the XDG dirs under `directory` (home/, tmp/)."""
     home = directory / "home"
     env = {name: value for name, value in environ.items() if name in ALLOWED_VARIABLES}
     env.setdefault("PATH", os.defpath)
@@ -114,7 +122,6 @@ def base_environment(spec: AgentSpec, directory: Path, environ: Mapping[str, str
     env["XDG_CACHE_HOME"] = str(home / ".cache")
     env["XDG_DATA_HOME"] = str(home / ".local" / "share")
     env["XDG_STATE_HOME"] = str(home / ".local" / "state")
-    env.update(spec.env)
     return env
 
 

@@ -53,13 +53,14 @@ def say(text: str) -> None:
 def demo_config(forge: Any, clone_url: str, project_number: int, runtime: Path, agent: str) -> dict[str, Any]:
     python = sys.executable
     agents: dict[str, Any] = {
+        # the sandbox shows the agent its own script read-only, and nothing else of this checkout
+        "read_only_paths": [str(HERE / "agent.py")],
         "demo": {
             "kind": "script",
-            "command": [python, "-m", "orchestrator.demo.agent"],
+            "command": [python, str(HERE / "agent.py")],
             "timeout_minutes": 2,
             "stall_minutes": 1,
-            "env": {"PYTHONPATH": str(HERE.parents[1])},
-        }
+        },
     }
     if agent != "demo":
         keys = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
