@@ -16,7 +16,12 @@ from orchestrator import budgets, git, metrics, process
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.agents.environment import plain_environment
 from orchestrator.containment.commands import first_word, private_dirs, run_contained
-from orchestrator.containment.private_git import GitSource, GitSourceError, source_from_clone
+from orchestrator.containment.private_git import (
+    GitSource,
+    GitSourceError,
+    agent_bases,
+    source_from_clone,
+)
 from orchestrator.containment.sandbox import IsolationUnavailable
 from orchestrator.containment.settings import Isolation
 from orchestrator.models import AgentResult, AgentRun, Task
@@ -116,6 +121,7 @@ def attempt(
     )  # the task's remaining budget
     git_view = _git_source(ctx, repo, worktree)
     run = runner(spec, prompt, worktree, run_dir, git_view)
+    _record_agent_merge(ctx, repo, worktree, run_dir, git_view)
     tampered = git.restore_files(guarded)
     if tampered:  # a filter or alias planted in git config would run inside the orchestrator, token nearby
         ctx.log.warning("agent changed git config; restored task=%s files=%s", task.id, tampered)
@@ -186,6 +192,30 @@ def run_tests(
         return TestRun(False, repo.test_command, 0.0, f"the tests could not run: {exc}")
     log = process.tail(res.stdout + ("\n" + res.stderr if res.stderr else ""), _TEST_LOG_TAIL)
     return TestRun(res.ok, repo.test_command, res.duration_s, log)
+
+
+def _record_agent_merge(
+    ctx: JobContext, repo: RepoConfig, worktree: Path, run_dir: Path, view: GitSource | None
+) -> None:
+    """When the agent merged (or rebased onto) another commit of ours in its private git dir — resolving a
+    conflict with the base branch — make our commit a merge with that commit (MERGE_HEAD in our own
+    worktree admin dir): the tree is still the worktree's files, only the parent is taken from the agent."""
+    if view is None or not worktree.is_dir():
+        return
+    clone = pool_for(ctx, repo).repo_dir
+    start = git.head_sha(worktree)
+
+    def known(sha: str) -> bool:
+        try:
+            return bool(git.head_sha(clone, sha))
+        except git.GitError:
+            return False
+
+    for private in sorted(run_dir.glob("*/sandbox/git")):
+        bases = [b for b in agent_bases(private, start, known) if not git.is_ancestor(clone, b, start)]
+        if len(bases) == 1:
+            (view.git_dir / "MERGE_HEAD").write_text(bases[0] + "\n", encoding="utf-8")
+            ctx.log.info("the agent merged %s; our commit records it as a parent", bases[0][:12])
 
 
 def _git_source(ctx: JobContext, repo: RepoConfig, worktree: Path) -> GitSource | None:

@@ -122,7 +122,7 @@ def _execute(
         tmp=workspace.tmp,
         scratch=workspace.sandbox_dir,
         tools=(invocation.argv[0],),
-        read_only=(invocation.stdin_file,) if invocation.stdin_file is not None else (),
+        read_only=_files_named(invocation),
         git=git,
     )
     try:
@@ -176,6 +176,15 @@ def with_stdin_from_file(invocation: Invocation) -> tuple[str, ...]:
     if invocation.stdin_file is None:
         return invocation.argv
     return ("/bin/sh", "-c", 'exec "$@" < "$0"', str(invocation.stdin_file), *invocation.argv)
+
+
+def _files_named(invocation: Invocation) -> tuple[Path, ...]:
+    """What the sandbox shows read-only besides the CLI's installation: the prompt file, and files the
+    configured command names by absolute path (a script agent's own script, e.g. `python3 /opt/agent.py`)."""
+    named = [Path(arg) for arg in invocation.argv[1:] if arg.startswith("/") and Path(arg).is_file()]
+    if invocation.stdin_file is not None:
+        named.append(invocation.stdin_file)
+    return tuple(dict.fromkeys(named))
 
 
 def _missing_binary(invocation: Invocation, cwd: Path) -> str:

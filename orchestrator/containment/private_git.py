@@ -9,6 +9,10 @@ Per sandboxed run we create a private git dir under the run's directory:
 - `index` is a copy of the worktree's index (so `git status` is instant and right), `info/exclude` and
   `shallow` are copied when present;
 - `config` is a fresh minimal file (no hooks, filters or remotes of ours).
+After the run, `agent_bases` reads (as data: zlib and text, never a git command in that directory) which
+commits of ours the agent's own new commits are built on, so a merge of the base branch the agent made
+(resolving a conflict) can be recorded in the commit we build, without trusting anything else it wrote.
+
 Inside the sandbox the worktree's `.git` is covered: a `.git` file by a read-only file saying
 `gitdir: <private dir>`, a `.git` directory (a plain repository) by the private dir itself. Our own git never
 reads the private dir, and the real `.git` is never writable from inside.
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,3 +175,73 @@ def _packed(common: Path) -> dict[str, str]:
         if _SHA.fullmatch(sha) and name.startswith(REF_ROOTS):
             refs[name] = sha
     return refs
+
+
+MAX_AGENT_COMMITS = 1000
+
+
+def agent_bases(dest: Path, start: str, known: Callable[[str], bool]) -> tuple[str, ...]:
+    """The commits of ours (`known`) that the agent's new commits in its private git dir `dest` sit on,
+    other than `start` (the commit it began from): e.g. the base branch's tip after it merged or rebased
+    onto it. Empty when the agent made no commits, made only linear commits on `start`, or its history
+    cannot be read (packed objects, foreign objects, too many commits)."""
+    head = _private_head(dest)
+    if head is None or head == start:
+        return ()
+    bases: set[str] = set()
+    pending, seen = [head], set()
+    while pending:
+        sha = pending.pop()
+        if sha in seen:
+            continue
+        seen.add(sha)
+        if len(seen) > MAX_AGENT_COMMITS:
+            return ()
+        if known(sha):
+            bases.add(sha)
+            continue
+        parents = _loose_commit_parents(dest / "objects", sha)
+        if parents is None:
+            return ()
+        pending += parents
+    return tuple(sorted(bases - {start}))
+
+
+def _private_head(dest: Path) -> str | None:
+    try:
+        text = (dest / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    if _SHA.fullmatch(text):
+        return text
+    ref = text.removeprefix("ref:").strip()
+    if not ref.startswith("refs/heads/") or ".." in ref:
+        return None
+    loose = dest / ref
+    if loose.is_file() and not loose.is_symlink():
+        sha = loose.read_text(encoding="utf-8", errors="replace").strip()
+        return sha if _SHA.fullmatch(sha) else None
+    return _packed(dest).get(ref)
+
+
+def _loose_commit_parents(objects: Path, sha: str) -> list[str] | None:
+    path = objects / sha[:2] / sha[2:]
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        data = zlib.decompress(path.read_bytes())
+    except (OSError, zlib.error):
+        return None
+    header, _, body = data.partition(b"\0")
+    if not header.startswith(b"commit "):
+        return None
+    parents = []
+    for line in body.split(b"\n"):
+        if not line:
+            break
+        if line.startswith(b"parent "):
+            parent = line[7:].decode("ascii", errors="replace")
+            if not _SHA.fullmatch(parent):
+                return None
+            parents.append(parent)
+    return parents
