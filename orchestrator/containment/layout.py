@@ -86,10 +86,12 @@ def build_spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mou
     mounts += [Mount("ro", path, path.resolve()) for path in (*isolation.read_only_paths, *job.read_only)]
     mounts += [Mount("rw", job.workdir, job.workdir), Mount("rw", job.home, job.home)]
     mounts.append(Mount("rw", job.tmp, job.tmp))
-    if job.git is not None:
-        mounts += private_git(job.git, job.workdir, job.scratch / "git")
     mounts += extra
-    checked = _checked(_deduplicated(mounts), job)
+    checked = _checked(_deduplicated(mounts), job)  # before anything is written for the git dir
+    if job.git is not None:
+        checked = _checked(
+            _deduplicated([*checked, *private_git(job.git, job.workdir, job.scratch / "git")]), job
+        )
     return SandboxSpec(
         mounts=_ordered(checked),
         cwd=job.workdir,

@@ -93,6 +93,8 @@ def private_git(source: GitSource, worktree: Path, dest: Path) -> tuple[Mount, .
     refs = _refs(source.common_dir)
     if head_ref and head_sha:
         refs[head_ref] = head_sha
+    if dest.exists():
+        shutil.rmtree(dest)  # our scratch from an earlier run in the same directory
     dest.mkdir(parents=True)
     (dest / "objects" / "info").mkdir(parents=True)
     (dest / "refs" / "heads").mkdir(parents=True)
