@@ -12,8 +12,10 @@ process the job started, whatever session or group it moved to.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ MARKER_VARIABLE = "AGENTOS_RUN"
 PROXY_PORT = 3128
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 FORWARDER = Path(__file__).resolve().with_name("forwarder.py")
+SOCKET_INSIDE = Path("/agentos/egress.sock")
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -81,21 +84,16 @@ def contained(
         argv = bwrap_argv(checked.bwrap, spec, job.command)
         yield Launch(argv, env, job.workdir, marker, isolation.describe())
         return
-    socket_path = job.scratch / "egress.sock"
-    extra = (Mount("ro", socket_path, socket_path), Mount("ro", FORWARDER, FORWARDER))
-    with EgressProxy(socket_path, isolation.network, on_refusal) as proxy:
-        spec = _spec(isolation, job, share_net=False, extra=extra)
-        command = (
-            sys.executable,
-            "-I",
-            "-S",
-            str(FORWARDER),
-            str(socket_path),
-            str(PROXY_PORT),
-            *job.command,
-        )
-        argv = bwrap_argv(checked.bwrap, spec, command)
-        yield Launch(argv, _with_proxy(env), job.workdir, marker, isolation.describe(), proxy)
+    # a unix socket path must be short (108 bytes): a private 0700 directory under /tmp
+    with tempfile.TemporaryDirectory(prefix="agentos-egress-", dir=_short_temp_dir()) as short:
+        socket_path = Path(short) / "egress.sock"
+        with EgressProxy(socket_path, isolation.network, on_refusal) as proxy:
+            extra = (Mount("ro", SOCKET_INSIDE, socket_path), Mount("ro", FORWARDER, FORWARDER))
+            spec = _spec(isolation, job, share_net=False, extra=extra)
+            forward = (str(FORWARDER), str(SOCKET_INSIDE), str(PROXY_PORT))
+            command = (sys.executable, "-I", "-S", *forward, *job.command)
+            argv = bwrap_argv(checked.bwrap, spec, command)
+            yield Launch(argv, _with_proxy(env), job.workdir, marker, isolation.describe(), proxy)
 
 
 def _spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mount, ...] = ()) -> SandboxSpec:
@@ -103,6 +101,12 @@ def _spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mount, .
         return build_spec(isolation, job, share_net, extra)
     except (SandboxRefused, GitSourceError, OSError) as exc:
         raise IsolationUnavailable(f"the sandbox could not be laid out: {exc}") from exc
+
+
+def _short_temp_dir() -> str | None:
+    """/tmp when usable (the configured temp dir may be too deep for a unix socket path), else the default."""
+    tmp = Path("/tmp")
+    return str(tmp) if tmp.is_dir() and os.access(tmp, os.W_OK | os.X_OK) else None
 
 
 def _with_proxy(env: dict[str, str]) -> dict[str, str]:
