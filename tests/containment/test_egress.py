@@ -170,7 +170,9 @@ def test_the_real_claude_cli_works_through_the_allow_list(tmp_path: Path, host: 
             isolation=isolation,
         )
         environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ANTHROPIC_API_KEY": "sk-ant-fake"}
-        run = run_agent(spec, "Change the greeting.", host.worktree, host.run_dir, environ=environ, git=host.git)
+        run = run_agent(
+            spec, "Change the greeting.", host.worktree, host.run_dir, environ=environ, git=host.git
+        )
     assert run.ok, run.error + run.stderr_tail
     assert (host.worktree / "hello.txt").read_text() == NEW_GREETING
     assert server.paths(), "the model API was reached (through the proxy)"
