@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from orchestrator import process
 from orchestrator.containment.sandbox import new_marker
 from tests.containment.conftest import live_with
@@ -80,3 +82,60 @@ def test_nothing_to_kill_is_false(tmp_path: Path) -> None:
     assert not process.kill_recorded_group(pidfile)
     (tmp_path / "garbage.pid").write_text("not a pid")
     assert not process.kill_recorded_group(tmp_path / "garbage.pid")
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_of_an_unisolated_queue_then_recovery_leaves_nothing(sandbox, tmp_path: Path) -> None:
+    """isolation: none has no pid namespace: the agent and its detached child outlive a killed queue, and the
+    next queue's recovery kills them (leader dead, child in its own session: found by the run marker)."""
+    from orchestrator.demo.runner import TOKEN_ENV, prepare
+    from orchestrator.jobs import dispatcher, queue
+
+    tag = f"orphan-e2e-{time.monotonic_ns()}"
+    script = tmp_path / "agents" / "stuck.py"
+    script.parent.mkdir()
+    script.write_text(
+        "import subprocess, sys, time\nfrom pathlib import Path\n"
+        f"subprocess.Popen(['setsid', sys.executable, '-c', {SLEEPER!r}, {tag!r}])\n"
+        "Path('started').write_text('yes')\ntime.sleep(1000)\n"
+    )
+    overrides = {
+        "agents": {
+            "isolation": "none",
+            "stuck": {
+                "kind": "script",
+                "command": [sys.executable, str(script), tag],
+                "timeout_minutes": 5,
+                "stall_minutes": 5,
+            },
+        },
+        "routing": {"default": ["stuck"]},
+        "limits": {"max_parallel_workers": 1, "lease_seconds": 2},
+    }
+    body = "## Goal\nAdd `textkit.slug.slugify(text)`.\n\n## Success Criteria\n- tests/test_slug.py passes\n"
+    issue = {"title": "Add slugify()", "status": "Ready", "body": body}
+    setup = prepare(sandbox, tmp_path / "case", issues=[issue], overrides=overrides)
+    ctx = setup.ctx
+    dispatcher.run(ctx)
+    env = {**os.environ, "AGENT_OS_CONFIG": str(tmp_path / "case" / "config.yaml"), TOKEN_ENV: sandbox.token}
+    root = Path(__file__).resolve().parents[2]
+    job = subprocess.Popen(
+        [str(root / "bin" / "cron-run"), "queue"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(live_with(tag)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(live_with(tag)) == 2, "the agent and its detached child run"
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=10)
+    time.sleep(0.5)
+    assert len(live_with(tag)) == 2, "unisolated, they outlive the killed queue"
+    (leader,) = [int(line.split(":")[0]) for line in live_with(tag) if "stuck.py" in line]
+    os.kill(leader, signal.SIGKILL)  # the recorded group leader is already dead at recovery
+    time.sleep(3)  # the lease (2 s) expires
+    report = queue.run(ctx, max_tasks=0)
+    assert report.recovered
+    assert live_with(tag) == [], "recovery killed everything the run started"
