@@ -43,6 +43,7 @@ def run_checks(
     checks = [Check("config", True, f"{config.source} is valid ({len(config.repos)} repos)")]
     checks += list(_runtime_checks(config))
     checks += list(_agent_checks(config, environ))
+    checks += _isolation_checks(config)
     checks += list(_github_checks(config, environ, forge_factory))
     checks.append(_cron_check())
     if config.telegram.enabled:
@@ -102,6 +103,14 @@ def _agent_checks(config: Config, environ: Mapping[str, str]) -> Iterator[Check]
         detail = f"{binary} ({version})" + ("" if key_ok else f"; ${agent.api_key_env} is not set")
         fix = "" if key_ok else f"export {agent.api_key_env}=<your key>"
         yield Check(f"agent {name}", key_ok, detail, fix)
+
+
+def _isolation_checks(config: Config) -> list[Check]:
+    """The isolation in force (containment/report.py): bwrap working, user namespaces, uid inside, network."""
+    from orchestrator.config.settings import isolation_of
+    from orchestrator.containment.report import doctor_checks
+
+    return [Check(c.name, c.ok, c.detail, c.fix) for c in doctor_checks(isolation_of(config))]
 
 
 def _version(binary: str) -> str:

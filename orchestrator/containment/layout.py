@@ -89,9 +89,10 @@ def build_spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mou
     mounts += extra
     checked = _checked(_deduplicated(mounts), job)  # before anything is written for the git dir
     if job.git is not None:
-        checked = _checked(
-            _deduplicated([*checked, *private_git(job.git, job.workdir, job.scratch / "git")]), job
-        )
+        git_mounts = private_git(job.git, job.workdir, job.scratch / "git")
+        checked = _checked(_deduplicated([*checked, *git_mounts]), job)
+    elif (job.workdir / ".git").exists():  # no private git dir: the real `.git` is at least never writable
+        checked.append(Mount("ro", job.workdir / ".git", job.workdir / ".git"))
     return SandboxSpec(
         mounts=_ordered(checked),
         cwd=job.workdir,

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from orchestrator import budgets, metrics, process
+from orchestrator.config.settings import isolation_of
+from orchestrator.containment.report import refusal as isolation_refusal
 from orchestrator.escalation import NotifyFn, escalate, mark_pending, repair_pending
 from orchestrator.github.errors import GitHubError
 from orchestrator.mailbox import AlreadyClaimed, Lease, TaskNotFound, infra_retries
@@ -70,6 +72,11 @@ def run(
     report = QueueReport()
     hooks = Hooks(runner or default_runner(ctx.environ), notify, ask, stop_now)
     _recover(ctx, report)
+    refused = isolation_refusal(isolation_of(ctx.config)) if runner is None else None
+    if refused:  # no agent starts without the configured isolation (containment/report.py)
+        ctx.log.error("queue: no agent started: %s", refused)
+        report.errors.append(refused)
+        return report
     workers = max(1, ctx.config.limits.max_parallel_workers)
     started = 0
     running: dict[Future[None], str] = {}
