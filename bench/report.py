@@ -65,6 +65,7 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _worktree_targets,
         _latency_targets,
         _host_targets,
+        _isolation_targets,
     ]
     found: list[Target] = []
     for check in checks:
@@ -85,6 +86,16 @@ def _host_targets(s: dict[str, Any]) -> list[Target]:
             "issues",
         ),
         Target.at_most("h. duplicate PRs across hosts", h["duplicate_prs"], 0, "PRs"),
+    ]
+
+
+def _isolation_targets(s: dict[str, Any]) -> list[Target]:
+    i = s["isolation_cost"]
+    return [
+        Target.at_most(
+            "i. sandbox cost per agent start (bwrap − none)", i["agent_start_overhead_ms"], 50, "ms"
+        ),
+        Target.at_most("i. sandbox cost per test step (bwrap − none)", i["test_step_overhead_ms"], 50, "ms"),
     ]
 
 

@@ -31,6 +31,7 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         "worktree_overhead": ("d/g. orchestration overhead per task, agent time excluded", _worktree),
         "timeline": ("e/f. throughput and latency (zero-time agent, 1-minute cadences)", _timeline),
         "dashboard": ("dashboard build (bench/dashboard_bench.py)", _dashboard),
+        "isolation_cost": ("i. sandbox cost: agent start and test step, bwrap vs no isolation", _isolation),
     }
     lines: list[str] = []
     for key, (title, render) in renderers.items():
@@ -39,6 +40,19 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         lines += ["", title]
         section = sections[key]
         lines += [f"  FAILED: {section['error']}"] if "error" in section else render(section)
+    return lines
+
+
+def _isolation(s: dict[str, Any]) -> list[str]:
+    lines = [f"  repository of {s['files']} files, median of {s['repeats']} runs (ms)"]
+    for mode in ("none", "bwrap", "bwrap_allow"):
+        lines.append(
+            f"  {mode:<12} agent start {s['agent_start_ms'][mode]:>8.1f}   test step {s['test_step_ms'][mode]:>8.1f}"
+        )
+    lines.append(
+        f"  sandbox cost: agent start +{s['agent_start_overhead_ms']} ms, test step "
+        f"+{s['test_step_overhead_ms']} ms (egress proxy: +{s['allow_overhead_ms']} ms per start)"
+    )
     return lines
 
 

@@ -40,10 +40,12 @@ class Sizes:
     workers: tuple[int, ...]
     dashboard_events: int
     host_issues: int = 50
+    isolation_files: int = 2000
+    isolation_repeats: int = 15
 
 
 FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
-QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6)
+QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6, 50, 3)
 
 
 def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -88,6 +90,11 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return multi_host.run(workdir / "h", sizes.host_issues)
 
+    def isolation() -> dict[str, Any]:
+        from bench import isolation_cost
+
+        return isolation_cost.run(workdir / "i", sizes.isolation_files, sizes.isolation_repeats)
+
     return {
         "a": idle,
         "b": task,
@@ -96,6 +103,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "e": flow,
         "dashboard": dashboard,
         "h": hosts,
+        "i": isolation,
     }
 
 
@@ -107,6 +115,7 @@ KEYS = {
     "e": "timeline",
     "dashboard": "dashboard",
     "h": "multi_host",
+    "i": "isolation_cost",
 }
 
 

@@ -84,17 +84,19 @@ def run(
         # A writer thread: a child that never reads stdin (or fills stdout first) cannot block us past the
         # timeout, whatever the size of the input.
         threading.Thread(target=_feed, args=(proc.stdin, stdin.encode()), daemon=True).start()
+    started = start_time(proc.pid)
+    since = int(started) if started is not None and marker is not None else None
     out, err, timed_out, stalled = _pump(proc, start, timeout, stall_timeout, max_output, progress)
     leftovers = False
     if timed_out or stalled:
-        kill_tree(proc.pid, marker, reap=proc.poll)
+        kill_tree(proc.pid, marker, reap=proc.poll, since=since)
         proc.wait()
         returncode: int | None = None
     else:
         returncode = proc.wait()
-        if members(proc.pid, marker):  # daemons the command started must not outlive it
+        if members(proc.pid, marker, since):  # daemons the command started must not outlive it
             leftovers = True
-            kill_tree(proc.pid, marker)
+            kill_tree(proc.pid, marker, since=since)
     return ProcessResult(
         argv=tuple(argv),
         returncode=returncode,
@@ -187,34 +189,38 @@ def kill_group(pgid: int, grace: float = 2.0, reap: Callable[[], object] | None 
 
 
 def kill_tree(
-    pgid: int | None, marker: str | None = None, grace: float = 2.0, reap: Callable[[], object] | None = None
+    pgid: int | None,
+    marker: str | None = None,
+    grace: float = 2.0,
+    reap: Callable[[], object] | None = None,
+    since: int | None = None,
 ) -> None:
     """SIGTERM every process of the group `pgid`, of the session `pgid` and (with `marker`) every process whose
     environment carries AGENTOS_RUN=marker; SIGKILL whatever is left after `grace` seconds, and wait (briefly)
     until they are gone. `reap` (e.g. Popen.poll) keeps an exited leader from lingering as a zombie."""
-    _signal_all(pgid, marker, signal.SIGTERM)
+    _signal_all(pgid, marker, signal.SIGTERM, since)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if reap is not None:
             reap()
-        if not members(pgid, marker):
+        if not members(pgid, marker, since):
             return
         time.sleep(0.05)
-    _signal_all(pgid, marker, signal.SIGKILL)
+    _signal_all(pgid, marker, signal.SIGKILL, since)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and members(pgid, marker):
+    while time.monotonic() < deadline and members(pgid, marker, since):
         if reap is not None:
             reap()
         time.sleep(0.02)
 
 
-def _signal_all(pgid: int | None, marker: str | None, signum: signal.Signals) -> None:
+def _signal_all(pgid: int | None, marker: str | None, signum: signal.Signals, since: int | None) -> None:
     if pgid is not None and pgid > 1:  # killpg(0) would be our own group
         try:
             os.killpg(pgid, signum)
         except (ProcessLookupError, PermissionError):
             pass
-    for pid in members(pgid, marker):
+    for pid in members(pgid, marker, since):
         try:
             os.kill(pid, signum)
         except (ProcessLookupError, PermissionError):
@@ -234,8 +240,11 @@ def group_alive(pgid: int) -> bool:
     return bool(members(pgid, None))
 
 
-def members(pgid: int | None, marker: str | None = None) -> list[int]:
-    """Running (non-zombie) processes in the group or session `pgid`, or carrying AGENTOS_RUN=`marker`."""
+def members(pgid: int | None, marker: str | None = None, since: int | None = None) -> list[int]:
+    """Running (non-zombie) processes in the group or session `pgid`, or carrying AGENTOS_RUN=`marker`.
+
+    `since` (clock ticks since boot, as in /proc/PID/stat): processes started earlier cannot carry the
+    marker — their environment is not read (a run's processes all start after its first one)."""
     group = str(pgid) if pgid is not None and pgid > 1 else None
     needle = f"AGENTOS_RUN={marker}".encode() if marker else None
     own = os.getpid()
@@ -245,11 +254,11 @@ def members(pgid: int | None, marker: str | None = None) -> list[int]:
         if pid == own:
             continue
         fields = _stat_fields(entry / "stat")
-        if len(fields) < 4 or fields[0] in ("Z", "X"):
+        if len(fields) < 20 or fields[0] in ("Z", "X"):
             continue
-        if (group is not None and group in (fields[2], fields[3])) or (
-            needle is not None and _has_marker(entry, needle)
-        ):
+        in_group = group is not None and group in (fields[2], fields[3])
+        may_carry = needle is not None and (since is None or int(fields[19]) >= since)
+        if in_group or (may_carry and needle is not None and _has_marker(entry, needle)):
             found.append(pid)
     return found
 
@@ -319,7 +328,8 @@ def kill_recorded_group(path: Path) -> bool:
     reused = is_running(pid) and started != "-" and start_time(pid) != started
     group = None if reused else pid
     mark = marker if marker != "-" else None
-    if not members(group, mark):
+    since = int(started) if started.isdigit() else None
+    if not members(group, mark, since):
         return False
-    kill_tree(group, mark)
+    kill_tree(group, mark, since=since)
     return True

@@ -87,10 +87,11 @@ def build_spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mou
     mounts += [Mount("rw", job.workdir, job.workdir), Mount("rw", job.home, job.home)]
     mounts.append(Mount("rw", job.tmp, job.tmp))
     mounts += extra
-    checked = _checked(_deduplicated(mounts), job)  # before anything is written for the git dir
+    guard = _Guard(job)
+    checked = guard.check(_deduplicated(mounts))  # before anything is written for the git dir
     if job.git is not None:
-        git_mounts = private_git(job.git, job.workdir, job.scratch / "git")
-        checked = _checked(_deduplicated([*checked, *git_mounts]), job)
+        git_mounts = list(private_git(job.git, job.workdir, job.scratch / "git"))
+        checked = _deduplicated([*checked, *guard.check(git_mounts)])
     elif (job.workdir / ".git").exists():  # no private git dir: the real `.git` is at least never writable
         checked.append(Mount("ro", job.workdir / ".git", job.workdir / ".git"))
     return SandboxSpec(
@@ -116,31 +117,43 @@ def _ordered(mounts: list[Mount]) -> tuple[Mount, ...]:
     return tuple(sorted(mounts, key=lambda m: len(m.dest.parts)))
 
 
-def _checked(mounts: list[Mount], job: Job) -> list[Mount]:
-    """Refuse a mount that contains a protected path, or that reaches into a runtime directory anywhere but
-    the job's own paths (worktree, private HOME/TMP, scratch, the files it was given, our clone's objects)."""
-    protected = protected_paths(job)
-    runtimes = tuple(p.resolve() for p in runtime_roots(job))
-    own = [job.workdir, job.home, job.tmp, job.scratch, *job.read_only]
-    if job.git is not None:
-        own.append(job.git.objects)
-    own_paths = tuple(p.resolve() for p in own)
-    for mount in mounts:
-        if mount.kind not in ("ro", "rw") or not isinstance(mount.source, Path):
-            continue
-        source = mount.source.resolve()
-        if not source.exists():
-            raise SandboxRefused(f"cannot bind {mount.source} into the sandbox: it does not exist")
-        for guarded in protected:
-            if source == guarded or source in guarded.parents:
+class _Guard:
+    """The protected paths of one job, resolved once: refuses a mount that contains one of them, or that
+    reaches into a runtime directory anywhere but the job's own paths (worktree, private HOME/TMP, scratch,
+    the files it was given, our clone's objects)."""
+
+    def __init__(self, job: Job) -> None:
+        self.protected = [str(p) for p in protected_paths(job)]
+        self.runtimes = [os.path.realpath(p) for p in runtime_roots(job)]
+        own = [job.workdir, job.home, job.tmp, job.scratch, *job.read_only]
+        if job.git is not None:
+            own.append(job.git.objects)
+        self.own = [os.path.realpath(p) for p in own]
+
+    def check(self, mounts: list[Mount]) -> list[Mount]:
+        for mount in mounts:
+            if mount.kind in ("ro", "rw") and isinstance(mount.source, Path):
+                self._check(mount.source)
+        return mounts
+
+    def _check(self, path: Path) -> None:
+        source = os.path.realpath(path)
+        if not os.path.exists(source):
+            raise SandboxRefused(f"cannot bind {path} into the sandbox: it does not exist")
+        for guarded in self.protected:
+            if _within(guarded, source):
                 raise SandboxRefused(
-                    f"refusing to show {mount.source} inside the sandbox: it contains {guarded}, "
+                    f"refusing to show {path} inside the sandbox: it contains {guarded}, "
                     "which agents must never see (check agents.read_only_paths)"
                 )
-        in_runtime = any(source == r or r in source.parents for r in runtimes)
-        if in_runtime and not any(source == o or o in source.parents for o in own_paths):
+        in_runtime = any(_within(source, r) for r in self.runtimes)
+        if in_runtime and not any(_within(source, o) for o in self.own):
             raise SandboxRefused(
-                f"refusing to show {mount.source} inside the sandbox: it is part of the runtime directory "
+                f"refusing to show {path} inside the sandbox: it is part of the runtime directory "
                 "(state, mailbox, logs, other worktrees), which agents must never see"
             )
-    return mounts
+
+
+def _within(path: str, root: str) -> bool:
+    """`path` is `root` or below it (both resolved)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")

@@ -35,6 +35,7 @@ def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResu
         "timeline",
         "dashboard",
         "multi_host",
+        "isolation_cost",
     }
     assert not [key for key, value in sections.items() if "error" in value]
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
