@@ -272,7 +272,7 @@ def _detail(
     result: AgentResult | None,
 ) -> str:
     if outcome is Outcome.TIMEOUT:
-        return "stalled: no output" if run.stalled else "hit the hard timeout"
+        return run.error.split(";")[0] if run.stalled and run.error else "hit the hard timeout"
     if outcome in (Outcome.CRASH, Outcome.RATE_LIMITED):
         return run.error or f"exit code {run.exit_code}"
     if outcome is Outcome.CONTRACT_ERROR:

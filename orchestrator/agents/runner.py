@@ -109,7 +109,13 @@ def _execute(
     workspace: Workspace,
     git: GitSource | None = None,
 ) -> tuple[AgentRun, str]:
-    log.info("agent start agent=%s kind=%s dir=%s", spec.name, spec.kind, workspace.directory)
+    log.info(
+        "agent start agent=%s kind=%s isolation=%s dir=%s",
+        spec.name,
+        spec.kind,
+        spec.isolation.mode,
+        workspace.directory,
+    )
     missing = _missing_binary(invocation, workspace.worktree)
     if missing:
         log.warning("agent cannot start agent=%s error=%s", spec.name, missing)
