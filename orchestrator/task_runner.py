@@ -121,7 +121,6 @@ def attempt(
     )  # the task's remaining budget
     git_view = _git_source(ctx, repo, worktree)
     run = runner(spec, prompt, worktree, run_dir, git_view)
-    _record_agent_merge(ctx, repo, worktree, run_dir, git_view)
     tampered = git.restore_files(guarded)
     if tampered:  # a filter or alias planted in git config would run inside the orchestrator, token nearby
         ctx.log.warning("agent changed git config; restored task=%s files=%s", task.id, tampered)
@@ -134,6 +133,7 @@ def attempt(
             state="security",
             reason=f"agent changed {', '.join(p.name for p in tampered)}; restored before any git command",
         )
+    _record_agent_merge(ctx, repo, worktree, run_dir, git_view)
     result, contract_error = _read_contract(worktree)
     if not worktree.is_dir():
         contract_error = "the agent deleted its worktree"
@@ -200,8 +200,10 @@ def _record_agent_merge(
     """When the agent merged (or rebased onto) another commit of ours in its private git dir — resolving a
     conflict with the base branch — make our commit a merge with that commit (MERGE_HEAD in our own
     worktree admin dir): the tree is still the worktree's files, only the parent is taken from the agent."""
-    if view is None or not worktree.is_dir():
+    runs = sorted(run_dir.glob("*/sandbox/git"), key=lambda p: p.stat().st_mtime_ns)
+    if view is None or not runs or not worktree.is_dir():
         return
+    latest = runs[-1]  # this run's (an attempt re-run after a crash reuses the attempt's directory)
     clone = pool_for(ctx, repo).repo_dir
     start = git.head_sha(worktree)
 
@@ -211,11 +213,10 @@ def _record_agent_merge(
         except git.GitError:
             return False
 
-    for private in sorted(run_dir.glob("*/sandbox/git")):
-        bases = [b for b in agent_bases(private, start, known) if not git.is_ancestor(clone, b, start)]
-        if len(bases) == 1:
-            (view.git_dir / "MERGE_HEAD").write_text(bases[0] + "\n", encoding="utf-8")
-            ctx.log.info("the agent merged %s; our commit records it as a parent", bases[0][:12])
+    bases = [b for b in agent_bases(latest, start, known) if not git.is_ancestor(clone, b, start)]
+    if len(bases) == 1:
+        (view.git_dir / "MERGE_HEAD").write_text(bases[0] + "\n", encoding="utf-8")
+        ctx.log.info("the agent merged %s; our commit records it as a parent", bases[0][:12])
 
 
 def _git_source(ctx: JobContext, repo: RepoConfig, worktree: Path) -> GitSource | None:
