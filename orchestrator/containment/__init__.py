@@ -9,6 +9,7 @@ private_git.py the agent's own git dir (alternates to our objects, copied refs a
 layout.py     a Job → SandboxSpec, refusing any mount that would expose a protected path
 egress.py     the allow-list proxy (unix socket) for network `allow`; forwarder.py runs inside the sandbox
 probe.py      is bwrap here and working (uid inside)? cached per process
+commands.py   run one command of agent-controlled code contained (the test step, the dependency audit)
 sandbox.py    `contained(isolation, job)` → what to hand to process.run
 report.py     what doctor, status and escalations say about the isolation in force
 """
