@@ -60,7 +60,9 @@ def test_every_line_of_a_successful_recorded_run_is_progress_except_warnings() -
         (gemini_progress, '{"type":"tool_use","tool_name":"run_shell_command"}', True),
     ],
 )
-def test_retries_and_warnings_of_claude_and_gemini_are_not_progress(predicate, line: str, progress: bool) -> None:
+def test_retries_and_warnings_of_claude_and_gemini_are_not_progress(
+    predicate, line: str, progress: bool
+) -> None:
     assert predicate(line) is progress
 
 

@@ -58,7 +58,10 @@ def events(ctx) -> list[dict]:
         ("pass", "did not write .agent_result.md"),
         ("open('.agent_result.md','w').write('garbage without fields')", "STATUS"),
         # in the sandbox the worktree and its .git are mount points: the files go, the directory stays
-        ("import shutil, os; shutil.rmtree(os.getcwd(), ignore_errors=True)", "did not write .agent_result.md"),
+        (
+            "import shutil, os; shutil.rmtree(os.getcwd(), ignore_errors=True)",
+            "did not write .agent_result.md",
+        ),
     ],
     ids=["no-result", "garbage", "deletes-worktree"],
 )
