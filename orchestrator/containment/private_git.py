@@ -6,8 +6,8 @@ Per sandboxed run we create a private git dir under the run's directory:
   blobs and `git diff origin/main` work without copying anything); new objects go to the private `objects/`;
 - `HEAD` is the worktree's branch at its current commit; every branch, remote-tracking ref and tag of our
   clone is copied into `packed-refs`;
-- `index` is a copy of the worktree's index (so `git status` is instant and right), `info/exclude` and
-  `shallow` are copied when present;
+- `index` is a copy of the worktree's index (so `git status` is instant and right), and so is the state of a
+  merge we started for a resolve-conflict task (`MERGE_HEAD`, …); `info/exclude` and `shallow` when present;
 - `config` is a fresh minimal file (no hooks, filters or remotes of ours).
 After the run, `agent_bases` reads (as data: zlib and text, never a git command in that directory) which
 commits of ours the agent's own new commits are built on, so a merge of the base branch the agent made
@@ -35,6 +35,7 @@ from orchestrator.containment.spec import Mount
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 REF_ROOTS = ("refs/heads", "refs/remotes", "refs/tags")
 OBJECTS_INSIDE = Path("/agentos/objects")  # where the sandbox sees our clone's objects, read-only
+MERGE_STATE = ("MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "ORIG_HEAD")  # a merge we started for the agent
 
 
 class GitSourceError(Exception):
@@ -108,11 +109,12 @@ def private_git(source: GitSource, worktree: Path, dest: Path) -> tuple[Mount, .
     )
     packed = "".join(f"{sha} {name}\n" for name, sha in sorted(refs.items()))
     (dest / "packed-refs").write_text("# pack-refs with: sorted\n" + packed, encoding="utf-8")
-    for name, origin in (
-        ("index", source.git_dir / "index"),
+    copies = [(name, source.git_dir / name) for name in ("index", *MERGE_STATE)]
+    copies += [
         ("info/exclude", source.common_dir / "info" / "exclude"),
         ("shallow", source.common_dir / "shallow"),
-    ):
+    ]
+    for name, origin in copies:
         if origin.is_file():
             shutil.copyfile(origin, dest / name)
     mounts = [Mount("ro", OBJECTS_INSIDE, source.objects.resolve())]
