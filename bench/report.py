@@ -66,6 +66,7 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _latency_targets,
         _host_targets,
         _busy_targets,
+        _isolation_targets,
     ]
     found: list[Target] = []
     for check in checks:
@@ -104,6 +105,16 @@ def _busy_targets(s: dict[str, Any]) -> list[Target]:
             10,
             "s",
         ),
+    ]
+
+
+def _isolation_targets(s: dict[str, Any]) -> list[Target]:
+    i = s["isolation_cost"]
+    return [
+        Target.at_most(
+            "j. sandbox cost per agent start (bwrap − none)", i["agent_start_overhead_ms"], 50, "ms"
+        ),
+        Target.at_most("j. sandbox cost per test step (bwrap − none)", i["test_step_overhead_ms"], 50, "ms"),
     ]
 
 

@@ -35,6 +35,7 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
             "i. Ready → agent started while the queue is busy (long agent, 1-minute cadence)",
             _busy,
         ),
+        "isolation_cost": ("j. sandbox cost: agent start and test step, bwrap vs no isolation", _isolation),
     }
     lines: list[str] = []
     for key, (title, render) in renderers.items():
@@ -43,6 +44,19 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         lines += ["", title]
         section = sections[key]
         lines += [f"  FAILED: {section['error']}"] if "error" in section else render(section)
+    return lines
+
+
+def _isolation(s: dict[str, Any]) -> list[str]:
+    lines = [f"  repository of {s['files']} files, median of {s['repeats']} runs (ms)"]
+    for mode in ("none", "bwrap", "bwrap_allow"):
+        lines.append(
+            f"  {mode:<12} agent start {s['agent_start_ms'][mode]:>8.1f}   test step {s['test_step_ms'][mode]:>8.1f}"
+        )
+    lines.append(
+        f"  sandbox cost: agent start +{s['agent_start_overhead_ms']} ms, test step "
+        f"+{s['test_step_overhead_ms']} ms (egress proxy: +{s['allow_overhead_ms']} ms per start)"
+    )
     return lines
 
 

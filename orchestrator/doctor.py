@@ -64,6 +64,7 @@ def run_checks(
     checks.append(secrets)
     checks += list(_runtime_checks(config))
     checks += list(_agent_checks(config, env))
+    checks += _isolation_checks(config)
     checks += list(_github_checks(config, env, forge_factory))
     checks += _cron_checks(config, env, run_cron_lines)
     if config.telegram.enabled:
@@ -205,6 +206,14 @@ def _agent_checks(config: Config, environ: Mapping[str, str]) -> Iterator[Check]
         detail = f"{binary} ({version})" + ("" if key_ok else f"; ${agent.api_key_env} is not set")
         fix = "" if key_ok else f"bin/agentos env set {agent.api_key_env} (the jobs read runtime/secrets.env)"
         yield Check(f"agent {name}", key_ok, detail, fix)
+
+
+def _isolation_checks(config: Config) -> list[Check]:
+    """The isolation in force (containment/report.py): bwrap working, user namespaces, uid inside, network."""
+    from orchestrator.config.settings import isolation_of
+    from orchestrator.containment.report import doctor_checks
+
+    return [Check(c.name, c.ok, c.detail, c.fix) for c in doctor_checks(isolation_of(config))]
 
 
 def _version(binary: str) -> str:

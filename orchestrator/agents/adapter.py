@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,14 +40,22 @@ class Outcome:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
+ProgressFilter = Callable[[str], bool]
+
+
 class Adapter(Protocol):
-    """One agent CLI. `invocation` may write config files under `workspace.home`."""
+    """One agent CLI. `invocation` may write config files under `workspace.home`.
+
+    `progress_filter` names the stdout lines that are model or tool progress (the CLI's structured events),
+    which alone reset the stall timer; None means any output counts."""
 
     def invocation(self, spec: AgentSpec, workspace: Workspace) -> Invocation: ...
 
     def print_invocation(self, spec: AgentSpec, workspace: Workspace) -> Invocation: ...
 
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome: ...
+
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None: ...
 
 
 _RATE_LIMIT = re.compile(

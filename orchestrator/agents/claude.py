@@ -21,9 +21,11 @@ from typing import Any
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_dict,
     as_float,
     as_int,
+    json_objects,
     last_json_object,
     last_stderr_line,
     mentions_rate_limit,
@@ -83,6 +85,21 @@ class ClaudeAdapter:
 
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return parse_result(spec, result.stdout, last_stderr_line(result), self.trust_reported_cost)
+
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return is_progress
+
+
+PROGRESS_TYPES = frozenset({"assistant", "user", "result"})
+
+
+def is_progress(line: str) -> bool:
+    """A stream-json message from the model (`assistant`), a tool result (`user`), the final `result`, or
+    the session's `system/init`; other system messages (API retries, status) are not progress."""
+    for event in json_objects(line):
+        kind = event.get("type")
+        return kind in PROGRESS_TYPES or (kind == "system" and event.get("subtype") == "init")
+    return False
 
 
 def parse_result(

@@ -20,6 +20,7 @@ from typing import Any
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_dict,
     as_int,
     json_objects,
@@ -88,6 +89,27 @@ class CodexAdapter:
 
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return parse_events(spec, result.stdout, last_stderr_line(result))
+
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return is_progress
+
+
+def is_progress(line: str) -> bool:
+    """Model or tool progress: `thread.started`, `turn.*`, and `item.*` events other than error items.
+    `error` events and error items ("Reconnecting… 1/5", warnings) are not progress."""
+    stripped = line.strip()
+    if not stripped.startswith("{"):
+        return False
+    try:
+        event = json.loads(stripped)
+    except json.JSONDecodeError:
+        return False
+    kind = event.get("type") if isinstance(event, dict) else None
+    if not isinstance(kind, str):
+        return False
+    if kind == "thread.started" or kind.startswith("turn."):
+        return True
+    return kind.startswith("item.") and as_dict(event.get("item")).get("type") != "error"
 
 
 def parse_events(spec: AgentSpec, stdout: str, stderr_line: str = "") -> Outcome:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import PurePath
 
-from orchestrator.agents.adapter import Adapter, Invocation, Outcome
+from orchestrator.agents.adapter import Adapter, Invocation, Outcome, ProgressFilter
 from orchestrator.agents.claude import ClaudeAdapter
 from orchestrator.agents.codex import CodexAdapter
 from orchestrator.agents.environment import Workspace
@@ -51,6 +51,9 @@ class DeepSeekAdapter:
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return self._adapter(spec).parse(_with_defaults(spec), result)
 
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return self._adapter(spec).progress_filter(spec)
+
     def _adapter(self, spec: AgentSpec) -> Adapter:
         cli = underlying_cli(spec)
         if cli == "claude":
@@ -74,6 +77,9 @@ class OpenAICompatibleCommand:
 
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return self._script.parse(spec, result)
+
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return None
 
     def _with_openai_env(self, spec: AgentSpec, workspace: Workspace, invocation: Invocation) -> Invocation:
         env = dict(invocation.env)

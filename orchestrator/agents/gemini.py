@@ -25,6 +25,7 @@ from typing import Any
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_dict,
     as_int,
     json_objects,
@@ -68,6 +69,21 @@ class GeminiAdapter:
 
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return parse_output(spec, result.stdout, result.stderr)
+
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return is_progress
+
+
+PROGRESS_EVENTS = STREAM_EVENTS - {"error"}
+
+
+def is_progress(line: str) -> bool:
+    """A stream-json event of the session (init, model message, tool use or result, final result); `error`
+    events (retries, warnings) are not progress. Print mode's single `json` object counts too."""
+    for event in json_objects(line):
+        kind = event.get("type")
+        return kind in PROGRESS_EVENTS or (kind is None and "response" in event)
+    return False
 
 
 def settings(spec: AgentSpec) -> dict[str, Any]:

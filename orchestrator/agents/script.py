@@ -13,6 +13,7 @@ from __future__ import annotations
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_float,
     as_int,
     last_json_line,
@@ -42,6 +43,9 @@ class ScriptAdapter:
 
     def print_invocation(self, spec: AgentSpec, workspace: Workspace) -> Invocation:
         return self.invocation(spec, workspace)
+
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return None  # a script has no structured events: any output is progress
 
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         report = last_json_line(result.stdout)

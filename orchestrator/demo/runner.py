@@ -96,13 +96,14 @@ def demo_config(
 ) -> dict[str, Any]:
     python = sys.executable
     agents: dict[str, Any] = {
+        # the sandbox shows the agent its own script read-only, and nothing else of this checkout
+        "read_only_paths": [str(HERE / "agent.py")],
         "demo": {
             "kind": "script",
-            "command": [python, "-m", "orchestrator.demo.agent"],
+            "command": [python, str(HERE / "agent.py")],
             "timeout_minutes": 2,
             "stall_minutes": 1,
-            "env": {"PYTHONPATH": str(HERE.parents[1])},
-        }
+        },
     }
     if agent != "demo":
         agents[agent] = real_agent_config(agent, environ)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import budgets, git, metrics, process
+from orchestrator.config.settings import isolation_of
+from orchestrator.containment.report import refusal as isolation_refusal
 from orchestrator.decision_hooks import note_running, note_waiting_for_agent
 from orchestrator.escalation import NotifyFn, escalate, mark_pending, repair_pending
 from orchestrator.github.errors import GitHubError
@@ -81,6 +83,11 @@ def run(
     report = QueueReport()
     hooks = Hooks(runner or default_runner(ctx.environ), notify, ask, stop_now)
     _maintain(ctx, report)
+    refused = isolation_refusal(isolation_of(ctx.config)) if runner is None else None
+    if refused:  # no agent starts without the configured isolation (containment/report.py)
+        ctx.log.error("queue: no agent started: %s", refused)
+        report.errors.append(refused)
+        return report
     workers = max(1, ctx.config.limits.max_parallel_workers)
     slots = WorkerSlots(ctx.paths.locks, workers)
     inbox = _InboxWatch(ctx.mailbox.root / TaskState.INBOX.value)

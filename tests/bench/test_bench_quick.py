@@ -36,6 +36,7 @@ def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResu
         "dashboard",
         "multi_host",
         "busy_queue",
+        "isolation_cost",
     }
     assert not [key for key, value in sections.items() if "error" in value]
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]

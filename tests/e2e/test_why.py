@@ -59,9 +59,11 @@ def _agent(tmp_path: Path, gate: Path, status: str = "complete") -> dict[str, An
 
 
 def _setup(sandbox, tmp_path: Path, issues: list[dict], status: str = "complete", **limits: Any):
-    gate = tmp_path / "agent-may-finish"
+    signals = tmp_path / "signals"  # shown read-only in the sandbox: the test releases the agent through it
+    signals.mkdir(exist_ok=True)
+    gate = signals / "agent-may-finish"
     overrides = {
-        "agents": {"worker": _agent(tmp_path, gate, status)},
+        "agents": {"read_only_paths": [str(signals)], "worker": _agent(tmp_path, gate, status)},
         "routing": {"default": ["worker"]},
         "limits": {"max_parallel_workers": 1, "max_attempts": 1, "lease_seconds": 60, **limits},
     }
