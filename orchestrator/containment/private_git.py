@@ -19,6 +19,11 @@ reads the private dir, and the real `.git` is never writable from inside.
 
 The source is read as data (files, never a git command that could honour config), from our clone's
 directories (`GitSource`) — never from what the worktree's `.git` file says, when the caller knows better.
+Whatever the agent could have written (its private dir after the run, a worktree's `.git`) is read through
+`worktree_files`: never through a link, never a FIFO or device (no blocking open), at most a few bytes per
+file, and a loose object is inflated only as far as its header and parent lines — a planted
+`HEAD -> /dev/zero`, a FIFO for `packed-refs` or an object that inflates to gigabytes cannot hang or
+exhaust the queue.
 """
 
 from __future__ import annotations
@@ -31,11 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.containment.spec import Mount
+from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
 
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 REF_ROOTS = ("refs/heads", "refs/remotes", "refs/tags")
 OBJECTS_INSIDE = Path("/agentos/objects")  # where the sandbox sees our clone's objects, read-only
 MERGE_STATE = ("MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "ORIG_HEAD")  # a merge we started for the agent
+REF_FILE_BYTES = 4096  # HEAD, a loose ref, a `.git` file: a line
+PACKED_REFS_BYTES = 32 * 1024 * 1024
+OBJECT_FILE_BYTES = 16 * 1024 * 1024  # a loose commit object as stored (compressed)
+COMMIT_HEADER_BYTES = 1024 * 1024  # how far a commit is inflated: its header and parent lines
 
 
 class GitSourceError(Exception):
@@ -69,23 +79,32 @@ def source_from_clone(clone_git_dir: Path, worktree: Path) -> GitSource:
 
 
 def source_from_worktree(worktree: Path) -> GitSource | None:
-    """The git metadata a worktree points at, read as data; None when it is not a repository."""
+    """The git metadata a worktree points at, read as data; None when it is not a repository (or its `.git`
+    is a link, a FIFO or anything but a directory or a regular file)."""
     dot_git = worktree / ".git"
     if dot_git.is_dir() and not dot_git.is_symlink():
         return GitSource(git_dir=dot_git, common_dir=dot_git) if (dot_git / "objects").is_dir() else None
-    if not dot_git.is_file():
-        return None
-    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
-    if not text.startswith("gitdir:"):
+    text = _small_file(worktree, ".git")
+    if text is None or not text.startswith("gitdir:"):
         return None
     git_dir = (worktree / text.removeprefix("gitdir:").strip()).resolve()
-    common = git_dir
-    commondir = git_dir / "commondir"
-    if commondir.is_file():
-        common = (git_dir / commondir.read_text(encoding="utf-8").strip()).resolve()
+    commondir = _small_file(git_dir, "commondir") if git_dir.is_dir() else None
+    common = (git_dir / commondir).resolve() if commondir else git_dir
     if not (common / "objects").is_dir():
         return None
     return GitSource(git_dir=git_dir, common_dir=common)
+
+
+def _small_file(root: Path, relative: str, limit: int = REF_FILE_BYTES) -> str | None:
+    """The text of a small regular file under `root`, read as data (no link followed, no FIFO opened);
+    None when it is missing, not a regular file or larger than `limit`."""
+    try:
+        read = read_regular_file(root, relative, limit)
+    except UnsafeWorktreePath:
+        return None
+    if read is None or len(read.data) > limit:
+        return None
+    return read.data.decode("utf-8", errors="replace").strip()
 
 
 def private_git(source: GitSource, worktree: Path, dest: Path) -> tuple[Mount, ...]:
@@ -169,12 +188,9 @@ def _refs(common: Path) -> dict[str, str]:
 
 
 def _packed(common: Path) -> dict[str, str]:
-    try:
-        lines = (common / "packed-refs").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {}
-    refs = {}
-    for line in lines:
+    text = _small_file(common, "packed-refs", PACKED_REFS_BYTES)
+    refs: dict[str, str] = {}
+    for line in (text or "").splitlines():
         sha, _, name = line.partition(" ")
         if _SHA.fullmatch(sha) and name.startswith(REF_ROOTS):
             refs[name] = sha
@@ -204,7 +220,7 @@ def agent_bases(dest: Path, start: str, known: Callable[[str], bool]) -> tuple[s
         if known(sha):
             bases.add(sha)
             continue
-        parents = _loose_commit_parents(dest / "objects", sha)
+        parents = _loose_commit_parents(dest, sha)
         if parents is None:
             return ()
         pending += parents
@@ -212,37 +228,39 @@ def agent_bases(dest: Path, start: str, known: Callable[[str], bool]) -> tuple[s
 
 
 def _private_head(dest: Path) -> str | None:
-    try:
-        text = (dest / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+    text = _small_file(dest, "HEAD")
+    if text is None:
         return None
     if _SHA.fullmatch(text):
         return text
     ref = text.removeprefix("ref:").strip()
-    if not ref.startswith("refs/heads/") or ".." in ref:
+    if not ref.startswith("refs/heads/") or ".." in ref.split("/"):
         return None
-    loose = dest / ref
-    if loose.is_file() and not loose.is_symlink():
-        sha = loose.read_text(encoding="utf-8", errors="replace").strip()
-        return sha if _SHA.fullmatch(sha) else None
+    loose = _small_file(dest, ref)
+    if loose is not None:
+        return loose if _SHA.fullmatch(loose) else None
     return _packed(dest).get(ref)
 
 
-def _loose_commit_parents(objects: Path, sha: str) -> list[str] | None:
-    path = objects / sha[:2] / sha[2:]
-    if path.is_symlink() or not path.is_file():
+def _loose_commit_parents(dest: Path, sha: str) -> list[str] | None:
+    """The parents of the loose commit `sha` in the agent's git dir `dest`; None when it is not a loose
+    commit we can read within the bounds (packed, missing, a link, not a commit, a header that never ends)."""
+    try:
+        read = read_regular_file(dest, f"objects/{sha[:2]}/{sha[2:]}", OBJECT_FILE_BYTES)
+    except UnsafeWorktreePath:
+        return None
+    if read is None or len(read.data) > OBJECT_FILE_BYTES:
         return None
     try:
-        data = zlib.decompress(path.read_bytes())
-    except (OSError, zlib.error):
+        data = zlib.decompressobj().decompress(read.data, COMMIT_HEADER_BYTES)
+    except zlib.error:
         return None
     header, _, body = data.partition(b"\0")
-    if not header.startswith(b"commit "):
-        return None
+    end = body.find(b"\n\n")
+    if not header.startswith(b"commit ") or end < 0:
+        return None  # not a commit, or its header runs past what we inflate
     parents = []
-    for line in body.split(b"\n"):
-        if not line:
-            break
+    for line in body[:end].split(b"\n"):
         if line.startswith(b"parent "):
             parent = line[7:].decode("ascii", errors="replace")
             if not _SHA.fullmatch(parent):
