@@ -32,6 +32,7 @@ from orchestrator.commit_builder import (
     write_tree,
 )
 from orchestrator.git import GitError, GitSettings, run_git
+from orchestrator.git_runner import git_listing
 from orchestrator.publish_guard import diff_problems, message_problems, reverted_base_changes
 from orchestrator.store import atomic_write_bytes
 from orchestrator.worktree_files import StatKey
@@ -117,7 +118,7 @@ def _pristine_stats(trusted: Path, worktree: Path, head: str, settings: GitSetti
     staged = run_git(["diff-index", "--cached", "--quiet", head, "--"], worktree, settings, ok_codes=(0, 1))
     if staged.returncode != 0:
         return {}
-    out = run_git(["ls-files", "-z", "--modified", "--deleted"], worktree, settings).stdout
+    out = git_listing(["ls-files", "-z", "--modified", "--deleted"], worktree, settings)
     dirty = {name for name in out.split("\0") if name}
     paths = [path for path in tree_entries(trusted, head, settings) if path not in dirty]
     return stat_keys(worktree, paths)
@@ -134,7 +135,7 @@ def _merge_base_into(start: StartPoint, base_branch: str, settings: GitSettings)
         settings,
         ok_codes=(0, 1),
     )
-    out = run_git(["diff", "--name-only", "-z", "--diff-filter=U"], start.worktree, settings).stdout
+    out = git_listing(["diff", "--name-only", "-z", "--diff-filter=U"], start.worktree, settings)
     conflicts = tuple(sorted(p for p in out.split("\0") if p))
     merge = MergeInProgress(f"origin/{base_branch}", base_sha, conflicts)
     return _replace(start, integrated=base_sha, merge=merge)
@@ -187,9 +188,9 @@ def _is_base_commit(start: StartPoint, sha: str, settings: GitSettings) -> bool:
 
 def _changed(start: StartPoint, parent: str, treeish: str, settings: GitSettings) -> tuple[str, ...]:
     base_point = git.merge_base(start.trusted, parent, start.base_ref, settings) or parent
-    out = run_git(
+    out = git_listing(
         ["diff", "--name-only", "-z", "--no-renames", base_point, treeish], start.trusted, settings
-    ).stdout
+    )
     return tuple(name for name in out.split("\0") if name)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.git import GitSettings, run_git
+from orchestrator.git_runner import git_listing
 from orchestrator.publish_guard import blocked_reason
 from orchestrator.result_contract import RESULT_FILE_NAME
 from orchestrator.worktree_files import Entry, StatKey, WorktreeReader
@@ -58,7 +59,7 @@ class Snapshot:
 
 
 def tree_entries(trusted: Path, treeish: str, settings: GitSettings) -> TreeEntries:
-    out = run_git(["ls-tree", "-r", "-z", "--full-tree", treeish], trusted, settings).stdout
+    out = git_listing(["ls-tree", "-r", "-z", "--full-tree", treeish], trusted, settings)
     entries: TreeEntries = {}
     for record in out.split("\0"):
         if record:
@@ -153,7 +154,7 @@ def _candidates(
     shows as `dir/`)."""
     scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
     env = {"GIT_WORK_TREE": str(worktree), "GIT_INDEX_FILE": str(scratch / "empty-index")}
-    out = run_git(["ls-files", "-z", "--others", "--exclude-standard"], trusted, settings, env=env).stdout
+    out = git_listing(["ls-files", "-z", "--others", "--exclude-standard"], trusted, settings, env=env)
     return set(before) | {name for name in out.split("\0") if name}
 
 

@@ -121,6 +121,7 @@ def run_git(
     stdin: str | None = None,
     env: Mapping[str, str] | None = None,
     max_output: int = 4 * 1024 * 1024,
+    binary: bool = False,
 ) -> process.ProcessResult:
     """Run `git <args>` in cwd; GitError unless the exit code is in ok_codes.
 
@@ -137,7 +138,9 @@ def run_git(
     if env:
         full_env.update(env)
     try:
-        result = process.run(argv, cwd=cwd, env=full_env, timeout=timeout, stdin=stdin, max_output=max_output)
+        result = process.run(
+            argv, cwd=cwd, env=full_env, timeout=timeout, stdin=stdin, max_output=max_output, binary=binary
+        )
     except process.ProcessError as exc:
         raise GitError(argv, -1, str(exc)) from exc
     if result.returncode is None:
@@ -145,6 +148,26 @@ def run_git(
     if result.returncode not in ok_codes:
         raise GitError(argv, result.returncode, "\n".join(t for t in (result.stderr, result.stdout) if t))
     return result
+
+
+LISTING_MAX_BYTES = 1024 * 1024 * 1024
+
+
+def git_listing(
+    args: Sequence[str],
+    cwd: Path,
+    settings: GitSettings = DEFAULT_SETTINGS,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+) -> str:
+    """The whole output of a command that lists paths or objects. Never cut to its tail (run_git's default
+    bound would silently drop the first paths: files taken for deleted, new objects left unscanned); a
+    listing over LISTING_MAX_BYTES raises GitError instead of being taken as complete."""
+    result = run_git(args, cwd, settings, env=env, stdin=stdin, max_output=LISTING_MAX_BYTES)
+    if len(result.stdout) >= LISTING_MAX_BYTES // 4 and len(result.stdout.encode()) >= LISTING_MAX_BYTES:
+        raise GitError(["git", *args], result.returncode, f"more than {LISTING_MAX_BYTES} bytes of listing")
+    return result.stdout
 
 
 def abort_rebase(worktree: Path, settings: GitSettings = DEFAULT_SETTINGS) -> bool:

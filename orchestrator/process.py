@@ -34,6 +34,7 @@ class ProcessResult:
     stalled: bool = False
     pid: int = 0  # also the process-group id
     leftovers_killed: bool = False  # the command exited but left processes in its group; they were killed
+    stdout_bytes: bytes = b""  # stdout as bytes, only with `binary=True` (then `stdout` is empty)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +57,7 @@ def run(
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[str], bool] | None = None,
     marker: str | None = None,
+    binary: bool = False,
 ) -> ProcessResult:
     """Run argv to completion (or until a timeout) and return what it printed, bounded to max_output.
 
@@ -63,7 +65,7 @@ def run(
     record it — e.g. in a task lease — and a later recovery can kill a group orphaned by a crash.
     `progress(line)` decides which complete stdout lines count as progress for the stall timeout (None: any
     output on either stream does). `marker`: the value of AGENTOS_RUN the caller put in `env`; every process
-    carrying it is killed with the group.
+    carrying it is killed with the group. `binary`: stdout is kept as bytes (`stdout_bytes`), not decoded.
     """
     start = time.monotonic()
     try:
@@ -100,13 +102,14 @@ def run(
     return ProcessResult(
         argv=tuple(argv),
         returncode=returncode,
-        stdout=out.decode(errors="replace"),
+        stdout="" if binary else out.decode(errors="replace"),
         stderr=err.decode(errors="replace"),
         duration_s=time.monotonic() - start,
         timed_out=timed_out,
         stalled=stalled,
         pid=proc.pid,
         leftovers_killed=leftovers,
+        stdout_bytes=out if binary else b"",
     )
 
 

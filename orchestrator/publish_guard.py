@@ -17,7 +17,7 @@ that integrates a newer base must not silently undo the base's own changes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,39 +58,82 @@ def blocked_reason(path: str) -> str | None:
     return None
 
 
-def check_new_commits(trusted: Path, sha: str, settings: GitSettings) -> None:
-    """Raise PublishRefused if any object a push of `sha` would send holds a secret or a blocked path."""
-    from orchestrator.git_runner import run_git
+CAT_BATCH_BYTES = 64 * 1024 * 1024  # object content read per `cat-file --batch` (one larger object alone)
 
-    listing = run_git(["rev-list", "--objects", sha, "--not", "--remotes=origin"], trusted, settings).stdout
+
+def check_new_commits(trusted: Path, sha: str, settings: GitSettings) -> None:
+    """Raise PublishRefused if any object a push of `sha` would send holds a secret or a blocked path.
+
+    Every new object is listed (the whole listing, however long) and read in a few `cat-file --batch`
+    processes — thousands of new files cost one process per 64 MB, never one per object."""
+    from orchestrator.git_runner import git_listing
+
+    listing = git_listing(["rev-list", "--objects", sha, "--not", "--remotes=origin"], trusted, settings)
     named: dict[str, str] = {}
     for line in listing.splitlines():
         object_id, _, path = line.partition(" ")
         named.setdefault(object_id, path)
     if not named:
         return
-    batch = run_git(["cat-file", "--batch-check"], trusted, settings, stdin="\n".join(named) + "\n").stdout
+    batch = git_listing(["cat-file", "--batch-check"], trusted, settings, stdin="\n".join(named) + "\n")
     blocked: list[str] = []
-    secrets: list[Finding] = []
+    to_read: list[tuple[str, str, int]] = []
     for line in batch.splitlines():
         object_id, kind, size = [*line.split(" "), "", ""][:3]
         path = named.get(object_id, "")
         if kind in ("blob", "tree") and path and (why := blocked_reason(path)):
             blocked.append(f"{path}: {why}")
-        elif kind == "blob":
-            content = _cat(trusted, "blob", object_id, int(size), settings)
-            secrets.extend(scan_text(content, path or object_id, settings.secret_allowlist))
-        elif kind == "commit":
-            message = _cat(trusted, "commit", object_id, int(size), settings).partition("\n\n")[2]
+        elif kind in ("blob", "commit") and size.isdigit():
+            to_read.append((object_id, kind, int(size)))
+    secrets: list[Finding] = []
+    for object_id, kind, content in _contents(trusted, to_read, settings):
+        if kind == "blob":
+            where = named.get(object_id) or object_id
+            secrets.extend(scan_text(content, where, settings.secret_allowlist))
+        else:
+            message = content.partition("\n\n")[2]
             secrets.extend(scan_text(message, f"commit message of {object_id[:12]}"))
     if secrets or blocked:
         raise PublishRefused([f.describe() for f in secrets] + blocked, secrets=bool(secrets))
 
 
-def _cat(trusted: Path, kind: str, object_id: str, size: int, settings: GitSettings) -> str:
-    from orchestrator.git_runner import run_git
+def _contents(
+    trusted: Path, objects: Sequence[tuple[str, str, int]], settings: GitSettings
+) -> Iterator[tuple[str, str, str]]:
+    """(id, kind, content as text) of each object, read in chunks of at most CAT_BATCH_BYTES."""
+    chunk: list[tuple[str, str, int]] = []
+    total = 0
+    for item in [*objects, None]:
+        if item is not None and (not chunk or total + item[2] <= CAT_BATCH_BYTES):
+            chunk.append(item)
+            total += item[2]
+            continue
+        if chunk:
+            yield from _cat_batch(trusted, chunk, total, settings)
+        chunk, total = ([item], item[2]) if item is not None else ([], 0)
 
-    return run_git(["cat-file", kind, object_id], trusted, settings, max_output=size + 4096).stdout
+
+def _cat_batch(
+    trusted: Path, chunk: Sequence[tuple[str, str, int]], total: int, settings: GitSettings
+) -> Iterator[tuple[str, str, str]]:
+    from orchestrator.git_runner import GitError, run_git
+
+    ids = "".join(f"{object_id}\n" for object_id, _, _ in chunk)
+    bound = total + 128 * len(chunk) + 4096
+    data = run_git(["cat-file", "--batch"], trusted, settings, stdin=ids, max_output=bound, binary=True)
+    out, cursor = data.stdout_bytes, 0
+    for object_id, kind, size in chunk:
+        header_end = out.find(b"\n", cursor)
+        header = out[cursor:header_end].split(b" ")
+        if (
+            header_end < 0
+            or header[:2] != [object_id.encode(), kind.encode()]
+            or header[2:] != [b"%d" % size]
+        ):
+            raise GitError(["git", "cat-file", "--batch"], 0, f"unexpected output for {object_id}")
+        start = header_end + 1
+        yield object_id, kind, out[start : start + size].decode(errors="replace")
+        cursor = start + size + 1
 
 
 def message_problems(message: str, contains_known: Callable[[str], bool]) -> list[str]:
@@ -120,9 +163,9 @@ def reverted_base_changes(
 ) -> list[str]:
     """Paths the base changed between `old_base` and `new_base`, the branch (`head`) never touched, and the
     `result` tree puts back as they were in `old_base`: integrating the base must not undo its changes."""
-    from orchestrator.git_runner import run_git
+    from orchestrator.git_runner import git_listing
 
-    out = run_git(["diff-tree", "-r", "-z", "--no-renames", old_base, new_base], trusted, settings).stdout
+    out = git_listing(["diff-tree", "-r", "-z", "--no-renames", old_base, new_base], trusted, settings)
     fields = out.split("\0")
     undone = []
     for meta, path in zip(fields[0::2], fields[1::2], strict=False):

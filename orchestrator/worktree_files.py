@@ -12,11 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+MAX_OPEN_DIRS = 64  # directory descriptors a WorktreeReader keeps open
 
 
 class UnsafeWorktreePath(Exception):
@@ -123,44 +125,65 @@ StatKey = tuple[int, int, int, int, int]  # inode, mode, size, mtime ns, ctime n
 
 
 class WorktreeReader:
-    """Reads many paths of one worktree without following links, opening each directory once (no-follow,
-    relative to its parent's descriptor). Use as a context manager."""
+    """Reads many paths of one worktree without following links, opening each directory no-follow relative to
+    its parent's descriptor. At most `MAX_OPEN_DIRS` directory descriptors are kept open (the least recently
+    used are closed): a worktree with more directories than our open-file limit is read whole, never with
+    paths taken for missing. Use as a context manager."""
 
     def __init__(self, root: Path) -> None:
         try:
-            root_fd = os.open(root, _DIR_FLAGS)
+            self._root = os.open(root, _DIR_FLAGS)
         except OSError as exc:
             raise UnsafeWorktreePath(".", f"the worktree itself cannot be opened: {exc.strerror}") from exc
-        self._dirs: dict[str, int | None] = {"": root_fd}
+        self._open: OrderedDict[str, int] = OrderedDict()
+        self._absent: set[str] = set()  # missing, a link or not a directory
 
     def __enter__(self) -> WorktreeReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for fd in self._dirs.values():
-            if fd is not None:
-                os.close(fd)
-        self._dirs.clear()
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+        os.close(self._root)
 
-    def _dir_fd(self, directory: str) -> int | None:
-        """The descriptor of a directory of the tree, or None when it is missing, a link or not a directory."""
-        if directory in self._dirs:
-            return self._dirs[directory]
-        parent, _, name = directory.rpartition("/")
-        parent_fd = self._dir_fd(parent)
-        fd: int | None = None
-        if parent_fd is not None and name not in ("", ".", ".."):
+    def dir_fd(self, directory: str) -> int | None:
+        """The descriptor of a directory of the tree ("" is the root), or None when it is missing, a link or
+        not a directory. Valid until the next call. Raises OSError for anything else (e.g. out of
+        descriptors), which must never be taken for a missing directory."""
+        if directory == "":
+            return self._root
+        parts = directory.split("/")
+        depth, fd = len(parts), self._root
+        while depth > 0:
+            prefix = "/".join(parts[:depth])
+            if prefix in self._absent:
+                return None
+            if prefix in self._open:
+                self._open.move_to_end(prefix)
+                fd = self._open[prefix]
+                break
+            depth -= 1
+        for index in range(depth, len(parts)):
+            prefix = "/".join(parts[: index + 1])
             try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-            except OSError:
-                fd = None
-        self._dirs[directory] = fd
+                if parts[index] in ("", ".", ".."):
+                    raise OSError(errno.ENOENT, "not a name")
+                fd = os.open(parts[index], _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    raise
+                self._absent.add(prefix)
+                return None
+            self._open[prefix] = fd
+            if len(self._open) > MAX_OPEN_DIRS:
+                os.close(self._open.popitem(last=False)[1])  # never `fd`: it was just added
         return fd
 
     def stat_key(self, relative: str) -> StatKey | None:
         """What a change to the path would change (ctime cannot be set back), or None when it is missing."""
         directory, _, name = relative.rpartition("/")
-        fd = self._dir_fd(directory)
+        fd = self.dir_fd(directory)
         if fd is None:
             return None
         try:
@@ -175,7 +198,7 @@ class WorktreeReader:
         directory, _, name = relative.rpartition("/")
         if name in ("", ".", "..") or "/../" in f"/{relative}/":
             raise UnsafeWorktreePath(relative, "not a relative path inside the worktree")
-        fd = self._dir_fd(directory)
+        fd = self.dir_fd(directory)
         if fd is None:
             return Entry("missing")
         return _entry_at(fd, name, relative, max_bytes)

@@ -1,0 +1,114 @@
+"""The worktree and the trusted clone's new objects read as data at volume and with odd entries: what an agent
+can leave behind to make our commit builder or our push guard lose paths, skip objects, block or run out of
+memory. Against real git; each case judged from the tree we build or the guard's refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from orchestrator import agent_commit
+from orchestrator.git import head_sha, run_git
+from orchestrator.publish_guard import PublishRefused, check_new_commits
+from orchestrator.worktree_pool import WorktreePool
+from tests.security.fake_secrets import GITHUB_CLASSIC
+from tests.test_commit_builder import origin, pool  # noqa: F401  (fixtures)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fast_import(trusted: Path, parent: str, files: dict[str, bytes], message: str = "agent work") -> str:
+    """A commit on `parent` in the trusted clone adding `files` (a stream to `git fast-import`: thousands of
+    blobs in well under a second)."""
+    stream = [
+        b"commit refs/agentos/test\n",
+        b"committer A <a@x.invalid> 0 +0000\n",
+        b"data %d\n%s\n" % (len(message), message.encode()),
+        b"from %s\n" % parent.encode(),
+    ]
+    for path, data in files.items():
+        stream.append(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
+    done = subprocess.run(
+        ["git", "--git-dir", str(trusted), "fast-import", "--quiet"],
+        input=b"".join(stream),
+        capture_output=True,
+        check=True,
+    )
+    assert done.returncode == 0
+    return run_git(["rev-parse", "refs/agentos/test"], trusted).stdout.strip()
+
+
+def test_a_token_among_thousands_of_new_objects_is_still_found(pool: WorktreePool) -> None:  # noqa: F811
+    """The push guard lists the new objects: a listing longer than any output cap must be read whole, or
+    the objects cut off (the first ones: the commit and an early blob) are pushed unscanned."""
+    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    trusted = pool.trusted_dir
+    assert trusted is not None
+    padding = "p" * 200
+    files = {"aaa-leak.txt": f"token = {GITHUB_CLASSIC}\n".encode()}
+    files |= {f"pad/{padding}{n:05d}": b"%d\n" % n for n in range(20000)}  # ~5 MB of listing
+    sha = fast_import(trusted, head_sha(worktree), files)
+    with pytest.raises(PublishRefused) as refused:
+        check_new_commits(trusted, sha, pool.settings)
+    assert refused.value.secrets and any("aaa-leak.txt" in p for p in refused.value.problems)
+
+
+READ_UNDER_A_LOW_FILE_LIMIT = textwrap.dedent(
+    """
+    import json, resource, sys
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from orchestrator import agent_commit
+    from orchestrator.git import GitSettings, ensure_clone
+    from orchestrator.worktree_pool import WorktreePool
+    worktree = Path(sys.argv[2])
+    clone = ensure_clone(sys.argv[4], Path(sys.argv[3]))  # registers our clones' layout in this process
+    WorktreePool(clone, worktree.parent, size=1)
+    start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", GitSettings())
+    (worktree / "a-new-file.txt").write_text("new\\n")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+    built = agent_commit.build(start, GitSettings())
+    print(json.dumps({"changed": built.changed, "refused": built.snapshot.refused}))
+    """
+)
+
+
+def test_more_directories_than_open_files_lose_no_path(origin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """A worktree with more directories than the process may open files (cron's 1024 is common; an agent
+    can make 100000): every tracked path is still read, none is taken for deleted."""
+    seed = tmp_path / "many"
+    run_git(["clone", "--quiet", str(origin), str(seed)], tmp_path)
+    for n in range(300):
+        (seed / f"d{n:03d}").mkdir()
+        (seed / f"d{n:03d}" / "f.txt").write_text(f"{n}\n")
+    run_git(["add", "."], seed)
+    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "many dirs"], seed)
+    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
+    from orchestrator.git import ensure_clone
+
+    clone = ensure_clone(str(origin), tmp_path / "clones" / "many")
+    many = WorktreePool(clone, tmp_path / "worktrees" / "many", size=1)
+    worktree = many.acquire("agent/1-x", "origin/main", owner="t1")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            READ_UNDER_A_LOW_FILE_LIMIT,
+            str(ROOT),
+            str(worktree),
+            str(clone),
+            str(origin),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    built = json.loads(out.stdout)
+    assert built == {"changed": ["a-new-file.txt"], "refused": []}
+    assert agent_commit  # the module under test
