@@ -29,7 +29,7 @@ from orchestrator.git import GitSettings, run_git
 from orchestrator.git_runner import git_listing
 from orchestrator.publish_guard import blocked_reason
 from orchestrator.result_contract import RESULT_FILE_NAME
-from orchestrator.worktree_files import Entry, StatKey, WorktreeReader
+from orchestrator.worktree_files import Entry, StatKey, WorktreeReader, git_rule_hazards, read_entry
 
 MAX_FILE_BYTES = 100 * 1024 * 1024  # GitHub refuses larger files
 GITLINK = "160000"
@@ -82,6 +82,9 @@ def read_worktree(
     content; a path whose key is the same now (inode, size, mtime and ctime — ctime cannot be set back) keeps
     the parent's entry without being read again."""
     before = tree_entries(trusted, parent, settings)
+    hazards = _rule_file_problems(worktree, before, len(parent))
+    if hazards:  # git would block on (or follow) them: it does not run in this worktree at all
+        return Snapshot(parent, before, dict(before), refused=tuple(hazards))
     gitlinks = [path for path, (mode, _) in before.items() if mode == GITLINK]
     entries: TreeEntries = {path: before[path] for path in gitlinks}
     contents: dict[str, bytes] = {}
@@ -111,6 +114,25 @@ def read_worktree(
                 refused.append(problem)
     dropped = [path for path in dropped if path != RESULT_FILE_NAME]  # the one expected there
     return Snapshot(parent, before, entries, contents, tuple(dropped), tuple(refused))
+
+
+def _rule_file_problems(worktree: Path, before: TreeEntries, id_length: int) -> list[str]:
+    """A `.gitignore` / `.gitattributes` that is a FIFO, socket or device, or a link the parent commit does
+    not have: refused before any git command reads the worktree."""
+    problems = []
+    for path, kind in git_rule_hazards(worktree):
+        if kind == "special":
+            problems.append(
+                f"{path}: a FIFO, socket or device where git reads its rules (git would block on it)"
+            )
+            continue
+        entry = read_entry(worktree, path, MAX_FILE_BYTES)
+        if entry.kind == "link" and before.get(path) == (_MODES["link"], blob_id(entry.data, id_length)):
+            continue  # the repository's own link, unchanged
+        problems.append(
+            f"{path}: a link where git reads its rules (git before 2.32 follows it); make it a file"
+        )
+    return problems
 
 
 def _add_entry(

@@ -204,6 +204,52 @@ class WorktreeReader:
         return _entry_at(fd, name, relative, max_bytes)
 
 
+GIT_RULE_FILES = frozenset({".gitignore", ".gitattributes"})
+
+
+def git_rule_hazards(root: Path) -> list[tuple[str, str]]:
+    """Every `.gitignore` / `.gitattributes` under `root` that is not a regular file, as (relative path,
+    "link" | "special"), found without following any link (the top-level `.git` is not entered).
+
+    git opens these files while it lists, diffs or checks out the tree: a FIFO blocks it until its timeout
+    (every later command on the worktree too: `git clean` leaves FIFOs alone), and git before 2.32 follows
+    a link (to /dev/zero, to our /proc). Directories are opened relative to their parent; at most
+    MAX_OPEN_DIRS descriptors are held, whatever the tree's size or depth."""
+    found: list[tuple[str, str]] = []
+    with WorktreeReader(root) as reader:
+        pending = [""]
+        while pending:
+            directory = pending.pop()
+            fd = reader.dir_fd(directory)
+            if fd is None:
+                continue
+            prefix = f"{directory}/" if directory else ""
+            subdirectories = []
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if prefix or entry.name != ".git":
+                            subdirectories.append(prefix + entry.name)
+                    elif entry.name in GIT_RULE_FILES and not entry.is_file(follow_symlinks=False):
+                        found.append((prefix + entry.name, "link" if entry.is_symlink() else "special"))
+            pending.extend(reversed(subdirectories))
+    return sorted(found)
+
+
+def remove_special_git_rule_files(root: Path) -> list[str]:
+    """Delete every `.gitignore` / `.gitattributes` under `root` that is a FIFO, socket or device (never
+    content: git cannot track one), so that our git can run in the worktree again. The paths removed."""
+    removed = []
+    with WorktreeReader(root) as reader:
+        for relative, kind in git_rule_hazards(root):
+            directory, _, name = relative.rpartition("/")
+            fd = reader.dir_fd(directory)
+            if kind == "special" and fd is not None:
+                os.unlink(name, dir_fd=fd)
+                removed.append(relative)
+    return removed
+
+
 def read_entry(root: Path, relative: str, max_bytes: int) -> Entry:
     """One path, read as `WorktreeReader.entry` reads it."""
     with WorktreeReader(root) as reader:

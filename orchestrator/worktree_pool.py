@@ -30,6 +30,7 @@ from orchestrator.git_runner import (
     run_git,
 )
 from orchestrator.store import JsonStateFile
+from orchestrator.worktree_files import remove_special_git_rule_files
 
 log = logging.getLogger("orchestrator.git")
 
@@ -83,6 +84,7 @@ class WorktreePool:
         """
         name, existing = self._reserve(owner, branch)
         path = self.worktrees_dir / name
+        _clear_git_rule_fifos(path)
         if existing == "held" and resume:
             self.layout.restore_git_file(path)
             return path
@@ -102,6 +104,7 @@ class WorktreePool:
         """Return a worktree to the pool (its HEAD is detached so its branch can be deleted)."""
         name = path.name
         if path.is_dir():
+            _clear_git_rule_fifos(path)
             try:
                 run_git(["switch", "--quiet", "--detach", "--discard-changes"], path, self.settings)
             except GitError as exc:
@@ -236,6 +239,18 @@ class WorktreePool:
             for line in out.splitlines()
             if line.startswith("worktree ")
         }
+
+
+def _clear_git_rule_fifos(path: Path) -> None:
+    """A FIFO an agent left as `.gitignore` / `.gitattributes` would block every git command in the slot
+    (and `git clean` does not remove it): deleted before our git runs there."""
+    if not path.is_dir() or path.is_symlink():
+        return
+    removed = remove_special_git_rule_files(path)
+    if removed:
+        log.warning(
+            "removed FIFOs an agent left where git reads its rules in %s: %s", path, ", ".join(removed)
+        )
 
 
 def _holder_alive(slot: dict[str, Any]) -> bool:

@@ -46,13 +46,19 @@ def agent_code(body: str) -> str:
 
 
 def setup_case(
-    sandbox: Any, tmp_path: Path, body: str, max_attempts: int = 1, repo_extra: dict[str, Any] | None = None
+    sandbox: Any,
+    tmp_path: Path,
+    body: str,
+    max_attempts: int = 1,
+    repo_extra: dict[str, Any] | None = None,
+    isolation: str = "none",
+    issues: list[dict[str, Any]] | None = None,
 ) -> DemoSetup:
     overrides = {
         "agents": {
-            # These cases prove our git's own defences against an agent that can reach everything: it runs
+            # Most cases prove our git's own defences against an agent that can reach everything: it runs
             # unisolated on purpose (in the bwrap sandbox it could not even try — tests/containment/).
-            "isolation": "none",
+            "isolation": isolation,
             "bad": {
                 "kind": "script",
                 "command": [sys.executable, "-c", agent_code(body)],
@@ -63,7 +69,7 @@ def setup_case(
         "routing": {"default": ["bad"]},
         "limits": {"max_parallel_workers": 1, "max_attempts": max_attempts, "lease_seconds": 60},
     }
-    issues = [{"title": "Add slugify()", "body": GOOD, "status": "Ready"}]
+    issues = issues or [{"title": "Add slugify()", "body": GOOD, "status": "Ready"}]
     setup = prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
     if repo_extra:
         config_file = tmp_path / "case" / "config.yaml"
