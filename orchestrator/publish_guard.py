@@ -18,6 +18,7 @@ that integrates a newer base must not silently undo the base's own changes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,16 +86,31 @@ def check_new_commits(trusted: Path, sha: str, settings: GitSettings) -> None:
             blocked.append(f"{path}: {why}")
         elif kind in ("blob", "commit") and size.isdigit():
             to_read.append((object_id, kind, int(size)))
-    secrets: list[Finding] = []
+    secrets = _path_findings(set(named.values()), settings)
     for object_id, kind, content in _contents(trusted, to_read, settings):
         if kind == "blob":
-            where = named.get(object_id) or object_id
+            where = _masked(named.get(object_id) or object_id)
             secrets.extend(scan_text(content, where, settings.secret_allowlist))
         else:
             message = content.partition("\n\n")[2]
             secrets.extend(scan_text(message, f"commit message of {object_id[:12]}"))
     if secrets or blocked:
         raise PublishRefused([f.describe() for f in secrets] + blocked, secrets=bool(secrets))
+
+
+def _path_findings(paths: set[str], settings: GitSettings) -> list[Finding]:
+    """Secrets in the names of new files and directories (a tree entry is published like a blob)."""
+    found: list[Finding] = []
+    for path in sorted(p for p in paths if p):
+        for finding in scan_text(path, path, settings.secret_allowlist):
+            found.append(replace(finding, path=f"the file name {finding.excerpt}", line=0))
+    return found
+
+
+def _masked(path: str) -> str:
+    """`path` with any secret in it masked: a refusal names the file without repeating the secret."""
+    findings = scan_text(path, path)
+    return findings[0].excerpt if findings else path
 
 
 def _contents(

@@ -69,6 +69,11 @@ class Shape:
 
 _B = r"(?<![A-Za-z0-9_-])"  # left boundary: not inside a longer token
 _E = r"(?![A-Za-z0-9_-])"  # right boundary
+# A token with a distinctive prefix is a token whatever glues it to the text around it (`notes-ghp_…`,
+# `x_sk-ant-…`, `ghp_…-backup`): only a letter or digit, which would make it part of a longer word, is not
+# a boundary. (For shapes whose own alphabet holds `-`/`_` the right boundary stays `_E`.)
+_B_PREFIXED = r"(?<![A-Za-z0-9])"
+_E_ALNUM = r"(?![A-Za-z0-9])"
 _PEM = r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY( BLOCK)?-----"
 
 SHAPES: tuple[Shape, ...] = (
@@ -82,23 +87,23 @@ SHAPES: tuple[Shape, ...] = (
     Shape(
         "github-fine-grained-token",
         "a GitHub token",
-        _B + r"(?P<value>github_pat_[A-Za-z0-9_]{82,255})" + _E,
+        _B_PREFIXED + r"(?P<value>github_pat_[A-Za-z0-9_]{82,255})" + r"(?![A-Za-z0-9_])",
         _not_placeholder,
-        strict=_B + r"(?P<value>github_pat_[A-Za-z0-9_]{20,255})",
+        strict=_B_PREFIXED + r"(?P<value>github_pat_[A-Za-z0-9_]{20,255})",
     ),
     Shape(
         "github-token",
         "a GitHub token",
-        _B + r"(?P<value>gh[pousr]_[A-Za-z0-9]{36,251})" + _E,
+        _B_PREFIXED + r"(?P<value>gh[pousr]_[A-Za-z0-9]{36,251})" + _E_ALNUM,
         _not_placeholder,
-        strict=_B + r"(?P<value>gh[pousr]_[A-Za-z0-9]{20,251})",
+        strict=_B_PREFIXED + r"(?P<value>gh[pousr]_[A-Za-z0-9]{20,251})",
     ),
     Shape(
         "anthropic-api-key",
         "an API key",
-        _B + r"(?P<value>sk-ant-[A-Za-z0-9_-]{32,300})" + _E,
+        _B_PREFIXED + r"(?P<value>sk-ant-[A-Za-z0-9_-]{32,300})" + _E,
         _not_placeholder,
-        strict=_B + r"(?P<value>sk-ant-[A-Za-z0-9_-]{16,300})",
+        strict=_B_PREFIXED + r"(?P<value>sk-ant-[A-Za-z0-9_-]{16,300})",
     ),
     Shape(
         "openai-api-key",

@@ -11,8 +11,11 @@ import pytest
 from orchestrator.demo.runner import REPO
 from tests.e2e.hostile import (
     GOOD,
+    TOKEN,
+    TOKEN_EXPR,
     escalation_reasons,
     events,
+    every_forge_object,
     forge_git,
     run_once,
     setup_case,
@@ -63,3 +66,33 @@ def test_fifos_where_git_reads_its_rules_are_refused_fast_and_the_slot_serves_th
     assert [p.head_ref.split("-")[0] for p in pulls] == [f"agent/{second}"], "the next task used the slot"
     assert "textkit/shout.py" in forge_git(setup, "ls-tree", "-r", "--name-only", pulls[0].head_ref).split()
     assert took < 90, f"our git waited on a FIFO: {took:.0f} s"
+
+
+TOKEN_PLACES = {
+    "file name": "pathlib.Path('notes-' + TOKEN + '.txt').write_text('hello\\n')",
+    "directory name": "os.makedirs('cfg/' + TOKEN); pathlib.Path('cfg/' + TOKEN + '/x.txt').write_text('x\\n')",
+    "link target": "os.symlink('/srv/' + TOKEN, 'shortcut')",
+}
+
+
+@pytest.mark.parametrize("where", sorted(TOKEN_PLACES))
+def test_a_token_in_a_name_or_a_link_target_never_reaches_the_forge(sandbox, tmp_path, where):
+    """Tree entries are published like blobs: a token spelled as a file or directory name (or as a link's
+    target) is refused like a token in a file, and named without repeating it."""
+    body = f"""
+    TOKEN = {TOKEN_EXPR}
+    {TOKEN_PLACES[where]}
+    good_change()
+    result()
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap")
+    run_once(setup)
+
+    assert TOKEN.encode() not in every_forge_object(setup).encode(errors="surrogateescape")
+    assert not setup.ctx.forge.list_pulls(REPO, state="all")
+    escalated = [e for e in events(setup) if e["state"] == "escalated"]
+    assert escalated and "github-token" in escalated[0]["reason"], [e["reason"] for e in events(setup)]
+    published = " ".join(escalation_reasons(setup)) + (setup.ctx.paths.metrics / "events.jsonl").read_text()
+    assert TOKEN not in published
+    audit = (setup.ctx.paths.root / "audit" / "audit.jsonl").read_text()
+    assert "secret_blocked" in audit and TOKEN not in audit
