@@ -153,6 +153,7 @@ def build(start: StartPoint, settings: GitSettings) -> Built:
         return Built(start, None, None, start.head, _changed(start, start.head, start.head, settings))
     snapshot = read_worktree(start.trusted, start.worktree, start.head, settings, start.unchanged_if)
     tree = write_tree(start.trusted, snapshot, settings) if not snapshot.refused else None
+    snapshot.discard()  # the copies of its new blobs (written into the trusted clone, or refused)
     parent = _integrated_base(start, settings) or start.head
     changed = _changed(start, parent, tree or start.head, settings)
     return Built(start, snapshot, tree, parent, changed)

@@ -32,6 +32,8 @@ from orchestrator.result_contract import RESULT_FILE_NAME
 from orchestrator.worktree_files import Entry, StatKey, WorktreeReader, git_rule_hazards, read_entry
 
 MAX_FILE_BYTES = 100 * 1024 * 1024  # GitHub refuses larger files
+MAX_NEW_BYTES = 2 * 1024 * 1024 * 1024  # new content in one commit (GitHub refuses pushes over 2 GB)
+MAX_NEW_FILES = 100_000  # new or changed files in one commit
 GITLINK = "160000"
 _MODES = {"link": "120000"}
 
@@ -45,13 +47,19 @@ class Snapshot:
     parent: str
     before: TreeEntries  # the parent's tree
     entries: TreeEntries  # the whole new tree
-    contents: dict[str, bytes] = field(default_factory=dict)  # new or changed blobs by path
+    contents: dict[str, Path] = field(default_factory=dict)  # new or changed blobs by path: a copy on disk
     dropped: tuple[str, ...] = ()  # blocked paths the agent wrote (beyond its result file): left as they were
     refused: tuple[str, ...] = ()  # "path: why" — nothing is committed while any is left
+    blob_dir: Path | None = None  # where `contents` are kept until written (`discard` removes it)
 
     @property
     def changed(self) -> bool:
         return self.entries != self.before
+
+    def discard(self) -> None:
+        """Remove the copies of the new blobs (once written, or when nothing will be)."""
+        if self.blob_dir is not None:
+            shutil.rmtree(self.blob_dir, ignore_errors=True)
 
     def changed_paths(self) -> tuple[str, ...]:
         paths = self.entries.keys() | self.before.keys()
@@ -75,19 +83,21 @@ def read_worktree(
     parent: str,
     settings: GitSettings,
     unchanged_if: Mapping[str, StatKey] | None = None,
+    max_new_bytes: int = MAX_NEW_BYTES,
 ) -> Snapshot:
     """Read the worktree as data against `parent` (a commit of the trusted clone).
 
     `unchanged_if`: stat keys taken before the agent ran of paths that then held exactly the parent's
     content; a path whose key is the same now (inode, size, mtime and ctime — ctime cannot be set back) keeps
-    the parent's entry without being read again."""
+    the parent's entry without being read again. New content is copied to disk as it is read (memory holds
+    one file at a time); more than `max_new_bytes` of it, or more than MAX_NEW_FILES files, is refused."""
     before = tree_entries(trusted, parent, settings)
     hazards = _rule_file_problems(worktree, before, len(parent))
     if hazards:  # git would block on (or follow) them: it does not run in this worktree at all
         return Snapshot(parent, before, dict(before), refused=tuple(hazards))
     gitlinks = [path for path, (mode, _) in before.items() if mode == GITLINK]
     entries: TreeEntries = {path: before[path] for path in gitlinks}
-    contents: dict[str, bytes] = {}
+    spill = _Spill(trusted, max_new_bytes)
     dropped: list[str] = []
     refused: list[str] = []
     known = unchanged_if or {}
@@ -108,12 +118,40 @@ def read_worktree(
                 entries[path] = before[path]
                 continue
             problem = _add_entry(
-                reader.entry(path, MAX_FILE_BYTES), path, before, entries, contents, len(parent)
+                reader.entry(path, MAX_FILE_BYTES), path, before, entries, spill, len(parent)
             )
             if problem:
                 refused.append(problem)
     dropped = [path for path in dropped if path != RESULT_FILE_NAME]  # the one expected there
-    return Snapshot(parent, before, entries, contents, tuple(dropped), tuple(refused))
+    return Snapshot(
+        parent, before, entries, spill.contents, tuple(dropped), tuple(refused), blob_dir=spill.directory
+    )
+
+
+class _Spill:
+    """The new blobs of a snapshot, each written to a file as soon as it is read, within the limits."""
+
+    def __init__(self, trusted: Path, max_bytes: int) -> None:
+        self.root = trusted / "agentos-tmp"
+        self.max_bytes = max_bytes
+        self.directory: Path | None = None
+        self.contents: dict[str, Path] = {}
+        self.total = 0
+
+    def add(self, path: str, data: bytes) -> str | None:
+        """Keep `data` for `path`; a refusal ("path: why") instead when it would pass a limit."""
+        if len(self.contents) >= MAX_NEW_FILES:
+            return f"{path}: the work changes more than {MAX_NEW_FILES} files (not committed)"
+        if self.total + len(data) > self.max_bytes:
+            return f"{path}: the work adds more than {self.max_bytes} bytes of new content (not committed)"
+        if self.directory is None:
+            self.directory = self.root / f"blobs-{uuid.uuid4().hex}"
+            self.directory.mkdir(parents=True)
+        copy = self.directory / f"blob-{len(self.contents)}"
+        copy.write_bytes(data)
+        self.contents[path] = copy
+        self.total += len(data)
+        return None
 
 
 def _rule_file_problems(worktree: Path, before: TreeEntries, id_length: int) -> list[str]:
@@ -140,7 +178,7 @@ def _add_entry(
     path: str,
     before: TreeEntries,
     entries: TreeEntries,
-    contents: dict[str, bytes],
+    spill: _Spill,
     id_length: int,
 ) -> str | None:
     """Record one read path; a refusal ("path: why") instead when it cannot be committed."""
@@ -152,9 +190,11 @@ def _add_entry(
         return f"{path}: {entry.size} bytes, over GitHub's 100 MB file limit"
     mode = _MODES.get(entry.kind) or ("100755" if entry.executable else "100644")
     sha = blob_id(entry.data, id_length)
-    entries[path] = (mode, sha)
     if before.get(path) != (mode, sha):
-        contents[path] = entry.data
+        problem = spill.add(path, entry.data)
+        if problem:
+            return problem
+    entries[path] = (mode, sha)
     return None
 
 
@@ -189,14 +229,15 @@ def blob_id(data: bytes, id_length: int = 40) -> str:
 
 
 def write_tree(trusted: Path, snapshot: Snapshot, settings: GitSettings) -> str:
-    """Write the snapshot's new blobs and its tree into the trusted clone; the tree id.
+    """Write the snapshot's new blobs and its tree into the trusted clone; the tree id. The copies of the new
+    blobs are removed whatever happens.
 
     The parent's tree is read into a scratch index and only the differences are applied (its cached tree
     hashes make `write-tree` rehash only the directories that changed)."""
     scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
     scratch.mkdir(parents=True)
     try:
-        _write_blobs(trusted, scratch, snapshot, settings)
+        _write_blobs(trusted, snapshot, settings)
         index = {"GIT_INDEX_FILE": str(scratch / "index")}
         run_git(["read-tree", snapshot.parent], trusted, settings, env=index)
         zero = "0" * len(snapshot.parent)
@@ -212,22 +253,19 @@ def write_tree(trusted: Path, snapshot: Snapshot, settings: GitSettings) -> str:
         return run_git(["write-tree"], trusted, settings, env=index).stdout.strip()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        snapshot.discard()
 
 
-def _write_blobs(trusted: Path, scratch: Path, snapshot: Snapshot, settings: GitSettings) -> None:
+def _write_blobs(trusted: Path, snapshot: Snapshot, settings: GitSettings) -> None:
     if not snapshot.contents:
         return
-    names = []
-    for number, data in enumerate(snapshot.contents.values()):
-        copy = scratch / f"blob-{number}"
-        copy.write_bytes(data)
-        names.append(str(copy))
-    out = run_git(
+    names = [str(copy) for copy in snapshot.contents.values()]
+    out = git_listing(
         ["hash-object", "-w", "--no-filters", "--stdin-paths"],
         trusted,
         settings,
         stdin="\n".join(names) + "\n",
-    ).stdout.split()
+    ).split()
     expected = [snapshot.entries[path][1] for path in snapshot.contents]
     if out != expected:
         raise RuntimeError(f"git hashed the blobs differently from us: {out[:3]} vs {expected[:3]}")

@@ -112,3 +112,60 @@ def test_more_directories_than_open_files_lose_no_path(origin: Path, tmp_path: P
     built = json.loads(out.stdout)
     assert built == {"changed": ["a-new-file.txt"], "refused": []}
     assert agent_commit  # the module under test
+
+
+READ_UNDER_A_MEMORY_CAP = textwrap.dedent(
+    """
+    import json, resource, sys
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from orchestrator import agent_commit
+    from orchestrator.git import GitSettings, ensure_clone
+    from orchestrator.worktree_pool import WorktreePool
+    worktree = Path(sys.argv[2])
+    clone = ensure_clone(sys.argv[4], Path(sys.argv[3]))
+    WorktreePool(clone, worktree.parent, size=1)
+    start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", GitSettings())
+    for n in range(5):  # 300 MB of new content, one file at a time within GitHub's 100 MB limit
+        with open(worktree / f"big-{n}.bin", "wb") as fh:
+            fh.write(b"%d" % n)
+            fh.truncate(60 * 1024 * 1024)
+    resource.setrlimit(resource.RLIMIT_AS, (260 * 1024 * 1024, 260 * 1024 * 1024))
+    built = agent_commit.build(start, GitSettings())
+    print(json.dumps({"changed": built.changed, "refused": built.snapshot.refused, "tree": built.tree}))
+    """
+)
+
+
+def test_new_content_is_never_held_in_memory_all_at_once(pool: WorktreePool, origin: Path) -> None:  # noqa: F811
+    """Five new 60 MB files (each under GitHub's file limit) read by a process allowed 260 MB: the new blobs
+    go to disk as they are read, so the commit is built instead of the queue running out of memory."""
+    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    clone = pool.repo_dir
+    out = subprocess.run(
+        [sys.executable, "-c", READ_UNDER_A_MEMORY_CAP, str(ROOT), str(worktree), str(clone), str(origin)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    built = json.loads(out.stdout)
+    assert built["changed"] == [f"big-{n}.bin" for n in range(5)] and built["refused"] == []
+    assert built["tree"]
+    assert pool.trusted_dir is not None
+    assert not list((pool.trusted_dir / "agentos-tmp").glob("blobs-*")), "the copies are removed"
+
+
+def test_more_new_content_than_a_push_may_carry_is_refused_by_name(pool: WorktreePool) -> None:  # noqa: F811
+    from orchestrator.commit_builder import read_worktree
+
+    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    for n in range(3):
+        (worktree / f"part-{n}.txt").write_text("x" * 600)
+    assert pool.trusted_dir is not None
+    snapshot = read_worktree(
+        pool.trusted_dir, worktree, head_sha(worktree), pool.settings, max_new_bytes=1000
+    )
+    snapshot.discard()
+    assert [r.split(":")[0] for r in snapshot.refused] == ["part-1.txt", "part-2.txt"]
+    assert "more than 1000 bytes of new content" in snapshot.refused[0]
