@@ -5,8 +5,10 @@ it is made.
 yet (`rev-list --objects <sha> --not --remotes=origin` in the trusted clone) and refuses
 
 - a secret in any new blob — its raw bytes, whatever `.gitattributes` says (the trusted clone is bare: the
-  tree's attributes are never read, and we read blobs, not `git diff` output) — or in any commit message;
-  the operator's allow-list (`repos[].secret_allowlist`: path + fingerprint) clears false positives;
+  tree's attributes are never read, and we read blobs, not `git diff` output) — in any new file or
+  directory name, or in any commit message; the operator's allow-list (`repos[].secret_allowlist`: path +
+  fingerprint) clears false positives of the shapes. A blob holding the value of a credential Agent OS
+  knows (e.g. the agent's own model key, whatever its shape) is refused too;
 - a blocked path (`blocked_reason`): the agent's result file at any depth, any `.git` path component.
 
 For an agent's commit, before it exists: `message_problems` (the message we built from the agent's summary
@@ -87,15 +89,36 @@ def check_new_commits(trusted: Path, sha: str, settings: GitSettings) -> None:
         elif kind in ("blob", "commit") and size.isdigit():
             to_read.append((object_id, kind, int(size)))
     secrets = _path_findings(set(named.values()), settings)
+    credentials = known_credentials()
     for object_id, kind, content in _contents(trusted, to_read, settings):
         if kind == "blob":
             where = _masked(named.get(object_id) or object_id)
             secrets.extend(scan_text(content, where, settings.secret_allowlist))
+            if any(value in content for value in credentials):
+                secrets.append(Finding(where, 0, "known-secret", "", ""))
         else:
             message = content.partition("\n\n")[2]
             secrets.extend(scan_text(message, f"commit message of {object_id[:12]}"))
     if secrets or blocked:
         raise PublishRefused([f.describe() for f in secrets] + blocked, secrets=bool(secrets))
+
+
+KNOWN_CREDENTIAL_MIN_LENGTH = 20
+
+
+def known_credentials() -> tuple[str, ...]:
+    """The secret values this process knows (tokens and keys from the environment and the vault) that look
+    like credentials — long, with letters and digits — so a short vault value ("postgres") does not refuse
+    every push that mentions it."""
+    from orchestrator.security.redact import default_redactor
+
+    return tuple(
+        value
+        for value in default_redactor().known_values()
+        if len(value) >= KNOWN_CREDENTIAL_MIN_LENGTH
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+    )
 
 
 def _path_findings(paths: set[str], settings: GitSettings) -> list[Finding]:

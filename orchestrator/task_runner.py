@@ -119,6 +119,7 @@ def attempt(
     (run_dir / "prompt.md").write_text(prompt)
     (worktree / RESULT_FILE_NAME).unlink(missing_ok=True)
     spec = agent_spec(ctx.config.agents[agent])
+    _know_agent_key(ctx, spec)
     spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
     spec = replace(
         spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
@@ -151,6 +152,16 @@ def attempt(
     if built.snapshot is not None and built.snapshot.dropped:
         detail = _join(detail, "left out of the commit: " + ", ".join(built.snapshot.dropped[:5]))
     return AttemptOutcome(task, agent, outcome, detail, run, result, tests, head, changed)
+
+
+def _know_agent_key(ctx: JobContext, spec: AgentSpec) -> None:
+    """The agent sees its model key: whatever it writes is checked for that value (commit message, pushed
+    files, PR text, logs) — also when the job did not start through the entry point that registers it."""
+    from orchestrator.security.redact import default_redactor
+
+    key = ctx.environ.get(spec.api_key_env) if spec.api_key_env else None
+    if key:
+        default_redactor().add(key)
 
 
 def _publish(

@@ -64,6 +64,10 @@ class Redactor:
             self._pattern = self._compile(self._known)
         return True
 
+    def known_values(self) -> frozenset[str]:
+        """The known secret values (for checks that must find them, e.g. in what we push)."""
+        return self._known
+
     def contains_known(self, text: str) -> bool:
         """Whether `text` holds one of the known secret values (exactly)."""
         return any(value in text for value in self._known)

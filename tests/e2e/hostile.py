@@ -53,6 +53,7 @@ def setup_case(
     repo_extra: dict[str, Any] | None = None,
     isolation: str = "none",
     issues: list[dict[str, Any]] | None = None,
+    agent_extra: dict[str, Any] | None = None,
 ) -> DemoSetup:
     overrides = {
         "agents": {
@@ -64,6 +65,7 @@ def setup_case(
                 "command": [sys.executable, "-c", agent_code(body)],
                 "timeout_minutes": 1,
                 "stall_minutes": 1,
+                **(agent_extra or {}),
             },
         },
         "routing": {"default": ["bad"]},

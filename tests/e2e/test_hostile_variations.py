@@ -96,3 +96,23 @@ def test_a_token_in_a_name_or_a_link_target_never_reaches_the_forge(sandbox, tmp
     assert TOKEN not in published
     audit = (setup.ctx.paths.root / "audit" / "audit.jsonl").read_text()
     assert "secret_blocked" in audit and TOKEN not in audit
+
+
+def test_the_agents_own_model_key_is_never_pushed_whatever_its_shape(sandbox, tmp_path, monkeypatch):
+    """The CLI needs its key, so the agent can read it. A gateway key matches no token shape: the guard
+    knows the value itself, refuses the file that holds it and names the file, not the key."""
+    key = "gw" + "9f3Kq2LmZ8xR4vT7nB1cY6pW0sD5hJ"  # no known shape
+    monkeypatch.setenv("GATEWAY_KEY", key)
+    body = """
+    pathlib.Path("settings_local.py").write_text("API_KEY = " + repr(os.environ["AGENT_API_KEY"]) + "\\n")
+    good_change()
+    result()
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", agent_extra={"api_key_env": "GATEWAY_KEY"})
+    run_once(setup)
+
+    assert key not in every_forge_object(setup)
+    assert not setup.ctx.forge.list_pulls(REPO, state="all")
+    (escalated,) = [e for e in events(setup) if e["state"] == "escalated"]
+    assert "settings_local.py" in escalated["reason"] and "known-secret" in escalated["reason"]
+    assert key not in " ".join(escalation_reasons(setup))
