@@ -7,6 +7,8 @@ system.py     the host's system files shown read-only, synthetic /etc/passwd and
 toolchain.py  where a command's installation lives (node_modules tree, venv + interpreter, `#!` interpreter)
 private_git.py the agent's own git dir (alternates to our objects, copied refs and index)
 layout.py     a Job → SandboxSpec, refusing any mount that would expose a protected path
+private_files.py  what a read-only view must hide: entries others may not read (the sandbox user is us)
+limits.py     the resource limits a sandboxed command starts under (processes, no core dumps)
 egress.py     the allow-list proxy (unix socket) for network `allow`; forwarder.py runs inside the sandbox
 probe.py      is bwrap here and working (uid inside)? cached per process
 commands.py   run one command of agent-controlled code contained (the test step, the dependency audit)

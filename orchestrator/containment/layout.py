@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.config.isolation import Isolation
+from orchestrator.containment.private_files import masks
 from orchestrator.containment.private_git import GitSource, private_git
 from orchestrator.containment.spec import Mount, SandboxSpec
 from orchestrator.containment.system import identity_files, system_mounts
@@ -84,6 +85,8 @@ def build_spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mou
     for command in dict.fromkeys((job.command[0], sys.executable, *job.tools)):
         mounts += install_mounts(command, search_path)
     mounts += [Mount("ro", path, path.resolve()) for path in (*isolation.read_only_paths, *job.read_only)]
+    for path in isolation.read_only_paths:  # the operator's trees: only what others could read there
+        mounts += masks(path.resolve(), path)
     mounts += [Mount("rw", job.workdir, job.workdir), Mount("rw", job.home, job.home)]
     mounts.append(Mount("rw", job.tmp, job.tmp))
     mounts += extra

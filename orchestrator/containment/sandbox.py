@@ -6,6 +6,9 @@
 - `sudo_user`: the command runs as the configured user through `sudo -n -u USER --preserve-env=NAMES`
   (values travel in the environment, never on the command line).
 - `none`: the command runs as we do, with the same scrubbed environment — only when the config says so.
+In the bwrap sandbox the command starts under resource limits (`limits.py`: at most MAX_PROCESSES processes
+of the sandbox user — a fork bomb stops there, when Agent OS does not run as root — and no core dumps, which
+would hold the model key in the worktree).
 Every mode adds `AGENTOS_RUN=<random marker>` to the environment, by which process.py finds and kills every
 process the job started, whatever session or group it moved to.
 """
@@ -25,6 +28,7 @@ from orchestrator.config.isolation import Isolation
 from orchestrator.containment.bwrap import bwrap_argv
 from orchestrator.containment.egress import EgressProxy
 from orchestrator.containment.layout import Job, SandboxRefused, build_spec
+from orchestrator.containment.limits import limited
 from orchestrator.containment.private_git import GitSourceError
 from orchestrator.containment.probe import probe
 from orchestrator.containment.spec import Mount, SandboxSpec
@@ -81,7 +85,7 @@ def contained(
     _git_identity(job.home)
     if isolation.network.mode != "allow":
         spec = _spec(isolation, job, share_net=isolation.network.mode == "open")
-        argv = bwrap_argv(checked.bwrap, spec, job.command)
+        argv = bwrap_argv(checked.bwrap, spec, limited(job.command))
         yield Launch(argv, env, job.workdir, marker, isolation.describe())
         return
     # a unix socket path must be short (108 bytes): a private 0700 directory under /tmp
@@ -92,7 +96,7 @@ def contained(
             spec = _spec(isolation, job, share_net=False, extra=extra)
             forward = (str(FORWARDER), str(SOCKET_INSIDE), str(PROXY_PORT))
             command = (sys.executable, "-I", "-S", *forward, *job.command)
-            argv = bwrap_argv(checked.bwrap, spec, command)
+            argv = bwrap_argv(checked.bwrap, spec, limited(command))
             yield Launch(argv, _with_proxy(env), job.workdir, marker, isolation.describe(), proxy)
 
 

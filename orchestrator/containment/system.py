@@ -3,7 +3,8 @@
 System directories (`/usr`, `/bin`, `/lib*`, …) are bound read-only (symlinks such as `/bin -> usr/bin` are
 recreated as symlinks). From `/etc` only what programs need to resolve names, verify TLS and load libraries
 is bound — never all of it, which may hold our env file, credentials or the sudoers configuration — and
-`/etc/passwd` / `/etc/group` are synthetic files naming only root, the sandbox user and nobody.
+within those, nothing others may not read (`/etc/ssl/private`: `private_files`); `/etc/passwd` /
+`/etc/group` are synthetic files naming only root, the sandbox user and nobody.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from orchestrator.containment.private_files import masks
 from orchestrator.containment.spec import Mount
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -51,6 +53,7 @@ def system_mounts(root: Path = Path("/")) -> tuple[Mount, ...]:
         path = etc / name
         if path.exists():  # follows symlinks: a dangling one is skipped
             mounts.append(Mount("ro", Path("/etc") / name, path.resolve()))
+            mounts += masks(path.resolve(), Path("/etc") / name)  # e.g. /etc/ssl/private
     for path in sorted(etc.glob("python3*")):  # Debian's sitecustomize for /usr/bin/python3
         if path.is_dir():
             mounts.append(Mount("ro", Path("/etc") / path.name, path.resolve()))
