@@ -35,6 +35,7 @@ MAX_FILE_BYTES = 100 * 1024 * 1024  # GitHub refuses larger files
 MAX_NEW_BYTES = 2 * 1024 * 1024 * 1024  # new content in one commit (GitHub refuses pushes over 2 GB)
 MAX_NEW_FILES = 100_000  # new or changed files in one commit
 GITLINK = "160000"
+GIT_CONTROL_NAMES = frozenset({".gitmodules", ".gitattributes", ".gitignore", ".mailmap"})
 _MODES = {"link": "120000"}
 
 TreeEntries = dict[str, tuple[str, str]]  # path -> (mode, object id)
@@ -191,6 +192,11 @@ def _add_entry(
     mode = _MODES.get(entry.kind) or ("100755" if entry.executable else "100644")
     sha = blob_id(entry.data, id_length)
     if before.get(path) != (mode, sha):
+        name = path.rsplit("/", 1)[-1].lower()
+        if entry.kind == "link" and name in GIT_CONTROL_NAMES:
+            return (
+                f"{path}: a link where git reads {name} (git's fsck refuses it, a checkout would follow it)"
+            )
         problem = spill.add(path, entry.data)
         if problem:
             return problem

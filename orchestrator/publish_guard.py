@@ -19,6 +19,7 @@ that integrates a newer base must not silently undo the base's own changes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,8 @@ _BLOCKED_NAMES = {
     RESULT_FILE_NAME.lower(): "the agent's result file is a message to Agent OS, never published"
 }
 _GIT_NAMES = (".git", "git~1")
+# Code points HFS+ ignores in file names (git's `is_hfs_dotgit`): `.g\u200cit` is `.git` on a Mac.
+_HFS_IGNORABLE = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
 
 
 class PublishRefused(Exception):
@@ -48,15 +51,17 @@ class PublishRefused(Exception):
 
 
 def blocked_reason(path: str) -> str | None:
-    """Why `path` must never reach the forge, or None."""
-    lowered_path = path.lower()
+    """Why `path` must never reach the forge, or None. A `.git` component counts in every spelling a
+    checkout on another system takes for `.git` (as git's own `verify_path` does): any case, trailing dots
+    and spaces and NTFS streams (`.git::$INDEX_ALLOCATION`), the 8.3 name `GIT~1`, and code points HFS+
+    ignores (`.g\u200cit`)."""
+    lowered_path = _HFS_IGNORABLE.sub("", path).lower()
     if "agent_result" not in lowered_path and "git" not in lowered_path:
         return None
-    for part in path.split("/"):
-        lowered = part.lower()
-        if lowered in _BLOCKED_NAMES:
-            return _BLOCKED_NAMES[lowered]
-        if lowered.rstrip(". ") in _GIT_NAMES:
+    for part in lowered_path.split("/"):
+        if part in _BLOCKED_NAMES:
+            return _BLOCKED_NAMES[part]
+        if part.split(":", 1)[0].rstrip(". ") in _GIT_NAMES:
             return "a .git path component is git's own metadata"
     return None
 

