@@ -26,6 +26,7 @@ from orchestrator.prompt import render_prompt
 from orchestrator.publish_guard import PublishRefused
 from orchestrator.result_contract import RESULT_FILE_NAME, ContractError, contract_text, read_result
 from orchestrator.runtime import JobContext
+from orchestrator.untrusted_text import agent_text
 from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
 from orchestrator.worktrees import git_settings
 
@@ -226,9 +227,12 @@ def _join(detail: str, more: str) -> str:
 
 
 def _message(ctx: JobContext, task: Task, agent: str, result: AgentResult | None, run: AgentRun) -> str:
-    """Our commit message: built from the agent's summary (then guarded like everything we publish)."""
+    """Our commit message: built from the agent's summary (then guarded like everything we publish). The
+    summary is the agent's text: control characters go, and a closing keyword (`Fixes #7`) is neutralized —
+    on the base branch a commit message closes the issues it names."""
     if result is not None:
-        subject = result.summary.splitlines()[0][:72] if result.summary else task.title
+        first = agent_text(result.summary, 4096).splitlines()[0] if result.summary.strip() else ""
+        subject = first[:72] or task.title
         status = result.status
     else:
         subject, status = f"work in progress on #{task.issue}", "incomplete"

@@ -2,8 +2,9 @@
 
 `sanitize_untrusted` strips HTML comments and invisible / bidi / control characters and bounds the size;
 `data_block` fences text between DATA markers whose nonce is a hash of the content (so the content cannot
-close its own block); `neutralize_references` puts closing keywords (`Closes #12`) and @mentions in code
-spans so agent-written text cannot close issues or ping people; `code_block` fences text so it cannot add
+close its own block); `neutralize_references` puts closing keywords (`Closes #12`, `Fixes o/r#3`, `Resolves
+https://github.com/o/r/issues/4`) and @mentions in code spans so agent-written text cannot close issues or
+ping people; `code_block` fences text so it cannot add
 markdown sections of its own. The prompt templates (orchestrator.prompt) and the policies use these.
 """
 
@@ -21,7 +22,9 @@ _INVISIBLE_RE = re.compile(
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _HTML_COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 _CLOSING_REF_RE = re.compile(
-    r"\b((?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b\s*:?\s*)((?:[\w.-]+/[\w.-]+)?#\d+)", re.IGNORECASE
+    r"\b((?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b\s*:?\s*)"
+    r"((?:[\w.-]+/[\w.-]+)?#\d+|https?://[^\s/]+/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+)",
+    re.IGNORECASE,
 )
 _MENTION_RE = re.compile(r"(?<![\w`/@])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]+)?)")
 

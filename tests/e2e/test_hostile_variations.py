@@ -4,11 +4,13 @@ Judged from the forge's objects, PRs and comments, our events, and how long our 
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from orchestrator.demo.runner import REPO
+from orchestrator.jobs import dispatcher, queue
 from tests.e2e.hostile import (
     GOOD,
     TOKEN,
@@ -116,3 +118,27 @@ def test_the_agents_own_model_key_is_never_pushed_whatever_its_shape(sandbox, tm
     (escalated,) = [e for e in events(setup) if e["state"] == "escalated"]
     assert "settings_local.py" in escalated["reason"] and "known-secret" in escalated["reason"]
     assert key not in " ".join(escalation_reasons(setup))
+
+
+def test_the_agents_summary_cannot_close_other_issues_through_our_commit_message(sandbox, tmp_path):
+    """Our commit message starts with the agent's summary; on the base branch a commit message closes the
+    issues its closing keywords name (a squash merge carries it). Every spelling is neutralized there and
+    in the PR body, and terminal escapes are gone."""
+    body = """
+    good_change()
+    result("Fixes #2, closes agentos-admin/textkit#2, resolves http://127.0.0.1/agentos-admin/textkit/issues/2 \\x1b[2J")
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", issues=TWO_ISSUES[:1] + TWO_ISSUES[1:])
+    dispatcher.run(setup.ctx)
+    queue.run(setup.ctx)
+
+    first = setup.seeded.issue_numbers[0]
+    (pr,) = [
+        p for p in setup.ctx.forge.list_pulls(REPO, state="open") if p.head_ref.startswith(f"agent/{first}-")
+    ]
+    message = forge_git(setup, "log", "-1", "--format=%B", pr.head_ref)
+    for text in (message, pr.body):
+        other = r"(#2\b|[\w.-]+/[\w.-]+#2\b|https?://\S+/issues/2\b)"
+        assert not re.search(rf"(?i)\b(fixes|closes|resolves)\s*:?\s*{other}", text), text
+        assert "\x1b" not in text
+    assert "Fixes `#2`" in message
