@@ -6,7 +6,9 @@ forwarder inside (forwarder.py) listens on 127.0.0.1:3128 there and relays each 
 the CLI is pointed at it with HTTPS_PROXY / HTTP_PROXY. The proxy serves `CONNECT host:port` (HTTPS, the
 tunnelled bytes are not inspected) and absolute-form plain-HTTP requests (one request per connection), opens
 upstream connections only to hosts on the list, answers 403 to anything else and records each refusal.
-It runs on threads of our process and stops with the attempt.
+It runs on threads of our process and stops with the attempt: at most MAX_CLIENTS connections are served at
+once and a connection that sends no request within HEAD_TIMEOUT_S is dropped, so an agent opening thousands
+of idle connections costs us a bounded number of threads.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024
 CONNECT_TIMEOUT_S = 15.0
+MAX_CLIENTS = 128  # connections served at once (each is a thread of our process); more wait their turn
+HEAD_TIMEOUT_S = 30.0  # a client that sends no request head in time is dropped
 _HOP_HEADERS = (b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive")
 
 
@@ -48,6 +52,7 @@ class EgressProxy:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
 
     def start(self) -> EgressProxy:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -81,15 +86,24 @@ class EgressProxy:
     def _accept_loop(self) -> None:
         assert self._listener is not None
         while not self._stopped.is_set():
+            if not self._slots.acquire(timeout=0.2):
+                continue  # every slot busy: the next connection waits in the listen backlog
             try:
                 client, _ = self._listener.accept()
             except TimeoutError:
+                self._slots.release()
                 continue
             except OSError:
+                self._slots.release()
                 return
-            client.settimeout(None)
             self._track(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            threading.Thread(target=self._serve_one, args=(client,), daemon=True).start()
+
+    def _serve_one(self, client: socket.socket) -> None:
+        try:
+            self._serve(client)
+        finally:
+            self._slots.release()
 
     def _track(self, sock: socket.socket) -> None:
         with self._lock:
@@ -101,7 +115,9 @@ class EgressProxy:
     def _serve(self, client: socket.socket) -> None:
         upstream: socket.socket | None = None
         try:
+            client.settimeout(HEAD_TIMEOUT_S)
             head, rest = _read_head(client)
+            client.settimeout(None)
             if head is None:
                 return
             method, target, host, port = _target(head)
