@@ -55,7 +55,10 @@ def data_block(text: str, label: str) -> str:
 
 
 def code_block(text: str, info: str = "") -> str:
-    """A fenced code block whose fence is longer than any backtick run inside `text`."""
+    """A fenced code block whose fence is longer than any backtick run inside `text`. An HTML comment opener
+    inside gets an invisible word joiner (`<!\u2060--`): it still reads as `<!--`, but the raw text (which our
+    jobs search for their `<!-- agent-os… -->` markers) can hold no marker of ours."""
+    text = text.replace("<!--", "<!\u2060--")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{text}\n{fence}"
