@@ -8,7 +8,8 @@ yet (`rev-list --objects <sha> --not --remotes=origin` in the trusted clone) and
   tree's attributes are never read, and we read blobs, not `git diff` output) — in any new file or
   directory name, or in any commit message; the operator's allow-list (`repos[].secret_allowlist`: path +
   fingerprint) clears false positives of the shapes. A blob holding the value of a credential Agent OS
-  knows (e.g. the agent's own model key, whatever its shape) is refused too;
+  knows (e.g. the agent's own model key, whatever its shape), plainly or in disguise (split, base64, hex,
+  reversed: `security.disguise`), is refused too;
 - a blocked path (`blocked_reason`): the agent's result file at any depth, any `.git` path component.
 
 For an agent's commit, before it exists: `message_problems` (the message we built from the agent's summary
@@ -93,37 +94,21 @@ def check_new_commits(trusted: Path, sha: str, settings: GitSettings) -> None:
             blocked.append(f"{path}: {why}")
         elif kind in ("blob", "commit") and size.isdigit():
             to_read.append((object_id, kind, int(size)))
+    from orchestrator.security.redact import default_redactor
+
     secrets = _path_findings(set(named.values()), settings)
-    credentials = known_credentials()
+    redactor = default_redactor()
     for object_id, kind, content in _contents(trusted, to_read, settings):
         if kind == "blob":
             where = _masked(named.get(object_id) or object_id)
             secrets.extend(scan_text(content, where, settings.secret_allowlist))
-            if any(value in content for value in credentials):
+            if redactor.contains_disguised(content):
                 secrets.append(Finding(where, 0, "known-secret", "", ""))
         else:
             message = content.partition("\n\n")[2]
             secrets.extend(scan_text(message, f"commit message of {object_id[:12]}"))
     if secrets or blocked:
         raise PublishRefused([f.describe() for f in secrets] + blocked, secrets=bool(secrets))
-
-
-KNOWN_CREDENTIAL_MIN_LENGTH = 20
-
-
-def known_credentials() -> tuple[str, ...]:
-    """The secret values this process knows (tokens and keys from the environment and the vault) that look
-    like credentials — long, with letters and digits — so a short vault value ("postgres") does not refuse
-    every push that mentions it."""
-    from orchestrator.security.redact import default_redactor
-
-    return tuple(
-        value
-        for value in default_redactor().known_values()
-        if len(value) >= KNOWN_CREDENTIAL_MIN_LENGTH
-        and any(c.isdigit() for c in value)
-        and any(c.isalpha() for c in value)
-    )
 
 
 def _path_findings(paths: set[str], settings: GitSettings) -> list[Finding]:
@@ -182,7 +167,8 @@ def _cat_batch(
 
 def message_problems(message: str, contains_known: Callable[[str], bool]) -> list[str]:
     """A commit message we built (from the agent's summary) must hold no plausible secret and no known secret
-    value (the agent saw one); lookalikes are merely redacted before it is used."""
+    value (the agent saw one; `contains_known` also finds it in disguise); lookalikes are merely redacted
+    before it is used."""
     found = [f.describe() for f in scan_text(message, "commit message")]
     if contains_known(message):
         found.append("commit message: holds the value of a secret Agent OS knows (an environment variable)")

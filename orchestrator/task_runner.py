@@ -185,7 +185,11 @@ def _publish(
     target = f"{task.repo}:{task.branch}"
     on_branch = built.start.lease or None  # the forge branch as last seen (usually the start head)
     redactor = default_redactor()
-    secrets, other = agent_commit.refusals(built, message, redactor.contains_known, settings)
+
+    def known(text: str) -> bool:
+        return redactor.contains_known(text) or redactor.contains_disguised(text)
+
+    secrets, other = agent_commit.refusals(built, message, known, settings)
     if secrets:
         ctx.audit("secret_blocked", target, findings=secrets[:20], agent=agent)
         return Outcome.SECRET_IN_DIFF, "not pushed: " + "; ".join(secrets[:5]), on_branch

@@ -439,8 +439,9 @@ def _verdict(runs: Sequence[Any]) -> CheckState:
 
 
 def _redact(text: str) -> str:
-    """Every issue, comment and PR text we write passes through the one redactor (known secret values and
-    token shapes), whatever produced it: a template, an agent's summary or a CI log excerpt."""
+    """Every issue, comment and PR text we write passes through the one redactor (known secret values — also
+    in disguise: split, base64, hex, reversed — and token shapes), whatever produced it: a template, an
+    agent's summary or a CI log excerpt."""
     from orchestrator.security.redact import default_redactor
 
-    return default_redactor().redact(text)
+    return default_redactor().redact_published(text)

@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 
+from orchestrator.security.disguise import DisguisedSecrets
 from orchestrator.security.secret_catalog import PATTERN, find_secrets, may_contain_secret
 
 MIN_SECRET_LENGTH = 6
@@ -46,6 +47,7 @@ class Redactor:
         self._lock = threading.Lock()
         self._known: frozenset[str] = frozenset()
         self._pattern = self._compile(self._known)
+        self._disguised = DisguisedSecrets(())
         for value in known_secrets:
             self.add(value)
 
@@ -62,6 +64,7 @@ class Redactor:
                 return True
             self._known = self._known | {value}
             self._pattern = self._compile(self._known)
+            self._disguised = DisguisedSecrets(self._known)
         return True
 
     def known_values(self) -> frozenset[str]:
@@ -71,6 +74,16 @@ class Redactor:
     def contains_known(self, text: str) -> bool:
         """Whether `text` holds one of the known secret values (exactly)."""
         return any(value in text for value in self._known)
+
+    def contains_disguised(self, text: str) -> bool:
+        """Whether `text` holds a known credential plainly or in disguise (split across lines or spaces,
+        base64, hex, reversed: `security.disguise`)."""
+        return self._disguised.search(text)
+
+    def redact_published(self, text: str) -> str:
+        """`redact`, and known credentials in disguise too: for text we publish (PR, issue and comment text),
+        which the agent may have written."""
+        return self._disguised.sub(self.redact(text), f"[REDACTED:{KNOWN_KIND}]")
 
     def redact(self, text: str) -> str:
         known = self._known

@@ -142,3 +142,49 @@ def test_the_agents_summary_cannot_close_other_issues_through_our_commit_message
         assert not re.search(rf"(?i)\b(fixes|closes|resolves)\s*:?\s*{other}", text), text
         assert "\x1b" not in text
     assert "Fixes `#2`" in message
+
+
+def test_the_agents_key_in_disguise_never_reaches_the_pr_or_the_forge(sandbox, tmp_path, monkeypatch):
+    """The agent writes its own key base64-encoded, hex-encoded and split across lines into its summary
+    (and, in a second attempt of the class, base64-encoded into a file): the PR body on the forge holds none
+    of those spellings, and the file is refused."""
+    key = "gw" + "9f3Kq2LmZ8xR4vT7nB1cY6pW0sD5hJ"
+    monkeypatch.setenv("GATEWAY_KEY", key)
+    body = """
+    import base64
+    key = os.environ["AGENT_API_KEY"]
+    lines = [base64.b64encode(b"k=" + key.encode()).decode(), key.encode().hex(), key[:12], key[12:]]
+    good_change()
+    pathlib.Path(".agent_result.md").write_text(
+        "STATUS: complete\\nSUMMARY: Implemented slugify()\\nRISKS:\\n" + "".join(f"  {l}\\n" for l in lines))
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", agent_extra={"api_key_env": "GATEWAY_KEY"})
+    run_once(setup)
+
+    (pr,) = setup.ctx.forge.list_pulls(REPO, state="open")
+    assert "[REDACTED:secret]" in pr.body
+    from orchestrator.security.disguise import DisguisedSecrets
+
+    finder = DisguisedSecrets([key])
+    assert not finder.search(pr.body), pr.body
+    assert not finder.search(every_forge_object(setup))
+
+
+def test_the_agents_key_base64_encoded_in_a_file_is_refused(sandbox, tmp_path, monkeypatch):
+    key = "gw" + "9f3Kq2LmZ8xR4vT7nB1cY6pW0sD5hJ"
+    monkeypatch.setenv("GATEWAY_KEY", key)
+    body = """
+    import base64
+    encoded = base64.b64encode(os.environ["AGENT_API_KEY"].encode()).decode()
+    pathlib.Path("fixtures.json").write_text('{"blob": "' + encoded + '"}\\n')
+    good_change()
+    result()
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", agent_extra={"api_key_env": "GATEWAY_KEY"})
+    run_once(setup)
+
+    from orchestrator.security.disguise import DisguisedSecrets
+
+    assert not DisguisedSecrets([key]).search(every_forge_object(setup))
+    (escalated,) = [e for e in events(setup) if e["state"] == "escalated"]
+    assert "fixtures.json" in escalated["reason"] and "known-secret" in escalated["reason"]
