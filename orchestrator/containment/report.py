@@ -3,6 +3,7 @@ every escalation, and the queue's refusal to start agents when the configured is
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from orchestrator import process
@@ -10,6 +11,10 @@ from orchestrator.config.isolation import Isolation
 from orchestrator.containment.probe import probe
 
 UNISOLATED_NOTE = "agents run UNISOLATED here (agents.isolation: none)"
+AS_ROOT_NOTE = (
+    "but Agent OS runs as root: the sandbox user is root on the host (a kernel escape lands as root, its "
+    "processes are not capped); run Agent OS as an unprivileged user (docs/security.md)"
+)
 SUDO_TIMEOUT_S = 15.0
 
 
@@ -21,9 +26,10 @@ class IsolationCheck:
     fix: str = ""
 
 
-def doctor_checks(isolation: Isolation) -> list[IsolationCheck]:
+def doctor_checks(isolation: Isolation, euid: int | None = None) -> list[IsolationCheck]:
     """Rows for `bin/agentos doctor`: the mode, whether it works here (bwrap found and able to create a
-    sandbox, user namespaces allowed, the uid inside), and the network mode."""
+    sandbox, user namespaces allowed, the uid inside — and what it means when we run as root), and the
+    network mode."""
     network = IsolationCheck("agent network", True, isolation.network.describe())
     if isolation.mode == "none":
         fix = "set agents.isolation: bwrap (apt-get install bubblewrap) or sudo_user (docs/security.md)"
@@ -37,6 +43,8 @@ def doctor_checks(isolation: Isolation) -> list[IsolationCheck]:
         f"bwrap sandbox works: {checked.bwrap} ({checked.version}); user namespaces allowed; "
         f"uid {checked.uid_inside} inside"
     )
+    if (os.geteuid() if euid is None else euid) == 0:
+        detail = f"{detail}, {AS_ROOT_NOTE}"
     return [IsolationCheck("isolation", True, detail), network]
 
 

@@ -249,3 +249,13 @@ def test_a_process_that_ignores_sigterm_is_gone_after_the_timeout(host: Host) ->
     result, _ = run_in(BWRAP, job(host, [sys.executable, "stubborn.py", tag]), timeout=1.0)
     assert result.timed_out and time.monotonic() - started < 15
     assert live_with(tag) == []
+
+
+def test_doctor_says_what_running_as_root_means_for_the_sandbox() -> None:
+    from orchestrator.containment.report import AS_ROOT_NOTE, doctor_checks
+
+    require_bwrap()
+    as_root, _ = doctor_checks(BWRAP, euid=0)
+    as_user, _ = doctor_checks(BWRAP, euid=1000)
+    assert as_root.ok and AS_ROOT_NOTE in as_root.detail
+    assert as_user.ok and AS_ROOT_NOTE not in as_user.detail
