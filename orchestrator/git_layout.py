@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,15 +175,22 @@ class Layout:
 
     def git_file_tampered(self, worktree: Path) -> str | None:
         """What the agent did to the worktree's `.git` file, if anything (we never read it; this is for the
-        record)."""
+        record). Looked at without following it and read only when it is a plain file (a FIFO would block)."""
         dot_git = worktree / ".git"
-        if dot_git.is_symlink() or not dot_git.exists():
-            return "replaced .git with a link" if dot_git.is_symlink() else "removed .git"
-        if dot_git.is_dir():
-            return "replaced the .git file with a directory (a repository of its own)"
         try:
-            content = dot_git.read_bytes()[:4096]
+            mode = dot_git.lstat().st_mode
+        except FileNotFoundError:
+            return "removed .git"
         except OSError:
+            return "made .git unreadable"
+        if stat.S_ISLNK(mode):
+            return "replaced .git with a link"
+        if stat.S_ISDIR(mode):
+            return "replaced the .git file with a directory (a repository of its own)"
+        if not stat.S_ISREG(mode):
+            return "replaced .git with something else (a FIFO, socket or device node)"
+        content = _read_head(dot_git)
+        if content is None:
             return "made .git unreadable"
         if content != f"gitdir: {self.admin_dir(worktree)}\n".encode():
             return "pointed .git at " + content.decode(errors="replace").strip()[:200]
@@ -190,18 +198,39 @@ class Layout:
 
     def restore_git_file(self, worktree: Path) -> None:
         """Point the worktree's `.git` file (and the admin dir's back-links) at our admin dir again, whatever
-        the agent left there (a file naming its own git dir, a directory, a link)."""
+        the agent left there (a file naming its own git dir, a directory, a link, a FIFO)."""
         admin = self.admin_dir(worktree)
         dot_git = worktree / ".git"
-        if dot_git.is_symlink() or dot_git.is_file():
-            dot_git.unlink()
-        elif dot_git.exists():
+        try:
+            mode: int | None = dot_git.lstat().st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
             shutil.rmtree(dot_git)
+        elif mode is not None:
+            dot_git.unlink()
         atomic_write_bytes(dot_git, f"gitdir: {admin}\n".encode())
         if admin.is_dir():
             atomic_write_bytes(admin / "gitdir", f"{dot_git}\n".encode())
             atomic_write_bytes(admin / "commondir", b"../..\n")
             (admin / "config.worktree").unlink(missing_ok=True)
+
+
+def _read_head(path: Path, limit: int = 4096) -> bytes | None:
+    """The first `limit` bytes of a regular file, opened without following a link or blocking on a FIFO
+    swapped in since it was looked at; None when it cannot be read or is no longer a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _within(path: Path, root: Path) -> bool:

@@ -20,6 +20,7 @@ from tests.e2e.hostile import (
     every_forge_object,
     forge_git,
     run_once,
+    security_reasons,
     setup_case,
 )
 
@@ -188,3 +189,23 @@ def test_the_agents_key_base64_encoded_in_a_file_is_refused(sandbox, tmp_path, m
     assert not DisguisedSecrets([key]).search(every_forge_object(setup))
     (escalated,) = [e for e in events(setup) if e["state"] == "escalated"]
     assert "fixtures.json" in escalated["reason"] and "known-secret" in escalated["reason"]
+
+
+def test_an_unisolated_agent_that_replaces_git_with_a_fifo_does_not_hang_us(sandbox, tmp_path):
+    """With `isolation: none` the agent can replace its worktree's `.git` file: with a FIFO, the check of
+    what it did must not block on it, and the slot gets its `.git` back."""
+    body = """
+    os.unlink(".git")
+    os.mkfifo(".git")
+    good_change()
+    result()
+    """
+    setup = setup_case(sandbox, tmp_path, body)
+    started = time.monotonic()
+    run_once(setup)
+    assert time.monotonic() - started < 60
+    assert any("replaced .git with something else" in r for r in security_reasons(setup)), security_reasons(
+        setup
+    )
+    (pr,) = setup.ctx.forge.list_pulls(REPO, state="open")
+    assert "textkit/slug.py" in forge_git(setup, "ls-tree", "-r", "--name-only", pr.head_ref).split()
