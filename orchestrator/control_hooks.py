@@ -59,9 +59,9 @@ def retry_issue(ctx: JobContext, ref: IssueRef, actor: str) -> str:
         raise ActionFailed(f"{ref} does not exist") from exc
     if issue.state != "open":
         raise ActionFailed(f"{ref} is closed; reopen it first")
-    for entry in (*ctx.mailbox.list(TaskState.INBOX), *ctx.mailbox.list(TaskState.RUNNING)):
-        if entry.task and entry.task.repo == repo.full_name and entry.task.issue == ref.number:
-            return f"{ref} is already queued ({entry.task.id}); nothing to retry"
+    for entry in ctx.mailbox.find(repo.full_name, issue=ref.number):
+        if entry.state in (TaskState.INBOX, TaskState.RUNNING):
+            return f"{ref} is already queued ({entry.id}); nothing to retry"
     try:
         for pr in _agent_prs(ctx, repo, ref.number):
             ctx.forge.update_pull(repo.full_name, pr.number, state="closed")
@@ -93,8 +93,7 @@ def close_issue(ctx: JobContext, ref: IssueRef, actor: str) -> str:
             ctx.audit("close", f"{repo.full_name}#{ref.number}", actor=actor)
     except GitHubError as exc:
         raise ActionFailed(f"GitHub refused to close {ref}: {exc}") from exc
-    for state in (TaskState.INBOX, TaskState.BLOCKED, TaskState.ESCALATED):
-        for entry in ctx.mailbox.list(state):
-            if entry.task and entry.task.repo == repo.full_name and entry.task.issue == ref.number:
-                ctx.mailbox.finish(entry.id, TaskState.FAILED, f"closed by {actor}")
+    for entry in ctx.mailbox.find(repo.full_name, issue=ref.number):
+        if entry.state in (TaskState.INBOX, TaskState.BLOCKED, TaskState.ESCALATED):
+            ctx.mailbox.finish(entry.id, TaskState.FAILED, f"closed by {actor}")
     return f"{ref} closed"

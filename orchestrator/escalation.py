@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator import metrics
 from orchestrator.github.errors import GitHubError
+from orchestrator.mailbox import MalformedTask, TaskNotFound
 from orchestrator.models import Task, TaskState
 from orchestrator.prompt import render_issue_comment
 from orchestrator.runtime import JobContext
@@ -94,10 +95,13 @@ def repair_pending(ctx: JobContext, notify: NotifyFn | None = None) -> list[str]
     having been posted, e.g. killed between the mailbox move and the first request)."""
     pending = dict(read_json(ctx.paths.state / PENDING, dict))
     repaired = []
-    for entry in ctx.mailbox.list(TaskState.ESCALATED):
-        record = pending.get(entry.id)
-        task = entry.task
-        if task is None or record is None:
+    escalated = set(ctx.mailbox.ids(TaskState.ESCALATED))
+    for task_id, record in sorted(pending.items()):
+        if task_id not in escalated or not isinstance(record, dict):
+            continue
+        try:
+            task = ctx.mailbox.get(task_id)[1]
+        except (TaskNotFound, MalformedTask):
             continue
         try:
             repo = ctx.config.repo(task.repo)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -140,20 +141,26 @@ class TaskIndex:
         self.folders = tuple(folders)
         self._branch_of = branch_of
         self._archived_rows = archived_rows
-        self._db: sqlite3.Connection | None = None
+        self._local = threading.local()  # one connection per thread (the queue's workers are threads)
+        self._pid = os.getpid()
 
     # ------------------------------------------------------------------------------------------ access
 
     @property
     def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            self._db = self._open()
-        return self._db
+        if self._pid != os.getpid():  # a forked child never uses its parent's connections
+            self._local, self._pid = threading.local(), os.getpid()
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._open()
+        return db
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close this thread's connection (the next query opens a new one)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
 
     @contextmanager
     def change(self) -> Iterator[Change]:

@@ -30,6 +30,7 @@ from orchestrator.remote_lease import (
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 from orchestrator.switches import Switches, is_allowed
+from orchestrator.task_index import identity_of
 from orchestrator.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -74,8 +75,8 @@ def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> Dispa
 
 def _renew_waiting_leases(ctx: JobContext, report: DispatchReport) -> None:
     """Tasks waiting in this host's inbox keep their GitHub-visible lease alive; finished ones are forgotten."""
-    waiting = [e.id for e in ctx.mailbox.list(TaskState.INBOX) if e.id not in report.dispatched]
-    running = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
+    waiting = [task_id for task_id in ctx.mailbox.ids(TaskState.INBOX) if task_id not in report.dispatched]
+    running = set(ctx.mailbox.ids(TaskState.RUNNING))
     try:
         renew_waiting(ctx, waiting)
     except GitHubError as exc:
@@ -128,15 +129,11 @@ def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.Repo
 
         ready = format_issues(ctx, ready, repo.labels.needs_info)
     in_flight: set[int] = set()
-    generations: dict[int, int] = {}
-    for state in TaskState:
-        for entry in ctx.mailbox.list(state):
-            task = entry.task
-            if task is None or task.repo != repo.full_name:
-                continue
-            generations[task.issue] = max(generations.get(task.issue, 0), task.generation)
-            if state in (TaskState.INBOX, TaskState.RUNNING):
-                in_flight.add(task.issue)
+    for task_id in (*ctx.mailbox.ids(TaskState.INBOX), *ctx.mailbox.ids(TaskState.RUNNING)):
+        who = identity_of(task_id)
+        if who is not None and who.repo == repo.full_name:
+            in_flight.add(who.issue)
+    generations = ctx.mailbox.last_generations(repo.full_name, [i.number for i in ready]) if ready else {}
     if ready:
         for pr in ctx.forge.list_pulls(repo.full_name):
             match = _AGENT_BRANCH.match(pr.head_ref)

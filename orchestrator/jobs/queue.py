@@ -126,7 +126,7 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
             ctx.paths.metrics, task=expired.task_id, state="recovered", reason="lease expired"
         )
     repair_pending(ctx)
-    live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
+    live = set(ctx.mailbox.ids(TaskState.RUNNING))
     for repo in ctx.config.repos:
         if repo.enabled:
             pool_for(ctx, repo).reconcile(sorted(live))
