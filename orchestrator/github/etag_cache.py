@@ -8,7 +8,10 @@ must survive on disk. The file is one JSON document:
 - Writes are atomic (temporary file + fsync + os.replace) and happen under a file lock; before writing, the
   current file is re-read and only this process's changes are applied on top, so two jobs polling at the same
   time do not erase each other's entries.
-- The size is bounded (entry count and total bytes); the least recently used entries are dropped first.
+- The size is bounded (entry count and total bytes, `github.etag_cache_max_*`); the least recently used
+  entries are dropped first. "Used" includes a 304 replayed from the cache: an idle tick changes nothing and
+  writes nothing, but the last-use times it moved are saved once they are more than `touch_seconds` old
+  (an hour), so an endpoint that is polled every minute and never changes is not the first one evicted.
 - A corrupt file is logged, moved aside to `<path>.corrupt` for inspection, and rebuilt from empty: a cache
   can always be refilled, but the loss is never silent.
 """
@@ -54,15 +57,17 @@ class EtagCache:
         max_bytes: int = 64 * 1024 * 1024,
         lock_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        touch_seconds: float = 3600.0,
     ) -> None:
         self.path = Path(path)
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.touch_seconds = touch_seconds
         self._lock_timeout = lock_timeout
         self._clock = clock
         self._entries: dict[str, dict[str, Any]] = self._load_or_rebuild()
         self._changed: set[str] = set()  # keys written or removed by this process since the last save
-        self._touched: set[str] = set()  # keys read by this process (their `used` time moves forward)
+        self._touched: dict[str, float] = {}  # keys read by this process → their `used` time on disk
 
     # --- typed access ------------------------------------------------------------------------------------
     def lookup_response(self, key: str) -> CachedResponse | None:
@@ -100,8 +105,9 @@ class EtagCache:
 
     # --- persistence -------------------------------------------------------------------------------------
     def save(self) -> None:
-        """Write this process's changes (merged onto the file's current content). A no-op when unchanged."""
-        if not self._changed:
+        """Write this process's changes (merged onto the file's current content). A no-op when nothing changed
+        and no entry's recorded last use is more than `touch_seconds` behind."""
+        if not self._changed and not self._touches_due():
             return
         from filelock import FileLock, Timeout
 
@@ -127,7 +133,7 @@ class EtagCache:
                 merged[key] = self._entries[key]
             else:
                 merged.pop(key, None)
-        for key in self._touched - self._changed:
+        for key in self._touched.keys() - self._changed:
             if key in merged and key in self._entries:
                 merged[key] = {**merged[key], "used": max(merged[key]["used"], self._entries[key]["used"])}
         return merged
@@ -182,9 +188,13 @@ class EtagCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
+        self._touched.setdefault(key, float(entry["used"]))
         entry["used"] = self._clock()
-        self._touched.add(key)
         return entry["data"]
+
+    def _touches_due(self) -> bool:
+        now = self._clock()
+        return any(now - used >= self.touch_seconds for used in self._touched.values())
 
     def _put(self, key: str, data: dict[str, Any], *, size: int) -> None:
         self._entries[key] = {"used": self._clock(), "size": size, "data": data}

@@ -68,6 +68,8 @@ def build_context(config: Config, environ: dict[str, str] | None = None) -> JobC
         private_key_path=gh.app.private_key_path if gh.app else None,
         installation_id=gh.app.installation_id if gh.app else None,
         cache_path=paths.state / "etag_cache.json",
+        cache_max_entries=gh.etag_cache_max_entries,
+        cache_max_bytes=int(gh.etag_cache_max_mb * 1024 * 1024),
         timeout=gh.request_timeout_seconds,
         max_retries=gh.max_retries,
         seconds_between_writes=gh.seconds_between_writes,
@@ -171,6 +173,12 @@ def _bookkeeping(ctx: JobContext, name: str, started: datetime, outcome: JobOutc
         _record_run(ctx, name, started, outcome)
     except OSError as exc:
         log.error("job bookkeeping not written job=%s error=%s", name, exc)
+    from orchestrator.housekeeping import run_if_due  # one stat unless a period has passed
+
+    try:
+        run_if_due(ctx)
+    except OSError as exc:
+        log.error("housekeeping failed job=%s error=%s", name, exc)
 
 
 def _record_run(ctx: JobContext, name: str, started: datetime, outcome: JobOutcome) -> None:
@@ -194,7 +202,14 @@ def _setup_logging(job: str, paths: RuntimePaths, config: Config) -> None:
     from orchestrator.log import setup_logging
     from orchestrator.security.redact import DEFAULT_SECRET_ENV_NAMES, default_redactor, install_log_redaction
 
-    setup_logging(job, paths.logs, logging.INFO)
+    retention = config.retention
+    setup_logging(
+        job,
+        paths.logs,
+        logging.INFO,
+        max_bytes=int(retention.log_max_mb * 1024 * 1024),
+        backup_count=retention.log_backups,
+    )
     names = {*DEFAULT_SECRET_ENV_NAMES, config.github.token_env, config.telegram.token_env}
     names |= {a.api_key_env for a in config.agents.values() if a.api_key_env}
     install_log_redaction(default_redactor(sorted(names)))

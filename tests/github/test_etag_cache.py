@@ -54,6 +54,31 @@ def test_least_recently_used_entries_are_evicted(tmp_path: Path) -> None:
     assert [k for k in "abc" if kept.lookup_response(k)] == ["a", "c"]
 
 
+def test_use_by_idle_ticks_is_saved_hourly_so_the_polled_entry_is_not_evicted_first(tmp_path: Path) -> None:
+    path = tmp_path / "etags.json"
+    now = [0.0]
+    first = EtagCache(path, max_entries=2, clock=lambda: now[0])
+    first.store_response("polled every tick", CachedResponse("e", "1"))
+    first.store_response("written once", CachedResponse("e", "2"))
+    first.save()
+    written = path.stat().st_mtime_ns
+    for minute in range(1, 121):  # two hours of idle ticks, each a fresh process answering a 304
+        now[0] = minute * 60.0
+        tick = EtagCache(path, max_entries=2, clock=lambda: now[0])
+        assert tick.lookup_response("polled every tick") is not None
+        tick.save()
+        if minute < 60:
+            assert path.stat().st_mtime_ns == written, "an idle tick writes nothing within the hour"
+    last = EtagCache(path, max_entries=2, clock=lambda: now[0])
+    last.store_response("new", CachedResponse("e", "3"))
+    last.save()
+    kept = EtagCache(path)
+    assert [k for k in ("polled every tick", "written once", "new") if kept.lookup_response(k)] == [
+        "polled every tick",
+        "new",
+    ]
+
+
 def test_total_size_is_bounded(tmp_path: Path) -> None:
     path = tmp_path / "etags.json"
     cache = EtagCache(path, max_bytes=3000, clock=Clock())
