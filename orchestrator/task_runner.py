@@ -99,7 +99,7 @@ def attempt(
     result_file.unlink(missing_ok=True)
     guarded = git.snapshot_files(git.shared_config_files(worktree))
     spec = agent_spec(ctx.config.agents[agent])
-    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
+    spent = budgets.task_spend(ctx, task)
     spec = replace(
         spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
     )  # the task's remaining budget

@@ -289,7 +289,7 @@ def _after_attempt(
     action = retry.decide(
         task, out.agent, out.outcome, out.detail, ctx.config.limits.max_attempts, _cooldowns(ctx), ctx.clock()
     )
-    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
+    spent = budgets.task_spend(ctx, task)
     cap = ctx.config.budgets.per_task_usd
     if spent > cap and not isinstance(action, retry.OpenPR):
         action = retry.Escalate(
