@@ -14,9 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import filelock
-
 from orchestrator import git
+from orchestrator.store import FileLock
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
@@ -30,7 +29,7 @@ _BATCH = 200
 
 def prune_clone(ctx: JobContext, repo: RepoConfig, clone: Path) -> int:
     """Prune one clone; returns how many finished task branches were deleted."""
-    lock = filelock.FileLock(str(clone / ".git" / "agentos-fetch.lock"), timeout=SETTINGS.network_timeout_s)
+    lock = FileLock(clone / ".git" / "agentos-fetch.lock", SETTINGS.network_timeout_s)  # git.py's lock
     with lock:
         git.run_git(["worktree", "prune"], clone, SETTINGS)
         finished = finished_branches(ctx.mailbox, repo.full_name, clone)

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import filelock
-
 from orchestrator.config import Config, ConfigError, load_config
 from orchestrator.github.errors import GitHubError
 from orchestrator.runtime import JobContext, RuntimePaths
+from orchestrator.store import FileLock, LockTimeout
 
 log = logging.getLogger("agentos")
 
@@ -130,10 +129,10 @@ def run_job(name: str, config_path: str | None, argv: list[str], honour_switches
         if not allowed:
             log.info("job skipped job=%s reason=%s", name, reason)
             return JobOutcome(EXIT_SKIPPED, f"{name} skipped: {reason}")
-    lock = filelock.FileLock(str(paths.locks / f"{name}.lock"))
+    lock = FileLock(paths.locks / f"{name}.lock", timeout_s=0)
     try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
+        lock.acquire()
+    except LockTimeout:
         return JobOutcome(EXIT_SKIPPED, f"{name} is already running (lock {paths.locks / (name + '.lock')})")
     try:
         return _run_locked(name, config, argv)

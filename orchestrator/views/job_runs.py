@@ -82,9 +82,14 @@ def record_job_run(
         return runs
 
     try:
-        update_json(paths.state / JOB_RUNS_FILE, put_run)
+        # bookkeeping a power cut may lose: atomic, not fsynced (an idle tick syncs nothing)
+        update_json(paths.state / JOB_RUNS_FILE, put_run, durable=False)
         if stats is not None:
-            update_json(paths.state / API_USAGE_FILE, lambda data: _add_usage(data, job, finished, stats))
+            update_json(
+                paths.state / API_USAGE_FILE,
+                lambda data: _add_usage(data, job, finished, stats),
+                durable=False,
+            )
     except StoreError as exc:
         log.error("could not record job run job=%s error=%s", job, exc)
 
