@@ -31,6 +31,7 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         "worktree_overhead": ("d/g. orchestration overhead per task, agent time excluded", _worktree),
         "timeline": ("e/f. throughput and latency (zero-time agent, 1-minute cadences)", _timeline),
         "dashboard": ("dashboard build (bench/dashboard_bench.py)", _dashboard),
+        "soak": ("s. soak: a year of history (synthesized) under real ticks, per checkpoint day", _soak),
     }
     lines: list[str] = []
     for key, (title, render) in renderers.items():
@@ -188,3 +189,45 @@ def _dashboard(s: dict[str, Any]) -> list[str]:
         f"  {s['events']} events ({s['events_file_bytes']} bytes): build {s['build_s']} s "
         f"(first {s['first_build_s']} s), html {s['html_bytes']} bytes"
     ]
+
+
+def _soak(s: dict[str, Any]) -> list[str]:
+    rows = []
+    for scenario in s["scenarios"]:
+        for c in scenario["checkpoints"]:
+            idle, task, disk, spend = c["idle"], c["task"], c["disk"], c["spend_read"]
+            rows.append(
+                (
+                    scenario["scenario"],
+                    c["day"],
+                    c["history"]["tasks"],
+                    idle["dispatcher"]["wall_median_s"],
+                    idle["dispatcher"]["cpu_median_s"],
+                    idle["pr_monitor"]["wall_median_s"],
+                    max(idle["dispatcher"]["peak_rss_mib"], idle["pr_monitor"]["peak_rss_mib"]),
+                    task["per_task_s"],
+                    task["peak_rss_mib"],
+                    disk["total_mib"],
+                    disk["files"],
+                    c["mailbox"]["done"],
+                    spend["running_totals_ms"],
+                    spend["full_scan_ms"],
+                )
+            )
+    headers = (
+        "scenario",
+        "day",
+        "tasks",
+        "disp s",
+        "disp cpu",
+        "prmon s",
+        "idle RSS",
+        "task s",
+        "task RSS",
+        "runtime MiB",
+        "files",
+        "done/",
+        "spend ms",
+        "scan ms",
+    )
+    return table(headers, rows)
