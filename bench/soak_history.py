@@ -262,27 +262,36 @@ class HistoryWriter:
         return created
 
     def _write_logs(self, tasks: int) -> int:
+        root = logging.getLogger()
+        saved_handlers, saved_level = list(root.handlers), root.level
+        for handler in saved_handlers:  # the caller's own handlers do not see the simulated lines
+            root.removeHandler(handler)
         lines = 0
-        for job, count in (
-            ("dispatcher", TICKS_PER_DAY),
-            ("pr_monitor", TICKS_PER_DAY),
-            ("queue", 4 * tasks),
-        ):
-            setup_logging(
-                job,
-                self.paths.logs,
-                logging.INFO,
-                max_bytes=self.log_max_bytes,
-                backup_count=self.log_backups,
-                stream=self._devnull,
-            )
-            logger = logging.getLogger(f"orchestrator.jobs.{job}")
-            for n in range(count):
-                logger.info("%s tick", job, extra=kv(dispatched=0, asked=0, lost=0, errors=0, n=n))
-            lines += count
-        for handler in list(logging.getLogger().handlers):
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+        try:
+            for job, count in (
+                ("dispatcher", TICKS_PER_DAY),
+                ("pr_monitor", TICKS_PER_DAY),
+                ("queue", 4 * tasks),
+            ):
+                setup_logging(
+                    job,
+                    self.paths.logs,
+                    logging.INFO,
+                    max_bytes=self.log_max_bytes,
+                    backup_count=self.log_backups,
+                    stream=self._devnull,
+                )
+                logger = logging.getLogger(f"orchestrator.jobs.{job}")
+                for n in range(count):
+                    logger.info("%s tick", job, extra=kv(dispatched=0, asked=0, lost=0, errors=0, n=n))
+                lines += count
+        finally:
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+                handler.close()
+            for handler in saved_handlers:
+                root.addHandler(handler)
+            root.setLevel(saved_level)
         return lines
 
     # --------------------------------------------------------------------------------------------- text
