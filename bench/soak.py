@@ -19,6 +19,7 @@ A simulated year is compressed in two ways, and the report says which number cam
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import subprocess
@@ -55,6 +56,8 @@ from orchestrator.policy.budget import spend_from_events
 from orchestrator.runtime import JobContext, RuntimePaths
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.tracker import Tracker
+
+log = logging.getLogger("bench")
 
 CHECKPOINTS = (1, 30, 180, 365)
 MAX_ROUNDS = 8
@@ -135,6 +138,7 @@ def _scenario(
                 if report.errors:
                     raise RuntimeError(f"housekeeping failed on day {day}: {report.errors}")
                 if day in checkpoints:
+                    log.info("soak %s: day %d written, measuring", scenario.key, day)
                     row = _checkpoint(
                         day, forge, data, workdir, env, ctx.paths, idle_repeats, real_tasks, next_number
                     )

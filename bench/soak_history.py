@@ -14,7 +14,8 @@ each simulated day writes what that day's tasks and ticks would have left behind
 - the day's job log lines through the real logging setup: one line per minute for the dispatcher and the
   PR monitor, four per task for the queue.
 
-What it does not write: the audit log, board/lease/PR-monitor state files (their writers need the forge and
+Log files rotated during a simulated day get that day as their mtime, so the age limit on rotated logs applies
+as it would. What it does not write: the audit log, board/lease/PR-monitor state files (their writers need the forge and
 grow only with the real tasks the benchmark runs at each checkpoint). Housekeeping runs once per simulated
 day, as it does after a job's tick in production.
 """
@@ -112,7 +113,7 @@ class HistoryWriter:
         events = sum(self._write_task(task, finished, outcome) for task, finished, outcome in tasks)
         etags = self._write_etags([t for t, _, _ in tasks], day_start + timedelta(days=1))
         branches = self._write_branches([t for t, _, _ in tasks])
-        lines = self._write_logs(len(tasks))
+        lines = self._write_logs(len(tasks), day_start + timedelta(days=1))
         return DayWritten(len(tasks), events, etags, lines, branches)
 
     # ------------------------------------------------------------------------------------------- tasks
@@ -261,7 +262,7 @@ class HistoryWriter:
                 created += lines.count("\n")
         return created
 
-    def _write_logs(self, tasks: int) -> int:
+    def _write_logs(self, tasks: int, day_end: datetime) -> int:
         root = logging.getLogger()
         saved_handlers, saved_level = list(root.handlers), root.level
         for handler in saved_handlers:  # the caller's own handlers do not see the simulated lines
@@ -292,7 +293,16 @@ class HistoryWriter:
             for handler in saved_handlers:
                 root.addHandler(handler)
             root.setLevel(saved_level)
+        self._date_rotated_logs(day_end)
         return lines
+
+    def _date_rotated_logs(self, day_end: datetime) -> None:
+        """A log rotated during this simulated day carries that day as its mtime (the handler wrote it now),
+        so housekeeping's age limit on rotated logs sees simulated ages."""
+        moment = day_end.timestamp()
+        for path in self.paths.logs.glob("*.log.*"):
+            if path.stat().st_mtime > moment:
+                os.utime(path, (moment, moment))
 
     # --------------------------------------------------------------------------------------------- text
 
