@@ -306,7 +306,7 @@ class Mailbox:
 
     def count(self, state: TaskState) -> int:
         self.refresh_index()
-        return len(self.index.in_state(state.value))
+        return self.index.count(state.value)
 
     def find(
         self, repo: str, *, issue: int | None = None, branch: str | None = None, restore: bool = False

@@ -197,6 +197,9 @@ class TaskIndex:
     def in_state(self, state: str) -> list[IndexedTask]:
         return self._select("WHERE state=? ORDER BY id", (state,))
 
+    def count(self, state: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM tasks WHERE state=?", (state,)).fetchone()[0])
+
     def last_generation(self, repo: str, issue: int) -> int:
         row = self.db.execute(
             "SELECT MAX(generation) FROM tasks WHERE repo=? AND issue=?", (repo, issue)
