@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -60,6 +61,8 @@ from orchestrator.tracker import Tracker
 log = logging.getLogger("bench")
 
 CHECKPOINTS = (1, 30, 180, 365)
+TIME = Path("/usr/bin/time")
+_RSS = re.compile(r"rss_kib=(\d+)")
 MAX_ROUNDS = 8
 
 
@@ -207,10 +210,12 @@ def _fresh_ticks(job: str, env: dict[str, str], repeats: int) -> dict[str, Any]:
 
 
 def _fresh(job: str, env: dict[str, str]) -> dict[str, float]:
-    """One job tick in a fresh process, as cron starts it: wall, CPU (user + system) and peak RSS."""
+    """One job tick in a fresh process, as cron starts it: wall, CPU (user + system, µs resolution) and peak
+    RSS. The tick runs under /usr/bin/time, which reports its RSS: a child forked straight from this
+    (large) benchmark process would report the benchmark's RSS at the fork as its own peak."""
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.jobs.entry", job],
+        [str(TIME), "-f", "rss_kib=%M", sys.executable, "-m", "orchestrator.jobs.entry", job],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -218,14 +223,15 @@ def _fresh(job: str, env: dict[str, str]) -> dict[str, float]:
         start_new_session=True,
     )
     assert proc.stderr is not None
-    err = proc.stderr.read()
+    err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, usage = os.wait4(proc.pid, 0)  # includes the tick's own CPU (time waited for it)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{job} tick failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+    rss = _RSS.search(err)
+    if proc.returncode != 0 or rss is None:
+        raise RuntimeError(f"{job} tick failed ({proc.returncode}): {err[-2000:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": int(rss.group(1)) / 1024}
 
 
 def _real_tasks(
@@ -285,8 +291,13 @@ def _disk_usage(root: Path) -> dict[str, Any]:
         size, count = _tree_usage(top)
         by_dir[top.name] = size
         files += count
+    archive_dir = root / "mailbox" / "archive"
+    archive = _tree_usage(archive_dir)[0] if archive_dir.is_dir() else 0
+    total = sum(by_dir.values())
     return {
-        "total_mib": round(sum(by_dir.values()) / 2**20, 1),
+        "total_mib": round(total / 2**20, 1),
+        "live_mib": round((total - archive) / 2**20, 1),  # everything but the archived history
+        "archive_mib": round(archive / 2**20, 1),
         "files": files,
         "by_dir_mib": {k: round(v / 2**20, 2) for k, v in by_dir.items()},
     }

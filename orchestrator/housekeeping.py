@@ -5,7 +5,8 @@ last run (and no other process is running it) it runs every step once. Each step
 failing is logged and reported, the others still run. The steps:
 
 - finished tasks unchanged for `archive_after_days` → `mailbox/archive/<month>/…zip` (orchestrator.task_archive),
-  with the prompts and logs of their agent runs; their `agent-runs/<task>` folders are removed;
+  with the prompts and logs of their agent runs; their `agent-runs/<task>` folders are removed; archive months
+  older than `archive_keep_months` are deleted (0 keeps them);
 - event months older than the newest `events_uncompressed_months` → `events/YYYY-MM.jsonl.gz`;
 - agent-run folders of loops, PR judges, issue formatting and of tasks no longer in the mailbox, older than
   `agent_runs_keep_days` → deleted;
@@ -45,6 +46,7 @@ _ROTATED = re.compile(r"^(?P<base>.+\.(?:log|out))\.(?P<n>\d+)$")
 class HousekeepingReport:
     archived_tasks: int = 0
     archives: list[str] = field(default_factory=list)
+    expired_archives: list[str] = field(default_factory=list)
     compressed_months: list[str] = field(default_factory=list)
     removed_runs: list[str] = field(default_factory=list)
     rotated_logs: list[str] = field(default_factory=list)
@@ -95,6 +97,7 @@ def run(ctx: JobContext, now: datetime | None = None) -> HousekeepingReport:
     report = HousekeepingReport()
     steps = (
         ("archive", lambda: _archive(ctx, moment, settings, report)),
+        ("old archives", lambda: _expire_archives(ctx, moment, settings, report)),
         ("events", lambda: _compress_events(ctx, moment, settings, report)),
         ("agent-runs", lambda: _prune_runs(ctx, moment, settings, report)),
         ("logs", lambda: _rotate_logs(ctx.paths.logs, moment, settings, report)),
@@ -120,6 +123,22 @@ def _archive(ctx: JobContext, now: datetime, settings: RetentionConfig, report: 
     )
     report.archived_tasks += len(result.archived)
     report.archives += result.archives
+
+
+def _expire_archives(
+    ctx: JobContext, now: datetime, settings: RetentionConfig, report: HousekeepingReport
+) -> None:
+    """Monthly archive folders older than `archive_keep_months` (the index keeps their generations)."""
+    if not settings.archive_keep_months:
+        return
+    oldest_kept = _months_back(month_of(now), settings.archive_keep_months - 1)
+    folder = ctx.mailbox.root / "archive"
+    if not folder.is_dir():
+        return
+    for month in sorted(folder.iterdir()):
+        if month.is_dir() and re.fullmatch(r"\d{4}-\d{2}", month.name) and month.name < oldest_kept:
+            shutil.rmtree(month)
+            report.expired_archives.append(month.name)
 
 
 def _compress_events(

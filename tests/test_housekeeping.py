@@ -121,6 +121,17 @@ def test_one_run_bounds_every_kind_of_history(ctx: JobContext, tmp_path: Path) -
     assert report.pruned_branches == {ctx.config.repos[0].key: 1}
 
 
+def test_archives_older_than_the_kept_months_are_deleted(ctx: JobContext) -> None:
+    archive = ctx.mailbox.root / "archive"
+    old, recent = metrics.month_of(NOW - timedelta(days=430)), metrics.month_of(NOW - timedelta(days=60))
+    for month in (old, recent):
+        (archive / month).mkdir(parents=True)
+        (archive / month / "run.zip").write_bytes(b"zip")
+    report = run(ctx, NOW)
+    assert report.expired_archives == [old]
+    assert sorted(p.name for p in archive.iterdir() if p.is_dir()) == [recent]
+
+
 def test_it_runs_once_per_period_and_never_twice_at_once(ctx: JobContext) -> None:
     assert run_if_due(ctx) is not None
     assert run_if_due(ctx) is None, "not due again within the period"

@@ -429,6 +429,12 @@ RETENTION = Section(
             30,
         ),
         Field(
+            "archive_keep_months",
+            Integer(0),
+            "archives of finished tasks older than this many months are deleted; 0 = kept forever",
+            12,
+        ),
+        Field(
             "agent_runs_keep_days",
             Number(above=0),
             "agent-run folders (prompts, logs) of loops, judges and gone tasks older than this are deleted",

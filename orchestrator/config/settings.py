@@ -131,6 +131,7 @@ class RetentionConfig:
     """How long history stays in runtime/ (see orchestrator.housekeeping)."""
 
     archive_after_days: float = 30
+    archive_keep_months: int = 12
     agent_runs_keep_days: float = 30
     events_uncompressed_months: int = 2
     log_max_mb: float = 10

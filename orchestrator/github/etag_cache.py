@@ -212,8 +212,9 @@ class EtagCache:
     def _evict_if_due(self, now: float) -> None:
         stamp = self.path / _EVICT_STAMP
         try:
-            if now - stamp.stat().st_mtime < self.evict_seconds:
-                return
+            last = stamp.stat().st_mtime
+            if 0 <= now - last < self.evict_seconds:
+                return  # a stamp from the future (the clock was set back) never stops eviction
         except FileNotFoundError:
             pass
         stamp.touch()

@@ -127,6 +127,17 @@ def test_eviction_runs_at_most_once_per_period(tmp_path: Path) -> None:
     assert [k for k in "abcd" if EtagCache(path).lookup_response(k)] == ["d"]
 
 
+def test_a_stamp_from_the_future_does_not_stop_eviction(tmp_path: Path) -> None:
+    path = tmp_path / "etag_cache"
+    future = EtagCache(path, max_entries=1, clock=lambda: 10_000.0, evict_seconds=300)
+    future.store_response("a", CachedResponse("e", "a"))
+    future.save()  # eviction stamp dated 10,000
+    past = EtagCache(path, max_entries=1, clock=lambda: 1_000.0, evict_seconds=300)
+    past.store_response("b", CachedResponse("e", "b"))  # the clock went back: dated before the stamp
+    past.save()
+    assert EtagCache(path).entry_count() == 1
+
+
 def test_two_processes_saving_keep_each_others_entries(tmp_path: Path) -> None:
     path = tmp_path / "etag_cache"
     first, second = EtagCache(path), EtagCache(path)
