@@ -1,12 +1,13 @@
-"""Bounding the disk of a repo's clone under the worktree pool (the housekeeping step; git.py stays as is).
+"""Bounding the disk of a repo's clones under the worktree pool (the housekeeping step; git.py stays as is).
 
-Every task leaves a local branch `agent/<issue>-…` in the clone (`git switch -C` in a pool slot), and every
-branch keeps its commits alive, so without pruning the clone only grows. Here: `git worktree prune`, then
-the local `agent/*` branches that no worktree has checked out and whose task is finished (done, failed,
+Every task leaves a local branch `agent/<issue>-…` in the working clone (`git switch -C` in a pool slot), and
+every branch keeps its commits alive, so without pruning the clone only grows. Here: `git worktree prune`,
+then the local `agent/*` branches that no worktree has checked out and whose task is finished (done, failed,
 blocked, escalated, archived or vanished — never a task in inbox/ or running/, never a branch the index does
-not know) are deleted (their work was pushed, or was given up), then `git gc --auto` lets git repack and drop
-what nothing references any more. Branch deletion runs under the clone's refs lock, as fetch and worktree
-creation do.
+not know) are deleted (their work was pushed, or was given up), then `git gc --auto` in the working clone
+and in the trusted bare clone lets git repack and drop what nothing references any more. Our git runs with
+`gc.auto=0` (no gc behind a command's back), so this one asks for it explicitly, in the foreground, hooks
+still off. Branch deletion runs under the clone's refs lock, as fetch and worktree creation do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import git
+from orchestrator.git_layout import trusted_dir_for
 from orchestrator.store import FileLock
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from orchestrator.runtime import JobContext
 
 LIVE_STATES = frozenset({"inbox", "running"})
+GC = ["-c", "gc.auto=6700", "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"]  # git's default threshold
 SETTINGS = git.GitSettings(timeout_s=1800.0)  # gc of a large clone can take minutes
 _BATCH = 200
 
@@ -35,7 +38,9 @@ def prune_clone(ctx: JobContext, repo: RepoConfig, clone: Path) -> int:
         finished = finished_branches(ctx.mailbox, repo.full_name, clone)
         for start in range(0, len(finished), _BATCH):
             git.run_git(["branch", "--quiet", "-D", "--", *finished[start : start + _BATCH]], clone, SETTINGS)
-    git.run_git(["gc", "--auto", "--quiet"], clone, SETTINGS)
+    for repository in (clone, trusted_dir_for(clone)):
+        if repository.is_dir():
+            git.run_git(GC, repository, SETTINGS)
     return len(finished)
 
 

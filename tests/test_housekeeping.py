@@ -132,6 +132,31 @@ def test_archives_older_than_the_kept_months_are_deleted(ctx: JobContext) -> Non
     assert sorted(p.name for p in archive.iterdir() if p.is_dir()) == [recent]
 
 
+def test_the_clones_are_garbage_collected_although_our_git_runs_with_gc_auto_off(
+    ctx: JobContext, tmp_path: Path
+) -> None:
+    clone = make_clone(ctx, tmp_path)
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    for n in range(7000):  # past git's gc.auto threshold of loose objects
+        (blobs / str(n)).write_text(f"unreferenced {n}\n")
+    subprocess.run(
+        ["git", "hash-object", "-w", "--stdin-paths"],
+        cwd=clone,
+        input="\n".join(str(p) for p in blobs.iterdir()),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    for loose in (clone / ".git" / "objects").glob("??/*"):
+        age(loose, 30)  # unreferenced for a month: what gc prunes
+    before = git(clone, "count-objects", "-v")
+    assert "count: 7" in before
+    assert run(ctx, NOW).errors == []
+    after = dict(line.split(": ") for line in git(clone, "count-objects", "-v").splitlines())
+    assert int(after["count"]) < 100, after
+
+
 def test_it_runs_once_per_period_and_never_twice_at_once(ctx: JobContext) -> None:
     assert run_if_due(ctx) is not None
     assert run_if_due(ctx) is None, "not due again within the period"
