@@ -375,10 +375,12 @@ class Mailbox:
         return TaskEntry(row.id, state, path, mtime, document.task, None, document.log)
 
     def _locate_hinted(self, task_id: str, state: str) -> tuple[TaskState, Path] | None:
-        if state in TaskState._value2member_map_:
+        try:
             hinted = self.path(TaskState(state), task_id)
-            if hinted.exists():
-                return TaskState(state), hinted
+        except ValueError:  # "archived" or "gone": no folder to try first
+            return self.locate(task_id)
+        if hinted.exists():
+            return TaskState(state), hinted
         return self.locate(task_id)
 
     # -------------------------------------------------------------------------------------- internals

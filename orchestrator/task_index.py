@@ -210,10 +210,6 @@ class TaskIndex:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
-
     def _select(self, where: str, args: tuple[object, ...]) -> list[IndexedTask]:
         rows = self.db.execute(
             f"SELECT id, repo, issue, generation, branch, state, archive, changed FROM tasks {where}", args
