@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.metrics import (
+from orchestrator.event_files import (
     LEGACY_EVENTS_FILE,
     CorruptEvent,
     append_lines,

@@ -25,16 +25,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from orchestrator.models import TaskState
 from orchestrator.store import fsync_dir
-from orchestrator.task_index import ARCHIVED, IndexedTask
-
-if TYPE_CHECKING:
-    from orchestrator.mailbox import Mailbox
+from orchestrator.task_index import ARCHIVED, IndexedTask, TaskIndex
 
 log = logging.getLogger(__name__)
+
+
+class Mailbox(Protocol):
+    """What archiving needs of orchestrator.mailbox.Mailbox (which imports this module lazily)."""
+
+    root: Path
+    tmp_dir: Path
+    index: TaskIndex
+
+    def path(self, state: TaskState, task_id: str) -> Path: ...
+
+    def locate(self, task_id: str) -> tuple[TaskState, Path] | None: ...
+
+    def refresh_index(self) -> None: ...
+
 
 ARCHIVE_DIR = "archive"
 FINISHED = (TaskState.DONE, TaskState.FAILED, TaskState.BLOCKED, TaskState.ESCALATED)
