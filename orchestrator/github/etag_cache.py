@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class EtagCache:
         self._read: dict[str, dict[str, Any] | None] = {}  # key → data as read from disk (None = miss)
         self._pending: dict[str, dict[str, Any] | None] = {}  # key → data to write (None = remove)
         self._touch: set[str] = set()  # keys hit whose file is more than touch_seconds old
+        self._lock = threading.RLock()  # the queue's worker threads share one client and its cache
         if self.path.is_file():
             self._migrate(self.path)  # a single-file cache at the very path
         else:
@@ -120,42 +122,55 @@ class EtagCache:
     def save(self) -> None:
         """Write the entries this process changed, move forward the last use of old hits, and evict when
         entries were added. A no-op (no write at all) on an idle tick."""
-        if not self._pending and not self._touch:
+        with self._lock:
+            pending, touch = dict(self._pending), self._touch - self._pending.keys()
+            self._pending.clear()
+            self._touch.clear()
+            self._read.update(pending)
+        if not pending and not touch:
             return
         self.path.mkdir(parents=True, exist_ok=True)
         now = self._clock()
         added = False
-        for key, data in self._pending.items():
-            file = self._file(key)
-            if data is None:
-                file.unlink(missing_ok=True)
-            else:
-                self._write(file, key, data, now)
-                added = True
-        for key in self._touch - self._pending.keys():
+        try:
+            for key, data in pending.items():
+                file = self._file(key)
+                if data is None:
+                    file.unlink(missing_ok=True)
+                else:
+                    self._write(file, key, data, now)
+                    added = True
+        except BaseException:
+            with self._lock:  # not written: keep them for the next save (newer changes win)
+                self._pending = {**pending, **self._pending}
+            raise
+        for key in touch:
             try:
                 os.utime(self._file(key), (now, now))
             except FileNotFoundError:
                 continue  # evicted or removed by another process meanwhile
-        self._read.update(self._pending)
-        self._pending.clear()
-        self._touch.clear()
         if added:
             self._evict_if_due(now)
 
     # --- raw entries -------------------------------------------------------------------------------------
     def _get(self, key: str) -> dict[str, Any] | None:
-        if key in self._pending:
-            return self._pending[key]
-        if key not in self._read:
-            self._read[key] = self._load(key)
-        data = self._read[key]
+        with self._lock:
+            if key in self._pending:
+                return self._pending[key]
+            cached = key in self._read
+            data = self._read.get(key)
+        if not cached:
+            data = self._load(key)
+            with self._lock:
+                self._read.setdefault(key, data)
         if data is not None and self._clock() - self._mtime(key) >= self.touch_seconds:
-            self._touch.add(key)
+            with self._lock:
+                self._touch.add(key)
         return data
 
     def _put(self, key: str, data: dict[str, Any] | None) -> None:
-        self._pending[key] = data
+        with self._lock:
+            self._pending[key] = data
 
     def _file(self, key: str) -> Path:
         return self.path / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}.json"
@@ -239,7 +254,8 @@ class EtagCache:
             total -= size
             removed += 1
         if removed:
-            self._read.clear()
+            with self._lock:
+                self._read.clear()
         return removed
 
     def _move_aside(self, file: Path, error: Exception) -> None:

@@ -149,6 +149,32 @@ def test_two_processes_saving_keep_each_others_entries(tmp_path: Path) -> None:
     assert merged.lookup_response("issues") and merged.lookup_response("pulls")
 
 
+def test_threads_sharing_one_cache_store_look_up_and_save_at_once(tmp_path: Path) -> None:
+    import threading
+
+    cache = EtagCache(tmp_path / "etag_cache", touch_seconds=0)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(200):
+                cache.store_response(f"{n}/{i}", CachedResponse("e", str(i)))
+                cache.lookup_response(f"{n}/{i // 2}")
+                if i % 20 == 0:
+                    cache.save()
+            cache.save()
+        except BaseException as exc:  # a RuntimeError from a dict changed during iteration, say
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert EtagCache(tmp_path / "etag_cache").entry_count() == 800
+
+
 def test_a_removed_entry_stays_removed(tmp_path: Path) -> None:
     path = tmp_path / "etag_cache"
     cache = EtagCache(path)
