@@ -333,6 +333,7 @@ def run(prompt: str, data_path: Path, root: Path) -> Report:
             "blocked", f"Issue #{issue} is no replayed commit.", blockers="unknown issue", code="other"
         )
     step = replay.steps[replay.by_issue[issue]]
+    (root / RESULT).unlink(missing_ok=True)  # an earlier attempt's result is never committed with a merge
     wt = Worktree(root, replay.base_branch)
     we_merge = wt.behind_base()
     if we_merge:
