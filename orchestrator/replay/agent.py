@@ -250,18 +250,38 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def prerequisite_report(replay: Replay, step: Step, missing: list[int], why: str) -> Report:
-    issues = [replay.steps[i].issue for i in missing]
-    latest = issues[-1]
-    others = (
-        f" (also not on the base yet: {', '.join(f'#{n}' for n in issues[:-1])})" if len(issues) > 1 else ""
-    )
+def prerequisite_report(
+    replay: Replay, step: Step, missing: list[int], why: str, evidence: str = ""
+) -> Report:
+    """Blocked on the earlier commit most likely needed (the one whose added lines name the most identifiers
+    of `evidence`, e.g. a test failure; else the latest), naming the other missing ones too."""
+    needed = _most_likely(replay, missing, evidence)
+    others = [replay.steps[i].issue for i in missing if i != needed]
+    also = f"; also not on the base yet: {', '.join(f'#{n}' for n in others)}" if others else ""
     return Report(
         "blocked",
         f"The real change of {step.sha[:12]} builds on work not on the base branch yet.",
-        blockers=f"needs #{latest}{others}: {why}",
+        blockers=f"needs #{replay.steps[needed].issue}: {why}{also}",
         code="needs_prerequisite",
     )
+
+
+def _most_likely(replay: Replay, missing: list[int], evidence: str) -> int:
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", evidence))
+
+    def score(index: int) -> int:
+        added: set[bytes] = set()
+        for change in replay.steps[index].changes:
+            old = set((change.before or b"").splitlines())
+            added.update(line for line in (change.after or b"").splitlines() if line not in old)
+        text = b"\n".join(added).decode(errors="replace")
+        return sum(
+            1
+            for name in names
+            if re.search(rf"\b(?:def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*=", text, re.M)
+        )
+
+    return max(reversed(missing), key=score) if names else missing[-1]
 
 
 def apply_step(replay: Replay, step: Step, wt: Worktree) -> Report:
@@ -316,8 +336,9 @@ def _semantic_check(replay: Replay, step: Step, wt: Worktree) -> Report | None:
         return prerequisite_report(replay, step, missing, "the tests time out without the earlier changes")
     if done.returncode == 0:
         return None
-    tail = " ".join(done.stdout.decode(errors="replace").split()[-30:])
-    return prerequisite_report(replay, step, missing, f"the tests fail without them: {tail}")
+    output = (done.stdout + done.stderr).decode(errors="replace")
+    tail = " ".join(output.split()[-40:])
+    return prerequisite_report(replay, step, missing, f"the tests fail without it: {tail}", evidence=output)
 
 
 def run(prompt: str, data_path: Path, root: Path) -> Report:

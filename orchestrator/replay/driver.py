@@ -34,6 +34,7 @@ import yaml
 
 from orchestrator import metrics
 from orchestrator.config import parse_config
+from orchestrator.config.schema import REPO as REPO_SECTION
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
 from orchestrator.log import setup_logging
@@ -42,6 +43,7 @@ from orchestrator.replay.changes import write_changes
 from orchestrator.replay.history import Commit, History, git, read_history
 from orchestrator.replay.observe import ForgeObserver
 from orchestrator.runtime import JobContext
+from orchestrator.sandbox.ci import CHECK_NAME
 
 AGENT_SCRIPT = Path(__file__).resolve().parent / "agent.py"
 TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"
@@ -125,6 +127,19 @@ def replay_config(
     options: ReplayOptions, forge: Any, clone_url: str, test_command: str | None
 ) -> dict[str, Any]:
     name = repo_key(options.repo)
+    repo: dict[str, Any] = {
+        "key": name,
+        "owner": forge.admin_login,
+        "name": name,
+        "clone_url": clone_url,
+        "base_branch": "main",
+        "test_command": test_command or "true",
+        "test_timeout_seconds": 900,
+        "board": {"mode": "labels"},
+        "auto_merge_without_checks": test_command is None,
+    }
+    if test_command is not None and "required_checks" in REPO_SECTION.names:
+        repo["required_checks"] = [CHECK_NAME]  # the sandbox CI is the one required check: no grace period
     return {
         "runtime_dir": str(options.workdir / "runtime"),
         "github": {
@@ -136,19 +151,7 @@ def replay_config(
             "request_timeout_seconds": 30,
         },
         "git": {"author_name": "Agent OS replay", "author_email": "replay@agent-os.invalid"},
-        "repos": [
-            {
-                "key": name,
-                "owner": forge.admin_login,
-                "name": name,
-                "clone_url": clone_url,
-                "base_branch": "main",
-                "test_command": test_command or "true",
-                "test_timeout_seconds": 900,
-                "board": {"mode": "labels"},
-                "auto_merge_without_checks": test_command is None,
-            }
-        ],
+        "repos": [repo],
         "agents": {
             "replay": {
                 "kind": "script",

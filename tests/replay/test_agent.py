@@ -103,7 +103,8 @@ def test_a_dependency_only_the_tests_show_is_found_by_running_them(world):
     command = f"{sys.executable} -m pytest -q -p no:cacheprovider"
     result = _run(world, 14, test_command=command)
     assert result.status == "blocked" and result.blocker_code == "needs_prerequisite"
-    assert "#11" in result.blockers and "tests fail" in result.blockers
+    assert result.blockers.startswith("needs #11: the tests fail without it"), result.blockers
+    assert "also not on the base yet: #12, #13" in result.blockers
     without_tests = _run(world, 14)  # no test command: nothing overlaps, so it applies (CI will tell)
     assert without_tests.status == "complete"
 

@@ -1,0 +1,100 @@
+"""`agentos replay` end to end on the sandbox forge: a short synthetic history with dependencies, and a real
+slice of the vendored release history; judged by merged issues, the final tree and each merge's paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.replay.command import replay
+from orchestrator.replay.driver import ReplayOptions, plan_waves
+from tests.replay.gitrepo import calc_history, git
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / "bench" / "data" / "more-itertools-releases.bundle"
+PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+
+
+def test_plan_waves_splits_in_order():
+    assert plan_waves([1, 2, 3, 4, 5], 2) == [[1, 2, 3], [4, 5]]
+    assert plan_waves([1, 2], 5) == [[1], [2]]
+    assert plan_waves([1, 2, 3], 1) == [[1, 2, 3]]
+
+
+def test_a_history_with_dependencies_all_ready_at_once_merges_to_the_real_tree(tmp_path: Path):
+    shas = calc_history(tmp_path / "source")
+    options = ReplayOptions(
+        repo=tmp_path / "source", rev=shas[0], count=4, workdir=tmp_path / "run", test_command=PYTEST, max_seconds=240
+    )
+    lines: list[str] = []
+    report = replay(options, say=lines.append)
+
+    by_subject = {i.subject: i for i in report.issues}
+    assert report.merged == 4, [(i.issue, i.outcome, i.reasons) for i in report.issues]
+    assert report.tree is not None and report.tree.equal, report.tree
+    assert report.merge_checks and all(not m.extra_paths and not m.missing_paths for m in report.merge_checks)
+    mul = by_subject["Add mul() after sub() in calc"]
+    assert mul.parks >= 1 and any("needs #" in r for r in mul.reasons), "it waited for sub() honestly"
+    assert all(i.pr is not None and i.ci_runs >= 1 for i in report.issues)
+    assert all(i.requests > 0 and i.writes > 0 for i in report.issues), "GitHub cost charged per issue"
+    data = json.loads(report.as_json())
+    assert data["merged"] == 4 and data["tree"]["equal"] is True
+
+
+def test_waves_release_issues_one_group_after_another(tmp_path: Path):
+    shas = calc_history(tmp_path / "source")
+    options = ReplayOptions(
+        repo=tmp_path / "source",
+        rev=shas[0],
+        count=2,
+        waves=2,
+        workers=1,
+        workdir=tmp_path / "run",
+        test_command=PYTEST,
+        max_seconds=180,
+    )
+    lines: list[str] = []
+    report = replay(options, say=lines.append)
+    assert report.merged == 2 and report.tree is not None and report.tree.equal
+    assert [line for line in lines if line.startswith("wave")] == [
+        "wave 1/2: issues #1 Ready",
+        "wave 2/2: issues #2 Ready",
+    ]
+    assert report.issues[1].parks == 0, "the second wave starts after the first merged: nothing to wait for"
+
+
+@pytest.mark.skipif(not BUNDLE.exists(), reason="the vendored history is missing")
+def test_a_slice_of_the_vendored_release_history(tmp_path: Path):
+    source = tmp_path / "more-itertools"
+    git(tmp_path, "clone", "-q", str(BUNDLE), str(source))
+    options = ReplayOptions(
+        repo=source,
+        rev="v10.4.0",
+        count=2,
+        workdir=tmp_path / "run",
+        test_command=f'{sys.executable} -c "import more_itertools"',  # the full suite takes minutes: make bench
+        max_seconds=240,
+    )
+    report = replay(options, say=lambda line: None)
+    assert report.merged == 2, [(i.issue, i.outcome, i.reasons) for i in report.issues]
+    assert report.tree is not None and report.tree.equal
+    assert report.final == git(source, "rev-parse", "v10.6.0^{commit}")
+
+
+def test_the_command_line_reports_bad_input_without_a_traceback(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "replay", "--repo", str(tmp_path), "--from", "HEAD", "--count", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "not a git repository" in done.stderr and "Traceback" not in done.stderr
