@@ -65,6 +65,7 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _worktree_targets,
         _latency_targets,
         _host_targets,
+        _replay_targets,
     ]
     found: list[Target] = []
     for check in checks:
@@ -73,6 +74,12 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         except KeyError:  # the section did not run (or failed): its targets are not reported
             continue
     return found
+
+
+def _replay_targets(s: dict[str, Any]) -> list[Target]:
+    from bench.replay_bench import targets
+
+    return targets(s)
 
 
 def _host_targets(s: dict[str, Any]) -> list[Target]:

@@ -31,6 +31,7 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         "worktree_overhead": ("d/g. orchestration overhead per task, agent time excluded", _worktree),
         "timeline": ("e/f. throughput and latency (zero-time agent, 1-minute cadences)", _timeline),
         "dashboard": ("dashboard build (bench/dashboard_bench.py)", _dashboard),
+        "replay": ("r. agentos replay of a real history (bench/replay_bench.py)", _replay),
     }
     lines: list[str] = []
     for key, (title, render) in renderers.items():
@@ -40,6 +41,12 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         section = sections[key]
         lines += [f"  FAILED: {section['error']}"] if "error" in section else render(section)
     return lines
+
+
+def _replay(s: dict[str, Any]) -> list[str]:
+    from bench.replay_bench import lines
+
+    return lines(s)
 
 
 def _idle(s: dict[str, Any]) -> list[str]:

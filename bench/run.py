@@ -40,10 +40,11 @@ class Sizes:
     workers: tuple[int, ...]
     dashboard_events: int
     host_issues: int = 50
+    replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
 
 
 FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
-QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6)
+QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6, replay_count=1)
 
 
 def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -88,6 +89,13 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return multi_host.run(workdir / "h", sizes.host_issues)
 
+    def replayed() -> dict[str, Any]:
+        from bench import replay_bench
+
+        return replay_bench.run(
+            workdir / "r", sizes.replay_count, quick=sizes.replay_count < FULL.replay_count
+        )
+
     return {
         "a": idle,
         "b": task,
@@ -96,6 +104,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "e": flow,
         "dashboard": dashboard,
         "h": hosts,
+        "r": replayed,
     }
 
 
@@ -107,6 +116,7 @@ KEYS = {
     "e": "timeline",
     "dashboard": "dashboard",
     "h": "multi_host",
+    "r": "replay",
 }
 
 
