@@ -232,6 +232,7 @@ class Report:
     files: tuple[str, ...] = ()
     tests: str = "not run (Agent OS runs the repository's tests itself)"
     decisions: str = "applied the real commit's change with a 3-way merge onto the base branch"
+    notes: str = "none"
 
     def render(self) -> str:
         lines = [f"STATUS: {self.status}", f"SUMMARY: {self.summary}", f"BLOCKERS: {self.blockers}"]
@@ -245,7 +246,7 @@ class Report:
             "RISKS: none beyond the real change's own",
             "NEXT_STEP: none" if self.status == "complete" else "NEXT_STEP: run again once the base moves",
             "ATTEMPTED_APPROACHES: 3-way merge of the real change",
-            "UNBLOCK_NOTES: none",
+            f"UNBLOCK_NOTES: {self.notes}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -257,12 +258,13 @@ def prerequisite_report(
     of `evidence`, e.g. a test failure; else the latest), naming the other missing ones too."""
     needed = _most_likely(replay, missing, evidence)
     others = [replay.steps[i].issue for i in missing if i != needed]
-    also = f"; also not on the base yet: {', '.join(f'#{n}' for n in others)}" if others else ""
+    also = f"also not on the base yet: {', '.join(f'#{n}' for n in others)}" if others else "none"
     return Report(
         "blocked",
         f"The real change of {step.sha[:12]} builds on work not on the base branch yet.",
-        blockers=f"needs #{replay.steps[needed].issue}: {why}{also}",
+        blockers=f"needs #{replay.steps[needed].issue}: {why}",  # the one issue to wait for
         code="needs_prerequisite",
+        notes=also,
     )
 
 

@@ -104,7 +104,8 @@ def test_a_dependency_only_the_tests_show_is_found_by_running_them(world):
     result = _run(world, 14, test_command=command)
     assert result.status == "blocked" and result.blocker_code == "needs_prerequisite"
     assert result.blockers.startswith("needs #11: the tests fail without it"), result.blockers
-    assert "also not on the base yet: #12, #13" in result.blockers
+    assert "#12" not in result.blockers, "only the issue to wait for is named there"
+    assert "also not on the base yet: #12, #13" in result.unblock_notes
     without_tests = _run(world, 14)  # no test command: nothing overlaps, so it applies (CI will tell)
     assert without_tests.status == "complete"
 
