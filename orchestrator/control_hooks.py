@@ -18,12 +18,13 @@ An issue a human closes on GitHub directly is cleaned up by the `claim_sweeper` 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from orchestrator.budgets import budget_decision
 from orchestrator.control_actions import ActionFailed, ControlHooks
+from orchestrator.decision_hooks import note_human
 from orchestrator.github.errors import NotFound
 from orchestrator.models import Comment, Issue, TaskState
 from orchestrator.policy.control_commands import IssueRef
@@ -41,19 +42,35 @@ QUEUED_STATES = (TaskState.INBOX, TaskState.RUNNING)
 CLOSED_STATES = (TaskState.INBOX, TaskState.BLOCKED, TaskState.ESCALATED)
 
 
-def build_hooks(ctx: JobContext) -> ControlHooks:
+PlanAnswer = Callable[[JobContext, str, str], str]  # (ctx, "plan:<id>[:skip]", actor) → the reply
+
+
+def build_hooks(ctx: JobContext, answer_plan: PlanAnswer) -> ControlHooks:
+    """The Telegram actions on GitHub; `answer_plan` is the strategic planner's (passed in by the caller, so
+    this module never imports a job)."""
     return ControlHooks(
         retry=lambda ref, actor: retry_issue(ctx, ref, actor),
         close=lambda ref, actor: close_issue(ctx, ref, actor),
-        budget_decision=lambda ref, actor: budget_decision(ctx, ref, actor),
-        approve=lambda ref, actor: _answer_plan(ctx, ref, actor),
+        budget_decision=lambda ref, actor: _noted(
+            ctx, "budget", ref, actor, budget_decision(ctx, ref, actor)
+        ),
+        approve=lambda ref, actor: answer_plan(ctx, ref, actor),
+        why=lambda ref: _why(ctx, ref),
     )
 
 
-def _answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
-    from orchestrator.jobs.strategic_planner import answer_plan
+def _noted(ctx: JobContext, action: str, ref: str, actor: str, reply: str) -> str:
+    """views: a human's answer is an event the dashboard counts (the answer itself is `reply`)."""
+    note_human(ctx, action, "", None, actor, detail=reply, ref=f"{action}:{ref}")
+    return reply
 
-    return answer_plan(ctx, ref, actor)
+
+def _why(ctx: JobContext, ref: IssueRef) -> str:
+    """`/why N`: the same answer as `bin/agentos why` (decisions of every job, what GitHub shows now)."""
+    from orchestrator.views.why import why_text
+
+    resolve_repo(ctx, ref.repo)  # a repo that is not configured: ActionFailed naming the configured ones
+    return why_text(ctx.config, ctx.paths, ref, ctx.forge, ctx.clock())
 
 
 def resolve_repo(ctx: JobContext, name: str) -> RepoConfig:
@@ -97,6 +114,7 @@ def retry_issue(ctx: JobContext, ref: IssueRef, actor: str) -> str:
     ctx.audit("retry", str(ref), actor=actor)
     for entry in _local_tasks(ctx, repo, ref.number, (TaskState.ESCALATED,)):  # superseded by the retry
         ctx.mailbox.finish(entry.id, TaskState.FAILED, f"retried by {actor} as a new generation")
+    note_human(ctx, "retry", repo.full_name, ref.number, actor)  # views: an event the dashboard counts
     return f"{ref} is back in Ready; the dispatcher picks it up as a new generation"
 
 
@@ -117,6 +135,8 @@ def close_issue(ctx: JobContext, ref: IssueRef, actor: str) -> str:
         ctx.forge.close_issue(repo.full_name, ref.number, reason="not_planned")
         ctx.audit("close", str(ref), actor=actor)
     finish_local_tasks(ctx, repo, ref.number, f"closed by {actor}")
+    if was_open:
+        note_human(ctx, "close", repo.full_name, ref.number, actor)  # views: an event the dashboard counts
     return f"{ref} closed" if was_open else f"{ref} was already closed; its claims are cleaned up"
 
 

@@ -9,104 +9,25 @@ The Telegram control job is exempt from every switch: it is how a user switches 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.job_registry import CONTROL_JOB as CONTROL_JOB
+from orchestrator.job_registry import JOB_NAMES
 from orchestrator.store import CorruptStateError, read_json, update_json
-
-CONTROL_JOB = "telegram_control"
-KNOWN_JOBS = (
-    "dispatcher",
-    "queue",
-    "pr_monitor",
-    "backlog_groomer",
-    "strategic_planner",
-    "incident_scanner",
-    "log_analyzer",
-    "agent_scorer",
-    "product_inspector",
-    "daily_digest",
-    "dependency_watcher",
-    "telegram_control",
-    "dashboard",
-    "codebase_memory",
-    "claim_sweeper",
-)
-REPO_MODES = ("auto", "review")  # auto: PRs merge when green; review: PRs wait for a human to merge
+from orchestrator.switch_state import REPO_MODES as REPO_MODES
+from orchestrator.switch_state import Change as Change
+from orchestrator.switch_state import RepoSwitch as RepoSwitch
+from orchestrator.switch_state import Switch as Switch
+from orchestrator.switch_state import SwitchError as SwitchError
+from orchestrator.switch_state import SwitchRefused as SwitchRefused
+from orchestrator.switch_state import SwitchState as SwitchState
+from orchestrator.switch_state import is_allowed as is_allowed
 
 Clock = Callable[[], datetime]
-
-
-class SwitchError(ValueError):
-    """A switch change that names an unknown job, mode or value."""
-
-
-class SwitchRefused(SwitchError):
-    """A switch change that is not allowed (switching off the control job)."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """Who changed a switch, when and why."""
-
-    by: str
-    at: datetime
-    why: str = ""
-
-    def describe(self) -> str:
-        why = f": {self.why}" if self.why else ""
-        return f"by {self.by} at {self.at.isoformat(timespec='seconds')}{why}"
-
-
-@dataclass(frozen=True)
-class Switch:
-    on: bool = True
-    change: Change | None = None
-
-
-@dataclass(frozen=True)
-class RepoSwitch:
-    on: bool = True
-    change: Change | None = None
-    mode: str | None = None  # None: the config's behaviour
-    cadence_minutes: int | None = None  # None: the config's cadence
-
-
-@dataclass(frozen=True)
-class SwitchState:
-    global_switch: Switch = Switch()
-    stop_now: Change | None = None
-    repos: Mapping[str, RepoSwitch] = field(default_factory=dict)
-    jobs: Mapping[str, Switch] = field(default_factory=dict)
-
-    def repo(self, key: str) -> RepoSwitch:
-        return self.repos.get(key, RepoSwitch())
-
-    def job(self, name: str) -> Switch:
-        return self.jobs.get(name, Switch())
-
-
-def is_allowed(state: SwitchState, job: str, repo: str | None = None) -> tuple[bool, str]:
-    """May `job` run (for `repo`, when given)? Returns (allowed, reason when not)."""
-    if job == CONTROL_JOB:
-        return True, ""
-    if not state.global_switch.on:
-        return False, _off_reason("Agent OS is switched off", state.global_switch.change)
-    job_switch = state.job(job)
-    if not job_switch.on:
-        return False, _off_reason(f"job {job} is switched off", job_switch.change)
-    if repo is not None:
-        repo_switch = state.repo(repo)
-        if not repo_switch.on:
-            return False, _off_reason(f"repo {repo} is switched off", repo_switch.change)
-    return True, ""
-
-
-def _off_reason(what: str, change: Change | None) -> str:
-    return f"{what} {change.describe()}" if change else what
 
 
 def utc_now() -> datetime:
@@ -149,27 +70,35 @@ class Switches:
             stop_now = None if on else (change if now else state.stop_now)
             return replace(state, global_switch=Switch(on, change), stop_now=stop_now)
 
-        return self._update(apply)
+        state = self._update(apply)
+        self._note(change, f"Agent OS {'on' if on else 'off'}{' now' if now and not on else ''}")
+        return state
 
     def set_repo(self, key: str, on: bool, actor: str, why: str = "") -> SwitchState:
         change = Change(actor, self._clock(), why)
-        return self._update_repo(key, lambda r: replace(r, on=on, change=change))
+        state = self._update_repo(key, lambda r: replace(r, on=on, change=change))
+        self._note(change, f"repo {key} {'on' if on else 'off'}")
+        return state
 
     def set_repo_mode(self, key: str, mode: str, actor: str) -> SwitchState:
         if mode not in REPO_MODES:
             raise SwitchError(f"unknown repo mode {mode!r}; known: {', '.join(REPO_MODES)}")
         change = Change(actor, self._clock(), f"mode {mode}")
-        return self._update_repo(key, lambda r: replace(r, mode=mode, change=change))
+        state = self._update_repo(key, lambda r: replace(r, mode=mode, change=change))
+        self._note(change, f"repo {key} mode {mode}")
+        return state
 
     def set_repo_cadence(self, key: str, minutes: int, actor: str) -> SwitchState:
         if minutes < 1:
             raise SwitchError(f"cadence must be at least 1 minute, got {minutes}")
         change = Change(actor, self._clock(), f"cadence {minutes}m")
-        return self._update_repo(key, lambda r: replace(r, cadence_minutes=minutes, change=change))
+        state = self._update_repo(key, lambda r: replace(r, cadence_minutes=minutes, change=change))
+        self._note(change, f"repo {key} cadence {minutes}m")
+        return state
 
     def set_job(self, name: str, on: bool, actor: str, why: str = "") -> SwitchState:
-        if name not in KNOWN_JOBS:
-            raise SwitchError(f"unknown job {name!r}; known: {', '.join(KNOWN_JOBS)}")
+        if name not in JOB_NAMES:
+            raise SwitchError(f"unknown job {name!r}; known: {', '.join(JOB_NAMES)}")
         if name == CONTROL_JOB and not on:
             raise SwitchRefused(
                 f"{CONTROL_JOB} cannot be switched off: it is how switches are turned back on "
@@ -180,7 +109,21 @@ class Switches:
         def apply(state: SwitchState) -> SwitchState:
             return replace(state, jobs={**state.jobs, name: Switch(on, change)})
 
-        return self._update(apply)
+        state = self._update(apply)
+        self._note(change, f"job {name} {'on' if on else 'off'}")
+        return state
+
+    def _note(self, change: Change, what: str) -> None:
+        """A switch change is a human action: one `human_switch` event in the log (views: the dashboard)."""
+        from orchestrator import metrics
+
+        metrics.record_event(
+            self.path.parent.parent / "metrics",
+            state="human_switch",
+            reason=what,
+            actor=change.by,
+            why=change.why,
+        )
 
     def _update_repo(self, key: str, fn: Callable[[RepoSwitch], RepoSwitch]) -> SwitchState:
         def apply(state: SwitchState) -> SwitchState:

@@ -1,5 +1,7 @@
 """log_analyzer job (weekly): the last 7 days of attempt events → chronic failure patterns by agent, task type
-and repo (policy.log_analysis) → `autonomous-fix` issues with `## Evidence` and `## Reasoning`.
+and repo (policy.log_analysis) → `autonomous-fix` issues with `## Evidence` and `## Reasoning`: a repository's
+own failures in that repository, an agent's or a task type's (Agent OS's setup) in `loops.ops_repo` or as a
+Telegram note.
 
 When an LLM is configured it is asked to add its own analysis to each pattern's deterministic reasoning.
 """
@@ -13,18 +15,16 @@ from datetime import timedelta
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
-    LoopArgsError,
-    due,
-    file_proposals,
     llm_json,
-    parse_loop_args,
     render_loop_template,
-    selected_repos,
     task_types,
     text_field,
 )
+from orchestrator.loops.routing import file_proposals
+from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy
+from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.scoring import attempts_from_events
 from orchestrator.runtime import JobContext
 
@@ -40,14 +40,13 @@ class AnalysisReport:
     filings: dict[str, FilingReport] = field(default_factory=dict)
     not_due: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    noted: list[Proposal] = field(default_factory=list)  # ops patterns told on Telegram (no ops_repo)
 
 
 def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
     args = args or LoopArgs()
     report = AnalysisReport()
-    candidates = selected_repos(ctx, args)
-    repos = [r for r in candidates if args.force or due(ctx, JOB, r.key, EVERY)]
-    report.not_due = [r.key for r in candidates if r not in repos]
+    repos, report.not_due = due_repos(JOB, ctx, args, EVERY)
     if not repos:
         return report
     now = ctx.clock()
@@ -55,10 +54,9 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
     attempts = attempts_from_events(events, task_types(ctx))
     report.patterns = policy.find_chronic(attempts, now)
     extra = _llm_reasoning(ctx, report.patterns)
-    default_repo = ctx.config.enabled_repos[0].full_name if ctx.config.enabled_repos else ""
-    proposals = [policy.proposal(p, default_repo, extra.get(p.key, "")) for p in report.patterns]
+    proposals = [policy.proposal(p, extra.get(p.key, "")) for p in report.patterns]
     filed = file_proposals(ctx, repos, proposals, job=JOB, closed_within=policy.WINDOW, dry_run=args.dry_run)
-    report.filings, report.errors = filed.filings, filed.errors
+    report.filings, report.errors, report.noted = filed.filings, filed.errors, filed.noted
     return report
 
 
@@ -79,10 +77,4 @@ def _llm_reasoning(ctx: JobContext, patterns: list[policy.ChronicPattern]) -> di
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    return 1 if report.errors else 0
+    return run_loop_job(JOB, ctx, argv, lambda c, args: not run(c, args).errors)

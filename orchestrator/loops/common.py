@@ -1,15 +1,19 @@
 """What every self-improvement loop shares: cadence gates, filing issues without duplicates, the optional LLM.
 
-A loop job is `run_job(ctx, argv)` (registered in orchestrator.jobs.entry.JOBS) shaped like
+A loop job is `run_job(ctx, argv)` (registered in orchestrator.job_registry), run by the one loop-job runner
+(orchestrator.loops.runner) and shaped like
 
-    args = parse_loop_args(argv)                     # --force, --repo KEY, --dry-run
-    for repo in selected_repos(ctx, args):
-        if not (args.force or due(ctx, JOB, repo.key, EVERY)):
-            continue
-        drafts = policy.decide(snapshot(...), ctx.clock())      # pure, table-tested
-        report = file_issues(ctx, repo.full_name, drafts, ctx.config.loops.max_issues_per_run,
-                             job=JOB, dry_run=args.dry_run)
-        mark_ran(ctx, JOB, repo.key)
+    def run_job(ctx, argv):
+        return run_loop_job(JOB, ctx, argv, body)     # --force, --repo KEY, --dry-run; failures → exit 1
+
+    def body(ctx, args):
+        def step(repo):
+            drafts = policy.decide(snapshot(...), ctx.clock())      # pure, table-tested
+            report = file_issues(ctx, repo.full_name, drafts, ctx.config.loops.max_issues_per_run,
+                                 job=JOB, dry_run=args.dry_run)
+            mark_ran(ctx, JOB, repo.key)
+            return not report.errors
+        return for_each_repo(JOB, ctx, args, step, every=EVERY)  # the cadence gate, per-repo failures
 
 Cadence — `due(ctx, job, repo_key, every)` is True when the (job, repo) pair never ran or last ran at least
 `every` ago (minus a small slack, 5 % of `every` capped at 15 minutes, so cron jitter never skips a cycle);
@@ -20,12 +24,12 @@ Filing — `IssueDraft(title, body, labels, dedup_key)`; build `body` with `rend
 `## Goal` / `## Success Criteria` sections the requirement guard needs (a draft whose body fails the guard is
 rejected, not filed) and the hidden `<!-- agentos-loop job=... key=... -->` marker dedup uses.
 `file_issues(ctx, repo, drafts, cap, ...)` files at most `cap` drafts, labelled `bot-generated` + the draft's
-labels, skipping near-duplicates (orchestrator.loops.dedup) of any open issue, of issues closed within
+labels, skipping near-duplicates (orchestrator.policy.dedup) of any open issue, of issues closed within
 `closed_within`, and of drafts accepted earlier in the same call; it returns a FilingReport.
-Pure policies return `Proposal`s (orchestrator.loops.proposal) instead: `proposal_draft(p, job)` renders one
+Pure policies return `Proposal`s (orchestrator.policy.proposal) instead: `proposal_draft(p, job)` renders one
 (Evidence / Reasoning sections, untrusted excerpts sanitized in a code block) and
-`file_proposals(ctx, repos, proposals, job=...)` routes them to their repos, files them capped per repo and
-marks each filed repo as ran.
+`orchestrator.loops.routing.file_proposals(ctx, repos, proposals, job=...)` routes them by scope: product
+work to its own repo, ops work (the agent host, Agent OS itself) to `loops.ops_repo` or a Telegram note.
 
 LLM — `llm_text(ctx, prompt, purpose=...)` asks `config.llm.agent` in print mode and returns its answer, or
 None when no agent is configured or the call fails (logged). `llm_json` does the same and parses a JSON answer
@@ -45,19 +49,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import decisions, metrics
 from orchestrator.github.errors import GitHubError
-from orchestrator.loops.dedup import (
-    DEFAULT_THRESHOLD,
-    Candidate,
-    duplicate_of,
-    marker_key,
-)
 from orchestrator.loops.llm import llm_json as llm_json
 from orchestrator.loops.llm import llm_proposals as llm_proposals
 from orchestrator.loops.llm import llm_text as llm_text
 from orchestrator.loops.llm import parse_json_answer as parse_json_answer
 from orchestrator.loops.llm import text_field as text_field
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.dedup import (
+    DEFAULT_THRESHOLD,
+    Candidate,
+    duplicate_of,
+    marker_key,
+)
+from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.requirement_guard import check_requirements
 from orchestrator.store import read_json, update_json
 
@@ -76,6 +81,7 @@ LABEL_COLORS: dict[str, str] = {
     "improvement": "a2eeef",
 }
 STATE_FILE = "loops.json"
+LOOP_FILED = "loop_filed"  # the event of a filed issue (the dashboard's "loops' own activity")
 MAX_BODY_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
 DEFAULT_CLOSED_WITHIN = timedelta(days=14)
 _MAX_SLACK = timedelta(minutes=15)
@@ -345,49 +351,13 @@ def _create(ctx: JobContext, repo: str, draft: IssueDraft, job: str, report: Fil
         return
     report.filed.append(issue)
     log.info("filed issue job=%s repo=%s issue=%s key=%s", job, repo, issue.number, draft.key)
-
-
-@dataclass
-class RepoFilings:
-    filings: dict[str, FilingReport] = field(default_factory=dict)  # repo full name → its report
-    errors: list[str] = field(default_factory=list)
-
-
-def file_proposals(
-    ctx: JobContext,
-    repos: Sequence[RepoConfig],
-    proposals: Iterable[Proposal],
-    *,
-    job: str,
-    closed_within: timedelta = DEFAULT_CLOSED_WITHIN,
-    dry_run: bool = False,
-) -> RepoFilings:
-    """File proposals in their repos: each goes to `proposal.repo` when that is an enabled repo, else to the
-    first enabled repo. Only `repos` (the due ones) are filed in, each capped at loops.max_issues_per_run;
-    each repo filed without a GitHub error is marked as ran (not in a dry run)."""
-    enabled = [r.full_name for r in ctx.config.enabled_repos]
-    routed: dict[str, list[Proposal]] = {}
-    for proposal in proposals:
-        target = proposal.repo if proposal.repo in enabled else (enabled[0] if enabled else "")
-        routed.setdefault(target, []).append(proposal)
-    result = RepoFilings()
-    for repo in repos:
-        drafts = [proposal_draft(p, job) for p in routed.get(repo.full_name, [])]
-        cap = ctx.config.loops.max_issues_per_run
-        try:
-            filing = file_issues(
-                ctx, repo.full_name, drafts, cap, job=job, closed_within=closed_within, dry_run=dry_run
-            )
-        except GitHubError as exc:
-            result.errors.append(f"{repo.full_name}: {exc}")
-            log.error("%s failed repo=%s error=%s", job, repo.full_name, exc)
-            continue
-        result.filings[repo.full_name] = filing
-        result.errors += filing.errors
-        log_report(job, repo.full_name, filing)
-        if not dry_run:
-            mark_ran(ctx, job, repo.key)
-    return result
+    metrics.record_event(
+        ctx.paths.metrics, state=LOOP_FILED, repo=repo, issue=issue.number, reason=draft.title, job=job
+    )
+    words = f"filed by the {job} loop (labels {', '.join(labels)}; dedup key {draft.key})"
+    decisions.record(
+        ctx, job=job, repo=repo, issue=issue.number, title=issue.title, code="filed", words=words
+    )
 
 
 def log_report(job: str, repo: str, report: FilingReport) -> None:

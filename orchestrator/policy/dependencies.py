@@ -2,6 +2,8 @@
 
 Parsers accept the JSON of `pip-audit --format json` (the current `{"dependencies": [...]}` shape and the
 older bare list) and of `npm audit --json` (report version 2 of npm ≥ 7, and the `advisories` map of npm 6).
+A row pip-audit could not audit (`skip_reason`: offline, not on the index, unresolvable) is not a clean
+dependency: `pip_audit_unaudited` lists them, and the watcher reports "could not audit" for them.
 A fix is *safe* when it is a patch-level bump of a pinned requirement: same release numbers except the last
 of three or more (2.0.6 → 2.0.7, 3.1.2 → 3.1.4; not 3.6 → 3.7, not 2.31.0 → 2.32.0, no pre-releases), the
 line pinned with `==` and not hash-checked (a bump without new hashes would break the install).
@@ -15,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.loops.common import IssueDraft, render_issue_body
+from orchestrator.policy.proposal import Proposal
+from orchestrator.untrusted_text import agent_text
 
 JOB = "dependency_watcher"
 SECURITY_LABEL = "security"
@@ -95,6 +98,20 @@ def is_patch_bump(current: str, target: str) -> bool:
 
 
 # --- parsers --------------------------------------------------------------------------------------------
+
+
+def pip_audit_unaudited(text: str) -> tuple[str, ...]:
+    """The dependencies pip-audit did not audit, each with its reason: rows carrying `skip_reason` (offline,
+    not on the index, unresolvable). They are never clean — "name==version: reason"."""
+    data = _load(text, "pip-audit")
+    rows = data.get("dependencies") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise AuditParseError("pip-audit: expected a list of dependencies")
+    return tuple(
+        f"{row.get('name', '?')}=={row.get('version', '?')}: {row['skip_reason']}"
+        for row in rows
+        if isinstance(row, dict) and row.get("skip_reason")
+    )
 
 
 def parse_pip_audit(text: str) -> tuple[VulnerableDependency, ...]:
@@ -228,14 +245,12 @@ def bump_pin(requirements: str, name: str, current: str, target: str) -> str | N
 # --- issues ---------------------------------------------------------------------------------------------
 
 
-def issue_drafts(dependencies: Iterable[VulnerableDependency]) -> list[IssueDraft]:
+def proposals(dependencies: Iterable[VulnerableDependency], repo: str = "") -> list[Proposal]:
     """One issue per vulnerable dependency (its key: ecosystem, name and version)."""
-    return [_draft(dep) for dep in dependencies if dep.advisories]
+    return [_proposal(dep, repo) for dep in dependencies if dep.advisories]
 
 
-def _draft(dep: VulnerableDependency) -> IssueDraft:
-    from orchestrator.prompt import agent_text
-
+def _proposal(dep: VulnerableDependency, repo: str) -> Proposal:
     ids = [a.id for a in dep.advisories]
     shown_ids = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
     where = (
@@ -259,17 +274,13 @@ def _draft(dep: VulnerableDependency) -> IssueDraft:
         evidence.append(f"- {advisory.id}{aliases}{severity}{fixed}: {summary} {advisory.url}".rstrip())
     if dep.fix_hint:
         evidence.append(f"- the tool suggests: {dep.fix_hint}")
-    body = render_issue_body(
-        job=JOB,
+    return Proposal(
+        repo=repo,
         key=dep.key,
+        title=f"Vulnerable dependency: {where} ({shown_ids})",
         goal=goal,
         success_criteria=criteria,
         summary=f"the {dep.ecosystem} dependency audit reported {where}",
-        sections=(("Evidence", "\n".join(evidence)),),
-    )
-    return IssueDraft(
-        title=f"Vulnerable dependency: {where} ({shown_ids})",
-        body=body,
+        evidence="\n".join(evidence),
         labels=(SECURITY_LABEL,),
-        dedup_key=dep.key,
     )

@@ -9,6 +9,13 @@ Input is what happened in the window: metrics events and the error lines of the 
 - escalations: at least `min_count` tasks of one repo were escalated to a human.
 
 Each incident has a stable dedup key (`incident:<rule>:...`), so the same incident is filed once per window.
+
+Each incident also has a **scope** (`scope_of`): `ops` when it is about the agent host or Agent OS itself — a
+job's own errors, a retry storm, escalations piling up, and outcomes whose cause is the machinery (agent CLIs
+crashing or timing out, unreadable results, rate limits, and failures whose reason names the host: disk,
+permissions, network, credentials, a missing command) — else `product`: the product repo's own work (its
+tests fail the same way, its tasks keep coming back without changes). Ops incidents go to `loops.ops_repo`
+or only to Telegram; they never enter a product backlog, where the agents could not fix them.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from orchestrator.loops.proposal import Proposal
-from orchestrator.metrics import Event
+from orchestrator.policy.event_join import EventLike
+from orchestrator.policy.proposal import Proposal, Scope
+
+E = TypeVar("E", bound=EventLike)
 
 FAILURE_OUTCOMES = frozenset(
     {
@@ -51,6 +61,43 @@ RETRY_STATES = frozenset(
     }
 )
 LABEL = "autonomous-fix"
+# Outcomes caused by the machinery that runs the agents, not by the product's code.
+HOST_OUTCOMES = frozenset({"crash", "timeout", "contract_error", "rate_limited", "security"})
+# Words in a failure reason that point at the host or the agent setup rather than the product.
+HOST_WORDS = (
+    "no space left",
+    "disk",
+    "permission denied",
+    "operation not permitted",
+    "read-only file system",
+    "command not found",
+    "not on path",
+    "no such file or directory: '/",
+    "network",
+    "connection refused",
+    "connection reset",
+    "name resolution",
+    "dns",
+    "proxy",
+    "certificate",
+    "ssl",
+    "out of memory",
+    "oom",
+    "killed",
+    "api key",
+    "credential",
+    "token",
+    "unauthorized",
+    "401",
+    "403",
+    "quota",
+    "rate limit",
+    "bwrap",
+    "sandbox",
+    "lease",
+    "worktree",
+)
+OPS_RULES = frozenset({"job_errors", "retry_storm", "escalations"})
 MAX_IDS = 10
 MAX_EXCERPTS = 3
 _HEX_RE = re.compile(r"\b[0-9a-f]{7,40}\b")
@@ -140,7 +187,7 @@ def short_hash(text: str) -> str:
 
 
 def find_incidents(
-    events: Iterable[Event], log_errors: Iterable[LogError], now: datetime, rules: IncidentRules
+    events: Iterable[EventLike], log_errors: Iterable[LogError], now: datetime, rules: IncidentRules
 ) -> list[Incident]:
     start = now - rules.window
     recent = [e for e in events if start <= e.ts <= now]
@@ -154,7 +201,9 @@ def find_incidents(
     return sorted(found, key=lambda i: (-i.count, i.key))
 
 
-def _incident(rule: str, repo: str, subject: str, key: str, items: Sequence[Event], **kw: object) -> Incident:
+def _incident(
+    rule: str, repo: str, subject: str, key: str, items: Sequence[EventLike], **kw: object
+) -> Incident:
     agents = Counter(e.agent for e in items if e.agent)
     reasons = list(dict.fromkeys(e.reason.strip() for e in items if e.reason.strip()))
     return Incident(
@@ -173,8 +222,8 @@ def _incident(rule: str, repo: str, subject: str, key: str, items: Sequence[Even
     )
 
 
-def _recurring_outcomes(events: Sequence[Event], min_count: int) -> list[Incident]:
-    groups: dict[tuple[str, str, str], list[Event]] = defaultdict(list)
+def _recurring_outcomes(events: Sequence[EventLike], min_count: int) -> list[Incident]:
+    groups: dict[tuple[str, str, str], list[EventLike]] = defaultdict(list)
     for e in events:
         if e.state in FAILURE_OUTCOMES:
             groups[(e.repo, e.state, fingerprint(e.reason))].append(e)
@@ -220,8 +269,8 @@ def _job_errors(errors: Sequence[LogError], min_count: int) -> list[Incident]:
     return incidents
 
 
-def _retry_storms(events: Sequence[Event], threshold: int) -> list[Incident]:
-    groups: dict[str, list[Event]] = defaultdict(list)
+def _retry_storms(events: Sequence[EventLike], threshold: int) -> list[Incident]:
+    groups: dict[str, list[EventLike]] = defaultdict(list)
     for e in events:
         if e.task_id and e.state in RETRY_STATES:
             groups[e.task_id].append(e)
@@ -232,8 +281,8 @@ def _retry_storms(events: Sequence[Event], threshold: int) -> list[Incident]:
     ]
 
 
-def _escalations(events: Sequence[Event], min_count: int) -> list[Incident]:
-    groups: dict[str, list[Event]] = defaultdict(list)
+def _escalations(events: Sequence[EventLike], min_count: int) -> list[Incident]:
+    groups: dict[str, list[EventLike]] = defaultdict(list)
     for e in events:
         if e.state == "escalated":
             groups[e.repo].append(e)
@@ -245,8 +294,8 @@ def _escalations(events: Sequence[Event], min_count: int) -> list[Incident]:
 
 
 def residual_failures(
-    events: Iterable[Event], incidents: Sequence[Incident], now: datetime, window: timedelta
-) -> list[Event]:
+    events: Iterable[E], incidents: Sequence[Incident], now: datetime, window: timedelta
+) -> list[E]:
     """Failure events in the window that no recurring_outcome incident explains (for the LLM fallback)."""
     covered = {(i.repo, i.subject, i.fingerprint) for i in incidents if i.rule == "recurring_outcome"}
     return [
@@ -261,11 +310,25 @@ def residual_failures(
 # --- proposals ------------------------------------------------------------------------------------------
 
 
-def proposal(incident: Incident, window: timedelta, default_repo: str) -> Proposal:
+def names_the_host(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in HOST_WORDS)
+
+
+def scope_of(incident: Incident) -> Scope:
+    """`ops` when the incident is about the agent host or Agent OS itself, else `product`."""
+    if incident.rule in OPS_RULES or incident.subject in HOST_OUTCOMES:
+        return "ops"
+    texts = (incident.fingerprint, *incident.excerpts)
+    return "ops" if any(names_the_host(t) for t in texts) else "product"
+
+
+def proposal(incident: Incident, window: timedelta) -> Proposal:
     hours = _hours(window)
     goal, criteria, title = _texts(incident, hours)
     return Proposal(
-        repo=incident.repo or default_repo,
+        scope=scope_of(incident),
+        repo=incident.repo,
         key=incident.key,
         title=title,
         goal=goal,

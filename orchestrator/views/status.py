@@ -1,4 +1,5 @@
-"""`bin/agentos status`: kill switches, per-repo state, tasks in flight, each job's last run, API budget left.
+"""`bin/agentos status`: kill switches, per-repo state, tasks in flight, open agent PRs and what each waits on,
+each job's last run, API budget left.
 
 `render_status(config, paths)` returns plain text (rich tables, no colour codes) for the CLI to print; the
 pieces (`switch_lines`, `repo_table`, `task_table`, `job_table`, `api_line`) are shared with `tasks --watch`.
@@ -29,7 +30,13 @@ def render_status(
     config: Config | None, paths: RuntimePaths, now: datetime | None = None, width: int = DEFAULT_WIDTH
 ) -> str:
     snapshot = collect(config, paths, now or datetime.now(UTC))
-    return to_text(status_renderables(snapshot), width)
+    parts = status_renderables(snapshot)
+    if config is not None:  # which isolation agents run under (containment/report.py)
+        from orchestrator.config.settings import isolation_of
+        from orchestrator.containment.report import status_line
+
+        parts.insert(1, Text(status_line(isolation_of(config))))
+    return to_text(parts, width)
 
 
 def to_text(renderables: Iterable[RenderableType], width: int = DEFAULT_WIDTH) -> str:
@@ -46,9 +53,14 @@ def status_renderables(snap: OperatorSnapshot) -> list[RenderableType]:
         parts.append(repo_table(snap))
     in_flight = [t for t in snap.tasks if t.state in (TaskState.RUNNING, TaskState.INBOX)]
     parts.append(task_table(in_flight, snap.now, "Tasks in flight"))
+    if snap.waits:
+        parts.append(Text("Waiting (retry backoff, rate-limit cooldown, parked, claims without a task):"))
+        parts += [Text(f"  {line}") for line in snap.waits]
     waiting = [t for t in snap.tasks if t.state in (TaskState.ESCALATED, TaskState.BLOCKED)]
     if waiting:
         parts.append(task_table(waiting, snap.now, "Escalated / blocked (waiting for a human)"))
+    if snap.repos:
+        parts.append(pull_table(snap))
     parts.append(job_table(snap))
     parts.append(Text(api_line(snap)))
     return parts
@@ -115,6 +127,24 @@ def task_table(tasks: Iterable[TaskView], now: datetime, title: str) -> Table | 
             str(task.attempt) if task.attempt is not None else "-",
             task.host or "-",
             task.title,
+        )
+    return table
+
+
+def pull_table(snap: OperatorSnapshot) -> Table | Text:
+    """Open agent PRs and what each waits on (pr_monitor's latest decision; `agentos why` has the rest)."""
+    if not snap.pulls:
+        return Text("Open agent PRs: none")
+    table = Table(title="Open agent PRs (waiting on)", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("PR", "issue", "waiting on", "since", "pr_monitor's latest word"):
+        table.add_column(column, overflow="fold" if column.startswith("pr_") else "ellipsis")
+    for pull in snap.pulls:
+        table.add_row(
+            f"{pull.repo}#{pull.number}",
+            f"#{pull.issue}" if pull.issue is not None else "-",
+            pull.code.replace("_", " ") or "-",
+            formatting.ago(pull.since, snap.now),
+            pull.words,
         )
     return table
 
