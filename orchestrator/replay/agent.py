@@ -27,6 +27,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -298,8 +299,7 @@ def apply_step(replay: Replay, step: Step, wt: Worktree) -> Report:
                 change.path, merge3(wt.base_version(change.path), change.before, change.after), change.mode
             )
     except Conflict as exc:
-        for path, (content, mode) in original.items():
-            wt.write(path, content, mode)
+        _restore(wt, original)
         return Report(
             "blocked",
             f"The real change of {step.sha[:12]} conflicts with the base branch.",
@@ -308,10 +308,16 @@ def apply_step(replay: Replay, step: Step, wt: Worktree) -> Report:
         )
     tested = _semantic_check(replay, step, wt)
     if tested is not None:
+        _restore(wt, original)  # a blocked attempt leaves the worktree as it found it
         return tested
     return Report(
         "complete", f"Applied the real change of {step.sha[:12]}: {step.subject}", files=tuple(paths)
     )
+
+
+def _restore(wt: Worktree, original: dict[str, tuple[bytes | None, str]]) -> None:
+    for path, (content, mode) in original.items():
+        wt.write(path, content, mode)
 
 
 def _semantic_check(replay: Replay, step: Step, wt: Worktree) -> Report | None:
@@ -325,22 +331,41 @@ def _semantic_check(replay: Replay, step: Step, wt: Worktree) -> Report | None:
     missing = missing_earlier(replay, step, wt, elsewhere)
     if not missing:
         return None
-    try:
-        done = subprocess.run(
-            replay.test_command,
-            shell=True,
-            cwd=wt.root,
-            capture_output=True,
-            timeout=TEST_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = _run_tests(replay.test_command, wt.root)
+    if done is None:
         return prerequisite_report(replay, step, missing, "the tests time out without the earlier changes")
     if done.returncode == 0:
         return None
     output = (done.stdout + done.stderr).decode(errors="replace")
     tail = " ".join(output.split()[-40:])
     return prerequisite_report(replay, step, missing, f"the tests fail without it: {tail}", evidence=output)
+
+
+def _run_tests(command: str, root: Path) -> subprocess.CompletedProcess[bytes] | None:
+    """Run the test command in the worktree and remove whatever it created (caches, bytecode, reports):
+    everything left in the worktree is committed as the change. None on a timeout."""
+    before = _paths(root)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        return subprocess.run(
+            command, shell=True, cwd=root, env=env, capture_output=True, timeout=TEST_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        for path in sorted(_paths(root) - before, key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _paths(root: Path) -> set[Path]:
+    found: set[Path] = set()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not (folder == str(root) and d == ".git")]
+        found.update(Path(folder) / name for name in (*dirs, *files))
+    return found
 
 
 def run(prompt: str, data_path: Path, root: Path) -> Report:

@@ -100,8 +100,10 @@ def test_an_independent_change_is_not_held_back(world):
 
 
 def test_a_dependency_only_the_tests_show_is_found_by_running_them(world):
-    command = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+    command = f"{sys.executable} -m pytest -q"  # writes .pytest_cache/ unless cleaned up
     result = _run(world, 14, test_command=command)
+    leftovers = git(world["work"], "status", "--porcelain", "--untracked-files=all", "--ignored")
+    assert leftovers.splitlines() == ["?? .agent_result.md"], "nothing the test run made is left to commit"
     assert result.status == "blocked" and result.blocker_code == "needs_prerequisite"
     assert result.blockers.startswith("needs #11: the tests fail without it"), result.blockers
     assert "#12" not in result.blockers, "only the issue to wait for is named there"

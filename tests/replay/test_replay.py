@@ -30,7 +30,12 @@ def test_plan_waves_splits_in_order():
 def test_a_history_with_dependencies_all_ready_at_once_merges_to_the_real_tree(tmp_path: Path):
     shas = calc_history(tmp_path / "source")
     options = ReplayOptions(
-        repo=tmp_path / "source", rev=shas[0], count=4, workdir=tmp_path / "run", test_command=PYTEST, max_seconds=240
+        repo=tmp_path / "source",
+        rev=shas[0],
+        count=4,
+        workdir=tmp_path / "run",
+        test_command=PYTEST,
+        max_seconds=240,
     )
     lines: list[str] = []
     report = replay(options, say=lines.append)
@@ -89,7 +94,18 @@ def test_a_slice_of_the_vendored_release_history(tmp_path: Path):
 
 def test_the_command_line_reports_bad_input_without_a_traceback(tmp_path: Path):
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "replay", "--repo", str(tmp_path), "--from", "HEAD", "--count", "2"],
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "replay",
+            "--repo",
+            str(tmp_path),
+            "--from",
+            "HEAD",
+            "--count",
+            "2",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
