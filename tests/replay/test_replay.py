@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.replay.command import replay
 from orchestrator.replay.driver import ReplayOptions, plan_waves
-from tests.replay.gitrepo import calc_history, git
+from tests.replay.gitrepo import calc_history, commit, git, init
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +114,20 @@ def test_the_command_line_reports_bad_input_without_a_traceback(tmp_path: Path):
     )
     assert done.returncode == 1
     assert "not a git repository" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_chain_longer_than_the_park_bound_merges_in_order(tmp_path: Path):
+    """Seven changes each building on the one before, all Ready at once: each waits for its predecessor
+    (named in BLOCKERS), not for every merge — so none runs out of parks (MAX_PARKS is 5)."""
+    repo = init(tmp_path / "source")
+    body = "def step0():\n    return 0\n"
+    shas = [commit(repo, "Initial chain", {"chain.py": body})]
+    for n in range(1, 8):
+        body += f"\n\ndef step{n}():\n    return step{n - 1}() + 1\n"
+        shas.append(commit(repo, f"Add step{n}() to chain.py", {"chain.py": body}))
+    options = ReplayOptions(repo=repo, rev=shas[0], count=7, workdir=tmp_path / "run", max_seconds=300)
+    report = replay(options, say=lambda line: None)
+    assert report.test_command is None, "no tests: merged without CI (auto_merge_without_checks)"
+    assert report.merged == 7, [(i.issue, i.outcome, i.reasons[-1:]) for i in report.issues]
+    assert report.tree is not None and report.tree.equal
+    assert max(i.parks for i in report.issues) <= 2, [i.parks for i in report.issues]
