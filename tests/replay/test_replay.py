@@ -80,7 +80,7 @@ def test_a_slice_of_the_vendored_release_history(tmp_path: Path):
     git(tmp_path, "clone", "-q", str(BUNDLE), str(source))
     options = ReplayOptions(
         repo=source,
-        rev="v10.4.0",
+        rev="v10.2.0",  # 10.3.0 and 10.4.0: no protected path, no whitespace error (see docs/benchmarks.md)
         count=2,
         workdir=tmp_path / "run",
         test_command=f'{sys.executable} -c "import more_itertools"',  # the full suite takes minutes: make bench
@@ -89,7 +89,7 @@ def test_a_slice_of_the_vendored_release_history(tmp_path: Path):
     report = replay(options, say=lambda line: None)
     assert report.merged == 2, [(i.issue, i.outcome, i.reasons) for i in report.issues]
     assert report.tree is not None and report.tree.equal
-    assert report.final == git(source, "rev-parse", "v10.6.0^{commit}")
+    assert report.final == git(source, "rev-parse", "v10.4.0^{commit}")
 
 
 def test_the_command_line_reports_bad_input_without_a_traceback(tmp_path: Path):
