@@ -121,6 +121,11 @@ def collect(session: ReplaySession) -> reporting.ReplayReport:
     reports = reporting.issue_reports(events, issues, outcomes)
     costs = session.costs.costs()
     pulls = session.observer.pulls()
+    for number, prerequisite in session.progress.stuck.items():
+        state = outcomes.get(prerequisite, "not merged")
+        reports[number].reasons.append(
+            f"stuck: waits for #{prerequisite}, which is {state} and will not merge"
+        )
     for report in reports.values():
         cost = costs.get(report.issue, {})
         report.requests, report.not_modified, report.writes = (

@@ -79,6 +79,7 @@ class Progress:
     waves_released: list[float] = field(default_factory=list)
     ticks: int = 0
     timed_out: bool = False
+    stuck: dict[int, int] = field(default_factory=dict)  # issue → the settled, unmerged issue it waits for
 
 
 @dataclass
@@ -237,8 +238,53 @@ def run_loop(session: ReplaySession, say: Callable[[str], None]) -> None:
             _approve_held(session, say)
         if released == len(session.waves) and _wave_settled(session, len(session.waves) - 1, all_waves=True):
             return
+        stuck = _stuck_behind_settled(session, [n for w in session.waves[:released] for n in w])
+        if stuck:
+            session.progress.stuck = stuck
+            say("stopping: every open issue is parked behind one that will not merge: " + _why_stuck(stuck))
+            return
         if _event_count(ctx) == before:
             time.sleep(1.0)  # nothing moved: tasks wait (backoff, parked) — do not spin
+
+
+_PARKED_ON = re.compile(r"#(\d+)")
+
+
+def _stuck_behind_settled(session: ReplaySession, released: list[int]) -> dict[int, int]:
+    """Issue → prerequisite, when every released, unsettled issue is parked waiting for an issue that settled
+    without merging (escalated, sent back): nothing can move any more. Empty otherwise."""
+    open_issues = [n for n in released if settled_state(session, n) is None]
+    if not open_issues:
+        return {}
+    last_park: dict[int, int] = {}
+    last_state: dict[int, str] = {}
+    for event in metrics.read_events(session.ctx.paths.metrics):
+        if event.issue is None or event.state == "decision":
+            continue
+        last_state[event.issue] = event.state
+        match = _PARKED_ON.search(event.reason) if event.state == "parked" else None
+        if match:
+            last_park[event.issue] = int(match.group(1))
+    waits: dict[int, int] = {}
+    for number in open_issues:
+        if last_state.get(number) != "parked" or number not in last_park:
+            return {}
+        waits[number] = last_park[number]
+    stuck: dict[int, int] = {}
+    changed = True
+    while changed:  # stuck: waits for an issue that settled unmerged, or for one that is stuck itself
+        changed = False
+        for number, prerequisite in waits.items():
+            if number not in stuck and (
+                prerequisite in stuck or settled_state(session, prerequisite) not in (None, "merged")
+            ):
+                stuck[number] = prerequisite
+                changed = True
+    return stuck if len(stuck) == len(waits) else {}
+
+
+def _why_stuck(stuck: dict[int, int]) -> str:
+    return ", ".join(f"#{n} waits for #{p}" for n, p in sorted(stuck.items()))
 
 
 def settled_state(session: ReplaySession, number: int) -> str | None:

@@ -131,3 +131,31 @@ def test_a_chain_longer_than_the_park_bound_merges_in_order(tmp_path: Path):
     assert report.merged == 7, [(i.issue, i.outcome, i.reasons[-1:]) for i in report.issues]
     assert report.tree is not None and report.tree.equal
     assert max(i.parks for i in report.issues) <= 2, [i.parks for i in report.issues]
+
+
+def test_issues_parked_behind_one_that_cannot_merge_are_reported_not_waited_for(tmp_path: Path):
+    """A real change Agent OS refuses to publish (trailing whitespace, by the publishing guard) is escalated;
+    the change built on it waits for it: the replay stops and says so instead of running to its time limit."""
+    repo = init(tmp_path / "source")
+    shas = [commit(repo, "Initial notes", {"notes.py": "NOTES = []\n"})]
+    shas.append(
+        commit(repo, "Add a first note to notes.py", {"notes.py": "NOTES = []  \nNOTES.append('a')\n"})
+    )
+    shas.append(
+        commit(
+            repo,
+            "Add a second note to notes.py",
+            {"notes.py": "NOTES = []  \nNOTES.append('a')\nNOTES.append('b')\n"},
+        )
+    )
+    options = ReplayOptions(repo=repo, rev=shas[0], count=2, workdir=tmp_path / "run", max_seconds=240)
+    lines: list[str] = []
+    report = replay(options, say=lines.append)
+    first, second = report.issues
+    assert first.outcome == "escalated" and any("trailing whitespace" in r for r in first.reasons), (
+        first.reasons
+    )
+    assert second.outcome == "parked" and any("waits for #1" in r for r in second.reasons), second.reasons
+    assert any(line.startswith("stopping: every open issue is parked behind") for line in lines), lines
+    assert not report.timed_out and report.wall_seconds < 200
+    assert report.tree is not None and not report.tree.equal and report.tree.differing_paths == ["notes.py"]
