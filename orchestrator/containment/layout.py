@@ -85,7 +85,8 @@ def build_spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mou
         mounts += install_mounts(command, search_path)
     mounts += [Mount("ro", path, path.resolve()) for path in (*isolation.read_only_paths, *job.read_only)]
     guard = _Guard(job)
-    for variable, mount in trust_store_mounts(job.env, visible=(job.workdir, job.home, job.tmp)):
+    shown = tuple(m.dest for m in mounts if m.kind == "ro" and m.source == m.dest)
+    for variable, mount in trust_store_mounts(job.env, (job.workdir, job.home, job.tmp), shown):
         mounts += guard.check([mount], because=f"the {variable} variable names it")
     mounts += [Mount("rw", job.workdir, job.workdir), Mount("rw", job.home, job.home)]
     mounts.append(Mount("rw", job.tmp, job.tmp))

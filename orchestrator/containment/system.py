@@ -86,12 +86,14 @@ def identity_files(directory: Path, home: Path, uid: int, gid: int) -> tuple[Mou
 
 
 def trust_store_mounts(
-    env: Mapping[str, str], visible: tuple[Path, ...] = ()
+    env: Mapping[str, str], writable: tuple[Path, ...] = (), shown: tuple[Path, ...] = ()
 ) -> tuple[tuple[str, Mount], ...]:
     """(variable, read-only mount) for each CA file or directory `env` names by an absolute path that exists,
     at the path the variable names — so a CLI behind a TLS-intercepting proxy trusts the same CA inside as
-    outside. Paths already visible below one of `visible` (the writable worktree, HOME, TMP) are left alone;
-    a relative or missing path is skipped, and the client reacts to it inside as it would outside."""
+    outside. Left alone: a path below one of `writable` (the worktree, HOME, TMP: already there, and an
+    agent's symlink there is never followed), and a path that is, with its target, below one of `shown`
+    (host directories already bound at their own path, e.g. /etc/ssl). A relative or missing path is
+    skipped: the client reacts to it inside as it would outside."""
     mounts: list[tuple[str, Mount]] = []
     for name in TRUST_STORE_VARIABLES:
         value = env.get(name, "")
@@ -100,7 +102,13 @@ def trust_store_mounts(
             if not text or not os.path.isabs(text):
                 continue
             path = Path(os.path.normpath(text))
-            if not path.exists() or any(path == root or root in path.parents for root in visible):
+            if not path.exists() or _below(path, writable):
+                continue
+            if _below(path, shown) and _below(path.resolve(), shown):
                 continue
             mounts.append((name, Mount("ro", path, path.resolve())))
     return tuple(mounts)
+
+
+def _below(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or root in path.parents for root in roots)

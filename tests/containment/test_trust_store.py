@@ -102,22 +102,43 @@ def test_named_paths_are_bound_read_only_where_the_variable_says(tmp_path: Path)
     certs_b.mkdir()
     link = tmp_path / "link.pem"
     link.symlink_to(ca)
-    worktree = tmp_path / "wt"
+    worktree, system = tmp_path / "wt", tmp_path / "system-ssl"
     worktree.mkdir()
+    system.mkdir()
     (worktree / "own.pem").write_text("in the worktree")
+    (worktree / "planted.pem").symlink_to(ca)  # an agent's symlink is never followed
+    (system / "bundle.pem").write_text("already shown")
+    (system / "corp.pem").symlink_to(ca)  # shown directory, target elsewhere: bound
     env = {
         "NODE_EXTRA_CA_CERTS": str(link),
-        "SSL_CERT_DIR": f"{certs_a}:{certs_b}::relative/dir",
+        "SSL_CERT_DIR": f"{certs_a}:{certs_b}::relative/dir:{system}",
         "SSL_CERT_FILE": str(tmp_path / "missing.pem"),
-        "REQUESTS_CA_BUNDLE": "relative.pem",
-        "CURL_CA_BUNDLE": str(worktree / "own.pem"),
+        "REQUESTS_CA_BUNDLE": str(system / "corp.pem"),
+        "CURL_CA_BUNDLE": str(worktree / "planted.pem"),
         "HTTPS_PROXY": str(ca),  # not a trust variable
     }
-    assert trust_store_mounts(env, visible=(worktree,)) == (
+    assert trust_store_mounts(env, writable=(worktree,), shown=(system,)) == (
         ("SSL_CERT_DIR", Mount("ro", certs_a, certs_a)),
         ("SSL_CERT_DIR", Mount("ro", certs_b, certs_b)),
         ("NODE_EXTRA_CA_CERTS", Mount("ro", link, ca)),
+        ("REQUESTS_CA_BUNDLE", Mount("ro", system / "corp.pem", ca)),
     )
+    assert trust_store_mounts({**env, "CURL_CA_BUNDLE": str(worktree / "own.pem")}, (worktree,), (system,))
+    assert not trust_store_mounts({"SSL_CERT_FILE": str(system / "bundle.pem")}, (worktree,), (system,))
+
+
+def test_the_systems_own_trust_store_adds_no_mount(host: Host) -> None:
+    """Variables naming the distribution's bundle (as many hosts set them) change nothing: /etc/ssl is shown."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if not bundle.is_file():
+        pytest.skip("no Debian-style CA bundle on this host")
+    env = {
+        "SSL_CERT_DIR": str(bundle.parent),
+        "SSL_CERT_FILE": str(bundle),
+        "NODE_EXTRA_CA_CERTS": str(bundle),
+    }
+    plain = build_spec(BWRAP, job(host, ["true"]), share_net=True)
+    assert build_spec(BWRAP, job(host, ["true"], env=env), share_net=True).mounts == plain.mounts
 
 
 @pytest.mark.parametrize("variable", ["SSL_CERT_DIR", "SSL_CERT_FILE"])
