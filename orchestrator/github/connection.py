@@ -54,7 +54,7 @@ class Headers(Mapping[str, str]):
         for name, value in pairs:
             key = name.lower()
             if key in self._items:
-                value = f"{self._items[key][1]}, {value}"
+                name, value = self._items[key][0], f"{self._items[key][1]}, {value}"
             self._items[key] = (name, value)
 
     def __getitem__(self, name: str) -> str:
