@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -388,8 +388,18 @@ class GitHubClient:
     def get_board(self, owner: str, number: int, status_field: str = "Status") -> Board:
         return self._boards.get_board(owner, number, status_field)
 
-    def board_items(self, board: Board) -> list[BoardItem]:
-        return self._boards.board_items(board)
+    def boards_updated_at(self, boards: Sequence[Board]) -> dict[str, str | None]:
+        return self._boards.boards_updated_at([b.project_id for b in boards])
+
+    def board_items(
+        self,
+        board: Board,
+        *,
+        repo: str | None = None,
+        statuses: Collection[str] | None = None,
+        updated_at: str | None = None,
+    ) -> list[BoardItem]:
+        return self._boards.board_items(board, repo=repo, statuses=statuses, updated_at=updated_at)
 
     def set_item_status(self, board: Board, item_id: str, status: str) -> None:
         self._boards.set_item_status(board, item_id, status)

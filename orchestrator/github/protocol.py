@@ -7,7 +7,7 @@ any object with these methods. `repo` is always "owner/name". Errors are the nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -148,8 +148,21 @@ class Forge(Protocol):
         """A user's or an organization's board. Raises NotFound when missing or without that field."""
         ...
 
-    def board_items(self, board: Board) -> list[BoardItem]:
-        """Every item (100 a page). Skips the item pages when the board's updatedAt has not changed."""
+    def boards_updated_at(self, boards: Sequence[Board]) -> dict[str, str | None]:
+        """Each board's `updatedAt` by project id (None: the board is gone), every board in one query."""
+        ...
+
+    def board_items(
+        self,
+        board: Board,
+        *,
+        repo: str | None = None,
+        statuses: Collection[str] | None = None,
+        updated_at: str | None = None,
+    ) -> list[BoardItem]:
+        """Every item (100 a page), or only `repo`'s items whose status is one of `statuses` (compared
+        case-insensitively). Skips the item pages when the board's updatedAt has not changed; `updated_at`
+        (from `boards_updated_at`) saves the probe."""
         ...
 
     def set_item_status(self, board: Board, item_id: str, status: str) -> None:

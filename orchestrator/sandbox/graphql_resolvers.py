@@ -83,6 +83,17 @@ def _node(_: None, info: GraphQLResolveInfo, id: str) -> Any:
     raise _unknown_node(id)
 
 
+def _nodes(_: None, info: GraphQLResolveInfo, ids: list[str]) -> list[Any]:
+    """As GitHub: an id that resolves to nothing is null in the list plus a NOT_FOUND error at its index."""
+    found: list[Any] = []
+    for node_id in ids:
+        try:
+            found.append(_node(None, info, node_id))
+        except store.NodeNotFound as missing:
+            found.append(missing)  # graphql-core reports an Exception item as that item's error
+    return found
+
+
 def _viewer(_: None, info: GraphQLResolveInfo) -> lookups.OwnerRow:
     context: RequestContext = info.context
     owner = lookups.owner_by_login(_conn(info), context.viewer_login)
@@ -321,6 +332,7 @@ def _update_item_value(_: None, info: GraphQLResolveInfo, input: dict[str, Any])
 
 RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Query", "node"): _node,
+    ("Query", "nodes"): _nodes,
     ("Query", "organization"): _owner_of_type("Organization", "an"),
     ("Query", "rateLimit"): _rate_limit,
     ("Query", "repository"): _repository,
