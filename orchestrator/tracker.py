@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 AuditFn = Callable[..., None]
 Column = Literal["ready", "in_progress", "in_review", "done", "blocked"]
 COLUMNS: tuple[Column, ...] = ("ready", "in_progress", "in_review", "done", "blocked")
+ITEM_CLOSED = "Item closed"  # the Projects v2 built-in workflow that moves a closed issue's card
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +164,21 @@ class Tracker:
 
     # --- moving -------------------------------------------------------------------------------------------
     def move(self, repo: RepoConfig, issue: Issue, column: Column) -> None:
+        """Move the issue's card (project mode) or swap its labels. "done" is for an issue already closed: when
+        the board's built-in "Item closed" workflow is on, GitHub moves the card itself and we write nothing."""
+        done_by_board = column == "done" and repo.board.mode == "project" and self._closing_moves_card(repo)
         if self.audit is not None:
+            details = {"by": f"the board's {ITEM_CLOSED!r} workflow"} if done_by_board else {}
             self.audit(
                 "board" if repo.board.mode == "project" else "label",
                 f"{repo.full_name}#{issue.number}",
                 to=column,
+                **details,
             )
         if repo.board.mode == "labels":
             self._move_labels(repo, issue, column)
+            return
+        if done_by_board:
             return
         board = self.board(repo)
         status = getattr(repo.board.statuses, column)
@@ -179,6 +187,15 @@ class Tracker:
             item_id = self.forge.add_board_item(board, issue.node_id)
             self._remember_items([BoardItem(item_id, repo.full_name, issue.number, issue.node_id, None)])
         self.forge.set_item_status(board, item_id, status)
+
+    def _closing_moves_card(self, repo: RepoConfig) -> bool:
+        """Whether the board's "Item closed" workflow is on (GitHub sets the card of a closed issue to the
+        workflow's column: the board owner's choice for closed work). Unknown (an error) → False: we move."""
+        try:
+            return self.forge.board_workflows(self.board(repo)).get(ITEM_CLOSED) is True
+        except GitHubError as exc:
+            log.warning("board workflows not read (moving the card ourselves): %s", exc)
+            return False
 
     def _move_labels(self, repo: RepoConfig, issue: Issue, column: Column) -> None:
         names = repo.labels

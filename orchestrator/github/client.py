@@ -237,6 +237,13 @@ class GitHubClient:
             )
         return self._viewer or None
 
+    def deletes_head_on_merge(self, repo: str) -> bool:
+        """The repository's "Automatically delete head branches" setting (GET /repos/{o}/{r}, conditional: free
+        while the repository is unchanged). Absent from the answer (too few permissions to see it): False."""
+        where = f"repository {repo}"
+        fields = parse.Fields(self._get(_repo_path(repo, "").rstrip("/")), where)
+        return fields.data.get("delete_branch_on_merge") is True
+
     def create_branch(self, repo: str, branch: str, sha: str) -> None:
         """The atomic claim: POST git/refs; GitHub answers 422 when the ref already exists.
 
@@ -400,6 +407,9 @@ class GitHubClient:
         updated_at: str | None = None,
     ) -> list[BoardItem]:
         return self._boards.board_items(board, repo=repo, statuses=statuses, updated_at=updated_at)
+
+    def board_workflows(self, board: Board) -> dict[str, bool]:
+        return self._boards.board_workflows(board)
 
     def set_item_status(self, board: Board, item_id: str, status: str) -> None:
         self._boards.set_item_status(board, item_id, status)

@@ -185,6 +185,20 @@ class Boards:
             return record
         return None
 
+    def board_workflows(self, board: Board) -> dict[str, bool]:
+        """The board's built-in workflows: name → enabled (e.g. {"Item closed": True})."""
+        data = self.graphql.run(queries.BOARD_WORKFLOWS, {"id": board.project_id})
+        node = data.data.get("node")
+        if node is None:
+            raise NotFound(f"board {board.project_id} no longer exists")
+        flows = Fields(node, f"board {board.project_id}").obj("workflows").array("nodes")
+        found: dict[str, bool] = {}
+        for flow in flows:
+            if isinstance(flow, dict):
+                fields = Fields(flow, f"workflow of board {board.project_id}")
+                found[fields.text("name")] = fields.flag("enabled")
+        return found
+
     def set_item_status(self, board: Board, item_id: str, status: str) -> None:
         option = board.option_id(status)
         if option is None:

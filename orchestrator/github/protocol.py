@@ -84,6 +84,10 @@ class Forge(Protocol):
         """The login the token acts as; None for a GitHub App installation."""
         ...
 
+    def deletes_head_on_merge(self, repo: str) -> bool:
+        """Whether GitHub deletes a merged PR's head branch itself (the repository's delete_branch_on_merge)."""
+        ...
+
     def create_branch(self, repo: str, branch: str, sha: str) -> None:
         """POST git/refs. Raises ClaimLost when the ref already exists (the atomic claim)."""
         ...
@@ -163,6 +167,10 @@ class Forge(Protocol):
         """Every item (100 a page), or only `repo`'s items whose status is one of `statuses` (compared
         case-insensitively). Skips the item pages when the board's updatedAt has not changed; `updated_at`
         (from `boards_updated_at`) saves the probe."""
+        ...
+
+    def board_workflows(self, board: Board) -> dict[str, bool]:
+        """The board's built-in workflows by name → enabled (GitHub: readable, changed only in the web UI)."""
         ...
 
     def set_item_status(self, board: Board, item_id: str, status: str) -> None:

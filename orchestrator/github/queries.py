@@ -75,6 +75,19 @@ query BoardItems($id: ID!, $field: String!, $after: String) {
 }
 """
 
+# The board's built-in workflows (GitHub's API reads them; only the web UI changes them). "Item closed" on means
+# GitHub itself moves a closed issue's card to Done: our own move would be a wasted write.
+BOARD_WORKFLOWS = """
+query BoardWorkflows($id: ID!) {
+  node(id: $id) {
+    ... on ProjectV2 {
+      workflows(first: 20) { nodes { name enabled } }
+    }
+  }
+  rateLimit { cost remaining }
+}
+"""
+
 SET_ITEM_STATUS = """
 mutation SetItemStatus($project: ID!, $item: ID!, $field: ID!, $option: String!) {
   updateProjectV2ItemFieldValue(
@@ -125,6 +138,7 @@ ALL: dict[str, str] = {
     "BOARD_UPDATED_AT": BOARD_UPDATED_AT,
     "BOARDS_UPDATED_AT": BOARDS_UPDATED_AT,
     "BOARD_ITEMS": BOARD_ITEMS,
+    "BOARD_WORKFLOWS": BOARD_WORKFLOWS,
     "SET_ITEM_STATUS": SET_ITEM_STATUS,
     "ADD_ITEM": ADD_ITEM,
     "OWNER_ID": OWNER_ID,

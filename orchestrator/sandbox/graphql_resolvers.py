@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
 
+from orchestrator.sandbox import automations, graphql_cost
 from orchestrator.sandbox import forge_lookups as lookups
-from orchestrator.sandbox import graphql_cost
 from orchestrator.sandbox import projects_store as store
 from orchestrator.sandbox.db import utc_now
 
@@ -197,6 +197,20 @@ def _project_items(
     return {"nodes": items, "pageInfo": page_info, "totalCount": store.item_count(_conn(info), project.id)}
 
 
+def _project_workflows(
+    project: store.ProjectRow, info: GraphQLResolveInfo, first: int | None = None
+) -> dict[str, Any]:
+    """The built-in workflows (sandbox/automations.py); a handful, so one page."""
+    flows = automations.workflows(_conn(info), project.id)
+    shown = flows[: first or 0]
+    page_info = {"hasNextPage": len(shown) < len(flows), "hasPreviousPage": False}
+    return {
+        "nodes": shown,
+        "pageInfo": {**page_info, "startCursor": None, "endCursor": None},
+        "totalCount": len(flows),
+    }
+
+
 def _item_cursor(item_id: int) -> str:
     return base64.b64encode(f"item:{item_id}".encode()).decode()
 
@@ -362,6 +376,8 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("PullRequest", "state"): _content_state,
     ("ProjectV2", "field"): _project_field,
     ("ProjectV2", "items"): _project_items,
+    ("ProjectV2", "workflows"): _project_workflows,
+    ("ProjectV2Workflow", "project"): lambda flow, info: store.project_by_id(_conn(info), flow.project_id),
     ("ProjectV2", "owner"): _owner_of_project,
     ("ProjectV2SingleSelectField", "options"): _field_options,
     ("ProjectV2SingleSelectField", "project"): _parent_project,
