@@ -36,7 +36,7 @@ def _run(
         sandbox, name, source=tiny_source(sandbox), ci_command="true", issues=[task_issue(1), task_issue(2)]
     )
     if not github_does_it:
-        automations.set_workflow(sandbox.db, seeded.project_id, automations.ITEM_CLOSED, False)
+        automations.set_workflow(sandbox.db, seeded.project_id or "", automations.ITEM_CLOSED, False)
     answer = requests.patch(
         f"{sandbox.api_url}/repos/{seeded.repo}",
         json={"delete_branch_on_merge": github_does_it},
@@ -58,7 +58,7 @@ def _run(
         if all(i.state == "closed" for i in issues):
             break
     assert [i.state for i in issues] == ["closed"] * TASKS
-    board = ctx.forge.get_board(seeded.repo.split("/")[0], seeded.project_number)
+    board = ctx.forge.get_board(seeded.repo.split("/")[0], seeded.project_number or 0)
     assert {i.status for i in ctx.forge.board_items(board) if i.repo == seeded.repo} == {"Done"}
     assert not ctx.forge.matching_branches(seeded.repo, "agent/")  # merged branches are gone either way
     by_method = counting.by_method()
