@@ -176,7 +176,9 @@ def _ready_to_run(
     except OSError as exc:
         return JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: runtime dir {paths.root}: {exc}")
     if not env.get(PREFLIGHT_ENV):  # a dry run (doctor) leaves the job's log and run record alone
-        _setup_logging(name, paths, config)
+        from orchestrator.deferred_logging import defer
+
+        defer(lambda: _setup_logging(name, paths, config))  # speed: only when the job has a line to write
     if env_file_problem:
         return _failed_early(paths, name, started, env_file_problem)
     skipped = _switch_skip(name, paths, honour_switches)
@@ -338,7 +340,9 @@ def run_dispatcher(ctx: JobContext, argv: list[str]) -> int:
     from orchestrator.jobs import dispatcher
 
     report = dispatcher.run(ctx, start_queue=lambda: _start_queue_detached(ctx))
-    log.info(
+    acted = report.dispatched or report.asked or report.lost_claims or report.errors or report.skipped
+    log.log(
+        logging.INFO if acted else logging.DEBUG,  # an idle tick writes no line (and sets up no log file)
         "dispatcher tick dispatched=%s asked=%s lost=%s errors=%s",
         len(report.dispatched),
         len(report.asked),
