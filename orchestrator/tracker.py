@@ -73,6 +73,17 @@ class Tracker:
         except GitHubError as exc:
             log.warning("boards not probed together (each is probed on its own): %s", exc)
 
+    def probed_boards(self) -> dict[str, str | None]:
+        """This tick's probe: project id → updatedAt (None: the board is gone)."""
+        return dict(self._updated_at)
+
+    def idle_on_board(self, repo: RepoConfig) -> bool:
+        """Whether this tick read the repo's Ready / In Progress items and found none."""
+        statuses = repo.board.statuses
+        wanted = frozenset(s.casefold() for s in (statuses.ready, statuses.in_progress))
+        items = self._items.get((_board_key(repo), repo.full_name.casefold(), wanted))
+        return items is not None and not items
+
     def board(self, repo: RepoConfig) -> Board:
         """The repo's board, from the cache when known (ids never change), else from GitHub."""
         key = _board_key(repo)

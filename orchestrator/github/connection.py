@@ -18,7 +18,6 @@ import os
 import select
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -73,11 +72,16 @@ class Headers(Mapping[str, str]):
         return f"Headers({dict(self.items())!r})"
 
 
-@dataclass(frozen=True)
 class RawResponse:
-    status: int
-    headers: Headers
-    body: bytes  # content-encoding already undone
+    """One answer: status, headers, and the body with its content-encoding undone. (A plain class: this module
+    is on the idle tick's path, which does not import `dataclasses`.)"""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
 
     @property
     def text(self) -> str:
@@ -93,11 +97,7 @@ class RawResponse:
             return self.body.decode("utf-8", errors="replace")
 
 
-@dataclass(frozen=True)
-class _Origin:
-    scheme: str
-    host: str
-    port: int
+_Origin = tuple[str, str, int]  # scheme, host, port
 
 
 class Connections:
@@ -195,22 +195,23 @@ class Connections:
         return connection, False
 
     def _new_connection(self, origin: _Origin, url: str) -> http.client.HTTPConnection:
+        scheme, host, port = origin
         proxy = _proxy_for(url)
         self._absolute_targets.discard(origin)
         if proxy is None:
-            return self._plain_or_tls(origin.scheme, origin.host, origin.port)
+            return self._plain_or_tls(scheme, host, port)
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         if parts.scheme != "http" or not parts.hostname:
             raise SendFailed(
                 f"proxy {parts.scheme}://{parts.hostname} is not supported (use an http:// proxy URL)",
                 unsent=True,
             )
-        connection = self._plain_or_tls(origin.scheme, parts.hostname, parts.port or 80)
-        if origin.scheme == "http":
+        connection = self._plain_or_tls(scheme, parts.hostname, parts.port or 80)
+        if scheme == "http":
             self._absolute_targets.add(origin)
         auth = _proxy_authorization(parts.username, parts.password)
-        if origin.scheme == "https":
-            connection.set_tunnel(origin.host, origin.port, headers=auth)
+        if scheme == "https":
+            connection.set_tunnel(host, port, headers=auth)
         return connection
 
     def _plain_or_tls(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
@@ -256,7 +257,7 @@ def _origin_of(url: str) -> _Origin:
     parts = urlsplit(url)
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise SendFailed(f"not an http(s) URL: {url}", unsent=True)
-    return _Origin(parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme])
+    return (parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme])
 
 
 def _upgrade_only(source: str, target: str) -> bool:

@@ -48,9 +48,11 @@ class DispatchReport:
     errors: list[str] = field(default_factory=list)
 
 
-def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> DispatchReport:
+def run(
+    ctx: JobContext, start_queue: Callable[[], None] | None = None, tracker: Tracker | None = None
+) -> DispatchReport:
     report = DispatchReport()
-    tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
+    tracker = tracker or Tracker(ctx.forge, ctx.paths.state, ctx.audit)  # given: the caller reads it after
     switches = Switches.load(ctx.paths.root).reload()
     due: list[RepoConfig] = []
     for repo in ctx.config.repos:

@@ -337,9 +337,16 @@ def _switch_stop(ctx: JobContext, job: str) -> Callable[[], str | None]:
 
 
 def run_dispatcher(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator import idle_tick
     from orchestrator.jobs import dispatcher
+    from orchestrator.tracker import Tracker
 
-    report = dispatcher.run(ctx, start_queue=lambda: _start_queue_detached(ctx))
+    tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
+    report = dispatcher.run(ctx, start_queue=lambda: _start_queue_detached(ctx), tracker=tracker)
+    try:
+        idle_tick.remember(ctx, report, tracker)  # speed: what lets the next idle tick skip all this
+    except OSError as exc:
+        log.warning("idle memo not written error=%s", exc)
     acted = report.dispatched or report.asked or report.lost_claims or report.errors or report.skipped
     log.log(
         logging.INFO if acted else logging.DEBUG,  # an idle tick writes no line (and sets up no log file)
