@@ -1,12 +1,11 @@
 """Recording a job run: the writing half of `job_runs.py`, light enough for the idle tick's path.
 
-It imports no dataclasses, models or policies, so `orchestrator/idle_tick.py` can record an idle dispatcher tick
+It imports no dataclasses, models, policies or logging, so `orchestrator/idle_tick.py` can record an idle dispatcher tick
 without the modules a full tick loads; `job_runs.py` re-exports it and holds the readers.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     from orchestrator.github.protocol import RequestStats
     from orchestrator.runtime import RuntimePaths
 
-log = logging.getLogger("orchestrator.views.job_runs")
 
 JOB_RUNS_FILE = "job_runs.json"
 API_USAGE_FILE = "api_usage.json"
@@ -69,7 +67,11 @@ def record_run_in(
         if stats is not None:
             update_json(state / API_USAGE_FILE, lambda data: _add_usage(data, job, finished, stats))
     except StoreError as exc:
-        log.error("could not record job run job=%s error=%s", job, exc)
+        import logging  # only on this failure: the idle tick's path does not load logging
+
+        logging.getLogger("orchestrator.views.job_runs").error(
+            "could not record job run job=%s error=%s", job, exc
+        )
 
 
 def _add_usage(data: Any, job: str, at: datetime, stats: RequestStats) -> dict[str, Any]:
