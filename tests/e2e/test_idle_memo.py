@@ -83,7 +83,9 @@ def _move_first_item(sandbox: Any, seeded: Any, status: str, when: str) -> None:
 
     with sandbox.db.transaction() as conn:
         project = projects_store.project_by_node_id(conn, seeded.project_id)
+        assert project is not None
         field = projects_store.field_by_name(conn, project.id, "Status")
+        assert field is not None
         option = next(o for o in projects_store.field_options(conn, field.id) if o.name == status)
         item = projects_store.items_page(conn, project.id, 1, 0)[0][0]
         projects_store.set_item_option(conn, project, item, field, option.option_id, when)
