@@ -4,8 +4,10 @@ Wall time and peak RSS come from `/usr/bin/time -v` (the child's own numbers, no
 the child's rusage. The runtime dir is warmed by one in-process tick first, so the measured ticks are idle: the
 persisted ETag cache and board snapshot answer everything. The baseline is the same idle poll written naively
 with PyGithub (bench.naive_poll) in a fresh process, and the floor is the interpreter alone (`python -c pass`);
-the three run interleaved (ours, naive, floor, then the next round in another order), so load on the machine
-falls on all of them alike. Each run's GitHub requests are the sandbox's count for that run.
+"ours" is the tick as cron runs it: decided from the last full tick's memo when nothing changed
+(orchestrator/idle_tick.py); "ours_full" removes the memo first, so it is the full tick (config, client, job).
+The four run interleaved (then the next round in the other order), so load on the machine falls on all of
+them alike. Each run's GitHub requests are the sandbox's count for that run.
 `python -X importtime` of the same tick gives the slowest imports.
 """
 
@@ -33,6 +35,7 @@ from bench.forge_setup import (
     write_config,
 )
 from orchestrator import process
+from orchestrator.idle_tick import memo_path
 from orchestrator.jobs import dispatcher
 from orchestrator.sandbox.server import SandboxForge
 
@@ -49,8 +52,10 @@ def run(workdir: Path, cases: list[tuple[int, int]], repeats: int = 15) -> dict[
             case_dir = workdir / f"case-{repos}x{issues}"
             config = _prepare(forge, case_dir, repos, issues)
             env = cron_environ(job_environ(forge), config, workdir / "pycache")
+            memo = memo_path(config)
             commands = {
                 "ours": ["bin/cron-run", "dispatcher"],
+                "ours_full": ["bin/cron-run", "dispatcher"],
                 "baseline": [sys.executable, "-m", "bench.naive_poll", str(config)],
                 "floor": [sys.executable, "-c", "pass"],
             }
@@ -61,8 +66,13 @@ def run(workdir: Path, cases: list[tuple[int, int]], repeats: int = 15) -> dict[
                 if round_number % 2:
                     order.reverse()
                 for name in order:
+                    if name == "ours_full":
+                        memo.unlink(
+                            missing_ok=True
+                        )  # the full tick: as after any change (it writes a new memo)
                     runs[name].append(_timed(commands[name], env, forge))
             summary = _summary(runs["ours"], runs["baseline"])
+            summary["ours_full"] = _stats(runs["ours_full"])
             summary["floor"] = _stats(runs["floor"])
             summary["ours"]["first_run_s"] = round(first["ours"]["seconds"], 3)
             results.append({"repos": repos, "issues_per_repo": issues, **summary})

@@ -56,6 +56,16 @@ def issue15_lines(sections: dict[str, Any]) -> list[str]:
                 f"{floor.get('median_s', '-')} ({floor.get('cpu_median_s', '-')})",
             )
         )
+        full = case.get("ours_full")
+        if full:
+            rows.append(
+                (
+                    f"  the full tick (no memo), {size}",
+                    f"{full['median_s']} ({full.get('cpu_median_s', '-')})",
+                    "-",
+                    "-",
+                )
+            )
         rows.append(
             (
                 f"  peak RSS MiB, {size}",
@@ -157,10 +167,12 @@ def _process(s: dict[str, Any]) -> list[str]:
             c["baseline"]["median_s"],
             c["baseline"]["peak_rss_mib"],
             c["ratio_seconds"],
+            c.get("ours_full", {}).get("median_s"),
         )
         for c in s["cases"]
     ]
     headers = ["R x N", "median s", "max s", "1st run s", "RSS MiB", "naive s", "naive MiB", "ours/naive"]
+    headers.append("full tick s")
     lines = table(headers, rows)
     imports = s["import_offenders"]
     lines.append(
