@@ -31,6 +31,11 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         "worktree_overhead": ("d/g. orchestration overhead per task, agent time excluded", _worktree),
         "timeline": ("e/f. throughput and latency (zero-time agent, 1-minute cadences)", _timeline),
         "dashboard": ("dashboard build (bench/dashboard_bench.py)", _dashboard),
+        "busy_queue": (
+            "i. Ready → agent started while the queue is busy (long agent, 1-minute cadence)",
+            _busy,
+        ),
+        "isolation_cost": ("j. sandbox cost: agent start and test step, bwrap vs no isolation", _isolation),
     }
     lines: list[str] = issue15_lines(sections)
     for key, (title, render) in renderers.items():
@@ -98,10 +103,36 @@ def issue15_lines(sections: dict[str, Any]) -> list[str]:
     if timeline:
         worst = max((r["ready_to_agent_started_s"]["max"] or 0.0) for r in timeline)
         rows.append(("Ready → agent started, worst (1-min cadence)", worst, "-", "-"))
+    busy = sections.get("busy_queue")
+    if busy and "error" not in busy:
+        probes = busy["free_worker"]["probes"]
+        worst = max((p["ready_to_started_s"] for p in probes), default=None)
+        rows.append(("Ready → agent started, queue busy, a worker free (worst)", worst, "-", "-"))
+        rows.append(
+            (
+                "  every worker busy: worker free → next task started",
+                busy["all_busy"]["worker_free_to_started_s"],
+                "-",
+                "-",
+            )
+        )
     if not rows:
         return []
     headers = ["issue 15 figure", "ours", "naive / before", "python -c pass"]
     return ["", "issue 15: each figure beside its baseline, same run", *table(headers, rows)]
+
+
+def _isolation(s: dict[str, Any]) -> list[str]:
+    lines = [f"  repository of {s['files']} files, median of {s['repeats']} runs (ms)"]
+    for mode in ("none", "bwrap", "bwrap_allow"):
+        lines.append(
+            f"  {mode:<12} agent start {s['agent_start_ms'][mode]:>8.1f}   test step {s['test_step_ms'][mode]:>8.1f}"
+        )
+    lines.append(
+        f"  sandbox cost: agent start +{s['agent_start_overhead_ms']} ms, test step "
+        f"+{s['test_step_overhead_ms']} ms (egress proxy: +{s['allow_overhead_ms']} ms per start)"
+    )
+    return lines
 
 
 def _idle(s: dict[str, Any]) -> list[str]:
@@ -256,4 +287,27 @@ def _dashboard(s: dict[str, Any]) -> list[str]:
     return [
         f"  {s['events']} events ({s['events_file_bytes']} bytes): build {s['build_s']} s "
         f"(first {s['first_build_s']} s), html {s['html_bytes']} bytes"
+    ]
+
+
+def _busy(s: dict[str, Any]) -> list[str]:
+    rows = []
+    for case in ("free_worker", "all_busy"):
+        c = s[case]
+        for p in c["probes"]:
+            rows.append(
+                [
+                    case,
+                    c["workers"],
+                    p["issue"],
+                    p["busy_remaining_s"],
+                    p["tick_to_started_s"],
+                    p["ready_to_started_s"],
+                ]
+            )
+    headers = ["case", "workers", "issue", "busy left s", "tick→start s", "Ready→start s"]
+    free = s["all_busy"]["worker_free_to_started_s"]
+    return [
+        *table(headers, rows),
+        f"  long agent {s['agent_seconds']:g} s; every worker busy: worker free → next task started {free} s",
     ]

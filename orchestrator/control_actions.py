@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator.job_registry import CONTROL_JOB, JOB_NAMES
 from orchestrator.models import TaskState
 from orchestrator.policy.control_commands import (
     Approve,
@@ -32,9 +33,10 @@ from orchestrator.policy.control_commands import (
     ShowTasks,
     TurnOff,
     TurnOn,
+    Why,
     help_text,
 )
-from orchestrator.switches import KNOWN_JOBS, Switches, SwitchState
+from orchestrator.switches import Switches, SwitchState
 
 MAX_TASKS_LISTED = 10
 
@@ -55,6 +57,7 @@ class ControlActions(Protocol):
     def tasks(self) -> str: ...
     def retry(self, ref: IssueRef, actor: str) -> str: ...
     def close(self, ref: IssueRef, actor: str) -> str: ...
+    def why(self, ref: IssueRef) -> str: ...
     def approve(self, ref: str, actor: str) -> str: ...
     def budget(self) -> str: ...
     def budget_decision(self, ref: str, actor: str) -> str: ...
@@ -98,12 +101,14 @@ class ControlHooks:
         task for it in the mailbox to done/ so it is never picked up again.
     approve: accept the plan/proposal named by the button reference.
     budget_decision: apply the answer to a budget question (the reference carries the question and choice).
+    why: the latest decision of each job about the issue or its PR, in words (read-only).
     """
 
     retry: IssueHook | None = None
     close: IssueHook | None = None
     approve: RefHook | None = None
     budget_decision: RefHook | None = None
+    why: Callable[[IssueRef], str] | None = None
 
 
 class LocalControlActions:
@@ -157,7 +162,7 @@ class LocalControlActions:
         state = self._switches.reload()
         lines = [_global_line(state)]
         off_repos = [r.key for r in self._repos if not r.enabled or not state.repo(r.key).on]
-        off_jobs = [name for name in KNOWN_JOBS if not state.job(name).on]
+        off_jobs = [name for name in JOB_NAMES if not state.job(name).on]
         lines.append(f"repos off: {', '.join(off_repos) or 'none'}")
         lines.append(f"jobs off: {', '.join(off_jobs) or 'none'}")
         counts = {s: len(self._mailbox.list(s)) for s in TaskState}
@@ -176,9 +181,9 @@ class LocalControlActions:
     def jobs(self) -> str:
         state = self._switches.reload()
         lines = []
-        for name in KNOWN_JOBS:
+        for name in JOB_NAMES:
             switch = state.job(name)
-            note = " (always runs)" if name == "telegram_control" else ""
+            note = " (always runs)" if name == CONTROL_JOB else ""
             lines.append(f"{name}: {'on' if switch.on else 'off'}{note}")
         return "\n".join(lines)
 
@@ -217,6 +222,11 @@ class LocalControlActions:
     def close(self, ref: IssueRef, actor: str) -> str:
         return _call_issue_hook(self._hooks.close, "close", ref, actor)
 
+    def why(self, ref: IssueRef) -> str:
+        if self._hooks.why is None:
+            raise ActionFailed("why is not available here: this install has no decision records wired")
+        return self._hooks.why(ref)
+
     def approve(self, ref: str, actor: str) -> str:
         return _call_ref_hook(self._hooks.approve, "approve", ref, actor)
 
@@ -251,6 +261,8 @@ def execute(command: Command, actions: ControlActions, actor: str) -> str:
             return actions.retry(ref, actor)
         case Close(ref=ref):
             return actions.close(ref, actor)
+        case Why(ref=ref):
+            return actions.why(ref)
         case ShowBudget():
             return actions.budget()
         case ShowHelp():

@@ -4,7 +4,7 @@ A dispatcher tick decides from the config, the kill switches, this host's mailbo
 tick ends with nothing done and nothing that time alone could change — every repo on a Projects v2 board, no
 issue Ready or In Progress on it, no task in this host's inbox or running, no per-repo cadence, the board read
 settled — `remember` writes those inputs beside the config (`.config.yaml.idle`, mode 0600). The next cron
-tick (`jobs/cron_tick.py`) calls `run_if_idle` before importing anything else: when the config, $HOME, the code,
+tick (`cron_tick.py`) calls `run_if_idle` before importing anything else: when the config, $HOME, the code,
 the switches and the mailbox are exactly as remembered and one GraphQL query says no board changed (1 point,
 the same probe a full tick makes), the answer is the same "nothing to do": the run is recorded and the process
 exits, at about the cost of starting Python plus one request. Anything else — a difference, a failure, a
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from orchestrator.github.protocol import RequestStats
-    from orchestrator.jobs.dispatcher import DispatchReport
     from orchestrator.runtime import JobContext
     from orchestrator.tracker import Tracker
 
@@ -55,14 +54,14 @@ def memo_path(config_file: Path) -> Path:
 
 
 # --- the full tick's side -----------------------------------------------------------------------------------
-def remember(ctx: JobContext, report: DispatchReport, tracker: Tracker) -> bool:
-    """After a full tick: keep its inputs when it was idle and will stay so while they do; else drop any memo.
-    Returns whether a memo was written."""
+def remember(ctx: JobContext, acted: bool, tracker: Tracker) -> bool:
+    """After a full tick (`acted`: it dispatched, asked, lost a claim, skipped or failed anything): keep its
+    inputs when it was idle and will stay so while they do; else drop any memo. Returns whether one was written."""
     source = ctx.config.source
     if source is None:
         return False
     config_file = Path(source)
-    memo = _memo_of(ctx, report, tracker, config_file)
+    memo = None if acted else _memo_of(ctx, tracker, config_file)
     if memo is None:
         memo_path(config_file).unlink(missing_ok=True)
         return False
@@ -70,11 +69,7 @@ def remember(ctx: JobContext, report: DispatchReport, tracker: Tracker) -> bool:
     return True
 
 
-def _memo_of(
-    ctx: JobContext, report: DispatchReport, tracker: Tracker, config_file: Path
-) -> dict[str, Any] | None:
-    if report.dispatched or report.asked or report.lost_claims or report.errors or report.skipped:
-        return None
+def _memo_of(ctx: JobContext, tracker: Tracker, config_file: Path) -> dict[str, Any] | None:
     github = ctx.config.github
     if github.app is not None or github.token_env.startswith("vault:"):
         return None  # the fast path reads a token from the environment or runtime/secrets.env only

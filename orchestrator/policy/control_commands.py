@@ -10,7 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.switches import CONTROL_JOB, REPO_MODES
+from orchestrator.job_registry import CONTROL_JOB
+from orchestrator.switch_state import REPO_MODES
 
 MIN_CADENCE_MINUTES = 1
 MAX_CADENCE_MINUTES = 7 * 24 * 60
@@ -111,6 +112,11 @@ class Close:
 
 
 @dataclass(frozen=True)
+class Why:
+    ref: IssueRef
+
+
+@dataclass(frozen=True)
 class ShowBudget:
     pass
 
@@ -143,6 +149,7 @@ Command = (
     | ShowTasks
     | Retry
     | Close
+    | Why
     | ShowBudget
     | ShowHelp
     | Approve
@@ -161,6 +168,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("tasks", "/tasks", "the mailbox: queued, running, escalated"),
     ("retry", "/retry N", "re-dispatch issue N (or KEY#N, owner/name#N)"),
     ("close", "/close N", "close issue N with a comment"),
+    ("why", "/why N", "why issue N is (not) moving: each job's latest decision"),
     ("budget", "/budget", "spend against the budgets"),
     ("help", "/help", "this list"),
 )
@@ -202,12 +210,14 @@ def parse_command(text: str, ctx: CommandContext) -> Command:
         return _parse_repo(args, ctx)
     if name == "job":
         return _parse_job(args, ctx)
-    if name in ("retry", "close"):
+    if name in ("retry", "close", "why"):
         if len(args) != 1:
             raise CommandError(
                 f"/{name}: which issue? e.g. /{name} 12, /{name} KEY#12 or /{name} owner/name#12"
             )
         ref = parse_issue_ref(args[0], ctx, command=f"/{name}")
+        if name == "why":
+            return Why(ref)
         return Retry(ref) if name == "retry" else Close(ref)
     raise CommandError(f"unknown command /{name} — send /help for the list")
 

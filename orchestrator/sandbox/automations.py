@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.sandbox import projects_store
+from orchestrator.sandbox import projects_store, repo_settings
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.routing import ApiError, Request, Response, Router
 
@@ -38,7 +38,6 @@ REPO_SETTINGS = ("delete_branch_on_merge",)
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS projects_v2_workflows (project_id INTEGER, number INTEGER, name TEXT, "
     "enabled INTEGER, created_at TEXT, updated_at TEXT, PRIMARY KEY (project_id, number))",
-    "CREATE TABLE IF NOT EXISTS repo_settings (repo_id INTEGER PRIMARY KEY, delete_branch_on_merge INTEGER)",
 )
 
 
@@ -134,18 +133,10 @@ def _ensure_tables(conn: sqlite3.Connection) -> None:
 
 
 # --- repository settings ------------------------------------------------------------------------------------
-def deletes_head_on_merge(db: SandboxDB, repo_id: int) -> bool:
-    with db.transaction() as conn:
-        _ensure_tables(conn)
-        row = conn.execute("SELECT delete_branch_on_merge FROM repo_settings WHERE repo_id = ?", (repo_id,))
-        found = row.fetchone()
-    return bool(found and found[0])
-
-
 def after_merge(core: ForgeCore, repo: Repo, head_ref: str) -> None:
     """GitHub's "Automatically delete head branches": the merged PR's head goes, unless another open PR is
     based on it."""
-    if not deletes_head_on_merge(core.db, repo.id):
+    if not repo_settings.deletes_head_on_merge(core.db, repo.id):
         return
     based_on_it = core.db.one(
         "SELECT 1 FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? AND i.state = 'open' "
@@ -186,12 +177,7 @@ class RepoSettingsRoutes:
             )
         if value is not None:
             with self.core.db.transaction() as conn:
-                _ensure_tables(conn)
-                conn.execute(
-                    "INSERT INTO repo_settings (repo_id, delete_branch_on_merge) VALUES (?, ?) "
-                    "ON CONFLICT (repo_id) DO UPDATE SET delete_branch_on_merge = excluded.delete_branch_on_merge",
-                    (repo.id, int(value)),
-                )
+                repo_settings.set_delete_branch_on_merge(conn, repo.id, value)
         row = self.core.db.one("SELECT * FROM repos WHERE id = ?", (repo.id,))
         assert row is not None
         body: dict[str, Any] = repo_json(self.core.urls, self.core.db, row, self.core.clone_url(repo))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.job_registry import JOB_NAMES
 from orchestrator.policy.control_commands import (
     Approve,
     BudgetDecision,
@@ -25,14 +26,14 @@ from orchestrator.policy.control_commands import (
     ShowTasks,
     TurnOff,
     TurnOn,
+    Why,
     help_text,
     parse_callback,
     parse_command,
 )
-from orchestrator.switches import KNOWN_JOBS
 
-CTX = CommandContext(repos=(KnownRepo("a", "acme/app"), KnownRepo("b", "acme/web")), jobs=KNOWN_JOBS)
-ONE = CommandContext(repos=(KnownRepo("a", "acme/app"),), jobs=KNOWN_JOBS)
+CTX = CommandContext(repos=(KnownRepo("a", "acme/app"), KnownRepo("b", "acme/web")), jobs=JOB_NAMES)
+ONE = CommandContext(repos=(KnownRepo("a", "acme/app"),), jobs=JOB_NAMES)
 
 PARSED = [
     ("/on", CTX, TurnOn()),
@@ -53,6 +54,7 @@ PARSED = [
     ("/job on telegram_control", CTX, SetJob("telegram_control", True)),
     ("/tasks", CTX, ShowTasks()),
     ("/retry 12", ONE, Retry(IssueRef("acme/app", 12))),
+    ("/why 12", ONE, Why(IssueRef("acme/app", 12))),
     ("/retry #12", ONE, Retry(IssueRef("acme/app", 12))),
     ("/retry b#7", CTX, Retry(IssueRef("acme/web", 7))),
     ("/close acme/app#3", CTX, Close(IssueRef("acme/app", 3))),

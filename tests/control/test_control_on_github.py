@@ -13,6 +13,7 @@ from orchestrator.control_hooks import build_hooks, close_issue, retry_issue
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.github.errors import GitHubUnavailable
 from orchestrator.jobs.entry import build_context
+from orchestrator.jobs.strategic_planner import answer_plan
 from orchestrator.jobs.telegram_control import serve
 from orchestrator.models import Task, TaskState
 from orchestrator.policy.control_commands import IssueRef
@@ -64,7 +65,7 @@ def escalate_before_pr(ctx: JobContext, number: int = 1) -> str:
 
 
 def tick(ctx: JobContext) -> int:
-    return serve(ctx.config, ctx.mailbox, ctx.environ, ctx.clock, 0, build_hooks(ctx), ctx.host)
+    return serve(ctx.config, ctx.mailbox, ctx.environ, ctx.clock, 0, build_hooks(ctx, answer_plan), ctx.host)
 
 
 def column(ctx: JobContext, number: int) -> str | None:
@@ -204,3 +205,16 @@ def test_close_is_idempotent_and_deletes_claims_without_a_pr(sandbox, tmp_path, 
         f"{REPO}#1 was already closed; its claims are cleaned up",
     ]
     assert close_issue(ctx, IssueRef(REPO, 1), "cli").startswith(f"{REPO}#1 was already closed")
+
+
+def test_why_answers_from_telegram_with_each_jobs_decision(sandbox, tmp_path, bot_api):
+    ctx = setup_host(sandbox, tmp_path, bot_api)
+    escalate_before_pr(ctx)
+    bot_api.add_message(CHAT, USER, "/why 1")
+    bot_api.add_message(CHAT, USER, "/why 99x")
+
+    assert tick(ctx) == 0
+
+    texts = [c["text"] for c in bot_api.calls_to("sendMessage")]
+    assert any(f"{REPO}#1" in t and "blocked" in t for t in texts), texts
+    assert any("'99x' is not an issue" in t for t in texts), texts
