@@ -70,26 +70,24 @@ def remember(ctx: JobContext, acted: bool, tracker: Tracker) -> bool:
 
 
 def _memo_of(ctx: JobContext, tracker: Tracker, config_file: Path) -> dict[str, Any] | None:
+    from orchestrator.switches import Switches, is_allowed
+
     github = ctx.config.github
     if github.app is not None or github.token_env.startswith("vault:"):
         return None  # the fast path reads a token from the environment or runtime/secrets.env only
-    stamps = tracker.probed_boards()
-    now = time.time()
-    for repo in ctx.config.repos:
-        if not repo.enabled:
-            continue
-        if repo.board.mode != "project" or not tracker.idle_on_board(repo):
-            return None
-    if not stamps or any(stamp is None or now - _epoch(stamp) <= SETTLE_S for stamp in stamps.values()):
-        return None
-    from orchestrator.switches import Switches
-
     state = Switches.load(ctx.paths.root).reload()
     if any(state.repo(r.key).cadence_minutes for r in ctx.config.repos):
         return None  # a per-repo cadence makes ticks differ by the clock
-    switches = _text(ctx.paths.root / "state" / "switches.json")
+    dispatched = [r for r in ctx.config.repos if r.enabled and is_allowed(state, "dispatcher", r.key)[0]]
+    if any(r.board.mode != "project" or not tracker.idle_on_board(r) for r in dispatched):
+        return None  # labels mode polls per repo; or something was Ready / In Progress (or not read)
+    stamps = tracker.probed_boards()
+    now = time.time()
+    if not stamps or any(stamp is None or now - _epoch(stamp) <= SETTLE_S for stamp in stamps.values()):
+        return None
     if _has_tasks(ctx.paths.mailbox):
         return None
+    switches = _text(ctx.paths.root / "state" / "switches.json")
     try:
         config_text = config_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
