@@ -343,7 +343,9 @@ def run_pr_monitor(ctx: JobContext, argv: list[str]) -> int:
     from orchestrator.notify import Notifier
 
     report = pr_monitor.run(ctx, notify=Notifier.for_context(ctx).escalation)
-    log.info(
+    acted = report.merged or report.rebased or report.follow_ups or report.waiting or report.errors
+    log.log(
+        logging.INFO if acted else logging.DEBUG,  # no agent PR at all: no line (and no log set up)
         "pr_monitor tick merged=%s rebased=%s follow_ups=%s waiting=%s errors=%s",
         report.merged,
         report.rebased,
