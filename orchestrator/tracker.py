@@ -152,8 +152,12 @@ class Tracker:
             updated_at = None
             if board.project_id in self._updated_at:
                 updated_at = self._updated_at[board.project_id]
-                if updated_at is None:
-                    raise NotFound(f"board {board.project_id} no longer exists")
+                if updated_at is None:  # forget its ids: the next tick looks it up by owner and number again
+                    self._update(lambda data: _forget_board(data, _board_key(repo)))
+                    raise NotFound(
+                        f"board {board.project_id} ({repo.board_owner} project {repo.board.project_number}) "
+                        "no longer exists or the token cannot see it"
+                    )
             items = self.forge.board_items(board, repo=only_repo, statuses=statuses, updated_at=updated_at)
             self._remember_items(items)
             self._items[key] = items
@@ -256,4 +260,9 @@ def _store_board(data: dict, key: str, board: Board) -> dict:
         "status_field_id": board.status_field_id,
         "options": [list(o) for o in board.options],
     }
+    return data
+
+
+def _forget_board(data: dict, key: str) -> dict:
+    data.get("boards", {}).pop(key, None)
     return data
