@@ -46,6 +46,8 @@ _CODE = (  # the modules whose behaviour the memo stands for: an upgrade that ch
     "policy/dispatch.py",
     "github/graphql.py",
     "github/queries.py",
+    "config/schema.py",  # defaults the dispatcher reads
+    "config/settings.py",
 )
 
 
