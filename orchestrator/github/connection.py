@@ -13,6 +13,7 @@ when the close races the request, an idempotent request is sent once more on a f
 
 from __future__ import annotations
 
+import _thread
 import http.client
 import os
 import select
@@ -101,19 +102,24 @@ _Origin = tuple[str, str, int]  # scheme, host, port
 
 
 class Connections:
-    """One kept-alive connection per origin; `request` follows redirects like a browser (and `requests`)."""
+    """Kept-alive connections per origin, shared safely by threads (the queue's workers share one client): a
+    request takes an idle connection of its origin or opens one, and gives it back when the answer was read
+    whole and the server keeps it open. `request` follows redirects like a browser (and `requests`)."""
 
     def __init__(self, timeout: float, ca_bundle: str | None = None) -> None:
         self.timeout = timeout
         self.ca_bundle = ca_bundle
-        self._open: dict[_Origin, http.client.HTTPConnection] = {}
+        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._lock = _thread.allocate_lock()
         self._absolute_targets: set[_Origin] = set()  # plain HTTP through a proxy: the request names the URL
         self._ssl: ssl.SSLContext | None = None
 
     def close(self) -> None:
-        for connection in self._open.values():
+        with self._lock:
+            idle = [c for connections in self._idle.values() for c in connections]
+            self._idle.clear()
+        for connection in idle:
             connection.close()
-        self._open.clear()
 
     def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawResponse:
         sent_headers = dict(headers)
@@ -136,17 +142,16 @@ class Connections:
     # --- one exchange ------------------------------------------------------------------------------------
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> RawResponse:
         origin = _origin_of(url)
-        connection, reused = self._connection(origin, url)
+        connection, reused = self._checkout(origin, url)
+        target = self._target(url, origin)  # after connecting: whether it goes through a proxy is known
         try:
-            return self._exchange(connection, origin, method, self._target(url, origin), headers, body)
+            return self._exchange(connection, origin, method, target, headers, body)
         except _DroppedWhileIdle as dropped:
             if not reused or method not in _IDEMPOTENT:
                 raise SendFailed(dropped.reason, unsent=False) from None
-        connection, _ = self._connection(
-            origin, url
-        )  # the server closed the kept-alive connection: once more
+        connection = self._connect(origin, url)  # the server closed the kept-alive connection: once more
         try:
-            return self._exchange(connection, origin, method, self._target(url, origin), headers, body)
+            return self._exchange(connection, origin, method, target, headers, body)
         except _DroppedWhileIdle as dropped:
             raise SendFailed(dropped.reason, unsent=False) from None
 
@@ -159,30 +164,43 @@ class Connections:
         headers: dict[str, str],
         body: bytes | None,
     ) -> RawResponse:
+        """One request and its whole answer on a connection this thread holds; the connection goes back to
+        the idle ones when it may be used again, else it is closed."""
         try:
             connection.request(method, target, body=body, headers=headers)
             raw = connection.getresponse()
             data = raw.read()
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
-            self._drop(origin)
+            connection.close()
             raise _DroppedWhileIdle(_describe(error)) from error
         except (OSError, http.client.HTTPException) as error:
-            self._drop(origin)
+            connection.close()
             raise SendFailed(
                 _describe(error), unsent=False, timed_out=isinstance(error, TimeoutError)
             ) from error
         if raw.will_close:
-            self._drop(origin)
+            connection.close()
+        else:
+            with self._lock:
+                self._idle.setdefault(origin, []).append(connection)
         response_headers = Headers(raw.getheaders())
         return RawResponse(raw.status, response_headers, _decoded(data, response_headers))
 
     # --- connections -------------------------------------------------------------------------------------
-    def _connection(self, origin: _Origin, url: str) -> tuple[http.client.HTTPConnection, bool]:
-        """The origin's open connection (reused) or a new, connected one. Connecting failures are `unsent`."""
-        connection = self._open.get(origin)
-        if connection is not None and not _dropped(connection):
-            return connection, True
-        self._drop(origin)
+    def _checkout(self, origin: _Origin, url: str) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection of the origin the server has not closed (reused), else a new one."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                return self._connect(origin, url), False
+            if not _dropped(connection):
+                return connection, True
+            connection.close()
+
+    def _connect(self, origin: _Origin, url: str) -> http.client.HTTPConnection:
+        """A new, connected connection. Failing to connect means the request was never sent (`unsent`)."""
         connection = self._new_connection(origin, url)
         try:
             connection.connect()
@@ -191,13 +209,13 @@ class Connections:
             raise SendFailed(
                 _describe(error), unsent=True, timed_out=isinstance(error, TimeoutError)
             ) from error
-        self._open[origin] = connection
-        return connection, False
+        return connection
 
     def _new_connection(self, origin: _Origin, url: str) -> http.client.HTTPConnection:
         scheme, host, port = origin
         proxy = _proxy_for(url)
-        self._absolute_targets.discard(origin)
+        with self._lock:
+            self._absolute_targets.discard(origin)
         if proxy is None:
             return self._plain_or_tls(scheme, host, port)
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
@@ -208,7 +226,8 @@ class Connections:
             )
         connection = self._plain_or_tls(scheme, parts.hostname, parts.port or 80)
         if scheme == "http":
-            self._absolute_targets.add(origin)
+            with self._lock:
+                self._absolute_targets.add(origin)
         auth = _proxy_authorization(parts.username, parts.password)
         if scheme == "https":
             connection.set_tunnel(host, port, headers=auth)
@@ -238,11 +257,6 @@ class Connections:
             return url
         parts = urlsplit(url)
         return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-    def _drop(self, origin: _Origin) -> None:
-        connection = self._open.pop(origin, None)
-        if connection is not None:
-            connection.close()
 
 
 class _DroppedWhileIdle(Exception):

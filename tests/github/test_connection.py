@@ -89,6 +89,40 @@ def test_one_connection_serves_a_whole_tick(server: Recorder) -> None:
     assert len({r["port"] for r in server.seen}) == 1  # one TCP connection, kept alive
 
 
+def test_threads_share_the_connections_safely(server: Recorder) -> None:
+    """The queue's workers share one client: every request of every thread gets its own answer, and the
+    connections are reused, never more than there are threads."""
+    server.reply = lambda h: (
+        200,
+        {"Content-Type": "application/json"},
+        json.dumps({"path": h.path}).encode(),
+    )
+    connections = Connections(timeout=5)
+    answers: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        for i in range(15):
+            path = f"/w{n}/r{i}"
+            try:
+                answers[path] = json.loads(connections.request("GET", server.url + path, {}, None).text)[
+                    "path"
+                ]
+                connections.request("POST", server.url + path, {"Content-Type": "application/json"}, b"{}")
+            except BaseException as error:  # collected and asserted below
+                errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    connections.close()
+    assert errors == []
+    assert len(answers) == 60 and all(path == answer for path, answer in answers.items())
+    assert len({r["port"] for r in server.seen}) <= 4
+
+
 def test_a_client_tick_reuses_the_connection_for_rest_and_graphql(server: Recorder) -> None:
     board = {
         "repositoryOwner": {
