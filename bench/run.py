@@ -44,6 +44,7 @@ class Sizes:
     busy_probes: int = 3
     isolation_files: int = 2000  # (j) the repo the sandbox cost is measured on
     isolation_repeats: int = 15
+    replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
 
 
 FULL = Sizes(
@@ -66,6 +67,7 @@ QUICK = Sizes(
     busy_probes=1,
     isolation_files=50,
     isolation_repeats=3,
+    replay_count=1,
 )
 
 
@@ -121,6 +123,13 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return isolation_cost.run(workdir / "j", sizes.isolation_files, sizes.isolation_repeats)
 
+    def replayed() -> dict[str, Any]:
+        from bench import replay_bench
+
+        return replay_bench.run(
+            workdir / "r", sizes.replay_count, quick=sizes.replay_count < FULL.replay_count
+        )
+
     return {
         "a": idle,
         "b": task,
@@ -131,6 +140,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "h": hosts,
         "i": busy,
         "j": isolation,
+        "r": replayed,
     }
 
 
@@ -144,6 +154,7 @@ KEYS = {
     "h": "multi_host",
     "i": "busy_queue",
     "j": "isolation_cost",
+    "r": "replay",
 }
 
 
