@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark of issue 9 on the sandbox forge; prints a table, writes bench/results.json.
+"""`make bench`: the benchmarks of issues 9 and 15 on the sandbox forge; prints a table, writes bench/results.json.
 
 `python -m bench.run` runs the full sizes (about 5–10 minutes on 2 cores); `--quick` runs every section on
 tiny sizes (the smoke test, tests/bench/, uses it); `--only a,b` runs a subset; `--out` writes elsewhere.
@@ -44,9 +44,12 @@ class Sizes:
     busy_probes: int = 3
     isolation_files: int = 2000  # (j) the repo the sandbox cost is measured on
     isolation_repeats: int = 15
+    replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
 
 
-FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
+FULL = Sizes(
+    (1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 15, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50
+)
 QUICK = Sizes(
     (1, 2),
     (3,),
@@ -64,6 +67,7 @@ QUICK = Sizes(
     busy_probes=1,
     isolation_files=50,
     isolation_repeats=3,
+    replay_count=1,
 )
 
 
@@ -119,6 +123,20 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return isolation_cost.run(workdir / "j", sizes.isolation_files, sizes.isolation_repeats)
 
+    def replayed() -> dict[str, Any]:
+        from bench import replay_bench
+
+        return replay_bench.run(
+            workdir / "r", sizes.replay_count, quick=sizes.replay_count < FULL.replay_count
+        )
+
+    def soak() -> dict[str, Any]:
+        from bench import soak as soak_bench
+
+        if sizes is QUICK:
+            return soak_bench.run(workdir / "s", soak_bench.QUICK, (1, 2), idle_repeats=1, real_tasks=1)
+        return soak_bench.run(workdir / "s")
+
     return {
         "a": idle,
         "b": task,
@@ -129,6 +147,8 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "h": hosts,
         "i": busy,
         "j": isolation,
+        "r": replayed,
+        "s": soak,
     }
 
 
@@ -142,7 +162,10 @@ KEYS = {
     "h": "multi_host",
     "i": "busy_queue",
     "j": "isolation_cost",
+    "r": "replay",
+    "s": "soak",
 }
+OPT_IN = {"s"}  # the year-long soak (~30 min): `make soak`, or `--only s`
 
 
 def run(quick: bool, only: list[str] | None, workdir: Path) -> dict[str, Any]:
@@ -157,7 +180,7 @@ def run(quick: bool, only: list[str] | None, workdir: Path) -> dict[str, Any]:
         "section_seconds": {},
     }
     for letter, thunk in sections(sizes, workdir).items():
-        if only and letter not in only:
+        if (only and letter not in only) or (not only and letter in OPT_IN):
             continue
         key = KEYS[letter]
         section_started = time.perf_counter()
@@ -177,7 +200,11 @@ def run(quick: bool, only: list[str] | None, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
-    parser.add_argument("--only", default="", help="comma-separated sections: a,b,c,d,e,dashboard")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sections: a,b,c,d,e,dashboard,h, s (the soak, only on request)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument(
         "--keep", action="store_true", help="keep the working directory (sandboxes, runtimes)"

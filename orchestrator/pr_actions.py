@@ -30,15 +30,8 @@ def issue_number_of(pr: PullRequest) -> int | None:
 
 
 def local_task_for(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task | None:
-    """The newest task of this host that works on the PR's branch, in any mailbox folder."""
-    found: Task | None = None
-    for state in TaskState:
-        for entry in ctx.mailbox.list(state):
-            task = entry.task
-            mine = task is not None and task.repo == repo.full_name and task.branch == pr.head_ref
-            if mine and task is not None and (found is None or task.attempt > found.attempt):
-                found = task
-    return found
+    """The task of this host that works on the PR's branch (from the mailbox index; restored if archived)."""
+    return ctx.mailbox.task_for_branch(repo.full_name, pr.head_ref)
 
 
 def finish_merged(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> None:
@@ -61,7 +54,8 @@ def finish_merged(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> None:
                 ctx.forge.close_issue(repo.full_name, number)
                 ctx.audit("close", f"{repo.full_name}#{number}", reason=f"PR #{pr.number} merged")
             Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "done")
-        if ctx.config.merge.delete_branch:
+        # speed: with the repository's "automatically delete head branches" GitHub already deleted it
+        if ctx.config.merge.delete_branch and not ctx.forge.deletes_head_on_merge(repo.full_name):
             ctx.forge.delete_branch(repo.full_name, pr.head_ref)
     except GitHubError as exc:
         ctx.log.warning("merged but cleanup failed pr=%s error=%s", pr.number, exc)

@@ -121,7 +121,7 @@ def attempt(
     (worktree / RESULT_FILE_NAME).unlink(missing_ok=True)
     spec = agent_spec(ctx.config.agents[agent])
     _know_agent_key(ctx, spec)
-    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
+    spent = budgets.task_spend(ctx, task)
     spec = replace(
         spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
     )  # the task's remaining budget

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from orchestrator.sandbox.accounting import LIMIT_PER_HOUR, Accounting
 from orchestrator.sandbox.admin import AdminRoutes, GraphQLEndpoint
+from orchestrator.sandbox.automations import RepoSettingsRoutes
 from orchestrator.sandbox.ci import SandboxCI
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
@@ -60,6 +61,7 @@ class SandboxForge:
         issues = IssueRoutes(self.core)
         self.api = Router()
         RepoRoutes(self.core).register(self.api)
+        RepoSettingsRoutes(self.core).register(self.api)
         issues.register(self.api)
         IssueEventRoutes(self.core).register(self.api)
         GitRoutes(self.core).register(self.api)
