@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import metrics
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
 from orchestrator.jobs import dispatcher
 from orchestrator.security.audit import verify
@@ -159,7 +160,7 @@ def test_a_hostile_agent_and_its_planted_conftest_reach_no_secret_and_no_state(s
 
     # the agent's work went through: a PR, with its findings file — which found nothing of ours
     pulls = ctx.forge.list_pulls(REPO, state="all")
-    assert len(pulls) == 1, [e for e in (runtime / "metrics" / "events.jsonl").read_text().splitlines()]
+    assert len(pulls) == 1, [e.to_json() for e in metrics.read_events(runtime / "metrics")]
     findings = json.loads(
         subprocess.run(
             [

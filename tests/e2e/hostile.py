@@ -119,6 +119,12 @@ def security_reasons(setup: DemoSetup) -> list[str]:
     return [e.get("reason", "") for e in events(setup) if e["state"] == "security"]
 
 
+def recorded_text(setup: DemoSetup) -> str:
+    """Every byte we recorded about the run, as written (all event files, whatever their layout)."""
+    files = sorted(p for p in setup.ctx.paths.metrics.rglob("*") if p.is_file())
+    return "\n".join(p.read_bytes().decode(errors="replace") for p in files)
+
+
 def escalation_reasons(setup: DemoSetup) -> list[str]:
     return [e.get("reason", "") for e in events(setup) if e["state"] == "escalated"] + [
         c.body for c in setup.ctx.forge.list_comments(REPO, setup.seeded.issue_numbers[0])

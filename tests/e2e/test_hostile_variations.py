@@ -19,6 +19,7 @@ from tests.e2e.hostile import (
     events,
     every_forge_object,
     forge_git,
+    recorded_text,
     run_once,
     security_reasons,
     setup_case,
@@ -95,7 +96,7 @@ def test_a_token_in_a_name_or_a_link_target_never_reaches_the_forge(sandbox, tmp
     assert not setup.ctx.forge.list_pulls(REPO, state="all")
     escalated = [e for e in events(setup) if e["state"] == "escalated"]
     assert escalated and "github-token" in escalated[0]["reason"], [e["reason"] for e in events(setup)]
-    published = " ".join(escalation_reasons(setup)) + (setup.ctx.paths.metrics / "events.jsonl").read_text()
+    published = " ".join(escalation_reasons(setup)) + recorded_text(setup)
     assert TOKEN not in published
     audit = (setup.ctx.paths.root / "audit" / "audit.jsonl").read_text()
     assert "secret_blocked" in audit and TOKEN not in audit
