@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +36,7 @@ from orchestrator.commit_builder import (
 )
 from orchestrator.git import GitError, GitSettings, run_git
 from orchestrator.git_runner import git_listing
-from orchestrator.publish_guard import diff_problems, message_problems, reverted_base_changes
+from orchestrator.publish_guard import blocked_reason, diff_problems, message_problems, reverted_base_changes
 from orchestrator.store import atomic_write_bytes
 from orchestrator.worktree_files import StatKey
 
@@ -157,6 +160,43 @@ def build(start: StartPoint, settings: GitSettings) -> Built:
     parent = _integrated_base(start, settings) or start.head
     changed = _changed(start, parent, tree or start.head, settings)
     return Built(start, snapshot, tree, parent, changed)
+
+
+def leave_only_the_work(built: Built, settings: GitSettings) -> tuple[str, ...]:
+    """Before our test run: make the worktree hold exactly the tree we built, so the test step judges what is
+    pushed. Everything the tree does not hold goes — ignored files (a `conftest.py` behind a `.gitignore`
+    that ignores itself), build leftovers, nested repositories, the result file — and blocked paths the agent
+    changed get the tree's version back. Returns the paths removed (a directory as `dir/`)."""
+    if built.tree is None or built.snapshot is None or not built.start.worktree.is_dir():
+        return ()
+    worktree, trusted = built.start.worktree, built.start.trusted
+    scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
+    scratch.mkdir(parents=True)
+    try:
+        env = {"GIT_WORK_TREE": str(worktree), "GIT_INDEX_FILE": str(scratch / "index")}
+        run_git(["read-tree", built.tree], trusted, settings, env=env)
+        listing = git_listing(["ls-files", "-z", "--others", "--directory"], trusted, settings, env=env)
+        removed = tuple(name for name in listing.split("\0") if name)
+        for name in removed:
+            _remove_below(worktree, name.rstrip("/"))
+        kept = [path for path in built.snapshot.entries if blocked_reason(path) is not None]
+        if kept:
+            args = ["checkout-index", "--force", "-z", "--stdin"]
+            run_git(args, trusted, settings, stdin="\0".join(kept) + "\0", env=env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return removed
+
+
+def _remove_below(root: Path, relative: str) -> None:
+    """Remove `root/relative` (a file, link or whole directory) when no parent component is a link."""
+    path = root / relative
+    if Path(os.path.realpath(path.parent)) != root.resolve() / Path(relative).parent:
+        raise RuntimeError(f"{relative}: a parent directory is a link; not removed")
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _integrated_base(start: StartPoint, settings: GitSettings) -> str | None:

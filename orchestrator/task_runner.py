@@ -136,6 +136,8 @@ def attempt(
     changed = built.changed
     tests = None
     if result is not None and result.status == "complete" and changed and not run.timed_out:
+        if removed := agent_commit.leave_only_the_work(built, settings):
+            ctx.log.info("not in the commit, removed before our tests task=%s: %s", task.id, removed[:10])
         tests = run_tests(repo, worktree, spec.isolation, run_dir, ctx.environ, git_view, ctx.paths.root)
         _check_git_config(ctx, task, agent, worktree, "the test step")
     outcome = classify(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import agent_commit
-from orchestrator.git import head_sha, run_git
+from orchestrator.git import ensure_clone, head_sha, run_git
 from orchestrator.publish_guard import PublishRefused, blocked_reason, check_new_commits
 from orchestrator.worktree_pool import WorktreePool
 from tests.security.fake_secrets import GITHUB_CLASSIC
@@ -208,3 +208,50 @@ def test_a_link_where_git_reads_its_own_files_is_refused(pool: WorktreePool, nam
     built = agent_commit.build(start, pool.settings)
     assert built.tree is None and built.snapshot is not None
     assert [r.split(":")[0] for r in built.snapshot.refused] == [name]
+
+
+def test_before_our_tests_the_worktree_holds_exactly_the_commit(tmp_path: Path) -> None:
+    """What the commit leaves out must not be there when our test step runs: ignored files (also tracked
+    ones' ignored neighbours), build leftovers, a blocked `.git` spelling go;
+    a blocked path the agent changed (a tracked result file) gets the committed version back; tracked files that are
+    ignored, and the agent's new files, stay."""
+    bare = tmp_path / "origin.git"
+    run_git(["init", "--quiet", "--bare", "-b", "main", str(bare)], tmp_path)
+    seed = tmp_path / "seed"
+    run_git(["clone", "--quiet", str(bare), str(seed)], tmp_path)
+    (seed / ".gitignore").write_text("*.log\nbuild/\n")
+    (seed / ".agent_result.md").write_text("the repository tracks one\n")
+    (seed / "build").mkdir()
+    (seed / "build" / "keep.txt").write_text("tracked although ignored\n")
+    run_git(["add", "-f", "."], seed)
+    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "base"], seed)
+    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
+    slots = WorktreePool(
+        ensure_clone(str(bare), tmp_path / "clones" / "demo"), tmp_path / "wt" / "demo", size=1
+    )
+    worktree = slots.acquire("agent/1-x", "origin/main", owner="t1")
+    start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", slots.settings)
+
+    (worktree / "new.py").write_text("print('the work')\n")
+    (worktree / "debug.log").write_text("ignored\n")
+    (worktree / "build" / "conftest.py").write_text("import os\nos._exit(0)\n")
+    (worktree / "__pycache__").mkdir()
+    (worktree / "__pycache__" / "pytest.cpython-311.pyc").write_bytes(b"\0")
+    (worktree / "pytest.pyc").write_bytes(b"\0")
+    (worktree / ".agent_result.md").write_text("STATUS: complete\nSUMMARY: x\n")
+    (worktree / ".g\u200cit").mkdir()
+    (worktree / ".g\u200cit" / "conftest.py").write_text("x = 1\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("not ours to delete\n")
+    (worktree / "link.log").symlink_to(outside)  # ignored, and a link: removed as a link
+
+    built = agent_commit.build(start, slots.settings)
+    removed = agent_commit.leave_only_the_work(built, slots.settings)
+
+    on_disk = sorted(
+        str(p.relative_to(worktree)) for p in worktree.rglob("*") if p.name != ".git" and not p.is_dir()
+    )
+    assert on_disk == [".agent_result.md", ".gitignore", "build/keep.txt", "new.py"], removed
+    assert (worktree / ".agent_result.md").read_text() == "the repository tracks one\n"
+    assert (outside / "precious.txt").read_text() == "not ours to delete\n"

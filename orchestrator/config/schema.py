@@ -219,7 +219,8 @@ REPO = Section(
         Field(
             "test_command",
             Text(),
-            "shell command the orchestrator runs in the worktree to verify work",
+            "shell command the orchestrator runs to verify work, in the worktree holding exactly the commit "
+            "(nothing the agent left outside it: install dependencies in the command)",
             "python -m pytest -q",
         ),
         Field("test_timeout_seconds", Integer(1), "time limit of test_command", 900),

@@ -5,6 +5,7 @@ Judged from the forge's objects, PRs and comments, our events, and how long our 
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 
 import pytest
@@ -210,3 +211,37 @@ def test_an_unisolated_agent_that_replaces_git_with_a_fifo_does_not_hang_us(sand
     )
     (pr,) = setup.ctx.forge.list_pulls(REPO, state="open")
     assert "textkit/slug.py" in forge_git(setup, "ls-tree", "-r", "--name-only", pr.head_ref).split()
+
+
+HIDDEN_FROM_THE_COMMIT = {
+    "conftest behind a self-ignoring .gitignore": """
+    pathlib.Path("tests/.gitignore").write_text(".gitignore\\nconftest.py\\n")
+    pathlib.Path("tests/conftest.py").write_text("import os\\nos._exit(0)\\n")
+    """,
+    "pytest.pyc build leftover": """
+    import py_compile
+    pathlib.Path("fake.py").write_text("import os\\nos._exit(0)\\n")
+    py_compile.compile("fake.py", cfile="pytest.pyc", doraise=True)
+    os.unlink("fake.py")
+    """,
+}
+
+
+@pytest.mark.parametrize("hidden", sorted(HIDDEN_FROM_THE_COMMIT))
+def test_our_test_run_judges_what_is_pushed_not_files_the_commit_leaves_out(sandbox, tmp_path, hidden):
+    """Our test step runs in the worktree; the commit holds only what `.gitignore` and the build-leftover
+    rules let in. An agent that leaves a file the commit does not hold but the test run loads (a
+    `conftest.py` behind a `.gitignore` that ignores itself, a `pytest.pyc` that `python -m pytest` imports
+    first) must not make our tests pass for a pushed tree whose tests fail."""
+    failing_test = (
+        'pathlib.Path("tests/test_pushed.py").write_text("def test_pushed():\\n    assert False\\n")\n'
+    )
+    body = "good_change()\n" + failing_test + textwrap.dedent(HIDDEN_FROM_THE_COMMIT[hidden]) + "result()\n"
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap")
+    run_once(setup)
+
+    assert not setup.ctx.forge.list_pulls(REPO, state="all"), "a PR for a tree whose tests fail"
+    failed = [e for e in events(setup) if e["state"] == "tests_failed"]
+    assert failed and "test_pushed" in failed[0].get("reason", ""), [
+        (e["state"], e.get("reason")) for e in events(setup)
+    ]
