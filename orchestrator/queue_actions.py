@@ -21,6 +21,7 @@ from orchestrator.prompt import render_issue_comment, render_pr_body
 from orchestrator.remote_lease import superseded
 from orchestrator.task_waits import cooldowns, set_cooldown, set_wait
 from orchestrator.tracker import Tracker
+from orchestrator.untrusted_text import title_text
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
@@ -213,7 +214,7 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
             ctx.forge.update_pull(repo.full_name, pr.number, body=body)
     else:
         pr = ctx.forge.create_pull(
-            repo.full_name, title=task.title, body=body, head=task.branch, base=repo.base_branch
+            repo.full_name, title=title_text(task.title), body=body, head=task.branch, base=repo.base_branch
         )
     task = replace(task, pr_number=pr.number)
     ctx.mailbox.update(task)

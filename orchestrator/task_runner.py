@@ -26,7 +26,7 @@ from orchestrator.prompt import render_prompt
 from orchestrator.publish_guard import PublishRefused
 from orchestrator.result_contract import RESULT_FILE_NAME, ContractError, contract_text, read_result
 from orchestrator.runtime import JobContext
-from orchestrator.untrusted_text import agent_text
+from orchestrator.untrusted_text import agent_text, title_text
 from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
 from orchestrator.worktrees import git_settings
 
@@ -238,7 +238,7 @@ def _message(ctx: JobContext, task: Task, agent: str, result: AgentResult | None
     on the base branch a commit message closes the issues it names."""
     if result is not None:
         first = agent_text(result.summary, 4096).splitlines()[0] if result.summary.strip() else ""
-        subject = first[:72] or task.title
+        subject = first[:72] or title_text(task.title)[:72]
         status = result.status
     else:
         subject, status = f"work in progress on #{task.issue}", "incomplete"

@@ -5,7 +5,8 @@
 close its own block); `neutralize_references` puts closing keywords (`Closes #12`, `Fixes o/r#3`, `Resolves
 https://github.com/o/r/issues/4`) and @mentions in code spans so agent-written text cannot close issues or
 ping people; `code_block` fences text so it cannot add
-markdown sections of its own. The prompt templates (orchestrator.prompt) and the policies use these.
+markdown sections of its own; `title_text` makes an issue title safe as a PR title (one line, neutralized).
+The prompt templates (orchestrator.prompt) and the policies use these.
 """
 
 from __future__ import annotations
@@ -67,3 +68,14 @@ def code_block(text: str, info: str = "") -> str:
 def agent_text(text: str, max_bytes: int = AGENT_TEXT_MAX_BYTES) -> str:
     """An agent's words made safe to post on GitHub."""
     return neutralize_references(sanitize_untrusted(text, max_bytes)).strip()
+
+
+TITLE_MAX_CHARS = 256
+
+
+def title_text(text: str) -> str:
+    """Untrusted text (an issue's title) made safe as the title of something we publish: a PR title becomes
+    the squash merge's commit title, where `fixes #2` closes issue #2. Sanitized, on one line, references
+    neutralized, at most TITLE_MAX_CHARS characters."""
+    one_line = " ".join(sanitize_untrusted(text, 4 * TITLE_MAX_CHARS).split())
+    return neutralize_references(one_line)[:TITLE_MAX_CHARS]

@@ -245,3 +245,35 @@ def test_our_test_run_judges_what_is_pushed_not_files_the_commit_leaves_out(sand
     assert failed and "test_pushed" in failed[0].get("reason", ""), [
         (e["state"], e.get("reason")) for e in events(setup)
     ]
+
+
+CLOSING_REFERENCE = re.compile(
+    r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b\s*:?\s*(?:(?:[\w.-]+/[\w.-]+)?#\d+|https?://\S+/issues/\d+)"
+)
+
+
+def test_an_issue_title_carries_no_closing_reference_into_the_pr_title(sandbox, tmp_path):
+    """The PR title is the issue's title, and the squash merge's commit title is the PR title: `fixes #2`
+    there closes issue #2 (or another repository's issue the token can reach) when the PR merges. A title's
+    closing references are neutralized, its control, bidi and invisible characters dropped, its lines joined."""
+    issues = [
+        {
+            "title": "Add slugify(), fixes #2 and Closes: other-org/other#7\u202e\x1b[31m\nresolves https://github.com/o/r/issues/3",
+            "body": GOOD,
+            "status": "Ready",
+        },
+        {"title": "Keep me open", "body": GOOD, "status": "Todo"},
+    ]
+    body = """
+    good_change()
+    result()
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", issues=issues)
+    run_once(setup)
+
+    (pr,) = setup.ctx.forge.list_pulls(REPO, state="open")
+    assert pr.title.startswith("Add slugify(), fixes"), pr.title
+    assert not CLOSING_REFERENCE.search(pr.title), pr.title
+    assert not re.search("[\x00-\x1f\x7f\u202a-\u202e]", pr.title), repr(pr.title)
+    message = forge_git(setup, "log", "-1", "--format=%B", pr.head_ref)
+    assert not CLOSING_REFERENCE.search(message), message
