@@ -97,7 +97,8 @@ class Notifier:
             else:
                 redactor.add(token)
                 sender = TelegramSender(token, config.telegram.api_url, config.telegram.allowed_chat_ids)
-        return cls(config.runtime_dir, sender, redactor.redact, clock or _utc_now)
+        # what we send may carry an agent's words: known credentials are redacted in disguise too
+        return cls(config.runtime_dir, sender, redactor.redact_published, clock or _utc_now)
 
     @classmethod
     def for_context(cls, ctx: JobContext) -> Notifier:

@@ -215,16 +215,21 @@ class TelegramBot:
     def send_message(self, chat_id: int, text: str, buttons: Sequence[Button] = ()) -> int:
         """Send plain text (no parse mode, so nothing needs escaping); returns the new message id."""
         message = self._call(
-            self._bot.send_message(chat_id=chat_id, text=_fit(text), reply_markup=_keyboard(buttons))
+            self._bot.send_message(
+                chat_id=chat_id, text=_fit(_published(text)), reply_markup=_keyboard(buttons)
+            )
         )
         return int(message.message_id)
 
     def answer_callback(self, callback_id: str, text: str) -> None:
-        self._call(self._bot.answer_callback_query(callback_query_id=callback_id, text=text[:200]))
+        self._call(
+            self._bot.answer_callback_query(callback_query_id=callback_id, text=_published(text)[:200])
+        )
 
     def edit_message(self, chat_id: int, message_id: int, text: str) -> None:
         """Replace a message's text; its inline buttons are removed."""
-        self._call(self._bot.edit_message_text(chat_id=chat_id, message_id=message_id, text=_fit(text)))
+        text = _fit(_published(text))
+        self._call(self._bot.edit_message_text(chat_id=chat_id, message_id=message_id, text=text))
 
     def set_commands(self, commands: Sequence[tuple[str, str]]) -> None:
         """setMyCommands from (command, description) pairs, e.g. ("status", "switches and queue")."""
@@ -270,6 +275,15 @@ class TelegramSender:
     def _send_all(self, bot: TelegramBot, text: str, buttons: Sequence[Button]) -> None:
         for chat_id in self._chat_ids:
             bot.send_message(chat_id, text, buttons)
+
+
+def _published(text: str) -> str:
+    """Every text we send to Telegram — notifications and the replies to commands, which quote escalation
+    reasons holding the agent's words — redacted like what we publish on GitHub (known values also in
+    disguise, token shapes always)."""
+    from orchestrator.security.redact import default_redactor
+
+    return default_redactor().redact_published(text)
 
 
 def _fit(text: str) -> str:
