@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import threading
@@ -68,11 +69,13 @@ def run(
     carrying it is killed with the group. `binary`: stdout is kept as bytes (`stdout_bytes`), not decoded.
     """
     start = time.monotonic()
+    child_env = absolute_search_path(env)
     try:
         proc = subprocess.Popen(
             list(argv),
+            executable=program(argv[0], child_env),
             cwd=str(cwd) if cwd is not None else None,
-            env=dict(env) if env is not None else None,
+            env=child_env,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -111,6 +114,31 @@ def run(
         leftovers_killed=leftovers,
         stdout_bytes=out if binary else b"",
     )
+
+
+def absolute_search_path(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    """`env` (None: ours) with only the absolute entries of its PATH. A relative entry (`.`, an empty one,
+    `node_modules/.bin`) is looked up in the child's working directory — often a worktree an agent wrote — so
+    its `git` or `sh` would run as us, outside any sandbox. None when nothing needs changing and env is None."""
+    source = os.environ if env is None else env
+    path = source.get("PATH")
+    if path is None:
+        return dict(env) if env is not None else None
+    kept = os.pathsep.join(entry for entry in path.split(os.pathsep) if os.path.isabs(entry))
+    if kept == path:
+        return dict(env) if env is not None else None
+    return {**source, "PATH": kept}
+
+
+def program(name: str, env: Mapping[str, str] | None) -> str:
+    """The file `name` runs: itself when it names a path, else its first match on the (absolute) PATH."""
+    if "/" in name:
+        return name
+    path = (os.environ if env is None else env).get("PATH", os.defpath)
+    found = shutil.which(name, path=os.pathsep.join(e for e in path.split(os.pathsep) if os.path.isabs(e)))
+    if found is None:
+        raise ProcessError(f"cannot start {name!r}: not found in the absolute directories of PATH")
+    return found
 
 
 def _feed(pipe: IO[bytes], data: bytes) -> None:

@@ -53,3 +53,34 @@ def test_on_start_gets_the_pid_and_missing_binaries_are_named():
     assert seen == [res.pid]
     with pytest.raises(process.ProcessError, match="no-such-binary"):
         process.run(["no-such-binary-xyz"], timeout=5)
+
+
+PLANTED = '#!/bin/sh\necho planted > "$(dirname "$0")/ran"\necho planted\n'
+
+
+@pytest.mark.parametrize("relative", [".", "", "bin", "./tools"])
+def test_a_program_is_never_found_through_a_relative_path_entry(tmp_path, monkeypatch, relative):
+    """A relative PATH entry (`.`, an empty one, `node_modules/.bin`-style) is looked up in the child's working
+    directory — often a worktree an agent wrote: its `git` would run as us, outside any sandbox. Programs are
+    looked up in the absolute entries only, and the child's PATH keeps only those."""
+    worktree = tmp_path / "worktree"
+    where = worktree / relative if relative else worktree
+    where.mkdir(parents=True, exist_ok=True)
+    for name in ("git", "sh"):
+        (where / name).write_text(PLANTED)
+        (where / name).chmod(0o755)
+    path = f"{relative}:/usr/bin:/bin"
+    with_env = process.run(["git", "--version"], cwd=worktree, env={"PATH": path}, timeout=10)
+    monkeypatch.setenv("PATH", path)
+    inherited = process.run(["sh", "-c", "echo $PATH; git --version"], cwd=worktree, timeout=10)
+    assert with_env.ok and with_env.stdout.startswith("git version"), with_env.stdout
+    assert inherited.ok and inherited.stdout.split("\n")[1].startswith("git version"), inherited.stdout
+    assert inherited.stdout.split("\n")[0] == "/usr/bin:/bin"
+    assert not (where / "ran").exists()
+
+
+def test_a_program_on_no_absolute_path_entry_cannot_start(tmp_path):
+    (tmp_path / "tool").write_text(PLANTED)
+    (tmp_path / "tool").chmod(0o755)
+    with pytest.raises(process.ProcessError, match="'tool'"):
+        process.run(["tool"], cwd=tmp_path, env={"PATH": ".:/usr/bin"}, timeout=10)

@@ -4,6 +4,7 @@ Judged from the forge's objects, PRs and comments, our events, and how long our 
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 import time
@@ -277,3 +278,31 @@ def test_an_issue_title_carries_no_closing_reference_into_the_pr_title(sandbox, 
     assert not re.search("[\x00-\x1f\x7f\u202a-\u202e]", pr.title), repr(pr.title)
     message = forge_git(setup, "log", "-1", "--format=%B", pr.head_ref)
     assert not CLOSING_REFERENCE.search(message), message
+
+
+def test_a_git_planted_in_the_worktree_never_runs_as_us_whatever_path_says(sandbox, tmp_path, monkeypatch):
+    """Operators' PATHs carry relative entries (`.`, `node_modules/.bin`, an empty one). Looked up in the
+    child's working directory, a `git` the agent left in its worktree would run as us — outside the sandbox —
+    the next time our git works in that slot. It never runs, and the slot serves the next task."""
+    monkeypatch.setenv("PATH", ".:node_modules/.bin::" + os.environ["PATH"])
+    ran = tmp_path / "planted-git-ran"
+    body = f"""
+    prompt = sys.stdin.read()
+    if "slugify" in prompt:
+        for where in (".", "node_modules/.bin"):
+            os.makedirs(where, exist_ok=True)
+            pathlib.Path(where, "git").write_text("#!/bin/sh\\necho ran >> {ran}\\nexec /usr/bin/git \\"$@\\"\\n")
+            os.chmod(os.path.join(where, "git"), 0o755)
+        good_change()
+        result()
+    else:
+        pathlib.Path("textkit/shout.py").write_text("def shout(text):\\n    return text.upper()\\n")
+        result("Added shout()")
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", issues=TWO_ISSUES)
+    run_once(setup)
+    run_once(setup)
+
+    assert not ran.exists(), ran.read_text()
+    titles = sorted(p.title for p in setup.ctx.forge.list_pulls(REPO, state="open"))
+    assert titles == ["Add shout()", "Add slugify()"], [(e["state"], e.get("reason")) for e in events(setup)]
