@@ -110,11 +110,7 @@ def parse_result(
     if data is None or data.get("type") != "result":
         detail = stderr_line or one_line(stdout, 200) or "no output"
         return Outcome(is_error=True, error=one_line(f"claude printed no JSON result: {detail}"))
-    usage = as_dict(data.get("usage"))
-    input_tokens, output_tokens = _tokens(usage)
-    cost = as_float(data.get("total_cost_usd")) if trust_reported_cost else None
-    if cost is None or (cost == 0 and (input_tokens or output_tokens)):
-        cost = spec.cost_from_tokens(input_tokens, output_tokens)
+    cost, input_tokens, output_tokens = _highest_spend(spec, stdout, data, trust_reported_cost)
     is_error, error = _verdict(spec, data)
     status = as_int(data.get("api_error_status"))
     text = f"{data.get('api_error_type', '')} {data.get('result', '')}"
@@ -155,6 +151,23 @@ def _verdict(spec: AgentSpec, data: dict[str, Any]) -> tuple[bool, str]:
         return True, one_line(message)
     prefix = f"API error {status}" if status is not None else f"claude error ({subtype or 'unknown'})"
     return True, one_line(f"{prefix}: {message}")
+
+
+def _highest_spend(
+    spec: AgentSpec, stdout: str, last: dict[str, Any], trust_reported_cost: bool
+) -> tuple[float | None, int | None, int | None]:
+    """(cost, input tokens, output tokens) of the costliest result object in `stdout`. A process the agent
+    runs can write lines of its own into the CLI's stdout (`/proc/<cli>/fd/1`), also after the real result:
+    such a line may raise the spend we record, never lower it."""
+    reports = [e for e in json_objects(stdout) if e.get("type") == "result"] or [last]
+    spends = []
+    for report in reports:
+        input_tokens, output_tokens = _tokens(as_dict(report.get("usage")))
+        cost = as_float(report.get("total_cost_usd")) if trust_reported_cost else None
+        if cost is None or (cost == 0 and (input_tokens or output_tokens)):
+            cost = spec.cost_from_tokens(input_tokens, output_tokens)
+        spends.append((cost, input_tokens, output_tokens))
+    return max(spends, key=lambda spend: (spend[0] or 0.0, (spend[1] or 0) + (spend[2] or 0)))
 
 
 def _tokens(usage: dict[str, Any]) -> tuple[int | None, int | None]:

@@ -108,8 +108,7 @@ def parse_output(spec: AgentSpec, stdout: str, stderr: str) -> Outcome:
 
 def _from_stream(spec: AgentSpec, events: list[dict[str, Any]], status: int | None) -> Outcome:
     result: dict[str, Any] = next((e for e in reversed(events) if e.get("type") == "result"), {})
-    stats = as_dict(result.get("stats"))
-    input_tokens, output_tokens = as_int(stats.get("input_tokens")), as_int(stats.get("output_tokens"))
+    input_tokens, output_tokens = _highest_usage(spec, [e for e in events if e.get("type") == "result"])
     tool_uses = sum(1 for event in events if event.get("type") == "tool_use")
     session = next(
         (str(e["session_id"]) for e in events if e.get("type") == "init" and e.get("session_id")), ""
@@ -128,6 +127,21 @@ def _from_stream(spec: AgentSpec, events: list[dict[str, Any]], status: int | No
         error, rate_limited = _failure(spec, as_dict(result.get("error")), status)
         return replace(outcome, is_error=True, error=error, rate_limited=rate_limited)
     return outcome
+
+
+def _highest_usage(spec: AgentSpec, results: list[dict[str, Any]]) -> tuple[int | None, int | None]:
+    """The token counts of the costliest result event. A process the agent runs can write events of its own
+    into the CLI's stdout (`/proc/<cli>/fd/1`), also after the real result: they may raise what we record,
+    never lower it."""
+    usages = [
+        (as_int(stats.get("input_tokens")), as_int(stats.get("output_tokens")))
+        for stats in (as_dict(result.get("stats")) for result in results)
+    ]
+    return max(
+        usages,
+        key=lambda usage: (spec.cost_from_tokens(*usage) or 0.0, (usage[0] or 0) + (usage[1] or 0)),
+        default=(None, None),
+    )
 
 
 def _final_answer(events: list[dict[str, Any]]) -> str:

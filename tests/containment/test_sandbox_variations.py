@@ -259,3 +259,18 @@ def test_doctor_says_what_running_as_root_means_for_the_sandbox() -> None:
     as_user, _ = doctor_checks(BWRAP, euid=1000)
     assert as_root.ok and AS_ROOT_NOTE in as_root.detail
     assert as_user.ok and AS_ROOT_NOTE not in as_user.detail
+
+
+def test_what_the_agent_runs_can_write_into_the_clis_own_stdout(host: Host) -> None:
+    """Pinned, because the parsers depend on it: a tool process (its own stdout elsewhere) can reopen the
+    CLI's stdout through `/proc/<cli>/fd/1` — same user, same sandbox — and add lines of its own to what we
+    read as the CLI's report. So no result line may lower the spend we record (tests/agents/test_parsers.py)."""
+    require_bwrap()
+    script = (
+        "import json, os, subprocess\n"
+        "subprocess.run(['sh', '-c', 'echo FORGED-LINE > /proc/$PPID/fd/1'], stdout=subprocess.DEVNULL)\n"
+        "print(json.dumps({'done': True}))\n"
+    )
+    result, _ = run_in(BWRAP, job(host, [sys.executable, "-c", script]))
+    assert result.returncode == 0, result.stderr
+    assert "FORGED-LINE" in result.stdout
