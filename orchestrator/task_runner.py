@@ -17,6 +17,7 @@ from orchestrator import agent_commit, budgets, git, git_layout, metrics, proces
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.agents.environment import plain_environment
 from orchestrator.config.isolation import Isolation
+from orchestrator.containment import setid
 from orchestrator.containment.commands import first_word, private_dirs, run_contained
 from orchestrator.containment.private_git import GitSource, agent_bases
 from orchestrator.containment.sandbox import IsolationUnavailable
@@ -128,6 +129,7 @@ def attempt(
     git_view = _git_source(worktree)
     run = runner(spec, prompt, worktree, run_dir, git_view)
     _check_git_config(ctx, task, agent, worktree, "the agent")
+    _disarm_set_id(ctx, task, agent, (worktree, run_dir), "the agent")
     start = _with_agent_merge(ctx, start, run_dir, settings)
     result, contract_error = _read_contract(worktree)
     if not worktree.is_dir():
@@ -140,6 +142,7 @@ def attempt(
             ctx.log.info("not in the commit, removed before our tests task=%s: %s", task.id, removed[:10])
         tests = run_tests(repo, worktree, spec.isolation, run_dir, ctx.environ, git_view, ctx.paths.root)
         _check_git_config(ctx, task, agent, worktree, "the test step")
+        _disarm_set_id(ctx, task, agent, (worktree, run_dir), "the test step")
     outcome = classify(
         timed_out=run.timed_out or run.stalled,
         rate_limited=run.rate_limited,
@@ -261,6 +264,17 @@ def _check_git_config(ctx: JobContext, task: Task, agent: str, worktree: Path, w
         ctx.log.warning("worktree .git tampered during %s task=%s: %s", who, task.id, what)
         _security_event(ctx, task, agent, f"{who} {what}; ignored (our git names its repository itself)")
         layout.restore_git_file(worktree)
+
+
+def _disarm_set_id(ctx: JobContext, task: Task, agent: str, directories: tuple[Path, ...], who: str) -> None:
+    """Set-id executables left where the sandbox could write would run as us for any local user: their bits
+    are cleared (`containment.setid`) and the files named in a security event."""
+    for directory in directories:
+        if changed := setid.disarm(directory):
+            names = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+            _security_event(
+                ctx, task, agent, f"{who} left set-id files in {directory.name}: {names}; cleared"
+            )
 
 
 def _security_event(ctx: JobContext, task: Task, agent: str, reason: str) -> None:

@@ -306,3 +306,36 @@ def test_a_git_planted_in_the_worktree_never_runs_as_us_whatever_path_says(sandb
     assert not ran.exists(), ran.read_text()
     titles = sorted(p.title for p in setup.ctx.forge.list_pulls(REPO, state="open"))
     assert titles == ["Add shout()", "Add slugify()"], [(e["state"], e.get("reason")) for e in events(setup)]
+
+
+def test_setuid_and_setgid_files_the_agent_leaves_are_disarmed(sandbox, tmp_path):
+    """Inside the sandbox the agent owns its files; on the host they belong to us (to root when Agent OS runs
+    as root). A setuid or setgid executable it leaves in the worktree would let any local user who can reach
+    the worktree run code as us. After the agent and after our test step, no such bit is left; the security
+    event names the files."""
+    body = """
+    import shutil
+    shutil.copy("/bin/true", "suid-tool")
+    os.chmod("suid-tool", 0o4755)
+    os.makedirs("build", exist_ok=True)
+    shutil.copy("/bin/true", "build/sgid-tool")
+    os.chmod("build/sgid-tool", 0o2755)
+    good_change()
+    os.chmod("textkit/slug.py", 0o6755)
+    pathlib.Path("tests/test_plant.py").write_text(
+        "import os, shutil\\ndef test_plant():\\n    shutil.copy('/bin/true', 'later')\\n    os.chmod('later', 0o4755)\\n"
+    )
+    result()
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap")
+    run_once(setup)
+
+    armed = [
+        str(path)
+        for path in (setup.ctx.paths.root / "worktrees").rglob("*")
+        if not path.is_symlink() and path.is_file() and path.stat().st_mode & 0o6000
+    ]
+    assert armed == []
+    reasons = " ".join(security_reasons(setup))
+    assert "suid-tool" in reasons and "textkit/slug.py" in reasons and "later" in reasons, reasons
+    assert setup.ctx.forge.list_pulls(REPO, state="open"), "the work itself went through"
