@@ -79,3 +79,14 @@ def title_text(text: str) -> str:
     neutralized, at most TITLE_MAX_CHARS characters."""
     one_line = " ".join(sanitize_untrusted(text, 4 * TITLE_MAX_CHARS).split())
     return neutralize_references(one_line)[:TITLE_MAX_CHARS]
+
+
+# What a terminal acts on: C0 controls but newline and tab, DEL, C1 controls (`\x9b` is a CSI on its own), and
+# the bidi overrides and isolates that reorder what is shown.
+_TERMINAL_ACTIVE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` to print on an operator's terminal: every character a terminal would act on (escape sequences
+    that clear lines, set the title or write the clipboard; bidi overrides) shown as its escape (`\\x1b`)."""
+    return _TERMINAL_ACTIVE_RE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)

@@ -26,3 +26,10 @@ def test_an_issue_title_made_safe_as_a_pr_title(title: str, expected: str) -> No
 
 def test_a_long_title_is_cut() -> None:
     assert len(title_text("word " * 200)) == TITLE_MAX_CHARS
+
+
+def test_terminal_safe_shows_what_a_terminal_would_act_on() -> None:
+    from orchestrator.untrusted_text import terminal_safe
+
+    assert terminal_safe("a\x1b[2Kb\x07\x9b1m\u202ec") == "a\\x1b[2Kb\\x07\\x9b1m\\u202ec"
+    assert terminal_safe("lines\n\tand tabs, é 中 ✓") == "lines\n\tand tabs, é 中 ✓"

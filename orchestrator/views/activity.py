@@ -20,6 +20,7 @@ from pathlib import Path
 
 from orchestrator.metrics import CorruptEvent, Event, EventTail, parse_event
 from orchestrator.policy.event_join import EventLike, join_tasks
+from orchestrator.untrusted_text import terminal_safe
 from orchestrator.views import formatting
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ def format_line(line: Line) -> str:
     event = line.event
     ref = f"{line.repo}#{line.issue}" if line.issue is not None else (line.repo or event.task_id or "-")
     when = event.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{when}  {ref:<24} {event.agent or '-':<9} {event.state:<16} {describe(event)}".rstrip()
+    line_text = f"{when}  {ref:<24} {event.agent or '-':<9} {event.state:<16} {describe(event)}".rstrip()
+    return terminal_safe(line_text)  # reasons quote agent text and our test run of its code
 
 
 def describe(event: EventLike) -> str:

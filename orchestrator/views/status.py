@@ -20,6 +20,7 @@ from orchestrator.config import Config
 from orchestrator.models import TaskState
 from orchestrator.runtime import RuntimePaths
 from orchestrator.switches import Change
+from orchestrator.untrusted_text import terminal_safe
 from orchestrator.views import formatting
 from orchestrator.views.snapshot import OperatorSnapshot, TaskView, collect
 
@@ -43,7 +44,8 @@ def to_text(renderables: Iterable[RenderableType], width: int = DEFAULT_WIDTH) -
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, record=True)
     for renderable in renderables:
         console.print(renderable)
-    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+    text = "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+    return terminal_safe(text)  # task reasons quote agent text and our test run of its code
 
 
 def status_renderables(snap: OperatorSnapshot) -> list[RenderableType]:

@@ -26,6 +26,7 @@ from orchestrator import decisions
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.mailbox import Mailbox
 from orchestrator.models import TaskState
+from orchestrator.untrusted_text import terminal_safe
 from orchestrator.views import formatting
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def why_text(
     now: datetime | None = None,
 ) -> str:
     """The answer to "why is REF (not) moving?" as plain text (the CLI prints it, Telegram sends it)."""
-    return render(gather(config, paths, ref, forge, now or datetime.now(UTC)))
+    return terminal_safe(render(gather(config, paths, ref, forge, now or datetime.now(UTC))))
 
 
 def gather(config: Config, paths: RuntimePaths, ref: IssueRef, forge: Forge | None, now: datetime) -> WhyView:

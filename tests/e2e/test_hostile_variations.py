@@ -339,3 +339,37 @@ def test_setuid_and_setgid_files_the_agent_leaves_are_disarmed(sandbox, tmp_path
     reasons = " ".join(security_reasons(setup))
     assert "suid-tool" in reasons and "textkit/slug.py" in reasons and "later" in reasons, reasons
     assert setup.ctx.forge.list_pulls(REPO, state="open"), "the work itself went through"
+
+
+def test_what_agent_code_prints_reaches_no_terminal_as_control_sequences(sandbox, tmp_path):
+    """Our test run's output (the agent's code) is quoted in the reasons we record; `agentos why`, `log`
+    and `status` print them to the operator's terminal. Escape sequences there (clear the line, rewrite the
+    title, OSC 52 clipboard writes) and bidi overrides are shown inert, never sent to the terminal."""
+    from orchestrator.policy.control_commands import IssueRef
+    from orchestrator.runtime import RuntimePaths
+    from orchestrator.views import activity
+    from orchestrator.views.status import render_status
+    from orchestrator.views.why import why_text
+
+    hostile = "\\x1b[2K\\x1b]52;c;cHduZWQ=\\x07\\x1b]0;title\\x07\\x9b31m\\u202eevil"
+    body = f"""
+    good_change()
+    pathlib.Path("tests/test_loud.py").write_text(
+        "def test_loud():\\n    print({hostile!r})\\n    assert False, {hostile!r}\\n"
+    )
+    result(summary={hostile!r})
+    """
+    setup = setup_case(sandbox, tmp_path, body, isolation="bwrap")
+    run_once(setup)
+    paths = RuntimePaths(setup.ctx.config.runtime_dir)
+    issue = setup.seeded.issue_numbers[0]
+
+    assert any(e["state"] == "escalated" and "loud" in e.get("reason", "") for e in events(setup))
+    printed = why_text(setup.ctx.config, paths, IssueRef(REPO, issue))
+    from orchestrator.metrics import read_events
+
+    everything = activity.select(read_events(paths.metrics), activity.FeedFilter(), None)
+    printed += "\n".join(activity.format_line(line) for line in everything)
+    printed += render_status(setup.ctx.config, paths)
+    assert "loud" in printed
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", printed), repr(printed)
