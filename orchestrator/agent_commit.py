@@ -38,7 +38,7 @@ from orchestrator.git import GitError, GitSettings, run_git
 from orchestrator.git_runner import git_listing
 from orchestrator.publish_guard import blocked_reason, diff_problems, message_problems, reverted_base_changes
 from orchestrator.store import atomic_write_bytes
-from orchestrator.worktree_files import StatKey
+from orchestrator.worktree_files import StatKey, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +193,7 @@ def _remove_below(root: Path, relative: str) -> None:
     path = root / relative
     if Path(os.path.realpath(path.parent)) != root.resolve() / Path(relative).parent:
         raise RuntimeError(f"{relative}: a parent directory is a link; not removed")
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+    remove_tree(path)  # at any depth: an agent's chain deeper than PATH_MAX included
 
 
 def _integrated_base(start: StartPoint, settings: GitSettings) -> str | None:

@@ -321,3 +321,16 @@ def write_regular_file(root: Path, relative: str, data: bytes) -> None:
             os.close(out)
     finally:
         os.close(fd)
+
+
+def remove_tree(path: Path, timeout: float = 600.0) -> None:
+    """Remove `path` — a file, a link (not its target) or a whole tree — at any depth, without leaving its
+    file system. GNU rm walks by directory descriptors: a chain deeper than PATH_MAX, which `shutil.rmtree`
+    cannot recurse into (RecursionError) and `git clean` gives up on, goes too."""
+    if not os.path.lexists(path):
+        return
+    from orchestrator import process
+
+    done = process.run(["rm", "-rf", "--one-file-system", "--", str(path)], timeout=timeout)
+    if os.path.lexists(path):
+        raise OSError(f"{path} could not be removed: {done.stderr.strip()[:300] or 'rm timed out'}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from orchestrator.git_runner import (
     run_git,
 )
 from orchestrator.store import JsonStateFile
-from orchestrator.worktree_files import remove_special_git_rule_files
+from orchestrator.worktree_files import remove_special_git_rule_files, remove_tree
 
 log = logging.getLogger("orchestrator.git")
 
@@ -91,7 +90,7 @@ class WorktreePool:
         try:
             reusable = path.is_dir() and not path.is_symlink() and self.layout.admin_dir(path).is_dir()
             if existing in ("held", "free") and reusable:
-                self._reset(path, branch, start_point)
+                self._reset_or_renew(path, branch, start_point)
             else:
                 self._add(path, branch, start_point)
             self.layout.restore_git_file(path)
@@ -139,7 +138,10 @@ class WorktreePool:
             if child.name not in slots and child.is_dir():
                 if child.resolve() in registered:
                     run_git(["worktree", "remove", "--force", str(child)], self.repo_dir, self.settings)
-                shutil.rmtree(child, ignore_errors=True)
+                try:
+                    remove_tree(child)
+                except OSError as exc:
+                    log.warning("stale worktree %s not removed: %s", child, exc)
                 removed.append(child.name)
         return ReconcileReport(tuple(freed), tuple(sorted(set(removed))))
 
@@ -204,16 +206,22 @@ class WorktreePool:
         run_git(["reset", "--quiet", "--hard"], path, self.settings)
         run_git(["clean", "-ffdxq"], path, self.settings)
 
+    def _reset_or_renew(self, path: Path, branch: str, start_point: str) -> None:
+        """Reset the slot in place; when git cannot (something an agent left that `git clean` gives up on,
+        such as a tree deeper than PATH_MAX), the slot is removed and made again."""
+        try:
+            self._reset(path, branch, start_point)
+        except GitError as exc:
+            log.warning("worktree %s could not be reset (%s); making it again", path, str(exc)[:300])
+            self._add(path, branch, start_point)
+
     def _add(self, path: Path, branch: str, start_point: str) -> None:
         log.debug("adding worktree %s for %s at %s", path, branch, start_point)
         run_git(["worktree", "prune"], self.repo_dir, self.settings)
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.exists():
-            shutil.rmtree(path)
+        remove_tree(path)  # whatever is there, at any depth
         stale_admin = self.layout.admin_dir(path)
         if stale_admin.exists():  # git would name the new one wt-01 and our explicit git dir would miss it
-            shutil.rmtree(stale_admin)
+            remove_tree(stale_admin)
         args = ["worktree", "add", "--quiet", "--force", "--no-track", "-B", branch, str(path), start_point]
         # under the clone's refs lock: a fetch running while a worktree is half-added fails on its HEAD
         lock = filelock.FileLock(

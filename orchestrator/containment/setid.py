@@ -3,57 +3,36 @@
 Inside the sandbox the agent owns the files it makes; on the host they belong to the uid its user maps to —
 ours, or root when Agent OS runs as root (with `sudo_user`, the agent user). The owner may set the set-id bits
 without any capability, so an executable left with them in a worktree or a run directory would let any local
-user who can reach that path run code as us. `disarm` clears the bits once the sandboxed processes are gone
-(a file we may not change, another user's, is removed instead). Links are never followed and the walk stays
-on the directory's file system.
+user who can reach that path run code as us. `disarm` clears the bits once the sandboxed processes are gone;
+a file we may not change (another user's) is deleted.
+
+GNU find does the walk: at any depth (a tree deeper than PATH_MAX is no hiding place: `-execdir` works
+relative to each file's directory), never following a link, never leaving the directory's file system.
 """
 
 from __future__ import annotations
 
-import os
-import stat
+import logging
 from pathlib import Path
 
-SET_ID = stat.S_ISUID | stat.S_ISGID
+from orchestrator import process
+
+log = logging.getLogger(__name__)
+
+_ARMED = ("-xdev", "-type", "f", "-perm", "/6000")
 
 
-def disarm(directory: Path) -> tuple[str, ...]:
-    """Clear the set-id bits of every file below `directory`; the paths changed (relative to it)."""
+def disarm(directory: Path, timeout: float = 300.0) -> tuple[str, ...]:
+    """Clear the set-id bits of every file below `directory`; the paths found (relative to it)."""
     if not directory.is_dir() or directory.is_symlink():
         return ()
-    device = directory.lstat().st_dev
-    changed: list[str] = []
-    pending = [directory]
-    while pending:
-        current = pending.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISDIR(info.st_mode) and info.st_dev == device:
-                pending.append(Path(entry.path))
-            elif stat.S_ISREG(info.st_mode) and info.st_mode & SET_ID:
-                _clear(Path(entry.path), info.st_mode)
-                changed.append(str(Path(entry.path).relative_to(directory)))
-    return tuple(sorted(changed))
-
-
-def _clear(path: Path, mode: int) -> None:
-    """Drop the set-id bits through a descriptor of the very file (no link followed); remove it if we may
-    not change it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        path.unlink(missing_ok=True)
-        return
-    try:
-        os.fchmod(fd, stat.S_IMODE(mode) & ~SET_ID)
-    except PermissionError:
-        path.unlink(missing_ok=True)
-    finally:
-        os.close(fd)
+    root = str(directory)
+    found = process.run(["find", root, *_ARMED, "-print0"], timeout=timeout)
+    names = tuple(sorted(p[len(root) + 1 :] for p in found.stdout.split("\0") if p.startswith(root + "/")))
+    if not names and found.ok:
+        return ()
+    process.run(["find", root, *_ARMED, "-execdir", "chmod", "ug-s", "--", "{}", "+"], timeout=timeout)
+    left = process.run(["find", root, *_ARMED, "-delete", "-print0"], timeout=timeout)  # not ours to chmod
+    if not left.ok:  # e.g. a directory we may not read (sudo_user): said, not fatal
+        log.warning("set-id files below %s may be left: %s", directory, left.stderr.strip()[:300])
+    return names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from orchestrator.containment.setid import disarm
@@ -44,3 +45,29 @@ def test_nothing_to_do_for_a_missing_directory_or_a_link(tmp_path: Path) -> None
     assert disarm(tmp_path / "missing") == ()
     assert disarm(tmp_path / "link") == ()
     assert mode(tmp_path / "real" / "tool") == 0o4755
+
+
+def deep_chain(root: Path, depth: int) -> None:
+    """`root/d/d/…/d` `depth` levels down (beyond PATH_MAX), made relative to each directory's descriptor."""
+    fd = os.open(root, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    tool = os.open("tool", os.O_WRONLY | os.O_CREAT, 0o4755, dir_fd=fd)
+    os.fchmod(tool, 0o4755)
+    os.close(tool)
+    os.close(fd)
+
+
+def test_a_set_id_file_deeper_than_path_max_is_no_hiding_place(tmp_path: Path) -> None:
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    try:
+        deep_chain(worktree, 3000)  # 6000 characters of path: no full path to it works
+        (found,) = disarm(worktree)
+        assert found.endswith("/d/tool") and len(found) > 4096
+        assert disarm(worktree) == (), "the bits are gone"
+    finally:  # pytest's own clean-up of old temp dirs recurses (shutil.rmtree): leave no deep tree behind
+        subprocess.run(["rm", "-rf", "--", str(worktree)], check=True)
