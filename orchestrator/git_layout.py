@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import stat
 import threading
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.store import atomic_write_bytes
+from orchestrator.worktree_files import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class Layout:
         except FileNotFoundError:
             mode = None
         if mode is not None and stat.S_ISDIR(mode):
-            shutil.rmtree(dot_git)
+            remove_tree(dot_git)
         elif mode is not None:
             dot_git.unlink()
         atomic_write_bytes(dot_git, f"gitdir: {admin}\n".encode())

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.metrics import events_dir, events_path, exclusive_lock, month_files, month_of
 from orchestrator.store import is_disk_full
+from orchestrator.worktree_files import remove_tree
 
 if TYPE_CHECKING:
     from orchestrator.config import RetentionConfig
@@ -211,7 +212,11 @@ def _prune_runs(
             continue
         if path.parent == root and ctx.mailbox.locate(path.name) is not None:
             continue  # its task is still in the mailbox: archived with it later
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            remove_tree(path)  # an agent's HOME/TMP may hold a tree deeper than shutil.rmtree recurses
+        except OSError as exc:
+            log.warning("run directory %s not removed: %s", path, exc)
+            continue
         report.removed_runs.append(str(path.relative_to(root)))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from typing import Protocol
 from orchestrator.models import TaskState
 from orchestrator.store import fsync_dir
 from orchestrator.task_index import ARCHIVED, IndexedTask, TaskIndex
+from orchestrator.worktree_files import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,10 @@ def archive_finished(
             skipped += changed
     if run_dirs is not None:
         for task_id in archived:
-            shutil.rmtree(run_dirs / task_id, ignore_errors=True)
+            try:
+                remove_tree(run_dirs / task_id)  # the agent's HOME/TMP: any depth
+            except OSError as exc:
+                log.warning("run directories of %s not removed: %s", task_id, exc)
     return ArchiveReport(tuple(archived), tuple(written), tuple(skipped))
 
 

@@ -96,3 +96,27 @@ def test_writing_replaces_a_link_and_never_writes_through_one(tree: Path, tmp_pa
     with pytest.raises(UnsafeWorktreePath, match="linked is a link"):
         write_regular_file(tree, "linked/vault.json", b"overwritten")
     assert vault.read_text() == "SECRET-STATE"
+
+
+def test_remove_tree_goes_deeper_than_path_max_and_never_through_a_link(tmp_path):
+    import os
+
+    from orchestrator.worktree_files import remove_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not ours\n")
+    top = tmp_path / "run" / "home"
+    top.mkdir(parents=True)
+    (top / "link").symlink_to(outside, target_is_directory=True)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):  # 6000 characters of path: shutil.rmtree raises RecursionError here
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    remove_tree(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert (outside / "keep.txt").read_text() == "not ours\n"
+    remove_tree(tmp_path / "run")  # nothing there: nothing to do

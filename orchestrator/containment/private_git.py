@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.containment.spec import Mount
-from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
+from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file, remove_tree
 
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 REF_ROOTS = ("refs/heads", "refs/remotes", "refs/tags")
@@ -114,7 +114,7 @@ def private_git(source: GitSource, worktree: Path, dest: Path) -> tuple[Mount, .
     if head_ref and head_sha:
         refs[head_ref] = head_sha
     if dest.exists():
-        shutil.rmtree(dest)  # our scratch from an earlier run in the same directory
+        remove_tree(dest)  # our scratch from an earlier run in the same directory (the agent wrote in it)
     dest.mkdir(parents=True)
     (dest / "objects" / "info").mkdir(parents=True)
     (dest / "refs" / "heads").mkdir(parents=True)
