@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -266,10 +267,21 @@ def _months_back(month: str, count: int) -> str:
 
 
 def _newest_mtime(path: Path) -> float:
+    """The newest mtime in the tree, walked iteratively: a run folder holds the sandbox's HOME, where an agent
+    can leave a chain deeper than a recursive walk (`Path.rglob`) goes; what lies beyond PATH_MAX is skipped."""
     newest = path.stat().st_mtime
-    for child in path.rglob("*"):
+    pending = [str(path)]
+    while pending:
         try:
-            newest = max(newest, child.lstat().st_mtime)
-        except FileNotFoundError:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
             continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            newest = max(newest, info.st_mtime)
+            if stat.S_ISDIR(info.st_mode):
+                pending.append(entry.path)
     return newest

@@ -193,13 +193,22 @@ def _members(items: list[_Item], run_dirs: Path | None) -> Iterator[tuple[str, b
             yield from _run_files(run_dirs / item.task_id, f"runs/{item.task_id}")
 
 
+def _two_levels(directory: Path) -> Iterator[Path]:
+    """The entries of `directory` and of its subdirectories — never deeper: the agent's HOME below may hold a
+    chain deeper than a recursive walk (`Path.rglob`) goes."""
+    for child in directory.iterdir():
+        yield child
+        if child.is_dir() and not child.is_symlink():
+            yield from child.iterdir()
+
+
 def _run_files(directory: Path, prefix: str) -> Iterator[tuple[str, bytes]]:
     """The agent runs' prompts and logs (not their private HOME): the last MiB of each."""
     if not directory.is_dir():
         return
-    for path in sorted(directory.rglob("*")):
+    for path in sorted(_two_levels(directory)):
         relative = path.relative_to(directory)
-        if len(relative.parts) > 2 or path.is_symlink() or not path.is_file():
+        if path.is_symlink() or not path.is_file():
             continue
         if path.suffix not in RUN_FILE_SUFFIXES:
             continue
