@@ -200,24 +200,24 @@ def test_an_old_run_folder_holding_a_tree_deeper_than_path_max_is_removed(ctx: J
     """The sandbox's HOME and TMP live in the run folder, and the agent can leave a directory chain there
     deeper than any recursive walk goes (`Path.rglob`, `shutil.rmtree`: RecursionError): pruning removes
     it like any other old folder, and the rest of housekeeping runs."""
-    run_dir = ctx.paths.agent_runs / "acme__widgets__5__g1" / "attempt-1-claude" / "run-x" / "home"
-    run_dir.mkdir(parents=True)
-    fd = os.open(run_dir, os.O_RDONLY)
     try:
-        for _ in range(3000):
-            os.mkdir("d", dir_fd=fd)
-            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        run_dir = ctx.paths.agent_runs / "acme__widgets__5__g1" / "attempt-1-claude" / "run-x" / "home"
+        run_dir.mkdir(parents=True)
+        fd = os.open(run_dir, os.O_RDONLY)
+        try:
+            for _ in range(3000):
+                os.mkdir("d", dir_fd=fd)
+                inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        finally:
             os.close(fd)
-            fd = inner
-    finally:
-        os.close(fd)
-    old = (NOW - timedelta(days=60)).timestamp()
-    subprocess.run(
-        ["find", str(ctx.paths.agent_runs), "-execdir", "touch", "-h", "-d", f"@{old}", "{}", "+"], check=True
-    )
-    try:
+        old = f"@{(NOW - timedelta(days=60)).timestamp()}"
+        subprocess.run(
+            ["find", str(ctx.paths.agent_runs), "-execdir", "touch", "-h", "-d", old, "{}", "+"], check=True
+        )
         report = run(ctx)
         assert "acme__widgets__5__g1" in report.removed_runs
         assert not (ctx.paths.agent_runs / "acme__widgets__5__g1").exists()
-    finally:
+    finally:  # pytest's clean-up of old temp dirs recurses: leave no deep tree behind
         subprocess.run(["rm", "-rf", "--", str(ctx.paths.agent_runs)], check=False)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from orchestrator.config import parse_config
 from orchestrator.notify import Notifier
 from orchestrator.security.redact import default_redactor
-from orchestrator.telegram import TelegramBot
+from orchestrator.telegram import IncomingCallback, TelegramBot
 from tests.control.conftest import TOKEN
 from tests.security.fake_secrets import GITHUB_CLASSIC
 
@@ -55,6 +55,7 @@ def test_command_replies_edits_and_button_answers_are_redacted(bot_api):
     bot_api.add_callback(chat_id=10, user_id=20, data="retry:acme/app#12")
     with TelegramBot(TOKEN, bot_api.url) as bot:
         (callback,) = bot.fetch_updates(offset=None, timeout=0)
+        assert isinstance(callback, IncomingCallback)
         message_id = bot.send_message(10, f"why #12: escalated: agent summary {hidden} ({GITHUB_CLASSIC})")
         bot.edit_message(10, message_id, f"edited: {KEY[::-1]}")
         bot.answer_callback(callback.callback_id, f"retrying {KEY.encode().hex()}")
