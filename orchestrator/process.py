@@ -198,20 +198,40 @@ def _pump(
 
 
 class _LineWatch:
-    """Splits stdout into lines and says whether a chunk completed a line the predicate calls progress."""
+    """Splits stdout into lines and says whether a chunk completed a line the predicate calls progress.
+
+    A line is kept as its pieces until it ends (no copy of what came before per chunk); one longer than
+    MAX_LINE is a runaway — not progress — and is skipped to its end, so no fragment of it is taken for a line.
+    """
 
     MAX_LINE = 4 * 1024 * 1024
 
     def __init__(self, progress: Callable[[str], bool]) -> None:
         self.progress = progress
-        self.partial = b""
+        self.pieces: list[bytes] = []
+        self.size = 0
+        self.runaway = False
 
     def feed(self, chunk: bytes) -> bool:
-        data = self.partial + chunk
-        *complete, self.partial = data.split(b"\n")
-        if len(self.partial) > self.MAX_LINE:
-            self.partial = b""  # a runaway line is not progress; drop it rather than grow without bound
-        return any(self.progress(line.decode(errors="replace")) for line in complete)
+        progressed = False
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            self._hold(chunk[start:end])
+            if not self.runaway and not progressed:
+                progressed = self.progress(b"".join(self.pieces).decode(errors="replace"))
+            self.pieces, self.size, self.runaway = [], 0, False
+            start = end + 1
+        self._hold(chunk[start:])
+        return progressed
+
+    def _hold(self, piece: bytes) -> None:
+        if self.runaway or not piece:
+            return
+        self.size += len(piece)
+        if self.size > self.MAX_LINE:
+            self.pieces, self.size, self.runaway = [], 0, True
+        else:
+            self.pieces.append(piece)
 
 
 def kill_group(pgid: int, grace: float = 2.0, reap: Callable[[], object] | None = None) -> None:

@@ -1,5 +1,6 @@
 """The subprocess edge: timeouts and stalls kill the whole group, stdin never blocks, nothing is left behind."""
 
+import sys
 import time
 
 import pytest
@@ -84,3 +85,24 @@ def test_a_program_on_no_absolute_path_entry_cannot_start(tmp_path):
     (tmp_path / "tool").chmod(0o755)
     with pytest.raises(process.ProcessError, match="'tool'"):
         process.run(["tool"], cwd=tmp_path, env={"PATH": ".:/usr/bin"}, timeout=10)
+
+
+def test_a_runaway_line_is_skipped_whole_and_the_lines_after_it_count():
+    """What counts as progress is read line by line from the CLI's stdout, which agent code can write into.
+    A line longer than the cap is skipped to its end — no fragment of it is taken for a line — and the lines
+    after it are read as usual."""
+    seen: list[str] = []
+
+    def progress(line: str) -> bool:
+        seen.append(line)
+        return line == "tick"
+
+    script = (
+        "import sys, time\n"
+        "sys.stdout.write('x' * (10 * 1024 * 1024)); sys.stdout.flush()\n"
+        "sys.stdout.write('y' * 1000 + '\\nfirst\\n' + 'tick\\n' * 3000 + 'last\\n'); sys.stdout.flush()\n"
+    )
+    res = process.run([sys.executable, "-c", script], timeout=60, stall_timeout=30, progress=progress)
+    assert res.ok
+    assert seen[:2] == ["first", "tick"]  # (the rest of a chunk is not asked once it made progress)
+    assert all(len(line) < 100 for line in seen)
