@@ -162,16 +162,22 @@ class CheckRoutes:
 
     def register(self, router: Router) -> None:
         base = "/repos/{owner}/{repo}"
-        router.add("POST", base + "/statuses/{sha}", self.create_status)
-        router.add("GET", base + "/commits/{ref:path}/statuses", self.list_statuses)
-        router.add("GET", base + "/commits/{ref:path}/status", self.combined_status)
-        router.add("GET", base + "/commits/{ref:path}/check-runs", self.list_runs)
-        router.add("POST", base + "/check-runs", self.create_run)
+        status_fields = ("state", "target_url", "description", "context")
+        router.add("POST", base + "/statuses/{sha}", self.create_status, body=status_fields)
+        router.add("GET", base + "/statuses/{ref}", self.list_statuses, paged=True)  # the legacy path
+        router.add("GET", base + "/commits/{ref:path}/statuses", self.list_statuses, paged=True)
+        router.add("GET", base + "/commits/{ref:path}/status", self.combined_status, paged=True)
+        run_filters = ("check_name", "status", "filter")
+        router.add(
+            "GET", base + "/commits/{ref:path}/check-runs", self.list_runs, query=run_filters, paged=True
+        )
+        run_fields = (*_RUN_FIELDS, "output")
+        router.add("POST", base + "/check-runs", self.create_run, body=("head_sha", *run_fields))
         router.add("GET", base + "/check-runs/{id}", self.get_run)
-        router.add("PATCH", base + "/check-runs/{id}", self.update_run)
+        router.add("PATCH", base + "/check-runs/{id}", self.update_run, body=run_fields)
 
     def _repo(self, request: Request) -> Repo:
-        return self.core.repo(request.params["owner"], request.params["repo"])
+        return self.core.readable_repo(request)
 
     def _sha(self, repo: Repo, ref: str) -> str:
         sha = self.core.bare(repo).resolve(ref)

@@ -1,0 +1,26 @@
+"""How a plain `git` authenticates to the forge: what Agent OS's own git does with GitHub.
+
+The token goes in an `http.extraheader` scoped to the forge's origin, given through GIT_CONFIG_COUNT /
+GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n in the environment — never on a command line or in a .git/config —
+and, for a forge serving HTTPS with its own CA, `http.sslCAInfo` names that CA.
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import urlsplit
+
+
+def git_auth_env(url: str, token: str, ca_bundle: str | None = None) -> dict[str, str]:
+    """Environment entries for `git` talking to the forge at `url` (any URL on it) as `token`'s user."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    config = [(f"http.{origin}/.extraheader", f"Authorization: Basic {basic}")]
+    if ca_bundle:
+        config.append(("http.sslCAInfo", ca_bundle))
+    env = {"GIT_CONFIG_COUNT": str(len(config)), "GIT_TERMINAL_PROMPT": "0"}
+    for index, (key, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
