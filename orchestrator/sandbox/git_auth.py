@@ -11,14 +11,21 @@ import base64
 from urllib.parse import urlsplit
 
 
-def git_auth_env(url: str, token: str, ca_bundle: str | None = None) -> dict[str, str]:
-    """Environment entries for `git` talking to the forge at `url` (any URL on it) as `token`'s user."""
+def git_auth_config(url: str, token: str, ca_bundle: str | None = None) -> tuple[tuple[str, str], ...]:
+    """git config (key, value) pairs for talking to the forge at `url` (any URL on it) as `token`'s user —
+    e.g. `orchestrator.git.GitSettings(config=...)`."""
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     config = [(f"http.{origin}/.extraheader", f"Authorization: Basic {basic}")]
     if ca_bundle:
         config.append(("http.sslCAInfo", ca_bundle))
+    return tuple(config)
+
+
+def git_auth_env(url: str, token: str, ca_bundle: str | None = None) -> dict[str, str]:
+    """The same as environment entries for a plain `git` (GIT_CONFIG_COUNT, GIT_CONFIG_KEY_n, …)."""
+    config = git_auth_config(url, token, ca_bundle)
     env = {"GIT_CONFIG_COUNT": str(len(config)), "GIT_TERMINAL_PROMPT": "0"}
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key

@@ -30,7 +30,7 @@ from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
 from orchestrator.sandbox.faults import FaultConfig, FaultInjector
 from orchestrator.sandbox.gateway import API_PREFIX, GRAPHQL_PATH, Gateway
-from orchestrator.sandbox.git_auth import git_auth_env
+from orchestrator.sandbox.git_auth import git_auth_config, git_auth_env
 from orchestrator.sandbox.git_http import GitHttp
 from orchestrator.sandbox.issue_events import IssueEventRoutes
 from orchestrator.sandbox.payloads import Urls
@@ -169,6 +169,10 @@ class SandboxForge:
         """Environment entries that let a plain `git` push to and fetch from this forge as `token`'s user
         (the admin by default), the way Agent OS's own git authenticates to GitHub (see git_auth)."""
         return git_auth_env(self.url, token or self.token, self.ca_bundle)
+
+    def git_config(self, token: str | None = None) -> tuple[tuple[str, str], ...]:
+        """The same as git config pairs (for `orchestrator.git.GitSettings(config=...)`)."""
+        return git_auth_config(self.url, token or self.token, self.ca_bundle)
 
     def _refresh_hooks(self) -> None:
         """Every bare repository gets this version's hooks (a data directory may come from an older one)."""
