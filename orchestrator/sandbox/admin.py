@@ -124,13 +124,15 @@ def _graphql_module() -> Any:
 
 
 class GraphQLEndpoint:
-    """POST /api/graphql → orchestrator.sandbox.graphql_api.execute (501 while that module is absent)."""
+    """POST /api/graphql → orchestrator.sandbox.graphql_api.execute (501 while that module is absent).
+    `forge` (graphql_repos.ForgeServices) lets the resolvers reach git, permissions and the REST routes."""
 
-    def __init__(self, db: SandboxDB) -> None:
+    def __init__(self, db: SandboxDB, forge: Any = None) -> None:
         self.db = db
+        self.forge = forge
 
     def execute(
-        self, query: str, variables: dict[str, Any] | None, viewer: str
+        self, query: str, variables: dict[str, Any] | None, viewer: str, operation_name: str | None = None
     ) -> tuple[dict[str, Any], int]:
-        body, cost = _graphql_module().execute(self.db, query, variables, viewer)
+        body, cost = _graphql_module().execute(self.db, query, variables, viewer, operation_name, self.forge)
         return body, int(cost)

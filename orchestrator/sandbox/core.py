@@ -57,6 +57,8 @@ class Repo:
 
 # Called with (repo, pull issue id, new head sha) whenever an open PR's head moves or a PR is opened.
 PullHeadListener = Callable[[Repo, int, str], None]
+# Called with (repo, commit sha) when a check run of the commit completes or a status is posted for it.
+ChecksListener = Callable[[Repo, str], None]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class ForgeCore:
         self.file_remotes = file_remotes  # clone_url a file:// path (an explicit option; default: HTTP)
         self.urls = Urls("http://127.0.0.1")
         self.pull_head_listeners: list[PullHeadListener] = []
+        self.check_listeners: list[ChecksListener] = []
         self._repo_locks: dict[int, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -280,6 +283,10 @@ class ForgeCore:
             self.bare(repo).git("update-ref", f"refs/pull/{row['number']}/head", sha, check=False)
         for listener in self.pull_head_listeners:
             listener(repo, issue_id, sha)
+
+    def checks_changed(self, repo: Repo, sha: str) -> None:
+        for listener in self.check_listeners:
+            listener(repo, sha)
 
     def reconcile_heads(self, repo: Repo) -> dict[str, str]:
         """Backstop for a missed push hook: bring every open PR's head sha in line with its branch."""

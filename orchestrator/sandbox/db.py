@@ -133,6 +133,7 @@ class SandboxDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self._savepoints = 0
         self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         with self.lock:
@@ -148,8 +149,21 @@ class SandboxDB:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock for a whole BEGIN … COMMIT (rolled back when the block raises)."""
+        """Hold the lock for a whole BEGIN … COMMIT (rolled back when the block raises). Nested inside another
+        transaction of this thread it is a SAVEPOINT: its own rollback, committed with the outer one."""
         with self.lock:
+            if self.conn.in_transaction:
+                self._savepoints += 1
+                name = f"sp{self._savepoints}"
+                self.conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                    raise
+                self.conn.execute(f"RELEASE {name}")
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn

@@ -148,7 +148,8 @@ class Gateway:
         if not isinstance(query, str):
             raise ApiError(400, "Problems parsing JSON")
         variables = data.get("variables") if isinstance(data.get("variables"), dict) else None
-        body, cost = self.graphql.execute(query, variables, request.viewer)
+        name = data.get("operationName") if isinstance(data.get("operationName"), str) else None
+        body, cost = self.graphql.execute(query, variables, request.viewer, name)
         state = self.accounting.charge(token, cost, "graphql")
         self.accounting.record(graphql_points=cost, write=query.lstrip().startswith("mutation"))
         return Response(200, body, state.headers("graphql"))

@@ -24,9 +24,12 @@ def git_auth_config(url: str, token: str, ca_bundle: str | None = None) -> tuple
 
 
 def git_auth_env(url: str, token: str, ca_bundle: str | None = None) -> dict[str, str]:
-    """The same as environment entries for a plain `git` (GIT_CONFIG_COUNT, GIT_CONFIG_KEY_n, …)."""
+    """The same as environment entries for a plain `git` (GIT_CONFIG_COUNT, GIT_CONFIG_KEY_n, …; and
+    GIT_SSL_CAINFO, which would otherwise win over http.sslCAInfo when the environment already sets it)."""
     config = git_auth_config(url, token, ca_bundle)
     env = {"GIT_CONFIG_COUNT": str(len(config)), "GIT_TERMINAL_PROMPT": "0"}
+    if ca_bundle:
+        env["GIT_SSL_CAINFO"] = ca_bundle
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value

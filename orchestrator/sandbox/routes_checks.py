@@ -210,6 +210,7 @@ class CheckRoutes:
         )
         row = self.core.db.one("SELECT * FROM statuses WHERE id = ?", (status_id,))
         assert row is not None
+        self.core.checks_changed(repo, sha)
         return Response(201, status_json(self.core, repo, row))
 
     def list_statuses(self, request: Request) -> Response:
@@ -276,7 +277,10 @@ class CheckRoutes:
         values.setdefault("status", "queued")
         values.setdefault("started_at", utc_now())
         run_id = self.store.create_run(repo, values)
-        return Response(201, run_json(self.core, repo, self.store.run_row(repo, run_id)))
+        row = self.store.run_row(repo, run_id)
+        if row["status"] == "completed":
+            self.core.checks_changed(repo, row["head_sha"])
+        return Response(201, run_json(self.core, repo, row))
 
     def get_run(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -288,7 +292,10 @@ class CheckRoutes:
         run_id = int_param(request.params["id"])
         self.store.run_row(repo, run_id)
         self.store.update_run(run_id, _run_values(request.json_object()))
-        return Response(200, run_json(self.core, repo, self.store.run_row(repo, run_id)))
+        row = self.store.run_row(repo, run_id)
+        if row["status"] == "completed":
+            self.core.checks_changed(repo, row["head_sha"])
+        return Response(200, run_json(self.core, repo, row))
 
 
 def _run_values(data: dict[str, Any]) -> dict[str, Any]:

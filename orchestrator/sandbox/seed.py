@@ -83,6 +83,7 @@ class _Client:
         self.session = requests.Session()
         if ca_bundle:
             self.session.verify = ca_bundle
+            self.session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides `verify`
         self.session.headers.update(
             {"Authorization": f"token {token}", "Accept": "application/vnd.github+json"}
         )

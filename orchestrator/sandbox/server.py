@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from orchestrator.sandbox.accounting import LIMIT_PER_HOUR, Accounting
 from orchestrator.sandbox.admin import AdminRoutes, GraphQLEndpoint
+from orchestrator.sandbox.auto_merge import AutoMerger
 from orchestrator.sandbox.ci import SandboxCI
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
@@ -32,9 +33,10 @@ from orchestrator.sandbox.faults import FaultConfig, FaultInjector
 from orchestrator.sandbox.gateway import API_PREFIX, GRAPHQL_PATH, Gateway
 from orchestrator.sandbox.git_auth import git_auth_config, git_auth_env
 from orchestrator.sandbox.git_http import GitHttp
+from orchestrator.sandbox.graphql_repos import ForgeServices
 from orchestrator.sandbox.issue_events import IssueEventRoutes
 from orchestrator.sandbox.payloads import Urls
-from orchestrator.sandbox.routes_checks import CheckRoutes
+from orchestrator.sandbox.routes_checks import CheckRoutes, CheckStore
 from orchestrator.sandbox.routes_comments import CommentRoutes
 from orchestrator.sandbox.routes_commits import CommitRoutes
 from orchestrator.sandbox.routes_contents import ContentRoutes
@@ -46,7 +48,7 @@ from orchestrator.sandbox.routes_pulls import PullRoutes
 from orchestrator.sandbox.routes_repos import RepoRoutes
 from orchestrator.sandbox.routes_reviews import ReviewRoutes
 from orchestrator.sandbox.routes_search import SearchRoutes
-from orchestrator.sandbox.routing import ApiError, Response, Router
+from orchestrator.sandbox.routing import ApiError, Request, Response, Router
 from orchestrator.sandbox.tls import TlsFiles, ensure_tls
 
 log = logging.getLogger(__name__)
@@ -96,12 +98,13 @@ class SandboxForge:
             SearchRoutes(self.core),
         ):
             routes.register(self.api)
+        self.auto_merge = AutoMerger(self.core, self.pulls)
         self.admin = Router()
         AdminRoutes(self.core, self.accounting, self.faults, self.ci).register(self.admin)
         git = GitHttp(self.core, self.core.login_for_token, max_file_bytes)
-        self.gateway = Gateway(
-            self.core, self.accounting, self.faults, self.api, self.admin, GraphQLEndpoint(self.db), git
-        )
+        services = ForgeServices(self.core, CheckStore(self.core), self._rest_as)
+        graphql = GraphQLEndpoint(self.db, services)
+        self.gateway = Gateway(self.core, self.accounting, self.faults, self.api, self.admin, graphql, git)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.admin_login = ADMIN_LOGIN
@@ -188,6 +191,11 @@ class SandboxForge:
     @property
     def graphql_url(self) -> str:
         return self.url + GRAPHQL_PATH
+
+    def _rest_as(self, viewer: str, method: str, path: str, body: Any) -> Any:
+        """Run a REST route as `viewer` (GraphQL mutations do their work this way); its JSON answer."""
+        payload = json.dumps(body).encode() if body is not None else b""
+        return self.api.dispatch(Request(method, path, {}, {}, payload, viewer)).body
 
     # --- administration -----------------------------------------------------------------------------------
     def _ensure_admin(self) -> str:
