@@ -322,10 +322,8 @@ class BareRepo:
         env = {"GIT_INDEX_FILE": str(index)}
         try:
             self.git("read-tree", commit or "--empty", env=env)
-            if blob_sha is None:
-                self.git("update-index", "--force-remove", "--", path, env=env)
-            else:
-                self.git("update-index", "--add", "--cacheinfo", f"100644,{blob_sha},{path}", env=env)
+            entry = f"0 {ZERO_SHA}\t{path}\n" if blob_sha is None else f"100644 {blob_sha}\t{path}\n"
+            self.git("update-index", "--index-info", env=env, stdin=entry)  # needs no work tree
             return self.git("write-tree", env=env).stdout.strip()
         finally:
             index.unlink(missing_ok=True)

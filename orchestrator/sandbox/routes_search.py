@@ -24,10 +24,15 @@ class SearchRoutes:
         self.core = core
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/search/issues", self.search_issues, query=("q", "sort", "order"), paged=True)
+        params = ("q", "sort", "order", "advanced_search", "search_type")
+        router.add("GET", "/search/issues", self.search_issues, query=params, paged=True)
 
     def search_issues(self, request: Request) -> Response:
         q = request.query.get("q", "").strip()
+        if request.query.get("search_type", "lexical") != "lexical":
+            raise unsupported("value of the query parameter", "search_type", request.query["search_type"])
+        if request.query.get("advanced_search", "false") != "false":
+            raise unsupported("value of the query parameter", "advanced_search", "AND/OR and parentheses")
         if not q:
             raise validation_failed("Search", "q", "missing")
         try:
@@ -67,7 +72,12 @@ class SearchRoutes:
         items = [
             {**issue_json(self.core.urls, self.core.db, name, row), "score": 1.0} for row, name, _ in chunk
         ]
-        body = {"total_count": len(found), "incomplete_results": False, "items": items}
+        body = {
+            "total_count": len(found),
+            "incomplete_results": False,
+            "items": items,
+            "search_type": "lexical",
+        }
         return Response(200, body, headers)
 
     def _visible_issues(self, viewer: str) -> list[tuple[sqlite3.Row, str]]:

@@ -124,6 +124,7 @@ class Route:
     handler: Handler
     query: frozenset[str]
     body: frozenset[str] | None  # None: any body (the handler checks it)
+    template: str = ""  # e.g. /repos/{owner}/{repo}/issues/{number}
 
     def check(self, request: Request) -> None:
         """422 for the first query parameter or top-level body field this route does not implement."""
@@ -164,9 +165,8 @@ class Router:
 
         pattern = re.compile("^" + _PARAM.sub(to_group, template) + "/?$")
         accepted = frozenset(query) | (frozenset(PAGE_PARAMS) if paged else frozenset())
-        self.routes.append(
-            Route(method, pattern, handler, accepted, None if body is None else frozenset(body))
-        )
+        fields = None if body is None else frozenset(body)
+        self.routes.append(Route(method, pattern, handler, accepted, fields, template))
 
     def dispatch(self, request: Request) -> Response:
         """Call the first route matching method and path; GitHub answers 404 for anything unknown.
