@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from typing import Any
 
 from orchestrator.sandbox.accounting import Accounting
@@ -127,12 +128,27 @@ class GraphQLEndpoint:
     """POST /api/graphql → orchestrator.sandbox.graphql_api.execute (501 while that module is absent).
     `forge` (graphql_repos.ForgeServices) lets the resolvers reach git, permissions and the REST routes."""
 
+    KEEP_DOCUMENTS = 500
+
     def __init__(self, db: SandboxDB, forge: Any = None) -> None:
         self.db = db
         self.forge = forge
+        self._documents: dict[str, None] = {}  # the distinct documents received, oldest first (bounded)
+        self._lock = threading.Lock()
 
     def execute(
         self, query: str, variables: dict[str, Any] | None, viewer: str, operation_name: str | None = None
     ) -> tuple[dict[str, Any], int]:
+        with self._lock:
+            self._documents.pop(query, None)
+            self._documents[query] = None
+            while len(self._documents) > self.KEEP_DOCUMENTS:
+                del self._documents[next(iter(self._documents))]
         body, cost = _graphql_module().execute(self.db, query, variables, viewer, operation_name, self.forge)
         return body, int(cost)
+
+    def documents(self) -> list[str]:
+        """The distinct GraphQL documents clients sent (the newest 500), e.g. to check them against GitHub's
+        schema: what real clients (gh) ask is learned by running them, not by guessing."""
+        with self._lock:
+            return list(self._documents)

@@ -241,7 +241,7 @@ def _enable_auto_merge(_: None, info: GraphQLResolveInfo, input: dict[str, Any])
         raise store.ProjectsValidationError("Pull request is not open")
     if input.get("expectedHeadOid") and input["expectedHeadOid"] != view.head_sha:
         raise store.ProjectsValidationError("Head sha didn't match expected head sha")
-    if view.mergeable_state() in ("clean", "behind"):
+    if view.mergeable_state() == "clean":
         raise store.ProjectsValidationError("Pull request is in clean status")
     method = str(input.get("mergeMethod") or "MERGE")
     services(info).core.db.execute(

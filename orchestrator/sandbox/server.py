@@ -104,6 +104,7 @@ class SandboxForge:
         git = GitHttp(self.core, self.core.login_for_token, max_file_bytes)
         services = ForgeServices(self.core, CheckStore(self.core), self._rest_as)
         graphql = GraphQLEndpoint(self.db, services)
+        self.graphql_documents = graphql.documents
         self.gateway = Gateway(self.core, self.accounting, self.faults, self.api, self.admin, graphql, git)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
