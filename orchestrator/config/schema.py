@@ -104,6 +104,13 @@ GITHUB = Section(
             "pause between write requests (0 for the sandbox)",
             1.0,
         ),
+        Field(
+            "ca_bundle",
+            Optional(FilePath()),
+            "CA certificates to trust for HTTPS to the forge (API and git), e.g. the sandbox's DATA/ca.pem "
+            "from `sandbox serve --tls`; null = the system's",
+            None,
+        ),
     ),
     GitHubConfig,
 )

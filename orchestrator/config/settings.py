@@ -35,6 +35,7 @@ class GitHubConfig:
     request_timeout_seconds: float
     max_retries: int
     seconds_between_writes: float
+    ca_bundle: Path | None = None  # CA file for HTTPS to the forge (a sandbox with --tls); None: the system's
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def demo_config(forge: Any, clone_url: str, project_number: int, runtime: Path, 
             "seconds_between_writes": 0,
             "max_retries": 3,
             "request_timeout_seconds": 10,
+            "ca_bundle": getattr(forge, "ca_bundle", None),  # a forge serving HTTPS with its own CA
         },
         "git": {"author_name": "Agent OS demo", "author_email": "demo@agent-os.invalid"},
         "repos": [
@@ -128,6 +129,7 @@ def prepare(
         ci_command=f"{sys.executable} -m pytest -q",
         issues=issues,
         board=True,
+        ca_bundle=getattr(forge, "ca_bundle", None),
     )
     data = demo_config(forge, seeded.clone_url, seeded.project_number or 1, workdir / "runtime", agent)
     data.update(overrides or {})

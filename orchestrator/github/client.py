@@ -48,6 +48,7 @@ class GitHubClient:
         max_wait: float = 60,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        ca_bundle: str | None = None,
     ) -> None:
         self.stats = RequestStats()
         self.api_url = api_url.rstrip("/")
@@ -63,6 +64,7 @@ class GitHubClient:
             max_wait=max_wait,
             sleep=sleep,
             clock=clock,
+            ca_bundle=ca_bundle,
         )
         self._boards = Boards(GraphQL(self._http, graphql_url), etag_cache, clock)
 
@@ -81,6 +83,7 @@ class GitHubClient:
         max_retries: int = 5,
         seconds_between_writes: float = 0,
         environ: Mapping[str, str] | None = None,
+        ca_bundle: str | Path | None = None,
     ) -> GitHubClient:
         """Build a client from plain config values. A GitHub App (app_id set) takes precedence over a token."""
         auth: Auth
@@ -107,6 +110,7 @@ class GitHubClient:
             timeout=timeout,
             max_retries=max_retries,
             seconds_between_writes=seconds_between_writes,
+            ca_bundle=str(ca_bundle) if ca_bundle else None,
         )
 
     def git_authorization(self) -> str:

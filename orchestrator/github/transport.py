@@ -83,8 +83,11 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
+        ca_bundle: str | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        # Given per request: a session's `verify` loses to REQUESTS_CA_BUNDLE from the environment.
+        self._verify: str | bool = ca_bundle or True
         self.auth = auth
         self.cache = cache
         self.stats = stats
@@ -231,7 +234,9 @@ class Transport:
         if is_write:
             self._pace_writes()
         try:
-            raw = self._session.request(method, url, headers=headers, json=body, timeout=self.timeout)
+            raw = self._session.request(
+                method, url, headers=headers, json=body, timeout=self.timeout, verify=self._verify
+            )
         except requests.RequestException as error:
             unsent = _failed_before_sending(error)
             unreachable = GitHubUnavailable(f"cannot reach {url}: {_reason(error)}")
