@@ -62,7 +62,9 @@ class Gateway:
         if self.git is not None and is_git_path(path):
             return self.git.handle(parse_request(method, path, raw_query, headers, body))
         if path in (API_PREFIX, API_PREFIX + "/", API_PREFIX + "/meta") and not headers.get("authorization"):
-            return self.api.dispatch(Request(method, path[len(API_PREFIX) :], query, headers, body, ""))
+            return self.api.dispatch(
+                Request(method, path[len(API_PREFIX) :] or "/", query, headers, body, "")
+            )
         if path.startswith(API_PREFIX + "/") or path in (API_PREFIX, GRAPHQL_PATH):
             login, token = self._checked_in(headers)
             if path == GRAPHQL_PATH:
@@ -121,7 +123,7 @@ class Gateway:
         except ApiError as exc:
             exc.headers.update(self._charge(token, request, free).headers())
             raise
-        etag = _etag(response) if request.method == "GET" and response.status == 200 else None
+        etag = _etag(response) if request.method in ("GET", "HEAD") and response.status == 200 else None
         if etag is not None and etag in _if_none_match(request):
             self.accounting.record(not_modified=True)
             return Response(304, None, {"ETag": etag, **self.accounting.peek(token).headers()})

@@ -297,7 +297,11 @@ def test_connections_need_bounded_pages(db: SandboxDB) -> None:
     )
     assert missing["errors"][0]["type"] == "MISSING_PAGINATION_BOUNDARIES" and "data" not in missing
     # only counting (gh's `commits { totalCount }`) needs no page size, as on github.com
-    counted = ok(db, "query($id: ID!) { node(id: $id) { ... on ProjectV2 { items { totalCount } } } }", {"id": project_id})
+    counted = ok(
+        db,
+        "query($id: ID!) { node(id: $id) { ... on ProjectV2 { items { totalCount } } } }",
+        {"id": project_id},
+    )
     assert counted["node"]["items"]["totalCount"] == 0
     excessive = run(
         db,
