@@ -2,7 +2,7 @@
 
 `execute` runs a document with graphql-core over `graphql_schema.graphql` (a strict subset of GitHub's schema)
 with resolvers over the forge's state: Projects v2 (`graphql_resolvers`), repositories, issues, pull
-requests, checks and search (`graphql_repos`, `graphql_content`), and mutations done by the REST routes
+requests, checks and search (`graphql_repos`, `graphql_commits`, `graphql_content`, `graphql_lists`), and mutations done by the REST routes
 (`graphql_mutations`). Answers are shaped like GitHub's:
 `{"data": ..., "errors": [{"type": "NOT_FOUND", "path": [...], "locations": [...], "message": ...}]}`;
 invalid documents get `{"errors": [...]}` and no data; a field, argument or type the sandbox lacks says

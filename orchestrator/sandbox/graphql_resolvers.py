@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
 
 from orchestrator.sandbox import forge_lookups as lookups
-from orchestrator.sandbox import graphql_content, graphql_cost, graphql_mutations, graphql_repos
+from orchestrator.sandbox import (
+    graphql_commits,
+    graphql_content,
+    graphql_cost,
+    graphql_lists,
+    graphql_mutations,
+    graphql_repos,
+)
 from orchestrator.sandbox import projects_store as store
 from orchestrator.sandbox.db import utc_now
 
@@ -394,6 +401,8 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("ProjectV2ItemFieldSingleSelectValue", "name"): _option_attribute("name"),
     ("ProjectV2ItemFieldSingleSelectValue", "optionId"): _option_attribute("option_id"),
     **graphql_repos.RESOLVERS,
+    **graphql_commits.RESOLVERS,
     **graphql_content.RESOLVERS,
+    **graphql_lists.RESOLVERS,
     **graphql_mutations.RESOLVERS,
 }
