@@ -66,6 +66,10 @@ from .settings import (
 GITHUB_COM = "https://api.github.com"
 LOGIN = Text(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "a GitHub login")
 REPO_NAME = Text(r"(?!\.{1,2}$)[A-Za-z0-9._-]+", "a GitHub repository name")
+FULL_NAME = Text(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/(?!\.{1,2}$)[A-Za-z0-9._-]+",
+    "owner/name of a GitHub repository",
+)
 SHORT_NAME = Text(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a short name (letters, digits, . _ -)")
 EMAIL = Text(r"[^@\s]+@[^@\s]+", "an e-mail address")
 
@@ -334,6 +338,13 @@ TELEGRAM = Section(
             "users allowed to command the bot, in addition to the chat check; required when enabled",
             [],
         ),
+        Field(
+            "poller_host",
+            Optional(Text()),
+            "the one host that reads Telegram updates when several hosts share the bot (its AGENT_OS_HOST "
+            "or hostname); null = every host polls (one host)",
+            None,
+        ),
     ),
     TelegramConfig,
     (Check(("enabled", "allowed_chat_ids", "allowed_user_ids"), check_telegram),),
@@ -414,6 +425,19 @@ LOOPS = Section(
         Field("product_urls", NestedList(PRODUCT_PROBE), "URLs the product inspector probes daily", []),
         Field("dependency_audit", Boolean(), "run pip-audit / npm audit in a worktree and file issues", True),
         Field("codebase_memory_max_bytes", Integer(1024), "CODEBASE.md is summarized past this size", 16384),
+        Field(
+            "max_bot_issues_per_sprint",
+            Integer(0),
+            "at most this many bot-filed issues in one sprint plan (humans' issues are planned first)",
+            2,
+        ),
+        Field(
+            "ops_repo",
+            Optional(FULL_NAME),
+            "where incidents about the agent host or Agent OS itself are filed (owner/name); null = only a "
+            "Telegram note — never a product repo's backlog",
+            None,
+        ),
     ),
     LoopsConfig,
 )

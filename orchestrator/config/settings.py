@@ -138,6 +138,7 @@ class TelegramConfig:
     api_url: str
     allowed_chat_ids: tuple[int, ...]
     allowed_user_ids: tuple[int, ...]
+    poller_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class LoopsConfig:
     product_urls: tuple[ProductProbe, ...]
     dependency_audit: bool
     codebase_memory_max_bytes: int
+    ops_repo: str | None = None  # incidents about the host / Agent OS itself; None: Telegram only
+    max_bot_issues_per_sprint: int = 2
 
 
 @dataclass(frozen=True)

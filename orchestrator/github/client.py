@@ -98,7 +98,7 @@ class GitHubClient:
             if not token:
                 raise BadCredentials(
                     f"the environment variable {token_env} is empty or not set: "
-                    f"export a GitHub token in {token_env} (or configure github.app)"
+                    f"bin/agentos env set {token_env} (cron jobs read runtime/secrets.env), or configure github.app"
                 )
             auth = TokenAuth(token, source=f"the token in ${token_env}")
         cache = EtagCache(cache_path) if cache_path is not None else None

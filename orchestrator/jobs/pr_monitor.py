@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import git, metrics
+from orchestrator.decision_hooks import note_open_prs, note_pr
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError, HeadChanged, MergeConflict
 from orchestrator.models import PullRequest, Task
@@ -66,6 +67,7 @@ def _monitor_repo(
     ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None, review_only: bool
 ) -> None:
     prs = [p for p in ctx.forge.list_pulls(repo.full_name) if p.head_ref.startswith("agent/")]
+    note_open_prs(ctx, repo.full_name, [p.number for p in prs])  # views: `status` lists PRs waiting
     if not prs:
         return
     pool = pool_for(ctx, repo)
@@ -86,6 +88,7 @@ def _monitor_repo(
         if isinstance(action, policy.Merge) and review_only:
             action = policy.Wait("ready to merge; the repo is in review mode: a human merges it")
         _act(ctx, repo, pr, action, key, report, notify)
+        note_pr(ctx, repo.full_name, pr, action, snap, report)  # views: the decision `agentos why` shows
         if isinstance(action, policy.Merge) and pr.number in report.merged:
             merged_into.add(pr.base_ref)
 

@@ -40,6 +40,8 @@ class AuditAction(enum.StrEnum):
     TELEGRAM_COMMAND = "telegram_command"
     ESCALATE = "escalate"
     SECRET_BLOCKED = "secret_blocked"
+    RETRY = "retry"
+    DELETE_BRANCH = "delete_branch"
 
 
 class AuditLogError(SecurityError):
