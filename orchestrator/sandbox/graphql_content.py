@@ -37,12 +37,8 @@ _MERGE_STATE = {
     "draft": "DRAFT",
     "unknown": "UNKNOWN",
 }
-_STATE_REASONS = {
-    "completed": "COMPLETED",
-    "not_planned": "NOT_PLANNED",
-    "reopened": "REOPENED",
-    "duplicate": "DUPLICATE",
-}
+# REST's "duplicate" has no value in the pinned schema's IssueStateReason: GraphQL reads it as null.
+_STATE_REASONS = {"completed": "COMPLETED", "not_planned": "NOT_PLANNED", "reopened": "REOPENED"}
 
 
 def _repo(content: lookups.ContentRow, info: GraphQLResolveInfo) -> lookups.RepoRow:

@@ -4,7 +4,8 @@ Proves: every REST request PyGithub makes in pygithub_scenario (about 56 operati
 commits, compare, labels, milestones, issues with filters, comments, events, search, refs, pulls, reviews,
 statuses, checks, merge) is a valid request by GitHub's description, and every sandbox answer matches
 GitHub's published response schema (the public-user fields of GET /users/{login} included). GraphQL
-mutations (draft, ready, auto-merge) go straight to the sandbox: the description has no GraphQL. Four
+mutations (draft, ready, auto-merge) go straight to the sandbox — the description has no GraphQL — and are
+validated against GitHub's GraphQL schema instead. Four
 requests differ from the HTTPS run (`Story.described_forms`): labels are added in the described
 `{"labels": [...]}` form, a ref's path is one encoded segment, and statuses are read at
 commits/{ref}/statuses, because PyGithub's forms (which GitHub and the sandbox accept) are themselves
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graphql import parse
 
+from orchestrator.sandbox.graphql_api import validate_like_github
 from orchestrator.sandbox.server import SandboxForge
 from tests.contract.conftest import Recorder
 from tests.contract.pygithub_scenario import OPERATIONS, Story, run_story
@@ -34,7 +37,7 @@ def github(url: str, token: str) -> Any:
 
 
 def test_pygithub_scenario_has_no_contract_violations(
-    prism: Recorder, contract_forge: SandboxForge, tmp_path: Path
+    prism: Recorder, contract_forge: SandboxForge, tmp_path: Path, github_schema: Any
 ) -> None:
     reviewer_token = contract_forge.create_user("prism-reviewer")
     assert reviewer_token is not None
@@ -55,3 +58,8 @@ def test_pygithub_scenario_has_no_contract_violations(
     assert sorted(story.done) == sorted(OPERATIONS)
     checked = prism.assert_no_violations(mark)
     assert len(checked) >= len(OPERATIONS)  # the requests really went through prism
+    documents = contract_forge.graphql_documents()  # PyGithub's mutations, validated against GitHub's schema
+    for name in ("convertPullRequestToDraft", "markPullRequestReadyForReview", "enablePullRequestAutoMerge"):
+        assert any(name in document for document in documents), name
+    for document in documents:
+        assert not validate_like_github(github_schema, parse(document)), document
