@@ -7,6 +7,8 @@ Defaults equal the values in example.config.yaml (tests/test_config.py checks it
 
 from __future__ import annotations
 
+from orchestrator.security.secret_scan import AllowedSecret
+
 from .fields import (
     Boolean,
     Check,
@@ -173,6 +175,23 @@ LABELS = Section(
     LabelNames,
 )
 
+SECRET_ALLOWANCE = Section(
+    (
+        Field(
+            "path",
+            Text(r"[^/\s]\S*", "a path or glob inside the repository"),
+            "the file the finding is in (a glob: `*` stays inside one directory, `**` crosses them)",
+        ),
+        Field(
+            "fingerprint",
+            Text(r"sha256:[0-9a-f]{16,64}", "sha256: and 16 to 64 hex digits"),
+            "the finding's fingerprint, as the refusal names it (the sha256 of the matched value)",
+        ),
+        Field("reason", Optional(Text()), "why this is not a secret, for the next reader", None),
+    ),
+    AllowedSecret,
+)
+
 REPO = Section(
     (
         Field("owner", LOGIN, "user or organization owning the repository"),
@@ -214,6 +233,13 @@ REPO = Section(
         ),
         Field(
             "auto_merge_without_checks", Boolean(), "merge PRs of a repo with no CI at all (a risk)", False
+        ),
+        Field(
+            "secret_allowlist",
+            NestedList(SECRET_ALLOWANCE),
+            "findings of the secret guard the operator declared false positives (path + fingerprint); "
+            "nothing written in the repository itself can allow one",
+            [],
         ),
     ),
     RepoConfig,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from orchestrator.security.secret_scan import AllowedSecret
+
 AgentKind = Literal["claude", "codex", "gemini", "deepseek", "script"]
 BoardMode = Literal["project", "labels"]
 MergeMethod = Literal["squash", "merge", "rebase"]
@@ -86,6 +88,7 @@ class RepoConfig:
     trusted_authors: tuple[str, ...]
     protected_paths: tuple[str, ...]
     auto_merge_without_checks: bool
+    secret_allowlist: tuple[AllowedSecret, ...] = ()
 
     @property
     def full_name(self) -> str:

@@ -346,9 +346,9 @@ class GitHubClient:
         """
         payload: dict[str, Any] = {"sha": sha, "merge_method": method}
         if title is not None:
-            payload["commit_title"] = title
+            payload["commit_title"] = _redact(title)
         if message is not None:
-            payload["commit_message"] = message
+            payload["commit_message"] = _redact(message)
         path = _repo_path(repo, f"pulls/{number}/merge")
         response = self._http.request(
             "PUT", path, body=payload, mode=RetryMode.VERIFIED, expected=frozenset({200, 405, 409})

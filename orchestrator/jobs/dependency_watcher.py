@@ -36,6 +36,7 @@ from orchestrator.loops.common import (
 )
 from orchestrator.policy import dependencies as policy
 from orchestrator.runtime import JobContext
+from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
 from orchestrator.worktrees import pool_for
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ JOB = policy.JOB
 EVERY = timedelta(days=1)
 AUDIT_TIMEOUT_S = 600.0
 REQUIREMENTS = "requirements.txt"
+MAX_REQUIREMENTS_BYTES = 1024 * 1024
 PIP_AUDIT_ARGS = (
     "-r",
     REQUIREMENTS,
@@ -106,8 +108,13 @@ def run_audits(worktree: Path, environ: dict[str, str]) -> AuditOutcome:
         ("pip-audit", REQUIREMENTS, PIP_AUDIT_ARGS, policy.parse_pip_audit, ""),
         ("npm", "package.json", ("audit", "--json"), policy.parse_npm_audit, "lockfile"),
     ]
-    if (worktree / REQUIREMENTS).is_file():
-        outcome.requirements = (worktree / REQUIREMENTS).read_text(encoding="utf-8", errors="replace")
+    try:  # read as data (worktree_files): a committed link to /proc or runtime/ is not followed
+        read = read_regular_file(worktree, REQUIREMENTS, MAX_REQUIREMENTS_BYTES)
+    except UnsafeWorktreePath as exc:
+        log.warning("%s: %s not read: %s", JOB, REQUIREMENTS, exc)
+        read = None
+    if read is not None:
+        outcome.requirements = read.data[:MAX_REQUIREMENTS_BYTES].decode("utf-8", errors="replace")
     for tool, manifest, args, parse, needs in tools:
         reason = _skip_reason(worktree, tool, manifest, needs)
         if reason:
