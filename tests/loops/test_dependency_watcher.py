@@ -33,7 +33,10 @@ def push_to_main(ctx, tmp_path: Path, files: dict[str, str]) -> None:
     git.run_git(["add", "-A"], work)
     git.run_git(["-c", "user.name=M", "-c", "user.email=m@x.invalid", "commit", "-q", "-m", "deps"], work)
     git.run_git(
-        ["push", "-q", "origin", "HEAD:refs/heads/main"], work, git_settings(ctx, ctx.config.repos[0])
+        ["push", "-q", "origin", "HEAD:refs/heads/main"],
+        work,
+        git_settings(ctx, ctx.config.repos[0]),
+        auth=True,
     )
 
 
