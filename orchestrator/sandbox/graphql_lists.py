@@ -96,7 +96,7 @@ def _filtered(
         items = [c for c in items if _mentions(c, filters["mentioned"], info)]
     for key in ("milestone", "milestoneNumber"):
         if filters.get(key):
-            items = [c for c in items if _in_milestone(c, str(filters[key]), info)]
+            items = [c for c in items if _in_milestone(c, key, str(filters[key]), info)]
     return items
 
 
@@ -115,12 +115,15 @@ def _mentions(content: lookups.ContentRow, login: str, info: GraphQLResolveInfo)
     return named(content.body) or any(named(str(row[0] or "")) for row in comments)
 
 
-def _in_milestone(content: lookups.ContentRow, value: str, info: GraphQLResolveInfo) -> bool:
-    """IssueFilters.milestone / milestoneNumber: a number, `*` (any) or `none`."""
+def _in_milestone(content: lookups.ContentRow, key: str, value: str, info: GraphQLResolveInfo) -> bool:
+    """IssueFilters.milestone (the milestone's database id) or milestoneNumber (its number); either may be
+    `*` (any milestone) or `none`, as GitHub documents them."""
     if value == "none":
         return content.milestone_id is None
     if value == "*":
         return content.milestone_id is not None
+    if key == "milestone":
+        return str(content.milestone_id) == value
     row = conn(info).execute("SELECT number FROM milestones WHERE id = ?", (content.milestone_id,)).fetchone()
     return row is not None and str(row[0]) == value
 

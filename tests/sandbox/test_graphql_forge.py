@@ -1,0 +1,133 @@
+"""GraphQL over issues and pull requests, as gh and PyGithub use it, against a running sandbox forge.
+
+Proves: Repository.issues honours states, labels (any of them) and every IssueFilters field it accepts
+(assignee, createdBy, mentioned, milestone by database id, milestoneNumber, since), refusing
+viewerSubscribed by name; pullRequests filters by head and base branch and orders; pages carry working
+cursors; search(type: ISSUE) uses the issue search syntax; mutations go through the REST rules (an unknown
+node is NOT_FOUND, a REST refusal keeps its message, an unimplemented input field is named); a private
+repository is NOT_FOUND to an outsider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from orchestrator.sandbox.server import SandboxForge
+
+REPO = "/repos/agentos-admin/app"
+ISSUES = """query($filter: IssueFilters, $labels: [String!], $after: String) {
+  repository(owner: "agentos-admin", name: "app") {
+    issues(first: 2, after: $after, filterBy: $filter, labels: $labels, orderBy: {field: CREATED_AT, direction: ASC}) {
+      totalCount nodes { number } pageInfo { hasNextPage endCursor }
+    }
+  }
+}"""
+
+
+class Client:
+    def __init__(self, forge: SandboxForge, token: str) -> None:
+        self.forge = forge
+        self.headers = {"Authorization": f"token {token}"}
+
+    def rest(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = requests.request(
+            method, self.forge.api_url + path, headers=self.headers, timeout=30, **kwargs
+        )
+        assert answer.ok, answer.text
+        return answer.json() if answer.content else None
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        body = {"query": query, "variables": variables}
+        answer = requests.post(self.forge.graphql_url, json=body, headers=self.headers, timeout=30)
+        assert answer.status_code == 200
+        result: dict[str, Any] = answer.json()
+        return result
+
+    def numbers(self, **variables: Any) -> list[int]:
+        data = self.graphql(ISSUES, **variables)
+        assert "errors" not in data, data
+        return [n["number"] for n in data["data"]["repository"]["issues"]["nodes"]]
+
+
+@pytest.fixture
+def client(forge: SandboxForge) -> Client:
+    admin = Client(forge, forge.token)
+    admin.rest("POST", "/user/repos", json={"name": "app", "auto_init": True})
+    return admin
+
+
+def test_issue_filters_and_pages(forge: SandboxForge, client: Client) -> None:
+    assert forge.create_user("octo") is not None
+    milestone = client.rest("POST", f"{REPO}/milestones", json={"title": "v1"})
+    client.rest("POST", f"{REPO}/issues", json={"title": "a", "assignees": ["octo"], "labels": ["x"]})
+    client.rest("POST", f"{REPO}/issues", json={"title": "b", "body": "ping @octo", "labels": ["y"]})
+    client.rest("POST", f"{REPO}/issues", json={"title": "c", "milestone": milestone["number"]})
+    assert client.numbers(filter={"assignee": "octo"}) == [1]
+    assert client.numbers(filter={"createdBy": "agentos-admin"}) == [1, 2]  # first: 2
+    assert client.numbers(filter={"mentioned": "octo"}) == [2]
+    assert client.numbers(filter={"milestoneNumber": str(milestone["number"])}) == [3]
+    assert client.numbers(filter={"milestone": str(milestone["id"])}) == [3]
+    assert client.numbers(filter={"milestoneNumber": "none"}) == [1, 2]
+    assert client.numbers(labels=["x", "y"]) == [1, 2]  # GraphQL `labels`: any of them
+    page = client.graphql(ISSUES)["data"]["repository"]["issues"]
+    assert page["totalCount"] == 3 and page["pageInfo"]["hasNextPage"]
+    assert client.numbers(after=page["pageInfo"]["endCursor"]) == [3]
+    refused = client.graphql(ISSUES, filter={"viewerSubscribed": True})
+    assert "viewerSubscribed" in refused["errors"][0]["message"]
+    assert "not supported by the sandbox forge" in refused["errors"][0]["message"]
+
+
+def test_pull_requests_search_and_mutations(forge: SandboxForge, client: Client) -> None:
+    main = client.rest("GET", f"{REPO}/branches/main")["commit"]["sha"]
+    for branch in ("one", "two"):
+        client.rest("POST", f"{REPO}/git/refs", json={"ref": f"refs/heads/{branch}", "sha": main})
+        content = {"message": branch, "content": "eA==", "branch": branch}
+        client.rest("PUT", f"{REPO}/contents/{branch}.txt", json=content)
+        client.rest("POST", f"{REPO}/pulls", json={"title": branch, "head": branch, "base": "main"})
+    pulls = client.graphql(
+        '{ repository(owner: "agentos-admin", name: "app") { pullRequests(first: 5, headRefName: "two", '
+        "states: OPEN) { nodes { number title headRefName isDraft mergeable } } } }"
+    )
+    assert pulls["data"]["repository"]["pullRequests"]["nodes"] == [
+        {"number": 2, "title": "two", "headRefName": "two", "isDraft": False, "mergeable": "MERGEABLE"}
+    ]
+    found = client.graphql(
+        '{ search(query: "repo:agentos-admin/app is:pr head:one", type: ISSUE, first: 5) '
+        "{ issueCount nodes { ... on PullRequest { number } } } }"
+    )
+    assert found["data"]["search"] == {"issueCount": 1, "nodes": [{"number": 1}]}
+    missing = client.graphql(
+        'mutation { closePullRequest(input: {pullRequestId: "PR_nope"}) { clientMutationId } }'
+    )
+    assert missing["errors"][0]["type"] == "NOT_FOUND"
+    pull_id = client.rest("GET", f"{REPO}/pulls/1")["node_id"]
+    merged = client.graphql(
+        "mutation($id: ID!) { mergePullRequest(input: {pullRequestId: $id, mergeMethod: SQUASH}) "
+        "{ pullRequest { state merged mergeCommit { oid } } } }",
+        id=pull_id,
+    )
+    assert merged["data"]["mergePullRequest"]["pullRequest"]["state"] == "MERGED"
+    again = client.graphql(
+        "mutation($id: ID!) { mergePullRequest(input: {pullRequestId: $id}) { clientMutationId } }",
+        id=pull_id,
+    )
+    assert again["errors"][0]["type"] == "UNPROCESSABLE" and "not mergeable" in again["errors"][0]["message"]
+    other = client.rest("GET", f"{REPO}/pulls/2")["node_id"]
+    email = client.graphql(
+        'mutation($id: ID!) { mergePullRequest(input: {pullRequestId: $id, authorEmail: "a@b"}) { clientMutationId } }',
+        id=other,
+    )
+    assert "authorEmail" in email["errors"][0]["message"]
+
+
+def test_a_private_repository_is_not_found_to_an_outsider(forge: SandboxForge, client: Client) -> None:
+    client.rest("POST", "/user/repos", json={"name": "secret", "private": True})
+    outsider = Client(forge, str(forge.create_user("outsider")))
+    answer = outsider.graphql('{ repository(owner: "agentos-admin", name: "secret") { name } }')
+    assert answer["errors"][0]["type"] == "NOT_FOUND" and answer["data"] == {"repository": None}
+    assert client.graphql('{ repository(owner: "agentos-admin", name: "secret") { name } }')["data"] == {
+        "repository": {"name": "secret"}
+    }
