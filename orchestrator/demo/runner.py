@@ -105,6 +105,7 @@ class DemoSetup:
     ctx: JobContext
     seeded: Any  # orchestrator.sandbox.seed.SeedResult
     issues: list[dict[str, Any]]
+    forge: Any = None  # the SandboxForge it runs on (tests look into its bare repositories)
 
 
 def prepare(
@@ -138,7 +139,7 @@ def prepare(
     (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
     ctx = build_context(config, environ={**os.environ, TOKEN_ENV: forge.token})
-    return DemoSetup(ctx, seeded, issues)
+    return DemoSetup(ctx, seeded, issues, forge)
 
 
 def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:

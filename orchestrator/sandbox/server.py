@@ -174,6 +174,11 @@ class SandboxForge:
         (the admin by default), the way Agent OS's own git authenticates to GitHub (see git_auth)."""
         return git_auth_env(self.url, token or self.token, self.ca_bundle)
 
+    def bare_path(self, full_name: str) -> Path:
+        """Where the bare repository of `owner/name` lives (for tests that inspect every object in it)."""
+        owner, _, name = full_name.partition("/")
+        return self.core.bare(self.core.repo(owner, name)).path
+
     def git_config(self, token: str | None = None) -> tuple[tuple[str, str], ...]:
         """The same as git config pairs (for `orchestrator.git.GitSettings(config=...)`)."""
         return git_auth_config(self.url, token or self.token, self.ca_bundle)
