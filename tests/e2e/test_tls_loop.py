@@ -34,7 +34,7 @@ def test_a_ready_issue_is_merged_over_https(tls_sandbox: SandboxForge, tmp_path:
     setup = prepare(tls_sandbox, tmp_path / "demo", issues=issues)
     ctx = setup.ctx
     assert ctx.config.github.api_url.startswith("https://") and ctx.config.github.ca_bundle is not None
-    assert ctx.config.repos[0].clone_url.startswith("https://")
+    assert (ctx.config.repos[0].clone_url or "").startswith("https://")
     (number,) = setup.seeded.issue_numbers
     for _ in range(4):
         dispatcher.run(ctx)
