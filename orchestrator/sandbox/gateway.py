@@ -19,7 +19,7 @@ from orchestrator.sandbox.admin import GraphQLEndpoint
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.faults import FaultInjector
 from orchestrator.sandbox.git_http import GitHttp, credentials, is_git_path, parse_request
-from orchestrator.sandbox.routing import ApiError, Request, Response, Router
+from orchestrator.sandbox.routing import ApiError, Request, Response, Router, unsupported
 
 API_PREFIX = "/api/v3"
 GRAPHQL_PATH = "/api/graphql"
@@ -117,6 +117,8 @@ class Gateway:
                 403, f"API rate limit exceeded for user {request.viewer}.", headers=state.headers()
             )
         try:
+            if request.path == "/rate_limit" and request.query:
+                raise unsupported("query parameter", next(iter(request.query)))
             response = (
                 self._rate_limit(token) if request.path == "/rate_limit" else self.api.dispatch(request)
             )

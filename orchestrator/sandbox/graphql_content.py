@@ -118,8 +118,8 @@ def _comments(
     rows = (
         conn(info).execute("SELECT * FROM comments WHERE issue_id = ? ORDER BY id", (content.id,)).fetchall()
     )
-    if orderBy and orderBy.get("direction") == "DESC":
-        rows.reverse()
+    if orderBy:  # IssueCommentOrder: UPDATED_AT, ASC or DESC
+        rows.sort(key=lambda row: (row["updated_at"], row["id"]), reverse=orderBy.get("direction") == "DESC")
     return connection([comment(row, content, info) for row in rows], **page)
 
 

@@ -16,6 +16,7 @@ from orchestrator.sandbox.routing import (
     Router,
     int_param,
     not_found,
+    unsupported,
     validation_failed,
 )
 
@@ -252,6 +253,10 @@ class CheckRoutes:
     def list_runs(self, request: Request) -> Response:
         repo = self._repo(request)
         sha = self._sha(repo, request.params["ref"])
+        if request.query.get("filter", "latest") not in ("latest", "all"):
+            raise validation_failed("CheckRun", "filter", "invalid")
+        if request.query.get("status", "completed") not in ("queued", "in_progress", "completed"):
+            raise validation_failed("CheckRun", "status", "invalid")
         if request.query.get("filter", "latest") == "all":
             rows = self.core.db.all(
                 "SELECT * FROM check_runs WHERE repo_id = ? AND head_sha = ? ORDER BY id DESC", (repo.id, sha)
@@ -313,6 +318,9 @@ def _run_values(data: dict[str, Any]) -> dict[str, Any]:
         values.setdefault("completed_at", utc_now())
     output = data.get("output")
     if isinstance(output, dict):
+        for key in output:
+            if key not in ("title", "summary", "text"):
+                raise unsupported("body field", f"output.{key}", "check run annotations and images")
         values.update(
             {
                 "output_title": output.get("title"),

@@ -175,6 +175,11 @@ def _check_sha(existing: TreeEntry | None, sha: Any, deleting: bool) -> None:
 
 
 def _identity(value: Any, viewer: Any) -> Identity:
-    if isinstance(value, dict) and isinstance(value.get("name"), str) and isinstance(value.get("email"), str):
-        return Identity(value["name"], value["email"])
+    if isinstance(value, dict):
+        for key in value:
+            if key not in ("name", "email"):
+                raise unsupported("body field", f"author.{key}", "commit dates are the time of the request")
+        if isinstance(value.get("name"), str) and isinstance(value.get("email"), str):
+            return Identity(value["name"], value["email"])
+        raise validation_failed("Content", "author", "invalid")
     return Identity(viewer["login"], f"{viewer['id']}+{viewer['login']}@users.noreply.sandbox")

@@ -67,6 +67,32 @@ def api(forge: SandboxForge) -> Api:
             "gitignore_template",
         ),
         ("GET", "/search/issues", {"params": {"q": "reactions:>5"}}, "reactions"),
+        ("GET", "/rate_limit", {"params": {"resource": "core"}}, "resource"),
+        ("GET", f"{REPO}/commits/main/check-runs", {"params": {"app_id": "1"}}, "app_id"),
+        (
+            "POST",
+            f"{REPO}/check-runs",
+            {
+                "json": {
+                    "name": "lint",
+                    "head_sha": "main",
+                    "output": {"title": "t", "summary": "s", "annotations": []},
+                }
+            },
+            "output.annotations",
+        ),
+        (
+            "PUT",
+            f"{REPO}/contents/a.txt",
+            {
+                "json": {
+                    "message": "m",
+                    "content": "",
+                    "author": {"name": "a", "email": "a@b", "date": "2020-01-01"},
+                }
+            },
+            "author.date",
+        ),
     ],
 )
 def test_unimplemented_parameters_are_refused_by_name(
