@@ -40,10 +40,31 @@ class Sizes:
     workers: tuple[int, ...]
     dashboard_events: int
     host_issues: int = 50
+    busy_agent_seconds: float = 40.0  # (i) the long agent that keeps the queue busy
+    busy_probes: int = 3
+    isolation_files: int = 2000  # (j) the repo the sandbox cost is measured on
+    isolation_repeats: int = 15
 
 
 FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
-QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6)
+QUICK = Sizes(
+    (1, 2),
+    (3,),
+    0,
+    ((1, 3),),
+    1,
+    200,
+    2,
+    1,
+    2,
+    (1, 2),
+    2_000,
+    6,
+    busy_agent_seconds=6.0,
+    busy_probes=1,
+    isolation_files=50,
+    isolation_repeats=3,
+)
 
 
 def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -88,6 +109,16 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return multi_host.run(workdir / "h", sizes.host_issues)
 
+    def busy() -> dict[str, Any]:
+        from bench import busy_queue
+
+        return busy_queue.run(workdir / "i", sizes.busy_agent_seconds, sizes.busy_probes)
+
+    def isolation() -> dict[str, Any]:
+        from bench import isolation_cost
+
+        return isolation_cost.run(workdir / "j", sizes.isolation_files, sizes.isolation_repeats)
+
     return {
         "a": idle,
         "b": task,
@@ -96,6 +127,8 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "e": flow,
         "dashboard": dashboard,
         "h": hosts,
+        "i": busy,
+        "j": isolation,
     }
 
 
@@ -107,6 +140,8 @@ KEYS = {
     "e": "timeline",
     "dashboard": "dashboard",
     "h": "multi_host",
+    "i": "busy_queue",
+    "j": "isolation_cost",
 }
 
 

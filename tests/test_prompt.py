@@ -257,6 +257,10 @@ COMMENT_CASES: dict[str, tuple[dict[str, object], list[str]]] = {
         ["Reason: chain exhausted, see `@bob`", "Agents tried: claude, codex (3 attempts)."],
     ),
     "wedged": ({"pr": PR, "reason": "CI red for 7 h"}, ["Reason: CI red for 7 h", "branch `agent/12-spin`"]),
+    "waiting": (
+        {"issue": ISSUE, "waits_for": ["#3", "acme/lib#4"]},
+        ["It says it depends on #3, acme/lib#4, still open.", "once\nthose are closed"],
+    ),
 }
 
 
