@@ -67,6 +67,7 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _host_targets,
         _busy_targets,
         _isolation_targets,
+        _replay_targets,
     ]
     found: list[Target] = []
     for check in checks:
@@ -75,6 +76,12 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         except KeyError:  # the section did not run (or failed): its targets are not reported
             continue
     return found
+
+
+def _replay_targets(s: dict[str, Any]) -> list[Target]:
+    from bench.replay_bench import targets
+
+    return targets(s)
 
 
 def _host_targets(s: dict[str, Any]) -> list[Target]:

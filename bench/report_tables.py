@@ -36,6 +36,7 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
             _busy,
         ),
         "isolation_cost": ("j. sandbox cost: agent start and test step, bwrap vs no isolation", _isolation),
+        "replay": ("r. agentos replay of a real history (bench/replay_bench.py)", _replay),
     }
     lines: list[str] = []
     for key, (title, render) in renderers.items():
@@ -58,6 +59,12 @@ def _isolation(s: dict[str, Any]) -> list[str]:
         f"+{s['test_step_overhead_ms']} ms (egress proxy: +{s['allow_overhead_ms']} ms per start)"
     )
     return lines
+
+
+def _replay(s: dict[str, Any]) -> list[str]:
+    from bench.replay_bench import lines
+
+    return lines(s)
 
 
 def _idle(s: dict[str, Any]) -> list[str]:

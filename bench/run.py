@@ -44,6 +44,7 @@ class Sizes:
     busy_probes: int = 3
     isolation_files: int = 2000  # (j) the repo the sandbox cost is measured on
     isolation_repeats: int = 15
+    replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
 
 
 FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
@@ -64,6 +65,7 @@ QUICK = Sizes(
     busy_probes=1,
     isolation_files=50,
     isolation_repeats=3,
+    replay_count=1,
 )
 
 
@@ -119,6 +121,13 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return isolation_cost.run(workdir / "j", sizes.isolation_files, sizes.isolation_repeats)
 
+    def replayed() -> dict[str, Any]:
+        from bench import replay_bench
+
+        return replay_bench.run(
+            workdir / "r", sizes.replay_count, quick=sizes.replay_count < FULL.replay_count
+        )
+
     return {
         "a": idle,
         "b": task,
@@ -129,6 +138,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "h": hosts,
         "i": busy,
         "j": isolation,
+        "r": replayed,
     }
 
 
@@ -142,6 +152,7 @@ KEYS = {
     "h": "multi_host",
     "i": "busy_queue",
     "j": "isolation_cost",
+    "r": "replay",
 }
 
 

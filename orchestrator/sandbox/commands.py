@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 DEFAULT_DATA_DIR = Path("runtime/sandbox")
 
@@ -41,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--ca-bundle", help="CA file of a forge serving HTTPS (default: from DIR/server.json)")
     seed.add_argument("--repo", required=True, help="owner/name")
     seed.add_argument("--from", dest="source", type=Path, help="a local directory pushed as the first commit")
+    seed.add_argument(
+        "--ref",
+        help="--from is a git repository: push its history up to this revision as main (seed_git.py)",
+    )
     seed.add_argument("--ci-command", help="the sandbox CI test command for pull requests")
     seed.add_argument("--issues", type=Path, help="a YAML list of {title, body, labels, status}")
     seed.add_argument("--board", action="store_true", help="create a Projects v2 board with the issues on it")
@@ -75,16 +80,19 @@ def cmd_seed(args: argparse.Namespace) -> int:
     try:
         url, token, ca_bundle = _locate(args)
         issues = load_issues(args.issues) if args.issues else []
-        result = seed_repo(
-            url + "/api/v3",
-            token,
-            args.repo,
-            source_dir=args.source,
-            ci_command=args.ci_command,
-            issues=issues,
-            board=args.board,
-            ca_bundle=ca_bundle,
-        )
+        if args.ref is not None:
+            result = _seed_git(args, url, token, issues, ca_bundle)
+        else:
+            result = seed_repo(
+                url + "/api/v3",
+                token,
+                args.repo,
+                source_dir=args.source,
+                ci_command=args.ci_command,
+                issues=issues,
+                board=args.board,
+                ca_bundle=ca_bundle,
+            )
     except (SeedError, OSError) as exc:
         print(f"sandbox seed: {exc}", file=sys.stderr)
         return 1
@@ -94,6 +102,30 @@ def cmd_seed(args: argparse.Namespace) -> int:
     if result.project_number is not None:
         print(f"board: project #{result.project_number}")
     return 0
+
+
+def _seed_git(
+    args: argparse.Namespace, url: str, token: str, issues: list[Any], ca_bundle: str | None
+) -> Any:
+    from orchestrator.sandbox.seed import SeedError
+    from orchestrator.sandbox.seed_git import seed_from_git
+
+    if args.source is None:
+        raise SeedError("--ref needs --from PATH (the git repository to take the history from)")
+    if ca_bundle is not None:
+        raise SeedError(
+            "--ref with a forge serving HTTPS (--tls) is not supported yet: serve it without --tls"
+        )
+    return seed_from_git(
+        url + "/api/v3",
+        token,
+        args.repo,
+        args.source,
+        args.ref,
+        ci_command=args.ci_command,
+        issues=issues,
+        board=args.board,
+    )
 
 
 def _locate(args: argparse.Namespace) -> tuple[str, str, str | None]:

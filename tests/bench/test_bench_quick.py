@@ -37,10 +37,11 @@ def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResu
         "multi_host",
         "busy_queue",
         "isolation_cost",
+        "replay",
     }
     assert not [key for key, value in sections.items() if "error" in value]
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
-    assert {t["name"].split(".")[0] for t in results["targets"]} == {"a", "b", "c", "d", "f", "h", "i"}
+    assert {t["name"].split(".")[0] for t in results["targets"]} == {"a", "b", "c", "d", "f", "h", "i", "r"}
     assert "targets" in result.stdout and "results:" in result.stdout
 
 

@@ -160,10 +160,10 @@ def test_a_refused_push_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
     subprocess.run(["git", "clone", "-q", url, str(other)], check=True)
     pushed: list[str] = []
 
-    def runner_with_a_rival_push(spec, prompt, worktree: Path, run_dir: Path) -> AgentRun:
+    def runner_with_a_rival_push(spec, prompt, worktree: Path, run_dir: Path, git=None) -> AgentRun:
         from orchestrator.agents import run_agent
 
-        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ)
+        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ, git=git)
         if not pushed:
             (other / "RIVAL.md").write_text("someone else's commit\n")
             git = ["git", "-C", str(other)]
@@ -199,10 +199,10 @@ def test_a_git_error_after_the_agent_ran_is_an_outcome_and_the_retry_merges(sand
     (remote,) = (tmp_path / "sandbox").glob("git/*/textkit.git")
     away = remote.with_name("textkit.git.away")
 
-    def runner_then_outage(spec, prompt, worktree: Path, run_dir: Path) -> AgentRun:
+    def runner_then_outage(spec, prompt, worktree: Path, run_dir: Path, git=None) -> AgentRun:
         from orchestrator.agents import run_agent
 
-        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ)
+        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ, git=git)
         remote.rename(away)  # the forge's git goes away before our push
         return run
 
