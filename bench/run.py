@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark of issue 9 on the sandbox forge; prints a table, writes bench/results.json.
+"""`make bench`: the benchmarks of issues 9 and 15 on the sandbox forge; prints a table, writes bench/results.json.
 
 `python -m bench.run` runs the full sizes (about 5–10 minutes on 2 cores); `--quick` runs every section on
 tiny sizes (the smoke test, tests/bench/, uses it); `--only a,b` runs a subset; `--out` writes elsewhere.
@@ -47,7 +47,9 @@ class Sizes:
     replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
 
 
-FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
+FULL = Sizes(
+    (1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 15, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50
+)
 QUICK = Sizes(
     (1, 2),
     (3,),

@@ -15,7 +15,7 @@ from graphql import GraphQLResolveInfo
 
 from orchestrator.sandbox import forge_lookups as lookups
 from orchestrator.sandbox import projects_store as store
-from orchestrator.sandbox import search_query
+from orchestrator.sandbox import repo_settings, search_query
 from orchestrator.sandbox.graphql_paging import connection
 
 if TYPE_CHECKING:
@@ -327,7 +327,9 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Repository", "rebaseMergeAllowed"): lambda *_: True,
     ("Repository", "squashMergeAllowed"): lambda *_: True,
     ("Repository", "autoMergeAllowed"): lambda *_: True,
-    ("Repository", "deleteBranchOnMerge"): lambda *_: False,
+    ("Repository", "deleteBranchOnMerge"): lambda repo, info: repo_settings.deletes_head_on_merge(
+        info.context.db, repo.id
+    ),
     ("Label", "url"): _label_url,
     ("Repository", "labels"): _repo_labels,
     ("Repository", "label"): _repo_label,

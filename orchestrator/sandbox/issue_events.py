@@ -1,4 +1,4 @@
-"""Issue events of the sandbox forge, and `GET /repos/{o}/{r}/issues/{n}/events` serving them in GitHub's shapes.
+"""Issue events of the sandbox forge: recording them, and their GitHub shapes (routes_events serves them).
 
 Recorded as they happen: labeled / unlabeled (label), assigned / unassigned (assignee, assigner),
 milestoned / demilestoned (milestone), renamed (rename), closed / reopened (state_reason; commit_id when a
@@ -11,15 +11,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orchestrator.sandbox.db import SandboxDB, utc_now
-from orchestrator.sandbox.pagination import paged_response
 from orchestrator.sandbox.payloads import Urls, user_json, user_row
-from orchestrator.sandbox.routing import Request, Response, Router, int_param, not_found
-
-if TYPE_CHECKING:
-    from orchestrator.sandbox.core import ForgeCore
 
 EVENTS = (
     "labeled",
@@ -97,23 +92,3 @@ def event_json(urls: Urls, db: SandboxDB, full_name: str, row: sqlite3.Row) -> d
     elif event in ("closed", "reopened"):
         body["state_reason"] = row["state_reason"]
     return body
-
-
-class IssueEventRoutes:
-    def __init__(self, core: ForgeCore) -> None:
-        self.core = core
-
-    def register(self, router: Router) -> None:
-        router.add("GET", "/repos/{owner}/{repo}/issues/{number}/events", self.list_events, paged=True)
-
-    def list_events(self, request: Request) -> Response:
-        repo = self.core.readable_repo(request)
-        issue = self.core.db.one(
-            "SELECT id FROM issues WHERE repo_id = ? AND number = ?",
-            (repo.id, int_param(request.params["number"])),
-        )
-        if issue is None:
-            raise not_found()
-        rows = self.core.db.all("SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id", (issue["id"],))
-        body = [event_json(self.core.urls, self.core.db, repo.full_name, row) for row in rows]
-        return paged_response(request, self.core.urls.api, body)

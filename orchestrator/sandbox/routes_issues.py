@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from orchestrator.sandbox import automations
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.issue_events import record_event
@@ -175,6 +176,8 @@ class IssueRoutes:
                 (now, reason, actor, now, issue_id),
             )
             event = "closed"
+            if changed:
+                automations.content_closed(self.core.db, issue_id)  # the boards' "Item closed" workflows
         else:
             reason = "reopened"
             changed = self.core.db.execute(

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.sandbox import automations
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.gitrepo import Identity, patches_by_path
@@ -265,6 +266,7 @@ class PullRoutes:
             new_tip, base_before = merge_pull(self.core, repo, request)
             self._record_merge(row, new_tip, base_before, view.head_sha, actor)
         self.core.branch_moved(repo, row["base_ref"], new_tip, actor)
+        automations.after_merge(self.core, repo, row["head_ref"])  # "automatically delete head branches"
         if row["base_ref"] == repo.default_branch:
             self._close_referenced(repo, str(row["body"] or "") + "\n" + str(row["title"]), actor, new_tip)
         return new_tip

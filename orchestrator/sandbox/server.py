@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 from orchestrator.sandbox.accounting import LIMIT_PER_HOUR, Accounting
 from orchestrator.sandbox.admin import AdminRoutes, GraphQLEndpoint
 from orchestrator.sandbox.auto_merge import AutoMerger
+from orchestrator.sandbox.automations import RepoSettingsRoutes
 from orchestrator.sandbox.ci import SandboxCI
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
@@ -34,12 +35,12 @@ from orchestrator.sandbox.gateway import API_PREFIX, GRAPHQL_PATH, Gateway
 from orchestrator.sandbox.git_auth import git_auth_config, git_auth_env
 from orchestrator.sandbox.git_http import GitHttp
 from orchestrator.sandbox.graphql_repos import ForgeServices
-from orchestrator.sandbox.issue_events import IssueEventRoutes
 from orchestrator.sandbox.payloads import Urls
 from orchestrator.sandbox.routes_checks import CheckRoutes, CheckStore
 from orchestrator.sandbox.routes_comments import CommentRoutes
 from orchestrator.sandbox.routes_commits import CommitRoutes
 from orchestrator.sandbox.routes_contents import ContentRoutes
+from orchestrator.sandbox.routes_events import IssueEventRoutes
 from orchestrator.sandbox.routes_git import GitRoutes
 from orchestrator.sandbox.routes_issues import IssueRoutes
 from orchestrator.sandbox.routes_labels import LabelRoutes
@@ -84,6 +85,7 @@ class SandboxForge:
         self.api = Router()
         for routes in (
             RepoRoutes(self.core),
+            RepoSettingsRoutes(self.core),
             CommentRoutes(self.core),  # before issues: /issues/comments is not issue number "comments"
             issues,
             LabelRoutes(self.core),
