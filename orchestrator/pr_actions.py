@@ -30,15 +30,8 @@ def issue_number_of(pr: PullRequest) -> int | None:
 
 
 def local_task_for(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task | None:
-    """The newest task of this host that works on the PR's branch, in any mailbox folder."""
-    found: Task | None = None
-    for state in TaskState:
-        for entry in ctx.mailbox.list(state):
-            task = entry.task
-            mine = task is not None and task.repo == repo.full_name and task.branch == pr.head_ref
-            if mine and task is not None and (found is None or task.attempt > found.attempt):
-                found = task
-    return found
+    """The task of this host that works on the PR's branch (from the mailbox index; restored if archived)."""
+    return ctx.mailbox.task_for_branch(repo.full_name, pr.head_ref)
 
 
 def finish_merged(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> None:

@@ -112,10 +112,6 @@ def _seed_git(
 
     if args.source is None:
         raise SeedError("--ref needs --from PATH (the git repository to take the history from)")
-    if ca_bundle is not None:
-        raise SeedError(
-            "--ref with a forge serving HTTPS (--tls) is not supported yet: serve it without --tls"
-        )
     return seed_from_git(
         url + "/api/v3",
         token,
@@ -125,6 +121,7 @@ def _seed_git(
         ci_command=args.ci_command,
         issues=issues,
         board=args.board,
+        ca_bundle=ca_bundle,
     )
 
 

@@ -25,7 +25,10 @@ def git_auth_config(url: str, token: str, ca_bundle: str | None = None) -> tuple
 
 def git_auth_env(url: str, token: str, ca_bundle: str | None = None) -> dict[str, str]:
     """The same as environment entries for a plain `git` (GIT_CONFIG_COUNT, GIT_CONFIG_KEY_n, …; and
-    GIT_SSL_CAINFO, which would otherwise win over http.sslCAInfo when the environment already sets it)."""
+    GIT_SSL_CAINFO, which would otherwise win over http.sslCAInfo when the environment already sets it);
+    nothing for a remote that is not HTTP(S) (a `file://` one of `sandbox serve --file-remotes`)."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        return {}
     config = git_auth_config(url, token, ca_bundle)
     env = {"GIT_CONFIG_COUNT": str(len(config)), "GIT_TERMINAL_PROMPT": "0"}
     if ca_bundle:
