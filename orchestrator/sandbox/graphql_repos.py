@@ -103,10 +103,11 @@ def _viewer_permission(repo: lookups.RepoRow, info: GraphQLResolveInfo) -> str |
 
 def _default_branch_ref(repo: lookups.RepoRow, info: GraphQLResolveInfo) -> dict[str, Any] | None:
     sha = services(info).core.bare(forge_repo(info, repo.id)).heads().get(repo.default_branch)
-    return _ref(repo, repo.default_branch, sha) if sha else None
+    return branch_ref(repo, repo.default_branch, sha) if sha else None
 
 
-def _ref(repo: lookups.RepoRow, branch: str, sha: str) -> dict[str, Any]:
+def branch_ref(repo: lookups.RepoRow, branch: str, sha: str) -> dict[str, Any]:
+    """A `Ref` of a branch pointing at `sha` (graphql_links resolves its protection rule from repo_id)."""
     node = f"REF_{repo.id}_{branch}"
     target = {
         "__typename": "Commit",
@@ -114,13 +115,13 @@ def _ref(repo: lookups.RepoRow, branch: str, sha: str) -> dict[str, Any]:
         "oid": sha,
         "id": f"C_{repo.id}_{sha}",
     }  # graphql_commits
-    return {"id": node, "name": branch, "prefix": "refs/heads/", "target": target}
+    return {"id": node, "name": branch, "prefix": "refs/heads/", "target": target, "repo_id": repo.id}
 
 
 def _repo_ref(repo: lookups.RepoRow, info: GraphQLResolveInfo, qualifiedName: str) -> dict[str, Any] | None:
     branch = qualifiedName.removeprefix("refs/heads/")
     sha = services(info).core.bare(forge_repo(info, repo.id)).heads().get(branch)
-    return _ref(repo, branch, sha) if sha else None
+    return branch_ref(repo, branch, sha) if sha else None
 
 
 # --- labels, milestones, assignable users --------------------------------------------------------------------
@@ -255,7 +256,7 @@ def _search(_: None, info: GraphQLResolveInfo, query: str, type: str, **page: An
         raise Unsupported(f"search type {type}")
     core = services(info).core
     try:
-        search = search_query.parse(query)
+        search = search_query.parse(query, viewer(info))
     except (search_query.SearchUnsupported, search_query.SearchInvalid) as exc:
         raise store.ProjectsValidationError(str(exc)) from exc
     found = []

@@ -20,6 +20,7 @@ from orchestrator.sandbox import (
     graphql_commits,
     graphql_content,
     graphql_cost,
+    graphql_links,
     graphql_lists,
     graphql_mutations,
     graphql_repos,
@@ -27,6 +28,7 @@ from orchestrator.sandbox import (
 from orchestrator.sandbox import forge_lookups as lookups
 from orchestrator.sandbox import projects_store as store
 from orchestrator.sandbox.db import utc_now
+from orchestrator.sandbox.graphql_paging import cursor
 
 if TYPE_CHECKING:
     from orchestrator.sandbox.db import SandboxDB
@@ -224,7 +226,12 @@ def _project_items(
         "startCursor": _item_cursor(items[0].id) if items else None,
         "endCursor": _item_cursor(items[-1].id) if items else None,
     }
-    return {"nodes": items, "pageInfo": page_info, "totalCount": store.item_count(_conn(info), project.id)}
+    return {
+        "nodes": items,
+        "edges": [{"cursor": _item_cursor(item.id), "node": item} for item in items],
+        "pageInfo": page_info,
+        "totalCount": store.item_count(_conn(info), project.id),
+    }
 
 
 def _project_workflows(
@@ -236,6 +243,7 @@ def _project_workflows(
     page_info = {"hasNextPage": len(shown) < len(flows), "hasPreviousPage": False}
     return {
         "nodes": shown,
+        "edges": [{"cursor": cursor(index), "node": flow} for index, flow in enumerate(shown)],
         "pageInfo": {**page_info, "startCursor": None, "endCursor": None},
         "totalCount": len(flows),
     }
@@ -428,5 +436,6 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     **graphql_commits.RESOLVERS,
     **graphql_content.RESOLVERS,
     **graphql_lists.RESOLVERS,
+    **graphql_links.RESOLVERS,
     **graphql_mutations.RESOLVERS,
 }

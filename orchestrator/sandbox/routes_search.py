@@ -36,7 +36,7 @@ class SearchRoutes:
         if not q:
             raise validation_failed("Search", "q", "missing")
         try:
-            search = search_query.parse(q)
+            search = search_query.parse(q, request.viewer)
         except search_query.SearchUnsupported as exc:
             raise unsupported("search query", q, str(exc)) from exc
         except search_query.SearchInvalid as exc:

@@ -3,8 +3,10 @@
 Implemented qualifiers (each may be negated with a leading `-`): repo:, user:, org:, is:/type: (issue, pr,
 pull-request, open, closed, merged, unmerged, draft), state:, label:, author:, assignee:, mentions:,
 milestone:, no: (label, assignee, milestone), in: (title, body, comments), head:, base:, draft:, created:,
-updated:, closed: (YYYY-MM-DD or a timestamp, with >, >=, <, <= or a..b). Other words must all appear in
-the searched text (quotes keep a phrase). Any other qualifier is a `SearchUnsupported` naming it.
+updated:, closed: (YYYY-MM-DD or a timestamp, with >, >=, <, <= or a..b), review-requested: and
+user-review-requested: (nothing matches: the sandbox keeps no review requests and refuses to make one). A
+user's login may be `@me`, the searching user. Other words must all appear in the searched text (quotes keep
+a phrase). Any other qualifier is a `SearchUnsupported` naming it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ QUALIFIERS = (
     "created",
     "updated",
     "closed",
+    "review-requested",
+    "user-review-requested",
 )
+_LOGIN_QUALIFIERS = ("user", "author", "assignee", "mentions", "review-requested", "user-review-requested")
 _QUALIFIER = re.compile(r"^(-?)([a-z-]+):(.+)$")
 _IS_VALUES = ("issue", "pr", "pull-request", "open", "closed", "merged", "unmerged", "draft")
 
@@ -91,7 +96,8 @@ class IssueSearch:
         return any(word.lower() in text.lower() for text in texts)
 
 
-def parse(q: str) -> IssueSearch:
+def parse(q: str, viewer: str) -> IssueSearch:
+    """The search `q` run by `viewer` (the login `@me` stands for)."""
     try:
         tokens = shlex.split(q)
     except ValueError as exc:
@@ -108,6 +114,8 @@ def parse(q: str) -> IssueSearch:
         if name == "in":
             search.scopes |= _scopes(value)
             continue
+        if name in _LOGIN_QUALIFIERS and value.lower() == "@me":
+            value = viewer
         test = _test(name, value)
         search.tests.append((lambda t: lambda item: not t(item))(test) if negate else test)
     return search
@@ -138,6 +146,8 @@ def _test(name: str, value: str) -> Test:
         "head": lambda item: item.head is not None and _same(item.head, value),
         "base": lambda item: item.base is not None and _same(item.base, value),
         "draft": lambda item: item.is_pull and item.draft == (value.lower() == "true"),
+        "review-requested": lambda item: False,  # no review requests exist in the sandbox
+        "user-review-requested": lambda item: False,
     }
     if name in simple:
         if name == "state" and value not in ("open", "closed"):

@@ -2,8 +2,9 @@
 
 gh talks to `https://127.0.0.1:PORT` (GH_HOST with the port, GH_ENTERPRISE_TOKEN, the forge's CA in
 SSL_CERT_FILE); the repository is cloned and pushed over HTTPS with the token. Proves, judged from the
-forge's state: `gh issue list|view|create|comment|close|reopen`, `gh label list`, `gh pr list|view|create|
-checks|merge`, `gh pr ready`, `gh pr merge --auto` (GitHub's refusal on a PR already mergeable) and
+forge's state: `gh issue list|view|create|comment|close|reopen|edit|status`, `gh label list|create|edit`,
+`gh pr list|view|create|checks|merge|edit|diff|comment|review|status|close|reopen`, `gh pr ready`, `gh pr
+merge --auto` (GitHub's refusal on a PR already mergeable), `gh repo view|clone`, `gh search issues` and
 `gh api` work; and every GraphQL document gh sent is valid against GitHub's published schema by GitHub's
 rules — one of them (`... on Issue { state } ... on PullRequest { state }`) is refused by graphql-core's
 reference OverlappingFieldsCanBeMerged rule although github.com runs it, which is the case the sandbox
@@ -87,6 +88,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GhSession]:
             "GH_ENTERPRISE_TOKEN": forge.token,
             "GH_REPO": f"{host}/{REPO}",
             "SSL_CERT_FILE": forge.ca_bundle,
+            "GIT_SSL_CAINFO": forge.ca_bundle,  # git run by gh (gh repo clone)
             "GH_CONFIG_DIR": str(root / "gh-config"),
             "GH_PROMPT_DISABLED": "1",
             "GH_NO_UPDATE_NOTIFIER": "1",
@@ -169,6 +171,40 @@ def test_gh_auto_merge(session: GhSession) -> None:
     session.git("push", "-q", "origin", "HEAD:refs/heads/later")
     session.forge.wait_ci_idle(60)  # CI passes on the updated head, and auto-merge merges it
     assert session.api(f"/pulls/{number}")["merged"] is True
+
+
+def test_gh_edit_status_review_and_repo_commands(session: GhSession) -> None:
+    session.gh("label", "create", "bug", "--color", "ff0000", "-d", "a bug")
+    session.gh("label", "edit", "bug", "--color", "00ff00")
+    assert json.loads(session.gh("label", "list", "--json", "name,color", "--search", "bug")) == [
+        {"color": "00ff00", "name": "bug"}
+    ]
+    issue = session.gh("issue", "create", "-t", "Edit me", "-b", "b").strip().rsplit("/", 1)[1]
+    session.gh("issue", "edit", issue, "--title", "Edited", "--add-label", "bug", "--add-assignee", "@me")
+    edited = session.api(f"/issues/{issue}")
+    assert (edited["title"], [a["login"] for a in edited["assignees"]]) == ("Edited", ["agentos-admin"])
+    assert f"{issue}\tOPEN\tEdited" in session.gh("issue", "status")  # assigned to and opened by me
+    number = _open_pull(session, "status", {"status.txt": "s\n", "app.txt": "app\n"}, "")
+    session.gh("pr", "edit", str(number), "--title", "Status page", "--add-label", "bug")
+    assert session.api(f"/pulls/{number}")["title"] == "Status page"
+    assert "+s" in session.gh("pr", "diff", str(number))
+    session.gh("pr", "comment", str(number), "-b", "a note")
+    session.gh("pr", "review", str(number), "--comment", "-b", "looks fine")
+    refused = session.gh("pr", "review", str(number), "--approve", ok=False)
+    assert refused.startswith("1|") and "Can not approve your own pull request" in refused  # as GitHub says
+    assert [r["state"] for r in session.api(f"/pulls/{number}/reviews")] == ["COMMENTED"]
+    status = session.gh("pr", "status", "-R", f"{session.host}/{REPO}")
+    assert f"#{number}  Status page [status]" in status and "You have no pull requests to review" in status
+    session.gh("pr", "close", str(number), "-c", "not now")
+    assert session.api(f"/pulls/{number}")["state"] == "closed"
+    session.gh("pr", "reopen", str(number))
+    assert session.api(f"/pulls/{number}")["state"] == "open"
+    assert session.gh("repo", "view", REPO).startswith(f"name:\t{REPO}")
+    found = session.gh("search", "issues", "Edited", "--repo", REPO, "--author", "@me")
+    assert found.startswith(f"{REPO}\t{issue}\topen\tEdited")
+    cloned = session.clone.parent / "by-gh"
+    session.gh("repo", "clone", REPO, str(cloned))
+    assert (cloned / "README.md").read_text() == "# tool\n"
 
 
 def _open_pull(session: GhSession, branch: str, files: dict[str, str], body: str, draft: bool = False) -> int:

@@ -131,3 +131,57 @@ def test_a_private_repository_is_not_found_to_an_outsider(forge: SandboxForge, c
     assert client.graphql('{ repository(owner: "agentos-admin", name: "secret") { name } }')["data"] == {
         "repository": {"name": "secret"}
     }
+
+
+LINKS = """query($number: Int!) {
+  repository(owner: "agentos-admin", name: "app") {
+    pullRequest(number: $number) {
+      baseRef { name target { oid } branchProtectionRule { requiresStrictStatusChecks } }
+      headRef { name }
+      projectItems(first: 10) { totalCount nodes { project { title } } }
+    }
+    pullRequests(first: 5) { edges { cursor node { number } } }
+  }
+}"""
+
+
+def test_refs_project_items_edges_and_searches_for_me(forge: SandboxForge, client: Client) -> None:
+    """What gh pr status / gh pr edit read: a PR's base and head refs (null once the branch is gone), the
+    base's protection rule (null: unprotected), the board items holding it, `edges` on every list; and the
+    search's `@me` (the searching user) and `review-requested:` (no review requests exist: nothing)."""
+    main = client.rest("GET", f"{REPO}/branches/main")["commit"]["sha"]
+    client.rest("POST", f"{REPO}/git/refs", json={"ref": "refs/heads/feat", "sha": main})
+    client.rest("PUT", f"{REPO}/contents/f.txt", json={"message": "f", "content": "eA==", "branch": "feat"})
+    pull = client.rest("POST", f"{REPO}/pulls", json={"title": "feat", "head": "feat", "base": "main"})
+    board = requests.post(
+        f"{forge.url}/_sandbox/boards",
+        json={"owner": "agentos-admin", "title": "Board", "options": ["Todo"]},
+        headers=client.headers,
+        timeout=30,
+    ).json()
+    added = client.graphql(
+        "mutation($p: ID!, $c: ID!) { addProjectV2ItemById(input: {projectId: $p, contentId: $c}) "
+        "{ item { id } } }",
+        p=board["project_id"],
+        c=pull["node_id"],
+    )
+    assert "errors" not in added, added
+    data = client.graphql(LINKS, number=pull["number"])
+    assert "errors" not in data, data
+    repo = data["data"]["repository"]
+    head = client.rest("GET", f"{REPO}/branches/main")["commit"]["sha"]
+    assert repo["pullRequest"] == {
+        "baseRef": {"name": "main", "target": {"oid": head}, "branchProtectionRule": None},
+        "headRef": {"name": "feat"},
+        "projectItems": {"totalCount": 1, "nodes": [{"project": {"title": "Board"}}]},
+    }
+    assert [e["node"]["number"] for e in repo["pullRequests"]["edges"]] == [pull["number"]]
+    assert repo["pullRequests"]["edges"][0]["cursor"]
+    client.rest("DELETE", f"{REPO}/git/refs/heads/feat")
+    assert (
+        client.graphql(LINKS, number=pull["number"])["data"]["repository"]["pullRequest"]["headRef"] is None
+    )
+    mine = client.rest("GET", "/search/issues", params={"q": "repo:agentos-admin/app is:pr author:@me"})
+    assert [item["number"] for item in mine["items"]] == [pull["number"]]
+    asked = client.rest("GET", "/search/issues", params={"q": "repo:agentos-admin/app review-requested:@me"})
+    assert asked["total_count"] == 0
