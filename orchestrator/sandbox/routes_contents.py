@@ -40,6 +40,8 @@ class ContentRoutes:
         router.add("GET", base, self.get_contents, query=("ref",))
         router.add("GET", base + "/{path:path}", self.get_contents, query=("ref",))
         router.add("PUT", base + "/{path:path}", self.put_file, body=WRITE_FIELDS)
+        router.add("GET", "/repos/{owner}/{repo}/readme", self.get_readme, query=("ref",))
+        router.add("GET", "/repos/{owner}/{repo}/readme/{dir:path}", self.get_readme, query=("ref",))
         router.add(
             "DELETE",
             base + "/{path:path}",
@@ -89,8 +91,39 @@ class ContentRoutes:
             return Response(200, [self._entry_json(repo, ref, e) for e in entries])
         if entry.kind != "blob" or entry.mode == "120000":
             raise unsupported("content type", "symlink" if entry.mode == "120000" else "submodule")
+        return self._file(request, repo, ref, entry)
+
+    def get_readme(self, request: Request) -> Response:
+        """The preferred README of a directory (the root: then .github/ and docs/), as a file's contents."""
+        repo = self.core.readable_repo(request)
+        bare = self.core.bare(repo)
+        ref = request.query.get("ref") or repo.default_branch
+        if bare.is_empty():
+            raise ApiError(404, "This repository is empty.")
+        commit = bare.resolve(ref)
+        if commit is None:
+            raise ApiError(404, f"No commit found for the ref {ref}")
+        folder = request.params.get("dir", "").strip("/")
+        for place in [folder] if folder else ["", ".github", "docs"]:
+            found = [
+                entry
+                for entry in bare.tree_entries(commit, place, children=True)
+                if entry.kind == "blob" and entry.mode != "120000" and entry.name.lower().startswith("readme")
+            ]
+            if found:
+                return self._file(request, repo, ref, min(found, key=lambda e: (len(e.name), e.name)))
+        raise not_found()
+
+    def _file(self, request: Request, repo: Repo, ref: str, entry: TreeEntry) -> Response:
+        """A file's contents object; its bytes alone for the `raw` media type; `html` is not implemented."""
+        accept = request.header("accept")
+        data = self.core.bare(repo).blob(entry.sha)
+        if "vnd.github.raw" in accept or "vnd.github.v3.raw" in accept:
+            return Response(200, data, content_type="application/vnd.github.raw")
+        if "vnd.github.html" in accept or "vnd.github.v3.html" in accept:
+            raise unsupported("media type", accept, "only the JSON and raw forms of contents")
         body = self._entry_json(repo, ref, entry)
-        body["content"] = base64.encodebytes(bare.blob(entry.sha)).decode()
+        body["content"] = base64.encodebytes(data).decode()
         body["encoding"] = "base64"
         return Response(200, body)
 

@@ -141,10 +141,14 @@ class Route:
 
 
 class Router:
-    """Path templates like "/repos/{owner}/{repo}/issues/{number}"; `{name:path}` may span slashes."""
+    """Path templates like "/repos/{owner}/{repo}/issues/{number}"; `{name:path}` may span slashes.
 
-    def __init__(self) -> None:
+    `known_elsewhere(method, path)` names the operation GitHub has for a request no route serves (the API
+    router passes github_paths.github_operation): that request is a 422 naming it, not a 404."""
+
+    def __init__(self, known_elsewhere: Callable[[str, str], str | None] | None = None) -> None:
         self.routes: list[Route] = []
+        self.known_elsewhere = known_elsewhere
 
     def add(
         self,
@@ -169,7 +173,8 @@ class Router:
         self.routes.append(Route(method, pattern, handler, accepted, fields, template))
 
     def dispatch(self, request: Request) -> Response:
-        """Call the first route matching method and path; GitHub answers 404 for anything unknown.
+        """Call the first route matching method and path; GitHub answers 404 for anything unknown (and the
+        sandbox 422 for what GitHub has and it does not, see `known_elsewhere`).
 
         HEAD runs the GET route; a path served for other methods only answers 404 as on GitHub."""
         method = "GET" if request.method == "HEAD" else request.method
@@ -179,6 +184,9 @@ class Router:
                 request.params = {key: unquote(value) for key, value in match.groupdict().items()}
                 route.check(request)
                 return route.handler(request)
+        template = self.known_elsewhere(method, request.path) if self.known_elsewhere else None
+        if template is not None:
+            raise unsupported("endpoint", f"{method} {template}", "GitHub has it, the sandbox does not")
         raise not_found()
 
 

@@ -34,6 +34,7 @@ from orchestrator.sandbox.faults import FaultConfig, FaultInjector
 from orchestrator.sandbox.gateway import API_PREFIX, GRAPHQL_PATH, Gateway
 from orchestrator.sandbox.git_auth import git_auth_config, git_auth_env
 from orchestrator.sandbox.git_http import GitHttp
+from orchestrator.sandbox.github_paths import github_operation
 from orchestrator.sandbox.graphql_repos import ForgeServices
 from orchestrator.sandbox.payloads import Urls
 from orchestrator.sandbox.routes_checks import CheckRoutes, CheckStore
@@ -82,7 +83,7 @@ class SandboxForge:
         self.ci = SandboxCI(self.core, workers=ci_workers)
         issues = IssueRoutes(self.core)
         self.pulls = PullRoutes(self.core, issues)
-        self.api = Router()
+        self.api = Router(known_elsewhere=github_operation)  # loud for GitHub operations it lacks
         for routes in (
             RepoRoutes(self.core),
             RepoSettingsRoutes(self.core),

@@ -1,7 +1,8 @@
 """Loud, not wrong: what the sandbox does not implement is refused by name; what it answers is GitHub's answer.
 
-Proves: an unimplemented query parameter, body field or parameter value is a 422 naming it and saying "not
-supported by the sandbox forge" (REST), and a missing GraphQL field or an unimplemented argument is a
+Proves: an unimplemented query parameter, body field or parameter value — or a whole operation GitHub's REST
+description lists and the sandbox lacks — is a 422 naming it and saying "not supported by the sandbox forge"
+(REST; what GitHub lacks too stays GitHub's 404), and a missing GraphQL field or an unimplemented argument is a
 GraphQL error saying so; the issue list filters assignee / creator / milestone / mentioned / labels work
 (with GitHub's `none` and `*`); issues are created with assignees and a milestone (unknown ones: 422 naming
 the value); and the issue history holds labeled, unlabeled, assigned, unassigned, milestoned, demilestoned,
@@ -93,13 +94,26 @@ def api(forge: SandboxForge) -> Api:
             },
             "author.date",
         ),
+        # operations GitHub has and the sandbox does not: named, not a 404 read as "no such repository"
+        ("GET", f"{REPO}/releases", {}, "GET /repos/{owner}/{repo}/releases"),
+        ("HEAD", f"{REPO}/actions/runs", {}, "GET /repos/{owner}/{repo}/actions/runs"),
+        ("POST", f"{REPO}/pulls/1/requested_reviewers", {"json": {}}, "requested_reviewers"),
+        ("GET", "/search/code", {"params": {"q": "x"}}, "GET /search/code"),
     ],
 )
 def test_unimplemented_parameters_are_refused_by_name(
     api: Api, method: str, path: str, kwargs: Any, name: str
 ) -> None:
+    if method == "HEAD":  # no body: the status says it
+        assert requests.head(api.forge.api_url + path, headers=api.headers, timeout=30).status_code == 422
+        return
     body = api.call(method, path, 422, **kwargs)
     assert name in body["message"] and "not supported by the sandbox forge" in body["message"]
+
+
+def test_what_github_lacks_too_is_a_404(api: Api) -> None:
+    for method, path in (("GET", "/no/such/thing"), ("PUT", f"{REPO}/issues/1"), ("GET", f"{REPO}/x/y")):
+        assert api.call(method, path, 404)["message"] == "Not Found"
 
 
 def test_values_github_refuses_are_422(api: Api) -> None:

@@ -4,7 +4,8 @@ Proves: HEAD answers every GET route with its headers and no body (not 501); the
 `/meta` answer without a token; a 401 carries `WWW-Authenticate`; a reply on a connection the server
 closes says `Connection: close`; the legacy `GET statuses/{sha}` lists statuses; contents serve nested
 files and directories and refuse a stale or missing blob sha; compare reports diverged branches; reviews
-follow GitHub's rules (no approving your own PR, a pending review until submitted); search sorts.
+follow GitHub's rules (no approving your own PR, a pending review until submitted); search sorts; the
+README is found (root or a directory) and contents come raw when the raw media type is asked for.
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ def call(forge: SandboxForge) -> Any:
     session.headers["Authorization"] = f"token {forge.token}"
     session.post(f"{forge.api_url}/user/repos", json={"name": "app", "auto_init": True}, timeout=30)
 
-    def request(method: str, path: str, expect: int = 200, token: str | None = None, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"token {token}"} if token else {}
+    def request(
+        method: str,
+        path: str,
+        expect: int = 200,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        headers = {**(headers or {}), **({"Authorization": f"token {token}"} if token else {})}
         answer = session.request(method, forge.api_url + path, headers=headers, timeout=30, **kwargs)
         assert answer.status_code == expect, f"{method} {path}: {answer.status_code} {answer.text}"
         return answer
@@ -159,3 +167,16 @@ def test_search_sorts_and_counts(call: Any) -> None:
         "GET", "/search/issues", params={"q": "bug in:title", "sort": "created", "order": "asc"}
     ).json()
     assert [i["number"] for i in ascending["items"]] == [1, 2, 3]
+
+
+def test_readme_and_raw_contents(call: Any) -> None:
+    readme = call("GET", f"{REPO}/readme").json()
+    assert readme["path"] == "README.md" and base64.b64decode(readme["content"]).startswith(b"# app")
+    raw = call("GET", f"{REPO}/contents/README.md", headers={"Accept": "application/vnd.github.raw+json"})
+    assert raw.content == base64.b64decode(readme["content"])
+    call("GET", f"{REPO}/readme/docs", 404)
+    content = base64.b64encode(b"docs\n").decode()
+    call("PUT", f"{REPO}/contents/docs/readme.rst", 201, json={"message": "d", "content": content})
+    assert call("GET", f"{REPO}/readme/docs").json()["path"] == "docs/readme.rst"
+    html = call("GET", f"{REPO}/readme", 422, headers={"Accept": "application/vnd.github.html+json"})
+    assert "not supported by the sandbox forge" in html.json()["message"]
