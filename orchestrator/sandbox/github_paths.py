@@ -20,6 +20,8 @@ import re
 import sys
 from pathlib import Path
 
+from orchestrator.sandbox.routing import literal_segments
+
 OPERATIONS_FILE = Path(__file__).with_name("github_rest_operations.txt")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _PARAM = re.compile(r"(\{[^}/]+\})")
@@ -58,11 +60,11 @@ def _patterns() -> dict[str, list[tuple[re.Pattern[str], str]]]:
 
 
 def github_operation(method: str, path: str) -> str | None:
-    """GitHub's template of the operation `method path` (below /api/v3) is an instance of; None if none."""
-    for pattern, template in _patterns().get("GET" if method == "HEAD" else method, []):
-        if pattern.match(path):
-            return template
-    return None
+    """GitHub's template of the operation `method path` (below /api/v3) is an instance of; None if none.
+    Of several, the most literal one (`issues/events` before `issues/{issue_number}`, `commits/{ref}/status`
+    before `commits/{ref}`)."""
+    found = [t for p, t in _patterns().get("GET" if method == "HEAD" else method, []) if p.match(path)]
+    return max(found, key=lambda t: (literal_segments(t), -t.count("{")), default=None)
 
 
 def main(argv: list[str]) -> int:

@@ -178,16 +178,23 @@ class Router:
 
         HEAD runs the GET route; a path served for other methods only answers 404 as on GitHub."""
         method = "GET" if request.method == "HEAD" else request.method
+        github = self.known_elsewhere(method, request.path) if self.known_elsewhere else None
         for route in self.routes:
             match = route.pattern.match(request.path) if route.method == method else None
+            if match and github and literal_segments(route.template) < literal_segments(github):
+                continue  # GitHub means another operation (`issues/events`, not issue number "events")
             if match:
                 request.params = {key: unquote(value) for key, value in match.groupdict().items()}
                 route.check(request)
                 return route.handler(request)
-        template = self.known_elsewhere(method, request.path) if self.known_elsewhere else None
-        if template is not None:
-            raise unsupported("endpoint", f"{method} {template}", "GitHub has it, the sandbox does not")
+        if github is not None:
+            raise unsupported("endpoint", f"{method} {github}", "GitHub has it, the sandbox does not")
         raise not_found()
+
+
+def literal_segments(template: str) -> int:
+    """How many segments of a path template are fixed words (`/repos/{owner}/{repo}/issues` → 2)."""
+    return sum(1 for part in template.split("/") if part and "{" not in part)
 
 
 def int_param(value: str) -> int:

@@ -27,6 +27,8 @@ OPERATIONS = (
     "get_user().get_repos",
     "get_branches",
     "get_branch",
+    "repo.edit",
+    "get_readme",
     "get_commits",
     "get_commit(files)",
     "compare",
@@ -55,6 +57,7 @@ OPERATIONS = (
     "issue.add_to_assignees",
     "issue.remove_from_assignees",
     "issue.get_events",
+    "get_issues_events",
     "search_issues",
     "create_git_ref",
     "get_git_ref",
@@ -132,6 +135,11 @@ def _repository(story: Story) -> Any:
     story.step("get_branches")
     main_sha = repo.get_branch("main").commit.sha
     story.step("get_branch")
+    repo.edit(description="a story, edited")
+    story.step("repo.edit")
+    assert story.gh.get_repo(repo.full_name).description == "a story, edited"
+    assert repo.get_readme().path == "README.md"
+    story.step("get_readme")
     _files(story, repo, main_sha)
     return repo
 
@@ -227,6 +235,9 @@ def _labels_assignees_events(story: Story, repo: Any, issue: Any, other: Any) ->
     for kind in ("labeled", "unlabeled", "assigned", "unassigned", "milestoned"):
         assert kind in kinds, (kind, kinds)
     assert {e.event for e in other.get_events()} >= {"renamed", "closed"}
+    everything = [(e.event, e.issue.number) for e in repo.get_issues_events()]
+    story.step("get_issues_events")
+    assert ("closed", other.number) in everything and ("labeled", issue.number) in everything
     found = story.gh.search_issues(f"repo:{repo.full_name} is:issue is:open label:ready")
     story.step("search_issues")
     assert [i.number for i in found] == [issue.number]

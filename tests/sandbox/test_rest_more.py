@@ -5,7 +5,9 @@ Proves: HEAD answers every GET route with its headers and no body (not 501); the
 closes says `Connection: close`; the legacy `GET statuses/{sha}` lists statuses; contents serve nested
 files and directories and refuse a stale or missing blob sha; compare reports diverged branches; reviews
 follow GitHub's rules (no approving your own PR, a pending review until submitted); search sorts; the
-README is found (root or a directory) and contents come raw when the raw media type is asked for.
+README is found (root or a directory) and contents come raw when the raw media type is asked for; the
+repository's issue events carry their issue; a repository edit changes what it names, refuses a rename by
+name and needs admin rights.
 """
 
 from __future__ import annotations
@@ -180,3 +182,20 @@ def test_readme_and_raw_contents(call: Any) -> None:
     assert call("GET", f"{REPO}/readme/docs").json()["path"] == "docs/readme.rst"
     html = call("GET", f"{REPO}/readme", 422, headers={"Accept": "application/vnd.github.html+json"})
     assert "not supported by the sandbox forge" in html.json()["message"]
+
+
+def test_repository_issue_events_and_repository_edits(forge: SandboxForge, call: Any) -> None:
+    number = call("POST", f"{REPO}/issues", 201, json={"title": "t", "labels": ["x"]}).json()["number"]
+    call("PATCH", f"{REPO}/issues/{number}", json={"state": "closed"})
+    events = call("GET", f"{REPO}/issues/events").json()
+    assert [(e["event"], e["issue"]["number"]) for e in events] == [("closed", number), ("labeled", number)]
+    one = call("GET", f"{REPO}/issues/events/{events[1]['id']}").json()
+    assert one["label"]["name"] == "x" and one["url"] == events[1]["url"]
+    call("GET", f"{REPO}/issues/events/999", 404)
+    edited = call("PATCH", REPO, json={"name": "app", "description": "new", "private": True}).json()
+    assert (edited["description"], edited["private"]) == ("new", True)
+    renamed = call("PATCH", REPO, 422, json={"name": "other"}).json()
+    assert "name" in renamed["message"] and "not supported by the sandbox forge" in renamed["message"]
+    reader = str(forge.create_user("reader"))
+    call("PUT", f"{REPO}/collaborators/reader", 204, json={"permission": "pull"})
+    call("PATCH", REPO, 403, token=reader, json={"description": "mine"})
