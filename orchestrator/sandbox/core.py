@@ -105,7 +105,11 @@ class ForgeCore:
 
     # --- repositories -------------------------------------------------------------------------------------
     def repo(self, owner: str, name: str) -> Repo:
-        row = self.db.one("SELECT * FROM repos WHERE owner_login = ? AND name = ?", (owner, name))
+        """The repository `owner/name`, whatever the case of either (as GitHub finds it); 404 if none."""
+        row = self.db.one(
+            "SELECT * FROM repos WHERE owner_login = ? COLLATE NOCASE AND name = ? COLLATE NOCASE",
+            (owner, name),
+        )
         if row is None:
             raise not_found()
         return Repo.from_row(row)
@@ -187,6 +191,12 @@ class ForgeCore:
         owner_row = self.user(owner)
         if not name or "/" in name or name.startswith("."):
             raise _repo_creation_failed("name is invalid")
+        taken = self.db.one(
+            "SELECT 1 FROM repos WHERE owner_login = ? AND name = ? COLLATE NOCASE",
+            (owner_row["login"], name),
+        )
+        if taken is not None:  # GitHub's names are case-insensitive: `App` is taken when `app` exists
+            raise _repo_creation_failed("name already exists on this account")
         now = utc_now()
         values = {
             "owner_login": owner_row["login"],

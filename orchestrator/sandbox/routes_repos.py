@@ -95,7 +95,7 @@ class RepoRoutes:
 
     def _public_repos(self, login: str) -> int:
         count = self.core.db.one(
-            "SELECT COUNT(*) AS n FROM repos WHERE owner_login = ? AND private = 0", (login,)
+            "SELECT COUNT(*) AS n FROM repos WHERE owner_login = ? COLLATE NOCASE AND private = 0", (login,)
         )
         return int(count["n"]) if count else 0
 

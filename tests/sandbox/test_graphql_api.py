@@ -123,7 +123,12 @@ def test_every_client_document_executes_in_the_setup_and_dispatch_flow(db: Sandb
             },
         }
     ]
-    assert ok(db, queries.BOARD_UPDATED_AT, {"id": project_id})["node"]["updatedAt"] == read["updatedAt"]
+    # the cheap "did the board change?" probe answers what a full read does now (adding and moving items touched
+    # the board after `read`: comparing with that one fails whenever the test crosses a second boundary)
+    now = board(db, created["project"]["number"])["updatedAt"]
+    assert (
+        ok(db, queries.BOARD_UPDATED_AT, {"id": project_id})["node"]["updatedAt"] == now >= read["updatedAt"]
+    )
 
 
 def test_project_numbers_count_from_one_per_owner(db: SandboxDB) -> None:

@@ -7,7 +7,7 @@ files and directories and refuse a stale or missing blob sha; compare reports di
 follow GitHub's rules (no approving your own PR, a pending review until submitted); search sorts; the
 README is found (root or a directory) and contents come raw when the raw media type is asked for; the
 repository's issue events carry their issue; a repository edit changes what it names, refuses a rename by
-name and needs admin rights.
+name and needs admin rights; owner and repository names are case-insensitive (REST, git, creation).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from orchestrator.process import run
 from orchestrator.sandbox.server import SandboxForge
 
 REPO = "/repos/agentos-admin/app"
@@ -199,3 +200,11 @@ def test_repository_issue_events_and_repository_edits(forge: SandboxForge, call:
     reader = str(forge.create_user("reader"))
     call("PUT", f"{REPO}/collaborators/reader", 204, json={"permission": "pull"})
     call("PATCH", REPO, 403, token=reader, json={"description": "mine"})
+
+
+def test_repository_names_are_case_insensitive(forge: SandboxForge, call: Any) -> None:
+    assert call("GET", "/repos/AgentOS-Admin/APP").json()["full_name"] == "agentos-admin/app"
+    taken = call("POST", "/user/repos", 422, json={"name": "App"}).json()
+    assert "name already exists on this account" in str(taken)
+    listed = run(["git", "ls-remote", f"{forge.url}/AGENTOS-ADMIN/App.git"], env=forge.git_env(), timeout=60)
+    assert listed.ok and "refs/heads/main" in listed.stdout, listed.stderr
