@@ -86,6 +86,15 @@ class ReviewRoutes:
         router.add("POST", base, self.create_review, body=("commit_id", "body", "event", "comments"))
         router.add("GET", base + "/{review_id}", self.get_review)
         router.add("POST", base + "/{review_id}/events", self.submit_review, body=("body", "event"))
+        # Line comments and review requests cannot be made here (refused by name), so none exist: these lists
+        # answer what GitHub answers a pull request without any.
+        pull = "/repos/{owner}/{repo}/pulls/{number}"
+        listing = ("sort", "direction", "since")
+        router.add("GET", pull + "/comments", self.no_line_comments, query=listing, paged=True)
+        router.add(
+            "GET", "/repos/{owner}/{repo}/pulls/comments", self.no_line_comments, query=listing, paged=True
+        )
+        router.add("GET", pull + "/requested_reviewers", self.no_review_requests)
 
     def _pull(self, request: Request) -> tuple[Repo, sqlite3.Row]:
         repo = self.core.readable_repo(request)
@@ -96,6 +105,17 @@ class ReviewRoutes:
         if row is None:
             raise not_found()
         return repo, row
+
+    def no_line_comments(self, request: Request) -> Response:
+        if "number" in request.params:
+            self._pull(request)  # 404 for a pull request that does not exist
+        else:
+            self.core.readable_repo(request)
+        return paged_response(request, self.core.urls.api, [])
+
+    def no_review_requests(self, request: Request) -> Response:
+        self._pull(request)
+        return Response(200, {"users": [], "teams": []})
 
     def _review(self, request: Request, pull: sqlite3.Row) -> sqlite3.Row:
         row = self.core.db.one(

@@ -69,6 +69,8 @@ OPERATIONS = (
     "pull.get_commits",
     "pull.create_review",
     "pull.get_reviews",
+    "pull.get_review_comments",
+    "pull.get_review_requests",
     "commit.create_status",
     "commit.get_statuses",
     "commit.get_combined_status",
@@ -296,6 +298,11 @@ def _reviews_and_statuses(story: Story, repo: Any, pull: Any, head: str) -> None
     story.step("pull.create_review")
     assert [(r.user.login, r.state) for r in pull.get_reviews()] == [(story.reviewer_login, "APPROVED")]
     story.step("pull.get_reviews")
+    assert list(pull.get_review_comments()) == []  # line comments cannot be made on the sandbox
+    story.step("pull.get_review_comments")
+    users, teams = pull.get_review_requests()
+    assert (list(users), list(teams)) == ([], [])
+    story.step("pull.get_review_requests")
     commit = repo.get_commit(head)
     commit.create_status("success", "https://example.invalid/lint", "lint ok", "story/lint")
     story.step("commit.create_status")

@@ -208,3 +208,25 @@ def test_repository_names_are_case_insensitive(forge: SandboxForge, call: Any) -
     assert "name already exists on this account" in str(taken)
     listed = run(["git", "ls-remote", f"{forge.url}/AGENTOS-ADMIN/App.git"], env=forge.git_env(), timeout=60)
     assert listed.ok and "refs/heads/main" in listed.stdout, listed.stderr
+
+
+def test_lists_of_what_cannot_be_made_here_are_empty(call: Any) -> None:
+    """Line comments and review requests are refused by name, so a PR has none (GitHub's answer for one
+    without); a PR that does not exist is still a 404."""
+    main = call("GET", f"{REPO}/branches/main").json()["commit"]["sha"]
+    call("POST", f"{REPO}/git/refs", 201, json={"ref": "refs/heads/f", "sha": main})
+    content = base64.b64encode(b"f\n").decode()
+    call("PUT", f"{REPO}/contents/f.txt", 201, json={"message": "f", "content": content, "branch": "f"})
+    number = call("POST", f"{REPO}/pulls", 201, json={"title": "f", "head": "f", "base": "main"}).json()[
+        "number"
+    ]
+    assert call("GET", f"{REPO}/pulls/{number}/comments").json() == []
+    assert call("GET", f"{REPO}/pulls/comments").json() == []
+    assert call("GET", f"{REPO}/pulls/{number}/requested_reviewers").json() == {"users": [], "teams": []}
+    call("GET", f"{REPO}/pulls/99/comments", 404)
+    refused = call("POST", f"{REPO}/pulls/{number}/requested_reviewers", 422, json={"reviewers": ["x"]})
+    assert "not supported by the sandbox forge" in refused.json()["message"]
+    line = {"body": "b", "commit_id": main, "path": "f.txt", "line": 1}
+    assert (
+        "not supported" in call("POST", f"{REPO}/pulls/{number}/comments", 422, json=line).json()["message"]
+    )
