@@ -10,6 +10,7 @@ from typing import Any
 from graphql import GraphQLResolveInfo
 
 from orchestrator.sandbox import forge_lookups as lookups
+from orchestrator.sandbox import projects_store as store
 from orchestrator.sandbox.graphql_content import state
 from orchestrator.sandbox.graphql_paging import connection
 from orchestrator.sandbox.graphql_repos import conn, forge_repo, require_none, services
@@ -149,8 +150,14 @@ def _repo_pulls(
     return connection(_ordered(_with_labels(items, labels, info), orderBy, info), **page)
 
 
-def _issue_or_pull(repo: lookups.RepoRow, info: GraphQLResolveInfo, number: int) -> lookups.ContentRow | None:
-    return lookups.content_by_number(conn(info), repo.id, number)
+def _issue_or_pull(repo: lookups.RepoRow, info: GraphQLResolveInfo, number: int) -> lookups.ContentRow:
+    """GitHub answers a number that is neither with NOT_FOUND (null and an error), not a silent null."""
+    content = lookups.content_by_number(conn(info), repo.id, number)
+    if content is None:
+        raise store.NodeNotFound(
+            f"Could not resolve to an issue or pull request with the number of {number}."
+        )
+    return content
 
 
 RESOLVERS: dict[tuple[str, str], Resolver] = {

@@ -259,17 +259,19 @@ def _search(_: None, info: GraphQLResolveInfo, query: str, type: str, **page: An
         search = search_query.parse(query, viewer(info))
     except (search_query.SearchUnsupported, search_query.SearchInvalid) as exc:
         raise store.ProjectsValidationError(str(exc)) from exc
-    found = []
+    found: list[tuple[search_query.Item, lookups.ContentRow]] = []
     for repo_row in conn(info).execute("SELECT id FROM repos ORDER BY id").fetchall():
         repo = core.repo_by_id(repo_row["id"])
         if core.permission(repo, viewer(info)) is None:
             continue
         for is_pull in (False, True):
             for content in lookups.contents_of_repo(conn(info), repo.id, is_pull):
-                if search.matches(search_item(info, content, repo.full_name)):
-                    found.append(content)
-    found.sort(key=lambda c: (c.created_at, c.id), reverse=True)
-    result = connection(found, **page)
+                item = search_item(info, content, repo.full_name)
+                if search.matches(item):
+                    found.append((item, content))
+    key, descending = search.order(("created_at", True))  # best match: the newest first
+    found.sort(key=lambda pair: (key(pair[0]), pair[1].id), reverse=descending)
+    result = connection([content for _, content in found], **page)
     result["issueCount"] = len(found)
     return result
 

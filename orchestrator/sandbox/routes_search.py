@@ -66,8 +66,11 @@ class SearchRoutes:
                         },
                     )
                 )
-        key = _SORT_KEYS.get(sort or "created", "created_at")
-        found.sort(key=lambda entry: (entry[2][key], entry[0]["id"]), reverse=order == "desc")
+        if sort is None and search.sort is not None:  # a sort: qualifier in q, as GitHub reads it
+            key, descending = search.sort
+        else:
+            key, descending = _SORT_KEYS.get(sort or "created", "created_at"), order == "desc"
+        found.sort(key=lambda entry: (entry[2][key], entry[0]["id"]), reverse=descending)
         chunk, headers = paginate(request, self.core.urls.api, found[:_MAX_RESULTS])
         items = [
             {**issue_json(self.core.urls, self.core.db, name, row), "score": 1.0} for row, name, _ in chunk

@@ -4,7 +4,8 @@ Implemented qualifiers (each may be negated with a leading `-`): repo:, user:, o
 pull-request, open, closed, merged, unmerged, draft), state:, label:, author:, assignee:, mentions:,
 milestone:, no: (label, assignee, milestone), in: (title, body, comments), head:, base:, draft:, created:,
 updated:, closed: (YYYY-MM-DD or a timestamp, with >, >=, <, <= or a..b), review-requested: and
-user-review-requested: (nothing matches: the sandbox keeps no review requests and refuses to make one). A
+user-review-requested: (nothing matches: the sandbox keeps no review requests and refuses to make one),
+sort: (created, updated, comments; -desc by default or -asc). A
 user's login may be `@me`, the searching user. Other words must all appear in the searched text (quotes keep
 a phrase). Any other qualifier is a `SearchUnsupported` naming it.
 """
@@ -16,6 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 QUALIFIERS = (
     "repo",
@@ -39,7 +41,9 @@ QUALIFIERS = (
     "closed",
     "review-requested",
     "user-review-requested",
+    "sort",
 )
+SORT_FIELDS = {"created": "created_at", "updated": "updated_at", "comments": "comments"}
 _LOGIN_QUALIFIERS = ("user", "author", "assignee", "mentions", "review-requested", "user-review-requested")
 _QUALIFIER = re.compile(r"^(-?)([a-z-]+):(.+)$")
 _IS_VALUES = ("issue", "pr", "pull-request", "open", "closed", "merged", "unmerged", "draft")
@@ -84,6 +88,16 @@ class IssueSearch:
     tests: list[Test] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
     scopes: set[str] = field(default_factory=set)  # in: title / body / comments (none: title and body)
+    sort: tuple[str, bool] | None = None  # sort: qualifier → (Item field, descending)
+
+    def order(self, default: tuple[str, bool]) -> tuple[Callable[[Item], tuple[Any, str]], bool]:
+        """(sort key of an Item, descending) of the query's sort: qualifier, else of `default`."""
+        name, descending = self.sort or default
+
+        def key(item: Item) -> tuple[Any, str]:
+            return (len(item.comments) if name == "comments" else getattr(item, name)), item.created_at
+
+        return key, descending
 
     def matches(self, item: Item) -> bool:
         return all(test(item) for test in self.tests) and all(self._has(item, word) for word in self.words)
@@ -114,11 +128,23 @@ def parse(q: str, viewer: str) -> IssueSearch:
         if name == "in":
             search.scopes |= _scopes(value)
             continue
+        if name == "sort":
+            search.sort = _sort(value)
+            continue
         if name in _LOGIN_QUALIFIERS and value.lower() == "@me":
             value = viewer
         test = _test(name, value)
         search.tests.append((lambda t: lambda item: not t(item))(test) if negate else test)
     return search
+
+
+def _sort(value: str) -> tuple[str, bool]:
+    key, _, direction = value.partition("-")
+    if key not in SORT_FIELDS or direction not in ("", "asc", "desc"):
+        raise SearchUnsupported(
+            f"sort:{value} is not supported by the sandbox forge (only created, updated, comments; -asc/-desc)"
+        )
+    return SORT_FIELDS[key], direction != "asc"
 
 
 def _scopes(value: str) -> set[str]:

@@ -185,3 +185,29 @@ def test_refs_project_items_edges_and_searches_for_me(forge: SandboxForge, clien
     assert [item["number"] for item in mine["items"]] == [pull["number"]]
     asked = client.rest("GET", "/search/issues", params={"q": "repo:agentos-admin/app review-requested:@me"})
     assert asked["total_count"] == 0
+
+
+def test_sort_qualifier_and_a_missing_number(client: Client) -> None:
+    """`sort:` in a search query orders as GitHub does (REST and GraphQL); an unknown sort is refused by name;
+    issueOrPullRequest of a number that is neither is NOT_FOUND, not a silent null."""
+    for title in ("old", "new"):
+        client.rest("POST", f"{REPO}/issues", json={"title": title})
+    client.rest("POST", f"{REPO}/issues/1/comments", json={"body": "one comment"})
+    q = "repo:agentos-admin/app is:issue sort:comments-desc"
+    rest = client.rest("GET", "/search/issues", params={"q": q})
+    assert [item["number"] for item in rest["items"]] == [1, 2]
+    ascending = client.rest("GET", "/search/issues", params={"q": q.replace("desc", "asc")})
+    assert [item["number"] for item in ascending["items"]] == [2, 1]
+    oldest = client.rest("GET", "/search/issues", params={"q": "repo:agentos-admin/app sort:created-asc"})
+    assert [item["number"] for item in oldest["items"]] == [1, 2]
+    found = client.graphql(
+        "query($q: String!) { search(query: $q, type: ISSUE, first: 5) { nodes { ... on Issue { number } } } }",
+        q="repo:agentos-admin/app sort:comments-desc",
+    )
+    assert found["data"]["search"]["nodes"] == [{"number": 1}, {"number": 2}]
+    refused = client.graphql('{ search(query: "sort:reactions", type: ISSUE, first: 1) { issueCount } }')
+    assert "sort:reactions is not supported by the sandbox forge" in refused["errors"][0]["message"]
+    missing = client.graphql(
+        '{ repository(owner: "agentos-admin", name: "app") { issueOrPullRequest(number: 9) { __typename } } }'
+    )
+    assert missing["errors"][0]["type"] == "NOT_FOUND" and "number of 9" in missing["errors"][0]["message"]
