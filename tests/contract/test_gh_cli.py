@@ -2,7 +2,8 @@
 
 gh talks to `https://127.0.0.1:PORT` (GH_HOST with the port, GH_ENTERPRISE_TOKEN, the forge's CA in
 SSL_CERT_FILE); the repository is cloned and pushed over HTTPS with the token. Proves, judged from the
-forge's state: `gh issue list|view|create|comment|close|reopen|edit|status`, `gh label list|create|edit`,
+forge's state: `gh issue list [--milestone|--mention|--search]|view|create|comment|close|reopen|edit|status`, `gh label
+list|create|edit`, `gh search prs`,
 `gh pr list|view|create|checks|merge|edit|diff|comment|review|status|close|reopen`, `gh pr ready`, `gh pr
 merge --auto` (GitHub's refusal on a PR already mergeable), `gh repo view|clone`, `gh search issues` and
 `gh api` work; and every GraphQL document gh sent is valid against GitHub's published schema by GitHub's
@@ -205,6 +206,21 @@ def test_gh_edit_status_review_and_repo_commands(session: GhSession) -> None:
     cloned = session.clone.parent / "by-gh"
     session.gh("repo", "clone", REPO, str(cloned))
     assert (cloned / "README.md").read_text() == "# tool\n"
+
+
+def test_gh_list_filters(session: GhSession) -> None:
+    session.gh("api", "--method", "POST", f"/repos/{REPO}/milestones", "-f", "title=v9")
+    issue = session.gh("issue", "create", "-t", "Milestoned", "-b", "hi @agentos-admin", "-m", "v9")
+    number = issue.strip().rsplit("/", 1)[1]
+    assert session.gh("issue", "list", "--milestone", "v9").startswith(f"{number}\tOPEN\tMilestoned")
+    assert session.gh("issue", "list", "--mention", "@me").startswith(f"{number}\tOPEN\tMilestoned")
+    newest = session.gh("issue", "list", "--search", "sort:created-desc", "--json", "number")
+    assert json.loads(newest)[0] == {"number": int(number)}  # (gh pages this search with `last: LIMIT`)
+    assert all(
+        line.split("\t")[3] == "OPEN" for line in session.gh("pr", "list", "--author", "@me").splitlines()
+    )
+    found = session.gh("search", "prs", "--repo", REPO, "--state", "closed")
+    assert found and all(line.startswith(f"{REPO}\t") for line in found.splitlines())
 
 
 def _open_pull(session: GhSession, branch: str, files: dict[str, str], body: str, draft: bool = False) -> int:
