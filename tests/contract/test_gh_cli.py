@@ -2,10 +2,9 @@
 
 gh talks to `https://127.0.0.1:PORT` (GH_HOST with the port, GH_ENTERPRISE_TOKEN, the forge's CA in
 SSL_CERT_FILE); the repository is cloned and pushed over HTTPS with the token. Proves, judged from the
-forge's state: `gh issue list [--milestone|--mention|--search]|view|create|comment|close|reopen|edit|status`, `gh label
-list|create|edit`, `gh search prs`,
-`gh pr list|view|create|checks|merge|edit|diff|comment|review|status|close|reopen`, `gh pr ready`, `gh pr
-merge --auto` (GitHub's refusal on a PR already mergeable), `gh repo view|clone`, `gh search issues` and
+forge's state: `gh issue list [--milestone|--mention|--search]|view|create|comment|close|reopen|edit|
+status`, `gh label list|create|edit`, `gh search prs`, `gh pr list|view|create|checks|merge|edit|diff|
+comment|review|status|close|reopen`, `gh pr ready`, `gh pr merge --auto` (GitHub's refusal on a PR already mergeable), `gh repo view|clone`, `gh search issues` and
 `gh api` work; and every GraphQL document gh sent is valid against GitHub's published schema by GitHub's
 rules — one of them (`... on Issue { state } ... on PullRequest { state }`) is refused by graphql-core's
 reference OverlappingFieldsCanBeMerged rule although github.com runs it, which is the case the sandbox
