@@ -1,5 +1,5 @@
-"""GraphQL links from issues and pull requests to the objects around them: a pull request's base and head
-refs, a branch's protection rule, and the Projects v2 items an issue or pull request is on.
+"""GraphQL links between objects: a pull request's base and head refs, a branch's protection rule, the
+Projects v2 items an issue or pull request is on, and an owner's repositories (`gh repo list`).
 
 `gh pr status` reads `baseRef { branchProtectionRule { requiresStrictStatusChecks } }` and `gh pr edit` reads
 `projectItems`. A ref of a branch that no longer exists is null, as on GitHub. The protection rule comes from
@@ -18,7 +18,15 @@ from graphql import GraphQLResolveInfo
 from orchestrator.sandbox import forge_lookups as lookups
 from orchestrator.sandbox import projects_store as store
 from orchestrator.sandbox.graphql_paging import connection
-from orchestrator.sandbox.graphql_repos import branch_ref, conn, forge_repo, services
+from orchestrator.sandbox.graphql_repos import (
+    Unsupported,
+    branch_ref,
+    conn,
+    forge_repo,
+    require_none,
+    services,
+    viewer,
+)
 
 Resolver = Callable[..., Any]
 
@@ -79,7 +87,66 @@ def _project_items(
     return connection(items, **page)
 
 
+_REPO_ORDER = {
+    "CREATED_AT": "created_at",
+    "UPDATED_AT": "updated_at",
+    "PUSHED_AT": "pushed_at",
+    "NAME": "name",
+}
+
+
+def _owner_repositories(
+    owner: lookups.OwnerRow,
+    info: GraphQLResolveInfo,
+    ownerAffiliations: list[str] | None = None,
+    privacy: str | None = None,
+    visibility: str | None = None,
+    isFork: bool | None = None,
+    isArchived: bool | None = None,
+    orderBy: dict[str, str] | None = None,
+    affiliations: list[str] | None = None,
+    **page: Any,
+) -> dict[str, Any]:
+    """The repositories the owner owns (OWNER) or collaborates on (COLLABORATOR) that the viewer can see.
+    The sandbox has no forks, archives or organisation membership: isFork/isArchived true match nothing,
+    ORGANIZATION_MEMBER and the viewer-side `affiliations` are refused by name."""
+    require_none(affiliations=affiliations)
+    wanted = set(ownerAffiliations if ownerAffiliations is not None else ["OWNER", "COLLABORATOR"])
+    if "ORGANIZATION_MEMBER" in wanted:
+        raise Unsupported("The ownerAffiliations value ORGANIZATION_MEMBER")
+    core = services(info).core
+    ids: set[int] = set()
+    if "OWNER" in wanted:
+        rows = conn(info).execute("SELECT id FROM repos WHERE owner_login = ? COLLATE NOCASE", (owner.login,))
+        ids |= {row[0] for row in rows.fetchall()}
+    if "COLLABORATOR" in wanted:
+        rows = conn(info).execute(
+            "SELECT repo_id FROM collaborators WHERE login = ? COLLATE NOCASE", (owner.login,)
+        )
+        ids |= {row[0] for row in rows.fetchall()}
+    repos = [repo for repo_id in sorted(ids) if (repo := lookups.repo_by_id(conn(info), repo_id)) is not None]
+    shown = [
+        repo
+        for repo in repos
+        if core.permission(forge_repo(info, repo.id), viewer(info)) is not None
+        and privacy in (None, "PRIVATE" if repo.private else "PUBLIC")
+        and visibility in (None, "PRIVATE" if repo.private else "PUBLIC")
+        and not isFork
+        and not isArchived
+    ]
+    order = orderBy or {"field": "CREATED_AT", "direction": "ASC"}
+    if order["field"] not in _REPO_ORDER:
+        raise Unsupported(f"Ordering repositories by {order['field']}")
+    key = _REPO_ORDER[order["field"]]
+    shown.sort(
+        key=lambda repo: (str(getattr(repo, key) or ""), repo.id), reverse=order["direction"] == "DESC"
+    )
+    return connection(shown, **page)
+
+
 RESOLVERS: dict[tuple[str, str], Resolver] = {
+    ("User", "repositories"): _owner_repositories,
+    ("Organization", "repositories"): _owner_repositories,
     ("PullRequest", "baseRef"): _pull_ref("base"),
     ("PullRequest", "headRef"): _pull_ref("head"),
     ("Ref", "branchProtectionRule"): _protection_rule,

@@ -4,9 +4,9 @@ gh talks to `https://127.0.0.1:PORT` (GH_HOST with the port, GH_ENTERPRISE_TOKEN
 SSL_CERT_FILE); the repository is cloned and pushed over HTTPS with the token. Proves, judged from the
 forge's state: `gh issue list [--milestone|--mention|--search]|view|create|comment|close|reopen|edit|
 status`, `gh label list|create|edit`, `gh search prs`, `gh pr list|view|create|checks|merge|edit|diff|
-comment|review|status|close|reopen`, `gh pr ready`, `gh pr merge --auto` (GitHub's refusal on a PR already mergeable), `gh repo view|clone`, `gh search issues` and
-`gh api` work; and every GraphQL document gh sent is valid against GitHub's published schema by GitHub's
-rules — one of them (`... on Issue { state } ... on PullRequest { state }`) is refused by graphql-core's
+comment|review|status|close|reopen`, `gh pr ready`, `gh pr merge --auto` (GitHub's refusal on a PR already
+mergeable), `gh repo view|clone|list`, `gh search issues` and `gh api` work; and every GraphQL document gh
+sent is valid against GitHub's published schema by GitHub's rules — one of them (`... on Issue { state } ... on PullRequest { state }`) is refused by graphql-core's
 reference OverlappingFieldsCanBeMerged rule although github.com runs it, which is the case the sandbox
 handles as GitHub does.
 
@@ -200,6 +200,7 @@ def test_gh_edit_status_review_and_repo_commands(session: GhSession) -> None:
     session.gh("pr", "reopen", str(number))
     assert session.api(f"/pulls/{number}")["state"] == "open"
     assert session.gh("repo", "view", REPO).startswith(f"name:\t{REPO}")
+    assert session.gh("repo", "list").startswith(f"{REPO}\tgh's playground\tpublic")
     found = session.gh("search", "issues", "Edited", "--repo", REPO, "--author", "@me")
     assert found.startswith(f"{REPO}\t{issue}\topen\tEdited")
     cloned = session.clone.parent / "by-gh"

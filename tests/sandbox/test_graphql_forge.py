@@ -211,3 +211,33 @@ def test_sort_qualifier_and_a_missing_number(client: Client) -> None:
         '{ repository(owner: "agentos-admin", name: "app") { issueOrPullRequest(number: 9) { __typename } } }'
     )
     assert missing["errors"][0]["type"] == "NOT_FOUND" and "number of 9" in missing["errors"][0]["message"]
+
+
+OWNED = """query($login: String!, $privacy: RepositoryPrivacy, $affiliations: [RepositoryAffiliation]) {
+  repositoryOwner(login: $login) {
+    repositories(first: 10, privacy: $privacy, ownerAffiliations: $affiliations, orderBy: {field: NAME, direction: ASC}) {
+      totalCount nodes { nameWithOwner isPrivate }
+    }
+  }
+}"""
+
+
+def test_an_owners_repositories(forge: SandboxForge, client: Client) -> None:
+    """What gh repo list reads: the owner's repositories the viewer can see, by privacy and affiliation."""
+    client.rest("POST", "/user/repos", json={"name": "secret", "private": True})
+    octo = Client(forge, str(forge.create_user("octo")))
+    octo.rest("POST", "/user/repos", json={"name": "mine"})
+    octo.rest("PUT", "/repos/octo/mine/collaborators/agentos-admin", json={"permission": "push"})
+
+    def names(who: Client, **variables: Any) -> list[str]:
+        data = who.graphql(OWNED, **variables)
+        assert "errors" not in data, data
+        return [r["nameWithOwner"] for r in data["data"]["repositoryOwner"]["repositories"]["nodes"]]
+
+    admin = "agentos-admin"
+    assert names(client, login=admin) == ["agentos-admin/app", "octo/mine", "agentos-admin/secret"]  # by name
+    assert names(client, login=admin, affiliations=["OWNER"]) == ["agentos-admin/app", "agentos-admin/secret"]
+    assert names(client, login=admin, privacy="PRIVATE") == ["agentos-admin/secret"]
+    assert names(octo, login=admin, affiliations=["OWNER"]) == ["agentos-admin/app"]  # not the private one
+    refused = client.graphql(OWNED, login=admin, affiliations=["ORGANIZATION_MEMBER"])
+    assert "not supported by the sandbox forge" in refused["errors"][0]["message"]
