@@ -54,7 +54,7 @@ def _rollup(source: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any] 
     if verdict == "none":
         return None
     runs = [_check_run(row, repo, info) for row in forge.checks.latest_runs(repo, source["oid"])]
-    statuses = [_status(row) for row in forge.checks.latest_statuses(repo, source["oid"])]
+    statuses = [_status(row, repo) for row in forge.checks.latest_statuses(repo, source["oid"])]
     return {
         "id": f"SCR_{repo.id}_{source['oid']}",
         "state": ROLLUP_STATES[verdict],
@@ -71,6 +71,7 @@ def _check_run(row: Any, repo: Repo, info: GraphQLResolveInfo) -> dict[str, Any]
     url = html(info, f"/{repo.full_name}/runs/{row['id']}")
     return {
         "__typename": "CheckRun",
+        "repo_id": repo.id,  # isRequired (graphql_links) finds the pull request in it
         "id": row["node_id"],
         "name": row["name"],
         "status": str(row["status"]).upper(),
@@ -85,9 +86,10 @@ def _check_run(row: Any, repo: Repo, info: GraphQLResolveInfo) -> dict[str, Any]
     }
 
 
-def _status(row: Any) -> dict[str, Any]:
+def _status(row: Any, repo: Repo) -> dict[str, Any]:
     return {
         "__typename": "StatusContext",
+        "repo_id": repo.id,  # isRequired (graphql_links) finds the pull request in it
         "id": row["node_id"],
         "context": row["context"],
         "state": str(row["state"]).upper(),
@@ -111,8 +113,6 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Commit", "authors"): lambda source, info, **page: connection(
         [_git_actor(source, info, "author")], **page
     ),
-    ("CheckRun", "isRequired"): lambda *_, **__: False,  # no branch protection in the sandbox's GraphQL
-    ("StatusContext", "isRequired"): lambda *_, **__: False,
     ("Commit", "statusCheckRollup"): _rollup,
     ("StatusCheckRollup", "contexts"): _rollup_contexts,
 }

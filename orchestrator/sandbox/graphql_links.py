@@ -43,34 +43,58 @@ def _pull_ref(side: str) -> Resolver:
     return resolve
 
 
-def _protection_rule(ref: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any] | None:
-    """The protection of this branch (required status checks, strict or not); None when it has none."""
-    known = (
-        conn(info)
-        .execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'branch_protections'")
-        .fetchone()
-    )
+def branch_protection(connection_: Any, repo_id: int, branch: str) -> tuple[bool, list[str] | None] | None:
+    """(strict, required contexts or None when status checks are not required) of a protected branch; None
+    when it is not protected (or the sandbox keeps no branch protection)."""
+    known = connection_.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'branch_protections'"
+    ).fetchone()
     if known is None:
         return None
-    row = (
-        conn(info)
-        .execute(
-            "SELECT strict, checks FROM branch_protections WHERE repo_id = ? AND branch = ?",
-            (ref["repo_id"], ref["name"]),
-        )
-        .fetchone()
-    )
+    row = connection_.execute(
+        "SELECT strict, checks FROM branch_protections WHERE repo_id = ? AND branch = ?", (repo_id, branch)
+    ).fetchone()
     if row is None:
         return None
-    checks = None if row[1] is None else json.loads(row[1])
-    contexts = [str(check["context"]) for check in checks or []]
+    checks = None if row[1] is None else [str(check["context"]) for check in json.loads(row[1])]
+    return bool(row[0]), checks
+
+
+def _protection_rule(ref: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any] | None:
+    """The protection of this branch (required status checks, strict or not); None when it has none."""
+    protection = branch_protection(conn(info), ref["repo_id"], ref["name"])
+    if protection is None:
+        return None
+    strict, contexts = protection
     return {
         "id": f"BPR_{ref['repo_id']}_{ref['name']}",
         "pattern": ref["name"],
-        "requiresStatusChecks": checks is not None,
-        "requiresStrictStatusChecks": checks is not None and bool(row[0]),
-        "requiredStatusCheckContexts": contexts,
+        "requiresStatusChecks": contexts is not None,
+        "requiresStrictStatusChecks": contexts is not None and strict,
+        "requiredStatusCheckContexts": contexts or [],
     }
+
+
+def _is_required(
+    context: dict[str, Any],
+    info: GraphQLResolveInfo,
+    pullRequestId: str | None = None,
+    pullRequestNumber: int | None = None,
+) -> bool:
+    """Whether this check run or status is required by the protection of the pull request's base branch."""
+    if pullRequestId is None and pullRequestNumber is None:
+        raise store.ProjectsValidationError("Either pullRequestId or pullRequestNumber must be provided.")
+    if pullRequestId is not None:
+        content = lookups.content_by_node_id(conn(info), pullRequestId)
+    else:
+        content = lookups.content_by_number(conn(info), context["repo_id"], int(pullRequestNumber or 0))
+    if content is None or not content.is_pull or content.base_ref is None:
+        raise store.NodeNotFound(
+            f"Could not resolve to a PullRequest ({pullRequestId or pullRequestNumber})."
+        )
+    protection = branch_protection(conn(info), content.repo_id, content.base_ref)
+    name = context.get("name") or context.get("context")
+    return protection is not None and protection[1] is not None and name in protection[1]
 
 
 def _project_items(
@@ -150,6 +174,8 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("PullRequest", "baseRef"): _pull_ref("base"),
     ("PullRequest", "headRef"): _pull_ref("head"),
     ("Ref", "branchProtectionRule"): _protection_rule,
+    ("CheckRun", "isRequired"): _is_required,
+    ("StatusContext", "isRequired"): _is_required,
     ("Issue", "projectItems"): _project_items,
     ("PullRequest", "projectItems"): _project_items,
 }

@@ -241,3 +241,59 @@ def test_an_owners_repositories(forge: SandboxForge, client: Client) -> None:
     assert names(octo, login=admin, affiliations=["OWNER"]) == ["agentos-admin/app"]  # not the private one
     refused = client.graphql(OWNED, login=admin, affiliations=["ORGANIZATION_MEMBER"])
     assert "not supported by the sandbox forge" in refused["errors"][0]["message"]
+
+
+ROLLUP = """query($number: Int!) {
+  repository(owner: "agentos-admin", name: "app") {
+    pullRequest(number: $number) {
+      baseRef { branchProtectionRule { requiresStrictStatusChecks requiredStatusCheckContexts } }
+      commits(last: 1) { nodes { commit { statusCheckRollup { contexts(first: 10) { nodes {
+        __typename
+        ... on StatusContext { context isRequired(pullRequestNumber: $number) }
+        ... on CheckRun { name isRequired(pullRequestNumber: $number) }
+      } } } } } }
+    }
+  }
+}"""
+
+
+def test_required_checks_follow_the_base_branchs_protection(forge: SandboxForge, client: Client) -> None:
+    """isRequired (gh pr checks --required) and the base's protection rule come from the sandbox's branch
+    protection: nothing is required on an unprotected base; a check the protection names is."""
+    main = client.rest("GET", f"{REPO}/branches/main")["commit"]["sha"]
+    client.rest("POST", f"{REPO}/git/refs", json={"ref": "refs/heads/f", "sha": main})
+    client.rest("PUT", f"{REPO}/contents/f.txt", json={"message": "f", "content": "eA==", "branch": "f"})
+    pull = client.rest("POST", f"{REPO}/pulls", json={"title": "f", "head": "f", "base": "main"})
+    head = pull["head"]["sha"]
+    client.rest("POST", f"{REPO}/statuses/{head}", json={"state": "success", "context": "ci"})
+    client.rest("POST", f"{REPO}/check-runs", json={"name": "lint", "head_sha": head, "status": "completed",
+                                                    "conclusion": "success"})  # fmt: skip
+
+    def required() -> tuple[Any, dict[str, bool]]:
+        data = client.graphql(ROLLUP, number=pull["number"])
+        assert "errors" not in data, data
+        found = data["data"]["repository"]["pullRequest"]
+        nodes = found["commits"]["nodes"][0]["commit"]["statusCheckRollup"]["contexts"]["nodes"]
+        return found["baseRef"]["branchProtectionRule"], {
+            n.get("context") or n["name"]: n["isRequired"] for n in nodes
+        }
+
+    assert required() == (None, {"ci": False, "lint": False})
+    neither = client.graphql(ROLLUP.replace("isRequired(pullRequestNumber: $number)", "isRequired"), number=1)
+    assert "Either pullRequestId or pullRequestNumber" in neither["errors"][0]["message"]
+    protect = {
+        "required_status_checks": {"strict": True, "contexts": ["ci"]},
+        "enforce_admins": None,
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
+    answer = requests.put(
+        f"{forge.api_url}{REPO}/branches/main/protection", json=protect, headers=client.headers, timeout=30
+    )
+    if answer.status_code == 422 and "not supported by the sandbox forge" in answer.text:
+        pytest.skip(
+            "this build of the sandbox has no branch protection routes (sandbox/routes_protection.py)"
+        )
+    assert answer.ok, answer.text
+    rule = {"requiresStrictStatusChecks": True, "requiredStatusCheckContexts": ["ci"]}
+    assert required() == (rule, {"ci": True, "lint": False})
