@@ -407,11 +407,13 @@ def run_bytes(
     max_output: int = 1 << 31,
 ) -> BytesResult:
     """`run` for binary stdin and stdout (own process group, hard timeout, group killed on timeout)."""
+    child_env = absolute_search_path(env)
     try:
         proc = subprocess.Popen(
             list(argv),
+            executable=program(argv[0], child_env),
             cwd=str(cwd) if cwd is not None else None,
-            env=dict(env) if env is not None else None,
+            env=child_env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
