@@ -25,7 +25,16 @@ from orchestrator.github.etag_cache import EtagCache
 from orchestrator.github.graphql import Boards, GraphQL
 from orchestrator.github.protocol import RequestStats
 from orchestrator.github.transport import RetryMode, Transport
-from orchestrator.models import Board, BoardItem, ChecksSummary, CheckState, Comment, Issue, PullRequest
+from orchestrator.models import (
+    Board,
+    BoardItem,
+    ChecksSummary,
+    CheckState,
+    Comment,
+    Issue,
+    PullRequest,
+    RequiredChecks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -379,6 +388,31 @@ class GitHubClient:
         )
         runs += [parse.commit_status(item, status_where) for item in combined.array("statuses")]
         return ChecksSummary(sha=sha, state=_verdict(runs), runs=tuple(runs))
+
+    def required_checks(self, repo: str, branch: str) -> RequiredChecks:
+        """The status checks `branch` requires: branch protection (GET …/protection/required_status_checks) and
+        rulesets (GET rules/branches/{branch}). Both conditional; 403/404 means the token cannot tell."""
+        names: list[str] = []
+        unreadable: list[str] = []
+        ref = quote(branch, safe="/")
+        path = _repo_path(repo, f"branches/{ref}/protection/required_status_checks")
+        response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 403, 404}))
+        if response.status == 200:
+            policy = parse.Fields(response.json(), f"required status checks of {repo}:{branch}")
+            names += [parse.Fields(c, policy.where).text("context") for c in policy.array("checks")]
+            names += [c for c in policy.data.get("contexts") or () if isinstance(c, str)]
+        else:
+            unreadable.append(f"branch protection ({response.status} {_message(response.text)})")
+        path = _repo_path(repo, f"rules/branches/{ref}")
+        response = self._http.request(
+            "GET", path, params={"per_page": 100}, conditional=True, expected=frozenset({200, 403, 404})
+        )
+        self._http.save_cache()
+        if response.status == 200:
+            names += parse.required_checks_of_rules(response.json(), f"rules of {repo}:{branch}")
+        else:
+            unreadable.append(f"rulesets ({response.status} {_message(response.text)})")
+        return RequiredChecks(tuple(dict.fromkeys(names)), tuple(unreadable))
 
     # --- Projects v2 --------------------------------------------------------------------------------------
     def get_board(self, owner: str, number: int, status_field: str = "Status") -> Board:

@@ -143,6 +143,7 @@ def pull_request(repo: str, data: Any) -> PullRequest:
         node_id=f.opt_text("node_id"),
         draft=f.flag("draft", default=False),
         updated_at=f.timestamp("updated_at") if f.data.get("updated_at") is not None else None,
+        labels=tuple(label_name(label, f.where) for label in f.data.get("labels") or ()),
     )
 
 
@@ -174,3 +175,17 @@ def commit_status(data: Any, where: str) -> CheckRun:
         summary=f.opt_text("description"),
         details_url=f.opt_text("target_url"),
     )
+
+
+def required_checks_of_rules(data: Any, where: str) -> list[str]:
+    """The contexts of every `required_status_checks` rule in GET rules/branches/{branch}."""
+    if not isinstance(data, list):
+        raise GitHubError(f"malformed response from {where}: expected a list")
+    names = []
+    for item in data:
+        rule = Fields(item, where)
+        if rule.data.get("type") != "required_status_checks":
+            continue
+        for check in rule.obj("parameters").array("required_status_checks"):
+            names.append(Fields(check, where).text("context"))
+    return names

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from orchestrator.models import Board, BoardItem, ChecksSummary, Comment, Issue, PullRequest
+from orchestrator.models import Board, BoardItem, ChecksSummary, Comment, Issue, PullRequest, RequiredChecks
 
 
 @dataclass
@@ -141,6 +141,11 @@ class Forge(Protocol):
     # --- checks -------------------------------------------------------------------------------------------
     def checks(self, repo: str, sha: str) -> ChecksSummary:
         """Check runs and the combined commit status of `sha`, folded into one verdict."""
+        ...
+
+    def required_checks(self, repo: str, branch: str) -> RequiredChecks:
+        """The checks `branch` requires (branch protection + rulesets); sources the token cannot read are
+        named in `unreadable` (cannot tell), never taken as "none required"."""
         ...
 
     # --- Projects v2 --------------------------------------------------------------------------------------

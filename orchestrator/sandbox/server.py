@@ -30,6 +30,7 @@ from orchestrator.sandbox.payloads import Urls
 from orchestrator.sandbox.routes_checks import CheckRoutes
 from orchestrator.sandbox.routes_git import GitRoutes
 from orchestrator.sandbox.routes_issues import IssueRoutes
+from orchestrator.sandbox.routes_protection import ProtectionRoutes
 from orchestrator.sandbox.routes_pulls import PullRoutes
 from orchestrator.sandbox.routes_repos import RepoRoutes
 from orchestrator.sandbox.routing import ApiError, Response, Router
@@ -59,6 +60,8 @@ class SandboxForge:
         self.ci = SandboxCI(self.core, workers=ci_workers)
         issues = IssueRoutes(self.core)
         self.api = Router()
+        protection = ProtectionRoutes(self.core)
+        protection.register(self.api)  # before GitRoutes: its /branches/{branch:path} would match first
         RepoRoutes(self.core).register(self.api)
         issues.register(self.api)
         IssueEventRoutes(self.core).register(self.api)
@@ -67,6 +70,7 @@ class SandboxForge:
         CheckRoutes(self.core).register(self.api)
         self.admin = Router()
         AdminRoutes(self.core, self.accounting, self.faults, self.ci).register(self.admin)
+        protection.register_admin(self.admin)
         self.gateway = Gateway(
             self.core, self.accounting, self.faults, self.api, self.admin, GraphQLEndpoint(self.db)
         )

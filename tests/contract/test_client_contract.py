@@ -151,6 +151,49 @@ def test_pull_request_operations(
     prism.assert_no_violations(mark)
 
 
+def test_required_checks_operations(
+    client: GitHubClient, prism: Recorder, space: Workspace, contract_forge: SandboxForge
+) -> None:
+    """Branch protection's required checks and the rules of the branch, both as GitHub's description says;
+    404 (not protected) is read as "cannot tell"."""
+    import requests
+
+    mark = prism.mark()
+    unprotected = client.required_checks(space.repo, "main")
+    assert unprotected.names == () and unprotected.unreadable
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {contract_forge.token}"
+    protection = {
+        "required_status_checks": {"strict": False, "checks": [{"context": "sandbox-ci"}]},
+        "enforce_admins": None,
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
+    url = f"{contract_forge.api_url}/repos/{space.repo}/branches/main/protection"
+    assert session.put(url, json=protection, timeout=30).status_code == 200
+    ruleset = {
+        "name": "ci",
+        "target": "branch",
+        "enforcement": "active",
+        "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+        "rules": [
+            {
+                "type": "required_status_checks",
+                "parameters": {
+                    "strict_required_status_checks_policy": False,
+                    "required_status_checks": [{"context": "e2e"}],
+                },
+            }
+        ],
+    }
+    rules_url = f"{contract_forge.api_url}/repos/{space.repo}/rulesets"
+    assert session.post(rules_url, json=ruleset, timeout=30).status_code == 201
+    found = client.required_checks(space.repo, "main")
+    assert found.names == ("sandbox-ci", "e2e") and found.unreadable == ()
+    session.delete(url, timeout=30)
+    prism.assert_no_violations(mark)
+
+
 def test_pull_diff_straight_from_the_sandbox(contract_forge: SandboxForge, space: Workspace) -> None:
     direct = make_client(contract_forge.api_url, contract_forge)
     try:
