@@ -20,7 +20,7 @@ import jinja2
 from orchestrator.models import AgentResult, AgentRun, Task
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-COMMENT_KINDS = ("picked_up", "pr_opened", "needs_info", "merged", "escalated", "wedged")
+COMMENT_KINDS = ("picked_up", "pr_opened", "needs_info", "merged", "escalated", "wedged", "needs_approval")
 DEFAULT_README_MAX_BYTES = 16 * 1024
 DEFAULT_FIELD_MAX_BYTES = 64 * 1024
 AGENT_TEXT_MAX_BYTES = 8 * 1024

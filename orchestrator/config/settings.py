@@ -85,6 +85,7 @@ class RepoConfig:
     trusted_authors: tuple[str, ...]
     protected_paths: tuple[str, ...]
     auto_merge_without_checks: bool
+    required_checks: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -117,6 +118,7 @@ class Limits:
     max_attempts: int
     max_generations: int
     max_ci_fix_attempts: int
+    max_conflict_attempts: int
     wedge_hours: float
     lease_seconds: int
     issue_body_max_bytes: int
@@ -128,6 +130,7 @@ class Limits:
 class MergeConfig:
     method: MergeMethod
     delete_branch: bool
+    checks_grace_seconds: float = 120.0
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ class PRSnapshot:
     verify_error: str | None = None  # the verifier could not run on this tick
     approved: bool = False  # a human's approval label is on the PR now
     escalated: bool = False  # the issue or task is escalated: nothing runs until a human says retry
-    follow_up_running: str | None = None  # a follow-up for this PR is queued or running (who / what)
+    follow_up_running: str | None = None  # a follow-up for this PR is queued or running on this host
+    follow_up_elsewhere: str | None = None  # another host claimed a follow-up for this head (may have died)
     required_checks: tuple[str, ...] = ()  # branch protection + rulesets + config; () = none known
     head_seen_at: datetime | None = None  # when this head was first seen (for the checks grace period)
     checks_grace_seconds: float = 0.0
@@ -173,6 +174,8 @@ def _decide_gate(snap: PRSnapshot, now: datetime) -> MergeAction:
         return Wait("PR is a draft", "human")
     if snap.follow_up_running:
         return Wait(f"a follow-up is at work on this PR: {snap.follow_up_running}", "follow_up")
+    if snap.follow_up_elsewhere:  # bounded by the wedge time, in case that host died
+        return Wait(f"a follow-up is at work on this PR: {snap.follow_up_elsewhere}")
     if pr.mergeable is None:
         return Wait("GitHub is still computing mergeability", "testing")
     if pr.mergeable is False or pr.mergeable_state == "dirty":
