@@ -164,6 +164,7 @@ def _act(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, action: polic
     elif isinstance(action, policy.CloseWedged):
         pr_actions.close_wedged(ctx, run_.repo, pr, action.reason)
         report.closed.append(pr.number)
+        _drop_claims(run_, pr)
     elif isinstance(action, policy.Escalate):
         escalate(ctx, run_.repo, pr_actions.task_of(ctx, run_.repo, pr), action.reason, run_.notify)
         records.set(pr.number, escalated=True)
@@ -191,6 +192,16 @@ def _merge(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, action: pol
     run_.report.merged.append(pr.number)
     run_.facts.tips.pop(pr.base_ref, None)
     pr_actions.finish_merged(run_.ctx, run_.repo, pr, action.approved_findings)
+    _drop_claims(run_, pr)
+
+
+def _drop_claims(run_: RepoPass, pr: PullRequest) -> None:
+    """The PR is done: its follow-up claims go (the sweep of a later tick is only the backstop)."""
+    for claim in run_.facts.claims.of_pr(pr.number):
+        try:
+            run_.ctx.forge.delete_branch(run_.repo.full_name, claim.ref)
+        except GitHubError as exc:
+            run_.ctx.log.warning("claim %s not deleted error=%s", claim.ref, exc)
 
 
 def _expire_slot(run_: RepoPass, pr: PullRequest, tip: str) -> None:
