@@ -74,15 +74,14 @@ def _monitor_repo(
         (p for p in ctx.forge.list_pulls(repo.full_name) if p.head_ref.startswith("agent/")),
         key=lambda p: p.number,
     )
+    records = PRRecords(ctx.paths.state, repo.full_name)
+    if not prs:  # the idle path: claims left by PRs closed from outside are swept when PRs are open again
+        records.save(())
+        return
     claims = ref_claims.read_claims(ctx.forge, repo.full_name)
     facts = RepoFacts(claims, local_tasks(ctx, repo.full_name))
-    records = PRRecords(ctx.paths.state, repo.full_name)
-    run_ = RepoPass(ctx, repo, facts, records, report, notify)
     try:
-        if prs:
-            _gate(run_, prs, review_only)
-        elif claims.follow_ups:
-            ref_claims.sweep(ctx.forge, repo.full_name, claims, ())
+        _gate(RepoPass(ctx, repo, facts, records, report, notify), prs, review_only)
     finally:
         records.save([p.number for p in prs])
 
