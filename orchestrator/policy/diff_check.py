@@ -17,18 +17,24 @@ from orchestrator.policy.unified_diff import FileDiff, Hunk, parse_diff
 
 MARKER_SIZE = 7
 _MARKER_CHARS = "<=>|"
+CONFLICT_MARKER = "leftover conflict marker"
+TRAILING_WHITESPACE = "trailing whitespace"
+SPACE_BEFORE_TAB = "space before tab in indent"
+BLANK_AT_EOF = "new blank line at EOF"
 
 
 @dataclass(frozen=True)
 class DiffProblem:
     path: str
-    line: int  # line number in the new file
-    kind: (
-        str  # "conflict marker" | "trailing whitespace" | "space before tab in indent" | "blank line at EOF"
-    )
+    line: int  # 1-based line number in the new version of the file
+    what: str  # one of the four constants above
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.kind}"
+        return f"{self.path}:{self.line}: {self.what}"
+
+    @property
+    def is_conflict_marker(self) -> bool:
+        return self.what == CONFLICT_MARKER
 
 
 def check_diff(diff: str | Iterable[FileDiff]) -> list[DiffProblem]:
@@ -53,27 +59,26 @@ def is_conflict_marker(text: str) -> bool:
     return len(text) == MARKER_SIZE or text[MARKER_SIZE].isspace()
 
 
-def line_problems(text: str) -> list[str]:
-    """The kinds of problem one added line has (without the leading "+")."""
-    kinds = []
+def line_problem(text: str) -> str | None:
+    """What is wrong with one added line (without the leading "+"), or None; one problem per line, as git."""
     if is_conflict_marker(text):
-        kinds.append("conflict marker")
+        return CONFLICT_MARKER
     body = text.removesuffix("\r")
     if body != body.rstrip(" \t\v\f"):
-        kinds.append("trailing whitespace")
+        return TRAILING_WHITESPACE
     indent = body[: len(body) - len(body.lstrip(" \t"))]
     if " \t" in indent:
-        kinds.append("space before tab in indent")
-    return kinds
+        return SPACE_BEFORE_TAB
+    return None
 
 
 def _hunk_problems(path: str, hunk: Hunk) -> list[DiffProblem]:
-    return [
-        DiffProblem(path, line.new_line or 0, kind)
-        for line in hunk.lines
-        if line.op == "+"
-        for kind in line_problems(line.text)
-    ]
+    found = []
+    for line in hunk.lines:
+        what = line_problem(line.text) if line.op == "+" else None
+        if what is not None:
+            found.append(DiffProblem(path, line.new_line or 0, what))
+    return found
 
 
 def _blank_at_eof(path: str, hunk: Hunk) -> list[DiffProblem]:
@@ -87,4 +92,4 @@ def _blank_at_eof(path: str, hunk: Hunk) -> list[DiffProblem]:
     if not trailing:
         return []
     first = trailing[-1]
-    return [DiffProblem(path, first.new_line or 0, "blank line at EOF")]
+    return [DiffProblem(path, first.new_line or 0, BLANK_AT_EOF)]

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from orchestrator.policy.diff_check import check_diff
+from orchestrator.policy.diff_check import CONFLICT_MARKER, check_diff
 from orchestrator.policy.unified_diff import FileDiff, parse_diff
 from orchestrator.security.secret_scan import scan_diff
 
@@ -113,7 +113,7 @@ def verify(diff: str, rules: VerifierRules) -> Verdict:
         fixable += _test_findings(f, moved_tests)
         fixable += _collection_findings(f)
         fixable += _symlink_findings(f)
-    fixable += _diff_check_findings(files)
+    fixable += _diff_check_findings(diff, {f.path for f in files if not f.is_symlink})
     needs_human = [
         f"{path} is a protected path ({_describe(f)}): add the `{rules.approval_label}` label to approve"
         for f in files
@@ -241,15 +241,16 @@ def _symlink_findings(f: FileDiff) -> list[str]:
     return []
 
 
-def _diff_check_findings(files: list[FileDiff]) -> list[str]:
-    """`git diff --check`: one finding per file and kind, naming the first lines."""
+def _diff_check_findings(diff: str, paths: set[str]) -> list[str]:
+    """`git diff --check` (the checker the publishing guard uses too): one finding per file and kind."""
     grouped: dict[tuple[str, str], list[int]] = {}
-    for problem in check_diff(files):
-        grouped.setdefault((problem.path, problem.kind), []).append(problem.line)
+    for problem in check_diff(diff):
+        if problem.path in paths:
+            grouped.setdefault((problem.path, problem.what), []).append(problem.line)
     found = []
-    for (path, kind), lines in grouped.items():
+    for (path, what), lines in grouped.items():
         where = ", ".join(str(n) for n in lines[:_MAX_PROBLEMS_LISTED])
         more = f" and {len(lines) - _MAX_PROBLEMS_LISTED} more" if len(lines) > _MAX_PROBLEMS_LISTED else ""
-        label = "leftover conflict marker" if kind == "conflict marker" else f"whitespace error: {kind}"
+        label = what if what == CONFLICT_MARKER else f"whitespace error: {what}"
         found.append(f"{path}: {label} at line {where}{more}")
     return found

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.policy.diff_check import check_diff, is_conflict_marker, line_problems
+from orchestrator.policy.diff_check import check_diff, is_conflict_marker, line_problem
 from orchestrator.policy.unified_diff import parse_diff, unquote
 from orchestrator.process import run
 
@@ -55,9 +55,9 @@ def test_agrees_with_git_diff_check(diff_text):
 
 
 def test_problem_kinds():
-    assert line_problems("x  ") == ["trailing whitespace"]
-    assert line_problems(" \tx") == ["space before tab in indent"]
-    assert line_problems("windows\r") == []
+    assert line_problem("x  ") == "trailing whitespace"
+    assert line_problem(" \tx") == "space before tab in indent"
+    assert line_problem("windows\r") is None
     assert is_conflict_marker("=======") and is_conflict_marker(">>>>>>> branch")
     assert not is_conflict_marker("======== eight") and not is_conflict_marker("<<<<<<")
 

@@ -227,7 +227,7 @@ def test_whitespace_errors_are_refused(repo):
     text = repo.change(write={"app.py": "def f():  \n \treturn 1\n\n\n"})
     found = " | ".join(verify(text, RULES).fixable)
     assert "app.py: whitespace error: trailing whitespace at line 1" in found
-    assert "space before tab in indent at line 2" in found and "blank line at EOF at line 3" in found
+    assert "space before tab in indent at line 2" in found and "new blank line at EOF at line 3" in found
 
 
 def test_collected_test_names():
