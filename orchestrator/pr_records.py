@@ -51,6 +51,15 @@ class PRRecords:
             record.update(head=head_sha, head_seen=now.isoformat())
         return datetime.fromisoformat(record["head_seen"])
 
+    def ready_since(self, number: int, head_sha: str, now: datetime) -> datetime:
+        """Since when the merge queue has had this PR (at this head) ready (recorded now if it is new)."""
+        record = self.get(number)
+        ready = record.get("ready")
+        if not isinstance(ready, dict) or ready.get("sha") != head_sha:
+            ready = {"sha": head_sha, "since": now.isoformat()}
+            record["ready"] = ready
+        return datetime.fromisoformat(ready["since"])
+
     def verdict(self, number: int, key: str) -> Verdict | None:
         cached = self.get(number).get("verdict")
         if not isinstance(cached, dict) or cached.get("key") != key:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from orchestrator.models import PullRequest, TaskState
+from orchestrator.models import CheckRun, ChecksSummary, CheckState, PullRequest, TaskState
 from orchestrator.policy import merge as policy
 from orchestrator.pr_records import PRRecords
 from orchestrator.ref_claims import Claims, FollowUpClaim
@@ -101,9 +101,13 @@ def snapshot(
     made = follow_ups(facts.claims.of_pr(pr.number), pr.head_sha, local, records.claims_made(pr.number))
     blocker, since = records.blocker(pr.number)
     limits = ctx.config.limits
+    checks = ctx.forge.checks(repo.full_name, pr.head_sha)
+    if facts.claims.blamed.get(pr.number) == pr.head_sha:  # broke a merge queue candidate at this head
+        blamed = CheckRun("merge-queue", "completed", "failure", "this head broke the merge queue's candidate")
+        checks = ChecksSummary(pr.head_sha, CheckState.FAILURE, (*checks.runs, blamed))
     snap = policy.PRSnapshot(
         pr=pr,
-        checks=ctx.forge.checks(repo.full_name, pr.head_sha),
+        checks=checks,
         base_sha=base_sha,
         contains_base=bool(base_sha) and is_ancestor(base_sha, pr.head_sha),
         auto_merge_without_checks=repo.auto_merge_without_checks,

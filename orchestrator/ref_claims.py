@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from orchestrator.github.errors import ClaimLost
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 FOLLOW_UP_PREFIX = "agent-os/follow-up/"
 SLOT_PREFIX = "agent-os/merge-slot/"
+BLAME_PREFIX = "agent-os/blame/"  # the merge queue found this PR (at this head) to break a candidate
 _FOLLOW_UP = re.compile(r"^agent-os/follow-up/(\d+)/(fix|conflict)-(\d+)$")
 _SLOT = re.compile(r"^agent-os/merge-slot/(.+)/([0-9a-f]{40})$")
 FOLLOW_UP_CLASS = {"fix_ci": "fix", "fix_verifier": "fix", "resolve_conflict": "conflict"}
@@ -50,6 +51,7 @@ class Claims:
 
     follow_ups: tuple[FollowUpClaim, ...]
     slots: Mapping[str, str]  # branch name of the slot → base branch
+    blamed: Mapping[int, str] = field(default_factory=dict)  # PR → the head the merge queue blamed
 
     def of_pr(self, pr: int, kind: str | None = None) -> list[FollowUpClaim]:
         found = [c for c in self.follow_ups if c.pr == pr and (kind is None or c.kind == kind)]
@@ -60,7 +62,7 @@ class Claims:
         return name if name in self.slots else None
 
 
-def read_claims(forge: Forge, repo: str) -> Claims:
+def read_claims(forge: Forge, repo: str, blame: bool = False) -> Claims:
     follow_ups = []
     for name, sha in forge.matching_branches(repo, FOLLOW_UP_PREFIX).items():
         match = _FOLLOW_UP.match(name)
@@ -71,7 +73,13 @@ def read_claims(forge: Forge, repo: str) -> Claims:
         match = _SLOT.match(name)
         if match:
             slots[name] = match.group(1)
-    return Claims(tuple(follow_ups), slots)
+    blamed = {}
+    if blame:
+        for name, sha in forge.matching_branches(repo, BLAME_PREFIX).items():
+            number = name.removeprefix(BLAME_PREFIX)
+            if number.isdigit():
+                blamed[int(number)] = sha
+    return Claims(tuple(follow_ups), slots, blamed)
 
 
 def claim(forge: Forge, repo: str, name: str, sha: str) -> bool:
@@ -98,6 +106,12 @@ def sweep(
     `moved_past(base, tip)` can tell — merge slots of tips the base has moved past (never a slot of a tip newer
     than what this host knows). Returns how many were deleted."""
     stale = [c.ref for c in claims.follow_ups if c.pr not in open_prs]
+    heads = open_prs if isinstance(open_prs, Mapping) else {}
+    stale += [
+        f"{BLAME_PREFIX}{pr}"
+        for pr, sha in claims.blamed.items()
+        if pr not in open_prs or heads.get(pr, sha) != sha  # gone, or changed since it was blamed
+    ]
     if moved_past is not None:
         stale += [name for name, base in claims.slots.items() if moved_past(base, name.rsplit("/", 1)[1])]
     for name in stale:

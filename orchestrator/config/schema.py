@@ -323,6 +323,19 @@ MERGE = Section(
             "a push for checks to appear before merging",
             120,
         ),
+        Field(
+            "batch_size",
+            Integer(1),
+            "PRs the merge queue tests together as one candidate (1 = rebase and merge one PR at a time; more = "
+            "candidates of merge commits, the base fast-forwarded to a green one)",
+            1,
+        ),
+        Field(
+            "batch_wait_seconds",
+            Number(at_least=0),
+            "how long the merge queue waits for a fuller batch before testing fewer PRs",
+            60,
+        ),
     ),
     MergeConfig,
 )

@@ -131,6 +131,8 @@ class MergeConfig:
     method: MergeMethod
     delete_branch: bool
     checks_grace_seconds: float = 120.0
+    batch_size: int = 1
+    batch_wait_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

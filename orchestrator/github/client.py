@@ -277,6 +277,27 @@ class GitHubClient:
         # 422 "Reference does not exist" and 404 both mean the branch is already gone.
         self._http.request("DELETE", path, expected=frozenset({204, 404, 422}))
 
+    def update_branch(self, repo: str, branch: str, sha: str, *, force: bool = False) -> bool:
+        """Move a branch (PATCH git/refs): without `force` only a fast-forward, which makes it a compare-and-set
+        on the branch (GitHub answers 422 when `sha` does not contain the current tip). False on that 422."""
+        path = _repo_path(repo, f"git/refs/{quote('heads/' + branch, safe='')}")
+        body = {"sha": sha, "force": force}
+        response = self._http.request("PATCH", path, body=body, expected=frozenset({200, 422}))
+        return response.status == 200
+
+    def merge_into(self, repo: str, base: str, head: str, message: str) -> str | None:
+        """Merge commit `head` into branch `base` (POST merges); the new commit, None when `base` already
+        contains it. MergeConflict (409) when they conflict."""
+        payload = {"base": base, "head": head, "commit_message": _redact(message)}
+        response = self._http.request(
+            "POST", _repo_path(repo, "merges"), body=payload, expected=frozenset({201, 204, 409})
+        )
+        if response.status == 409:
+            raise MergeConflict(f"{head[:12]} conflicts with {base} of {repo}", 409)
+        if response.status == 204:
+            return None
+        return parse.Fields(response.json(), f"merge into {base} of {repo}").text("sha")
+
     # --- pull requests ------------------------------------------------------------------------------------
     def create_pull(
         self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False

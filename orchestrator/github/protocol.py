@@ -92,6 +92,14 @@ class Forge(Protocol):
         """A branch that is already gone is not an error."""
         ...
 
+    def update_branch(self, repo: str, branch: str, sha: str, *, force: bool = False) -> bool:
+        """Move a branch; without `force` only a fast-forward (a compare-and-set). False when GitHub refuses."""
+        ...
+
+    def merge_into(self, repo: str, base: str, head: str, message: str) -> str | None:
+        """Merge commit `head` into branch `base`; the new commit, None if already contained. MergeConflict."""
+        ...
+
     # --- pull requests ------------------------------------------------------------------------------------
     def create_pull(
         self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False

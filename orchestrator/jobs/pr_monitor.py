@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from orchestrator import git, metrics, pr_actions, ref_claims
+from orchestrator import git, merge_queue_pass, metrics, pr_actions, queue_candidates, ref_claims
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import PullRequest
@@ -70,23 +70,25 @@ def run(ctx: JobContext, notify: NotifyFn | None = None) -> MonitorReport:
 def _monitor_repo(
     ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None, review_only: bool
 ) -> None:
-    prs = sorted(
-        (p for p in ctx.forge.list_pulls(repo.full_name) if p.head_ref.startswith("agent/")),
-        key=lambda p: p.number,
-    )
+    listed = sorted(ctx.forge.list_pulls(repo.full_name), key=lambda p: p.number)
+    prs = [p for p in listed if p.head_ref.startswith("agent/")]
+    candidates = [p for p in listed if p.head_ref.startswith(queue_candidates.PREFIX)]
     records = PRRecords(ctx.paths.state, repo.full_name)
-    if not prs:  # the idle path: claims left by PRs closed from outside are swept when PRs are open again
+    if not prs and not candidates:  # the idle path: leftover claims are swept when PRs are open again
         records.save(())
         return
-    claims = ref_claims.read_claims(ctx.forge, repo.full_name)
+    batching = ctx.config.merge.batch_size > 1
+    claims = ref_claims.read_claims(ctx.forge, repo.full_name, blame=batching)
     facts = RepoFacts(claims, local_tasks(ctx, repo.full_name))
     try:
-        _gate(RepoPass(ctx, repo, facts, records, report, notify), prs, review_only)
+        _gate(RepoPass(ctx, repo, facts, records, report, notify), prs, candidates, review_only)
     finally:
-        records.save([p.number for p in prs])
+        records.save([p.number for p in (*prs, *candidates)])
 
 
-def _gate(run_: RepoPass, listed: list[PullRequest], review_only: bool) -> None:
+def _gate(
+    run_: RepoPass, listed: list[PullRequest], candidates: list[PullRequest], review_only: bool
+) -> None:
     ctx, repo = run_.ctx, run_.repo
     pool = pool_for(ctx, repo)
     pool.fetch()
@@ -110,21 +112,63 @@ def _gate(run_: RepoPass, listed: list[PullRequest], review_only: bool) -> None:
         pull, snap = snapshot(ctx, repo, pr, run_.facts, run_.records, is_ancestor)
         pulls.append(pull)
         snaps.append(snap)
-    actions = policy.plan(snaps, ctx.clock(), review_only)
+    batching = ctx.config.merge.batch_size > 1
+    actions = policy.plan(snaps, ctx.clock(), review_only, batching)
     while any(isinstance(a, policy.Verify) for a in actions):
         snaps = [
             _verified(run_, s) if isinstance(a, policy.Verify) else s
             for s, a in zip(snaps, actions, strict=True)
         ]
-        actions = policy.plan(snaps, ctx.clock(), review_only)
+        actions = policy.plan(snaps, ctx.clock(), review_only, batching)
+    enqueued = []
     for pull, snap, action in zip(pulls, snaps, actions, strict=True):
-        _act(run_, pull, snap, action)
+        if isinstance(action, policy.Enqueue):
+            enqueued.append((pull, action))
+            run_.records.note_blocker(pull.number, None, ctx.clock())
+        else:
+            _act(run_, pull, snap, action)
+    if batching and (enqueued or candidates):
+        _queue(run_, enqueued, candidates, pool)
     claims = run_.facts.claims
-    if claims.follow_ups or claims.slots:
+    if claims.follow_ups or claims.slots or claims.blamed:
         try:
-            ref_claims.sweep(ctx.forge, repo.full_name, claims, {p.number for p in listed}, moved_past)
+            heads = {p.number: p.head_sha for p in pulls}
+            ref_claims.sweep(ctx.forge, repo.full_name, claims, heads, moved_past)
         except GitHubError as exc:
             ctx.log.warning("claims not swept repo=%s error=%s", repo.full_name, exc)
+
+
+def _queue(
+    run_: RepoPass,
+    enqueued: list[tuple[PullRequest, policy.Enqueue]],
+    candidates: list[PullRequest],
+    pool: git.WorktreePool,
+) -> None:
+    """The batching merge queue: PRs the gate let through are tested together and land by fast-forward."""
+    ctx = run_.ctx
+
+    def parents_of(sha: str) -> list[str] | None:
+        for attempt in range(2):
+            try:
+                out = git.run_git(["rev-list", "--parents", "-n", "1", sha], pool.repo_dir, pool.settings)
+                return out.stdout.split()[1:]
+            except git.GitError:
+                if attempt == 0:
+                    pool.fetch()
+        return None
+
+    def follow_up(pr: PullRequest, kind: str, reason: str) -> None:
+        _follow_up(run_, pr, kind, reason)
+
+    outcome = merge_queue_pass.run(
+        ctx, run_.repo, run_.facts, run_.records, enqueued, candidates, parents_of, follow_up
+    )
+    run_.report.merged += outcome.merged
+    for number, reason in outcome.waiting.items():
+        run_.report.waiting.setdefault(number, reason)
+    for pr, _ in enqueued:
+        if pr.number in outcome.merged:
+            _drop_claims(run_, pr)
 
 
 def _verified(run_: RepoPass, snap: policy.PRSnapshot) -> policy.PRSnapshot:

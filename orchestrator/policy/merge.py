@@ -103,13 +103,29 @@ class FixVerifier:
     findings: tuple[str, ...]
 
 
-MergeAction = Merge | Wait | Rebase | FixCI | ResolveConflict | CloseWedged | Escalate | Verify | FixVerifier
+@dataclass(frozen=True)
+class Enqueue:
+    """Batching merge queue (`merge.batch_size` > 1): the PR passed the gate on its own; the queue
+    (`policy.merge_queue`) tests it together with others on the tip before it lands."""
+
+    sha: str
+    approved_findings: tuple[str, ...] = ()
+
+
+MergeAction = (
+    Merge | Wait | Rebase | FixCI | ResolveConflict | CloseWedged | Escalate | Verify | FixVerifier | Enqueue
+)
 _AGENT_WORK = (FixCI, FixVerifier, ResolveConflict, CloseWedged, Escalate)
 
 
-def plan(snaps: Sequence[PRSnapshot], now: datetime, review_only: bool = False) -> list[MergeAction]:
-    """One action per PR (same order). Per base branch only the head of the merge line may Rebase or Merge."""
+def plan(
+    snaps: Sequence[PRSnapshot], now: datetime, review_only: bool = False, batching: bool = False
+) -> list[MergeAction]:
+    """One action per PR (same order). Per base branch only the head of the merge line may Rebase or Merge; with
+    `batching`, every PR that would Rebase or Merge is handed to the merge queue instead (Enqueue)."""
     actions = [decide(s, now) for s in snaps]
+    if batching and not review_only:
+        return [_enqueued(s, a, now) for s, a in zip(snaps, actions, strict=True)]
     for base in dict.fromkeys(s.pr.base_ref for s in snaps):
         line = sorted(
             (i for i, s in enumerate(snaps) if s.pr.base_ref == base and _in_line(s, actions[i])),
@@ -127,6 +143,15 @@ def plan(snaps: Sequence[PRSnapshot], now: datetime, review_only: bool = False) 
             for a in actions
         ]
     return actions
+
+
+def _enqueued(snap: PRSnapshot, action: MergeAction, now: datetime) -> MergeAction:
+    if isinstance(action, Merge):
+        return Enqueue(action.sha, action.approved_findings)
+    if isinstance(action, Rebase):  # the queue merges it onto the tip itself: no rebase needed
+        merged = decide(replace(snap, contains_base=True), now)
+        return Enqueue(snap.pr.head_sha, merged.approved_findings) if isinstance(merged, Merge) else action
+    return action
 
 
 def _in_line(snap: PRSnapshot, action: MergeAction) -> bool:
@@ -230,24 +255,38 @@ def _decide_verdict(snap: PRSnapshot) -> tuple[MergeAction | None, tuple[str, ..
 
 
 def _decide_checks(snap: PRSnapshot, now: datetime) -> Wait | None:
-    """Wait unless every required check exists on the head and passed, nothing is still running, and — when no
-    check is known to be required — the grace period for checks to appear after the push is over."""
-    state = snap.checks.state
-    reported = {run.name: run for run in snap.checks.runs}
-    missing = [name for name in snap.required_checks if name not in reported]
+    return checks_wait(
+        snap.checks,
+        snap.required_checks,
+        snap.head_seen_at,
+        snap.checks_grace_seconds,
+        snap.auto_merge_without_checks,
+        now,
+    )
+
+
+def checks_wait(
+    checks: ChecksSummary,
+    required: Sequence[str],
+    seen_at: datetime | None,
+    grace_seconds: float,
+    without_checks_ok: bool,
+    now: datetime,
+) -> Wait | None:
+    """Wait unless every required check exists on the commit and passed, nothing is still running, and — when
+    no check is known to be required — the grace period for checks to appear after the push is over. (Used for
+    PR heads and for the merge queue's candidates.)"""
+    reported = {run.name for run in checks.runs}
+    missing = [name for name in required if name not in reported]
     if missing:
         return Wait(f"waiting for required check(s) {', '.join(missing)} to report", "testing")
-    if state is CheckState.PENDING:
+    if checks.state is CheckState.PENDING:
         return Wait("CI is running", "testing")
-    if not snap.required_checks:
-        seen = snap.head_seen_at
-        if seen is None or now - seen < timedelta(seconds=snap.checks_grace_seconds):
-            return Wait(
-                f"no required checks known: giving checks {snap.checks_grace_seconds:g} s after the push "
-                "to appear",
-                "testing",
-            )
-    if state is CheckState.NONE and not snap.auto_merge_without_checks:
+    if not required and (seen_at is None or now - seen_at < timedelta(seconds=grace_seconds)):
+        return Wait(
+            f"no required checks known: giving checks {grace_seconds:g} s after the push to appear", "testing"
+        )
+    if checks.state is CheckState.NONE and not without_checks_ok:
         return Wait("no CI checks reported; auto-merge without checks is off for this repo")
     return None
 

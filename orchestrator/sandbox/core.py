@@ -47,6 +47,8 @@ class Repo:
 
 # Called with (repo, pull issue id, new head sha) whenever an open PR's head moves or a PR is opened.
 PullHeadListener = Callable[[Repo, int, str], None]
+# Called with (repo, branch, new sha) after a branch moved (not when it was deleted).
+BranchListener = Callable[[Repo, str, str], None]
 
 
 class ForgeCore:
@@ -55,6 +57,7 @@ class ForgeCore:
         self.db = db
         self.urls = Urls("http://127.0.0.1")
         self.pull_head_listeners: list[PullHeadListener] = []
+        self.branch_listeners: list[BranchListener] = []
         self._repo_locks: dict[int, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -158,6 +161,8 @@ class ForgeCore:
             self.db.execute("UPDATE pulls SET head_sha = ? WHERE issue_id = ?", (sha, row["issue_id"]))
             self.db.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (now, row["issue_id"]))
             self.notify_pull_head(repo, row["issue_id"], sha)
+        for listener in self.branch_listeners:
+            listener(repo, branch, sha)
 
     def notify_pull_head(self, repo: Repo, issue_id: int, sha: str) -> None:
         for listener in self.pull_head_listeners:

@@ -30,6 +30,7 @@ from orchestrator.sandbox.payloads import Urls
 from orchestrator.sandbox.routes_checks import CheckRoutes
 from orchestrator.sandbox.routes_git import GitRoutes
 from orchestrator.sandbox.routes_issues import IssueRoutes
+from orchestrator.sandbox.routes_merges import MergeRoutes, PullsMergedByBase
 from orchestrator.sandbox.routes_protection import ProtectionRoutes
 from orchestrator.sandbox.routes_pulls import PullRoutes
 from orchestrator.sandbox.routes_repos import RepoRoutes
@@ -67,6 +68,8 @@ class SandboxForge:
         IssueEventRoutes(self.core).register(self.api)
         GitRoutes(self.core).register(self.api)
         PullRoutes(self.core, issues).register(self.api)
+        MergeRoutes(self.core).register(self.api)
+        self.core.branch_listeners.append(PullsMergedByBase(self.core, issues).on_branch_moved)
         CheckRoutes(self.core).register(self.api)
         self.admin = Router()
         AdminRoutes(self.core, self.accounting, self.faults, self.ci).register(self.admin)
