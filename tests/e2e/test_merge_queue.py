@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from orchestrator import ref_claims
-from orchestrator.demo.runner import REPO
+from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import pr_monitor, queue
 from orchestrator.models import CheckState
 from orchestrator.queue_candidates import PREFIX
-from orchestrator.demo.runner import prepare
 from tests.e2e.test_failure_paths import agent, all_pulls, events
 from tests.e2e.test_merge_gate import work
 
