@@ -40,10 +40,12 @@ class Sizes:
     workers: tuple[int, ...]
     dashboard_events: int
     host_issues: int = 50
+    queue_prs: int = 20
+    queue_ci_minutes: int = 5
 
 
 FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
-QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6)
+QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6, 8, 2)
 
 
 def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -88,6 +90,12 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return multi_host.run(workdir / "h", sizes.host_issues)
 
+    def merge_queue() -> dict[str, Any]:
+        from bench import merge_queue as queue_bench
+
+        bad = max(1, (sizes.queue_prs * 2) // 3)
+        return queue_bench.run(workdir / "m", sizes.queue_prs, sizes.queue_ci_minutes, bad)
+
     return {
         "a": idle,
         "b": task,
@@ -96,6 +104,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "e": flow,
         "dashboard": dashboard,
         "h": hosts,
+        "m": merge_queue,
     }
 
 
@@ -107,6 +116,7 @@ KEYS = {
     "e": "timeline",
     "dashboard": "dashboard",
     "h": "multi_host",
+    "m": "merge_queue",
 }
 
 
