@@ -78,7 +78,7 @@ def well_formed(candidate: Candidate, parents_of: Callable[[str], list[str] | No
 
 def build(ctx: JobContext, repo: str, base: str, prs: Sequence[PullRequest], tip: str) -> Candidate | None:
     """Merge the PRs one by one onto `tip` (skipping one that conflicts) and open the candidate."""
-    scratch = f"{BUILD_PREFIX}{ctx.host}/{base}"
+    scratch = f"{BUILD_PREFIX}{re.sub(r'[^A-Za-z0-9._-]+', '-', ctx.host)}/{base}"
     try:
         ctx.forge.create_branch(repo, scratch, tip)
     except ClaimLost:

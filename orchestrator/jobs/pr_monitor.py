@@ -128,7 +128,7 @@ def _gate(
         else:
             _act(run_, pull, snap, action)
     if batching and (enqueued or candidates):
-        _queue(run_, enqueued, candidates, pool)
+        _queue(run_, enqueued, candidates, pool, {s.pr.number: s for s in snaps})
     claims = run_.facts.claims
     if claims.follow_ups or claims.slots or claims.blamed:
         try:
@@ -143,6 +143,7 @@ def _queue(
     enqueued: list[tuple[PullRequest, policy.Enqueue]],
     candidates: list[PullRequest],
     pool: git.WorktreePool,
+    snaps: dict[int, policy.PRSnapshot],
 ) -> None:
     """The batching merge queue: PRs the gate let through are tested together and land by fast-forward."""
     ctx = run_.ctx
@@ -158,7 +159,9 @@ def _queue(
         return None
 
     def follow_up(pr: PullRequest, kind: str, reason: str) -> None:
-        _follow_up(run_, pr, kind, reason)
+        snap = snaps[pr.number]
+        if snap.ci_fix_attempts < snap.max_ci_fix_attempts:  # else the next tick escalates it
+            _follow_up(run_, pr, kind, reason)
 
     outcome = merge_queue_pass.run(
         ctx, run_.repo, run_.facts, run_.records, enqueued, candidates, parents_of, follow_up

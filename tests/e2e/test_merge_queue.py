@@ -21,7 +21,8 @@ from tests.e2e.test_merge_gate import work
 pytestmark = pytest.mark.slow
 
 # Each task writes its own note; the one titled "careless" also drops a BAD marker. CI fails when BAD sits next
-# to another PR's note — green for that PR alone, red in any batch with it.
+# to another PR's note — green for that PR alone, red in any batch with it. Which PR is to blame depends on the
+# order (the one whose merge turns the candidate red): the PRs are opened in issue order, careless third.
 NOTES_AGENT = """
 import hashlib, re
 title = re.search(r"Write note (\\w+)", prompt).group(1)
@@ -50,7 +51,7 @@ def test_a_batch_lands_by_fast_forward_and_a_bad_pr_is_found_by_bisection(sandbo
     overrides = {
         "agents": {"worker": agent(tmp_path, "worker", NOTES_AGENT)},
         "routing": {"default": ["worker"]},
-        "limits": {"max_parallel_workers": 3, "max_attempts": 3, "lease_seconds": 60},
+        "limits": {"max_parallel_workers": 1, "max_attempts": 3, "lease_seconds": 60},  # PRs in issue order
         "merge": {"batch_size": 5, "batch_wait_seconds": 0},
     }
     s = prepare(sandbox, tmp_path / "case", issues=[issue(n) for n in names], overrides=overrides)
