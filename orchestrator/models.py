@@ -83,6 +83,7 @@ class RequiredChecks:
 
     names: tuple[str, ...] = ()
     unreadable: tuple[str, ...] = ()
+    strict: bool = False  # GitHub refuses to merge a head that does not contain the branch's tip
 
 
 @dataclass(frozen=True)

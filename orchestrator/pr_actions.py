@@ -84,10 +84,16 @@ def task_of(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task:
 # --- merge ---------------------------------------------------------------------------------------------------
 
 
-def merge(ctx: JobContext, repo: RepoConfig, pr: PullRequest, sha: str, base_tip: str) -> str | None:
-    """Merge onto `base_tip` holding the base's merge slot; None when merged, else why it was not."""
-    slot = ref_claims.slot_name(pr.base_ref, base_tip)
-    if not ref_claims.claim(ctx.forge, repo.full_name, slot, base_tip):
+def merge(
+    ctx: JobContext, repo: RepoConfig, pr: PullRequest, sha: str, base_tip: str, strict: bool = False
+) -> str | None:
+    """Merge a head tested on `base_tip`; None when merged, else why it was not.
+
+    Two hosts must never merge two PRs onto the same tip (the second would land untested). When the base
+    branch requires heads to be up to date (`strict`), GitHub itself refuses the second; otherwise the merge
+    is made holding the base's merge slot, a ref claimed for that tip (two writes)."""
+    slot = None if strict else ref_claims.slot_name(pr.base_ref, base_tip)
+    if slot is not None and not ref_claims.claim(ctx.forge, repo.full_name, slot, base_tip):
         return f"another host holds the merge slot of {pr.base_ref} at {base_tip[:10]}"
     try:
         ctx.forge.merge_pull(
@@ -100,7 +106,8 @@ def merge(ctx: JobContext, repo: RepoConfig, pr: PullRequest, sha: str, base_tip
     except (HeadChanged, MergeConflict) as exc:
         return f"merge refused: {exc}"
     finally:
-        ctx.forge.delete_branch(repo.full_name, slot)
+        if slot is not None:
+            ctx.forge.delete_branch(repo.full_name, slot)
     return None
 
 

@@ -33,6 +33,7 @@ class RepoFacts:
     local: Mapping[str, tuple[TaskState, str]]  # task id → (mailbox state, kind) for inbox/running/escalated
     tips: dict[str, str] = field(default_factory=dict)
     required: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    strict: dict[str, bool] = field(default_factory=dict)  # GitHub itself refuses heads not up to date
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def required_checks(ctx: JobContext, repo: RepoConfig, facts: RepoFacts, base: s
         for source in found.unreadable:
             ctx.log.debug("required checks of %s:%s cannot be read from %s", repo.full_name, base, source)
         facts.required[base] = tuple(dict.fromkeys((*repo.required_checks, *found.names)))
+        facts.strict[base] = found.strict
     return facts.required[base]
 
 
@@ -103,7 +105,9 @@ def snapshot(
     limits = ctx.config.limits
     checks = ctx.forge.checks(repo.full_name, pr.head_sha)
     if facts.claims.blamed.get(pr.number) == pr.head_sha:  # broke a merge queue candidate at this head
-        blamed = CheckRun("merge-queue", "completed", "failure", "this head broke the merge queue's candidate")
+        blamed = CheckRun(
+            "merge-queue", "completed", "failure", "this head broke the merge queue's candidate"
+        )
         checks = ChecksSummary(pr.head_sha, CheckState.FAILURE, (*checks.runs, blamed))
     snap = policy.PRSnapshot(
         pr=pr,

@@ -415,6 +415,7 @@ class GitHubClient:
         rulesets (GET rules/branches/{branch}). Both conditional; 403/404 means the token cannot tell."""
         names: list[str] = []
         unreadable: list[str] = []
+        strict = False
         ref = quote(branch, safe="/")
         path = _repo_path(repo, f"branches/{ref}/protection/required_status_checks")
         response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 403, 404}))
@@ -422,6 +423,7 @@ class GitHubClient:
             policy = parse.Fields(response.json(), f"required status checks of {repo}:{branch}")
             names += [parse.Fields(c, policy.where).text("context") for c in policy.array("checks")]
             names += [c for c in policy.data.get("contexts") or () if isinstance(c, str)]
+            strict = policy.data.get("strict") is True
         else:
             unreadable.append(f"branch protection ({response.status} {_message(response.text)})")
         path = _repo_path(repo, f"rules/branches/{ref}")
@@ -430,10 +432,12 @@ class GitHubClient:
         )
         self._http.save_cache()
         if response.status == 200:
-            names += parse.required_checks_of_rules(response.json(), f"rules of {repo}:{branch}")
+            found, strict_rule = parse.required_checks_of_rules(response.json(), f"rules of {repo}:{branch}")
+            names += found
+            strict = strict or strict_rule
         else:
             unreadable.append(f"rulesets ({response.status} {_message(response.text)})")
-        return RequiredChecks(tuple(dict.fromkeys(names)), tuple(unreadable))
+        return RequiredChecks(tuple(dict.fromkeys(names)), tuple(unreadable), strict)
 
     # --- Projects v2 --------------------------------------------------------------------------------------
     def get_board(self, owner: str, number: int, status_field: str = "Status") -> Board:

@@ -177,15 +177,19 @@ def commit_status(data: Any, where: str) -> CheckRun:
     )
 
 
-def required_checks_of_rules(data: Any, where: str) -> list[str]:
-    """The contexts of every `required_status_checks` rule in GET rules/branches/{branch}."""
+def required_checks_of_rules(data: Any, where: str) -> tuple[list[str], bool]:
+    """The contexts of every `required_status_checks` rule in GET rules/branches/{branch}, and whether any of
+    them requires heads to be up to date (`strict_required_status_checks_policy`)."""
     if not isinstance(data, list):
         raise GitHubError(f"malformed response from {where}: expected a list")
     names = []
+    strict = False
     for item in data:
         rule = Fields(item, where)
         if rule.data.get("type") != "required_status_checks":
             continue
-        for check in rule.obj("parameters").array("required_status_checks"):
+        parameters = rule.obj("parameters")
+        strict = strict or parameters.data.get("strict_required_status_checks_policy") is True
+        for check in parameters.array("required_status_checks"):
             names.append(Fields(check, where).text("context"))
-    return names
+    return names, strict

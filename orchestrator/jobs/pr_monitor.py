@@ -230,10 +230,12 @@ def _wait(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, reason: str,
 
 def _merge(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, action: policy.Merge) -> None:
     ctx = run_.ctx
-    refused = pr_actions.merge(ctx, run_.repo, pr, action.sha, snap.base_sha)
+    strict = run_.facts.strict.get(pr.base_ref, False)
+    refused = pr_actions.merge(ctx, run_.repo, pr, action.sha, snap.base_sha, strict)
     if refused:
         run_.report.waiting[pr.number] = refused
-        _expire_slot(run_, pr, snap.base_sha)
+        if "merge slot" in refused:
+            _expire_slot(run_, pr, snap.base_sha)
         return
     run_.report.merged.append(pr.number)
     run_.facts.tips.pop(pr.base_ref, None)

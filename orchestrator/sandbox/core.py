@@ -49,6 +49,8 @@ class Repo:
 PullHeadListener = Callable[[Repo, int, str], None]
 # Called with (repo, branch, new sha) after a branch moved (not when it was deleted).
 BranchListener = Callable[[Repo, str, str], None]
+# Called with (repo, base branch, base tip, head sha) before a pull request is merged; raises ApiError to refuse.
+MergeGuard = Callable[[Repo, str, str, str], None]
 
 
 class ForgeCore:
@@ -58,6 +60,7 @@ class ForgeCore:
         self.urls = Urls("http://127.0.0.1")
         self.pull_head_listeners: list[PullHeadListener] = []
         self.branch_listeners: list[BranchListener] = []
+        self.merge_guards: list[MergeGuard] = []
         self._repo_locks: dict[int, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 

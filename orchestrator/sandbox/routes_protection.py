@@ -53,6 +53,36 @@ class ProtectionRoutes:
         router.add("POST", "/repos/{owner}/{repo}/rulesets", self.create_ruleset)
         router.add("GET", "/repos/{owner}/{repo}/rulesets/{ruleset_id}", self.get_ruleset)
 
+    def guard_merge(self, repo: Repo, base: str, base_sha: str, head_sha: str) -> None:
+        """As GitHub with "require branches to be up to date": a head that does not contain the base tip is
+        refused (protection with `strict`, or an active ruleset with `strict_required_status_checks_policy`)."""
+        if not self.strict(repo, base):
+            return
+        if not self.core.bare(repo).is_ancestor(base_sha, head_sha):
+            raise ApiError(405, "Head branch is not up to date with the base branch")
+
+    def strict(self, repo: Repo, branch: str) -> bool:
+        row = self.core.db.one(
+            "SELECT strict, checks FROM branch_protections WHERE repo_id = ? AND branch = ?",
+            (repo.id, branch),
+        )
+        if row is not None and row["checks"] is not None and row["strict"]:
+            return True
+        rows = self.core.db.all(
+            "SELECT conditions, rules FROM rulesets WHERE repo_id = ? AND target = 'branch' AND enforcement = 'active'",
+            (repo.id,),
+        )
+        for ruleset in rows:
+            if not _matches(json.loads(ruleset["conditions"]), branch, repo.default_branch):
+                continue
+            for rule in json.loads(ruleset["rules"]):
+                parameters = rule.get("parameters") or {}
+                if rule.get("type") == "required_status_checks" and parameters.get(
+                    "strict_required_status_checks_policy"
+                ):
+                    return True
+        return False
+
     def register_admin(self, router: Router) -> None:
         router.add("PUT", "/repos/{owner}/{repo}/protection-access", self.set_access)
 

@@ -148,9 +148,10 @@ def seed_repo(
 
 
 def _protect(client: _Client, repo: str, branch: str, required: Sequence[str]) -> None:
-    """Branch protection requiring these checks (the GitHub API a repository admin uses)."""
+    """Branch protection requiring these checks on a head that is up to date with the branch (`strict`), as a
+    repository admin sets it through the API."""
     body = {
-        "required_status_checks": {"strict": False, "checks": [{"context": name} for name in required]},
+        "required_status_checks": {"strict": True, "checks": [{"context": name} for name in required]},
         "enforce_admins": None,
         "required_pull_request_reviews": None,
         "restrictions": None,

@@ -63,6 +63,7 @@ class SandboxForge:
         self.api = Router()
         protection = ProtectionRoutes(self.core)
         protection.register(self.api)  # before GitRoutes: its /branches/{branch:path} would match first
+        self.core.merge_guards.append(protection.guard_merge)
         RepoRoutes(self.core).register(self.api)
         issues.register(self.api)
         IssueEventRoutes(self.core).register(self.api)

@@ -98,9 +98,22 @@ def test_a_taken_over_task_with_red_ci_gets_a_real_fix_from_a_third_host(sandbox
     assert len(all_pulls(sandbox)) == 1
 
 
-def test_three_hosts_at_once_make_one_follow_up_and_one_merge(sandbox, tmp_path):
+@pytest.mark.parametrize("strict", [True, False], ids=["strict-protection", "merge-slot"])
+def test_three_hosts_at_once_make_one_follow_up_and_one_merge(sandbox, tmp_path, strict):
+    """Strict protection: GitHub refuses a head not up to date; without it the merge slot serializes."""
+    import requests
+
     setup = prepare(sandbox, tmp_path / "seed", issues=[SLUG_ISSUE], overrides=overrides(tmp_path))
     sandbox.set_ci_command(REPO, CI_BREAKER)
+    protection = {
+        "required_status_checks": {"strict": strict, "contexts": ["sandbox-ci"]},
+        "enforce_admins": None,
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
+    url = f"{sandbox.api_url}/repos/{REPO}/branches/main/protection"
+    headers = {"Authorization": f"token {sandbox.token}"}
+    assert requests.put(url, json=protection, headers=headers, timeout=10).status_code == 200
     contexts = hosts(setup.ctx, tmp_path, ["a", "b", "c"])
     dispatcher.run(contexts[0])
     queue.run(contexts[0])
@@ -119,8 +132,18 @@ def test_three_hosts_at_once_make_one_follow_up_and_one_merge(sandbox, tmp_path)
     owner = next(c for c in contexts if c.mailbox.list(TaskState.INBOX))
     queue.run(owner)
     sandbox.wait_ci_idle(timeout=120)
+    slots_seen: list[dict[str, str]] = []
+    real_merge = contexts[0].forge.merge_pull
+
+    def merge_watching_slots(*args: Any, **kwargs: Any) -> str:
+        slots_seen.append(contexts[0].forge.matching_branches(REPO, ref_claims.SLOT_PREFIX))
+        return real_merge(*args, **kwargs)
+
+    for c in contexts:
+        c.forge.merge_pull = merge_watching_slots  # type: ignore[method-assign]
     reports = at_once(contexts, pr_monitor.run)
     assert sum(len(r.merged) for r in reports) == 1, [r.waiting for r in reports]
+    assert slots_seen and all(bool(slots) != strict for slots in slots_seen), "a slot is held iff not strict"
     assert contexts[0].forge.get_issue(REPO, setup.seeded.issue_numbers[0]).state == "closed"
     assert not contexts[0].forge.matching_branches(REPO, ref_claims.SLOT_PREFIX), (
         "the merge slot was released"

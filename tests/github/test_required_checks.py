@@ -62,7 +62,7 @@ def test_branch_protection_checks_and_contexts(setup):
         },
     )
     assert body["required_status_checks"]["contexts"] == ["ci", "lint"]
-    assert client.required_checks(REPO, "main") == RequiredChecks(("ci", "lint"), ())
+    assert client.required_checks(REPO, "main") == RequiredChecks(("ci", "lint"), (), strict=True)
     before = sandbox.stats()["counted"]
     client.required_checks(REPO, "main")
     assert sandbox.stats()["counted"] == before, "unchanged protection costs nothing (304)"
@@ -138,3 +138,40 @@ def test_seeding_with_ci_protects_main_with_the_sandbox_check(sandbox: SandboxFo
     seed_repo(sandbox.api_url, sandbox.token, "agentos-admin/seeded", source_dir=source, ci_command="true")
     client = GitHubClient(sandbox.api_url, sandbox.graphql_url, TokenAuth(sandbox.token), None)
     assert client.required_checks("agentos-admin/seeded", "main").names == ("sandbox-ci",)
+
+
+def test_strict_protection_is_read_and_enforced_on_merges(setup, tmp_path):
+    from orchestrator.github.errors import MergeConflict
+    from orchestrator.process import run
+
+    client, session, sandbox = setup
+    protect(
+        session,
+        sandbox,
+        {
+            "required_status_checks": {"strict": True, "contexts": ["ci"]},
+            "enforce_admins": None,
+            "required_pull_request_reviews": None,
+            "restrictions": None,
+        },
+    )
+    assert client.required_checks(REPO, "main").strict
+    work = tmp_path / "work"
+    clone_url = sandbox.core.clone_url(sandbox.core.repo(*REPO.split("/")))
+    assert run(["git", "clone", "-q", clone_url, str(work)], timeout=60).ok
+    heads = {}
+    for name in ("agent/1-a", "agent/2-b"):
+        (work / f"{name[-1]}.txt").write_text(name)
+        for argv in (
+            ["checkout", "-q", "-B", name, "origin/main"],
+            ["add", "-A"],
+            ["commit", "-qm", name],
+            ["push", "-q", "origin", name],
+        ):
+            assert run(["git", "-C", str(work), *argv], timeout=60).ok
+        heads[name] = run(["git", "-C", str(work), "rev-parse", "HEAD"], timeout=10).stdout.strip()
+    first = client.create_pull(REPO, title="a", body="", head="agent/1-a", base="main")
+    second = client.create_pull(REPO, title="b", body="", head="agent/2-b", base="main")
+    client.merge_pull(REPO, first.number, sha=heads["agent/1-a"])
+    with pytest.raises(MergeConflict, match="not up to date"):
+        client.merge_pull(REPO, second.number, sha=heads["agent/2-b"])  # tested on the old tip: refused
