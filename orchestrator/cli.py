@@ -1,7 +1,9 @@
 """`bin/agentos`: the one human CLI.
 
 Expected failures (bad config, unreachable API, bad token, unknown repo) print one clear message naming the
-cause and the fix and exit non-zero, without a traceback.
+cause and the fix and exit non-zero, without a traceback. Building the parser needs the standard library
+only, so `bin/agentos --help` works before `make install`; a command that needs a dependency that is not
+installed says so and how to install it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,26 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.config import ConfigError, load_config
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import TaskState
 from orchestrator.runtime import RuntimePaths
+from orchestrator.setup_commands import register as register_setup
+
+if TYPE_CHECKING:
+    from orchestrator.config import Config
 
 Handler = Callable[[argparse.Namespace], int]
+EXIT_NOT_INSTALLED = 4
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The config loader, imported when a command needs it (it needs PyYAML; --help does not)."""
+    from orchestrator.config import load_config as load
+
+    return load(path)
 
 
 def _runtime(args: argparse.Namespace) -> RuntimePaths:
@@ -133,16 +148,20 @@ def cmd_issue_action(args: argparse.Namespace) -> int:
     from orchestrator.jobs.entry import build_context
     from orchestrator.policy.control_commands import IssueRef
 
-    repo, _, number = args.issue.rpartition("#")
-    if not repo or not number.isdigit():
+    repo_name, _, number = args.issue.rpartition("#")
+    if not repo_name or not number.isdigit():
         print(f"error: expected OWNER/NAME#NUMBER or REPO_KEY#NUMBER, got {args.issue!r}", file=sys.stderr)
         return 2
     config = load_config(args.config)
+    try:
+        repo = config.repo(repo_name)
+    except KeyError as exc:  # names the repo and the configured ones
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ctx = build_context(config)
-    ref = IssueRef(config.repo(repo).full_name, int(number))
     action = retry_issue if args.command == "retry" else close_issue
     try:
-        print(action(ctx, ref, "cli"))
+        print(action(ctx, IssueRef(repo.full_name, int(number)), "cli"))
     except ActionFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -164,53 +183,6 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- cron -------------------------------------------------------------------------------------------------
-
-
-def cmd_cron(args: argparse.Namespace) -> int:
-    from orchestrator import cron
-
-    root = Path(__file__).resolve().parents[1]
-    config_path = _config_file(args)
-    try:
-        if args.action == "show":
-            block = cron.current_block(cron.read_crontab())
-            print(block or "no Agent OS block in the crontab (bin/agentos cron install)")
-        elif args.action == "uninstall":
-            print("removed the Agent OS block" if cron.uninstall() else "no Agent OS block to remove")
-        elif args.systemd:
-            unit_dir = Path(args.unit_dir or Path.home() / ".config" / "systemd" / "user")
-            for path in cron.install_systemd(root, config_path, unit_dir):
-                print(f"wrote {path}")
-            print(
-                "enable with: systemctl --user daemon-reload && systemctl --user enable --now 'agent-os-*.timer'"
-            )
-        else:
-            print(cron.install(root, config_path), end="")
-    except cron.CronError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _config_file(args: argparse.Namespace) -> Path | None:
-    from orchestrator.config import config_path
-
-    path, _origin = config_path(args.config)
-    return path.resolve() if path.exists() else None
-
-
-# --- doctor -----------------------------------------------------------------------------------------------
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from orchestrator.doctor import render, run_checks
-
-    checks = run_checks(args.config)
-    print(render(checks))
-    return 0 if all(c.ok for c in checks) else 1
-
-
 # --- demo -------------------------------------------------------------------------------------------------
 
 
@@ -224,8 +196,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_watch_option(parser: argparse.ArgumentParser) -> None:
-    from orchestrator.views.commands import add_watch_option as add
-
+    try:
+        from orchestrator.views.commands import add_watch_option as add
+    except ModuleNotFoundError:  # not installed yet: --help still lists the option
+        parser.add_argument(
+            "--watch", nargs="?", type=float, const=2.0, help="live view (needs make install)"
+        )
+        return
     add(parser)
 
 
@@ -283,14 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", action="store_true")
     p.set_defaults(func=cmd_approve)
 
-    p = sub.add_parser("cron", help="install, remove or show the crontab block (or --systemd timers)")
-    p.add_argument("action", choices=("install", "uninstall", "show"))
-    p.add_argument("--systemd", action="store_true", help="write systemd user timer units instead")
-    p.add_argument("--unit-dir", help="where to write the units (default ~/.config/systemd/user)")
-    p.set_defaults(func=cmd_cron)
-
-    p = sub.add_parser("doctor", help="check config, token, board, agent CLIs, git, disk, runtime dir, cron")
-    p.set_defaults(func=cmd_doctor)
+    register_setup(sub)  # cron, env, doctor: orchestrator/setup_commands.py
 
     p = sub.add_parser("demo", help="the full loop offline on the sandbox forge")
     p.add_argument("--agent", default="demo")
@@ -301,24 +271,77 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
-    """Subcommand groups that live with their own modules."""
-    from orchestrator.init_wizard import register as register_init
-    from orchestrator.sandbox.commands import register as register_sandbox
-    from orchestrator.security.commands import register_audit, register_hooks, register_secrets
-    from orchestrator.views.commands import register as register_views
+    """Subcommand groups that live with their own modules. A group whose module cannot be imported (its
+    dependencies are not installed yet) is still listed, and running it says how to install."""
+    # (the commands a group adds, the function adding them) — a new group is one more line here
+    groups: list[tuple[tuple[str, ...], Callable[[argparse._SubParsersAction], object]]] = [
+        (("init",), _register_init),
+        (("dashboard", "log"), _register_views),
+        (("sandbox",), _register_sandbox),
+        (("secrets", "audit", "hooks"), _register_security),
+    ]
+    for names, register in groups:
+        try:
+            register(sub)
+        except ModuleNotFoundError as exc:
+            for name in names:
+                stub = sub.add_parser(name, help=f"(needs `make install`: {exc.name} is missing)")
+                stub.set_defaults(func=lambda args, missing=exc: _not_installed(missing))
 
-    register_init(sub)
-    register_views(sub)
+
+def _register_init(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.init_wizard import register
+
+    register(sub)
+
+
+def _register_views(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.views.commands import register
+
+    register(sub)
+
+
+def _register_sandbox(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.sandbox.commands import register
+
     sandbox = sub.add_parser("sandbox", help="the built-in local GitHub-compatible forge")
-    register_sandbox(sandbox.add_subparsers(dest="sandbox_command", required=True))
+    register(sandbox.add_subparsers(dest="sandbox_command", required=True))
+
+
+def _register_security(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.security.commands import register_audit, register_hooks, register_secrets
+
     register_secrets(sub)
     register_audit(sub)
     register_hooks(sub)
 
 
+def _not_installed(exc: ModuleNotFoundError) -> int:
+    print(
+        f"Agent OS's dependencies are not installed for {sys.executable} (no module {exc.name!r}).\n"
+        f"Run `make install` in {ROOT} (it creates .venv with the pinned requirements); "
+        "bin/agentos then uses .venv/bin/python.",
+        file=sys.stderr,
+    )
+    return EXIT_NOT_INSTALLED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("orchestrator"):
+            raise
+        return _not_installed(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.config import ConfigError
+
     try:
         code: int = args.func(args)
     except ConfigError as exc:
@@ -327,8 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     except GitHubError as exc:
         print(f"GitHub problem: {exc}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
-        return 130
+    except (
+        OSError
+    ) as exc:  # a file or directory the command needs (permissions, a full disk): named, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return code
 
 

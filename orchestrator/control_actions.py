@@ -32,6 +32,7 @@ from orchestrator.policy.control_commands import (
     ShowTasks,
     TurnOff,
     TurnOn,
+    Why,
     help_text,
 )
 from orchestrator.switches import KNOWN_JOBS, Switches, SwitchState
@@ -55,6 +56,7 @@ class ControlActions(Protocol):
     def tasks(self) -> str: ...
     def retry(self, ref: IssueRef, actor: str) -> str: ...
     def close(self, ref: IssueRef, actor: str) -> str: ...
+    def why(self, ref: IssueRef) -> str: ...
     def approve(self, ref: str, actor: str) -> str: ...
     def budget(self) -> str: ...
     def budget_decision(self, ref: str, actor: str) -> str: ...
@@ -98,12 +100,14 @@ class ControlHooks:
         task for it in the mailbox to done/ so it is never picked up again.
     approve: accept the plan/proposal named by the button reference.
     budget_decision: apply the answer to a budget question (the reference carries the question and choice).
+    why: the latest decision of each job about the issue or its PR, in words (read-only).
     """
 
     retry: IssueHook | None = None
     close: IssueHook | None = None
     approve: RefHook | None = None
     budget_decision: RefHook | None = None
+    why: Callable[[IssueRef], str] | None = None
 
 
 class LocalControlActions:
@@ -217,6 +221,11 @@ class LocalControlActions:
     def close(self, ref: IssueRef, actor: str) -> str:
         return _call_issue_hook(self._hooks.close, "close", ref, actor)
 
+    def why(self, ref: IssueRef) -> str:
+        if self._hooks.why is None:
+            raise ActionFailed("why is not available here: this install has no decision records wired")
+        return self._hooks.why(ref)
+
     def approve(self, ref: str, actor: str) -> str:
         return _call_ref_hook(self._hooks.approve, "approve", ref, actor)
 
@@ -251,6 +260,8 @@ def execute(command: Command, actions: ControlActions, actor: str) -> str:
             return actions.retry(ref, actor)
         case Close(ref=ref):
             return actions.close(ref, actor)
+        case Why(ref=ref):
+            return actions.why(ref)
         case ShowBudget():
             return actions.budget()
         case ShowHelp():

@@ -1,13 +1,19 @@
 """`bin/agentos cron install|uninstall|show`: a marked, idempotent block in the user's crontab (or systemd user
 timers with --systemd) running every job through `bin/cron-run` at its cadence.
 
-Rendering is pure; reading and writing the crontab goes through `crontab -l` / `crontab -` (or a file named by
-$AGENT_OS_CRONTAB, which the tests use).
+Cron gives jobs almost no environment (PATH=/usr/bin:/bin, HOME, SHELL=/bin/sh): secrets reach them through
+`<runtime_dir>/secrets.env` (orchestrator.env_file), which `bin/cron-run` reads and systemd units name with
+`EnvironmentFile=`. Whatever a job prints goes to `<runtime_dir>/logs/cron.log`; a job that fails before it
+can run is also recorded as its last run (`bin/agentos status`) and in its own log.
+
+Rendering and parsing are pure; reading and writing the crontab goes through `crontab -l` / `crontab -` (or a
+file named by $AGENT_OS_CRONTAB, which the tests use).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +48,7 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence("dependency_watcher", "0 5 * * *", 1440, at="*-*-* 05:00:00"),
     Cadence("codebase_memory", "0 */6 * * *", 360),
     Cadence("dashboard", "0 * * * *", 60),
+    Cadence("claim_sweeper", "20 * * * *", 60),
 )
 
 
@@ -49,15 +56,57 @@ class CronError(Exception):
     """The crontab could not be read or written; the message says why."""
 
 
-def render_block(root: Path, config_path: Path | None) -> str:
+def render_block(root: Path, config_path: Path | None, runtime_dir: Path | None = None) -> str:
+    """The crontab block; output goes to `<runtime_dir>/logs/cron.log` (default: runtime/ in the install)."""
     env = f"AGENT_OS_CONFIG={_quote(str(config_path))} " if config_path else ""
+    log = _quote(str(runtime_dir / "logs" / "cron.log")) if runtime_dir else "runtime/logs/cron.log"
     lines = [BEGIN]
     for c in CADENCES:
-        lines.append(
-            f"{c.schedule} cd {_quote(str(root))} && {env}bin/cron-run {c.job} >> runtime/logs/cron.log 2>&1"
-        )
+        lines.append(f"{c.schedule} cd {_quote(str(root))} && {env}bin/cron-run {c.job} >> {log} 2>&1")
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class CronLine:
+    schedule: str
+    command: str  # what cron hands to /bin/sh, without the output redirection
+    job: str  # the job `bin/cron-run` is asked to run ("" when the line is not ours)
+
+
+_ENV_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
+_REDIRECT = re.compile(r"\s*>>?\s*('[^']*'|\S+)(\s+2>&1)?\s*$")
+_JOB = re.compile(r"bin/cron-run\s+(\S+)")
+
+
+def block_lines(crontab: str) -> list[CronLine]:
+    """The command lines of our block, parsed as cron runs them (5 schedule fields, then a shell command)."""
+    block = current_block(crontab) or ""
+    lines = []
+    for raw in block.splitlines():
+        text = raw.strip()
+        if not text or text.startswith("#") or _ENV_ASSIGNMENT.match(text):
+            continue
+        fields = text.split(None, 5)
+        if len(fields) < 6:
+            continue
+        command = _REDIRECT.sub("", fields[5])
+        job = _JOB.search(command)
+        lines.append(CronLine(" ".join(fields[:5]), command, job.group(1) if job else ""))
+    return lines
+
+
+def crontab_environment(crontab: str) -> dict[str, str]:
+    """`NAME=value` lines of the crontab, which cron puts into every job's environment."""
+    env = {}
+    for raw in crontab.splitlines():
+        match = _ENV_ASSIGNMENT.match(raw)
+        if match and not raw.lstrip().startswith("#"):
+            value = match.group(2).strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            env[match.group(1)] = value
+    return env
 
 
 def merge_block(crontab: str, block: str | None) -> str:
@@ -118,8 +167,9 @@ def write_crontab(text: str) -> None:
         raise CronError(f"crontab - failed: {res.stderr.strip()}")
 
 
-def install(root: Path, config_path: Path | None) -> str:
-    block = render_block(root, config_path)
+def install(root: Path, config_path: Path | None, runtime_dir: Path | None = None) -> str:
+    (runtime_dir or root / "runtime").joinpath("logs").mkdir(parents=True, exist_ok=True)  # for the redirect
+    block = render_block(root, config_path, runtime_dir)
     write_crontab(merge_block(read_crontab(), block))
     return block
 
@@ -135,9 +185,11 @@ def uninstall() -> bool:
 # --- systemd user timers ----------------------------------------------------------------------------------
 
 
-def systemd_units(root: Path, config_path: Path | None) -> dict[str, str]:
+def systemd_units(root: Path, config_path: Path | None, runtime_dir: Path | None = None) -> dict[str, str]:
     units: dict[str, str] = {}
     env = f"Environment=AGENT_OS_CONFIG={config_path}\n" if config_path else ""
+    secrets = (runtime_dir or root / "runtime") / "secrets.env"
+    env += f"EnvironmentFile=-{secrets}\n"  # "-": a missing file is not an error (the job then says what is)
     for c in CADENCES:
         name = f"agent-os-{c.job.replace('_', '-')}"
         units[f"{name}.service"] = (
@@ -152,10 +204,12 @@ def systemd_units(root: Path, config_path: Path | None) -> dict[str, str]:
     return units
 
 
-def install_systemd(root: Path, config_path: Path | None, unit_dir: Path) -> list[Path]:
+def install_systemd(
+    root: Path, config_path: Path | None, unit_dir: Path, runtime_dir: Path | None = None
+) -> list[Path]:
     unit_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in systemd_units(root, config_path).items():
+    for name, text in systemd_units(root, config_path, runtime_dir).items():
         path = unit_dir / name
         path.write_text(text)
         written.append(path)

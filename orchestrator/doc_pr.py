@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 from orchestrator import git
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import PullRequest
+from orchestrator.publish_guard import PublishRefused
 from orchestrator.runtime import JobContext
 from orchestrator.security.secret_scan import scan_text
+from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file, write_regular_file
 from orchestrator.worktrees import has_ref, pool_for
 
 if TYPE_CHECKING:
@@ -52,8 +54,15 @@ DOC_PR_ERRORS: tuple[type[Exception], ...] = (
     git.PoolExhausted,
     git.PushRefused,
     SecretInDocument,
+    UnsafeWorktreePath,
+    PublishRefused,
     GitHubError,
 )
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+
+def _is_link(path: Path) -> bool:
+    return path.is_symlink()
 
 
 def slugify(text: str) -> str:
@@ -134,8 +143,10 @@ def _write_and_commit(
     ctx: JobContext, worktree: Path, files: Mapping[str, DocumentContent], title: str
 ) -> str | None:
     for path, content in files.items():
-        target = worktree / path
-        current = target.read_text(encoding="utf-8") if target.is_file() else None
+        # no-follow (worktree_files): a committed `CODEBASE.md -> /proc/self/environ` or a link into runtime/
+        # is neither read into the document nor written through; the document replaces the link
+        read = None if _is_link(worktree / path) else read_regular_file(worktree, path, MAX_DOCUMENT_BYTES)
+        current = read.data.decode("utf-8", errors="replace") if read is not None else None
         text = content if isinstance(content, str) else content(current)
         findings = scan_text(text, path)
         if findings:
@@ -143,8 +154,7 @@ def _write_and_commit(
             raise SecretInDocument(f"{path}: {findings[0]}")
         if current == text:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        write_regular_file(worktree, path, text.encode("utf-8"))
     identity = ctx.config.git
     return git.commit_all(worktree, title, identity.author_name, identity.author_email)
 

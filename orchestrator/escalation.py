@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orchestrator import metrics
+from orchestrator.decision_hooks import note_escalated
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import Task, TaskState
 from orchestrator.prompt import render_issue_comment
@@ -34,6 +35,7 @@ def escalate(
     notify: NotifyFn | None = None,
 ) -> None:
     ref = f"{repo.full_name}#{task.issue}"
+    note_escalated(ctx, task, reason)  # views: the decision `agentos why` shows
     if not _post(ctx, repo, task, reason):
         return  # recorded as pending: the queue's repair pass posts it on a later tick
     ctx.audit("escalate", ref, reason=reason, task=task.id)

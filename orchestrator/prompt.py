@@ -54,6 +54,15 @@ class TestRunLike(Protocol):
     def log_tail(self) -> str: ...
 
 
+class MergeLike(Protocol):
+    """A merge Agent OS started in the worktree (agent_commit.MergeInProgress)."""
+
+    @property
+    def base_ref(self) -> str: ...
+    @property
+    def conflicts(self) -> tuple[str, ...]: ...
+
+
 class AttemptLike(Protocol):
     """What render_pr_body needs of one finished attempt (task_runner.AttemptOutcome)."""
 
@@ -131,8 +140,12 @@ def render_prompt(
     *,
     readme_max_bytes: int = DEFAULT_README_MAX_BYTES,
     field_max_bytes: int = DEFAULT_FIELD_MAX_BYTES,
+    merge: MergeLike | None = None,
 ) -> str:
-    """The full prompt for one attempt at `task`: rules, the task as DATA, prior attempts, repo context, contract."""
+    """The full prompt for one attempt at `task`: rules, the task as DATA, prior attempts, repo context, contract.
+
+    `merge`: the base branch Agent OS merged into the worktree for a resolve-conflict task (the agent
+    resolves the conflict markers in the files named; it neither rebases nor aborts the merge)."""
 
     def clean(text: str) -> str:
         return sanitize_untrusted(text, field_max_bytes).strip()
@@ -163,6 +176,7 @@ def render_prompt(
         "readme": sanitize_untrusted(repo_readme, readme_max_bytes).strip(),
         "codebase": sanitize_untrusted(codebase_md, codebase_max_bytes).strip(),
         "contract": contract.strip(),
+        "merge": merge,
     }
     return environment().get_template("prompt.md.j2").render(**context)
 

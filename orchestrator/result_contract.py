@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.models import AgentResult
+from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -122,18 +123,20 @@ def read_result(worktree: Path) -> AgentResult:
     path = worktree / RESULT_FILE_NAME
     if not worktree.is_dir():
         raise ContractError(f"the worktree {worktree} does not exist any more", path=path)
-    if path.is_symlink():
-        raise ContractError(f"{RESULT_FILE_NAME} is a symbolic link, not a file", path=path)
+    # Read as data (worktree_files): never through a symbolic link, never a FIFO that would hang us.
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
+        read = read_regular_file(worktree, RESULT_FILE_NAME, MAX_RESULT_BYTES)
+    except UnsafeWorktreePath as exc:
+        why = "is a symbolic link, not a file" if "symbolic link" in exc.why else f"is {exc.why}"
+        raise ContractError(f"{RESULT_FILE_NAME} {why}", path=path) from None
+    if read is None:
         raise ContractError(
             f"missing result file: the agent did not write {RESULT_FILE_NAME}", path=path
         ) from None
-    if size > MAX_RESULT_BYTES:
-        raise ContractError(_too_large(size), path=path)
+    if read.size > MAX_RESULT_BYTES or len(read.data) > MAX_RESULT_BYTES:
+        raise ContractError(_too_large(max(read.size, len(read.data))), path=path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read.data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ContractError(f"not UTF-8 at byte {exc.start}", path=path) from exc
     try:

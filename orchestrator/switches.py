@@ -33,6 +33,7 @@ KNOWN_JOBS = (
     "telegram_control",
     "dashboard",
     "codebase_memory",
+    "claim_sweeper",
 )
 REPO_MODES = ("auto", "review")  # auto: PRs merge when green; review: PRs wait for a human to merge
 
@@ -148,23 +149,31 @@ class Switches:
             stop_now = None if on else (change if now else state.stop_now)
             return replace(state, global_switch=Switch(on, change), stop_now=stop_now)
 
-        return self._update(apply)
+        state = self._update(apply)
+        self._note(change, f"Agent OS {'on' if on else 'off'}{' now' if now and not on else ''}")
+        return state
 
     def set_repo(self, key: str, on: bool, actor: str, why: str = "") -> SwitchState:
         change = Change(actor, self._clock(), why)
-        return self._update_repo(key, lambda r: replace(r, on=on, change=change))
+        state = self._update_repo(key, lambda r: replace(r, on=on, change=change))
+        self._note(change, f"repo {key} {'on' if on else 'off'}")
+        return state
 
     def set_repo_mode(self, key: str, mode: str, actor: str) -> SwitchState:
         if mode not in REPO_MODES:
             raise SwitchError(f"unknown repo mode {mode!r}; known: {', '.join(REPO_MODES)}")
         change = Change(actor, self._clock(), f"mode {mode}")
-        return self._update_repo(key, lambda r: replace(r, mode=mode, change=change))
+        state = self._update_repo(key, lambda r: replace(r, mode=mode, change=change))
+        self._note(change, f"repo {key} mode {mode}")
+        return state
 
     def set_repo_cadence(self, key: str, minutes: int, actor: str) -> SwitchState:
         if minutes < 1:
             raise SwitchError(f"cadence must be at least 1 minute, got {minutes}")
         change = Change(actor, self._clock(), f"cadence {minutes}m")
-        return self._update_repo(key, lambda r: replace(r, cadence_minutes=minutes, change=change))
+        state = self._update_repo(key, lambda r: replace(r, cadence_minutes=minutes, change=change))
+        self._note(change, f"repo {key} cadence {minutes}m")
+        return state
 
     def set_job(self, name: str, on: bool, actor: str, why: str = "") -> SwitchState:
         if name not in KNOWN_JOBS:
@@ -179,7 +188,21 @@ class Switches:
         def apply(state: SwitchState) -> SwitchState:
             return replace(state, jobs={**state.jobs, name: Switch(on, change)})
 
-        return self._update(apply)
+        state = self._update(apply)
+        self._note(change, f"job {name} {'on' if on else 'off'}")
+        return state
+
+    def _note(self, change: Change, what: str) -> None:
+        """A switch change is a human action: one `human_switch` event in the log (views: the dashboard)."""
+        from orchestrator import metrics
+
+        metrics.record_event(
+            self.path.parent.parent / "metrics",
+            state="human_switch",
+            reason=what,
+            actor=change.by,
+            why=change.why,
+        )
 
     def _update_repo(self, key: str, fn: Callable[[RepoSwitch], RepoSwitch]) -> SwitchState:
         def apply(state: SwitchState) -> SwitchState:

@@ -1,8 +1,9 @@
-"""One attempt at one task: worktree → prompt → agent → result contract → our own test run → commit → push.
+"""One attempt at one task: worktree → prompt → agent → result contract → our commit → our own test run → push.
 
 Returns an `AttemptOutcome` value; the queue job decides what follows (PR, follow-up, next agent, escalation)
-through `policy.retry`. Work is committed and pushed whatever the outcome (partial work is never lost), and the
-worktree always goes back to the pool.
+through `policy.retry`. Work is committed and pushed whatever the outcome (partial work is never lost) unless
+the publishing guard refuses it — then the outcome says why (`secret_in_diff`, `refused`, `push_rejected`) and
+the commit stays in the trusted clone. The worktree always goes back to the pool.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator import budgets, git, metrics, process
+from orchestrator import agent_commit, budgets, git, git_layout, metrics, process
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.models import AgentResult, AgentRun, Task
 from orchestrator.policy.retry import Outcome, classify
 from orchestrator.prompt import render_prompt
-from orchestrator.result_contract import ContractError, contract_text, read_result
+from orchestrator.publish_guard import PublishRefused
+from orchestrator.result_contract import RESULT_FILE_NAME, ContractError, contract_text, read_result
 from orchestrator.runtime import JobContext
+from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
 from orchestrator.worktrees import git_settings
 
 if TYPE_CHECKING:
@@ -83,47 +86,43 @@ def attempt(
     worktree: Path,
     runner: AgentRunner,
 ) -> AttemptOutcome:
-    """Run `agent` on `task` in `worktree` (already on the task branch) and push what it produced."""
-    base_ref = f"origin/{repo.base_branch}"
+    """Run `agent` on `task` in `worktree` (already on the task branch) and push what it produced.
+
+    The worktree is data: the commit is built in the trusted clone from its files (`agent_commit`), guarded
+    (secrets, blocked paths, conflict markers, whitespace errors) and pushed with a lease on the head the
+    worktree started from. A refusal or a rejected push is an outcome with its reason, never a crash."""
+    settings = git_settings(ctx, repo)
+    start = agent_commit.prepare(worktree, task.id, task.branch, repo.base_branch, task.kind, settings)
     prompt = render_prompt(
         task,
-        repo_readme=_read_bounded(worktree / "README.md", 8192),
-        codebase_md=_read_bounded(worktree / "CODEBASE.md", ctx.config.limits.codebase_md_max_bytes),
+        repo_readme=_read_bounded(ctx, task, worktree, "README.md", 8192),
+        codebase_md=_read_bounded(
+            ctx, task, worktree, "CODEBASE.md", ctx.config.limits.codebase_md_max_bytes
+        ),
         codebase_max_bytes=ctx.config.limits.codebase_md_max_bytes,
         contract=contract_text(),
+        merge=start.merge,
     )
     run_dir = ctx.paths.agent_runs / task.id / f"attempt-{task.attempt}-{agent}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "prompt.md").write_text(prompt)
-    result_file = worktree / ".agent_result.md"
-    result_file.unlink(missing_ok=True)
-    guarded = git.snapshot_files(git.shared_config_files(worktree))
+    (worktree / RESULT_FILE_NAME).unlink(missing_ok=True)
     spec = agent_spec(ctx.config.agents[agent])
     spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
     spec = replace(
         spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
     )  # the task's remaining budget
     run = runner(spec, prompt, worktree, run_dir)
-    tampered = git.restore_files(guarded)
-    if tampered:  # a filter or alias planted in git config would run inside the orchestrator, token nearby
-        ctx.log.warning("agent changed git config; restored task=%s files=%s", task.id, tampered)
-        metrics.record_event(
-            ctx.paths.metrics,
-            task=task.id,
-            repo=task.repo,
-            issue=task.issue,
-            agent=agent,
-            state="security",
-            reason=f"agent changed {', '.join(p.name for p in tampered)}; restored before any git command",
-        )
+    _check_git_config(ctx, task, agent, worktree, "the agent")
     result, contract_error = _read_contract(worktree)
     if not worktree.is_dir():
         contract_error = "the agent deleted its worktree"
-    committed = _commit(ctx, task, agent, worktree, result, run)
-    changed = tuple(git.changed_files(worktree, base_ref)) if worktree.is_dir() else ()
+    built = agent_commit.build(start, settings)  # read before our test run: its leftovers are not the work
+    changed = built.changed
     tests = None
     if result is not None and result.status == "complete" and changed and not run.timed_out:
         tests = run_tests(repo, worktree)
+        _check_git_config(ctx, task, agent, worktree, "the test step")
     outcome = classify(
         timed_out=run.timed_out or run.stalled,
         rate_limited=run.rate_limited,
@@ -134,14 +133,112 @@ def attempt(
         changed=bool(changed),
     )
     detail = _detail(outcome, run, contract_error, tests, result)
-    secrets = _secret_findings(worktree, base_ref) if changed else []
-    if secrets:
-        outcome, detail = Outcome.SECRET_IN_DIFF, "; ".join(secrets[:5])
-        ctx.audit("secret_blocked", f"{task.repo}:{task.branch}", findings=secrets[:20], agent=agent)
-        head = None
-    else:
-        head = _push(ctx, repo, task, worktree) if committed or changed else None
+    message = _message(ctx, task, agent, result, run)
+    outcome, detail, head = _publish(ctx, task, agent, built, message, settings, outcome, detail)
+    if built.snapshot is not None and built.snapshot.dropped:
+        detail = _join(detail, "left out of the commit: " + ", ".join(built.snapshot.dropped[:5]))
     return AttemptOutcome(task, agent, outcome, detail, run, result, tests, head, changed)
+
+
+def _publish(
+    ctx: JobContext,
+    task: Task,
+    agent: str,
+    built: agent_commit.Built,
+    message: str,
+    settings: git.GitSettings,
+    outcome: Outcome,
+    detail: str,
+) -> tuple[Outcome, str, str | None]:
+    """Guard, commit and push; the outcome, its detail and the branch head after it (None: nothing there).
+
+    A secret always escalates (`secret_in_diff`). Any other refusal, or a push the forge rejected, turns a
+    complete attempt into `refused` / `push_rejected` (no PR from work that is not on the branch); an attempt
+    that ended otherwise (partial, timeout, …) keeps its outcome and the reason is added to its detail."""
+    from orchestrator.security.redact import default_redactor
+
+    target = f"{task.repo}:{task.branch}"
+    on_branch = built.start.head if built.start.lease else None
+    redactor = default_redactor()
+    secrets, other = agent_commit.refusals(built, message, redactor.contains_known, settings)
+    if secrets:
+        ctx.audit("secret_blocked", target, findings=secrets[:20], agent=agent)
+        return Outcome.SECRET_IN_DIFF, "not pushed: " + "; ".join(secrets[:5]), on_branch
+    identity = (ctx.config.git.author_name, ctx.config.git.author_email)
+    sha = agent_commit.commit(built, task.id, redactor.redact(message), identity, settings)
+    if other:
+        why = "refused before push: " + "; ".join(other[:5])
+        _security_event(ctx, task, agent, why)
+        return (*_not_published(outcome, detail, Outcome.REFUSED, why), on_branch)
+    if sha is None:
+        return outcome, detail, on_branch if built.changed else None
+    try:
+        head = agent_commit.push(built, task.id, sha, settings)
+    except PublishRefused as exc:
+        if exc.secrets:
+            ctx.audit("secret_blocked", target, findings=list(exc.problems[:20]), agent=agent)
+            return Outcome.SECRET_IN_DIFF, "not pushed: " + "; ".join(exc.problems[:5]), on_branch
+        why = "refused before push: " + "; ".join(exc.problems[:5])
+        return (*_not_published(outcome, detail, Outcome.REFUSED, why), on_branch)
+    except git.PushRejected as exc:
+        why = (
+            f"push refused by the forge: {task.branch} is no longer at {built.start.lease[:12] or 'nothing'} "
+            f"(someone else pushed); our commit {sha[:12]} is kept in the trusted clone"
+        )
+        ctx.log.warning("push rejected task=%s error=%s", task.id, exc)
+        return (*_not_published(outcome, detail, Outcome.PUSH_REJECTED, why), on_branch)
+    ctx.audit("push", target, sha=head, attempt=task.attempt, lease=built.start.lease, parent=built.parent)
+    return outcome, detail, head
+
+
+def _not_published(outcome: Outcome, detail: str, instead: Outcome, why: str) -> tuple[Outcome, str]:
+    if outcome in (Outcome.COMPLETE, Outcome.NO_CHANGES):
+        return instead, why
+    return outcome, _join(detail, why)
+
+
+def _join(detail: str, more: str) -> str:
+    return f"{detail}; {more}" if detail else more
+
+
+def _message(ctx: JobContext, task: Task, agent: str, result: AgentResult | None, run: AgentRun) -> str:
+    """Our commit message: built from the agent's summary (then guarded like everything we publish)."""
+    if result is not None:
+        subject = result.summary.splitlines()[0][:72] if result.summary else task.title
+        status = result.status
+    else:
+        subject, status = f"work in progress on #{task.issue}", "incomplete"
+    why = " (stopped: timeout)" if run.timed_out or run.stalled else ""
+    return f"{subject}\n\nAgent: {agent}, attempt {task.attempt}, status {status}{why}\nRefs #{task.issue}\n"
+
+
+def _check_git_config(ctx: JobContext, task: Task, agent: str, worktree: Path, who: str) -> None:
+    """Our clones' config must be as we wrote it; a change (a filter, a receivepack, a credential helper
+    planted by the agent or the code it wrote) is undone before any git command of ours and recorded."""
+    layout = git_layout.layout_for(worktree)
+    if layout is None:
+        return
+    changed = layout.check_configs()
+    if changed:
+        ctx.log.warning("git config changed during %s; restored task=%s files=%s", who, task.id, changed)
+        names = ", ".join(str(path) for path in changed)
+        _security_event(ctx, task, agent, f"{who} changed {names}; restored before any git command")
+    if worktree.is_dir() and (what := layout.git_file_tampered(worktree)):
+        ctx.log.warning("worktree .git tampered during %s task=%s: %s", who, task.id, what)
+        _security_event(ctx, task, agent, f"{who} {what}; ignored (our git names its repository itself)")
+        layout.restore_git_file(worktree)
+
+
+def _security_event(ctx: JobContext, task: Task, agent: str, reason: str) -> None:
+    metrics.record_event(
+        ctx.paths.metrics,
+        task=task.id,
+        repo=task.repo,
+        issue=task.issue,
+        agent=agent,
+        state="security",
+        reason=reason,
+    )
 
 
 def run_tests(repo: RepoConfig, worktree: Path) -> TestRun:
@@ -160,36 +257,6 @@ def _read_contract(worktree: Path) -> tuple[AgentResult | None, str | None]:
         return read_result(worktree), None
     except ContractError as exc:
         return None, str(exc)
-
-
-def _commit(
-    ctx: JobContext, task: Task, agent: str, worktree: Path, result: AgentResult | None, run: AgentRun
-) -> str | None:
-    if not worktree.is_dir():
-        return None
-    if result is not None:
-        subject = result.summary.splitlines()[0][:72] if result.summary else task.title
-        status = result.status
-    else:
-        subject, status = f"work in progress on #{task.issue}", "incomplete"
-    why = " (stopped: timeout)" if run.timed_out or run.stalled else ""
-    message = f"{subject}\n\nAgent: {agent}, attempt {task.attempt}, status {status}{why}\nRefs #{task.issue}"
-    ident = ctx.config.git
-    return git.commit_all(worktree, message, ident.author_name, ident.author_email)
-
-
-def _push(ctx: JobContext, repo: RepoConfig, task: Task, worktree: Path) -> str:
-    git.push(worktree, task.branch, settings=git_settings(ctx, repo))
-    sha = git.head_sha(worktree)
-    ctx.audit("push", f"{task.repo}:{task.branch}", sha=sha, attempt=task.attempt)
-    return sha
-
-
-def _secret_findings(worktree: Path, base_ref: str) -> list[str]:
-    """Credentials the branch adds (path:line: kind, value masked) — the same scanner as the pre-commit hook."""
-    from orchestrator.security.secret_scan import scan_diff
-
-    return [str(f) for f in scan_diff(git.diff(worktree, base_ref))]
 
 
 def _detail(
@@ -215,11 +282,13 @@ def _detail(
     return ""
 
 
-def _read_bounded(path: Path, limit: int) -> str:
+def _read_bounded(ctx: JobContext, task: Task, worktree: Path, name: str, limit: int) -> str:
+    """A repository file for the prompt, read as data: a link (to /proc/self/environ, into runtime/) or
+    anything but a regular file is not read, and is recorded."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError:
+        read = read_regular_file(worktree, name, limit)
+    except UnsafeWorktreePath as exc:
+        ctx.log.warning("not read into the prompt task=%s: %s", task.id, exc)
+        _security_event(ctx, task, "", f"{exc}: not read into the prompt")
         return ""
-    text = data[:limit].decode(errors="replace")
-    return text + ("\n[truncated]" if len(data) > limit else "")
+    return "" if read is None else read.text(limit)

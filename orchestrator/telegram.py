@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import warnings
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -68,7 +69,16 @@ class OtherUpdate:
     description: str
 
 
-IncomingUpdate = IncomingMessage | IncomingCallback | OtherUpdate
+@dataclass(frozen=True)
+class MalformedUpdate:
+    """An update the Bot API sent that cannot be read (missing or mistyped fields). It is acknowledged and
+    logged with its id and the parse error, so one broken update never blocks the ones after it."""
+
+    update_id: int
+    error: str
+
+
+IncomingUpdate = IncomingMessage | IncomingCallback | OtherUpdate | MalformedUpdate
 
 
 def token_from_env(env_name: str, environ: Mapping[str, str] | None = None) -> str:
@@ -119,6 +129,7 @@ class TelegramBot:
         if not api_url.startswith(("http://", "https://")):
             raise TelegramConfigError(f"telegram.api_url {api_url!r} is not an http(s) URL")
         self._token = token
+        self._request_timeout_s = request_timeout_s
         protect_token_in_logs(token)
         api = api_url.rstrip("/")
         app = (
@@ -164,13 +175,38 @@ class TelegramBot:
         return str(self._bot.username)
 
     def fetch_updates(self, offset: int | None, timeout: int) -> list[IncomingUpdate]:
-        """getUpdates from `offset` (None: whatever the server still holds), long-polling up to `timeout` s."""
-        updates = self._call(
-            self._bot.get_updates(
-                offset=offset, timeout=timeout, allowed_updates=["message", "callback_query"]
+        """getUpdates from `offset` (None: whatever the server still holds), long-polling up to `timeout` s.
+
+        Each update is parsed on its own (PTB's own get_updates fails the whole batch on one bad update):
+        one that cannot be read comes back as a MalformedUpdate carrying its id and the reason."""
+        kwargs: dict[str, Any] = {"timeout": timeout, "allowed_updates": ["message", "callback_query"]}
+        if offset is not None:
+            kwargs["offset"] = offset
+        from telegram.warnings import PTBUserWarning
+
+        with warnings.catch_warnings():  # PTB suggests its get_updates — the one that fails on a bad update
+            warnings.filterwarnings("ignore", "Please use 'Bot.getUpdates'", PTBUserWarning)
+            raw = self._call(
+                self._bot.do_api_request(
+                    "getUpdates", api_kwargs=kwargs, read_timeout=self._request_timeout_s + timeout
+                )
             )
-        )
-        return [_to_incoming(update) for update in updates]
+        if not isinstance(raw, list):
+            raise TelegramApiError(f"getUpdates answered {type(raw).__name__}, not a list of updates")
+        return [update for item in raw if (update := self._parse_update(item)) is not None]
+
+    def _parse_update(self, item: Any) -> IncomingUpdate | None:
+        from telegram import Update
+
+        update_id = item.get("update_id") if isinstance(item, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            log.error("telegram update without an update id skipped: %.200r", item)
+            return None
+        try:
+            return _to_incoming(Update.de_json(item, self._bot))
+        # Untrusted data through a third-party parser: whatever it raises means "this update is unreadable".
+        except Exception as exc:
+            return MalformedUpdate(update_id, f"{type(exc).__name__}: {exc}"[:300])
 
     def send_message(self, chat_id: int, text: str, buttons: Sequence[Button] = ()) -> int:
         """Send plain text (no parse mode, so nothing needs escaping); returns the new message id."""

@@ -1,4 +1,8 @@
-"""One local clone and one worktree pool per repo, under runtime/clones and runtime/worktrees."""
+"""Per repo: a trusted clone, a working clone and a worktree pool, under runtime/clones and runtime/worktrees.
+
+The trusted clone (`runtime/clones/<key>.trusted.git`) is the only one that talks to the forge, and only its
+network commands carry the token; the working clone (`runtime/clones/<key>`) hosts the pool and fetches from
+the trusted clone locally (see `git_layout`)."""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from orchestrator import git
+from orchestrator import git, git_layout, metrics
 from orchestrator.runtime import JobContext
+from orchestrator.worktree_pool import WorktreePool
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
 
-_pools: dict[tuple[str, str], git.WorktreePool] = {}
+_pools: dict[tuple[str, str], WorktreePool] = {}
 _lock = threading.Lock()
 
 
@@ -27,9 +32,10 @@ def clone_url(api_url: str, repo: RepoConfig) -> str:
 
 
 def git_settings(ctx: JobContext, repo: RepoConfig) -> git.GitSettings:
-    """Git settings for this repo: commits made by git itself carry the configured identity, and an HTTPS
-    remote gets the forge token as an `http.extraheader` through the environment (never written to the clone's
-    .git/config, which the agents' worktrees share)."""
+    """Git settings for this repo: commits made by git itself carry the configured identity, the push guard
+    gets the operator's secret allow-list, and an HTTPS remote gets the forge token as an `http.extraheader`
+    — in the environment of the trusted clone's network commands only (never in a config file, never in a
+    command that touches a worktree)."""
     url = clone_url(ctx.config.github.api_url, repo)
     ident = ctx.config.git
     config: tuple[tuple[str, str], ...] = ()
@@ -39,21 +45,26 @@ def git_settings(ctx: JobContext, repo: RepoConfig) -> git.GitSettings:
         basic = base64.b64encode(f"x-access-token:{token_for_git()}".encode()).decode()
         config = ((f"http.{parsed.scheme}://{parsed.netloc}/.extraheader", f"AUTHORIZATION: basic {basic}"),)
     return git.GitSettings(
-        config=config, committer_name=ident.author_name, committer_email=ident.author_email
+        remote_config=config,
+        committer_name=ident.author_name,
+        committer_email=ident.author_email,
+        secret_allowlist=tuple(repo.secret_allowlist),
     )
 
 
-def pool_for(ctx: JobContext, repo: RepoConfig) -> git.WorktreePool:
+def pool_for(ctx: JobContext, repo: RepoConfig) -> WorktreePool:
     """The repo's pool (one per process and runtime dir; threads of the queue share it). Its git settings are
-    refreshed on every call (a GitHub App's installation token lasts one hour)."""
+    refreshed on every call (a GitHub App's installation token lasts one hour). A clone config someone else
+    changed is restored and recorded as a `security` event."""
     key = (str(ctx.paths.root), repo.full_name)
     settings = git_settings(ctx, repo)
     with _lock:
         pool = _pools.get(key)
         if pool is None:
             clone_dir = ctx.paths.clones / repo.key
-            git.ensure_clone(clone_url(ctx.config.github.api_url, repo), clone_dir, settings)
-            pool = git.WorktreePool(
+            report = _security_report(ctx, repo)
+            git.ensure_clone(clone_url(ctx.config.github.api_url, repo), clone_dir, settings, report)
+            pool = WorktreePool(
                 clone_dir,
                 ctx.paths.worktrees / repo.key,
                 size=ctx.config.limits.worktree_pool_size,
@@ -64,7 +75,14 @@ def pool_for(ctx: JobContext, repo: RepoConfig) -> git.WorktreePool:
         return pool
 
 
-def has_ref(pool: git.WorktreePool, ref: str) -> bool:
+def _security_report(ctx: JobContext, repo: RepoConfig) -> git_layout.Report:
+    def report(message: str) -> None:
+        metrics.record_event(ctx.paths.metrics, repo=repo.full_name, state="security", reason=message)
+
+    return report
+
+
+def has_ref(pool: WorktreePool, ref: str) -> bool:
     """Whether `ref` (e.g. "origin/agent/1-x") exists in the pool's clone, as of its last fetch."""
     try:
         git.head_sha(pool.repo_dir, ref)

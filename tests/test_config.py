@@ -94,10 +94,10 @@ def test_defaults_equal_the_example_values() -> None:
     written = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     minimal = {
         "github": {"api_url": "https://api.github.com"},
-        "repos": [{key: written["repos"][0][key] for key in ("key", "owner", "name")}],
+        "repos": [{key: written["repos"][0][key] for key in ("key", "owner", "name", "secret_allowlist")}],
         "agents": {"claude": {}, "codex": {}, "gemini": {}},
         "routing": written["routing"],
-        # a list default is empty; the example shows one entry
+        # a list default is empty; the example shows one entry (also repos[].secret_allowlist)
         "loops": {"product_urls": written["loops"]["product_urls"]},
     }
     assert parse_config(minimal, base_dir=ROOT) == dataclasses.replace(example, source=None)
@@ -229,7 +229,7 @@ BAD_CONFIGS = [
         {"repos[0].zzz": 1},
         "repos[0].zzz: unknown key (known keys: owner, name, key, enabled, clone_url, base_branch, "
         "test_command, test_timeout_seconds, board, labels, trusted_authors, protected_paths, "
-        "auto_merge_without_checks, required_checks)",
+        "auto_merge_without_checks, required_checks, secret_allowlist)",
     ),
     (
         {"agents.claude.kind": "claud"},

@@ -14,7 +14,6 @@ from orchestrator.git import (
     PoolExhausted,
     PushRefused,
     PushRejected,
-    WorktreePool,
     changed_files,
     commit_all,
     diff,
@@ -29,6 +28,7 @@ from orchestrator.git import (
     run_git,
 )
 from orchestrator.result_contract import RESULT_FILE_NAME
+from orchestrator.worktree_pool import WorktreePool
 
 NAME, EMAIL = "Agent OS", "agent-os@example.test"
 
@@ -81,15 +81,15 @@ def test_ensure_clone_is_idempotent_and_excludes_result_file(origin: Path, clone
     assert ensure_clone(str(origin), clone) == clone
     exclude = (clone / ".git" / "info" / "exclude").read_text()
     assert exclude.count(f"/{RESULT_FILE_NAME}\n") == 1
-    assert not list(clone.parent.glob(".demo.clone-*"))
+    assert sorted(p.name for p in clone.parent.iterdir()) == ["demo", "demo.trusted.git"]
 
 
 def test_ensure_clone_of_missing_remote_raises_git_error(tmp_path: Path) -> None:
     with pytest.raises(GitError) as info:
         ensure_clone(str(tmp_path / "nope.git"), tmp_path / "c")
-    assert info.value.cmd[:2] == ("git", "clone") and info.value.returncode == 128
-    assert "does not exist" in info.value.stderr
-    assert not (tmp_path / "c").exists()
+    assert info.value.cmd[:2] == ("git", "fetch") and info.value.returncode == 128
+    assert "does not appear to be a git repository" in info.value.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no half-made clone, trusted or working"
 
 
 def test_fetch_sees_new_commits(pool: WorktreePool, tmp_path: Path) -> None:

@@ -35,7 +35,9 @@ def test_https_remote_gets_an_extraheader_through_the_environment(tmp_path):
     repo = ctx.config.repos[0]
     assert clone_url(ctx.config.github.api_url, repo) == "https://github.com/o/r.git"
     settings = git_settings(ctx, repo)
-    env = git.git_env(settings)
+    assert settings.config == ()  # the token is for the trusted clone's network commands only
+    assert "extraheader" not in str(git.git_env(settings))
+    env = git.git_env(settings, auth=True)
     pairs = {
         env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))
     }
@@ -47,4 +49,4 @@ def test_https_remote_gets_an_extraheader_through_the_environment(tmp_path):
 def test_local_remotes_get_no_credentials(tmp_path):
     ctx = ctx_for("file:///srv/git/o/r.git", tmp_path)
     settings = git_settings(ctx, ctx.config.repos[0])
-    assert not any("extraheader" in key for key, _ in settings.config)
+    assert not any("extraheader" in key for key, _ in (*settings.config, *settings.remote_config))

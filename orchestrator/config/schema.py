@@ -7,6 +7,8 @@ Defaults equal the values in example.config.yaml (tests/test_config.py checks it
 
 from __future__ import annotations
 
+from orchestrator.security.secret_scan import AllowedSecret
+
 from .fields import (
     Boolean,
     Check,
@@ -66,6 +68,10 @@ from .settings import (
 GITHUB_COM = "https://api.github.com"
 LOGIN = Text(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "a GitHub login")
 REPO_NAME = Text(r"(?!\.{1,2}$)[A-Za-z0-9._-]+", "a GitHub repository name")
+FULL_NAME = Text(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/(?!\.{1,2}$)[A-Za-z0-9._-]+",
+    "owner/name of a GitHub repository",
+)
 SHORT_NAME = Text(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a short name (letters, digits, . _ -)")
 EMAIL = Text(r"[^@\s]+@[^@\s]+", "an e-mail address")
 
@@ -162,6 +168,23 @@ LABELS = Section(
     LabelNames,
 )
 
+SECRET_ALLOWANCE = Section(
+    (
+        Field(
+            "path",
+            Text(r"[^/\s]\S*", "a path or glob inside the repository"),
+            "the file the finding is in (a glob: `*` stays inside one directory, `**` crosses them)",
+        ),
+        Field(
+            "fingerprint",
+            Text(r"sha256:[0-9a-f]{16,64}", "sha256: and 16 to 64 hex digits"),
+            "the finding's fingerprint, as the refusal names it (the sha256 of the matched value)",
+        ),
+        Field("reason", Optional(Text()), "why this is not a secret, for the next reader", None),
+    ),
+    AllowedSecret,
+)
+
 REPO = Section(
     (
         Field("owner", LOGIN, "user or organization owning the repository"),
@@ -209,6 +232,13 @@ REPO = Section(
             ListOf(Text(r".+", "a check name"), what="list of check names"),
             "checks that must exist on a PR head and pass before it merges, in addition to the base branch's "
             "protection and rulesets",
+            [],
+        ),
+        Field(
+            "secret_allowlist",
+            NestedList(SECRET_ALLOWANCE),
+            "findings of the secret guard the operator declared false positives (path + fingerprint); "
+            "nothing written in the repository itself can allow one",
             [],
         ),
     ),
@@ -357,6 +387,13 @@ TELEGRAM = Section(
             "users allowed to command the bot, in addition to the chat check; required when enabled",
             [],
         ),
+        Field(
+            "poller_host",
+            Optional(Text()),
+            "the one host that reads Telegram updates when several hosts share the bot (its AGENT_OS_HOST "
+            "or hostname); null = every host polls (one host)",
+            None,
+        ),
     ),
     TelegramConfig,
     (Check(("enabled", "allowed_chat_ids", "allowed_user_ids"), check_telegram),),
@@ -437,6 +474,19 @@ LOOPS = Section(
         Field("product_urls", NestedList(PRODUCT_PROBE), "URLs the product inspector probes daily", []),
         Field("dependency_audit", Boolean(), "run pip-audit / npm audit in a worktree and file issues", True),
         Field("codebase_memory_max_bytes", Integer(1024), "CODEBASE.md is summarized past this size", 16384),
+        Field(
+            "max_bot_issues_per_sprint",
+            Integer(0),
+            "at most this many bot-filed issues in one sprint plan (humans' issues are planned first)",
+            2,
+        ),
+        Field(
+            "ops_repo",
+            Optional(FULL_NAME),
+            "where incidents about the agent host or Agent OS itself are filed (owner/name); null = only a "
+            "Telegram note — never a product repo's backlog",
+            None,
+        ),
     ),
     LoopsConfig,
 )

@@ -1,26 +1,15 @@
-"""Refuses secrets written into configuration files: secret-named keys with values, and token-shaped strings."""
+"""Refuses secrets written into configuration files: secret-named keys with values, and token-shaped strings
+(the one secret catalog, `orchestrator.security.secret_catalog`, in its strict mode)."""
 
 from __future__ import annotations
 
 import re
 
+from orchestrator.security.secret_catalog import strict_label
+
 from .fields import ParseContext, join
 
 SECRET_KEY = re.compile(r"(?:^|_)(?:token|api_?key|secret|password|passwd|private_key)$", re.IGNORECASE)
-
-TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (label, re.compile(pattern))
-    for label, pattern in (
-        ("a GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
-        ("an API key", r"\bsk-[A-Za-z0-9_-]{16,}"),
-        ("a Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-        ("a Telegram bot token", r"(?<![\w])\d+:[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"),
-        ("a Google API key", r"\bAIza[A-Za-z0-9_-]{35}"),
-        ("an AWS access key", r"\bAKIA[0-9A-Z]{16}\b"),
-        ("a private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-        ("a password in a URL", r"://[^/\s:@]+:[^/\s@]+@"),
-    )
-)
 
 WHERE_SECRETS_GO = (
     "put it in an environment variable (or the vault: `bin/agentos secrets`) "
@@ -29,11 +18,8 @@ WHERE_SECRETS_GO = (
 
 
 def token_shape(text: str) -> str | None:
-    """What kind of secret `text` looks like, or None."""
-    for label, pattern in TOKEN_SHAPES:
-        if pattern.search(text):
-            return label
-    return None
+    """What kind of secret `text` looks like (the catalog's strict mode: placeholders count), or None."""
+    return strict_label(text)
 
 
 def report_inline_secrets(data: object, ctx: ParseContext, path: str = "") -> None:

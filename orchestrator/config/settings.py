@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from orchestrator.security.secret_scan import AllowedSecret
+
 AgentKind = Literal["claude", "codex", "gemini", "deepseek", "script"]
 BoardMode = Literal["project", "labels"]
 MergeMethod = Literal["squash", "merge", "rebase"]
@@ -86,6 +88,7 @@ class RepoConfig:
     protected_paths: tuple[str, ...]
     auto_merge_without_checks: bool
     required_checks: tuple[str, ...] = ()
+    secret_allowlist: tuple[AllowedSecret, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -142,6 +145,7 @@ class TelegramConfig:
     api_url: str
     allowed_chat_ids: tuple[int, ...]
     allowed_user_ids: tuple[int, ...]
+    poller_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,8 @@ class LoopsConfig:
     product_urls: tuple[ProductProbe, ...]
     dependency_audit: bool
     codebase_memory_max_bytes: int
+    ops_repo: str | None = None  # incidents about the host / Agent OS itself; None: Telegram only
+    max_bot_issues_per_sprint: int = 2
 
 
 @dataclass(frozen=True)

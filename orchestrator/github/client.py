@@ -104,7 +104,7 @@ class GitHubClient:
             if not token:
                 raise BadCredentials(
                     f"the environment variable {token_env} is empty or not set: "
-                    f"export a GitHub token in {token_env} (or configure github.app)"
+                    f"bin/agentos env set {token_env} (cron jobs read runtime/secrets.env), or configure github.app"
                 )
             auth = TokenAuth(token, source=f"the token in ${token_env}")
         cache = EtagCache(cache_path) if cache_path is not None else None
@@ -372,9 +372,9 @@ class GitHubClient:
         """
         payload: dict[str, Any] = {"sha": sha, "merge_method": method}
         if title is not None:
-            payload["commit_title"] = title
+            payload["commit_title"] = _redact(title)
         if message is not None:
-            payload["commit_message"] = message
+            payload["commit_message"] = _redact(message)
         path = _repo_path(repo, f"pulls/{number}/merge")
         response = self._http.request(
             "PUT", path, body=payload, mode=RetryMode.VERIFIED, expected=frozenset({200, 405, 409})

@@ -209,6 +209,10 @@ class _AgentNames:
             if name not in self.configured and name not in DEFAULT_AGENT_KINDS:
                 raise ValueError(unknown_agent_message(name, self.configured))
             names.append(name)
+        if not names:
+            raise ValueError(
+                f"name at least one agent ({', '.join(DEFAULT_AGENT_KINDS)} or a configured one)"
+            )
         return tuple(names)
 
 

@@ -78,7 +78,9 @@ def _answer(q: Question, given: Any, got: Got, prompter: Prompter | None) -> Any
     default = q.default(got)
     if prompter is None or q.prompt is None:
         if default is REQUIRED:
-            raise AnswerError(flag, "required (there is no default; give it with --non-interactive)")
+            raise AnswerError(
+                flag, q.required_why or "required (there is no default; give it with --non-interactive)"
+            )
         return default
     for _ in range(_MAX_TRIES):
         raw = prompter.ask(q.prompt, _shown(default))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from orchestrator.config import ConfigError, config_path
 from orchestrator.git import GitError
 from orchestrator.github.errors import GitHubError
-from orchestrator.init_wizard.answers import AnswerError, InitAnswers
+from orchestrator.init_wizard.answers import DEFAULT_AGENT_KINDS, AnswerError, InitAnswers
 from orchestrator.init_wizard.collect import Prompter, add_arguments, collect
 from orchestrator.init_wizard.config_merge import ExistingConfigInvalid, load_existing
 from orchestrator.init_wizard.pairing import PairingTimedOut
@@ -46,10 +47,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     try:
         existing = load_existing(path)
         prompter = None if args.non_interactive else Prompter(sys.stdin, sys.stdout)
-        answers = collect(args, build_questions(existing), prompter)
+        installed = installed_agent_clis()
+        answers = collect(args, build_questions(existing, installed), prompter)
     except (ExistingConfigInvalid, AnswerError) as exc:
         print(f"error: {exc}\nnothing was written", file=sys.stderr)
         return 2
+    if getattr(args, "agents", None) is None and not existing.get("agents") and answers.agents:
+        print(f"agents: {', '.join(answers.agents)} (found on PATH; choose with --agent NAME)")
     if prompter is not None and not _confirmed(prompter, answers, path):
         print("nothing was done")
         return 1
@@ -65,6 +69,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         return 3
     _print_next_steps(report)
     return 0
+
+
+def installed_agent_clis() -> tuple[str, ...]:
+    """The agent CLIs init can configure that are on this host's PATH."""
+    return tuple(kind for kind in DEFAULT_AGENT_KINDS if shutil.which(kind))
 
 
 def _say(text: str) -> None:

@@ -34,6 +34,7 @@ class Question:
     when: Callable[[Got], bool] = lambda got: True
     optional: bool = False  # an empty answer (or "none") means None
     help: str = ""  # for --help; default: the prompt
+    required_why: str = ""  # the error when there is no answer and no default (default: "required")
 
 
 def _p(fn: Callable[[str], Any]) -> Parser:
@@ -54,8 +55,9 @@ def _existing(existing: Mapping[str, Any], section: str, key: str, fallback: Any
     return fallback if value is None else value
 
 
-def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
-    """The table, with defaults and checks drawn from the existing config (empty mapping: none)."""
+def build_questions(existing: Mapping[str, Any], installed: tuple[str, ...] = ()) -> tuple[Question, ...]:
+    """The table, with defaults and checks drawn from the existing config (empty mapping: none) and the agent
+    CLIs `installed` on this host (the agents' default when the config has none)."""
     repos = [r for r in existing.get("repos") or [] if isinstance(r, Mapping)]
     agents = _section(existing, "agents")
     telegram = _section(existing, "telegram")
@@ -156,9 +158,18 @@ def build_questions(existing: Mapping[str, Any]) -> tuple[Question, ...]:
         Question(
             "agents",
             "--agent",
-            f"Agent CLIs to configure (comma-separated: {', '.join(parse.DEFAULT_AGENT_KINDS)}; empty: none)",
+            f"Agent CLIs to configure (comma-separated: {', '.join(parse.DEFAULT_AGENT_KINDS)})",
             _p(parse.agent_names(agents)),
-            _const(tuple(agents)),
+            _const(tuple(agents) or installed or REQUIRED),
+            help=(
+                "an agent CLI to configure (repeatable); default: the configured ones, else those on PATH "
+                f"({', '.join(parse.DEFAULT_AGENT_KINDS)}); with none of either init refuses"
+            ),
+            required_why=(
+                f"required: the config names no agent and none of {', '.join(parse.DEFAULT_AGENT_KINDS)} is on "
+                "PATH, so nothing could work on the issues — install one (e.g. npm install -g "
+                "@anthropic-ai/claude-code) or name it: --agent claude"
+            ),
         ),
         Question(
             "llm_agent",

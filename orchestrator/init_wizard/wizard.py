@@ -100,8 +100,9 @@ def run_init(
         forge.close()
     # Written as soon as the repo and board exist: should a later step fail, a re-run reuses both.
     backup = _write_config(config_path, existing, answers, board, now(), say)
+    _save_secrets_for_cron(draft, environ, say)
     charter_pr, seeds = _publish(plan, repo, board, charter, say) if charter else (None, None)
-    block = _install_cron(config_path, say) if answers.cron else None
+    block = _install_cron(config_path, draft.runtime_dir, say) if answers.cron else None
     return InitReport(config_path, backup, repo, created, board, charter, charter_pr, seeds, pairing, block)
 
 
@@ -342,9 +343,23 @@ def _charter_line(outcome: CharterOutcome, base: str) -> str:
 # --- 4. cron -----------------------------------------------------------------------------------------------
 
 
-def _install_cron(config_path: Path, say: Callable[[str], None]) -> str:
+def _save_secrets_for_cron(config: Config, environ: Mapping[str, str], say: Callable[[str], None]) -> None:
+    """Cron never sees this shell's exports: the secrets the config names go to runtime/secrets.env (0600)."""
+    from orchestrator.cron_check import named_secrets
+    from orchestrator.env_file import EnvFileError, env_file_path, save_from_environment
+
+    path = env_file_path(config.runtime_dir)
     try:
-        block = cron.install(PROJECT_ROOT, config_path.resolve())
+        saved = save_from_environment(path, named_secrets(config), environ)
+    except EnvFileError as exc:
+        raise InitFailed(f"the config was written, but the secrets for cron were not: {exc}") from exc
+    if saved:
+        say(f"secrets: saved {', '.join(saved)} in {path} (mode 0600); cron jobs read them there")
+
+
+def _install_cron(config_path: Path, runtime_dir: Path, say: Callable[[str], None]) -> str:
+    try:
+        block = cron.install(PROJECT_ROOT, config_path.resolve(), runtime_dir)
     except cron.CronError as exc:
         raise InitFailed(f"--cron: the config was written, but the cron block was not: {exc}") from exc
     say("cron: installed the Agent OS block in the crontab")

@@ -1,7 +1,8 @@
 """backlog_groomer job (daily per repo): stale issues labelled, blocked issues whose dependencies are all closed
 moved back to Ready, and new issues proposed while the backlog is below `loops.target_backlog_depth`
-(policy.grooming). Proposals come from recurring failure reasons of the last 14 days and from the repo's
-objectives (objectives/*.yaml), or from the LLM when one is configured and answers.
+(policy.grooming). Proposals come from recurring failure reasons of the repo's own work over the last 14 days
+and from the LLM (told the repo's objectives) when one is configured and answers; without an LLM nothing else
+is filed — no boilerplate restating the objectives.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from orchestrator import decisions
 from orchestrator.config import ConfigError, Objective, RepoConfig, load_objectives
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.loops.common import (
@@ -151,9 +153,8 @@ def _failure_proposals(ctx: JobContext, repo: RepoConfig, events: list[Event]) -
     )
     ours = [e for e in events if e.repo == repo.full_name]
     found = incidents.find_incidents(ours, [], ctx.clock(), rules)
-    return tuple(
-        incidents.proposal(i, OUTCOME_WINDOW, repo.full_name) for i in found if i.rule == "recurring_outcome"
-    )
+    proposals = (incidents.proposal(i, OUTCOME_WINDOW) for i in found if i.rule == "recurring_outcome")
+    return tuple(p for p in proposals if p.scope == "product")  # the machinery's failures are not backlog
 
 
 def _llm_backlog(
@@ -199,6 +200,8 @@ def _groom(
     snap = snapshot(ctx, tracker, repo, objectives, events)
     plan = policy.decide(snap, ctx.clock())
     report.plans[repo.full_name] = plan
+    if plan.note:
+        log.info("%s repo=%s: %s", JOB, repo.full_name, plan.note)
     if not args.dry_run:
         for stale in plan.stale:
             _mark_stale(ctx, repo, stale)
@@ -223,6 +226,8 @@ def _mark_stale(ctx: JobContext, repo: RepoConfig, action: policy.MarkStale) -> 
     ctx.forge.ensure_labels(repo.full_name, {policy.STALE_LABEL: LABEL_COLORS[policy.STALE_LABEL]})
     ctx.forge.add_labels(repo.full_name, issue.number, [policy.STALE_LABEL])
     log.info("marked stale repo=%s issue=%s idle_days=%s", repo.full_name, issue.number, action.idle_days)
+    words = f"labelled {policy.STALE_LABEL}: no activity for {action.idle_days} days"
+    decisions.record(ctx, job=JOB, repo=repo.full_name, issue=issue.number, code="stale", words=words)
 
 
 def _unblock(ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy.Unblock) -> None:
@@ -234,6 +239,9 @@ def _unblock(ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy
     if label and repo.board.mode == "project":
         ctx.forge.remove_label(repo.full_name, issue.number, label)
     log.info("unblocked repo=%s issue=%s dependencies=%s", repo.full_name, issue.number, action.dependencies)
+    deps = ", ".join(f"#{n}" for n in action.dependencies)
+    words = f"moved back to Ready: every dependency ({deps}) is closed"
+    decisions.record(ctx, job=JOB, repo=repo.full_name, issue=issue.number, code="unblocked", words=words)
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:

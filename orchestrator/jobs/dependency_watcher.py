@@ -5,8 +5,12 @@ The audit runs in a worktree of the pool at origin/<base> (never the operator's 
 - `pip-audit -r requirements.txt --format json --no-deps --disable-pip` when the repo has requirements.txt
   (only the pinned lines are audited, and no package is installed or built, so nothing from the repo runs);
 - `npm audit --json` when it has package.json and a lockfile.
-A missing tool or file is skipped with the reason logged. Tools are looked up on the PATH of the job's
-environment, so an install (or a test) decides which binary runs.
+A repo without the manifest has nothing to audit. Everything else that keeps an audit from covering the
+dependencies — the tool is not installed, it failed or timed out (offline), its output is not a report, or it
+skipped dependencies (pip-audit's `skip_reason`) — is "could not audit: …": the run fails with that reason
+(so `status` shows it), a Telegram note says it, and the repo is not marked as audited. It is never reported
+as clean. Tools are looked up on the PATH of the job's environment, so an install (or a test) decides which
+binary runs.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from orchestrator.loops.common import (
 )
 from orchestrator.policy import dependencies as policy
 from orchestrator.runtime import JobContext
+from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
 from orchestrator.worktrees import pool_for
 
 if TYPE_CHECKING:
@@ -43,6 +48,7 @@ JOB = policy.JOB
 EVERY = timedelta(days=1)
 AUDIT_TIMEOUT_S = 600.0
 REQUIREMENTS = "requirements.txt"
+MAX_REQUIREMENTS_BYTES = 1024 * 1024
 PIP_AUDIT_ARGS = (
     "-r",
     REQUIREMENTS,
@@ -84,9 +90,14 @@ class AuditFailed(Exception):
 @dataclass
 class AuditOutcome:
     found: list[policy.VulnerableDependency] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # why a tool did not run
-    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # nothing to audit for a tool (no manifest)
+    failed: list[str] = field(default_factory=list)  # could not audit: tool missing, failed, skipped rows
     requirements: str | None = None  # requirements.txt as audited
+
+    @property
+    def could_not_audit(self) -> str:
+        """ "" when every manifest was audited; else the reasons, for the log, status and Telegram."""
+        return "; ".join(self.failed)
 
 
 def run_audits(worktree: Path, environ: dict[str, str]) -> AuditOutcome:
@@ -97,19 +108,31 @@ def run_audits(worktree: Path, environ: dict[str, str]) -> AuditOutcome:
         ("pip-audit", REQUIREMENTS, PIP_AUDIT_ARGS, policy.parse_pip_audit, ""),
         ("npm", "package.json", ("audit", "--json"), policy.parse_npm_audit, "lockfile"),
     ]
-    if (worktree / REQUIREMENTS).is_file():
-        outcome.requirements = (worktree / REQUIREMENTS).read_text(encoding="utf-8", errors="replace")
+    try:  # read as data (worktree_files): a committed link to /proc or runtime/ is not followed
+        read = read_regular_file(worktree, REQUIREMENTS, MAX_REQUIREMENTS_BYTES)
+    except UnsafeWorktreePath as exc:
+        log.warning("%s: %s not read: %s", JOB, REQUIREMENTS, exc)
+        read = None
+    if read is not None:
+        outcome.requirements = read.data[:MAX_REQUIREMENTS_BYTES].decode("utf-8", errors="replace")
     for tool, manifest, args, parse, needs in tools:
-        reason = _skip_reason(worktree, environ, tool, manifest, needs)
+        reason = _skip_reason(worktree, tool, manifest, needs)
         if reason:
             outcome.skipped.append(reason)
             log.info("%s: %s", JOB, reason)
             continue
         try:
-            outcome.found += parse(_run_tool(worktree, environ, tool, args))
+            if shutil.which(tool, path=environ.get("PATH")) is None:
+                raise AuditFailed(f"{tool}: not installed (not on PATH), so {manifest} was not audited")
+            report = _run_tool(worktree, environ, tool, args)
+            outcome.found += parse(report)
+            unaudited = policy.pip_audit_unaudited(report) if tool == "pip-audit" else ()
+            if unaudited:
+                count = f"{len(unaudited)} dependenc{'y' if len(unaudited) == 1 else 'ies'}"
+                raise AuditFailed(f"{tool}: {count} not audited: {'; '.join(unaudited)}")
         except (AuditFailed, policy.AuditParseError) as exc:
             outcome.failed.append(str(exc))
-            log.error("%s: %s", JOB, exc)
+            log.error("%s: could not audit: %s", JOB, exc)
     return outcome
 
 
@@ -117,13 +140,12 @@ def tool_environment(environ: dict[str, str]) -> dict[str, str]:
     return {name: environ[name] for name in TOOL_ENV if name in environ}
 
 
-def _skip_reason(worktree: Path, environ: dict[str, str], tool: str, manifest: str, needs: str) -> str:
+def _skip_reason(worktree: Path, tool: str, manifest: str, needs: str) -> str:
+    """Why there is nothing for `tool` to audit here ("" when there is)."""
     if not (worktree / manifest).is_file():
         return f"{tool} skipped: no {manifest}"
     if needs == "lockfile" and not any((worktree / name).is_file() for name in NPM_LOCKFILES):
         return f"{tool} skipped: {manifest} without {' or '.join(NPM_LOCKFILES)}"
-    if shutil.which(tool, path=environ.get("PATH")) is None:
-        return f"{tool} skipped: `{tool}` is not installed (not on PATH)"
     return ""
 
 
@@ -236,7 +258,16 @@ def _watch(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
         outcome.skipped,
         outcome.failed,
     )
-    if outcome.failed:
-        return False  # not marked as ran: the next tick tries again
+    if outcome.could_not_audit:
+        _tell_could_not_audit(ctx, repo, outcome.could_not_audit)
+        return False  # a failed run, not marked as ran: the next tick tries again
     mark_ran(ctx, JOB, repo.key)
     return not report.errors
+
+
+def _tell_could_not_audit(ctx: JobContext, repo: RepoConfig, reasons: str) -> None:
+    from orchestrator.notify import Notifier
+
+    text = f"{JOB}: could not audit {repo.full_name}: {reasons}"
+    log.error("%s", text)
+    Notifier.for_context(ctx).notify("dependency_audit", text, key=f"{JOB}:{repo.key}", severity="error")

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from orchestrator import metrics
+from orchestrator.decision_hooks import note_dispatch
 from orchestrator.github.errors import ClaimLost, GitHubError
 from orchestrator.mailbox import TaskExists
 from orchestrator.models import Issue, Task, TaskState
@@ -176,6 +177,7 @@ def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: 
             report.asked.append(action.issue.number)
         else:
             _dispatch(ctx, tracker, repo, action, report)
+        note_dispatch(ctx, repo.full_name, action, report)  # views: the decision `agentos why` shows
 
 
 def _take_over_abandoned(

@@ -11,7 +11,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 import filelock
 
 from orchestrator.config import Config, ConfigError, load_config
+from orchestrator.cron_preflight import PREFLIGHT_ENV
 from orchestrator.github.errors import GitHubError
 from orchestrator.runtime import JobContext, RuntimePaths
 
@@ -40,6 +41,7 @@ JOBS: dict[str, str] = {
     "dependency_watcher": "orchestrator.jobs.dependency_watcher:run_job",
     "codebase_memory": "orchestrator.jobs.codebase_memory:run_job",
     "dashboard": "orchestrator.jobs.dashboard:run_job",
+    "claim_sweeper": "orchestrator.jobs.claim_sweeper:run_job",
 }
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_SKIPPED = 0, 1, 2, 0
@@ -52,12 +54,17 @@ class JobOutcome:
 
 
 def build_context(config: Config, environ: dict[str, str] | None = None) -> JobContext:
+    from orchestrator.env_file import EnvFileError, apply_env_file
     from orchestrator.github.client import GitHubClient
     from orchestrator.mailbox import Mailbox
 
     env = dict(os.environ if environ is None else environ)
     paths = RuntimePaths(config.runtime_dir)
     paths.ensure()
+    try:
+        apply_env_file(paths.root, env)  # runtime/secrets.env fills what the environment lacks
+    except EnvFileError as exc:
+        raise ConfigError([f"secrets file: {exc}"]) from exc
     resolve_secret_refs(config, env, paths)
     gh = config.github
     forge = GitHubClient.from_settings(
@@ -110,49 +117,162 @@ def resolve_secret_refs(config: Config, env: dict[str, str], paths: RuntimePaths
         raise ConfigError([f"{', '.join(wanted)}: cannot read the secret vault: {exc}"]) from exc
 
 
-def run_job(name: str, config_path: str | None, argv: list[str], honour_switches: bool = True) -> JobOutcome:
-    """Load config, check the kill switches, take the job's lock and run it once."""
+def run_job(
+    name: str,
+    config_path: str | None,
+    argv: list[str],
+    honour_switches: bool = True,
+    environ: MutableMapping[str, str] | None = None,
+) -> JobOutcome:
+    """Load config and the secrets file, check the kill switches, take the job's lock and run it once.
+
+    A job that fails before it can run (config, secrets file, credentials, switches file, lock file) is
+    recorded like any run — `bin/agentos status` shows it failed and why, `bin/agentos logs JOB` has the
+    line — as long as a runtime directory is known. `environ` (default: this process's environment) gets the
+    secrets file's variables, so the job and every process it starts see them."""
+    env = os.environ if environ is None else environ
     if name not in JOBS:
         return JobOutcome(EXIT_CONFIG, f"unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}")
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        return JobOutcome(EXIT_CONFIG, str(exc))
-    paths = RuntimePaths(config.runtime_dir)
-    paths.ensure()
-    _setup_logging(name, paths, config)
-    if honour_switches:
-        from orchestrator.switches import Switches
-
-        allowed, reason = Switches.load(paths.root).is_allowed(name)
-        if not allowed:
-            log.info("job skipped job=%s reason=%s", name, reason)
-            return JobOutcome(EXIT_SKIPPED, f"{name} skipped: {reason}")
+    started = datetime.now(UTC)
+    ready = _ready_to_run(name, config_path, env, started, honour_switches)
+    if isinstance(ready, JobOutcome):
+        return ready
+    config, paths = ready
     lock = filelock.FileLock(str(paths.locks / f"{name}.lock"))
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
         return JobOutcome(EXIT_SKIPPED, f"{name} is already running (lock {paths.locks / (name + '.lock')})")
+    except OSError as exc:
+        return _failed_early(paths, name, started, f"cannot take the job lock: {exc}")
+    if env.get(PREFLIGHT_ENV):
+        from orchestrator.cron_preflight import one_try
+
+        config = one_try(config)
     try:
-        return _run_locked(name, config, argv)
+        return _run_locked(name, config, argv, dict(env), started)
     finally:
         lock.release()
 
 
-def _run_locked(name: str, config: Config, argv: list[str]) -> JobOutcome:
+def _ready_to_run(
+    name: str,
+    config_path: str | None,
+    env: MutableMapping[str, str],
+    started: datetime,
+    honour_switches: bool,
+) -> tuple[Config, RuntimePaths] | JobOutcome:
+    """Config, runtime dir, secrets file, job log and kill switches — or the outcome that stops the run."""
+    try:
+        config = load_config(config_path, env)
+    except ConfigError as exc:
+        outcome = JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: {exc}")
+        _record_early(_fallback_runtime(config_path, env), name, started, outcome)
+        return outcome
+    paths = RuntimePaths(config.runtime_dir)
+    try:
+        paths.ensure()
+        env_file_problem = _load_env_file(paths, env)
+    except OSError as exc:
+        return JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: runtime dir {paths.root}: {exc}")
+    if not env.get(PREFLIGHT_ENV):  # a dry run (doctor) leaves the job's log and run record alone
+        _setup_logging(name, paths, config)
+    if env_file_problem:
+        return _failed_early(paths, name, started, env_file_problem)
+    skipped = _switch_skip(name, paths, honour_switches)
+    if isinstance(skipped, JobOutcome):
+        return skipped
+    if skipped:
+        return _failed_early(paths, name, started, skipped)
+    return config, paths
+
+
+def _load_env_file(paths: RuntimePaths, env: MutableMapping[str, str]) -> str | None:
+    """Fill `env` from runtime/secrets.env; the reason when the file cannot be used."""
+    from orchestrator.env_file import EnvFileError, apply_env_file
+
+    try:
+        apply_env_file(paths.root, env)
+    except EnvFileError as exc:
+        return f"secrets file: {exc}"
+    return None
+
+
+def _switch_skip(name: str, paths: RuntimePaths, honour: bool) -> JobOutcome | str | None:
+    """A kill switch that is off → the skip outcome; an unreadable switches file → the reason it failed."""
+    if not honour:
+        return None
+    from orchestrator.store import StoreError
+    from orchestrator.switches import Switches
+
+    try:
+        allowed, reason = Switches.load(paths.root).is_allowed(name)
+    except StoreError as exc:
+        return f"cannot read the kill switches: {exc}"
+    if allowed:
+        return None
+    log.info("job skipped job=%s reason=%s", name, reason)
+    return JobOutcome(EXIT_SKIPPED, f"{name} skipped: {reason}")
+
+
+def _fallback_runtime(config_path: str | None, env: Mapping[str, str]) -> Path | None:
+    """Where a config that cannot be loaded would keep its runtime: the default `runtime/` next to the file —
+    used only when it exists (nothing is created in a place nobody chose)."""
+    from orchestrator.config import config_path as chosen_config
+
+    chosen, _origin = chosen_config(config_path, env)
+    runtime = chosen.expanduser().absolute().parent / "runtime"
+    return runtime if (runtime / "state").is_dir() else None
+
+
+def _failed_early(paths: RuntimePaths, name: str, started: datetime, reason: str) -> JobOutcome:
+    outcome = JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: {reason}")
+    if not os.environ.get(PREFLIGHT_ENV):
+        log.error("job failed before it could run job=%s error=%s", name, reason)
+    _record_early(paths.root, name, started, outcome)
+    return outcome
+
+
+def _record_early(runtime: Path | None, name: str, started: datetime, outcome: JobOutcome) -> None:
+    if runtime is None or os.environ.get(PREFLIGHT_ENV):
+        return  # a dry run (doctor) reports what it found; it is not a run of the job
+    from orchestrator.views.job_runs import record_job_run
+
+    try:
+        record_job_run(
+            RuntimePaths(runtime),
+            name,
+            started=started,
+            finished=datetime.now(UTC),
+            code=outcome.code,
+            message=outcome.message,
+        )
+    except OSError as exc:
+        log.error("job run not recorded job=%s error=%s", name, exc)
+
+
+def _run_locked(
+    name: str, config: Config, argv: list[str], env: dict[str, str], started: datetime
+) -> JobOutcome:
     module_name, func_name = JOBS[name].split(":")
     func: Callable[[JobContext, list[str]], int] = getattr(importlib.import_module(module_name), func_name)
+    paths = RuntimePaths(config.runtime_dir)
     try:
-        ctx = build_context(config)
+        ctx = build_context(config, env)
     except GitHubError as exc:
-        return JobOutcome(EXIT_CONFIG, f"{name}: cannot talk to GitHub: {exc}")
+        return _failed_early(paths, name, started, f"cannot talk to GitHub: {exc}")
     except ConfigError as exc:
-        return JobOutcome(EXIT_CONFIG, f"{name}: {exc}")
-    started = datetime.now(UTC)
+        return _failed_early(paths, name, started, str(exc))
+    if env.get(PREFLIGHT_ENV):
+        from orchestrator.cron_preflight import preflight
+
+        checked = preflight(name, ctx)
+        _close_forge(ctx)
+        return JobOutcome(EXIT_OK if checked.ok else EXIT_CONFIG, checked.message)
     outcome = JobOutcome(EXIT_ERROR, f"{name} crashed")
     try:
         code = func(ctx, argv)
-        outcome = JobOutcome(code, f"{name} finished")
+        outcome = JobOutcome(code, f"{name} finished" if code == EXIT_OK else f"{name} failed (exit {code})")
     except GitHubError as exc:
         log.error("job failed job=%s error=%s", name, exc)
         outcome = JobOutcome(EXIT_ERROR, f"{name} failed: {exc}")
@@ -161,13 +281,17 @@ def _run_locked(name: str, config: Config, argv: list[str]) -> JobOutcome:
     return outcome
 
 
+def _close_forge(ctx: JobContext) -> None:
+    close = getattr(ctx.forge, "close", None)
+    if close is not None:
+        close()
+
+
 def _bookkeeping(ctx: JobContext, name: str, started: datetime, outcome: JobOutcome) -> None:
     """Close the client (saves the ETag cache) and record the run. Failing to write these (e.g. a full disk)
     is logged; it never hides or changes the job's own outcome."""
-    close = getattr(ctx.forge, "close", None)
     try:
-        if close is not None:
-            close()
+        _close_forge(ctx)
         _record_run(ctx, name, started, outcome)
     except OSError as exc:
         log.error("job bookkeeping not written job=%s error=%s", name, exc)
@@ -304,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     outcome = run_job(args[0], os.environ.get("AGENT_OS_CONFIG"), args[1:])
     if outcome.code != EXIT_OK:
         print(outcome.message, file=sys.stderr)
+    elif os.environ.get(PREFLIGHT_ENV):
+        print(outcome.message)
     return outcome.code
 
 

@@ -1,15 +1,17 @@
 """incident_scanner job (every 6 h): events and job-log errors of the last `loops.incident_window_hours` →
 recurring-failure rules (policy.incidents) → `autonomous-fix` issues with their evidence.
 
-An incident is filed in its repo (a job's errors go to the repo its log lines name most, else the first
-enabled repo), deduplicated against open issues and issues closed within the window. When an LLM is
-configured and failures remain that no rule explains, it is asked for further incidents.
+An incident about a product's own work is filed in that repo; an incident about the agent host or Agent OS
+itself (policy.incidents.scope_of) goes to `loops.ops_repo`, or only to Telegram when none is configured —
+never into a product backlog. Filings are deduplicated against open issues and issues closed within the
+window. When an LLM is configured and failures remain that no rule explains, it is asked for further (ops)
+incidents.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +20,6 @@ from orchestrator.loops.common import (
     LoopArgs,
     LoopArgsError,
     due,
-    file_proposals,
     llm_json,
     llm_proposals,
     parse_loop_args,
@@ -26,6 +27,7 @@ from orchestrator.loops.common import (
     selected_repos,
 )
 from orchestrator.loops.proposal import Proposal
+from orchestrator.loops.routing import file_proposals
 from orchestrator.metrics import Event, read_events
 from orchestrator.policy import incidents as policy
 from orchestrator.runtime import JobContext
@@ -43,6 +45,7 @@ class IncidentReport:
     filings: dict[str, FilingReport] = field(default_factory=dict)
     not_due: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    noted: list[Proposal] = field(default_factory=list)  # ops incidents told on Telegram (no ops_repo)
 
 
 def read_log_errors(logs_dir: Path, since: datetime) -> list[policy.LogError]:
@@ -91,11 +94,10 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> IncidentReport:
     report.incidents = policy.find_incidents(
         events, read_log_errors(ctx.paths.logs, now - window), now, rules
     )
-    default_repo = ctx.config.enabled_repos[0].full_name if ctx.config.enabled_repos else ""
-    proposals = [policy.proposal(i, window, default_repo) for i in report.incidents]
-    proposals += _llm_incidents(ctx, events, report.incidents, rules, now, default_repo)
+    proposals = [policy.proposal(i, window) for i in report.incidents]
+    proposals += _llm_incidents(ctx, events, report.incidents, rules, now)
     filed = file_proposals(ctx, repos, proposals, job=JOB, closed_within=window, dry_run=args.dry_run)
-    report.filings, report.errors = filed.filings, filed.errors
+    report.filings, report.errors, report.noted = filed.filings, filed.errors, filed.noted
     return report
 
 
@@ -105,11 +107,11 @@ def _llm_incidents(
     found: list[policy.Incident],
     rules: policy.IncidentRules,
     now: datetime,
-    default_repo: str,
 ) -> list[Proposal]:
-    """The LLM fallback: failures no rule explains, when there are enough of them and an LLM is configured."""
+    """The LLM fallback: failures no rule explains, when there are enough of them and an LLM is configured.
+    What it proposes is about the agents' failures, so it is ops work (loops.ops_repo or Telegram)."""
     residual = policy.residual_failures(events, found, now, rules.window)
-    if len(residual) < rules.min_count or not ctx.config.llm.agent or not default_repo:
+    if len(residual) < rules.min_count or not ctx.config.llm.agent:
         return []
     facts = "\n".join(
         f"{e.ts:%Y-%m-%d %H:%M} {e.state} repo={e.repo} task={e.task_id} agent={e.agent}: {e.reason[:300]}"
@@ -117,14 +119,15 @@ def _llm_incidents(
     )
     prompt = render_loop_template(
         "proposals_prompt.md.j2",
-        repo=default_repo,
+        repo=ctx.config.loops.ops_repo or "Agent OS (the automation that runs the agents)",
         purpose="These failures of its automated agents recur but match no known rule; propose fixes for "
         "the recurring causes only, with the failure lines that show each cause as evidence.",
         count=ctx.config.loops.max_issues_per_run,
         facts=facts,
     )
     value = llm_json(ctx, prompt, purpose=JOB)
-    return llm_proposals(value, repo=default_repo, key_prefix="incident:llm", labels=(policy.LABEL,))
+    found_by_llm = llm_proposals(value, repo="", key_prefix="incident:llm", labels=(policy.LABEL,))
+    return [replace(p, scope="ops") for p in found_by_llm]
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:

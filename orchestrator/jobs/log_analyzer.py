@@ -1,5 +1,7 @@
 """log_analyzer job (weekly): the last 7 days of attempt events → chronic failure patterns by agent, task type
-and repo (policy.log_analysis) → `autonomous-fix` issues with `## Evidence` and `## Reasoning`.
+and repo (policy.log_analysis) → `autonomous-fix` issues with `## Evidence` and `## Reasoning`: a repository's
+own failures in that repository, an agent's or a task type's (Agent OS's setup) in `loops.ops_repo` or as a
+Telegram note.
 
 When an LLM is configured it is asked to add its own analysis to each pattern's deterministic reasoning.
 """
@@ -15,7 +17,6 @@ from orchestrator.loops.common import (
     LoopArgs,
     LoopArgsError,
     due,
-    file_proposals,
     llm_json,
     parse_loop_args,
     render_loop_template,
@@ -23,6 +24,8 @@ from orchestrator.loops.common import (
     task_types,
     text_field,
 )
+from orchestrator.loops.proposal import Proposal
+from orchestrator.loops.routing import file_proposals
 from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy
 from orchestrator.policy.scoring import attempts_from_events
@@ -40,6 +43,7 @@ class AnalysisReport:
     filings: dict[str, FilingReport] = field(default_factory=dict)
     not_due: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    noted: list[Proposal] = field(default_factory=list)  # ops patterns told on Telegram (no ops_repo)
 
 
 def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
@@ -55,10 +59,9 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
     attempts = attempts_from_events(events, task_types(ctx))
     report.patterns = policy.find_chronic(attempts, now)
     extra = _llm_reasoning(ctx, report.patterns)
-    default_repo = ctx.config.enabled_repos[0].full_name if ctx.config.enabled_repos else ""
-    proposals = [policy.proposal(p, default_repo, extra.get(p.key, "")) for p in report.patterns]
+    proposals = [policy.proposal(p, extra.get(p.key, "")) for p in report.patterns]
     filed = file_proposals(ctx, repos, proposals, job=JOB, closed_within=policy.WINDOW, dry_run=args.dry_run)
-    report.filings, report.errors = filed.filings, filed.errors
+    report.filings, report.errors, report.noted = filed.filings, filed.errors, filed.noted
     return report
 
 

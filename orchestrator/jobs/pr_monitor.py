@@ -14,12 +14,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from orchestrator import git, merge_queue_pass, metrics, pr_actions, queue_candidates, ref_claims
+from orchestrator.decision_hooks import note_open_prs, note_pr
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import PullRequest
 from orchestrator.policy import merge as policy
 from orchestrator.pr_records import PRRecords
 from orchestrator.pr_snapshot import RepoFacts, local_tasks, snapshot
+from orchestrator.publish_guard import PublishRefused
 from orchestrator.runtime import JobContext
 from orchestrator.switches import Switches, is_allowed
 from orchestrator.verification import VerifierError, run_verifier, verdict_key
@@ -73,6 +75,7 @@ def _monitor_repo(
     listed = sorted(ctx.forge.list_pulls(repo.full_name), key=lambda p: p.number)
     prs = [p for p in listed if p.head_ref.startswith("agent/")]
     candidates = [p for p in listed if p.head_ref.startswith(queue_candidates.PREFIX)]
+    note_open_prs(ctx, repo.full_name, [p.number for p in prs])  # views: `status` lists PRs waiting
     records = PRRecords(ctx.paths.state, repo.full_name)
     if not prs and not candidates:  # the idle path: leftover claims are swept when PRs are open again
         records.save(())
@@ -127,8 +130,11 @@ def _gate(
             run_.records.note_blocker(pull.number, None, ctx.clock())
         else:
             _act(run_, pull, snap, action)
+            note_pr(ctx, repo.full_name, pull, action, snap, run_.report)  # views: what `agentos why` shows
     if batching and (enqueued or candidates):
         _queue(run_, enqueued, candidates, pool, {s.pr.number: s for s in snaps})
+        for pull, action in enqueued:
+            note_pr(ctx, repo.full_name, pull, action, snaps[pulls.index(pull)], run_.report)
     claims = run_.facts.claims
     if claims.follow_ups or claims.slots or claims.blamed:
         try:
@@ -275,6 +281,10 @@ def _rebase(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot) -> None:
         return
     except git.PushRejected:
         report.waiting[pr.number] = "the branch moved while rebasing (another host or a push): next tick"
+        return
+    except PublishRefused as exc:  # e.g. whitespace errors a human approved: we never push them ourselves
+        reason = f"PR #{pr.number} cannot be rebased onto {pr.base_ref} by Agent OS: {exc}"
+        _act(run_, pr, snap, policy.Escalate(reason))
         return
     if rebased:
         report.rebased.append(pr.number)

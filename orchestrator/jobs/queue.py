@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from orchestrator import budgets, metrics, process
+from orchestrator.decision_hooks import note_attempt, note_pr_opened, note_running, note_waiting_for_agent
 from orchestrator.escalation import NotifyFn, escalate, mark_pending, repair_pending
 from orchestrator.github.errors import GitHubError
 from orchestrator.mailbox import AlreadyClaimed, Lease, TaskNotFound, infra_retries
@@ -163,6 +164,7 @@ def _work_on(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport) -
         outcome = _run_attempt(ctx, repo, task, hooks.runner, hooks.ask)
         if outcome is None:
             ctx.mailbox.requeue(task_id, task)  # every agent cooling down: try again next tick
+            note_waiting_for_agent(ctx, task)  # views: the decision `agentos why` shows
             return
         if hooks.stop_now():
             _stopped(ctx, outcome)
@@ -259,6 +261,7 @@ def _run_attempt(
     metrics.record_event(
         ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, agent=agent, state="agent_started"
     )
+    note_running(ctx, task, agent)  # views: the decision `agentos why` shows
     try:
         return attempt(ctx, repo, task, agent, worktree, runner)
     finally:
@@ -295,6 +298,7 @@ def _after_attempt(
         action = retry.Escalate(
             f"budget: this task has cost ${spent:.2f}, over the per-task limit ${cap:.2f}"
         )
+    note_attempt(ctx, task, out.agent, out.outcome.value, action)  # views: the decision `agentos why` shows
     if isinstance(action, retry.OpenPR):
         _open_pr(ctx, repo, task, out, report)
     elif isinstance(action, retry.Escalate):
@@ -352,6 +356,7 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
     ctx.mailbox.update(task)
     ctx.mailbox.finish(task.id, TaskState.DONE, f"PR #{pr.number} at {out.head_sha}")
     report.opened.append(pr.number)
+    note_pr_opened(ctx, task, pr.number, out.agent)  # views: the decision `agentos why` shows
     metrics.record_event(
         ctx.paths.metrics,
         task=task.id,

@@ -21,11 +21,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import doc_pr
+from orchestrator import decisions, doc_pr, metrics
 from orchestrator.config import ConfigError, Objective, UnknownRepoError, load_objectives
 from orchestrator.control_actions import ActionFailed
+from orchestrator.decision_hooks import note_human
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
+    BOT_LABEL,
     LoopArgs,
     LoopArgsError,
     due,
@@ -126,9 +128,12 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
     plan_id, approve = parsed
     replies: list[str] = []
 
+    by_this_answer: list[bool] = []
+
     def decide(record: policy.PlanRecord) -> policy.PlanRecord:
         decided, text = policy.answer(record, approve, actor, ctx.clock())
         replies.append(text)
+        by_this_answer.append(not record.decided and decided.decided_by == actor)
         return decided
 
     store = PlanStore(ctx.paths.state)
@@ -139,6 +144,9 @@ def answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
     if record is None:
         raise ActionFailed(f"plan {plan_id} is unknown here (too old, or from another install)")
     log.info("%s: plan %s answered by %s: %s", JOB, plan_id, actor, replies[0])
+    if by_this_answer and by_this_answer[0]:  # this answer decided it (a second press changes nothing)
+        action = "approve" if record.status == policy.APPROVED else "skip"
+        note_human(ctx, action, record.plan.repo, None, actor, detail=replies[0], ref=f"plan:{plan_id}")
     if record.status != policy.APPROVED:
         return replies[0]
     try:
@@ -165,9 +173,29 @@ def apply_plan(ctx: JobContext, store: PlanStore, record: policy.PlanRecord) -> 
             continue
         tracker.move(repo, issue, "ready")
         moved.append(item.number)
+        _decided(
+            ctx,
+            repo.full_name,
+            item.number,
+            "planned",
+            f"moved to Ready: sprint plan {record.plan_id} was approved",
+        )
     applied = store.change(record.plan_id, lambda r: replace(r, status=policy.APPLIED, moved=tuple(moved)))
+    _event(ctx, "plan_applied", record, f"moved {', '.join(f'#{n}' for n in moved) or 'nothing'}")
     log.info("%s: plan %s applied repo=%s moved=%s", JOB, record.plan_id, repo.full_name, moved)
     return applied or record
+
+
+def _decided(ctx: JobContext, repo: str, issue: int, code: str, words: str) -> None:
+    """The planner's word about one issue (`agentos why`)."""
+    decisions.record(ctx, job=JOB, repo=repo, issue=issue, code=code, words=words)
+
+
+def _event(ctx: JobContext, state: str, record: policy.PlanRecord, reason: str) -> None:
+    """A plan's life in the event log (the dashboard's "loops' own activity")."""
+    metrics.record_event(
+        ctx.paths.metrics, state=state, repo=record.plan.repo, reason=reason, plan=record.plan_id
+    )
 
 
 # --- the job ----------------------------------------------------------------------------------------------
@@ -198,6 +226,7 @@ def settle(ctx: JobContext, repo: RepoConfig, store: PlanStore) -> None:
         if record.status == policy.PENDING and now >= record.expires_at:
             record = store.change(record.plan_id, lambda r: policy.expire(r, now)) or record
             log.info("%s: plan %s expired without an answer: skipped", JOB, record.plan_id)
+            _event(ctx, "plan_expired", record, "no answer before the approval timeout")
         if record.status == policy.APPROVED:
             record = apply_plan(ctx, store, record)
     decided = [r for r in store.records(repo.key) if r.decided and not r.documents_done]
@@ -226,7 +255,29 @@ def propose(ctx: JobContext, repo: RepoConfig, store: PlanStore, args: LoopArgs)
         )
     store.put(record)
     mark_ran(ctx, JOB, repo.key, now)
+    for item in plan.items:
+        _decided(
+            ctx,
+            repo.full_name,
+            item.number,
+            "proposed",
+            f"proposed in sprint plan {plan.plan_id}: {'; '.join(item.reasons)}",
+        )
+    for item in plan.held_back:
+        _decided(
+            ctx,
+            repo.full_name,
+            item.number,
+            "held_back",
+            f"not in sprint plan {plan.plan_id}: bot issues over the per-sprint cap",
+        )
     if plan.items:
+        _event(
+            ctx,
+            "plan_proposed",
+            record,
+            f"{len(plan.items)} issues: " + ", ".join(f"#{i.number}" for i in plan.items),
+        )
         text = _render(
             "plan_message.txt.j2", plan=plan, timeout_hours=ctx.config.loops.approval_timeout_hours
         )
@@ -271,6 +322,8 @@ def snapshot(ctx: JobContext, repo: RepoConfig) -> policy.PlanningSnapshot:
         ready_count=len(ready),
         sprint_days=ctx.config.loops.sprint_days,
         workers=ctx.config.limits.max_parallel_workers,
+        max_bot_items=ctx.config.loops.max_bot_issues_per_sprint,
+        bot_label=BOT_LABEL,
     )
 
 
@@ -317,8 +370,9 @@ def write_documents(ctx: JobContext, repo: RepoConfig, store: PlanStore, record:
         record=record,
         now=now,
         sprint_days=ctx.config.loops.sprint_days,
-        weights={"outcome": policy.OUTCOME_WEIGHT, "age": policy.AGE_WEIGHT},
+        weights={"age": policy.AGE_WEIGHT},
         fix_labels=sorted(policy.FIX_LABELS),
+        max_bot_items=ctx.config.loops.max_bot_issues_per_sprint,
         max_items=policy.MAX_PLAN_ITEMS,
         timeout_hours=ctx.config.loops.approval_timeout_hours,
         commentary=_commentary(ctx, record),

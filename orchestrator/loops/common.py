@@ -24,8 +24,8 @@ labels, skipping near-duplicates (orchestrator.loops.dedup) of any open issue, o
 `closed_within`, and of drafts accepted earlier in the same call; it returns a FilingReport.
 Pure policies return `Proposal`s (orchestrator.loops.proposal) instead: `proposal_draft(p, job)` renders one
 (Evidence / Reasoning sections, untrusted excerpts sanitized in a code block) and
-`file_proposals(ctx, repos, proposals, job=...)` routes them to their repos, files them capped per repo and
-marks each filed repo as ran.
+`orchestrator.loops.routing.file_proposals(ctx, repos, proposals, job=...)` routes them by scope: product
+work to its own repo, ops work (the agent host, Agent OS itself) to `loops.ops_repo` or a Telegram note.
 
 LLM — `llm_text(ctx, prompt, purpose=...)` asks `config.llm.agent` in print mode and returns its answer, or
 None when no agent is configured or the call fails (logged). `llm_json` does the same and parses a JSON answer
@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import decisions, metrics
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.dedup import (
     DEFAULT_THRESHOLD,
@@ -76,6 +77,7 @@ LABEL_COLORS: dict[str, str] = {
     "improvement": "a2eeef",
 }
 STATE_FILE = "loops.json"
+LOOP_FILED = "loop_filed"  # the event of a filed issue (the dashboard's "loops' own activity")
 MAX_BODY_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
 DEFAULT_CLOSED_WITHIN = timedelta(days=14)
 _MAX_SLACK = timedelta(minutes=15)
@@ -345,49 +347,13 @@ def _create(ctx: JobContext, repo: str, draft: IssueDraft, job: str, report: Fil
         return
     report.filed.append(issue)
     log.info("filed issue job=%s repo=%s issue=%s key=%s", job, repo, issue.number, draft.key)
-
-
-@dataclass
-class RepoFilings:
-    filings: dict[str, FilingReport] = field(default_factory=dict)  # repo full name → its report
-    errors: list[str] = field(default_factory=list)
-
-
-def file_proposals(
-    ctx: JobContext,
-    repos: Sequence[RepoConfig],
-    proposals: Iterable[Proposal],
-    *,
-    job: str,
-    closed_within: timedelta = DEFAULT_CLOSED_WITHIN,
-    dry_run: bool = False,
-) -> RepoFilings:
-    """File proposals in their repos: each goes to `proposal.repo` when that is an enabled repo, else to the
-    first enabled repo. Only `repos` (the due ones) are filed in, each capped at loops.max_issues_per_run;
-    each repo filed without a GitHub error is marked as ran (not in a dry run)."""
-    enabled = [r.full_name for r in ctx.config.enabled_repos]
-    routed: dict[str, list[Proposal]] = {}
-    for proposal in proposals:
-        target = proposal.repo if proposal.repo in enabled else (enabled[0] if enabled else "")
-        routed.setdefault(target, []).append(proposal)
-    result = RepoFilings()
-    for repo in repos:
-        drafts = [proposal_draft(p, job) for p in routed.get(repo.full_name, [])]
-        cap = ctx.config.loops.max_issues_per_run
-        try:
-            filing = file_issues(
-                ctx, repo.full_name, drafts, cap, job=job, closed_within=closed_within, dry_run=dry_run
-            )
-        except GitHubError as exc:
-            result.errors.append(f"{repo.full_name}: {exc}")
-            log.error("%s failed repo=%s error=%s", job, repo.full_name, exc)
-            continue
-        result.filings[repo.full_name] = filing
-        result.errors += filing.errors
-        log_report(job, repo.full_name, filing)
-        if not dry_run:
-            mark_ran(ctx, job, repo.key)
-    return result
+    metrics.record_event(
+        ctx.paths.metrics, state=LOOP_FILED, repo=repo, issue=issue.number, reason=draft.title, job=job
+    )
+    words = f"filed by the {job} loop (labels {', '.join(labels)}; dedup key {draft.key})"
+    decisions.record(
+        ctx, job=job, repo=repo, issue=issue.number, title=issue.title, code="filed", words=words
+    )
 
 
 def log_report(job: str, repo: str, report: FilingReport) -> None:

@@ -111,6 +111,11 @@ class Close:
 
 
 @dataclass(frozen=True)
+class Why:
+    ref: IssueRef
+
+
+@dataclass(frozen=True)
 class ShowBudget:
     pass
 
@@ -143,6 +148,7 @@ Command = (
     | ShowTasks
     | Retry
     | Close
+    | Why
     | ShowBudget
     | ShowHelp
     | Approve
@@ -161,6 +167,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("tasks", "/tasks", "the mailbox: queued, running, escalated"),
     ("retry", "/retry N", "re-dispatch issue N (or KEY#N, owner/name#N)"),
     ("close", "/close N", "close issue N with a comment"),
+    ("why", "/why N", "why issue N is (not) moving: each job's latest decision"),
     ("budget", "/budget", "spend against the budgets"),
     ("help", "/help", "this list"),
 )
@@ -202,12 +209,14 @@ def parse_command(text: str, ctx: CommandContext) -> Command:
         return _parse_repo(args, ctx)
     if name == "job":
         return _parse_job(args, ctx)
-    if name in ("retry", "close"):
+    if name in ("retry", "close", "why"):
         if len(args) != 1:
             raise CommandError(
                 f"/{name}: which issue? e.g. /{name} 12, /{name} KEY#12 or /{name} owner/name#12"
             )
         ref = parse_issue_ref(args[0], ctx, command=f"/{name}")
+        if name == "why":
+            return Why(ref)
         return Retry(ref) if name == "retry" else Close(ref)
     raise CommandError(f"unknown command /{name} — send /help for the list")
 

@@ -2,6 +2,8 @@
 
 Parsers accept the JSON of `pip-audit --format json` (the current `{"dependencies": [...]}` shape and the
 older bare list) and of `npm audit --json` (report version 2 of npm ≥ 7, and the `advisories` map of npm 6).
+A row pip-audit could not audit (`skip_reason`: offline, not on the index, unresolvable) is not a clean
+dependency: `pip_audit_unaudited` lists them, and the watcher reports "could not audit" for them.
 A fix is *safe* when it is a patch-level bump of a pinned requirement: same release numbers except the last
 of three or more (2.0.6 → 2.0.7, 3.1.2 → 3.1.4; not 3.6 → 3.7, not 2.31.0 → 2.32.0, no pre-releases), the
 line pinned with `==` and not hash-checked (a bump without new hashes would break the install).
@@ -95,6 +97,20 @@ def is_patch_bump(current: str, target: str) -> bool:
 
 
 # --- parsers --------------------------------------------------------------------------------------------
+
+
+def pip_audit_unaudited(text: str) -> tuple[str, ...]:
+    """The dependencies pip-audit did not audit, each with its reason: rows carrying `skip_reason` (offline,
+    not on the index, unresolvable). They are never clean — "name==version: reason"."""
+    data = _load(text, "pip-audit")
+    rows = data.get("dependencies") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise AuditParseError("pip-audit: expected a list of dependencies")
+    return tuple(
+        f"{row.get('name', '?')}=={row.get('version', '?')}: {row['skip_reason']}"
+        for row in rows
+        if isinstance(row, dict) and row.get("skip_reason")
+    )
 
 
 def parse_pip_audit(text: str) -> tuple[VulnerableDependency, ...]:

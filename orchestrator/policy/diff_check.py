@@ -1,22 +1,32 @@
-"""`git diff --check` semantics over a parsed diff: leftover conflict markers and whitespace errors in added lines.
+"""`git diff --check` semantics over a unified diff, as a pure function: leftover conflict markers and
+whitespace errors on the lines a change adds.
 
-Pure, shared by the gate (pr_monitor's verifier) and anything that wants to refuse such a diff before pushing.
-It applies git's default `core.whitespace` rules (blank-at-eol, space-before-tab, blank-at-eof) and its conflict
-marker rule (seven `<`, `=`, `>` or `|` at the start of a line followed by whitespace or the end of the line),
-whatever `.gitattributes` in the tree says — that file is written by the agent. One deliberate difference: a
-trailing carriage return is not an error (git's `cr-at-eol`), so CRLF files are not flagged on every line.
-Binary files are skipped.
+Used before we push an agent's work (the publishing guard) and by the verifier on a PR's diff, so both refuse
+the same things. What counts, as git counts it by default (`core.whitespace` unset):
+
+- **leftover conflict marker**: an added line of seven `<`, `=`, `>` or `|` followed by whitespace or the end
+  of the line (`<<<<<<< HEAD`, `=======`, `>>>>>>> branch`, `||||||| base`);
+- **trailing whitespace** (`blank-at-eol`): spaces or tabs at the end of an added line. A line ending in CRLF
+  is not an error by itself (files with Windows line endings are common in real repositories);
+- **space before tab in indent** (`space-before-tab`);
+- **new blank line at EOF** (`blank-at-eof`): added blank lines at the end of the file. This needs a diff
+  with context (git's default of three lines, as GitHub serves PR diffs): with `-U0` it is not detectable.
+
+Binary files ("Binary files … differ") have no lines and are skipped, as git skips them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from orchestrator.policy.unified_diff import FileDiff, Hunk, parse_diff
+from orchestrator.security.secret_scan import diff_path
 
 MARKER_SIZE = 7
-_MARKER_CHARS = "<=>|"
+_MARKER = re.compile(r"^([<=>|])\1{6}(?:\s|$)")
+_HUNK = re.compile(r"^@@@* -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
 CONFLICT_MARKER = "leftover conflict marker"
 TRAILING_WHITESPACE = "trailing whitespace"
 SPACE_BEFORE_TAB = "space before tab in indent"
@@ -27,7 +37,7 @@ BLANK_AT_EOF = "new blank line at EOF"
 class DiffProblem:
     path: str
     line: int  # 1-based line number in the new version of the file
-    what: str  # one of the four constants above
+    what: str
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.what}"
@@ -37,34 +47,12 @@ class DiffProblem:
         return self.what == CONFLICT_MARKER
 
 
-def check_diff(diff: str | Iterable[FileDiff]) -> list[DiffProblem]:
-    """Every problem in the lines a diff adds, in file order."""
-    files = parse_diff(diff) if isinstance(diff, str) else diff
-    problems: list[DiffProblem] = []
-    for f in files:
-        if f.binary or f.deleted or f.is_symlink:
-            continue
-        for hunk in f.hunks:
-            problems += _hunk_problems(f.path, hunk)
-        if f.hunks:
-            problems += _blank_at_eof(f.path, f.hunks[-1])
-    return problems
-
-
-def is_conflict_marker(text: str) -> bool:
-    if len(text) < MARKER_SIZE or text[0] not in _MARKER_CHARS:
-        return False
-    if text[:MARKER_SIZE] != text[0] * MARKER_SIZE:
-        return False
-    return len(text) == MARKER_SIZE or text[MARKER_SIZE].isspace()
-
-
 def line_problem(text: str) -> str | None:
-    """What is wrong with one added line (without the leading "+"), or None; one problem per line, as git."""
-    if is_conflict_marker(text):
+    """What is wrong with one added line (without its newline), or None."""
+    if _MARKER.match(text):
         return CONFLICT_MARKER
     body = text.removesuffix("\r")
-    if body != body.rstrip(" \t\v\f"):
+    if body != body.rstrip(" \t"):
         return TRAILING_WHITESPACE
     indent = body[: len(body) - len(body.lstrip(" \t"))]
     if " \t" in indent:
@@ -72,24 +60,55 @@ def line_problem(text: str) -> str | None:
     return None
 
 
-def _hunk_problems(path: str, hunk: Hunk) -> list[DiffProblem]:
-    found = []
-    for line in hunk.lines:
-        what = line_problem(line.text) if line.op == "+" else None
-        if what is not None:
-            found.append(DiffProblem(path, line.new_line or 0, what))
-    return found
+def check_diff(unified_diff: str) -> list[DiffProblem]:
+    """Every problem on the added lines of `unified_diff`, in diff order (one per line at most)."""
+    problems: list[DiffProblem] = []
+    for path, hunk in _hunks(unified_diff):
+        blank_run: list[int] = []  # new line numbers of the trailing added blank lines seen so far
+        for tag, number, text in hunk:
+            if tag == "+":
+                what = line_problem(text)
+                if what is not None:
+                    problems.append(DiffProblem(path, number, what))
+                blank_run = [*blank_run, number] if not text.strip() else []
+            elif tag == " ":
+                blank_run = []
+        if blank_run and not _reported(problems, path, blank_run[0]):
+            problems.append(DiffProblem(path, blank_run[0], BLANK_AT_EOF))
+    return problems
 
 
-def _blank_at_eof(path: str, hunk: Hunk) -> list[DiffProblem]:
-    """Added blank lines that end the last hunk with no context after them are at the end of the file (a diff
-    with context shows the lines after a change, and there are none)."""
-    trailing = []
-    for line in reversed(hunk.lines):
-        if line.op != "+" or line.text.strip():
-            break
-        trailing.append(line)
-    if not trailing:
-        return []
-    first = trailing[-1]
-    return [DiffProblem(path, first.new_line or 0, BLANK_AT_EOF)]
+def _reported(problems: list[DiffProblem], path: str, line: int) -> bool:
+    return any(p.path == path and p.line == line for p in problems)
+
+
+def _hunks(unified_diff: str) -> Iterator[tuple[str, list[tuple[str, int, str]]]]:
+    """(path, [(tag, new line number, text)]) per hunk; tag is "+", "-" or " "."""
+    path = "<diff>"
+    lines: list[tuple[str, int, str]] = []
+    new_line = old_left = new_left = 0
+    for raw in unified_diff.split("\n"):
+        if old_left > 0 or new_left > 0:
+            tag, text = raw[:1], raw[1:]
+            if tag == "+":
+                lines.append(("+", new_line, text))
+                new_line += 1
+                new_left -= 1
+            elif tag == "-":
+                lines.append(("-", new_line, text))
+                old_left -= 1
+            elif tag == " " or raw == "":
+                lines.append((" ", new_line, text))
+                new_line += 1
+                old_left -= 1
+                new_left -= 1
+            if old_left <= 0 and new_left <= 0:
+                yield path, lines
+                lines = []
+            continue
+        if raw.startswith("+++ "):
+            path = diff_path(raw[4:])
+        elif hunk := _HUNK.match(raw):
+            old_left = int(hunk.group(1) or "1")
+            new_line = int(hunk.group(2))
+            new_left = int(hunk.group(3) or "1")

@@ -7,9 +7,11 @@
   `Blocked by #N` goes back to Ready when every such issue is closed. Issues blocked without dependencies
   (escalations) are a human's call and are not touched.
 - Depth: the backlog's depth is its open issues not filed by a bot, plus the groomer's own open proposals.
-  Below the target, the groomer proposes `deficit` issues: first from recurring failure reasons in recent
-  outcomes (same dedup key as the incident scanner's, so the two loops never file the same thing twice), then
-  from the repo's objectives (one per metric, heaviest first) or from the LLM's proposals when it answered.
+  Below the target, the groomer proposes up to `deficit` issues, each with evidence: recurring failure reasons
+  of the repo's own work in recent outcomes (same dedup key as the incident scanner's, so the two loops never
+  file the same thing twice), then the LLM's proposals when one answered. Without an LLM nothing else is
+  proposed: a template per objective metric would only restate the objectives file, and boilerplate in the
+  backlog costs the agents and the humans more than a short backlog does. `GroomingPlan.note` says so.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ class GroomingSnapshot:
     bot_label: str = "bot-generated"
     stale_after: timedelta = timedelta(days=30)
     target_depth: int = 0
-    failure_proposals: tuple[Proposal, ...] = ()  # from recent outcomes (policy.incidents)
-    objectives: tuple[Objective, ...] = ()
+    failure_proposals: tuple[Proposal, ...] = ()  # product-scope recurring failures (policy.incidents)
+    objectives: tuple[Objective, ...] = ()  # what the LLM is told; never turned into issues by template
     llm_proposals: tuple[Proposal, ...] = ()
 
 
@@ -68,6 +70,7 @@ class GroomingPlan:
     depth: int
     deficit: int
     proposals: tuple[Proposal, ...]  # in priority order; file at most `deficit` of them
+    note: str = ""  # why fewer proposals than the deficit (e.g. no LLM), for the log
 
 
 def dependencies(body: str) -> tuple[int, ...]:
@@ -110,7 +113,9 @@ def decide(snap: GroomingSnapshot, now: datetime) -> GroomingPlan:
     depth = backlog_depth(snap.open_issues, snap.bot_label)
     deficit = max(0, snap.target_depth - depth)
     proposals = _proposals(snap) if deficit else ()
-    return GroomingPlan(tuple(stale), tuple(unblock), depth, deficit, proposals)
+    return GroomingPlan(
+        tuple(stale), tuple(unblock), depth, deficit, proposals, _note(snap, deficit, proposals)
+    )
 
 
 def _is_stale(snap: GroomingSnapshot, issue: Issue, now: datetime) -> bool:
@@ -125,40 +130,16 @@ def backlog_depth(open_issues: Sequence[Issue], bot_label: str) -> int:
 
 
 def _proposals(snap: GroomingSnapshot) -> tuple[Proposal, ...]:
-    generated = snap.llm_proposals or tuple(
-        objective_proposal(snap.repo, objective, metric_index)
-        for objective in snap.objectives
-        for metric_index in _by_weight(objective)
-    )
-    return (*snap.failure_proposals, *generated)
+    return (*snap.failure_proposals, *snap.llm_proposals)
 
 
-def _by_weight(objective: Objective) -> list[int]:
-    return sorted(range(len(objective.metrics)), key=lambda i: (-objective.metrics[i].weight, i))
-
-
-def objective_proposal(repo: str, objective: Objective, metric_index: int) -> Proposal:
-    """The deterministic proposal for one metric of an objective."""
-    metric = objective.metrics[metric_index]
-    verb = "Raise" if metric.direction == "up" else "Lower"
-    higher = "higher" if metric.direction == "up" else "lower"
-    days = objective.evaluation_window_days
-    return Proposal(
-        repo=repo,
-        key=f"groom:objective:{repo}:{metric.name}",
-        title=f"{verb} {metric.name}: {objective.primary_outcome}"[:120],
-        goal=f"{verb} the `{metric.name}` metric (source `{metric.source}`) of {repo}, in service of its "
-        f"primary outcome: {objective.primary_outcome}",
-        success_criteria=f"- one concrete change that should move `{metric.name}` {metric.direction} is "
-        "implemented, with tests\n"
-        f"- the PR says how the change affects `{metric.source}`\n"
-        f"- over the next {days} days `{metric.name}` is {higher} than over the previous {days} days",
-        summary="the backlog is below its target depth; proposed from the repository's objectives.",
-        evidence=f"- objective file: `{objective.path.name if objective.path else 'objectives'}`\n"
-        f"- metric `{metric.name}`: weight {metric.weight:g}, direction {metric.direction}, "
-        f"source `{metric.source}`",
-        reasoning=f"The backlog has fewer open issues than its target, and `{metric.name}` is one of the "
-        f"measures of the repository's primary outcome (weight {metric.weight:g}); work that moves it "
-        "is the most direct way to make progress on that outcome.",
-        labels=(PROPOSAL_LABEL,),
+def _note(snap: GroomingSnapshot, deficit: int, proposals: tuple[Proposal, ...]) -> str:
+    if not deficit or snap.llm_proposals:
+        return ""
+    what = f"the backlog is {deficit} below its target depth {snap.target_depth}"
+    if proposals:
+        return f"{what}; only evidence-backed proposals are made without an LLM ({len(proposals)})"
+    return (
+        f"{what}; nothing to propose: no recurring failure to fix and no LLM answered "
+        "(templates would only restate the objectives)"
     )

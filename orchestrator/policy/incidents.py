@@ -9,6 +9,13 @@ Input is what happened in the window: metrics events and the error lines of the 
 - escalations: at least `min_count` tasks of one repo were escalated to a human.
 
 Each incident has a stable dedup key (`incident:<rule>:...`), so the same incident is filed once per window.
+
+Each incident also has a **scope** (`scope_of`): `ops` when it is about the agent host or Agent OS itself — a
+job's own errors, a retry storm, escalations piling up, and outcomes whose cause is the machinery (agent CLIs
+crashing or timing out, unreadable results, rate limits, and failures whose reason names the host: disk,
+permissions, network, credentials, a missing command) — else `product`: the product repo's own work (its
+tests fail the same way, its tasks keep coming back without changes). Ops incidents go to `loops.ops_repo`
+or only to Telegram; they never enter a product backlog, where the agents could not fix them.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from orchestrator.loops.proposal import Proposal
+from orchestrator.loops.proposal import Proposal, Scope
 from orchestrator.metrics import Event
 
 FAILURE_OUTCOMES = frozenset(
@@ -51,6 +58,43 @@ RETRY_STATES = frozenset(
     }
 )
 LABEL = "autonomous-fix"
+# Outcomes caused by the machinery that runs the agents, not by the product's code.
+HOST_OUTCOMES = frozenset({"crash", "timeout", "contract_error", "rate_limited", "security"})
+# Words in a failure reason that point at the host or the agent setup rather than the product.
+HOST_WORDS = (
+    "no space left",
+    "disk",
+    "permission denied",
+    "operation not permitted",
+    "read-only file system",
+    "command not found",
+    "not on path",
+    "no such file or directory: '/",
+    "network",
+    "connection refused",
+    "connection reset",
+    "name resolution",
+    "dns",
+    "proxy",
+    "certificate",
+    "ssl",
+    "out of memory",
+    "oom",
+    "killed",
+    "api key",
+    "credential",
+    "token",
+    "unauthorized",
+    "401",
+    "403",
+    "quota",
+    "rate limit",
+    "bwrap",
+    "sandbox",
+    "lease",
+    "worktree",
+)
+OPS_RULES = frozenset({"job_errors", "retry_storm", "escalations"})
 MAX_IDS = 10
 MAX_EXCERPTS = 3
 _HEX_RE = re.compile(r"\b[0-9a-f]{7,40}\b")
@@ -261,11 +305,25 @@ def residual_failures(
 # --- proposals ------------------------------------------------------------------------------------------
 
 
-def proposal(incident: Incident, window: timedelta, default_repo: str) -> Proposal:
+def names_the_host(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in HOST_WORDS)
+
+
+def scope_of(incident: Incident) -> Scope:
+    """`ops` when the incident is about the agent host or Agent OS itself, else `product`."""
+    if incident.rule in OPS_RULES or incident.subject in HOST_OUTCOMES:
+        return "ops"
+    texts = (incident.fingerprint, *incident.excerpts)
+    return "ops" if any(names_the_host(t) for t in texts) else "product"
+
+
+def proposal(incident: Incident, window: timedelta) -> Proposal:
     hours = _hours(window)
     goal, criteria, title = _texts(incident, hours)
     return Proposal(
-        repo=incident.repo or default_repo,
+        scope=scope_of(incident),
+        repo=incident.repo,
         key=incident.key,
         title=title,
         goal=goal,

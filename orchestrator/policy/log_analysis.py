@@ -6,8 +6,9 @@ tests failed, timeout, crash, contract error, no changes or secret in diff; part
 as neither success nor failure; rate-limited attempts are ignored (see policy/scoring.py).
 
 Each pattern becomes a proposal with `## Evidence` (counts by outcome, top reasons, task ids) and
-`## Reasoning` (the rate against the overall rate, the dominant outcome and what usually causes it), filed in
-the repo where most of its failures happened.
+`## Reasoning` (the rate against the overall rate, the dominant outcome and what usually causes it). An agent
+or task type failing is Agent OS's own setup (scope `ops`: `loops.ops_repo` or Telegram); a repository
+failing is filed in that repository unless the machinery is the cause (`scope_of`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from orchestrator.loops.proposal import Proposal
-from orchestrator.policy.incidents import fingerprint
+from orchestrator.loops.proposal import Proposal, Scope
+from orchestrator.policy.incidents import HOST_OUTCOMES, fingerprint, names_the_host
 from orchestrator.policy.scoring import ATTEMPT_OUTCOMES, BLOCKED, FAILED, PARTIAL, RATE_LIMITED, Attempt
 
 FAILURES = (BLOCKED | FAILED | PARTIAL) - {"partial"}
@@ -113,12 +114,24 @@ _CAUSES = {
 }
 
 
-def proposal(pattern: ChronicPattern, default_repo: str, extra_reasoning: str = "") -> Proposal:
+def scope_of(pattern: ChronicPattern) -> Scope:
+    """An agent or a task type failing is Agent OS's setup (ops); a repository failing is the product's work,
+    unless its failures are the machinery's (crashes, timeouts, …) or their reasons name the host."""
+    if pattern.dimension != "repo":
+        return "ops"
+    top = pattern.outcomes[0][0] if pattern.outcomes else ""
+    if top in HOST_OUTCOMES or any(names_the_host(r) for r, _n in pattern.top_reasons):
+        return "ops"
+    return "product"
+
+
+def proposal(pattern: ChronicPattern, extra_reasoning: str = "") -> Proposal:
     subject = f"{_SUBJECT[pattern.dimension]} `{pattern.value}`"
     rate = f"{pattern.failure_rate:.0%}"
     top_outcome = pattern.outcomes[0][0] if pattern.outcomes else "unknown"
     return Proposal(
-        repo=pattern.repo or default_repo,
+        scope=scope_of(pattern),
+        repo=pattern.repo,
         key=pattern.key,
         title=f"Chronic failures: {subject} fails {rate} of attempts (7 days)",
         goal=f"Find and fix why the {subject} fails {rate} of its attempts ({pattern.failures} of "

@@ -1,17 +1,10 @@
 """The strategic planner's policy: objectives + metrics events + backlog → a sprint plan. Pure, `now` passed in.
 
-Each candidate issue (open, not yet in a workflow column) is scored; every point comes with a reason a human
-can check:
-
-- objective: words it shares with the repo's primary outcome, and with each metric (name words, or the label
-  of a `github:open_issues:<label>` source); a metric whose value moved the wrong way between the last two
-  evaluation windows ("lagging") counts double;
-- recent failures: fix work (bug / incident / security / autonomous-fix labels) gains while failures pile up
-  in the repo; an issue whose own tasks failed recently loses (retrying it blindly wastes money);
-- age: an issue waiting longer gains, up to a month.
-
-The plan takes the best-scoring issues up to the sprint's capacity: last sprint's throughput (merged tasks),
-at least the number of parallel workers, at most MAX_PLAN_ITEMS, minus what is already Ready.
+Candidates (open, not yet in a workflow column) are ranked on evidence only — who filed them, the metrics that
+count them, human priority, recent failures, age — by orchestrator.policy.plan_scoring, each point with a
+reason a human can check; humans' issues come first and at most `max_bot_items` bot-filed issues go into one
+sprint. The plan takes them up to the sprint's capacity: last sprint's throughput (merged tasks), at least the
+number of parallel workers, at most MAX_PLAN_ITEMS, minus what is already Ready.
 """
 
 from __future__ import annotations
@@ -19,21 +12,24 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from orchestrator.config import Metric, Objective
+from orchestrator.config import Objective
 from orchestrator.metrics import Event
 from orchestrator.models import Issue
+from orchestrator.policy.plan_scoring import AGE_WEIGHT as AGE_WEIGHT
+from orchestrator.policy.plan_scoring import FIX_LABELS as FIX_LABELS
+from orchestrator.policy.plan_scoring import MetricReading as MetricReading
+from orchestrator.policy.plan_scoring import PlanItem as PlanItem
+from orchestrator.policy.plan_scoring import in_window as in_window
+from orchestrator.policy.plan_scoring import metric_readings as metric_readings
+from orchestrator.policy.plan_scoring import rank, score_issue
 
 MAX_PLAN_ITEMS = 10
-OUTCOME_WEIGHT = 2.0
-FIX_WEIGHT = 1.0
-OWN_FAILURE_PENALTY = 1.0
-AGE_WEIGHT = 1.0
-AGE_FULL_DAYS = 30
-FIX_LABELS = frozenset({"bug", "incident", "security", "autonomous-fix"})
+DEFAULT_MAX_BOT_ITEMS = 2
 FAILURE_STATES = frozenset(
     {
         "tests_failed",
@@ -49,48 +45,6 @@ FAILURE_STATES = frozenset(
         "wedged_closed",
     }
 )
-EVENT_ALIASES = {"pr_merged": "merged"}  # metric sources may name the transition the way people say it
-_STOPWORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "a an and are as at be by for from has have in into is it its of on or our the their this "
-        "to with without when who what which new make more less all any can not no",
-    )
-)
-_GENERIC_METRIC_WORDS = frozenset(
-    {"open", "issue", "issues", "count", "rate", "total", "number", "pr", "prs"}
-)
-
-
-@dataclass(frozen=True)
-class MetricReading:
-    name: str
-    weight: float
-    direction: str  # "up" | "down"
-    source: str
-    current: float | None  # this evaluation window (None: not measurable from events and the backlog)
-    previous: float | None  # the window before
-
-    @property
-    def lagging(self) -> bool:
-        if self.current is None or self.previous is None or self.current == self.previous:
-            return False
-        return (self.current < self.previous) == (self.direction == "up")
-
-    @property
-    def shown(self) -> str:
-        def fmt(value: float | None) -> str:
-            return "n/a" if value is None else f"{value:g}"
-
-        return f"{fmt(self.previous)} → {fmt(self.current)}"
-
-
-@dataclass(frozen=True)
-class PlanItem:
-    number: int
-    title: str
-    score: float
-    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -104,6 +58,7 @@ class SprintPlan:
     considered: int
     readings: tuple[MetricReading, ...]
     sequence: int = 0  # how many plans this repo had before: two plans made in the same instant differ
+    held_back: tuple[PlanItem, ...] = ()  # bot-filed issues with evidence left out by the per-sprint cap
 
     @property
     def plan_id(self) -> str:
@@ -120,52 +75,13 @@ class PlanningSnapshot:
     ready_count: int
     sprint_days: int
     workers: int
+    max_bot_items: int = DEFAULT_MAX_BOT_ITEMS
+    bot_label: str = "bot-generated"
 
 
 def plan_id(repo: str, created_at: datetime, sequence: int = 0) -> str:
     """Short and stable: it travels in Telegram callback data (64 bytes at most)."""
     return hashlib.sha256(f"{repo}|{created_at.isoformat()}|{sequence}".encode()).hexdigest()[:10]
-
-
-def words(text: str) -> frozenset[str]:
-    """Lowercase content words, a trailing plural `s` dropped ("bugs" and "bug" match)."""
-    found = set()
-    for word in re.findall(r"[a-z0-9]+", text.lower()):
-        if len(word) < 3 or word in _STOPWORDS:
-            continue
-        found.add(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
-    return frozenset(found)
-
-
-def in_window(events: Iterable[Event], start: datetime, end: datetime) -> list[Event]:
-    return [e for e in events if start <= e.ts < end]
-
-
-def metric_readings(
-    objective: Objective | None, events: Sequence[Event], open_issues: Sequence[Issue], now: datetime
-) -> tuple[MetricReading, ...]:
-    if objective is None:
-        return ()
-    window = timedelta(days=objective.evaluation_window_days)
-    current = in_window(events, now - window, now)
-    previous = in_window(events, now - 2 * window, now - window)
-    return tuple(_reading(metric, current, previous, open_issues) for metric in objective.metrics)
-
-
-def _reading(
-    metric: Metric, current: Sequence[Event], previous: Sequence[Event], open_issues: Sequence[Issue]
-) -> MetricReading:
-    kind, _, rest = metric.source.partition(":")
-    now_value: float | None = None
-    before: float | None = None
-    if kind == "events" and rest:
-        state = EVENT_ALIASES.get(rest, rest)
-        now_value = float(sum(1 for e in current if e.state == state))
-        before = float(sum(1 for e in previous if e.state == state))
-    elif kind == "github" and rest.startswith("open_issues"):
-        label = rest.partition(":")[2]
-        now_value = float(sum(1 for i in open_issues if not label or label in i.labels))
-    return MetricReading(metric.name, metric.weight, metric.direction, metric.source, now_value, before)
 
 
 def sprint_capacity(
@@ -179,52 +95,6 @@ def sprint_capacity(
         f"(at most {MAX_PLAN_ITEMS}), {ready_count} already Ready → {capacity} to add"
     )
     return capacity, reason
-
-
-def score_issue(
-    issue: Issue,
-    objective: Objective | None,
-    readings: Sequence[MetricReading],
-    repo_failures: int,
-    own_failures: Counter[str],
-    now: datetime,
-) -> PlanItem:
-    text_words = words(f"{issue.title}\n{issue.body}")
-    score, reasons = 0.0, []
-    if objective is not None:
-        shared = sorted(text_words & words(objective.primary_outcome))
-        if shared:
-            score += OUTCOME_WEIGHT * min(len(shared), 3) / 3
-            reasons.append(f"serves the primary outcome ({', '.join(shared[:3])})")
-    for reading in readings:
-        if _touches_metric(issue, text_words, reading):
-            gain = reading.weight * (2 if reading.lagging else 1)
-            score += gain
-            lag = f", lagging {reading.shown}" if reading.lagging else ""
-            reasons.append(f"moves metric {reading.name} (weight {reading.weight:g}{lag})")
-    if FIX_LABELS & set(issue.labels) and repo_failures:
-        score += FIX_WEIGHT * (1 + min(repo_failures, 10) / 10)
-        reasons.append(f"fix work while {repo_failures} task failures happened recently")
-    if own_failures:
-        total = sum(own_failures.values())
-        score -= OWN_FAILURE_PENALTY * min(total, 3)
-        shown = ", ".join(f"{state}×{n}" for state, n in sorted(own_failures.items()))
-        reasons.append(f"its tasks failed recently ({shown}): needs a clearer issue first")
-    age_days = max((now - issue.updated_at).days, 0)
-    if age_days:
-        score += AGE_WEIGHT * min(age_days, AGE_FULL_DAYS) / AGE_FULL_DAYS
-        reasons.append(f"waiting {age_days} days")
-    return PlanItem(issue.number, issue.title, round(score, 3), tuple(reasons))
-
-
-def _touches_metric(issue: Issue, text_words: frozenset[str], reading: MetricReading) -> bool:
-    kind, _, rest = reading.source.partition(":")
-    if kind == "github" and rest.startswith("open_issues:"):
-        label = rest.partition(":")[2]
-        if label and label in issue.labels:
-            return True
-    name_words = words(reading.name.replace("_", " ")) - _GENERIC_METRIC_WORDS
-    return bool(name_words & text_words)
 
 
 def plan_sprint(snapshot: PlanningSnapshot, now: datetime) -> SprintPlan:
@@ -241,19 +111,22 @@ def plan_sprint(snapshot: PlanningSnapshot, now: datetime) -> SprintPlan:
         snapshot.events, now, snapshot.sprint_days, snapshot.workers, snapshot.ready_count
     )
     scored = [
-        score_issue(issue, objective, readings, len(failures), by_issue.get(issue.number, Counter()), now)
+        score_issue(
+            issue, readings, len(failures), by_issue.get(issue.number, Counter()), now, snapshot.bot_label
+        )
         for issue in snapshot.candidates
     ]
-    ranked = sorted((item for item in scored if item.score > 0), key=lambda i: (-i.score, i.number))
+    picked, held = rank(scored, capacity, snapshot.max_bot_items)
     return SprintPlan(
         repo=snapshot.repo,
         created_at=now,
         outcome=objective.primary_outcome if objective else "",
         capacity=capacity,
         capacity_reason=capacity_reason,
-        items=tuple(ranked[:capacity]),
+        items=picked,
         considered=len(snapshot.candidates),
         readings=readings,
+        held_back=held,
     )
 
 
@@ -364,7 +237,8 @@ def record_to_json(record: PlanRecord) -> dict[str, object]:
         "capacity_reason": plan.capacity_reason,
         "considered": plan.considered,
         "sequence": plan.sequence,
-        "items": [[i.number, i.title, i.score, list(i.reasons)] for i in plan.items],
+        "items": [[i.number, i.title, i.score, list(i.reasons), i.by_bot] for i in plan.items],
+        "held_back": [[i.number, i.title, i.score, list(i.reasons), i.by_bot] for i in plan.held_back],
         "readings": [[r.name, r.weight, r.direction, r.source, r.current, r.previous] for r in plan.readings],
         "status": record.status,
         "expires_at": record.expires_at.isoformat(),
@@ -374,6 +248,14 @@ def record_to_json(record: PlanRecord) -> dict[str, object]:
         "documents_pr": record.documents_pr,
         "documents_done": record.documents_done,
     }
+
+
+def _item(row: Any) -> PlanItem:
+    """A stored [number, title, score, reasons, by_bot] row (by_bot is missing in older records)."""
+    number, title, score, reasons, *rest = row
+    return PlanItem(
+        int(number), str(title), float(score), tuple(str(r) for r in reasons), bool(rest and rest[0])
+    )
 
 
 def record_from_json(data: object) -> PlanRecord:
@@ -386,7 +268,8 @@ def record_from_json(data: object) -> PlanRecord:
             outcome=str(data["outcome"]),
             capacity=int(data["capacity"]),
             capacity_reason=str(data["capacity_reason"]),
-            items=tuple(PlanItem(int(n), str(t), float(s), tuple(r)) for n, t, s, r in data["items"]),
+            items=tuple(_item(row) for row in data["items"]),
+            held_back=tuple(_item(row) for row in data.get("held_back", ())),
             considered=int(data["considered"]),
             readings=tuple(MetricReading(*row) for row in data["readings"]),
             sequence=int(data.get("sequence", 0)),

@@ -1,28 +1,18 @@
 """Reliability metrics over the event log (pure: no I/O, `now` passed in).
 
-Definitions (the dashboard page and README repeat them):
+`definitions(window_days)` says what each number means — the dashboard page, its README and metrics.json use
+those words, so the window they name is the window computed. In short:
 
 - **task**: one (repo, issue, generation), identified by the event's `task_id`. Events that carry no task id
   (`merged`, `rebased`, `fix_ci`, `wedged_closed`, …) are joined to a task through (repo, issue) — the latest
   task id seen for that issue — or through (repo, pr) — the task whose `pr_opened` named that PR.
-- **window**: the rolling 14 days ending at `now`; an event is in the window when `now - 14d < ts <= now`.
-- **tasks executed**: distinct tasks with at least one agent attempt outcome (complete, partial, blocked,
-  timeout, crash, …) in the window.
-- **success rate**: among tasks whose final outcome falls in the window, merged / (merged + escalated).
-  A task's final outcome is its last `merged` or `escalated` event (an escalation a human retried and that
-  then merged counts as merged).
-- **escalation rate**: tasks with an `escalated` event in the window / tasks with any event in the window.
-- **completion time**: first `dispatched` → first `merged` of the same task; reported for tasks merged in the
-  window (tasks whose dispatch predates the log are left out). Mean, median, 90th percentile, histogram.
-- **funnel**: the tasks dispatched in the window, how many of them got a PR, how many merged (by now).
-- **agent success**: an agent's `complete` attempts / all its attempts in the window; **agent cost**: the sum
-  of `cost_usd` of its attempts in the window.
-- **open escalation**: a task whose last event is `escalated` (a retry, a new attempt or a merge closes it).
-- **tasks per day by outcome**: per UTC day, distinct tasks merged, escalated, or whose PR was closed as
-  wedged (re-dispatched from a clean base) that day.
-- **GitHub API budget use**: per clock hour, the REST requests that counted against the primary limit
-  (304 answers do not), the 304s, the GraphQL points, and the lowest `x-ratelimit-remaining` any job saw;
-  **peak use** is the busiest hour's counted requests / the hourly limit (5,000 for a token).
+- **issue outcome** (orchestrator.policy.issue_outcomes): merged, escalated (open until a retry, a close, a
+  merge or new work), closed by a human, or in flight — over every generation and every human action.
+- **success rate**: issues merged / issues whose outcome (merged, escalated, closed) was reached in the window.
+- **open escalations**: issues whose outcome is `escalated` now, whenever that was.
+- **completion time**: an issue's first dispatch → its merge, for issues merged in the window.
+- **funnel** and **agent** numbers stay per task: the tasks dispatched in the window, how many got a PR and
+  merged; an agent's complete attempts / all its attempts, and their cost.
 """
 
 from __future__ import annotations
@@ -32,13 +22,22 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
 
+from orchestrator.policy import issue_outcomes as outcomes
+from orchestrator.policy.api_budget import API_HOURS_SHOWN as API_HOURS_SHOWN
+from orchestrator.policy.api_budget import REST_LIMIT_PER_HOUR as REST_LIMIT_PER_HOUR
+from orchestrator.policy.api_budget import ApiBudget as ApiBudget
+from orchestrator.policy.api_budget import ApiHour as ApiHour
+from orchestrator.policy.api_budget import api_budget as api_budget
+from orchestrator.policy.event_join import EventLike as EventLike
+from orchestrator.policy.event_join import KeyedEvent as KeyedEvent
+from orchestrator.policy.event_join import TaskRecord as TaskRecord
+from orchestrator.policy.event_join import join_tasks as join_tasks
 from orchestrator.policy.retry import Outcome
 
 WINDOW_DAYS = 14
 ATTEMPT_STATES = frozenset(outcome.value for outcome in Outcome)
-DAILY_OUTCOMES = ("merged", "escalated", "wedged_closed")
+DAILY_OUTCOMES = ("merged", "escalated", "wedged_closed", "human_close")
 # Completion-time histogram: upper bounds in seconds and their labels (the last bucket is open-ended).
 COMPLETION_BUCKETS: tuple[tuple[float, str], ...] = (
     (600, "<10m"),
@@ -59,135 +58,19 @@ ESCALATION_AGE_BUCKETS: tuple[tuple[float, str], ...] = (
 )
 
 
-class EventLike(Protocol):
-    """What the metrics read of an event (orchestrator.metrics.Event satisfies it)."""
-
-    @property
-    def ts(self) -> datetime: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def task_id(self) -> str: ...
-    @property
-    def repo(self) -> str: ...
-    @property
-    def issue(self) -> int | None: ...
-    @property
-    def agent(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def duration_s(self) -> float | None: ...
-    @property
-    def cost_usd(self) -> float | None: ...
-    @property
-    def extra(self) -> Mapping[str, Any]: ...
-
-
-@dataclass
-class TaskRecord:
-    """Everything the metrics need about one task, folded from its events (oldest first)."""
-
-    key: str
-    repo: str = ""
-    issue: int | None = None
-    dispatched_at: datetime | None = None
-    pr_opened_at: datetime | None = None
-    pr_agent: str = ""
-    merged_at: datetime | None = None
-    final: str = ""  # "merged" | "escalated" | "" (not finished)
-    final_at: datetime | None = None
-    escalation_reason: str = ""
-    last_state: str = ""
-    last_at: datetime | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repo}#{self.issue}" if self.repo and self.issue is not None else self.key
-
-    @property
-    def completion_s(self) -> float | None:
-        if self.dispatched_at is None or self.merged_at is None:
-            return None
-        return max(0.0, (self.merged_at - self.dispatched_at).total_seconds())
-
-
-@dataclass(frozen=True)
-class KeyedEvent:
-    event: EventLike
-    key: str | None  # the task the event belongs to, None when it cannot be joined to one
-
-
-def join_tasks(events: Iterable[EventLike]) -> tuple[list[KeyedEvent], dict[str, TaskRecord]]:
-    """Sort events by time, give each its task key and fold each task's events into a TaskRecord."""
-    by_issue: dict[tuple[str, int], str] = {}
-    by_pr: dict[tuple[str, int], str] = {}
-    keyed: list[KeyedEvent] = []
-    tasks: dict[str, TaskRecord] = {}
-    for event in sorted(events, key=lambda e: e.ts):
-        pr = _pr_number(event)
-        key = _task_key(event, pr, by_issue, by_pr)
-        keyed.append(KeyedEvent(event, key))
-        if key is None:
-            continue
-        if event.issue is not None and event.repo:
-            by_issue[(event.repo, event.issue)] = key
-        if pr is not None and event.repo and event.state == "pr_opened":
-            by_pr[(event.repo, pr)] = key
-        record = tasks.get(key)
-        if record is None:
-            record = tasks[key] = TaskRecord(key)
-        _fold(record, event)
-    return keyed, tasks
-
-
-def _pr_number(event: EventLike) -> int | None:
-    value = event.extra.get("pr")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _task_key(
-    event: EventLike, pr: int | None, by_issue: dict[tuple[str, int], str], by_pr: dict[tuple[str, int], str]
-) -> str | None:
-    if event.task_id:
-        return event.task_id
-    if event.issue is not None and (event.repo, event.issue) in by_issue:
-        return by_issue[(event.repo, event.issue)]
-    if pr is not None:
-        return by_pr.get((event.repo, pr))
-    return None
-
-
-def _fold(record: TaskRecord, event: EventLike) -> None:
-    record.repo = record.repo or event.repo
-    record.issue = record.issue if record.issue is not None else event.issue
-    state = event.state
-    if state == "dispatched" and record.dispatched_at is None:
-        record.dispatched_at = event.ts
-    elif state == "pr_opened" and record.pr_opened_at is None:
-        record.pr_opened_at = event.ts
-        record.pr_agent = event.agent
-    elif state == "merged":
-        record.merged_at = record.merged_at or event.ts
-        record.final, record.final_at = "merged", event.ts
-    elif state == "escalated":
-        record.final, record.final_at = "escalated", event.ts
-        record.escalation_reason = event.reason
-    record.last_state, record.last_at = state, event.ts
-
-
 # --- the report --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Headline:
-    success_rate: float | None
-    mean_completion_s: float | None
-    escalation_rate: float | None
-    tasks_executed: int
-    tasks_merged: int
-    tasks_escalated: int
-    tasks_active: int
+    success_rate: float | None  # issues merged / issues finished (merged, escalated, closed) in the window
+    mean_completion_s: float | None  # issues merged in the window: first dispatch → merge
+    escalation_rate: float | None  # issues escalated in the window / issues with any activity in it
+    tasks_executed: int  # tasks with an agent attempt in the window
+    merged: int  # issues merged in the window
+    escalated: int  # issues escalated in the window and still waiting for a human
+    closed: int  # issues a human closed (not merged) in the window
+    issues_active: int  # issues with any event in the window
     cost_usd: float
 
 
@@ -222,16 +105,20 @@ class Funnel:
 @dataclass(frozen=True)
 class OpenEscalation:
     ref: str
+    repo: str
+    issue: int
     task: str
     since: datetime
     age_s: float
     reason: str
+    prs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class DayOutcomes:
     day: date
     counts: Mapping[str, int]  # DAILY_OUTCOMES → distinct tasks
+    cost_usd: float = 0.0
 
     @property
     def total(self) -> int:
@@ -241,6 +128,7 @@ class DayOutcomes:
 @dataclass(frozen=True)
 class ReliabilityReport:
     now: datetime
+    window_days: int
     window_start: datetime
     events_total: int
     events_in_window: int
@@ -251,6 +139,9 @@ class ReliabilityReport:
     funnel: Funnel
     open_escalations: tuple[OpenEscalation, ...]
     escalation_ages: tuple[tuple[str, int], ...]
+    repos: tuple[outcomes.RepoRow, ...] = ()
+    active_issues: tuple[outcomes.IssueRecord, ...] = ()  # in flight or escalated now, per the log
+    loops: outcomes.LoopActivity = field(default_factory=outcomes.LoopActivity.empty)
     states: Mapping[str, int] = field(default_factory=dict)  # events per state in the window
 
 
@@ -260,48 +151,73 @@ def build_report(
     start = now - timedelta(days=window_days)
     keyed, tasks = join_tasks(events)
     recent = [k for k in keyed if start < k.event.ts <= now]
-    escalations = open_escalations(tasks.values(), now)
+    issues = outcomes.fold_issues(keyed, tasks)
+    escalations = open_escalations(issues.values(), now)
+    days = daily_outcomes(recent, start, now)
     return ReliabilityReport(
         now=now,
+        window_days=window_days,
         window_start=start,
         events_total=len(keyed),
         events_in_window=len(recent),
-        headline=headline(recent, tasks, start, now),
-        days=daily_outcomes(recent, start, now),
-        completion=completion_stats(_merged_in(tasks.values(), start, now)),
+        headline=headline(recent, tasks, issues, start, now),
+        days=days,
+        completion=completion_stats(issues.values(), start, now),
         agents=agent_stats(recent, tasks.values(), start, now),
         funnel=funnel(tasks.values(), start, now),
         open_escalations=escalations,
         escalation_ages=bucket_counts((e.age_s for e in escalations), ESCALATION_AGE_BUCKETS),
+        repos=repo_rows(recent, tasks, issues, start, now),
+        active_issues=tuple(
+            i for i in issues.values() if i.outcome in (outcomes.IN_FLIGHT, outcomes.ESCALATED)
+        ),
+        loops=outcomes.loop_activity(keyed, issues, start, now),
         states=dict(Counter(k.event.state for k in recent)),
     )
 
 
 def headline(
-    recent: Sequence[KeyedEvent], tasks: Mapping[str, TaskRecord], start: datetime, now: datetime
+    recent: Sequence[KeyedEvent],
+    tasks: Mapping[str, TaskRecord],
+    issues: Mapping[tuple[str, int], outcomes.IssueRecord],
+    start: datetime,
+    now: datetime,
 ) -> Headline:
-    finished = [t for t in tasks.values() if t.final_at is not None and start < t.final_at <= now]
-    merged = sum(1 for t in finished if t.final == "merged")
-    escalated_keys = {k.key for k in recent if k.key is not None and k.event.state == "escalated"}
-    active_keys = {k.key for k in recent if k.key is not None}
+    counts = outcomes.issue_counts(issues.values(), start, now)
+    active, escalated = set(), set()
+    for item in recent:
+        ref = _issue_of(item, tasks)
+        if ref is None or item.event.state == "decision":
+            continue
+        active.add(ref)
+        if item.event.state == "escalated":
+            escalated.add(ref)
     executed = {k.key for k in recent if k.key is not None and k.event.state in ATTEMPT_STATES}
     completion = [
-        s for s in (t.completion_s for t in _merged_in(tasks.values(), start, now)) if s is not None
+        s for s in (_completion_s(i) for i in _merged_in(issues.values(), start, now)) if s is not None
     ]
     return Headline(
-        success_rate=ratio(merged, len(finished)),
+        success_rate=counts.success_rate,
         mean_completion_s=_mean(completion),
-        escalation_rate=ratio(len(escalated_keys), len(active_keys)),
+        escalation_rate=ratio(len(escalated), len(active)),
         tasks_executed=len(executed),
-        tasks_merged=merged,
-        tasks_escalated=len(finished) - merged,
-        tasks_active=len(active_keys),
+        merged=counts.merged,
+        escalated=counts.escalated,
+        closed=counts.closed,
+        issues_active=len(active),
         cost_usd=round(sum(k.event.cost_usd or 0.0 for k in recent), 4),
     )
 
 
+def _issue_of(item: KeyedEvent, tasks: Mapping[str, TaskRecord]) -> tuple[str, int] | None:
+    event, task = item.event, tasks.get(item.key) if item.key else None
+    repo = event.repo or (task.repo if task else "")
+    number = event.issue if event.issue is not None else (task.issue if task else None)
+    return (repo, number) if repo and number is not None else None
+
+
 def daily_outcomes(recent: Sequence[KeyedEvent], start: datetime, now: datetime) -> tuple[DayOutcomes, ...]:
-    """One entry per UTC day from the window's first day to today, zeros included."""
+    """One entry per UTC day from the window's first day to today, zeros included; with the day's cost."""
     seen: dict[date, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for index, item in enumerate(recent):
         if item.event.state in DAILY_OUTCOMES:
@@ -309,14 +225,19 @@ def daily_outcomes(recent: Sequence[KeyedEvent], start: datetime, now: datetime)
             seen[item.event.ts.date()][item.event.state].add(identity)
     first, last = (start + timedelta(seconds=1)).date(), now.date()
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    costs = outcomes.daily_cost(recent, days, start, now)
     return tuple(
-        DayOutcomes(day, {state: len(seen[day][state]) if day in seen else 0 for state in DAILY_OUTCOMES})
-        for day in days
+        DayOutcomes(
+            day, {state: len(seen[day][state]) if day in seen else 0 for state in DAILY_OUTCOMES}, cost
+        )
+        for day, cost in zip(days, costs, strict=True)
     )
 
 
-def completion_stats(merged: Iterable[TaskRecord]) -> CompletionStats:
-    values = sorted(s for s in (t.completion_s for t in merged) if s is not None)
+def completion_stats(
+    issues: Iterable[outcomes.IssueRecord], start: datetime, now: datetime
+) -> CompletionStats:
+    values = sorted(s for s in (_completion_s(i) for i in _merged_in(issues, start, now)) if s is not None)
     return CompletionStats(
         count=len(values),
         mean_s=_mean(values),
@@ -324,6 +245,12 @@ def completion_stats(merged: Iterable[TaskRecord]) -> CompletionStats:
         p90_s=percentile(values, 90),
         histogram=bucket_counts(values, COMPLETION_BUCKETS),
     )
+
+
+def _completion_s(issue: outcomes.IssueRecord) -> float | None:
+    if issue.first_dispatched_at is None or issue.outcome_at is None:
+        return None
+    return max(0.0, (issue.outcome_at - issue.first_dispatched_at).total_seconds())
 
 
 def agent_stats(
@@ -343,7 +270,9 @@ def agent_stats(
         cost[agent] += event.cost_usd or 0.0
         if event.duration_s is not None:
             durations[agent].append(event.duration_s)
-    merged = Counter(t.pr_agent or "unknown" for t in _merged_in(tasks, start, now))
+    merged = Counter(
+        t.pr_agent or "unknown" for t in tasks if t.merged_at is not None and start < t.merged_at <= now
+    )
     rows = [
         AgentStats(
             agent=agent,
@@ -369,79 +298,78 @@ def funnel(tasks: Iterable[TaskRecord], start: datetime, now: datetime) -> Funne
     )
 
 
-def open_escalations(tasks: Iterable[TaskRecord], now: datetime) -> tuple[OpenEscalation, ...]:
-    """Tasks whose last event is an escalation, oldest first."""
+def open_escalations(issues: Iterable[outcomes.IssueRecord], now: datetime) -> tuple[OpenEscalation, ...]:
+    """Issues whose outcome is an escalation nobody answered yet, oldest first."""
     rows = [
         OpenEscalation(
-            ref=t.ref,
-            task=t.key,
-            since=t.last_at,
-            age_s=max(0.0, (now - t.last_at).total_seconds()),
-            reason=t.escalation_reason,
+            ref=i.ref,
+            repo=i.repo,
+            issue=i.issue,
+            task=i.escalation_task,
+            since=i.escalated_at,
+            age_s=max(0.0, (now - i.escalated_at).total_seconds()),
+            reason=i.escalation_reason,
+            prs=tuple(i.prs),
         )
-        for t in tasks
-        if t.last_state == "escalated" and t.last_at is not None and t.last_at <= now
+        for i in issues
+        if i.outcome == outcomes.ESCALATED and i.escalated_at is not None and i.escalated_at <= now
     ]
     return tuple(sorted(rows, key=lambda r: (r.since, r.ref)))
 
 
-# --- GitHub API budget -------------------------------------------------------------------------------------
-
-REST_LIMIT_PER_HOUR = 5000
-API_HOURS_SHOWN = 48
-
-
-@dataclass(frozen=True)
-class ApiHour:
-    """What every job run in one clock hour spent (recorded by orchestrator.views.job_runs)."""
-
-    hour: datetime  # the start of the hour, UTC
-    counted: int = 0
-    not_modified: int = 0
-    writes: int = 0
-    graphql_points: int = 0
-    runs: int = 0
-    min_remaining: int | None = None
-
-
-@dataclass(frozen=True)
-class ApiBudget:
-    hours: tuple[ApiHour, ...]  # the last API_HOURS_SHOWN hours, oldest first, empty hours included
-    limit_per_hour: int
-    counted_total: int
-    not_modified_total: int
-    graphql_points_total: int
-    peak_hour_use: float | None  # busiest hour's counted / limit
-    last_remaining: int | None
-    last_seen: datetime | None
-
-
-def api_budget(
-    recorded: Iterable[ApiHour],
+def repo_rows(
+    recent: Sequence[KeyedEvent],
+    tasks: Mapping[str, TaskRecord],
+    issues: Mapping[tuple[str, int], outcomes.IssueRecord],
+    start: datetime,
     now: datetime,
-    last_remaining: int | None = None,
-    last_seen: datetime | None = None,
-    limit_per_hour: int = REST_LIMIT_PER_HOUR,
-    hours_shown: int = API_HOURS_SHOWN,
-) -> ApiBudget:
-    current = now.replace(minute=0, second=0, microsecond=0)
-    first = current - timedelta(hours=hours_shown - 1)
-    by_hour = {h.hour: h for h in recorded if first <= h.hour <= current}
-    hours = tuple(
-        by_hour.get(first + timedelta(hours=n), ApiHour(first + timedelta(hours=n)))
-        for n in range(hours_shown)
-    )
-    recorded_hours = [h for h in hours if h.runs]
-    peak = max((h.counted for h in recorded_hours), default=None)
-    return ApiBudget(
-        hours=hours,
-        limit_per_hour=limit_per_hour,
-        counted_total=sum(h.counted for h in hours),
-        not_modified_total=sum(h.not_modified for h in hours),
-        graphql_points_total=sum(h.graphql_points for h in hours),
-        peak_hour_use=None if peak is None else peak / limit_per_hour,
-        last_remaining=last_remaining,
-        last_seen=last_seen,
+) -> tuple[outcomes.RepoRow, ...]:
+    dispatched: Counter[str] = Counter()
+    prs: Counter[str] = Counter()
+    cost: dict[str, float] = defaultdict(float)
+    for item in recent:
+        event, task = item.event, tasks.get(item.key) if item.key else None
+        repo = event.repo or (task.repo if task else "")
+        if not repo:
+            continue
+        dispatched[repo] += event.state == "dispatched"
+        prs[repo] += event.state == "pr_opened"
+        cost[repo] += event.cost_usd or 0.0
+    return outcomes.per_repo(list(issues.values()), dispatched, prs, cost, start, now)
+
+
+def definitions(window_days: int) -> tuple[tuple[str, str], ...]:
+    """What each number means, naming the window that was computed."""
+    days = f"{window_days} day{'s' if window_days != 1 else ''}"
+    return (
+        ("Window", f"the rolling {days} ending at the generation time."),
+        ("Task", "one (repo, issue, generation); a human retry starts a new generation of the same issue."),
+        (
+            "Issue outcome",
+            "over every generation and every human action: merged; escalated (open until a retry, a close, a "
+            "merge or new work); closed by a human without a merge; or in flight.",
+        ),
+        ("Success rate", f"issues merged / issues whose outcome was reached in the last {days}."),
+        ("Escalation rate", f"issues escalated in the last {days} / issues with any activity in them."),
+        ("Open escalations", "issues waiting for a human now (label blocked), whenever they were escalated."),
+        ("Completion time", f"an issue's first dispatch → its merge, for issues merged in the last {days}."),
+        ("Tasks executed", f"distinct tasks with at least one agent attempt in the last {days}."),
+        ("Funnel", f"tasks dispatched in the last {days}; how many got a PR; how many merged so far."),
+        (
+            "Agent success",
+            f"an agent's complete attempts / all its attempts in the last {days}; cost: their sum.",
+        ),
+        ("Cost per day", "the agent cost recorded per UTC day (attempts and print-mode calls)."),
+        ("Per repo", f"the same counts per repository over the last {days}; open escalations as of now."),
+        (
+            "Loops",
+            f"issues the self-improvement loops filed in the last {days} and what became of them; sprint plans proposed and answered.",
+        ),
+        ("In flight", "tasks running or queued in this host's mailbox at the generation time."),
+        (
+            "API budget use",
+            "counted REST requests per hour (304s are free) and GraphQL points, against the hourly limit.",
+        ),
     )
 
 
@@ -477,5 +405,7 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _merged_in(tasks: Iterable[TaskRecord], start: datetime, now: datetime) -> list[TaskRecord]:
-    return [t for t in tasks if t.merged_at is not None and start < t.merged_at <= now]
+def _merged_in(
+    issues: Iterable[outcomes.IssueRecord], start: datetime, now: datetime
+) -> list[outcomes.IssueRecord]:
+    return [i for i in issues if i.outcome_in(start, now) == outcomes.MERGED]

@@ -27,10 +27,18 @@ class Outcome(StrEnum):
     CONTRACT_ERROR = "contract_error"  # no or malformed .agent_result.md
     NO_CHANGES = "no_changes"  # said complete but changed nothing
     SECRET_IN_DIFF = "secret_in_diff"  # the diff adds a credential: never pushed, a human must look
+    REFUSED = "refused"  # not pushed: conflict markers, whitespace errors, a nested repo… (the agent can fix)
+    PUSH_REJECTED = "push_rejected"  # the forge's branch moved under us (someone else pushed): not pushed
 
 
 # Outcomes after which the same agent continues on the same branch (work so far is kept).
-_CONTINUE_SAME_AGENT = {Outcome.PARTIAL, Outcome.TESTS_FAILED, Outcome.CONTRACT_ERROR}
+_CONTINUE_SAME_AGENT = {
+    Outcome.PARTIAL,
+    Outcome.TESTS_FAILED,
+    Outcome.CONTRACT_ERROR,
+    Outcome.REFUSED,
+    Outcome.PUSH_REJECTED,
+}
 
 
 @dataclass(frozen=True)

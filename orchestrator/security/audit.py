@@ -41,6 +41,8 @@ class AuditAction(enum.StrEnum):
     ESCALATE = "escalate"
     SECRET_BLOCKED = "secret_blocked"
     APPROVE = "approve"  # a human's approval label let a PR merge despite verifier findings
+    RETRY = "retry"
+    DELETE_BRANCH = "delete_branch"
 
 
 class AuditLogError(SecurityError):

@@ -61,7 +61,7 @@ def format_report(report: GuardReport) -> str:
         lines += [
             "Remove the secret from the file (and rotate it if it was ever pushed), keep it in the vault",
             "(`agentos secrets set NAME`) or an environment variable, and refer to it by name in config.yaml.",
-            "A fake token in a test fixture may carry the marker `# agentos: allow-secret` on the same line.",
+            "A fake token in a test fixture: build it at run time (see tests/security/fake_secrets.py).",
         ]
     lines.append(
         "Emergency bypass (git's own, skips every hook): git commit --no-verify. See docs/security.md."

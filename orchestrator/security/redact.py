@@ -1,7 +1,8 @@
 """One redactor for every log line, notification, issue comment and PR body.
 
-It replaces known secret values (exact, at least `MIN_SECRET_LENGTH` characters) and every token shape from
-`secret_scan` with `[REDACTED:<kind>]`. Redaction is deliberately broader than the commit guard: shapes are
+It replaces known secret values (exact, at least `MIN_SECRET_LENGTH` characters) and every shape of the one
+catalog (`secret_catalog`, including passwords in URLs: `https://user:[REDACTED:url-password]@host`) with
+`[REDACTED:<kind>]`. Redaction is deliberately broader than the commit guard: shapes are
 redacted even when they look like placeholders, because hiding a harmless string costs nothing and leaking
 a real one costs a rotation.
 
@@ -18,7 +19,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 
-from orchestrator.security.secret_scan import SHAPES, may_contain_secret
+from orchestrator.security.secret_catalog import PATTERN, find_secrets, may_contain_secret
 
 MIN_SECRET_LENGTH = 6
 KNOWN_KIND = "secret"
@@ -36,10 +37,6 @@ DEFAULT_SECRET_ENV_NAMES: tuple[str, ...] = (
     "AWS_SECRET_ACCESS_KEY",
     "AGENT_OS_VAULT_KEY",
 )
-
-_SHAPE_ALTERNATIVES = [
-    f"(?P<s{index}>{shape.pattern.replace('(?P<value>', '(?:')})" for index, shape in enumerate(SHAPES)
-]
 
 
 class Redactor:
@@ -67,27 +64,38 @@ class Redactor:
             self._pattern = self._compile(self._known)
         return True
 
+    def contains_known(self, text: str) -> bool:
+        """Whether `text` holds one of the known secret values (exactly)."""
+        return any(value in text for value in self._known)
+
     def redact(self, text: str) -> str:
         known = self._known
-        if not may_contain_secret(text) and not any(value in text for value in known):
+        has_known = any(value in text for value in known)
+        if not has_known and not may_contain_secret(text):
             return text
-        return self._pattern.sub(_replacement, text)
+        if has_known:
+            text = self._pattern.sub(f"[REDACTED:{KNOWN_KIND}]", text)
+        return _redact_shapes(text)
 
     @staticmethod
     def _compile(known: frozenset[str]) -> re.Pattern[str]:
-        alternatives = []
-        if known:
-            literals = "|".join(re.escape(value) for value in sorted(known, key=len, reverse=True))
-            alternatives.append(f"(?P<known>{literals})")
-        alternatives.extend(_SHAPE_ALTERNATIVES)
-        return re.compile("|".join(alternatives))
+        if not known:
+            return re.compile(r"(?!)")
+        return re.compile("|".join(re.escape(value) for value in sorted(known, key=len, reverse=True)))
 
 
-def _replacement(match: re.Match[str]) -> str:
-    name = match.lastgroup
-    if name is None or name == "known":
-        return f"[REDACTED:{KNOWN_KIND}]"
-    return f"[REDACTED:{SHAPES[int(name[1:])].kind}]"
+def _redact_shapes(text: str) -> str:
+    """Replace the secret value of every shape match (only the value: a URL keeps its user and host)."""
+    pieces: list[str] = []
+    cursor = 0
+    for found in find_secrets(text, PATTERN):
+        pieces.append(text[cursor : found.start])
+        pieces.append(f"[REDACTED:{found.kind}]")
+        cursor = found.end
+    if not pieces:
+        return text
+    pieces.append(text[cursor:])
+    return "".join(pieces)
 
 
 class RedactingFilter(logging.Filter):

@@ -1,24 +1,47 @@
-"""Find secret-shaped strings in text and in unified diffs (standard library only).
+"""Find secrets in text, file contents and unified diffs, with the operator's allow-list (standard library only).
 
-The pre-commit hook runs this module with nothing but the standard library and the repository on
-`sys.path`, so it must not import anything outside the standard library (nor `orchestrator.process` at import
-time — the hook reaches git through `commands.py`).
+The pre-commit hook runs this module with nothing but the standard library and the repository on `sys.path`,
+so it must not import anything outside the standard library (nor `orchestrator.process` at import time — the
+hook reaches git through `commands.py`).
 
-Each shape is a regular expression for one kind of credential plus a plausibility check that drops obvious
-placeholders (`ghp_XXXX…`, AWS's documented `…EXAMPLE` key, `xoxb-your-token`), so documentation and tests
-that talk *about* tokens do not trip the guard while a real token always does. A line carrying the marker
-`agentos: allow-secret` (for example `# agentos: allow-secret` in a test fixture) is not reported.
+The shapes live in `secret_catalog` (one catalog for the guard, the redactor and the config loader). A false
+positive is cleared only by the operator: an `AllowedSecret` (a path pattern and the finding's fingerprint,
+the sha256 of the matched value) in the repo's `secret_allowlist` config. Nothing written in the file itself
+can silence the guard — an agent could type any marker.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
-ALLOW_MARKER = "agentos: allow-secret"
+from orchestrator.security.secret_catalog import (
+    SecretMatch,
+    find_secrets,
+    fingerprint,
+    mask,
+    may_contain_secret,
+)
+
+__all__ = [
+    "DIFF_ARGS",
+    "AllowedSecret",
+    "BlockedPath",
+    "Finding",
+    "added_lines",
+    "blocked_paths",
+    "blocked_reason",
+    "diff_path",
+    "may_contain_secret",
+    "not_allowed",
+    "scan_bytes",
+    "scan_diff",
+    "scan_line",
+    "scan_text",
+]
 
 # git diff options that make the output parseable by `scan_diff` whatever the user's git config says.
 DIFF_ARGS: tuple[str, ...] = (
@@ -29,8 +52,7 @@ DIFF_ARGS: tuple[str, ...] = (
     "--dst-prefix=b/",
     "--unified=0",
 )
-
-_PLACEHOLDER_WORDS = ("example", "xxxxx", "your", "dummy", "placeholder", "redacted", "changeme")
+FINGERPRINT_MIN_HEX = 16  # an allow-list entry may give a prefix of the fingerprint this long or longer
 
 
 @dataclass(frozen=True)
@@ -41,127 +63,45 @@ class Finding:
     line: int  # 1-based line number in the new version of the file
     kind: str
     excerpt: str  # the line with every secret on it masked
+    fingerprint: str = ""  # sha256:<hex> of the matched value (what an allow-list entry names)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.kind}"
 
+    def describe(self) -> str:
+        """`path:line: kind (sha256:<16 hex>)` — enough for an operator to allow-list a false positive."""
+        short = self.fingerprint[: len("sha256:") + FINGERPRINT_MIN_HEX]
+        return f"{self} ({short})" if short else str(self)
+
 
 @dataclass(frozen=True)
-class Shape:
-    """A credential kind: its pattern (the group `value` is the secret) and a plausibility check."""
+class AllowedSecret:
+    """An operator's allow-list entry: a finding at a path matching `path` (a glob, `*` stays inside one
+    directory) whose value has this fingerprint (`sha256:` + at least 16 hex digits of it) is not refused."""
 
-    kind: str
-    pattern: str
-    plausible: Callable[[str], bool]
+    path: str
+    fingerprint: str
+    reason: str | None = None  # why it is not a secret, for the next reader
+
+    def allows(self, finding: Finding) -> bool:
+        wanted = self.fingerprint.lower()
+        if len(wanted) < len("sha256:") + FINGERPRINT_MIN_HEX or not finding.fingerprint.startswith(wanted):
+            return False
+        return _path_matches(finding.path, self.path)
 
 
-def _not_placeholder(value: str) -> bool:
-    lowered = value.lower()
-    if any(word in lowered for word in _PLACEHOLDER_WORDS):
-        return False
-    return len(set(value)) >= min(10, len(value) // 2) and not re.search(r"(.)\1{5}", value)
-
-
-def _mixed_random(value: str) -> bool:
-    """For the weak shapes (no distinctive prefix): the value must look machine-generated."""
-    has_classes = (
-        any(c.isupper() for c in value)
-        and any(c.islower() for c in value)
-        and any(c.isdigit() for c in value)
+def _path_matches(path: str, pattern: str) -> bool:
+    path_parts = PurePosixPath(path).parts
+    pattern_parts = PurePosixPath(pattern).parts
+    if "**" in pattern_parts:
+        return fnmatchcase(path, pattern.replace("**/", "*").replace("/**", "*"))
+    return len(path_parts) == len(pattern_parts) and all(
+        fnmatchcase(part, want) for part, want in zip(path_parts, pattern_parts, strict=True)
     )
-    return has_classes and _not_placeholder(value)
 
 
-def _has_digit(value: str) -> bool:
-    return any(c.isdigit() for c in value) and _not_placeholder(value)
-
-
-def _always(value: str) -> bool:
-    return True
-
-
-_B = r"(?<![A-Za-z0-9_-])"  # left boundary: not inside a longer token
-_E = r"(?![A-Za-z0-9_-])"  # right boundary
-
-SHAPES: tuple[Shape, ...] = (
-    Shape(
-        "private-key",
-        r"(?P<value>-----BEGIN[A-Z ]{0,30} PRIVATE KEY( BLOCK)?-----"
-        r"(?:[\s\S]{0,16384}?-----END[A-Z ]{0,30} PRIVATE KEY( BLOCK)?-----)?)",
-        _always,
-    ),
-    Shape(
-        "github-fine-grained-token", _B + r"(?P<value>github_pat_[A-Za-z0-9_]{82,255})" + _E, _not_placeholder
-    ),
-    Shape("github-token", _B + r"(?P<value>gh[pousr]_[A-Za-z0-9]{36,251})" + _E, _not_placeholder),
-    Shape("anthropic-api-key", _B + r"(?P<value>sk-ant-[A-Za-z0-9_-]{32,300})" + _E, _not_placeholder),
-    Shape("openai-api-key", _B + r"(?P<value>sk-(?!ant-)[A-Za-z0-9_-]{20,300})" + _E, _mixed_random),
-    Shape("google-api-key", _B + r"(?P<value>AIza[0-9A-Za-z_-]{35})" + _E, _not_placeholder),
-    Shape(
-        "aws-access-key-id",
-        r"(?<![A-Z0-9])(?P<value>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])",
-        _not_placeholder,
-    ),
-    Shape(
-        "aws-secret-access-key",
-        r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
-        _mixed_random,
-    ),
-    Shape("slack-token", _B + r"(?P<value>xox[baprs]-[A-Za-z0-9-]{10,250})" + _E, _has_digit),
-    Shape("telegram-bot-token", _B + r"(?P<value>[0-9]{8,10}:[A-Za-z0-9_-]{35})" + _E, _mixed_random),
-)
-
-
-def combined_pattern(shapes: Iterable[Shape] = SHAPES) -> re.Pattern[str]:
-    """One compiled alternation; the outer group of each alternative is named `s<index>`."""
-    parts = []
-    for index, shape in enumerate(shapes):
-        inner = shape.pattern.replace("(?P<value>", f"(?P<v{index}>")
-        parts.append(f"(?P<s{index}>{inner})")
-    return re.compile("|".join(parts))
-
-
-_PATTERN = combined_pattern()
-
-# A cheap necessary condition for any shape above: every shape starts with one of these prefixes, contains
-# "secret" (the AWS key line, matched case-insensitively) or is the Telegram shape. Checked first, it makes
-# clean lines (nearly all of them) cost a few microseconds.
-_PREFIXES = re.compile(r"gh[pousr]_|github_pat_|sk-|AIza|AKIA|ASIA|xox[baprs]-|-----BEGIN")
-_TELEGRAM = re.compile(r"[0-9]{8,10}:[A-Za-z0-9_-]{35}")
-
-
-def may_contain_secret(text: str) -> bool:
-    """False only when no shape can match `text` (a fast pre-check; True means "run the full pattern")."""
-    return bool(_PREFIXES.search(text) or "secret" in text.lower() or _TELEGRAM.search(text))
-
-
-@dataclass(frozen=True)
-class SecretMatch:
-    kind: str
-    start: int  # span of the secret value within the searched text
-    end: int
-    plausible: bool
-
-
-def find_secrets(text: str, pattern: re.Pattern[str] = _PATTERN) -> Iterator[SecretMatch]:
-    """Every shape match in `text` (plausible or not), left to right, non-overlapping."""
-    for match in pattern.finditer(text):
-        name = match.lastgroup
-        if name is None:
-            continue
-        index = int(name[1:])
-        value_group = f"v{index}"
-        value = match.group(value_group)
-        yield SecretMatch(
-            kind=SHAPES[index].kind,
-            start=match.start(value_group),
-            end=match.end(value_group),
-            plausible=SHAPES[index].plausible(value),
-        )
-
-
-def mask(value: str) -> str:
-    return value[:4] + "…[masked]"
+def not_allowed(findings: Iterable[Finding], allow: Sequence[AllowedSecret] = ()) -> list[Finding]:
+    return [f for f in findings if not any(entry.allows(f) for entry in allow)]
 
 
 def _masked_line(line: str, matches: list[SecretMatch], limit: int = 160) -> str:
@@ -176,33 +116,45 @@ def _masked_line(line: str, matches: list[SecretMatch], limit: int = 160) -> str
     return masked if len(masked) <= limit else masked[: limit - 1] + "…"
 
 
-def scan_line(line: str, path: str, line_number: int) -> list[Finding]:
-    """Findings for one line of text (none when it carries the allow marker)."""
-    if ALLOW_MARKER in line or not may_contain_secret(line):
+def scan_line(line: str, path: str, line_number: int, allow: Sequence[AllowedSecret] = ()) -> list[Finding]:
+    """Findings for one line of text: plausible secrets of the shapes the guard refuses, minus allowed ones."""
+    if not may_contain_secret(line):
         return []
     matches = list(find_secrets(line))
-    real = [found for found in matches if found.plausible]
+    real = [found for found in matches if found.plausible and found.guarded]
     if not real:
         return []
     excerpt = _masked_line(line, matches)
-    return [Finding(path=path, line=line_number, kind=found.kind, excerpt=excerpt) for found in real]
+    findings = [
+        Finding(path, line_number, found.kind, excerpt, fingerprint(found.value(line))) for found in real
+    ]
+    return not_allowed(findings, allow)
 
 
-def scan_text(text: str, path: str = "<text>") -> list[Finding]:
+def scan_text(text: str, path: str = "<text>", allow: Sequence[AllowedSecret] = ()) -> list[Finding]:
+    """Findings in `text`, lines numbered as git numbers them (split on newline only)."""
+    if not may_contain_secret(text):
+        return []
     findings: list[Finding] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        findings.extend(scan_line(line, path, number))
+    for number, line in enumerate(text.split("\n"), start=1):
+        findings.extend(scan_line(line.removesuffix("\r"), path, number, allow))
     return findings
+
+
+def scan_bytes(data: bytes, path: str, allow: Sequence[AllowedSecret] = ()) -> list[Finding]:
+    """Findings in a file's raw bytes, text or binary alike (tokens are ASCII: undecodable bytes become
+    U+FFFD and cannot hide a token next to them)."""
+    return scan_text(data.decode("utf-8", errors="replace"), path, allow)
 
 
 _HUNK = re.compile(r"^@@@* -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
-def scan_diff(unified_diff: str) -> list[Finding]:
+def scan_diff(unified_diff: str, allow: Sequence[AllowedSecret] = ()) -> list[Finding]:
     """Findings on the ADDED lines of a unified diff (`git diff` with `DIFF_ARGS`), by new-file line number."""
     findings: list[Finding] = []
     for path, line_number, text in added_lines(unified_diff):
-        findings.extend(scan_line(text, path, line_number))
+        findings.extend(scan_line(text, path, line_number, allow))
     return findings
 
 
@@ -226,14 +178,14 @@ def added_lines(unified_diff: str) -> Iterator[tuple[str, int, str]]:
                 new_left -= 1
             continue
         if raw.startswith("+++ "):
-            path = _diff_path(raw[4:])
+            path = diff_path(raw[4:])
         elif hunk := _HUNK.match(raw):
             old_left = int(hunk.group(1) or "1")
             new_line = int(hunk.group(2))
             new_left = int(hunk.group(3) or "1")
 
 
-def _diff_path(header: str) -> str:
+def diff_path(header: str) -> str:
     header = header.split("\t", 1)[0]
     if header.startswith('"') and header.endswith('"'):
         header = _unquote_c_style(header[1:-1])

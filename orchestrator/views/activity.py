@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.metrics import CorruptEvent, Event, events_path, parse_event
-from orchestrator.policy.reliability import EventLike, join_tasks
+from orchestrator.policy.event_join import EventLike, join_tasks
 from orchestrator.views import formatting
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from html import escape
 
 WIDTH = 640
 FONT = 11
+MAX_VALUE_LABELS = 31  # print each bar's total when there are at most this many bars
 _AXIS = "#8a8f98"
 _GRID = "#e3e6ea"
 
@@ -63,16 +64,22 @@ def stacked_bars(
     label_every: int = 1,
     limit: float | None = None,
     limit_label: str = "",
+    y_label: str = "",
+    x_label: str = "",
+    value_format: str = "{}",
 ) -> str:
     """Vertical bars, one per label, each stacked from the series (in order, bottom first), with a legend.
 
-    `limit` draws a dashed horizontal line (e.g. the hourly API limit) when it fits under the y-axis top.
+    `y_label` / `x_label` name the axes (what is counted, per what); a bar's total is printed above it when
+    there are few enough bars to read (`value_format` shapes it, e.g. "${}"). `limit` draws a dashed
+    horizontal line (e.g. the hourly API limit) when it fits under the y-axis top.
     """
-    left, right, top, bottom = 36, 8, 24, 34
+    left, right, top, bottom = 52, 8, 24, 34 + (14 if x_label else 0)
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     y_max = nice_max(max(totals, default=0))
     body = _y_axis(left, top, plot_w, plot_h, y_max)
+    body += _axis_labels(left, top, plot_w, plot_h, y_label, x_label)
     slot = plot_w / max(len(labels), 1)
     bar_w = max(1.0, slot * 0.7)
     for i, label in enumerate(labels):
@@ -89,6 +96,9 @@ def stacked_bars(
                 f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{s.color}">'
                 f"<title>{escape(tip)}</title></rect>"
             )
+        if totals[i] > 0 and len(labels) <= MAX_VALUE_LABELS:
+            shown = value_format.format(_number(totals[i]))
+            body.append(_text(left + i * slot + slot / 2, base - 3, shown, "middle"))
         if i % max(label_every, 1) == 0:
             body.append(_text(left + i * slot + slot / 2, top + plot_h + 14, label, "middle", _AXIS))
     if limit is not None and limit <= y_max:
@@ -102,6 +112,19 @@ def stacked_bars(
     if len(series) > 1:
         body += _legend(series, left, height - 6)
     return _svg(height, title, body)
+
+
+def _axis_labels(left: int, top: int, plot_w: int, plot_h: int, y_label: str, x_label: str) -> list[str]:
+    parts = []
+    if y_label:
+        y = top + plot_h / 2
+        parts.append(
+            f'<text x="12" y="{y:.1f}" text-anchor="middle" fill="{_AXIS}" transform="rotate(-90 12 {y:.1f})">'
+            f"{escape(y_label)}</text>"
+        )
+    if x_label:
+        parts.append(_text(left + plot_w / 2, top + plot_h + 30, x_label, "middle", _AXIS))
+    return parts
 
 
 def _y_axis(left: int, top: int, plot_w: int, plot_h: int, y_max: float) -> list[str]:
@@ -122,9 +145,28 @@ def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
     return parts
 
 
-def bars(title: str, labels: Sequence[str], values: Sequence[float], color: str, height: int = 200) -> str:
-    """Single-series vertical bars (a histogram)."""
-    return stacked_bars(title, labels, [Series(title, color, values)], height=height)
+def bars(
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[float],
+    color: str,
+    height: int = 200,
+    y_label: str = "",
+    x_label: str = "",
+    value_format: str = "{}",
+    label_every: int = 1,
+) -> str:
+    """Single-series vertical bars (a histogram), each with its value printed above it."""
+    return stacked_bars(
+        title,
+        labels,
+        [Series(title, color, values)],
+        height=height,
+        y_label=y_label,
+        x_label=x_label,
+        value_format=value_format,
+        label_every=label_every,
+    )
 
 
 def hbars(
@@ -154,4 +196,6 @@ def hbars(
 
 
 def _number(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    if float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"

@@ -8,26 +8,41 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from orchestrator import metrics
+from orchestrator.mailbox import Mailbox
+from orchestrator.models import TaskState
 from orchestrator.policy import reliability
-from orchestrator.policy.reliability import ApiBudget, ReliabilityReport
+from orchestrator.policy.api_budget import ApiBudget, api_budget
+from orchestrator.policy.reliability import ReliabilityReport
 from orchestrator.runtime import RuntimePaths
 from orchestrator.store import atomic_write_text
 from orchestrator.views import charts, formatting
+from orchestrator.views.dashboard_data import DEFAULT_WEB, FlightTask, Links, report_to_json
 from orchestrator.views.job_runs import read_api_usage
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "dashboard"
-OUTCOME_COLORS = {"merged": "#2e7d32", "escalated": "#c62828", "wedged_closed": "#ef6c00"}
-OUTCOME_NAMES = {"merged": "merged", "escalated": "escalated", "wedged_closed": "wedged PR closed"}
-MAX_LISTED_ESCALATIONS = 100  # in metrics.json
+OUTCOME_COLORS = {
+    "merged": "#2e7d32",
+    "escalated": "#c62828",
+    "wedged_closed": "#ef6c00",
+    "human_close": "#757575",
+}
+OUTCOME_NAMES = {
+    "merged": "merged",
+    "escalated": "escalated",
+    "wedged_closed": "wedged PR closed",
+    "human_close": "closed by a human",
+}
 MAX_SHOWN_ESCALATIONS = 25  # on the page
+MAX_SHOWN_TASKS = 25
 FILES = ("index.html", "README.md", "metrics.json")
 
 
@@ -39,18 +54,32 @@ class DashboardBuild:
     corrupt_lines: int
     seconds: float
     html_bytes: int
+    window_days: int = reliability.WINDOW_DAYS
 
 
 def build_dashboard(
-    paths: RuntimePaths, out_dir: Path, now: datetime, window_days: int = reliability.WINDOW_DAYS
+    paths: RuntimePaths,
+    out_dir: Path,
+    now: datetime,
+    window_days: int = reliability.WINDOW_DAYS,
+    web_url: str = DEFAULT_WEB,
+    reconcile: Callable[[ReliabilityReport], int] | None = None,
 ) -> DashboardBuild:
-    """Read the event log and the API usage file, compute the report and write the three files."""
+    """Read the event log, the mailbox and the API usage file; compute the report; write the three files.
+
+    `web_url` is the forge's site (dashboard_data.web_base of the config's API URL): every issue and PR on the
+    page links there. `reconcile(report)` may record events the log lacks (orchestrator.forge_outcomes: what
+    humans did on GitHub directly) and returns how many; the report is then computed again."""
     started = time.perf_counter()
     stream = metrics.read_events(paths.metrics)
     report = reliability.build_report(stream, now, window_days)
+    if reconcile is not None and reconcile(report):
+        stream = metrics.read_events(paths.metrics)
+        report = reliability.build_report(stream, now, window_days)
     usage = read_api_usage(paths)
-    budget = reliability.api_budget(usage.hours, now, usage.last_remaining, usage.last_seen)
-    data = report_to_json(report, budget, corrupt_lines=stream.corrupt)
+    budget = api_budget(usage.hours, now, usage.last_remaining, usage.last_seen)
+    links = Links(web_url.rstrip("/"))
+    data = report_to_json(report, budget, flight_tasks(paths, now), links, corrupt_lines=stream.corrupt)
     html = render_html(report, budget, data)
     readme = render_readme(report, data)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,101 +96,37 @@ def build_dashboard(
         corrupt_lines=stream.corrupt,
         seconds=time.perf_counter() - started,
         html_bytes=len(html.encode("utf-8")),
+        window_days=window_days,
     )
 
 
-# --- metrics.json ------------------------------------------------------------------------------------------
-
-
-def _r(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def report_to_json(report: ReliabilityReport, budget: ApiBudget, corrupt_lines: int = 0) -> dict[str, Any]:
-    h, c, f = report.headline, report.completion, report.funnel
-    return {
-        "generated_at": report.now.isoformat(),
-        "window_days": (report.now - report.window_start).days,
-        "window_start": report.window_start.isoformat(),
-        "events": {
-            "total": report.events_total,
-            "in_window": report.events_in_window,
-            "corrupt_lines": corrupt_lines,
-        },
-        "headline": {
-            "success_rate": _r(h.success_rate),
-            "mean_completion_s": _r(h.mean_completion_s, 1),
-            "escalation_rate": _r(h.escalation_rate),
-            "tasks_executed": h.tasks_executed,
-            "tasks_merged": h.tasks_merged,
-            "tasks_escalated": h.tasks_escalated,
-            "tasks_active": h.tasks_active,
-            "cost_usd": h.cost_usd,
-        },
-        "days": [{"day": d.day.isoformat(), **d.counts} for d in report.days],
-        "completion": {
-            "count": c.count,
-            "mean_s": _r(c.mean_s, 1),
-            "median_s": _r(c.median_s, 1),
-            "p90_s": _r(c.p90_s, 1),
-            "histogram": [{"bucket": label, "count": n} for label, n in c.histogram],
-        },
-        "agents": [
-            {
-                "agent": a.agent,
-                "attempts": a.attempts,
-                "complete": a.complete,
-                "success_rate": _r(a.success_rate),
-                "cost_usd": a.cost_usd,
-                "mean_duration_s": _r(a.mean_duration_s, 1),
-                "prs_merged": a.prs_merged,
-            }
-            for a in report.agents
-        ],
-        "funnel": {
-            "dispatched": f.dispatched,
-            "pr_opened": f.pr_opened,
-            "merged": f.merged,
-            "escalated": f.escalated,
-        },
-        "open_escalations_count": len(report.open_escalations),
-        "open_escalations": [
-            {
-                "ref": e.ref,
-                "task": e.task,
-                "since": e.since.isoformat(),
-                "age_s": round(e.age_s, 1),
-                "reason": e.reason,
-            }
-            for e in report.open_escalations[:MAX_LISTED_ESCALATIONS]
-        ],
-        "escalation_ages": [{"bucket": label, "count": n} for label, n in report.escalation_ages],
-        "api": _api_json(budget),
-        "states": dict(sorted(report.states.items())),
-    }
-
-
-def _api_json(budget: ApiBudget) -> dict[str, Any]:
-    return {
-        "limit_per_hour": budget.limit_per_hour,
-        "counted_total": budget.counted_total,
-        "not_modified_total": budget.not_modified_total,
-        "graphql_points_total": budget.graphql_points_total,
-        "peak_hour_use": _r(budget.peak_hour_use),
-        "last_remaining": budget.last_remaining,
-        "last_seen": budget.last_seen.isoformat() if budget.last_seen else None,
-        "hours": [
-            {
-                "hour": h.hour.isoformat(),
-                "counted": h.counted,
-                "not_modified": h.not_modified,
-                "graphql_points": h.graphql_points,
-                "runs": h.runs,
-                "min_remaining": h.min_remaining,
-            }
-            for h in budget.hours
-        ],
-    }
+def flight_tasks(paths: RuntimePaths, now: datetime) -> list[FlightTask]:
+    """Tasks running or queued in this host's mailbox (a malformed file is left to `status` to show)."""
+    mailbox = Mailbox(paths.mailbox)
+    found = []
+    for state in (TaskState.RUNNING, TaskState.INBOX):
+        for entry in mailbox.list(state):
+            task = entry.task
+            if task is None:
+                continue
+            lease = mailbox.read_lease(entry.id) if state == TaskState.RUNNING else None
+            since = lease.started if lease else (task.created_at or entry.mtime)
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            found.append(
+                FlightTask(
+                    id=task.id,
+                    state=state,
+                    repo=task.repo,
+                    issue=task.issue,
+                    title=task.title,
+                    agent=task.agents[0] if task.agents else "",
+                    attempt=task.attempt,
+                    age_s=max(0.0, (now - since).total_seconds()),
+                    host=lease.host if lease else "",
+                    pr=task.pr_number,
+                )
+            )
+    return found
 
 
 # --- rendering ---------------------------------------------------------------------------------------------
@@ -193,20 +158,24 @@ def render_html(report: ReliabilityReport, budget: ApiBudget, data: dict[str, An
             data=data,
             charts=_charts(report, budget),
             outcome_names=OUTCOME_NAMES,
-            listed_escalations=report.open_escalations[:MAX_SHOWN_ESCALATIONS],
-            definitions=DEFINITIONS,
+            listed_escalations=data["open_escalations"][:MAX_SHOWN_ESCALATIONS],
+            listed_tasks=data["in_flight"][:MAX_SHOWN_TASKS],
+            definitions=reliability.definitions(report.window_days),
         )
     )
 
 
 def render_readme(report: ReliabilityReport, data: dict[str, Any]) -> str:
     return (
-        environment().get_template("README.md.j2").render(report=report, data=data, definitions=DEFINITIONS)
+        environment()
+        .get_template("README.md.j2")
+        .render(report=report, data=data, definitions=reliability.definitions(report.window_days))
     )
 
 
 def _charts(report: ReliabilityReport, budget: ApiBudget) -> dict[str, str]:
     day_labels = [d.day.strftime("%m-%d") for d in report.days]
+    every = max(1, len(day_labels) // 14)
     agent_colors = {a.agent: "#1565c0" for a in report.agents}
     f = report.funnel
     return {
@@ -217,13 +186,27 @@ def _charts(report: ReliabilityReport, budget: ApiBudget) -> dict[str, str]:
                 charts.Series(OUTCOME_NAMES[s], OUTCOME_COLORS[s], [d.counts[s] for d in report.days])
                 for s in reliability.DAILY_OUTCOMES
             ],
-            label_every=max(1, len(day_labels) // 14),
+            label_every=every,
+            y_label="tasks",
+            x_label="UTC day",
+        ),
+        "cost_per_day": charts.bars(
+            "Agent cost per day",
+            day_labels,
+            [d.cost_usd for d in report.days],
+            "#6a1b9a",
+            y_label="USD",
+            x_label="UTC day",
+            value_format="${}",
+            label_every=every,
         ),
         "completion": charts.bars(
-            "Completion time (dispatched → merged)",
+            "Completion time (first dispatch → merged)",
             [label for label, _n in report.completion.histogram],
             [n for _label, n in report.completion.histogram],
             "#1565c0",
+            y_label="issues",
+            x_label="time from first dispatch to merge",
         ),
         "agent_success": charts.hbars(
             "Attempt success rate per agent",
@@ -256,6 +239,8 @@ def _charts(report: ReliabilityReport, budget: ApiBudget) -> dict[str, str]:
             [label for label, _n in report.escalation_ages],
             [n for _label, n in report.escalation_ages],
             "#c62828",
+            y_label="issues",
+            x_label="waiting for a human since",
         ),
         "api": charts.stacked_bars(
             "GitHub API requests per hour",
@@ -268,32 +253,11 @@ def _charts(report: ReliabilityReport, budget: ApiBudget) -> dict[str, str]:
             label_every=6,
             limit=budget.limit_per_hour,
             limit_label=f"limit {budget.limit_per_hour}/h",
+            y_label="requests",
+            x_label="hour (UTC)",
         ),
     }
 
 
 def _share(part: int, whole: int) -> str:
     return f"{part} ({formatting.rate(reliability.ratio(part, whole))})"
-
-
-DEFINITIONS: tuple[tuple[str, str], ...] = (
-    ("Window", "the rolling 14 days ending at the generation time."),
-    (
-        "Task",
-        "one (repo, issue, generation); events without a task id are joined through the issue or the PR.",
-    ),
-    ("Tasks executed", "distinct tasks with at least one agent attempt in the window."),
-    ("Success rate", "among tasks whose final outcome falls in the window: merged / (merged + escalated)."),
-    ("Escalation rate", "tasks escalated in the window / tasks with any event in the window."),
-    ("Completion time", "first dispatch → merge of the same task, for tasks merged in the window."),
-    ("Funnel", "tasks dispatched in the window; how many got a PR; how many merged so far."),
-    (
-        "Agent success",
-        "an agent's complete attempts / all its attempts in the window (cost: sum of their cost).",
-    ),
-    ("Open escalation", "a task whose last event is an escalation (a retry or a merge closes it)."),
-    (
-        "API budget use",
-        "counted REST requests per hour (304s are free) and GraphQL points, against the hourly limit.",
-    ),
-)

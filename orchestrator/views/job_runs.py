@@ -24,7 +24,7 @@ from orchestrator.runtime import RuntimePaths
 from orchestrator.store import CorruptStateError, StoreError, read_json, update_json
 
 if TYPE_CHECKING:  # the reliability module is loaded only by the views that read usage, not by every job
-    from orchestrator.policy.reliability import ApiHour
+    from orchestrator.policy.api_budget import ApiHour
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def read_api_usage(paths: RuntimePaths) -> ApiUsage:
 
 
 def _api_hour(key: str, bucket: Any) -> ApiHour:
-    from orchestrator.policy.reliability import ApiHour
+    from orchestrator.policy.api_budget import ApiHour
 
     if not isinstance(bucket, dict):
         raise TypeError("bucket is not an object")
@@ -203,6 +203,31 @@ def last_log_record(logs_dir: Path, job: str) -> JobRun | None:
                 continue
             return JobRun(job, finished, None, fields["msg"], level=fields.get("level", ""))
     return None
+
+
+def last_error(logs_dir: Path, job: str, since: datetime | None) -> str:
+    """The message of the last `level=error` line of `<logs_dir>/<job>.log` at or after `since` ("" if none):
+    why a run that exited non-zero failed, when the job said so in its log."""
+    path = logs_dir / f"{job}.log"
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    for line in reversed(tail.splitlines()):
+        fields = {k: _unquote(v) for k, v in _LOG_FIELD_RE.findall(line)}
+        if fields.get("level") not in ("error", "critical") or "msg" not in fields:
+            continue
+        try:
+            at = _parse_ts(fields.get("ts", "").replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if since is None or at >= since.replace(microsecond=0):
+            return fields["msg"]
+        return ""
+    return ""
 
 
 def _unquote(value: str) -> str:

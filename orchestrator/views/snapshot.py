@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator import decisions
 from orchestrator.config import Config, RepoConfig
 from orchestrator.jobs.entry import JOBS
 from orchestrator.mailbox import Mailbox
@@ -21,11 +22,19 @@ from orchestrator.models import TaskState
 from orchestrator.runtime import RuntimePaths
 from orchestrator.store import CorruptStateError
 from orchestrator.switches import Switches, SwitchState
-from orchestrator.views.job_runs import ApiUsage, JobRun, last_log_record, read_api_usage, read_job_runs
+from orchestrator.views.job_runs import (
+    ApiUsage,
+    JobRun,
+    last_error,
+    last_log_record,
+    read_api_usage,
+    read_job_runs,
+)
 
 log = logging.getLogger(__name__)
 
 EVENT_TAIL_BYTES = 1 << 20
+CLOSED_PR_CODES = frozenset({"merged", "wedged"})
 SHOWN_STATES = (TaskState.RUNNING, TaskState.INBOX, TaskState.ESCALATED, TaskState.BLOCKED)
 
 
@@ -55,6 +64,19 @@ class TaskView:
 
 
 @dataclass(frozen=True)
+class PullView:
+    """An open agent PR and pr_monitor's latest decision about it (orchestrator.decisions)."""
+
+    repo: str
+    number: int
+    issue: int | None
+    title: str
+    code: str  # "waiting_ci", "needs_approval", "behind_base", … ("" when nothing was recorded)
+    words: str
+    since: datetime | None
+
+
+@dataclass(frozen=True)
 class OperatorSnapshot:
     now: datetime
     switches: SwitchState | None
@@ -63,6 +85,7 @@ class OperatorSnapshot:
     tasks: tuple[TaskView, ...]
     jobs: tuple[tuple[str, JobRun | None], ...]
     api: ApiUsage
+    pulls: tuple[PullView, ...] = ()
 
 
 def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> OperatorSnapshot:
@@ -72,8 +95,49 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
     tasks = _tasks(paths, tail)
     repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
     recorded = read_job_runs(paths)
-    jobs = tuple((job, recorded.get(job) or last_log_record(paths.logs, job)) for job in JOBS)
-    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths))
+    jobs = tuple(
+        (job, _with_reason(paths, recorded.get(job)) or last_log_record(paths.logs, job)) for job in JOBS
+    )
+    pulls = tuple(p for repo in (config.repos if config else ()) for p in open_pulls(paths, repo.full_name))
+    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths), pulls)
+
+
+def open_pulls(paths: RuntimePaths, repo: str) -> list[PullView]:
+    """The agent PRs pr_monitor saw open on its last tick, each with its latest word about it."""
+    views = []
+    for number in decisions.open_prs(paths.state, repo) or ():
+        try:
+            subject = decisions.subject(paths.state, repo, number)
+        except decisions.CorruptDecisions as exc:
+            log.warning("decisions of %s#%s unreadable: %s", repo, number, exc)
+            subject = None
+        said = subject.decisions.get("pr_monitor") if subject else None
+        if said is not None and said.pr != number:
+            said = None
+        if said is not None and said.code in CLOSED_PR_CODES:
+            continue  # merged or closed during pr_monitor's last tick
+        views.append(
+            PullView(
+                repo,
+                number,
+                subject.issue if subject else None,
+                subject.title if subject else "",
+                said.code if said else "",
+                said.words if said else "no decision recorded yet",
+                said.since if said else None,
+            )
+        )
+    return views
+
+
+def _with_reason(paths: RuntimePaths, run: JobRun | None) -> JobRun | None:
+    """A failed run whose recorded message does not say why gets the last error its job logged in that run."""
+    if run is None or not run.code:
+        return run
+    reason = last_error(paths.logs, run.job, run.started)
+    if not reason or reason in run.message:
+        return run
+    return replace(run, message=f"{run.message}: {reason}")
 
 
 def _switches(paths: RuntimePaths) -> tuple[SwitchState | None, str]:

@@ -1,4 +1,5 @@
-"""`bin/agentos status`: kill switches, per-repo state, tasks in flight, each job's last run, API budget left.
+"""`bin/agentos status`: kill switches, per-repo state, tasks in flight, open agent PRs and what each waits on,
+each job's last run, API budget left.
 
 `render_status(config, paths)` returns plain text (rich tables, no colour codes) for the CLI to print; the
 pieces (`switch_lines`, `repo_table`, `task_table`, `job_table`, `api_line`) are shared with `tasks --watch`.
@@ -49,6 +50,8 @@ def status_renderables(snap: OperatorSnapshot) -> list[RenderableType]:
     waiting = [t for t in snap.tasks if t.state in (TaskState.ESCALATED, TaskState.BLOCKED)]
     if waiting:
         parts.append(task_table(waiting, snap.now, "Escalated / blocked (waiting for a human)"))
+    if snap.repos:
+        parts.append(pull_table(snap))
     parts.append(job_table(snap))
     parts.append(Text(api_line(snap)))
     return parts
@@ -119,10 +122,29 @@ def task_table(tasks: Iterable[TaskView], now: datetime, title: str) -> Table | 
     return table
 
 
+def pull_table(snap: OperatorSnapshot) -> Table | Text:
+    """Open agent PRs and what each waits on (pr_monitor's latest decision; `agentos why` has the rest)."""
+    if not snap.pulls:
+        return Text("Open agent PRs: none")
+    table = Table(title="Open agent PRs (waiting on)", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("PR", "issue", "waiting on", "since", "pr_monitor's latest word"):
+        table.add_column(column, overflow="fold" if column.startswith("pr_") else "ellipsis")
+    for pull in snap.pulls:
+        table.add_row(
+            f"{pull.repo}#{pull.number}",
+            f"#{pull.issue}" if pull.issue is not None else "-",
+            pull.code.replace("_", " ") or "-",
+            formatting.ago(pull.since, snap.now),
+            pull.words,
+        )
+    return table
+
+
 def job_table(snap: OperatorSnapshot) -> Table:
     table = Table(title="Jobs (last run)", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("job", "switch", "last run", "result", "message"):
-        table.add_column(column, overflow="ellipsis", no_wrap=column == "message")
+        # the message wraps: a long failure reason must not squeeze the job name and result out of the table
+        table.add_column(column, overflow="fold", no_wrap=column != "message")
     for job, run in snap.jobs:
         switch_on = snap.switches.job(job).on if snap.switches else True
         if run is None:

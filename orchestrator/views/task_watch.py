@@ -21,7 +21,7 @@ from orchestrator.runtime import RuntimePaths
 from orchestrator.views import formatting
 from orchestrator.views.activity import feed_lines, format_line
 from orchestrator.views.snapshot import OperatorSnapshot, collect, tail_events
-from orchestrator.views.status import api_line, switch_lines, task_table
+from orchestrator.views.status import api_line, pull_table, switch_lines, task_table
 
 DEFAULT_INTERVAL_S = 2.0
 RECENT_EVENTS = 8
@@ -40,6 +40,8 @@ def tasks_frame(snap: OperatorSnapshot, recent: list[str], interval_s: float) ->
     parts.append(task_table(running + queued, snap.now, "In flight"))
     if waiting:
         parts.append(task_table(waiting, snap.now, "Escalated / blocked"))
+    if snap.pulls:
+        parts.append(pull_table(snap))
     parts.append(Text("Recent activity", style="bold"))
     parts += [Text(line) for line in recent] or [Text("  no events yet")]
     parts.append(Text(api_line(snap), style="dim"))

@@ -2,7 +2,8 @@
 
 Serves /bot<TOKEN>/<method> for getMe, getUpdates (offset + long-poll timeout, Telegram's confirm-by-offset
 semantics), sendMessage, answerCallbackQuery, editMessageText and setMyCommands; records every call.
-A wrong token gets Telegram's 401. Tests queue updates with `add_message` / `add_callback`.
+A wrong token gets Telegram's 401. Tests queue updates with `add_message` / `add_callback` (or any body,
+malformed ones included, with `add_raw`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class FakeBotApi:
             "message": message,
         }
         return self._add_update({"callback_query": query})
+
+    def add_raw(self, body: dict[str, Any]) -> int:
+        """An update with any body, e.g. one python-telegram-bot cannot parse."""
+        return self._add_update(body)
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [call.params for call in self.calls if call.method == method]

@@ -9,6 +9,7 @@ import signal
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -279,3 +280,68 @@ def test_serve_without_token_or_when_disabled(tmp_path, bot_api, caplog):
     )
     assert serve(disabled, mailbox, {"TELEGRAM_BOT_TOKEN": TOKEN}, lambda: T0, 0) == 0
     assert bot_api.calls == []
+
+
+class BrokenHooks(RecordingHooks):
+    def retry(self, ref: IssueRef, actor: str) -> str:
+        raise RuntimeError("a bug in the retry hook")
+
+
+def test_malformed_updates_and_a_failing_command_do_not_stop_the_batch(tmp_path, bot_api, caplog):
+    config = make_config(tmp_path, bot_api.url)
+    first = bot_api.add_message(CHAT, USER, "/repo off a")
+    no_date = bot_api.add_raw({"message": {"message_id": 1, "chat": {"id": CHAT, "type": "private"}}})
+    not_an_object = bot_api.add_raw({"callback_query": "oops"})
+    bot_api.add_message(CHAT, USER, "/retry a#5")  # the hook raises an unexpected error
+    last = bot_api.add_message(CHAT, USER, "/status")
+
+    report = tick(config, bot_api, BrokenHooks())
+
+    assert report.malformed == [no_date, not_an_object]
+    assert report.failed == [last - 1]
+    texts = replies(bot_api)
+    assert texts[0] == "repo a is off."
+    assert texts[1] == f"failed: an internal error while handling this (update {last - 1}; see the log)"
+    assert "repos off: a" in texts[2]
+    assert f"telegram update {no_date} is malformed and was skipped: KeyError" in caplog.text
+    assert f"telegram update {not_an_object} is malformed" in caplog.text
+    assert "a bug in the retry hook" in caplog.text  # the traceback is in the log
+    assert OffsetFile(Path(config.runtime_dir)).read() == {"offset": last + 1, "in_progress": None}
+
+    tick(config, bot_api)  # the next run neither re-reads nor re-answers anything
+    assert bot_api.pending_update_ids() == [] and len(replies(bot_api)) == 3
+    assert first < no_date
+
+
+def test_a_corrupt_offset_file_is_set_aside_and_polling_goes_on(tmp_path, bot_api, caplog):
+    config = make_config(tmp_path, bot_api.url)
+    state = Path(config.runtime_dir) / "state"
+    state.mkdir(parents=True)
+    (state / "telegram.json").write_text('{"offset": "twelve"')
+    bot_api.add_message(CHAT, USER, "/help")
+    environ = {"TELEGRAM_BOT_TOKEN": TOKEN}
+
+    code = serve(config, Mailbox(Path(config.runtime_dir) / "mailbox"), environ, lambda: T0, 0)
+
+    assert code == 0
+    assert "/retry N" in replies(bot_api)[0]
+    assert [p.name for p in state.glob("telegram.json.corrupt-*")] == [
+        "telegram.json.corrupt-20250301T120000"
+    ]
+    assert "telegram offset file unreadable" in caplog.text
+
+
+def test_only_the_poller_host_reads_updates(tmp_path, bot_api, caplog):
+    caplog.set_level(logging.INFO)
+    config = make_config(tmp_path, bot_api.url)
+    config = replace(config, telegram=replace(config.telegram, poller_host="vps-1"))
+    bot_api.add_message(CHAT, USER, "/off")
+    environ = {"TELEGRAM_BOT_TOKEN": TOKEN}
+    mailbox = Mailbox(Path(config.runtime_dir) / "mailbox")
+
+    assert serve(config, mailbox, environ, lambda: T0, 0, host="vps-2") == 0
+    assert bot_api.calls_to("getUpdates") == [] and replies(bot_api) == []
+    assert "host vps-2 is not the poller (telegram.poller_host is vps-1)" in caplog.text
+
+    assert serve(config, mailbox, environ, lambda: T0, 0, host="vps-1") == 0
+    assert replies(bot_api)[0].startswith("Agent OS is off")

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import process
+from orchestrator import metrics, process
 from orchestrator.github.protocol import RequestStats
+from orchestrator.mailbox import Mailbox
+from orchestrator.models import Task
 from orchestrator.runtime import RuntimePaths
 from orchestrator.views.dashboard_page import build_dashboard
 from orchestrator.views.job_runs import record_job_run
@@ -54,13 +56,16 @@ class MetricCollector(HTMLParser):
         super().__init__()
         self.metrics: dict[str, str] = {}
         self.agent_fields: dict[str, dict[str, str]] = {}
+        self.links: list[str] = []
         self._stack: list[tuple[str, Any]] = []
         self._agent = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if a.get("data-agent"):
-            self._agent = a["data-agent"] or ""
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"] or "")
+        if a.get("data-agent") or a.get("data-repo"):
+            self._agent = a.get("data-agent") or f"repo:{a.get('data-repo')}"
         if a.get("data-metric"):
             self._stack.append(("metric", a["data-metric"]))
         elif a.get("data-field") and self._agent:
@@ -99,11 +104,26 @@ def shown_usd(text: str) -> float:
     return float(text.lstrip("$").replace(",", ""))
 
 
-def build_page(root: Path, events: int) -> tuple[Path, dict[str, Any]]:
+def build_page(root: Path, events: int, window_days: int = 14) -> tuple[Path, dict[str, Any]]:
     paths = RuntimePaths(root / "runtime")
     paths.ensure()
     if events:
         write_events(paths.metrics, synthetic_events(events, NOW))
+        escalated = [e for e in synthetic_events(events, NOW) if e.state == "escalated"]
+        for event, action in zip(escalated[-4:], ("retry", "close", "retry", "close"), strict=False):
+            metrics.record_event(
+                paths.metrics,
+                ts=NOW - timedelta(minutes=5),
+                state=f"human_{action}",
+                repo=event.repo,
+                issue=event.issue,
+                actor="alice",
+            )
+        Mailbox(paths.mailbox).enqueue(
+            Task(
+                "acme/api", 99_999, 1, "agent/99999-x", "Queued work", "goal", "criteria", agents=("claude",)
+            )
+        )
         for hours_ago in range(0, 30, 3):
             at = NOW - timedelta(hours=hours_ago, minutes=10)
             stats = RequestStats(
@@ -111,7 +131,7 @@ def build_page(root: Path, events: int) -> tuple[Path, dict[str, Any]]:
             )
             record_job_run(paths, "pr_monitor", started=at, finished=at, code=0, message="ok", stats=stats)
     out = root / "out"
-    build_dashboard(paths, out, NOW)
+    build_dashboard(paths, out, NOW, window_days, "https://forge.example")
     return out, json.loads((out / "metrics.json").read_text())
 
 
@@ -144,7 +164,22 @@ def test_screenshot_and_dom_numbers_equal_metrics_json(tmp_path: Path) -> None:
     )
     assert int(shown["api_counted_total"]) == data["api"]["counted_total"]
     assert int(shown["api_last_remaining"]) == data["api"]["last_remaining"] == 4700
-    assert set(dom.agent_fields) == {a["agent"] for a in data["agents"]}
+    for name in ("merged", "escalated", "closed", "running", "queued", "window_days"):
+        assert int(shown[name]) == (data["window_days"] if name == "window_days" else h[name]), name
+    assert int(shown["queued"]) == 1 and int(shown["closed"]) >= 1
+    for row in data["repos"]:
+        cells = dom.agent_fields[f"repo:{row['repo']}"]
+        for name in ("dispatched", "merged", "escalated", "closed", "open_escalations"):
+            assert int(cells[name]) == row[name], (row["repo"], name)
+    assert sum(int(dom.agent_fields[f"repo:{r['repo']}"]["open_escalations"]) for r in data["repos"]) == int(
+        shown["open_escalations_count"]
+    )
+    listed = [e["url"] for e in data["open_escalations"][:25]]
+    assert listed and set(listed) <= set(dom.links)
+    assert all(link.startswith("https://forge.example/acme/") for link in dom.links)
+    assert set(dom.agent_fields) - {f"repo:{r['repo']}" for r in data["repos"]} == {
+        a["agent"] for a in data["agents"]
+    }
     for agent in data["agents"]:
         row = dom.agent_fields[agent["agent"]]
         assert int(row["attempts"]) == agent["attempts"]
@@ -161,3 +196,14 @@ def test_empty_history_renders_in_the_browser(tmp_path: Path) -> None:
     shot = tmp_path / "empty.png"
     chromium(f"--screenshot={shot}", "--window-size=1200,900", (out / "index.html").as_uri())
     assert shot.stat().st_size > 5_000
+
+
+def test_a_seven_day_window_is_named_seven_days_everywhere(tmp_path: Path) -> None:
+    out, data = build_page(tmp_path, 2000, window_days=7)
+    dom = dump_dom(out / "index.html")
+    assert data["window_days"] == 7 and dom.metrics["window_days"] == "7"
+    page = chromium("--dump-dom", (out / "index.html").as_uri()).stdout
+    assert "14 day" not in page and "14 d)" not in page
+    assert "the last 7 days" in page and "rolling 7 days" in page
+    readme = (out / "README.md").read_text()
+    assert "14 d" not in readme and "(7 d)" in readme and "the last 7 days" in readme

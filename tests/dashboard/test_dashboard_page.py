@@ -26,11 +26,14 @@ def paths(tmp_path: Path) -> RuntimePaths:
     return paths
 
 
-def assert_self_contained(html: str) -> None:
+def assert_self_contained(html: str, web: str = "https://github.com/") -> None:
+    """No scripts, no external assets; the only outside addresses are links (<a href>) to the forge."""
     assert "<script" not in html.lower()
     assert "<link" not in html.lower()
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no external assets"
-    urls = set(re.findall(r"https?://[^\s\"'<>]+", html))
+    assert not re.search(r"""src\s*=\s*["']?(https?:)?//""", html), "no external assets"
+    hrefs = set(re.findall(r'<a href="([^"]+)"', html))
+    assert all(h.startswith(web) for h in hrefs), hrefs
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", html)) - hrefs
     assert urls <= {"http://www.w3.org/2000/svg"}, urls
 
 
@@ -46,8 +49,9 @@ def test_empty_history_renders_every_file(paths: RuntimePaths, tmp_path: Path) -
     assert 'data-metric="success_rate">—<' in html
     assert "no agent attempts in the window" in html
     readme = (tmp_path / "out" / "README.md").read_text()
-    assert "| Success rate | — (0 merged, 0 escalated) |" in readme
-    assert "| Tasks executed | 0 |" in readme
+    assert "| Success rate (14 d) | — (0 merged, 0 escalated, 0 closed by a human) |" in readme
+    assert "| Tasks executed (14 d) | 0 |" in readme
+    assert "| In flight (now) | 0 running, 0 queued |" in readme
 
 
 def test_numbers_in_readme_and_json_agree(paths: RuntimePaths, tmp_path: Path) -> None:
@@ -95,17 +99,21 @@ def test_numbers_in_readme_and_json_agree(paths: RuntimePaths, tmp_path: Path) -
         "mean_completion_s": 7200.0,
         "escalation_rate": 0.5,
         "tasks_executed": 2,
-        "tasks_merged": 1,
-        "tasks_escalated": 1,
-        "tasks_active": 2,
+        "merged": 1,
+        "escalated": 1,
+        "closed": 0,
+        "issues_active": 2,
         "cost_usd": 0.75,
+        "running": 0,
+        "queued": 0,
     }
     assert data["funnel"] == {"dispatched": 2, "pr_opened": 1, "merged": 1, "escalated": 1}
     assert [e["ref"] for e in data["open_escalations"]] == ["o/r#2"]
     readme = (tmp_path / "out" / "README.md").read_text()
-    assert "| Success rate | 50.0% (1 merged, 1 escalated) |" in readme
-    assert "| Mean completion time | 2h 00m |" in readme
-    assert "| Escalation rate | 50.0% |" in readme
+    assert "| Success rate (14 d) | 50.0% (1 merged, 1 escalated, 0 closed by a human) |" in readme
+    assert "| Mean completion time (14 d) | 2h 00m |" in readme
+    assert "| Escalation rate (14 d) | 50.0% |" in readme
+    assert "[o/r#2](https://github.com/o/r/issues/2)" in readme
     html = (tmp_path / "out" / "index.html").read_text()
     assert "&lt;b&gt;chain&lt;/b&gt; exhausted" in html, "event text is escaped in the page"
     assert "<b>chain</b>" not in html
@@ -151,7 +159,7 @@ def test_ten_thousand_events_render(paths: RuntimePaths, tmp_path: Path) -> None
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert data["headline"]["tasks_executed"] > 500
     assert 0 < data["headline"]["success_rate"] < 1
-    assert sum(d["merged"] for d in data["days"]) == data["headline"]["tasks_merged"]
+    assert sum(d["merged"] for d in data["days"]) == data["headline"]["merged"]
     html = (tmp_path / "out" / "index.html").read_text()
     assert_self_contained(html)
     assert build.html_bytes < 200_000, "the page stays small however long the history"

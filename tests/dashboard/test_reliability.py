@@ -90,33 +90,40 @@ def test_a_later_generation_takes_over_the_issue() -> None:
 
 # --- headline ----------------------------------------------------------------------------------------------
 
+HOUR = 3600.0
 HEADLINE_CASES = [
-    pytest.param([], r.Headline(None, None, None, 0, 0, 0, 0, 0.0), id="empty"),
+    pytest.param([], r.Headline(None, None, None, 0, 0, 0, 0, 0, 0.0), id="empty"),
     pytest.param(
         merged_task("a", 1, 10, 6) + merged_task("b", 2, 10, 8) + escalated_task("c", 3, 10, 9),
-        r.Headline(2 / 3, 3 * 3600, 1 / 3, 3, 2, 1, 3, 2.5),
+        r.Headline(2 / 3, 3 * HOUR, 1 / 3, 3, 2, 1, 0, 3, 2.5),
         id="two merged one escalated",
     ),
     pytest.param(
         merged_task("old", 1, 24 * 20, 24 * 19) + merged_task("new", 2, 5, 1),
-        r.Headline(1.0, 4 * 3600, 0.0, 1, 1, 0, 1, 1.0),
-        id="tasks outside the window do not count",
+        r.Headline(1.0, 4 * HOUR, 0.0, 1, 1, 0, 0, 1, 1.0),
+        id="issues outside the window do not count",
     ),
     pytest.param(
         merged_task("straddles", 1, 24 * 15, 24 * 13),
-        r.Headline(1.0, 48 * 3600, 0.0, 0, 1, 0, 1, 0.0),
+        r.Headline(1.0, 48 * HOUR, 0.0, 0, 1, 0, 0, 1, 0.0),
         id="dispatched before the window, merged inside: completion counts, no attempt in window",
     ),
     pytest.param(
         [
-            *escalated_task("retried", 1, 10, 9),
-            ev(8, "dispatched", "retried", 1, "claude"),
-            ev(7, "complete", "retried", 1, "claude", attempt=2),
-            ev(6, "pr_opened", "retried", 1, "claude", pr=5),
+            *escalated_task("i1-g1", 1, 10, 9),
+            ev(8.5, "human_retry", "", 1, actor="alice"),
+            ev(8, "dispatched", "i1-g2", 1, "claude"),
+            ev(7, "complete", "i1-g2", 1, "claude", attempt=1),
+            ev(6, "pr_opened", "i1-g2", 1, "claude", pr=5),
             ev(1, "merged", "", 1, pr=5),
         ],
-        r.Headline(1.0, 9 * 3600, 1.0, 1, 1, 0, 1, 0.5),
-        id="escalated then retried and merged: final outcome merged, still counted as escalated once",
+        r.Headline(1.0, 9 * HOUR, 1.0, 2, 1, 0, 0, 1, 0.5),
+        id="escalated, retried by a human, merged as generation 2: the issue counts as merged once",
+    ),
+    pytest.param(
+        [*escalated_task("c", 3, 10, 9), ev(2, "human_close", "", 3, actor="bob")],
+        r.Headline(0.0, None, 1.0, 1, 0, 0, 1, 1, 0.5),
+        id="escalated then closed by a human: closed, not an open escalation",
     ),
 ]
 
@@ -124,10 +131,8 @@ HEADLINE_CASES = [
 @pytest.mark.parametrize(("events", "expected"), HEADLINE_CASES)
 def test_headline(events: list[Event], expected: r.Headline) -> None:
     got = r.build_report(events, NOW).headline
-    assert got.tasks_executed == expected.tasks_executed
-    assert got.tasks_merged == expected.tasks_merged
-    assert got.tasks_escalated == expected.tasks_escalated
-    assert got.tasks_active == expected.tasks_active
+    for name in ("tasks_executed", "merged", "escalated", "closed", "issues_active"):
+        assert getattr(got, name) == getattr(expected, name), name
     assert got.cost_usd == pytest.approx(expected.cost_usd)
     for name in ("success_rate", "mean_completion_s", "escalation_rate"):
         want = getattr(expected, name)
@@ -179,8 +184,8 @@ def test_daily_outcomes_cover_every_day_of_the_window_with_zeros() -> None:
     assert days[-1].day == NOW.date()
     by_day = {d.day: dict(d.counts) for d in days}
     yesterday = (NOW - timedelta(hours=26)).date()
-    assert by_day[yesterday] == {"merged": 1, "escalated": 1, "wedged_closed": 0}
-    assert by_day[NOW.date()] == {"merged": 0, "escalated": 0, "wedged_closed": 1}
+    assert by_day[yesterday] == {"merged": 1, "escalated": 1, "wedged_closed": 0, "human_close": 0}
+    assert by_day[NOW.date()] == {"merged": 0, "escalated": 0, "wedged_closed": 1, "human_close": 0}
     assert sum(d.total for d in days) == 3
 
 
@@ -211,17 +216,109 @@ def test_funnel_follows_the_tasks_dispatched_in_the_window() -> None:
     assert r.build_report(events, NOW).funnel == r.Funnel(dispatched=3, pr_opened=2, merged=1, escalated=1)
 
 
-def test_open_escalations_close_when_anything_happens_to_the_task_later() -> None:
+OPEN_CASES = [
+    pytest.param([], ["acme/api#1"], id="nothing happened since: open"),
+    pytest.param([ev(5, "human_retry", "", 1, actor="alice")], [], id="a human retried it"),
+    pytest.param([ev(5, "human_close", "", 1, actor="bob")], [], id="a human closed it"),
+    pytest.param([ev(5, "dispatched", "t-g2", 1, "claude")], [], id="new work started"),
+    pytest.param([ev(5, "merged", "", 1, pr=9)], [], id="its PR merged after all"),
+    pytest.param(
+        [ev(5, "decision", "", 1, job="dispatcher", code="blocked"), ev(4, "rebased", pr=77)],
+        ["acme/api#1"],
+        id="explanations and unrelated events leave it open",
+    ),
+    pytest.param(
+        [ev(5, "human_retry", "", 1), ev(4, "dispatched", "t-g2", 1), ev(3, "escalated", "t-g2", 1)],
+        ["acme/api#1"],
+        id="retried and escalated again: open again, since the new escalation",
+    ),
+]
+
+
+@pytest.mark.parametrize(("later", "expected"), OPEN_CASES)
+def test_open_escalations_close_on_retry_close_merge_or_new_work(
+    later: list[Event], expected: list[str]
+) -> None:
+    report = r.build_report([*escalated_task("t-g1", 1, 50, 48), *later], NOW)
+    assert [e.ref for e in report.open_escalations] == expected
+    assert report.headline.escalated == len(expected)
+
+
+def test_open_escalations_carry_age_reason_and_prs() -> None:
+    events = [*escalated_task("open", 1, 50, 48), *escalated_task("newer", 2, 30, 29)]
+    report = r.build_report(events, NOW)
+    assert [(e.ref, e.task, round(e.age_s)) for e in report.open_escalations] == [
+        ("acme/api#1", "open", 48 * 3600),
+        ("acme/api#2", "newer", 29 * 3600),
+    ]
+    assert report.open_escalations[0].reason == "chain exhausted"
+    assert dict(report.escalation_ages) == {"<1d": 0, "1–3d": 2, "3–7d": 0, "≥7d": 0}
+
+
+def test_per_repo_rows_and_cost_per_day() -> None:
     events = [
-        *escalated_task("open", 1, 50, 48),
-        *escalated_task("retried", 2, 30, 29),
-        ev(5, "dispatched", "retried", 2, "claude"),
+        *merged_task("a", 1, 30, 26),
+        *escalated_task("w", 2, 10, 9, agent="codex"),
+        ev(8, "dispatched", "x", 3, "claude", repo="acme/web"),
+        ev(7, "crash", "x", 3, "claude", cost=0.3, repo="acme/web"),
+        ev(6, "escalated", "x", 3, repo="acme/web"),
+        ev(5, "human_close", "", 3, repo="acme/web", actor="bob"),
     ]
     report = r.build_report(events, NOW)
-    assert [(e.task, e.ref, round(e.age_s)) for e in report.open_escalations] == [
-        ("open", "acme/api#1", 48 * 3600)
+    rows = {row.repo: row for row in report.repos}
+    assert set(rows) == {"acme/api", "acme/web"}
+    api, web = rows["acme/api"], rows["acme/web"]
+    assert (
+        api.dispatched,
+        api.prs_opened,
+        api.counts.merged,
+        api.counts.escalated,
+        api.open_escalations,
+    ) == (
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert (web.counts.closed, web.open_escalations, web.cost_usd) == (1, 0, pytest.approx(0.3))
+    by_day = {d.day: d.cost_usd for d in report.days}
+    assert by_day[(NOW - timedelta(hours=30)).date()] == pytest.approx(1.0)
+    assert sum(by_day.values()) == pytest.approx(report.headline.cost_usd) == pytest.approx(1.8)
+
+
+def test_loop_activity_counts_filed_issues_and_plans() -> None:
+    events = [
+        ev(20, "loop_filed", "", 5, job="incident_scanner"),
+        ev(19, "loop_filed", "", 6, job="incident_scanner"),
+        *merged_task("t5", 5, 18, 10),
+        ev(12, "plan_proposed", "", None, plan="abc"),
+        ev(11, "human_approve", "", None, ref="plan:abc", actor="alice"),
+        ev(11, "human_approve", "", None, ref="budget:claude:1", actor="alice"),  # not a plan
+        ev(10, "plan_applied", "", None, plan="abc"),
     ]
-    assert dict(report.escalation_ages) == {"<1d": 0, "1–3d": 1, "3–7d": 0, "≥7d": 0}
+    loops = r.build_report(events, NOW).loops
+    (row,) = loops.loops
+    assert (row.job, row.filed, row.merged, row.open, row.refs) == (
+        "incident_scanner",
+        2,
+        1,
+        1,
+        ("acme/api#6", "acme/api#5"),
+    )
+    assert loops.plans == {
+        "plan_proposed": 1,
+        "human_approve": 1,
+        "human_skip": 0,
+        "plan_expired": 0,
+        "plan_applied": 1,
+    }
+
+
+def test_definitions_name_the_window_computed() -> None:
+    text = " ".join(meaning for _term, meaning in r.definitions(7))
+    assert "7 days" in text and "14" not in text
+    assert r.build_report([], NOW, 7).window_days == 7
 
 
 def test_events_after_now_are_ignored() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,11 @@ class InitEnv:
 def init_env(sandbox: SandboxForge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InitEnv]:
     """The sandbox forge, its token in $INIT_TEST_GITHUB_TOKEN, a temp crontab, a config path that does not exist yet."""
     crontab = tmp_path / "crontab"
+    tools = tmp_path / "installed-clis"  # this host has the claude CLI installed (init detects it)
+    tools.mkdir()
+    (tools / "claude").write_text("#!/bin/sh\necho '2.1.330 (Claude Code)'\n")
+    (tools / "claude").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv(TOKEN_ENV, sandbox.token)
     monkeypatch.setenv("AGENT_OS_CRONTAB", str(crontab))
     monkeypatch.delenv("AGENT_OS_CONFIG", raising=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import yaml
 
 from orchestrator import cron, git
 from orchestrator.config import load_config
+from orchestrator.env_file import env_file_path, read_env_file
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.init_wizard import register
 from orchestrator.init_wizard.collect import collect
@@ -89,6 +91,11 @@ def test_init_sets_up_repo_board_charter_issues_config_and_cron(
     block = cron.current_block(init_env.crontab.read_text())
     assert block is not None and f"AGENT_OS_CONFIG={init_env.config.resolve()}" in block
     assert "bin/cron-run dispatcher" in block
+    assert f">> {config.runtime_dir / 'logs' / 'cron.log'} 2>&1" in block
+    secrets = env_file_path(config.runtime_dir)  # cron never sees the shell's export: init saved the token
+    assert read_env_file(secrets) == {TOKEN_ENV: init_env.forge.token}
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert f"secrets: saved {TOKEN_ENV} in {secrets}" in out.out
 
 
 def test_second_run_merges_another_repo_and_keeps_a_backup(
@@ -184,7 +191,7 @@ def test_a_failure_after_the_repo_and_board_exist_is_finished_by_a_rerun(
     parser = argparse.ArgumentParser()
     parser.add_argument("--config")
     register(parser.add_subparsers())
-    answers = collect(parser.parse_args(init_env.argv("flaky")), build_questions({}), None)
+    answers = collect(parser.parse_args(init_env.argv("flaky")), build_questions({}, ("claude",)), None)
 
     def say(line: str) -> None:  # the forge starts failing once the config is written
         if line.startswith("config: wrote"):

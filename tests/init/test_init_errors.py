@@ -137,3 +137,24 @@ def test_a_repo_key_already_used_for_another_repo_is_refused(
     assert init_env.run(init_env.argv("second", "--repo-key", "first")) == 2
     assert "--repo-key: key 'first' already names" in capsys.readouterr().err
     assert not init_env.repo_json("second") is not None
+
+
+def test_non_interactive_without_an_agent_and_none_installed_is_refused(
+    init_env, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no claude, codex or gemini here
+    code = init_env.run(init_env.argv("no-agents"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--agent: required: the config names no agent and none of claude, codex, gemini is on PATH" in err
+    assert "nothing was written" in err and not init_env.config.exists()
+    assert init_env.repo_json("no-agents") is None  # refused before touching the forge
+
+
+def test_non_interactive_without_an_agent_uses_the_installed_cli_and_says_so(init_env, capsys) -> None:
+    from orchestrator.config import load_config
+
+    assert init_env.run(init_env.argv("detected")) == 0
+    out = capsys.readouterr().out
+    assert "agents: claude (found on PATH; choose with --agent NAME)" in out
+    assert set(load_config(init_env.config, environ={}).agents) == {"claude"}

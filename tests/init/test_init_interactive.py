@@ -27,6 +27,7 @@ DIALOGUE = [
     ("GitHub API URL [https://api.github.com]", "{api_url}"),
     ("Environment variable holding the GitHub token [GITHUB_TOKEN]", TOKEN_ENV),
     ("Board: project (a Projects v2 board) or labels [project]", "labels"),
+    ("Agent CLIs to configure (comma-separated: claude, codex, gemini) [claude]", "none"),
     ("Agent CLIs to configure", ""),
     ("Agent that drafts the charter docs and seed issues (empty: templates)", ""),
     ("Environment variable holding the Telegram bot token (empty: no Telegram)", ""),
@@ -60,6 +61,7 @@ def test_interactive_init_asks_with_defaults_and_writes_the_answers(init_env: In
         assert found != -1, f"prompt not asked (in order): {prompt!r}\n{result.stdout}"
         position = found
     assert "--repo: expected owner/name" in result.stdout  # the bad answer, refused and asked again
+    assert "--agent: unknown agent 'none'" in result.stdout  # an agent is required; empty takes claude
     assert "seconds" not in result.stdout.split("Proceed?")[0].lower()  # the flag was not asked
     assert "repo: created" in result.stdout and "Proceed? (yes/no) [yes]" in result.stdout
 
@@ -71,6 +73,7 @@ def test_interactive_init_asks_with_defaults_and_writes_the_answers(init_env: In
         "labels",
     )
     assert config.limits.max_parallel_workers == 3
+    assert set(config.agents) == {"claude"}  # the CLI found on PATH, the default shown
     assert config.github.seconds_between_writes == 0
     assert not init_env.crontab.exists()
 

@@ -17,6 +17,9 @@ from orchestrator.demo.runner import REPO, prepare
 from orchestrator.runtime import JobContext
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+OPS_REPO = "agentos-admin/agent-os-ops"
+BOT_TOKEN_ENV = "AGENT_OS_TEST_BOT_TOKEN"
+CHAT_ID = -1001
 
 MakeCtx = Callable[..., JobContext]
 
@@ -31,16 +34,49 @@ def make_ctx(sandbox: Any, tmp_path: Path) -> MakeCtx:
         loops: dict[str, Any] | None = None,
         llm_answer: str | None = None,
         llm_fails: bool = False,
+        telegram: Any = None,
     ) -> JobContext:
         overrides: dict[str, Any] = {"loops": {"product_urls": [], **(loops or {})}}
         if llm_answer is not None or llm_fails:
             overrides["agents"] = _agents_with_oracle(tmp_path, llm_answer or "", llm_fails)
             overrides["llm"] = {"agent": "oracle", "timeout_minutes": 1}
+        if telegram is not None:  # a tests.control.fake_bot_api.FakeBotApi
+            overrides["telegram"] = {
+                "enabled": True,
+                "token_env": BOT_TOKEN_ENV,
+                "api_url": telegram.url,
+                "allowed_chat_ids": [CHAT_ID],
+                "allowed_user_ids": [7],
+            }
         setup = prepare(sandbox, tmp_path / "demo", issues=issues or [], overrides=overrides)
         setup.ctx.clock = lambda: NOW
+        if telegram is not None:
+            setup.ctx.environ[BOT_TOKEN_ENV] = telegram.token
         return setup.ctx
 
     return build
+
+
+@pytest.fixture
+def bot_api() -> Any:
+    from tests.control.fake_bot_api import FakeBotApi
+
+    api = FakeBotApi("123456:AAH-loops-test-token").start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def ops_repo(sandbox: Any) -> str:
+    """A second repository on the sandbox forge, for `loops.ops_repo` (Agent OS's own issues)."""
+    from orchestrator.sandbox.seed import seed_repo
+
+    seed_repo(sandbox.api_url, sandbox.token, OPS_REPO)
+    return OPS_REPO
+
+
+def sent_texts(api: Any) -> list[str]:
+    return [str(call["text"]) for call in api.calls_to("sendMessage")]
 
 
 def _agents_with_oracle(tmp_path: Path, answer: str, fails: bool) -> dict[str, Any]:

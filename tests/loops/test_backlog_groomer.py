@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator import decisions
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import backlog_groomer
 from orchestrator.loops.common import LoopArgs
@@ -79,6 +80,9 @@ def test_groomer_labels_stale_unblocks_and_fills_the_backlog(make_ctx: MakeCtx, 
     assert first.stale == [1] and first.unblocked == [2]
     old = ctx.forge.get_issue(REPO, 1)
     assert "stale" in old.labels
+    for number, code in ((1, "stale"), (2, "unblocked")):
+        said = decisions.subject(ctx.paths.state, REPO, number)
+        assert said is not None and said.decisions["backlog_groomer"].code == code
     assert "No activity on this issue for 19 days" in ctx.forge.list_comments(REPO, 1)[-1].body  # 20 - ε
     blocked = ctx.forge.get_issue(REPO, 2)
     assert "blocked" not in blocked.labels and statuses(ctx)[2] == "Ready"
@@ -87,40 +91,38 @@ def test_groomer_labels_stale_unblocks_and_fills_the_backlog(make_ctx: MakeCtx, 
 
     plan = first.plans[REPO]
     assert (plan.depth, plan.deficit) == (3, 3)
-    filed = first.filings[REPO].filed
-    assert len(filed) == 2  # capped by max_issues_per_run
-    assert filed[0].title.startswith("Recurring `tests_failed` in agentos-admin/textkit")
-    assert filed[1].title.startswith("Raise merged_prs")
-    assert all(marker_job(i.body) == "backlog_groomer" and "bot-generated" in i.labels for i in filed)
+    # without an LLM: the recurring failure (evidence) is proposed, the objectives are not restated
+    (filed,) = first.filings[REPO].filed
+    assert filed.title.startswith("Recurring `tests_failed` in agentos-admin/textkit")
+    assert marker_job(filed.body) == "backlog_groomer" and "bot-generated" in filed.labels
+    assert "nothing" not in plan.note and "evidence-backed" in plan.note
 
-    # not due again the same day; forced, it files only what is new and only up to the deficit
+    # not due again the same day; forced (before the failures happened), nothing is made up to fill the gap
     # (back to the forge's own time, so the issues just filed are not idle)
     later(ctx, 0)
     assert backlog_groomer.run(ctx, objectives_path=tmp_path / "objectives").not_due == ["textkit"]
     second = backlog_groomer.run(ctx, LoopArgs(force=True), objectives_path=tmp_path / "objectives")
     assert second.stale == [] and second.unblocked == []
-    assert second.plans[REPO].deficit == 1
-    assert [i.title.split(":")[0] for i in second.filings[REPO].filed] == ["Lower escalations"]
-    assert [why for _, why in second.filings[REPO].duplicates] == [f"#{filed[1].number} same key"]
-
-    third = backlog_groomer.run(ctx, LoopArgs(force=True), objectives_path=tmp_path / "objectives")
-    assert third.plans[REPO].deficit == 0 and third.filings[REPO].filed == []
-    assert len(ctx.forge.list_issues(REPO)) == 6
+    assert second.plans[REPO].deficit == 2
+    assert second.filings[REPO].filed == [] and "nothing to propose" in second.plans[REPO].note
+    assert len(ctx.forge.list_issues(REPO)) == 4
+    assert not any("merged_prs" in i.title or "escalations" in i.title for i in ctx.forge.list_issues(REPO))
 
 
-def test_duplicates_are_skipped_and_the_cap_filled_with_new_proposals(
-    make_ctx: MakeCtx, tmp_path: Path
-) -> None:
-    ctx = make_ctx(
-        issues=[{"title": "Raise merged_prs: Text utilities that people can rely on", "body": issue_body()}],
-        loops=LOOPS,
-    )
+def test_without_an_llm_and_without_failures_nothing_is_filed(make_ctx: MakeCtx, tmp_path: Path) -> None:
+    ctx = make_ctx(loops=LOOPS)
     report = backlog_groomer.run(ctx, objectives_path=objectives(tmp_path))
-    filing = report.filings[REPO]
-    assert [d.title for d, _ in filing.duplicates] == [
-        "Raise merged_prs: Text utilities that people can rely on"
-    ]
-    assert [i.title.split(":")[0] for i in filing.filed] == ["Lower escalations"]
+    assert report.plans[REPO].deficit == 6 and report.filings[REPO].filed == []
+    assert "nothing to propose" in report.plans[REPO].note
+    assert ctx.forge.list_issues(REPO) == []
+
+
+def test_the_machinerys_failures_are_not_backlog(make_ctx: MakeCtx, tmp_path: Path) -> None:
+    ctx = make_ctx(loops=LOOPS)
+    for n in range(3):
+        event(ctx, "timeout", timedelta(days=2), task=f"t{n}", agent="demo", reason="stalled")
+    report = backlog_groomer.run(ctx, objectives_path=objectives(tmp_path))
+    assert report.filings[REPO].filed == [] and ctx.forge.list_issues(REPO) == []
 
 
 def test_llm_proposals_are_used_when_an_llm_answers(make_ctx: MakeCtx, tmp_path: Path) -> None:

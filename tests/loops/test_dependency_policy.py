@@ -312,3 +312,13 @@ def test_issue_drafts_pass_the_requirement_guard_and_neutralize_advisory_text():
     assert all(not check_requirements(draft.title, draft.body).questions for draft in drafts)
     npm = d.issue_drafts(d.parse_npm_audit(json.dumps(NPM_AUDIT_V2)))
     assert any("npm audit fix: express 4.21.2" in draft.body for draft in npm)
+
+
+def test_rows_pip_audit_skipped_are_listed_as_not_audited_never_clean() -> None:
+    assert d.pip_audit_unaudited(json.dumps(PIP_AUDIT)) == (
+        "internal-tool==?: Dependency not found on PyPI and could not be audited: internal-tool (0.1.0)",
+    )
+    offline = [{"name": "requests", "version": "2.31.0", "skip_reason": "offline"}]
+    assert d.pip_audit_unaudited(json.dumps(offline)) == ("requests==2.31.0: offline",)
+    assert d.parse_pip_audit(json.dumps(offline)) == ()  # not vulnerable — and not clean either
+    assert d.pip_audit_unaudited(json.dumps({"dependencies": []})) == ()

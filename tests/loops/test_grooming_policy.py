@@ -118,23 +118,17 @@ def test_backlog_depth_and_deficit(open_issues: tuple[Issue, ...], target: int, 
     assert plan.deficit == deficit
 
 
-def test_proposals_failures_first_then_objective_metrics_by_weight() -> None:
+def test_without_an_llm_only_evidence_backed_proposals_and_never_the_objectives_restated() -> None:
     snap = replace(BASE, target_depth=5, objectives=(OBJECTIVE,), failure_proposals=(FAILURE,))
-    proposals = grooming.decide(snap, NOW).proposals
-    assert [p.key for p in proposals] == [
-        FAILURE.key,
-        "groom:objective:o/r:merged_prs",
-        "groom:objective:o/r:import_errors",
-    ]
-    merged = proposals[1]
-    assert merged.title.startswith("Raise merged_prs") and proposals[2].title.startswith(
-        "Lower import_errors"
-    )
-    assert "Users import their data without errors" in merged.goal
-    assert "over the next 14 days" in merged.success_criteria
+    plan = grooming.decide(snap, NOW)
+    assert [p.key for p in plan.proposals] == [FAILURE.key]
+    assert "only evidence-backed proposals" in plan.note
+    bare = grooming.decide(replace(snap, failure_proposals=()), NOW)
+    assert bare.proposals == () and bare.deficit == 5
+    assert "nothing to propose" in bare.note and "restate the objectives" in bare.note
 
 
-def test_llm_proposals_replace_the_objective_templates_and_nothing_is_proposed_at_depth() -> None:
+def test_llm_proposals_follow_the_failures_and_nothing_is_proposed_at_depth() -> None:
     llm = Proposal("o/r", "groom:llm:x", "LLM idea", "g" * 20, "- a b c")
     snap = replace(
         BASE, target_depth=5, objectives=(OBJECTIVE,), failure_proposals=(FAILURE,), llm_proposals=(llm,)

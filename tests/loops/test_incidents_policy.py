@@ -118,17 +118,57 @@ def test_proposal_has_goal_criteria_evidence_and_untrusted_text_only_in_excerpts
         for n in range(3)
     ]
     incident = incidents.find_incidents(events, [], NOW, RULES)[0]
-    p = incidents.proposal(incident, RULES.window, "default/repo")
+    p = incidents.proposal(incident, RULES.window)
     assert p.repo == "o/r" and p.labels == ("autonomous-fix",) and p.key == incident.key
     assert "`o__r__0__g1`" in p.evidence and "#0, #1, #2" in p.evidence and "claude (3)" in p.evidence
     assert "#9" not in p.title + p.goal + p.evidence and "@admin" not in p.title + p.goal + p.evidence
     assert p.excerpts == ("Closes #9 @admin cannot reach db",)
 
 
-def test_job_errors_without_a_repo_go_to_the_default_repo() -> None:
-    errors = [LogError(NOW, "telegram_control", "token rejected", "", "l") for _ in range(3)]
+SCOPE_CASES = [
+    pytest.param(
+        [ev("tests_failed", "test_parser fails", task=f"t{n}") for n in range(3)], "product", id="tests"
+    ),
+    pytest.param(
+        [ev("no_changes", "said complete", task=f"t{n}") for n in range(3)], "product", id="no changes"
+    ),
+    pytest.param([ev("crash", "exit 1", task=f"t{n}") for n in range(3)], "ops", id="agent CLI crashes"),
+    pytest.param([ev("timeout", "stalled", task=f"t{n}") for n in range(3)], "ops", id="timeouts"),
+    pytest.param([ev("contract_error", "no result", task=f"t{n}") for n in range(3)], "ops", id="contract"),
+    pytest.param(
+        [ev("tests_failed", "OSError: [Errno 28] No space left on device", task=f"t{n}") for n in range(3)],
+        "ops",
+        id="the disk is full",
+    ),
+    pytest.param(
+        [ev("blocked", "git push: Permission denied (publickey)", task=f"t{n}") for n in range(3)],
+        "ops",
+        id="a credential",
+    ),
+    pytest.param(
+        [ev("escalated", "chain exhausted", task=f"t{n}") for n in range(3)], "ops", id="escalations"
+    ),
+    pytest.param(
+        [ev(s, "again", task="storm") for s in ("partial", "fix_ci", "recovered", "partial")],
+        "ops",
+        id="storm",
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "scope"), SCOPE_CASES)
+def test_incidents_about_the_host_or_agent_os_are_ops_not_product(events: list, scope: str) -> None:
+    rules = incidents.IncidentRules(timedelta(hours=24), min_count=3, storm_threshold=4)
+    found = incidents.find_incidents(events, [], NOW, rules)
+    assert found, "the events make an incident"
+    assert {incidents.proposal(i, rules.window).scope for i in found} == {scope}
+
+
+def test_job_errors_are_ops_work_wherever_their_lines_point() -> None:
+    errors = [LogError(NOW, "telegram_control", "token rejected", "o/r", "l") for _ in range(3)]
     incident = incidents.find_incidents([], errors, NOW, RULES)[0]
-    assert incidents.proposal(incident, RULES.window, "default/repo").repo == "default/repo"
+    p = incidents.proposal(incident, RULES.window)
+    assert p.scope == "ops" and p.repo == "o/r"
 
 
 def test_residual_failures_are_those_no_rule_explains() -> None:

@@ -73,8 +73,8 @@ def test_a_whole_repo_failing_is_reported_per_dimension_worst_first() -> None:
 def test_proposal_evidence_and_reasoning() -> None:
     pattern = log_analysis.find_chronic(runs("ccccc") + runs("tttfc", agent="codex", repo="o/x"), NOW)[0]
     assert pattern.repo == "o/x" and pattern.key == "chronic:agent:codex"
-    p = log_analysis.proposal(pattern, "default/repo", extra_reasoning="LLM says: check the timeout.")
-    assert p.repo == "o/x" and p.labels == ("autonomous-fix",)
+    p = log_analysis.proposal(pattern, extra_reasoning="LLM says: check the timeout.")
+    assert p.repo == "o/x" and p.labels == ("autonomous-fix",) and p.scope == "ops"
     assert "`codex`" in p.title and "80%" in p.title
     assert "4 failed of 5 attempts (80%)" in p.evidence and "`timeout` 3" in p.evidence
     assert "`codex-0`" in p.evidence
@@ -88,3 +88,19 @@ def test_summaries_name_each_pattern() -> None:
     lines = log_analysis.summaries(patterns)
     assert set(lines) == {"chronic:agent:codex", "chronic:task_type:default", "chronic:repo:o/r"}
     assert "failed 5/5" in lines["chronic:agent:codex"]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "scopes"),
+    [
+        pytest.param("fffff", {"agent": "ops", "task_type": "ops", "repo": "product"}, id="its tests fail"),
+        pytest.param("ttttt", {"agent": "ops", "task_type": "ops", "repo": "ops"}, id="agents time out"),
+        pytest.param(
+            "bbbbf", {"agent": "ops", "task_type": "ops", "repo": "product"}, id="agents are blocked"
+        ),
+    ],
+)
+def test_only_a_repository_failing_on_its_own_work_is_product_scope(outcomes: str, scopes: dict) -> None:
+    patterns = log_analysis.find_chronic(runs(outcomes), NOW)
+    assert {p.dimension: log_analysis.scope_of(p) for p in patterns} == scopes
+    assert {p.dimension: log_analysis.proposal(p).scope for p in patterns} == scopes

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import git
+from orchestrator import decisions, git
 from orchestrator.control_actions import ActionFailed, ControlHooks
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import strategic_planner as job
 from orchestrator.jobs.telegram_control import serve
+from orchestrator.metrics import read_events
 from orchestrator.policy import planning
 from orchestrator.worktrees import pool_for
 from tests.control.fake_bot_api import FakeBotApi
@@ -122,7 +123,10 @@ def test_plan_approved_on_telegram_moves_issues_to_ready_and_writes_the_document
     ]
     text, buttons = plan_message(bot_api)
     assert f"#{n['Crash when the input is empty']} Crash when the input is empty" in text
-    assert "moves metric open_bugs" in text and "serves the primary outcome" in text
+    proposed = decisions.subject(ctx.paths.state, REPO, n["Crash when the input is empty"])
+    assert proposed is not None and "proposed in sprint plan" in proposed.decisions["strategic_planner"].words
+    assert "counted by metric open_bugs (label `bug`)" in text and "filed by a human" in text
+    assert "serves the primary outcome" not in text  # no points for words shared with the objectives
     assert buttons == [f"approve:plan:{record.plan_id}", f"approve:plan:{record.plan_id}:skip"]
     assert ctx.forge.list_pulls(REPO, state="open") == []  # documents wait for the decision
 
@@ -136,6 +140,14 @@ def test_plan_approved_on_telegram_moves_issues_to_ready_and_writes_the_document
     assert status.get(n["Unrelated chore"]) != "Ready" and status.get(n["Flaky clock"]) != "Ready"
 
     assert "already applied" in press(ctx, bot_api, buttons[1])  # a late Skip changes nothing
+    said = decisions.subject(ctx.paths.state, REPO, n["Crash when the input is empty"])
+    assert said is not None and said.decisions["strategic_planner"].code == "planned"
+    assert (
+        "sprint plan" in said.decisions["strategic_planner"].words
+        and "approved" in said.decisions["strategic_planner"].words
+    )
+    states = [e.state for e in read_events(ctx.paths.metrics) if e.state.startswith(("plan_", "human_"))]
+    assert states == ["plan_proposed", "human_approve", "plan_applied"]  # the late Skip is no new answer
 
     assert job.run_job(ctx, []) == 0  # settles: the documents PR; no new plan (the cadence gate)
     (pr,) = ctx.forge.list_pulls(REPO, state="open")
@@ -191,8 +203,22 @@ def test_unknown_references_are_refused(ctx):
         job.answer_plan(ctx, "plan:0123456789", "someone")
 
 
-def test_without_objectives_or_evidence_nothing_is_planned_and_the_llm_comments(make_ctx, tmp_path: Path):
-    ctx = make_ctx(issues=ISSUES, llm_answer="Nothing stands out; write objectives first.")
+BOT_ISSUES = [
+    {
+        "title": "Raise merged_prs: a working setup",
+        "body": issue_body("Templated"),
+        "labels": ["bot-generated"],
+    },
+    {
+        "title": "Lower escalations: a working setup",
+        "body": issue_body("Also templated"),
+        "labels": ["bot-generated"],
+    },
+]
+
+
+def test_without_evidence_bot_issues_are_not_planned_and_the_llm_comments(make_ctx, tmp_path: Path):
+    ctx = make_ctx(issues=BOT_ISSUES, llm_answer="Nothing stands out; write objectives first.")
     assert job.run_job(ctx, []) == 0
     (record,) = job.PlanStore(ctx.paths.state).records()
     assert record.status == planning.SKIPPED and record.plan.items == () and record.documents_done

@@ -29,16 +29,28 @@ OBJECTIVE = Objective(
 )
 
 
-def issue(number: int, title: str, body: str = "", labels: tuple[str, ...] = (), age_days: int = 0) -> Issue:
-    return Issue(REPO, number, title, body, "open", labels, "someone", NOW - timedelta(days=age_days))
+def issue(
+    number: int,
+    title: str,
+    body: str = "",
+    labels: tuple[str, ...] = (),
+    age_days: int = 0,
+    author: str = "someone",
+) -> Issue:
+    return Issue(REPO, number, title, body, "open", labels, author, NOW - timedelta(days=age_days))
+
+
+def bot_issue(number: int, title: str, labels: tuple[str, ...] = (), age_days: int = 0) -> Issue:
+    return issue(number, title, labels=("bot-generated", *labels), age_days=age_days, author="agentos-bot")
 
 
 def event(state: str, days_ago: float, issue_number: int | None = None, cost: float | None = None) -> Event:
     return Event(NOW - timedelta(days=days_ago), state, repo=REPO, issue=issue_number, cost_usd=cost)
 
 
-def snapshot(candidates, events=(), ready=0, objective=OBJECTIVE, workers=2, open_issues=None):
+def snapshot(candidates, events=(), ready=0, objective=OBJECTIVE, workers=2, open_issues=None, max_bots=2):
     return p.PlanningSnapshot(
+        max_bot_items=max_bots,
         repo=REPO,
         objective=objective,
         events=tuple(events),
@@ -88,52 +100,60 @@ def test_capacity_follows_throughput_workers_and_ready_work(merged, workers, rea
     assert f"{merged} tasks merged" in reason and f"{ready} already Ready" in reason
 
 
-def test_scores_carry_their_reasons():
+def test_scores_carry_their_evidence_never_word_overlap():
     readings = p.metric_readings(OBJECTIVE, [event("escalated", 1)], [], NOW)
-    setup = issue(1, "Make setup work for new users", age_days=15)
-    bug = issue(2, "Crash on start", labels=("bug",))
+    wordy = issue(1, "Make setup work for new users: reach a working setup without help", age_days=15)
+    bug = issue(2, "Crash on start", labels=("bug", "priority:high"))
     failing = issue(3, "Refactor the parser")
-    scored = {
-        i.number: p.score_issue(
-            i,
-            OBJECTIVE,
-            readings,
-            repo_failures=4,
-            own_failures=Counter({"escalated": 2}) if i.number == 3 else Counter(),
-            now=NOW,
-        )
-        for i in (setup, bug, failing)
-    }
-    assert any("primary outcome (setup, user)" in r for r in scored[1].reasons)
-    assert any(r == "waiting 15 days" for r in scored[1].reasons)
-    assert any("moves metric open_bugs (weight 2)" in r for r in scored[2].reasons)
+    tagged = issue(4, "Something else entirely", labels=("metric:docs_coverage",))
+
+    def score(i: Issue, own: Counter[str] | None = None) -> p.PlanItem:
+        return p.score_issue(i, readings, repo_failures=4, own_failures=own or Counter(), now=NOW)
+
+    scored = {i.number: score(i) for i in (wordy, bug, tagged)}
+    scored[3] = score(failing, Counter({"escalated": 2}))
+    # the words it shares with the primary outcome earn nothing; its 15 days of waiting do
+    assert scored[1].score == pytest.approx(0.5)
+    assert scored[1].reasons == ("filed by a human (someone)", "waiting 15 days")
+    assert "counted by metric open_bugs (label `bug`): weight 2" in scored[2].reasons
+    assert "priority label set by a human (+2)" in scored[2].reasons
     assert any("fix work while 4 task failures" in r for r in scored[2].reasons)
-    assert scored[3].score < 0 and "escalated×2" in scored[3].reasons[0]
+    assert "tagged `metric:docs_coverage` by a human: weight 1" in scored[4].reasons
+    assert scored[3].score < 0 and "escalated×2" in scored[3].reasons[1]
 
 
-def test_plan_picks_the_best_issues_up_to_capacity_and_drops_unscored_ones():
+def test_humans_issues_first_bot_issues_capped_and_each_pick_explained():
     candidates = [
-        issue(1, "Make setup work for new users", age_days=40),
-        issue(2, "Crash on start", labels=("bug",), age_days=2),
-        issue(3, "Unrelated chore"),  # no reason at all → never planned
-        issue(4, "Document the setup steps for users", age_days=1),
-        issue(5, "Retry the flaky thing"),
+        bot_issue(1, "Raise merged_prs: New users reach a working setup without help", age_days=40),
+        bot_issue(2, "Recurring crash", labels=("autonomous-fix",), age_days=3),
+        bot_issue(3, "Recurring timeout", labels=("autonomous-fix",), age_days=2),
+        issue(4, "A user asked for CSV export", age_days=1),
+        issue(5, "Crash on start", labels=("bug",), age_days=2),
+        issue(6, "Retry the flaky thing"),
     ]
-    events = [event("escalated", 1, 5), event("crash", 2, 5), event("merged", 1)]
-    plan = p.plan_sprint(snapshot(candidates, events, workers=2), NOW)
-    assert [i.number for i in plan.items] == [2, 1]  # capacity 2: bug (metric + fix work) first, then setup
-    assert plan.considered == 5 and plan.capacity == 2
-    assert plan.outcome == OBJECTIVE.primary_outcome
-    assert all(i.reasons for i in plan.items)
+    events = [event("escalated", 1, 6), event("crash", 2, 6), event("crash", 2), event("merged", 1)]
+    plan = p.plan_sprint(snapshot(candidates, events, workers=6, max_bots=1), NOW)
+    # humans' issues first: the bug with evidence, then the fresh request (#6 failed recently: left out);
+    # then at most one bot issue — the fix work with evidence, ahead of the template naming the objective
+    assert [i.number for i in plan.items] == [5, 4, 2]
+    assert plan.items[0].reasons[0] == "filed by a human (someone)"
+    assert plan.items[-1].reasons[0] == "filed by a bot"
+    assert plan.items[-1].reasons[-1] == "bot issue 1 of at most 1 this sprint"
+    assert [i.number for i in plan.held_back] == [3, 1]
+    human_only = p.plan_sprint(snapshot(candidates, events, workers=6, max_bots=0), NOW)
+    assert [i.number for i in human_only.items] == [5, 4]
+    assert p.record_from_json(p.record_to_json(p.PlanRecord(plan, "app", p.PENDING, NOW))).plan == plan
 
-    wide = p.plan_sprint(snapshot(candidates, events, workers=8), NOW)
-    assert 3 not in [i.number for i in wide.items] and 5 not in [i.number for i in wide.items]
 
-
-def test_a_repo_without_objectives_is_planned_by_failures_and_age():
-    candidates = [issue(1, "Old idea", age_days=60), issue(2, "Fresh idea")]
-    plan = p.plan_sprint(snapshot(candidates, objective=None), NOW)
-    assert [i.number for i in plan.items] == [1] and plan.readings == () and plan.outcome == ""
+def test_bot_issues_need_evidence_and_humans_issues_wait_in_age_order():
+    candidates = [
+        bot_issue(1, "Templated idea"),
+        issue(2, "Newer human idea"),
+        issue(3, "Older", age_days=20),
+    ]
+    plan = p.plan_sprint(snapshot(candidates, objective=None, workers=5), NOW)
+    assert [i.number for i in plan.items] == [3, 2] and plan.readings == () and plan.outcome == ""
+    assert plan.held_back == ()
 
 
 def test_nothing_is_planned_when_ready_work_fills_the_sprint():

@@ -1,82 +1,112 @@
-"""`git diff --check` semantics: the pure checker agrees with git itself on the same diffs."""
+"""policy.diff_check: `git diff --check` semantics on added lines — the table, and agreement with real git."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from orchestrator.policy.diff_check import check_diff, is_conflict_marker, line_problem
-from orchestrator.policy.unified_diff import parse_diff, unquote
+from orchestrator.policy.diff_check import (
+    BLANK_AT_EOF,
+    CONFLICT_MARKER,
+    SPACE_BEFORE_TAB,
+    TRAILING_WHITESPACE,
+    check_diff,
+    line_problem,
+)
 from orchestrator.process import run
 
 
-def git(root: Path, *args: str) -> str:
-    return run(["git", "-C", str(root), *args], timeout=30).stdout
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("<<<<<<< HEAD", CONFLICT_MARKER),
+        ("<<<<<<<", CONFLICT_MARKER),
+        ("=======", CONFLICT_MARKER),
+        (">>>>>>> origin/main", CONFLICT_MARKER),
+        ("||||||| merged common ancestors", CONFLICT_MARKER),
+        ("======= ", CONFLICT_MARKER),
+        ("========", None),  # eight: a heading underline, not a marker
+        ("<<<<<<<<", None),
+        ("x <<<<<<< y", None),
+        ("<<<<<<", None),
+        ("ok = 1", None),
+        ("ok = 1 ", TRAILING_WHITESPACE),
+        ("ok = 1\t", TRAILING_WHITESPACE),
+        ("ok = 1\r", None),  # CRLF line endings are not an error by themselves
+        ("ok = 1 \r", TRAILING_WHITESPACE),
+        (" \tindented", SPACE_BEFORE_TAB),
+        ("\t indented", None),
+        ("    x = ' \t'", None),  # only the indent counts
+        ("", None),
+    ],
+)
+def test_line_table(line: str, problem: str | None) -> None:
+    assert line_problem(line) == problem
 
 
-CASES = {
-    "clean.py": "def f():\n    return 1\n",
-    "trailing.py": "x = 1  \ny = 2\t\n",
-    "indent.py": "def f():\n \treturn 1\n",
-    "eof.txt": "text\n\n\n",
-    "markers.txt": "a\n<<<<<<< ours\nb\n=======\nc\n>>>>>>> theirs\n||||||| base\n",
-    "not_markers.txt": "<<<<<< six\n======== eight\n=======x\n",
-    "crlf.txt": "windows\r\nline\r\n",
-    "weird name.txt": "tail \n",
-}
+DIFF = """diff --git a/app.py b/app.py
+index 1111111..2222222 100644
+--- a/app.py
++++ b/app.py
+@@ -1,5 +1,11 @@
+ import os
++<<<<<<< HEAD
+ x = 1
++=======
++x = 2
++>>>>>>> theirs
+ y = 2\x20
+-z = 3
++z = 3\x20
+ end
++
++
+diff --git a/logo.png b/logo.png
+Binary files a/logo.png and b/logo.png differ
+"""
 
 
-@pytest.fixture(scope="module")
-def diff_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    root = tmp_path_factory.mktemp("repo")
-    git(root, "init", "-q", "-b", "main")
-    (root / "README").write_text("r\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "base")
-    for name, text in CASES.items():
-        (root / name).write_bytes(text.encode())
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "change")
-    return git(root, "diff", "--no-color", "HEAD~1", "HEAD"), git(root, "diff", "--check", "HEAD~1", "HEAD")
+def test_diff_problems_name_file_and_new_line() -> None:
+    assert [str(p) for p in check_diff(DIFF)] == [
+        f"app.py:2: {CONFLICT_MARKER}",
+        f"app.py:4: {CONFLICT_MARKER}",
+        f"app.py:6: {CONFLICT_MARKER}",
+        f"app.py:8: {TRAILING_WHITESPACE}",  # the context line 7 already had it: not this change's
+        f"app.py:10: {BLANK_AT_EOF}",
+    ]
 
 
-def test_agrees_with_git_diff_check(diff_text):
-    diff, git_says = diff_text
-    ours = {(p.path, p.line) for p in check_diff(diff)}
-    theirs = set()
-    for line in git_says.splitlines():
-        if line.startswith("+") or ":" not in line:
-            continue
-        path, number, _ = line.rsplit(":", 2) if line.count(":") >= 2 else (line, "0", "")
-        theirs.add((path, int(number)))
-    theirs = {(p, n) for p, n in theirs if p != "crlf.txt"}  # deliberate: a trailing CR is not an error
-    assert ours == theirs
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    result = run(["git", *args], cwd=cwd, env=env, timeout=30)
+    assert result.returncode in (0, 1, 2), result.stderr
+    return result.stdout
 
 
-def test_problem_kinds():
-    assert line_problem("x  ") == "trailing whitespace"
-    assert line_problem(" \tx") == "space before tab in indent"
-    assert line_problem("windows\r") is None
-    assert is_conflict_marker("=======") and is_conflict_marker(">>>>>>> branch")
-    assert not is_conflict_marker("======== eight") and not is_conflict_marker("<<<<<<")
+def test_agrees_with_git_diff_check_on_a_real_repository(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "a.txt").write_text("one\ntwo\nthree\n")
+    (tmp_path / "b.md").write_text("Title\n=====\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "base")
+    (tmp_path / "a.txt").write_text("one\n<<<<<<< ours\ntwo \n=======\n \tthree\n>>>>>>> theirs\n\n\n")
+    (tmp_path / "b.md").write_text("Title\n=====\n\nBody\n")
+    (tmp_path / "c.py").write_text("new = 1\t\n")
 
-
-def test_parser_keeps_both_paths_modes_and_quoted_names():
-    text = (
-        'diff --git "a/caf\\303\\251 old.txt" "b/caf\\303\\251 new.txt"\n'
-        "similarity index 90%\n"
-        'rename from "caf\\303\\251 old.txt"\n'
-        'rename to "caf\\303\\251 new.txt"\n'
-        "index 1111111..2222222 100644\n"
-        '--- "a/caf\\303\\251 old.txt"\n'
-        '+++ "b/caf\\303\\251 new.txt"\n'
-        "@@ -1 +1 @@\n-a\n+b\n"
-        "diff --git a/link b/link\nnew file mode 120000\nindex 0000000..3333333\n--- /dev/null\n+++ b/link\n"
-        "@@ -0,0 +1 @@\n+/proc/self/environ\n\\ No newline at end of file\n"
+    expected = sorted(
+        line.split(": ", 1)[0] + ": " + line.split(": ", 1)[1].rstrip(".")
+        for line in _git(tmp_path, "diff", "--check").splitlines()
+        if not line.startswith(("+", " "))
     )
-    renamed, link = parse_diff(text)
-    assert (renamed.old_path, renamed.path) == ("café old.txt", "café new.txt")
-    assert renamed.paths == ("café old.txt", "café new.txt")
-    assert link.is_symlink and link.created and link.added == ("/proc/self/environ",)
-    assert unquote('"a\\tb"') == "a\tb" and unquote("plain") == "plain"
+    _git(tmp_path, "add", "-N", "c.py")
+    expected_with_new = sorted(
+        line.rstrip(".")
+        for line in _git(tmp_path, "diff", "--check").splitlines()
+        if not line.startswith(("+", " "))
+    )
+    ours = sorted(str(p) for p in check_diff(_git(tmp_path, "diff", "--no-color")))
+
+    assert expected  # git found problems in a.txt
+    assert ours == expected_with_new

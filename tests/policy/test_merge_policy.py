@@ -291,7 +291,7 @@ def test_nothing_merges_that_is_not_fully_green_on_the_tip(snaps, review_only):
             reported = {r.name: r for r in s.checks.runs}
             assert not review_only and not s.pr.draft and s.pr.mergeable is True
             assert s.contains_base and s.follow_up_running is None and s.checks.sha == s.pr.head_sha
-            assert all(reported[n].conclusion == "success" for n in s.required_checks)
+            assert all(reported[n].conclusion in ("success", "neutral", "skipped") for n in s.required_checks)
             assert s.checks.state is CheckState.SUCCESS or (
                 s.checks.state is CheckState.NONE and s.auto_merge_without_checks
             )

@@ -111,10 +111,12 @@ def test_token_added_to_an_existing_file_reports_the_new_line_number(repo: Repo)
     assert "notes.txt:15: github-token" in result.stderr
 
 
-def test_allow_marker_lets_a_test_fixture_through(repo: Repo) -> None:
+def test_an_allow_marker_in_the_file_does_not_let_a_token_through(repo: Repo) -> None:
     repo.write("tests/fixture.py", f'FAKE = "{GITHUB_CLASSIC}"  # agentos: allow-secret\n')
 
-    assert repo.commit("tests/fixture.py").ok
+    result = repo.commit("tests/fixture.py")
+    assert not result.ok
+    assert "tests/fixture.py:1: github-token" in result.stderr
 
 
 def test_removing_a_committed_config_yaml_is_allowed(repo: Repo) -> None:

@@ -133,3 +133,12 @@ def test_ten_thousand_log_lines_redact_quickly() -> None:
     assert redacted[1234].endswith("leaked=[REDACTED:github-token]")
     assert redacted[1233] == lines[1233]
     assert elapsed < 1.0, f"10k lines took {elapsed:.3f}s"
+
+
+def test_a_password_in_a_url_is_redacted_keeping_user_and_host() -> None:
+    redacted = Redactor().redact("push to https://bot:hunter2hunter2@git.example.com/o/r.git refused")
+
+    assert redacted == "push to https://bot:[REDACTED:url-password]@git.example.com/o/r.git refused"
+    assert Redactor().redact("mail admin@example.com or see https://example.com/a@b") == (
+        "mail admin@example.com or see https://example.com/a@b"
+    )

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
 from orchestrator.process import run
+from orchestrator.security.secret_catalog import strict_label
 from orchestrator.security.secret_scan import (
     DIFF_ARGS,
+    AllowedSecret,
     blocked_paths,
     blocked_reason,
     may_contain_secret,
+    scan_bytes,
     scan_diff,
     scan_text,
 )
@@ -37,10 +41,50 @@ def test_realistic_non_secrets_are_not_reported(line: str) -> None:
     assert scan_text(line) == []
 
 
-def test_allow_marker_on_the_same_line_silences_only_that_line() -> None:
+def test_a_marker_in_the_file_changes_nothing() -> None:
+    """Only the operator's config can allow a finding: a comment the agent can type is inert."""
     text = f'FAKE = "{GITHUB_CLASSIC}"  # agentos: allow-secret\nREAL = "{OPENAI_LEGACY}"\n'
+    plain = f'FAKE = "{GITHUB_CLASSIC}"\nREAL = "{OPENAI_LEGACY}"\n'
 
-    assert [(f.line, f.kind) for f in scan_text(text)] == [(2, "openai-api-key")]
+    assert [(f.line, f.kind) for f in scan_text(text)] == [(1, "github-token"), (2, "openai-api-key")]
+    assert [f.fingerprint for f in scan_text(text)] == [f.fingerprint for f in scan_text(plain)]
+
+
+def test_operator_allow_list_needs_the_path_and_the_fingerprint() -> None:
+    text = f'FAKE = "{GITHUB_CLASSIC}"\nOTHER = "{OPENAI_LEGACY}"\n'
+    (first, second) = scan_text(text, "tests/fixtures/tokens.py")
+    assert first.fingerprint == "sha256:" + hashlib.sha256(GITHUB_CLASSIC.encode()).hexdigest()
+    assert GITHUB_CLASSIC not in first.describe() and first.describe().startswith(
+        "tests/fixtures/tokens.py:1: github-token (sha256:"
+    )
+    short = first.fingerprint[: len("sha256:") + 16]
+
+    exact = [AllowedSecret("tests/fixtures/tokens.py", first.fingerprint)]
+    by_glob = [AllowedSecret("tests/fixtures/*.py", short)]
+    assert scan_text(text, "tests/fixtures/tokens.py", exact) == [second]
+    assert scan_text(text, "tests/fixtures/tokens.py", by_glob) == [second]
+    # the same value elsewhere, another value at the path, or a fingerprint too short to mean anything: refused
+    assert len(scan_text(text, "src/app.py", exact)) == 2
+    assert (
+        len(scan_text(text, "tests/fixtures/tokens.py", [AllowedSecret("tests/fixtures/*.py", "sha256:")]))
+        == 2
+    )
+    assert scan_text(text, "tests/fixtures/tokens.py", [AllowedSecret("**", second.fingerprint)]) == [first]
+
+
+def test_raw_bytes_are_scanned_whatever_the_file_looks_like() -> None:
+    blob = b"\x00\x01\xff\xfe binary header\n" + b"\xc3(" + GITHUB_CLASSIC.encode() + b"\x00 tail\n"
+
+    (finding,) = scan_bytes(blob, "assets/logo.bin")
+    assert (finding.path, finding.line, finding.kind) == ("assets/logo.bin", 2, "github-token")
+
+
+def test_passwords_in_urls_are_redacted_and_refused_in_config_but_not_in_code() -> None:
+    line = "DATABASE = 'postgres://app:s3cretHunter2@db.internal/app'"
+    assert scan_text(line) == []
+    assert strict_label(line) == "a password in a URL"
+    assert strict_label("ghp_" + "a" * 36) == "a GitHub token"  # strict mode: placeholders count too
+    assert strict_label("see https://example.com/path and user@example.com") is None
 
 
 def test_two_secrets_on_one_line_are_both_reported_and_both_masked() -> None:

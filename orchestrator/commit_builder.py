@@ -1,0 +1,230 @@
+"""The commit is ours: an agent's result becomes a commit built in the trusted clone from the worktree's files
+read as data.
+
+- **What is included** follows `git add --all`: every path of the parent commit, plus every new file that
+  `.gitignore` does not exclude (git lists those — `ls-files --others --exclude-standard`, run against the
+  trusted clone with the worktree as its work tree and an empty index, so the agent's index, config,
+  attributes and hooks play no part; git does not follow a `.gitignore` that is a link).
+- **How a path is read** (`worktree_files.read_entry`): never through a link. A link becomes a link entry (its
+  target is the blob; the target is never read), a regular file is read with `O_NOFOLLOW` and hashed as the
+  bytes it holds (no filters, no attributes: `hash-object --no-filters`).
+- **What is refused**: nested repositories and new gitlinks, FIFOs, sockets and devices, files over GitHub's
+  100 MB limit, names that are not UTF-8 — each named in `Snapshot.refused`.
+- **What is left as the parent has it**: blocked paths (`publish_guard.blocked_reason`: the result file, any
+  `.git` component), whatever the agent did to them; existing gitlinks (submodule pointers).
+
+The agent's own commits are never used: a token committed and removed again never leaves the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.git import GitSettings, run_git
+from orchestrator.publish_guard import blocked_reason
+from orchestrator.result_contract import RESULT_FILE_NAME
+from orchestrator.worktree_files import Entry, StatKey, WorktreeReader
+
+MAX_FILE_BYTES = 100 * 1024 * 1024  # GitHub refuses larger files
+GITLINK = "160000"
+_MODES = {"link": "120000"}
+
+TreeEntries = dict[str, tuple[str, str]]  # path -> (mode, object id)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The tree the worktree holds, relative to the parent commit it started from."""
+
+    parent: str
+    before: TreeEntries  # the parent's tree
+    entries: TreeEntries  # the whole new tree
+    contents: dict[str, bytes] = field(default_factory=dict)  # new or changed blobs by path
+    dropped: tuple[str, ...] = ()  # blocked paths the agent wrote (beyond its result file): left as they were
+    refused: tuple[str, ...] = ()  # "path: why" — nothing is committed while any is left
+
+    @property
+    def changed(self) -> bool:
+        return self.entries != self.before
+
+    def changed_paths(self) -> tuple[str, ...]:
+        paths = self.entries.keys() | self.before.keys()
+        return tuple(sorted(p for p in paths if self.entries.get(p) != self.before.get(p)))
+
+
+def tree_entries(trusted: Path, treeish: str, settings: GitSettings) -> TreeEntries:
+    out = run_git(["ls-tree", "-r", "-z", "--full-tree", treeish], trusted, settings).stdout
+    entries: TreeEntries = {}
+    for record in out.split("\0"):
+        if record:
+            meta, _, path = record.partition("\t")
+            mode, _, sha = meta.split(" ")
+            entries[path] = (mode, sha)
+    return entries
+
+
+def read_worktree(
+    trusted: Path,
+    worktree: Path,
+    parent: str,
+    settings: GitSettings,
+    unchanged_if: Mapping[str, StatKey] | None = None,
+) -> Snapshot:
+    """Read the worktree as data against `parent` (a commit of the trusted clone).
+
+    `unchanged_if`: stat keys taken before the agent ran of paths that then held exactly the parent's
+    content; a path whose key is the same now (inode, size, mtime and ctime — ctime cannot be set back) keeps
+    the parent's entry without being read again."""
+    before = tree_entries(trusted, parent, settings)
+    gitlinks = [path for path, (mode, _) in before.items() if mode == GITLINK]
+    entries: TreeEntries = {path: before[path] for path in gitlinks}
+    contents: dict[str, bytes] = {}
+    dropped: list[str] = []
+    refused: list[str] = []
+    known = unchanged_if or {}
+    with WorktreeReader(worktree) as reader:
+        for path in sorted(_candidates(trusted, worktree, before, settings)):
+            if path in entries or any(path.startswith(link + "/") for link in gitlinks):
+                continue
+            if blocked_reason(path) is not None:
+                if path in before:
+                    entries[path] = before[path]
+                dropped.append(path)
+                continue
+            if path.endswith("/") or "\ufffd" in path:
+                why = "a nested git repository" if path.endswith("/") else "its name is not UTF-8"
+                refused.append(f"{path.rstrip('/')}: {why}")
+                continue
+            if path in known and path in before and reader.stat_key(path) == known[path]:
+                entries[path] = before[path]
+                continue
+            problem = _add_entry(
+                reader.entry(path, MAX_FILE_BYTES), path, before, entries, contents, len(parent)
+            )
+            if problem:
+                refused.append(problem)
+    dropped = [path for path in dropped if path != RESULT_FILE_NAME]  # the one expected there
+    return Snapshot(parent, before, entries, contents, tuple(dropped), tuple(refused))
+
+
+def _add_entry(
+    entry: Entry,
+    path: str,
+    before: TreeEntries,
+    entries: TreeEntries,
+    contents: dict[str, bytes],
+    id_length: int,
+) -> str | None:
+    """Record one read path; a refusal ("path: why") instead when it cannot be committed."""
+    if entry.kind in ("missing", "dir"):
+        return None
+    if entry.kind == "other":
+        return f"{path}: not a file, link or directory (a FIFO, socket or device)"
+    if entry.kind == "too-large":
+        return f"{path}: {entry.size} bytes, over GitHub's 100 MB file limit"
+    mode = _MODES.get(entry.kind) or ("100755" if entry.executable else "100644")
+    sha = blob_id(entry.data, id_length)
+    entries[path] = (mode, sha)
+    if before.get(path) != (mode, sha):
+        contents[path] = entry.data
+    return None
+
+
+def stat_keys(worktree: Path, paths: Iterable[str]) -> dict[str, StatKey]:
+    """Stat keys of `paths` now (see `read_worktree`); missing paths are left out."""
+    keys: dict[str, StatKey] = {}
+    with WorktreeReader(worktree) as reader:
+        for path in paths:
+            key = reader.stat_key(path)
+            if key is not None:
+                keys[path] = key
+    return keys
+
+
+def _candidates(
+    trusted: Path, worktree: Path, before: Mapping[str, object], settings: GitSettings
+) -> set[str]:
+    """Every path of the parent, plus new files git would add (ignored ones excluded; a nested repository
+    shows as `dir/`)."""
+    scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
+    env = {"GIT_WORK_TREE": str(worktree), "GIT_INDEX_FILE": str(scratch / "empty-index")}
+    out = run_git(["ls-files", "-z", "--others", "--exclude-standard"], trusted, settings, env=env).stdout
+    return set(before) | {name for name in out.split("\0") if name}
+
+
+def blob_id(data: bytes, id_length: int = 40) -> str:
+    """The object id git gives `data` as a blob (sha1, or sha256 in a sha256 repository)."""
+    digest = hashlib.sha256() if id_length == 64 else hashlib.sha1(usedforsecurity=False)
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def write_tree(trusted: Path, snapshot: Snapshot, settings: GitSettings) -> str:
+    """Write the snapshot's new blobs and its tree into the trusted clone; the tree id.
+
+    The parent's tree is read into a scratch index and only the differences are applied (its cached tree
+    hashes make `write-tree` rehash only the directories that changed)."""
+    scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
+    scratch.mkdir(parents=True)
+    try:
+        _write_blobs(trusted, scratch, snapshot, settings)
+        index = {"GIT_INDEX_FILE": str(scratch / "index")}
+        run_git(["read-tree", snapshot.parent], trusted, settings, env=index)
+        zero = "0" * len(snapshot.parent)
+        removed = [f"0 {zero}\t{path}\0" for path in sorted(snapshot.before.keys() - snapshot.entries.keys())]
+        changed = [
+            f"{mode} {sha}\t{path}\0"
+            for path, (mode, sha) in sorted(snapshot.entries.items())
+            if snapshot.before.get(path) != (mode, sha)
+        ]
+        if removed or changed:
+            args = ["update-index", "--add", "--remove", "--replace", "-z", "--index-info"]
+            run_git(args, trusted, settings, stdin="".join(removed + changed), env=index)
+        return run_git(["write-tree"], trusted, settings, env=index).stdout.strip()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_blobs(trusted: Path, scratch: Path, snapshot: Snapshot, settings: GitSettings) -> None:
+    if not snapshot.contents:
+        return
+    names = []
+    for number, data in enumerate(snapshot.contents.values()):
+        copy = scratch / f"blob-{number}"
+        copy.write_bytes(data)
+        names.append(str(copy))
+    out = run_git(
+        ["hash-object", "-w", "--no-filters", "--stdin-paths"],
+        trusted,
+        settings,
+        stdin="\n".join(names) + "\n",
+    ).stdout.split()
+    expected = [snapshot.entries[path][1] for path in snapshot.contents]
+    if out != expected:
+        raise RuntimeError(f"git hashed the blobs differently from us: {out[:3]} vs {expected[:3]}")
+
+
+def commit_tree(
+    trusted: Path,
+    tree: str,
+    parents: list[str],
+    message: str,
+    identity: tuple[str, str],
+    settings: GitSettings,
+) -> str:
+    """A commit of `tree` on `parents` in the trusted clone, by `identity` (name, e-mail)."""
+    name, email = identity
+    env = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+    args = ["commit-tree", tree, *(item for parent in parents for item in ("-p", parent)), "-F", "-"]
+    return run_git(args, trusted, settings, stdin=message, env=env).stdout.strip()
