@@ -219,12 +219,6 @@ else:
     done()
 """
 VERIFIER_CASES = {
-    "conflict markers": (
-        "Path('NOTES.md').write_text('a\\n<<<<<<< HEAD\\nours\\n=======\\ntheirs\\n>>>>>>> x\\n')",
-        "Path('NOTES.md').write_text('a\\nours and theirs\\n')",
-        "leftover conflict marker",
-        "NOTES.md",
-    ),
     "skipif(True)": (
         "p = Path('tests/test_core.py'); p.write_text(p.read_text().replace('def test_normalize', 'import pytest\\n\\n@pytest.mark.skipif(True, reason=\\'later\\')\\ndef test_normalize'))",
         "subprocess.run(['git', 'checkout', 'origin/main', '--', 'tests/test_core.py'], check=True)",
@@ -261,7 +255,37 @@ def test_the_verifier_refuses_with_the_reason_until_a_follow_up_fixes_it(sandbox
     assert ctx.forge.get_issue(REPO, number).state == "closed"
     tree = merged_tree(sandbox, tmp_path)
     assert (tree / "tests" / "test_core.py").exists() and not (tree / "env.txt").exists()
-    assert "<<<<<<<" not in (tree / "NOTES.md").read_text() if (tree / "NOTES.md").exists() else True
+
+
+def test_conflict_markers_pushed_to_a_pr_are_refused_with_the_reason(sandbox, tmp_path):
+    """Our own pushes never carry conflict markers (the publishing guard refuses them); a push by someone else
+    to the PR's branch can — the gate refuses it, and a follow-up fixes it."""
+    body = """
+    if "Address the verifier's findings" in prompt:
+        Path("NOTES.md").write_text("a\\nours and theirs\\n")
+        done(summary="resolved the leftover markers")
+    else:
+        slugify_files(); done()
+    """
+    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    ctx, number = s.ctx, s.seeded.issue_numbers[0]
+    work(ctx, sandbox)
+    pull = the_pull(sandbox)
+    other = tmp_path / "someone-else"
+    assert run(
+        ["git", "clone", "-q", "-b", pull["head"]["ref"], s.seeded.clone_url, str(other)], timeout=60
+    ).ok
+    (other / "NOTES.md").write_text("a\n<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> x\n")
+    for argv in (["add", "-A"], ["commit", "-qm", "notes"], ["push", "-q", "origin", "HEAD"]):
+        assert run(["git", "-C", str(other), *argv], timeout=60).ok
+    sandbox.wait_ci_idle(timeout=120)
+    report = pr_monitor.run(ctx)
+    assert not report.merged and report.follow_ups == [pull["number"]]
+    (follow_up,) = [e for e in events(ctx) if e["state"] == "fix_verifier"]
+    assert "NOTES.md: leftover conflict marker at line 2, 4, 6" in follow_up["reason"]
+    settle(ctx, sandbox, number)
+    assert ctx.forge.get_issue(REPO, number).state == "closed"
+    assert "<<<<<<<" not in (merged_tree(sandbox, tmp_path) / "NOTES.md").read_text()
 
 
 def test_moving_the_ci_workflow_away_waits_for_a_human(sandbox, tmp_path):
