@@ -193,6 +193,17 @@ def follow_up(
     ref = ref_claims.FollowUpClaim(pr.number, cls, number, pr.head_sha).ref
     if not ref_claims.claim(ctx.forge, repo.full_name, ref, pr.head_sha):
         return None
+    follow_up_task(ctx, repo, pr, kind, reason)
+    return ref
+
+
+def follow_up_task(ctx: JobContext, repo: RepoConfig, pr: PullRequest, kind: str, reason: str) -> Task | None:
+    """Queue a follow-up on the PR's own branch for the PR's task (fix CI, fix the verifier's findings, resolve
+    a conflict), carrying the reason. None when the task is escalated, queued or running already."""
+    task = task_of(ctx, repo, pr)
+    located = ctx.mailbox.locate(task.id)
+    if located is not None and located[0] in (TaskState.ESCALATED, TaskState.INBOX, TaskState.RUNNING):
+        return None
     goal = FOLLOW_UP_GOALS[kind].format(pr=pr.number, base=pr.base_ref)
     queued = replace(
         task,
@@ -209,7 +220,7 @@ def follow_up(
     metrics.record_event(
         ctx.paths.metrics, task=queued.id, repo=repo.full_name, pr=pr.number, state=kind, reason=reason[:500]
     )
-    return ref
+    return queued
 
 
 # --- close, ask, escalate ------------------------------------------------------------------------------------
