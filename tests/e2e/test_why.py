@@ -148,7 +148,10 @@ def test_why_while_running_waiting_on_ci_behind_base_needing_approval_and_merged
     dispatcher.run(ctx)
 
     worker = _run_queue_in_background(ctx)
-    _wait_for(lambda: "running on host" in now_line(why(ctx, number)))
+    # the task shows running as soon as it is claimed; the queue's decision follows a moment later
+    _wait_for(
+        lambda: "running on host" in now_line(why(ctx, number)) and "attempt 1 of 1" in why(ctx, number)
+    )
     running = why(ctx, number)
     assert f"running on host {ctx.host}" in running and "attempt 1 of 1 with worker" in running
     gate.touch()
