@@ -31,7 +31,12 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy orchestrator tests
 
-check: lint typecheck test
+# the layering written down as import contracts (pyproject.toml [tool.importlinter])
+.PHONY: contracts
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+check: lint typecheck contracts test
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

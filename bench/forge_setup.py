@@ -199,12 +199,11 @@ def repo_entry(
 def config_data(
     forge: SandboxForge, runtime: Path, repos: list[dict[str, Any]], workers: int = 2
 ) -> dict[str, Any]:
-    zero_agent = {
+    zero_agent = {  # run as a file: the sandbox shows it (read-only) and nothing else of this checkout
         "kind": "script",
-        "command": [sys.executable, "-m", "bench.zero_agent"],
+        "command": [sys.executable, str(ROOT / "bench" / "zero_agent.py")],
         "timeout_minutes": 2,
         "stall_minutes": 1,
-        "env": {"PYTHONPATH": str(ROOT)},
     }
     return {
         "runtime_dir": str(runtime),

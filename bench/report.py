@@ -65,6 +65,8 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _worktree_targets,
         _latency_targets,
         _host_targets,
+        _busy_targets,
+        _isolation_targets,
         _queue_targets,
     ]
     found: list[Target] = []
@@ -86,6 +88,34 @@ def _host_targets(s: dict[str, Any]) -> list[Target]:
             "issues",
         ),
         Target.at_most("h. duplicate PRs across hosts", h["duplicate_prs"], 0, "PRs"),
+    ]
+
+
+def _busy_targets(s: dict[str, Any]) -> list[Target]:
+    b = s["busy_queue"]
+    return [
+        Target.at_most(
+            "i. Ready → agent started, queue busy with a free worker (worst, 1-min cadence)",
+            b["free_worker"]["ready_to_started_s"]["max"],
+            60,
+            "s",
+        ),
+        Target.at_most(
+            "i. worker free → next task started, every worker busy (no later tick)",
+            b["all_busy"]["worker_free_to_started_s"],
+            10,
+            "s",
+        ),
+    ]
+
+
+def _isolation_targets(s: dict[str, Any]) -> list[Target]:
+    i = s["isolation_cost"]
+    return [
+        Target.at_most(
+            "j. sandbox cost per agent start (bwrap − none)", i["agent_start_overhead_ms"], 50, "ms"
+        ),
+        Target.at_most("j. sandbox cost per test step (bwrap − none)", i["test_step_overhead_ms"], 50, "ms"),
     ]
 
 

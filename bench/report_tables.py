@@ -31,6 +31,11 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         "worktree_overhead": ("d/g. orchestration overhead per task, agent time excluded", _worktree),
         "timeline": ("e/f. throughput and latency (zero-time agent, 1-minute cadences)", _timeline),
         "dashboard": ("dashboard build (bench/dashboard_bench.py)", _dashboard),
+        "busy_queue": (
+            "i. Ready → agent started while the queue is busy (long agent, 1-minute cadence)",
+            _busy,
+        ),
+        "isolation_cost": ("j. sandbox cost: agent start and test step, bwrap vs no isolation", _isolation),
     }
     lines: list[str] = []
     for key, (title, render) in renderers.items():
@@ -39,6 +44,19 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         lines += ["", title]
         section = sections[key]
         lines += [f"  FAILED: {section['error']}"] if "error" in section else render(section)
+    return lines
+
+
+def _isolation(s: dict[str, Any]) -> list[str]:
+    lines = [f"  repository of {s['files']} files, median of {s['repeats']} runs (ms)"]
+    for mode in ("none", "bwrap", "bwrap_allow"):
+        lines.append(
+            f"  {mode:<12} agent start {s['agent_start_ms'][mode]:>8.1f}   test step {s['test_step_ms'][mode]:>8.1f}"
+        )
+    lines.append(
+        f"  sandbox cost: agent start +{s['agent_start_overhead_ms']} ms, test step "
+        f"+{s['test_step_overhead_ms']} ms (egress proxy: +{s['allow_overhead_ms']} ms per start)"
+    )
     return lines
 
 
@@ -187,4 +205,27 @@ def _dashboard(s: dict[str, Any]) -> list[str]:
     return [
         f"  {s['events']} events ({s['events_file_bytes']} bytes): build {s['build_s']} s "
         f"(first {s['first_build_s']} s), html {s['html_bytes']} bytes"
+    ]
+
+
+def _busy(s: dict[str, Any]) -> list[str]:
+    rows = []
+    for case in ("free_worker", "all_busy"):
+        c = s[case]
+        for p in c["probes"]:
+            rows.append(
+                [
+                    case,
+                    c["workers"],
+                    p["issue"],
+                    p["busy_remaining_s"],
+                    p["tick_to_started_s"],
+                    p["ready_to_started_s"],
+                ]
+            )
+    headers = ["case", "workers", "issue", "busy left s", "tick→start s", "Ready→start s"]
+    free = s["all_busy"]["worker_free_to_started_s"]
+    return [
+        *table(headers, rows),
+        f"  long agent {s['agent_seconds']:g} s; every worker busy: worker free → next task started {free} s",
     ]

@@ -40,12 +40,35 @@ class Sizes:
     workers: tuple[int, ...]
     dashboard_events: int
     host_issues: int = 50
-    queue_prs: int = 20
+    busy_agent_seconds: float = 40.0  # (i) the long agent that keeps the queue busy
+    busy_probes: int = 3
+    isolation_files: int = 2000  # (j) the repo the sandbox cost is measured on
+    isolation_repeats: int = 15
+    queue_prs: int = 20  # (m) PRs through the merge queue
     queue_ci_minutes: int = 5
 
 
 FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
-QUICK = Sizes((1, 2), (3,), 0, ((1, 3),), 1, 200, 2, 1, 2, (1, 2), 2_000, 6, 8, 2)
+QUICK = Sizes(
+    (1, 2),
+    (3,),
+    0,
+    ((1, 3),),
+    1,
+    200,
+    2,
+    1,
+    2,
+    (1, 2),
+    2_000,
+    6,
+    busy_agent_seconds=6.0,
+    busy_probes=1,
+    isolation_files=50,
+    isolation_repeats=3,
+    queue_prs=8,
+    queue_ci_minutes=2,
+)
 
 
 def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -96,6 +119,16 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         bad = max(1, (sizes.queue_prs * 2) // 3)
         return queue_bench.run(workdir / "m", sizes.queue_prs, sizes.queue_ci_minutes, bad)
 
+    def busy() -> dict[str, Any]:
+        from bench import busy_queue
+
+        return busy_queue.run(workdir / "i", sizes.busy_agent_seconds, sizes.busy_probes)
+
+    def isolation() -> dict[str, Any]:
+        from bench import isolation_cost
+
+        return isolation_cost.run(workdir / "j", sizes.isolation_files, sizes.isolation_repeats)
+
     return {
         "a": idle,
         "b": task,
@@ -104,6 +137,8 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "e": flow,
         "dashboard": dashboard,
         "h": hosts,
+        "i": busy,
+        "j": isolation,
         "m": merge_queue,
     }
 
@@ -116,6 +151,8 @@ KEYS = {
     "e": "timeline",
     "dashboard": "dashboard",
     "h": "multi_host",
+    "i": "busy_queue",
+    "j": "isolation_cost",
     "m": "merge_queue",
 }
 

@@ -57,7 +57,7 @@ def chaos_agents(workdir: Path, seed: int, names: tuple[str, ...] = AGENTS) -> d
         "CHAOS_STATE_DIR": str(workdir / "agent-state"),
         "CHAOS_SEED": str(seed),
     }
-    return {
+    agents: dict[str, Any] = {
         name: {
             "kind": "script",
             "command": [sys.executable, "-m", "chaos.agent"],
@@ -67,6 +67,9 @@ def chaos_agents(workdir: Path, seed: int, names: tuple[str, ...] = AGENTS) -> d
         }
         for name in names
     }
+    # The chaos agent is part of the harness, not an agent under test: it keeps its script state outside the
+    # worktree (CHAOS_STATE_DIR) and imports this checkout, which the sandbox hides by design.
+    return {"isolation": "none", **agents}
 
 
 def overrides(workdir: Path, plan: ChaosPlan, forge: SandboxForge) -> dict[str, Any]:

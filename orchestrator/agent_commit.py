@@ -93,13 +93,16 @@ def prepare(
     trusted = layout.trusted
     head = git.head_sha(worktree, settings=settings)
     on_forge = git.head_exists(trusted, f"refs/remotes/origin/{branch}", settings)
+    # the lease is the branch as last fetched — usually H; not when the queue started the worktree from a
+    # newer base tip because the branch held no work of its own (a parked task: the push is a fast-forward)
+    seen = git.head_sha(trusted, f"refs/remotes/origin/{branch}", settings) if on_forge else ""
     start = StartPoint(
         trusted,
         worktree,
         branch,
         f"refs/remotes/origin/{base_branch}",
         head,
-        head if on_forge else "",
+        seen,
         unchanged_if=_pristine_stats(trusted, worktree, head, settings),
     )
     start = _restore_unpushed(start, task_id, settings)

@@ -145,7 +145,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_issue_action(args: argparse.Namespace) -> int:
     from orchestrator.control_actions import ActionFailed
     from orchestrator.control_hooks import close_issue, retry_issue
-    from orchestrator.jobs.entry import build_context
+    from orchestrator.job_context import build_context
     from orchestrator.policy.control_commands import IssueRef
 
     repo_name, _, number = args.issue.rpartition("#")
@@ -170,7 +170,7 @@ def cmd_issue_action(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from orchestrator.control_actions import ActionFailed
-    from orchestrator.jobs.entry import build_context
+    from orchestrator.job_context import build_context
     from orchestrator.jobs.strategic_planner import answer_plan
 
     ctx = build_context(load_config(args.config))

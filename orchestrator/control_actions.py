@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator.job_registry import CONTROL_JOB, JOB_NAMES
 from orchestrator.models import TaskState
 from orchestrator.policy.control_commands import (
     Approve,
@@ -35,7 +36,7 @@ from orchestrator.policy.control_commands import (
     Why,
     help_text,
 )
-from orchestrator.switches import KNOWN_JOBS, Switches, SwitchState
+from orchestrator.switches import Switches, SwitchState
 
 MAX_TASKS_LISTED = 10
 
@@ -161,7 +162,7 @@ class LocalControlActions:
         state = self._switches.reload()
         lines = [_global_line(state)]
         off_repos = [r.key for r in self._repos if not r.enabled or not state.repo(r.key).on]
-        off_jobs = [name for name in KNOWN_JOBS if not state.job(name).on]
+        off_jobs = [name for name in JOB_NAMES if not state.job(name).on]
         lines.append(f"repos off: {', '.join(off_repos) or 'none'}")
         lines.append(f"jobs off: {', '.join(off_jobs) or 'none'}")
         counts = {s: len(self._mailbox.list(s)) for s in TaskState}
@@ -180,9 +181,9 @@ class LocalControlActions:
     def jobs(self) -> str:
         state = self._switches.reload()
         lines = []
-        for name in KNOWN_JOBS:
+        for name in JOB_NAMES:
             switch = state.job(name)
-            note = " (always runs)" if name == "telegram_control" else ""
+            note = " (always runs)" if name == CONTROL_JOB else ""
             lines.append(f"{name}: {'on' if switch.on else 'off'}{note}")
         return "\n".join(lines)
 

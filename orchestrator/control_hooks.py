@@ -18,7 +18,7 @@ An issue a human closes on GitHub directly is cleaned up by the `claim_sweeper` 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -42,14 +42,19 @@ QUEUED_STATES = (TaskState.INBOX, TaskState.RUNNING)
 CLOSED_STATES = (TaskState.INBOX, TaskState.BLOCKED, TaskState.ESCALATED)
 
 
-def build_hooks(ctx: JobContext) -> ControlHooks:
+PlanAnswer = Callable[[JobContext, str, str], str]  # (ctx, "plan:<id>[:skip]", actor) → the reply
+
+
+def build_hooks(ctx: JobContext, answer_plan: PlanAnswer) -> ControlHooks:
+    """The Telegram actions on GitHub; `answer_plan` is the strategic planner's (passed in by the caller, so
+    this module never imports a job)."""
     return ControlHooks(
         retry=lambda ref, actor: retry_issue(ctx, ref, actor),
         close=lambda ref, actor: close_issue(ctx, ref, actor),
         budget_decision=lambda ref, actor: _noted(
             ctx, "budget", ref, actor, budget_decision(ctx, ref, actor)
         ),
-        approve=lambda ref, actor: _answer_plan(ctx, ref, actor),
+        approve=lambda ref, actor: answer_plan(ctx, ref, actor),
         why=lambda ref: _why(ctx, ref),
     )
 
@@ -66,12 +71,6 @@ def _why(ctx: JobContext, ref: IssueRef) -> str:
 
     resolve_repo(ctx, ref.repo)  # a repo that is not configured: ActionFailed naming the configured ones
     return why_text(ctx.config, ctx.paths, ref, ctx.forge, ctx.clock())
-
-
-def _answer_plan(ctx: JobContext, ref: str, actor: str) -> str:
-    from orchestrator.jobs.strategic_planner import answer_plan
-
-    return answer_plan(ctx, ref, actor)
 
 
 def resolve_repo(ctx: JobContext, name: str) -> RepoConfig:

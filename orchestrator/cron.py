@@ -18,38 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import process
+from orchestrator.job_registry import JOBS
 
 BEGIN = "# >>> agent-os: managed by `bin/agentos cron install` — edits inside this block are replaced >>>"
 END = "# <<< agent-os <<<"
-
-
-@dataclass(frozen=True)
-class Cadence:
-    job: str
-    schedule: str  # cron expression
-    every_minutes: int  # the same cadence for systemd timers
-    at: str | None = None  # systemd OnCalendar for daily jobs
-
-
-CADENCES: tuple[Cadence, ...] = (
-    Cadence("dispatcher", "* * * * *", 1),
-    Cadence("pr_monitor", "* * * * *", 1),
-    Cadence("queue", "*/5 * * * *", 5),
-    Cadence("telegram_control", "* * * * *", 1),
-    Cadence("daily_digest", "0 8 * * *", 1440, at="*-*-* 08:00:00"),
-    Cadence("backlog_groomer", "15 6 * * *", 1440, at="*-*-* 06:15:00"),
-    Cadence("incident_scanner", "0 */6 * * *", 360),
-    Cadence("log_analyzer", "30 6 * * 1", 10080, at="Mon *-*-* 06:30:00"),
-    Cadence("agent_scorer", "45 5 * * *", 1440, at="*-*-* 05:45:00"),
-    Cadence(
-        "strategic_planner", "*/15 * * * *", 15
-    ),  # its own gate plans once per sprint; approvals are quick
-    Cadence("product_inspector", "30 7 * * *", 1440, at="*-*-* 07:30:00"),
-    Cadence("dependency_watcher", "0 5 * * *", 1440, at="*-*-* 05:00:00"),
-    Cadence("codebase_memory", "0 */6 * * *", 360),
-    Cadence("dashboard", "0 * * * *", 60),
-    Cadence("claim_sweeper", "20 * * * *", 60),
-)
 
 
 class CronError(Exception):
@@ -61,8 +33,10 @@ def render_block(root: Path, config_path: Path | None, runtime_dir: Path | None 
     env = f"AGENT_OS_CONFIG={_quote(str(config_path))} " if config_path else ""
     log = _quote(str(runtime_dir / "logs" / "cron.log")) if runtime_dir else "runtime/logs/cron.log"
     lines = [BEGIN]
-    for c in CADENCES:
-        lines.append(f"{c.schedule} cd {_quote(str(root))} && {env}bin/cron-run {c.job} >> {log} 2>&1")
+    for job in JOBS:
+        lines.append(
+            f"{job.cadence.schedule} cd {_quote(str(root))} && {env}bin/cron-run {job.name} >> {log} 2>&1"
+        )
     lines.append(END)
     return "\n".join(lines) + "\n"
 
@@ -190,15 +164,16 @@ def systemd_units(root: Path, config_path: Path | None, runtime_dir: Path | None
     env = f"Environment=AGENT_OS_CONFIG={config_path}\n" if config_path else ""
     secrets = (runtime_dir or root / "runtime") / "secrets.env"
     env += f"EnvironmentFile=-{secrets}\n"  # "-": a missing file is not an error (the job then says what is)
-    for c in CADENCES:
-        name = f"agent-os-{c.job.replace('_', '-')}"
+    for job in JOBS:
+        c = job.cadence
+        name = f"agent-os-{job.name.replace('_', '-')}"
         units[f"{name}.service"] = (
-            f"[Unit]\nDescription=Agent OS {c.job}\n\n[Service]\nType=oneshot\n"
-            f"WorkingDirectory={root}\n{env}ExecStart={root}/bin/cron-run {c.job}\n"
+            f"[Unit]\nDescription=Agent OS {job.name}\n\n[Service]\nType=oneshot\n"
+            f"WorkingDirectory={root}\n{env}ExecStart={root}/bin/cron-run {job.name}\n"
         )
         when = f"OnCalendar={c.at}\n" if c.at else f"OnBootSec=1min\nOnUnitActiveSec={c.every_minutes}min\n"
         units[f"{name}.timer"] = (
-            f"[Unit]\nDescription=Agent OS {c.job} every {c.every_minutes} min\n\n[Timer]\n{when}"
+            f"[Unit]\nDescription=Agent OS {job.name} every {c.every_minutes} min\n\n[Timer]\n{when}"
             "Persistent=true\n\n[Install]\nWantedBy=timers.target\n"
         )
     return units

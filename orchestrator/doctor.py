@@ -64,6 +64,7 @@ def run_checks(
     checks.append(secrets)
     checks += list(_runtime_checks(config))
     checks += list(_agent_checks(config, env))
+    checks += _isolation_checks(config)
     checks += list(_github_checks(config, env, forge_factory))
     checks += _cron_checks(config, env, run_cron_lines)
     if config.telegram.enabled:
@@ -207,6 +208,14 @@ def _agent_checks(config: Config, environ: Mapping[str, str]) -> Iterator[Check]
         yield Check(f"agent {name}", key_ok, detail, fix)
 
 
+def _isolation_checks(config: Config) -> list[Check]:
+    """The isolation in force (containment/report.py): bwrap working, user namespaces, uid inside, network."""
+    from orchestrator.config.settings import isolation_of
+    from orchestrator.containment.report import doctor_checks
+
+    return [Check(c.name, c.ok, c.detail, c.fix) for c in doctor_checks(isolation_of(config))]
+
+
 def _version(binary: str) -> str:
     try:
         res = process.run([binary, "--version"], timeout=20)
@@ -281,7 +290,7 @@ def _board_check(forge: Forge, key: str, owner: str, number: int, field: str) ->
 def _default_forge(config: Config, environ: Mapping[str, str]) -> Forge:
     """The jobs' client, but with one try and a short timeout."""
     from orchestrator.cron_preflight import one_try
-    from orchestrator.jobs.entry import build_context
+    from orchestrator.job_context import build_context
 
     return build_context(one_try(config), dict(environ)).forge
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orchestrator import metrics
+from orchestrator.config.settings import isolation_of
+from orchestrator.containment.report import escalation_note
 from orchestrator.decision_hooks import note_escalated
 from orchestrator.github.errors import GitHubError
 from orchestrator.models import Task, TaskState
@@ -35,6 +37,7 @@ def escalate(
     notify: NotifyFn | None = None,
 ) -> None:
     ref = f"{repo.full_name}#{task.issue}"
+    reason = escalation_note(reason, isolation_of(ctx.config))  # says so when agents run unisolated
     note_escalated(ctx, task, reason)  # views: the decision `agentos why` shows
     if not _post(ctx, repo, task, reason):
         return  # recorded as pending: the queue's repair pass posts it on a later tick

@@ -41,6 +41,7 @@ from orchestrator.git_runner import (
     PoolExhausted,
     PushRefused,
     PushRejected,
+    abort_rebase,
     git_env,
     run_git,
 )
@@ -275,16 +276,6 @@ def rebase(worktree: Path, onto: str, settings: GitSettings = DEFAULT_SETTINGS) 
             raise GitConflict(exc.cmd, exc.returncode, exc.stderr, conflicts) from exc
         raise
     return head_sha(worktree, settings=settings)
-
-
-def abort_rebase(worktree: Path, settings: GitSettings = DEFAULT_SETTINGS) -> bool:
-    """Abort a rebase in progress (left by a crash or a conflict); True if there was one."""
-    for name in ("rebase-merge", "rebase-apply"):
-        git_path = run_git(["rev-parse", "--git-path", name], worktree, settings).stdout.strip()
-        if (worktree / git_path).exists():
-            run_git(["rebase", "--abort"], worktree, settings)
-            return True
-    return False
 
 
 def __getattr__(name: str) -> Any:

@@ -145,3 +145,13 @@ def run_git(
     if result.returncode not in ok_codes:
         raise GitError(argv, result.returncode, "\n".join(t for t in (result.stderr, result.stdout) if t))
     return result
+
+
+def abort_rebase(worktree: Path, settings: GitSettings = DEFAULT_SETTINGS) -> bool:
+    """Abort a rebase in progress (left by a crash or a conflict); True if there was one."""
+    for name in ("rebase-merge", "rebase-apply"):
+        git_path = run_git(["rev-parse", "--git-path", name], worktree, settings).stdout.strip()
+        if (worktree / git_path).exists():
+            run_git(["rebase", "--abort"], worktree, settings)
+            return True
+    return False

@@ -134,6 +134,16 @@ def local_process_alive(host: str, pid: int) -> bool:
     return True
 
 
+def queue_order(task: Task, mtime: datetime) -> tuple[object, ...]:
+    """Highest priority first, then oldest (`created_at`, else the file's mtime); ties keep the dispatcher's
+    order by repo, issue number and generation — numbers compared as numbers (#1 before #10), not as the
+    characters of the task id."""
+    created = task.created_at or mtime
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (-task.priority, created, task.repo, task.issue, task.generation)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -307,18 +317,15 @@ class Mailbox:
         return entries
 
     def next_tasks(self, limit: int) -> builtins.list[Task]:
-        """Up to `limit` inbox tasks, highest priority first, then oldest. Malformed ones are quarantined."""
-        ready: builtins.list[tuple[int, datetime, str, Task]] = []
+        """Up to `limit` inbox tasks in queue order (`queue_order`). Malformed ones are quarantined."""
+        ready: builtins.list[tuple[tuple[object, ...], Task]] = []
         for entry in self.list(TaskState.INBOX):
             if entry.task is None:
                 self._quarantine(entry.path, entry.error or "unreadable")
                 continue
-            created = entry.task.created_at or entry.mtime
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=UTC)
-            ready.append((-entry.task.priority, created, entry.id, entry.task))
-        ready.sort(key=lambda item: item[:3])
-        return [item[3] for item in ready[: max(limit, 0)]]
+            ready.append((queue_order(entry.task, entry.mtime), entry.task))
+        ready.sort(key=lambda item: item[0])
+        return [task for _, task in ready[: max(limit, 0)]]
 
     def expired_leases(
         self, now: datetime, lease_seconds: float, is_alive: Callable[[str, int], bool]

@@ -212,6 +212,7 @@ class AgentRun:
     is_error: bool = False
     error: str = ""  # a one-line reason when is_error / timed out / crashed
     rate_limited: bool = False  # quota or rate-limit error reported by the CLI
+    retry_after_s: float | None = None  # how long the provider asked us to wait, when the CLI said
     cost_usd: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.store import update_json
+from orchestrator.telegram import Button as Button
+from orchestrator.telegram import SendFailed as SendFailed
 
 if TYPE_CHECKING:
     from orchestrator.config import Config
@@ -27,15 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Button = tuple[str, str]  # (label, callback_data), e.g. ("Retry", "retry:owner/name#12")
 MAX_CALLBACK_BYTES = 64  # Telegram's limit for callback_data
 SEVERITIES = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _SEVERITY_PREFIX = {"info": "", "warning": "⚠️ ", "error": "🛑 "}
 _SAMPLES_KEPT = 3
-
-
-class SendFailed(Exception):
-    """A Sender could not deliver a message (network, API error). The notification stays in the log."""
 
 
 class Sender(Protocol):

@@ -1,8 +1,10 @@
 """The one place that starts outside processes.
 
-Every process runs in its own process group with a hard timeout and an optional stall timeout (no output
-for N seconds); on either, the whole group is killed (SIGTERM, then SIGKILL), so nothing is left running in a
-worktree after its wrapper is gone.
+Every process runs in its own process group (and session) with a hard timeout and an optional stall timeout
+(no progress for N seconds: any output, or only the output lines a `progress` predicate accepts); on either,
+everything the process started is killed (SIGTERM, then SIGKILL): its group, its session and — when the
+caller gave a `marker` (a random value of the AGENTOS_RUN variable in its environment) — every process
+carrying that marker, found through /proc, so a child that moved to a new session is not missed either.
 """
 
 from __future__ import annotations
@@ -52,11 +54,16 @@ def run(
     stall_timeout: float | None = None,
     max_output: int = 4 * 1024 * 1024,
     on_start: Callable[[int], None] | None = None,
+    progress: Callable[[str], bool] | None = None,
+    marker: str | None = None,
 ) -> ProcessResult:
     """Run argv to completion (or until a timeout) and return what it printed, bounded to max_output.
 
     `on_start(pid)` is called once the process exists (its pid is also its process-group id), so a caller can
     record it — e.g. in a task lease — and a later recovery can kill a group orphaned by a crash.
+    `progress(line)` decides which complete stdout lines count as progress for the stall timeout (None: any
+    output on either stream does). `marker`: the value of AGENTOS_RUN the caller put in `env`; every process
+    carrying it is killed with the group.
     """
     start = time.monotonic()
     try:
@@ -77,17 +84,19 @@ def run(
         # A writer thread: a child that never reads stdin (or fills stdout first) cannot block us past the
         # timeout, whatever the size of the input.
         threading.Thread(target=_feed, args=(proc.stdin, stdin.encode()), daemon=True).start()
-    out, err, timed_out, stalled = _pump(proc, start, timeout, stall_timeout, max_output)
+    started = start_time(proc.pid)
+    since = int(started) if started is not None and marker is not None else None
+    out, err, timed_out, stalled = _pump(proc, start, timeout, stall_timeout, max_output, progress)
     leftovers = False
     if timed_out or stalled:
-        kill_group(proc.pid, reap=proc.poll)
+        kill_tree(proc.pid, marker, reap=proc.poll, since=since)
         proc.wait()
         returncode: int | None = None
     else:
         returncode = proc.wait()
-        if group_alive(proc.pid):  # daemons the command started must not outlive it
+        if members(proc.pid, marker, since):  # daemons the command started must not outlive it
             leftovers = True
-            kill_group(proc.pid)
+            kill_tree(proc.pid, marker, since=since)
     return ProcessResult(
         argv=tuple(argv),
         returncode=returncode,
@@ -119,8 +128,10 @@ def _pump(
     timeout: float,
     stall_timeout: float | None,
     max_output: int,
+    progress: Callable[[str], bool] | None = None,
 ) -> tuple[bytes, bytes, bool, bool]:
     assert proc.stdout is not None and proc.stderr is not None
+    lines = _LineWatch(progress) if progress is not None else None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, "out")
     sel.register(proc.stderr, selectors.EVENT_READ, "err")
@@ -139,7 +150,8 @@ def _pump(
                 sel.unregister(key.fileobj)
                 open_streams -= 1
                 continue
-            last_output = time.monotonic()
+            if lines is None or (key.data == "out" and lines.feed(chunk)):
+                last_output = time.monotonic()
             buf = buffers[key.data]
             buf.extend(chunk)
             if len(buf) > max_output:
@@ -154,27 +166,65 @@ def _pump(
     return bytes(buffers["out"]), bytes(buffers["err"]), False, False
 
 
-def kill_group(pgid: int, grace: float = 2.0, reap: Callable[[], object] | None = None) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after `grace` seconds.
+class _LineWatch:
+    """Splits stdout into lines and says whether a chunk completed a line the predicate calls progress."""
 
-    `reap` (e.g. Popen.poll) is called while waiting so an exited group leader does not linger as a zombie
-    that keeps the group looking alive.
-    """
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    MAX_LINE = 4 * 1024 * 1024
+
+    def __init__(self, progress: Callable[[str], bool]) -> None:
+        self.progress = progress
+        self.partial = b""
+
+    def feed(self, chunk: bytes) -> bool:
+        data = self.partial + chunk
+        *complete, self.partial = data.split(b"\n")
+        if len(self.partial) > self.MAX_LINE:
+            self.partial = b""  # a runaway line is not progress; drop it rather than grow without bound
+        return any(self.progress(line.decode(errors="replace")) for line in complete)
+
+
+def kill_group(pgid: int, grace: float = 2.0, reap: Callable[[], object] | None = None) -> None:
+    """SIGTERM the process group (and its session), then SIGKILL whatever is left after `grace` seconds."""
+    kill_tree(pgid, None, grace, reap)
+
+
+def kill_tree(
+    pgid: int | None,
+    marker: str | None = None,
+    grace: float = 2.0,
+    reap: Callable[[], object] | None = None,
+    since: int | None = None,
+) -> None:
+    """SIGTERM every process of the group `pgid`, of the session `pgid` and (with `marker`) every process whose
+    environment carries AGENTOS_RUN=marker; SIGKILL whatever is left after `grace` seconds, and wait (briefly)
+    until they are gone. `reap` (e.g. Popen.poll) keeps an exited leader from lingering as a zombie."""
+    _signal_all(pgid, marker, signal.SIGTERM, since)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if reap is not None:
             reap()
-        if not group_alive(pgid):
+        if not members(pgid, marker, since):
             return
         time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+    _signal_all(pgid, marker, signal.SIGKILL, since)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and members(pgid, marker, since):
+        if reap is not None:
+            reap()
+        time.sleep(0.02)
+
+
+def _signal_all(pgid: int | None, marker: str | None, signum: signal.Signals, since: int | None) -> None:
+    if pgid is not None and pgid > 1:  # killpg(0) would be our own group
+        try:
+            os.killpg(pgid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in members(pgid, marker, since):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def group_alive(pgid: int) -> bool:
@@ -185,20 +235,49 @@ def group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    proc = Path("/proc")
-    if not proc.is_dir():
+    if not Path("/proc").is_dir():
         return True
-    return any(_running_member(stat, pgid) for stat in proc.glob("[0-9]*/stat"))
+    return bool(members(pgid, None))
 
 
-def _running_member(stat: Path, pgid: int) -> bool:
+def members(pgid: int | None, marker: str | None = None, since: int | None = None) -> list[int]:
+    """Running (non-zombie) processes in the group or session `pgid`, or carrying AGENTOS_RUN=`marker`.
+
+    `since` (clock ticks since boot, as in /proc/PID/stat): processes started earlier cannot carry the
+    marker — their environment is not read (a run's processes all start after its first one)."""
+    group = str(pgid) if pgid is not None and pgid > 1 else None
+    needle = f"AGENTOS_RUN={marker}".encode() if marker else None
+    own = os.getpid()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == own:
+            continue
+        fields = _stat_fields(entry / "stat")
+        if len(fields) < 20 or fields[0] in ("Z", "X"):
+            continue
+        in_group = group is not None and group in (fields[2], fields[3])
+        may_carry = needle is not None and (since is None or int(fields[19]) >= since)
+        if in_group or (may_carry and needle is not None and _has_marker(entry, needle)):
+            found.append(pid)
+    return found
+
+
+def _stat_fields(stat: Path) -> list[str]:
+    """/proc/PID/stat after "pid (comm) ": state ppid pgrp session … (comm may hold spaces and parentheses)."""
     try:
         text = stat.read_text()
     except OSError:
+        return []
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _has_marker(entry: Path, needle: bytes) -> bool:
+    try:
+        environ = (entry / "environ").read_bytes()
+    except OSError:
         return False
-    # /proc/PID/stat: "pid (comm) state ppid pgrp ..." — comm may contain spaces and parentheses.
-    fields = text[text.rfind(")") + 2 :].split()
-    return len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z"
+    return needle + b"\0" in environ or environ.endswith(needle)
 
 
 def tail(text: str, limit: int = _TAIL_BYTES) -> str:
@@ -228,18 +307,29 @@ def is_running(pid: int) -> bool:
     return bool(fields) and fields[0] != "Z"
 
 
-def write_pidfile(path: Path, pid: int) -> None:
-    path.write_text(f"{pid} {start_time(pid) or '-'}\n")
+def write_pidfile(path: Path, pid: int, marker: str | None = None) -> None:
+    """Record `pid` (a process-group and session leader), its start time and the run's marker."""
+    path.write_text(f"{pid} {start_time(pid) or '-'} {marker or '-'}\n")
 
 
 def kill_recorded_group(path: Path) -> bool:
-    """Kill the process group recorded in a pid file if that very process (same start time) still runs."""
+    """Kill everything a recorded run started, even when the leader itself is already dead.
+
+    Members of the recorded group or session are killed when the leader is gone or is the very process
+    recorded (same start time; a pid reused by an unrelated process means the old group is gone, since a
+    group id stays allocated while any member lives). Processes carrying the recorded marker are killed in
+    any case. True when anything was found to kill.
+    """
     try:
-        pid_text, _, started = path.read_text().strip().partition(" ")
+        pid_text, started, marker = ([*path.read_text().split(), "-", "-"])[:3]
         pid = int(pid_text)
     except (OSError, ValueError):
         return False
-    if not is_running(pid) or (started != "-" and start_time(pid) != started):
+    reused = is_running(pid) and started != "-" and start_time(pid) != started
+    group = None if reused else pid
+    mark = marker if marker != "-" else None
+    since = int(started) if started.isdigit() else None
+    if not members(group, mark, since):
         return False
-    kill_group(pid)
+    kill_tree(group, mark, since=since)
     return True

@@ -9,8 +9,6 @@ closing keywords (`Closes #12`) and @mentions put in code spans so it cannot clo
 
 from __future__ import annotations
 
-import hashlib
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,23 +16,26 @@ from typing import Any, Protocol
 import jinja2
 
 from orchestrator.models import AgentResult, AgentRun, Task
+from orchestrator.untrusted_text import AGENT_TEXT_MAX_BYTES as AGENT_TEXT_MAX_BYTES
+from orchestrator.untrusted_text import agent_text as agent_text
+from orchestrator.untrusted_text import code_block as code_block
+from orchestrator.untrusted_text import data_block as data_block
+from orchestrator.untrusted_text import neutralize_references as neutralize_references
+from orchestrator.untrusted_text import sanitize_untrusted as sanitize_untrusted
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-COMMENT_KINDS = ("picked_up", "pr_opened", "needs_info", "merged", "escalated", "wedged", "needs_approval")
+COMMENT_KINDS = (
+    "picked_up",
+    "pr_opened",
+    "needs_info",
+    "merged",
+    "escalated",
+    "wedged",
+    "needs_approval",
+    "waiting",
+)
 DEFAULT_README_MAX_BYTES = 16 * 1024
 DEFAULT_FIELD_MAX_BYTES = 64 * 1024
-AGENT_TEXT_MAX_BYTES = 8 * 1024
-
-# Zero-width, invisible and bidirectional-control characters, soft hyphen, BOM and the tag block.
-_INVISIBLE_RE = re.compile(
-    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f]"
-)
-_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_HTML_COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
-_CLOSING_REF_RE = re.compile(
-    r"\b((?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b\s*:?\s*)((?:[\w.-]+/[\w.-]+)?#\d+)", re.IGNORECASE
-)
-_MENTION_RE = re.compile(r"(?<![\w`/@])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]+)?)")
 
 
 class UnknownCommentKind(ValueError):
@@ -76,43 +77,6 @@ class AttemptLike(Protocol):
     def tests(self) -> TestRunLike | None: ...
     @property
     def files_changed(self) -> tuple[str, ...]: ...
-
-
-def sanitize_untrusted(text: str, max_bytes: int) -> str:
-    """Strip HTML comments, invisible / bidi / control characters; truncate to max_bytes (UTF-8) with a note."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL_RE.sub("", _INVISIBLE_RE.sub("", text))
-    text = _HTML_COMMENT_RE.sub("", text)  # after removing invisibles, so `<!\u200b--` cannot dodge it
-    encoded = text.encode("utf-8")
-    if len(encoded) <= max_bytes:
-        return text
-    kept = encoded[: max(max_bytes, 0)].decode("utf-8", errors="ignore")
-    omitted = len(encoded) - len(kept.encode("utf-8"))
-    return f"{kept}\n\n[truncated: {omitted} bytes omitted]"
-
-
-def neutralize_references(text: str) -> str:
-    """Put `Closes #12`-style references and @mentions in code spans (agent text posted to GitHub)."""
-    text = _CLOSING_REF_RE.sub(lambda m: f"{m.group(1)}`{m.group(2)}`", text)
-    return _MENTION_RE.sub(lambda m: f"`@{m.group(1)}`", text)
-
-
-def data_block(text: str, label: str) -> str:
-    """`text` between DATA markers; the nonce is derived from the content, so it cannot forge the end."""
-    nonce = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return f"<<<DATA {label} {nonce}>>>\n{text}\n<<<END DATA {nonce}>>>"
-
-
-def code_block(text: str, info: str = "") -> str:
-    """A fenced code block whose fence is longer than any backtick run inside `text`."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{text}\n{fence}"
-
-
-def agent_text(text: str, max_bytes: int = AGENT_TEXT_MAX_BYTES) -> str:
-    """An agent's words made safe to post on GitHub."""
-    return neutralize_references(sanitize_untrusted(text, max_bytes)).strip()
 
 
 @cache

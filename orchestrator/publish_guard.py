@@ -26,7 +26,7 @@ from orchestrator.result_contract import RESULT_FILE_NAME
 from orchestrator.security.secret_scan import AllowedSecret, Finding, scan_text
 
 if TYPE_CHECKING:
-    from orchestrator.git import GitSettings
+    from orchestrator.git_runner import GitSettings
 
 _BLOCKED_NAMES = {
     RESULT_FILE_NAME.lower(): "the agent's result file is a message to Agent OS, never published"
@@ -60,7 +60,7 @@ def blocked_reason(path: str) -> str | None:
 
 def check_new_commits(trusted: Path, sha: str, settings: GitSettings) -> None:
     """Raise PublishRefused if any object a push of `sha` would send holds a secret or a blocked path."""
-    from orchestrator.git import run_git
+    from orchestrator.git_runner import run_git
 
     listing = run_git(["rev-list", "--objects", sha, "--not", "--remotes=origin"], trusted, settings).stdout
     named: dict[str, str] = {}
@@ -88,7 +88,7 @@ def check_new_commits(trusted: Path, sha: str, settings: GitSettings) -> None:
 
 
 def _cat(trusted: Path, kind: str, object_id: str, size: int, settings: GitSettings) -> str:
-    from orchestrator.git import run_git
+    from orchestrator.git_runner import run_git
 
     return run_git(["cat-file", kind, object_id], trusted, settings, max_output=size + 4096).stdout
 
@@ -104,7 +104,7 @@ def message_problems(message: str, contains_known: Callable[[str], bool]) -> lis
 
 def diff_problems(trusted: Path, parent: str, tree: str, settings: GitSettings) -> list[DiffProblem]:
     """Conflict markers and whitespace errors on the lines `tree` adds to `parent` (binary files skipped)."""
-    from orchestrator.git import run_git
+    from orchestrator.git_runner import run_git
 
     args = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "-U3", parent, tree]
     return check_diff(run_git(args, trusted, settings, max_output=256 * 1024 * 1024).stdout)
@@ -120,7 +120,7 @@ def reverted_base_changes(
 ) -> list[str]:
     """Paths the base changed between `old_base` and `new_base`, the branch (`head`) never touched, and the
     `result` tree puts back as they were in `old_base`: integrating the base must not undo its changes."""
-    from orchestrator.git import run_git
+    from orchestrator.git_runner import run_git
 
     out = run_git(["diff-tree", "-r", "-z", "--no-renames", old_base, new_base], trusted, settings).stdout
     fields = out.split("\0")

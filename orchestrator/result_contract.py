@@ -32,6 +32,7 @@ RESULT_FILE_NAME = ".agent_result.md"
 MAX_RESULT_BYTES = 256 * 1024
 STATUSES = ("complete", "partial", "blocked")
 BLOCKER_CODES = (
+    "needs_prerequisite",  # needs work not yet on the base branch: the task is parked until the base moves
     "needs_info",
     "ambiguous_requirements",
     "missing_access",
@@ -60,7 +61,14 @@ CONTRACT_FIELDS: tuple[ContractField, ...] = (
         "BLOCKERS", "blockers", "text", False, "what stops you (always give it when STATUS is blocked)"
     ),
     ContractField(
-        "BLOCKER_CODE", "blocker_code", "text", False, "when blocked, one of: " + ", ".join(BLOCKER_CODES)
+        "BLOCKER_CODE",
+        "blocker_code",
+        "text",
+        False,
+        "when blocked, one of: "
+        + ", ".join(BLOCKER_CODES)
+        + " (needs_prerequisite = it builds on work not on the base branch yet: name that issue, e.g. #12,"
+        " in BLOCKERS; the task waits until the base branch moves, then you continue)",
     ),
     ContractField(
         "NEXT_STEP",
@@ -85,10 +93,30 @@ CONTRACT_FIELDS: tuple[ContractField, ...] = (
     ),
 )
 _BY_KEY = {f.name: f for f in CONTRACT_FIELDS}
+# Other spellings agents use for a field (after normalising to upper case with underscores).
+_ALIASES = {
+    "NEXT_STEPS": "NEXT_STEP",
+    "BLOCKER": "BLOCKERS",
+    "BLOCKING": "BLOCKERS",
+    "FILES_MODIFIED": "FILES_CHANGED",
+    "CHANGED_FILES": "FILES_CHANGED",
+    "MODIFIED_FILES": "FILES_CHANGED",
+    "TEST_RUN": "TESTS_RUN",
+    "TESTS": "TESTS_RUN",
+    "DECISION": "DECISIONS",
+    "RISK": "RISKS",
+    "UNBLOCK_NOTE": "UNBLOCK_NOTES",
+    "ATTEMPTED_APPROACH": "ATTEMPTED_APPROACHES",
+}
+# Accepted for STATUS besides the three values themselves (first word, case-insensitive).
+_STATUS_SYNONYMS = {"completed": "complete", "done": "complete", "incomplete": "partial"}
+_EMPHASIS = r"(?:\*\*|__|\*|_|`)"
 _HEADING_RE = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<name>.*?)[\s#]*$")
 _FIELD_RE = re.compile(
-    r"^(?:\*\*)?(?P<name>[A-Za-z][A-Za-z0-9_ ]*?)(?:\*\*)?\s*:(?:\*\*)?(?:\s(?P<value>.*))?$"
+    rf"^(?P<bullet>[-*+]\s+)?{_EMPHASIS}?(?P<name>[A-Za-z][A-Za-z0-9_ -]*?){_EMPHASIS}?\s*:{_EMPHASIS}?"
+    r"(?:\s*(?P<value>.*))?$"
 )
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 _CAPS_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _BULLET_RE = re.compile(r"^(?:[-*+]|\d+[.)])\s+")
 _EMPTY_WORDS = {"none", "(none)", "n/a", "-", "nothing"}  # "write `none` when empty"
@@ -136,7 +164,7 @@ def read_result(worktree: Path) -> AgentResult:
     if read.size > MAX_RESULT_BYTES or len(read.data) > MAX_RESULT_BYTES:
         raise ContractError(_too_large(max(read.size, len(read.data))), path=path)
     try:
-        text = read.data.decode("utf-8")
+        text = decode_result(read.data)
     except UnicodeDecodeError as exc:
         raise ContractError(f"not UTF-8 at byte {exc.start}", path=path) from exc
     try:
@@ -146,6 +174,14 @@ def read_result(worktree: Path) -> AgentResult:
     for warning in parsed.warnings:
         log.warning("%s: %s", path, warning)
     return parsed.result
+
+
+def decode_result(data: bytes) -> str:
+    """UTF-8 (with or without a byte-order mark), or UTF-16 when it starts with a UTF-16 byte-order mark
+    (what some editors and Windows shells write)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
 
 
 def parse_result(text: str) -> AgentResult:
@@ -162,7 +198,8 @@ def parse_result_with_warnings(text: str) -> ParsedResult:
     if not text.strip():
         raise ContractError("empty result file")
     warnings: list[str] = []
-    found = _split_fields(text.replace("\r\n", "\n").split("\n"), warnings)
+    lines = normalise_lines(text)
+    found = _split_fields(lines, warnings)
     values: dict[str, object] = {}
     for key, raw in found.items():
         spec = _BY_KEY[key]
@@ -174,11 +211,16 @@ def parse_result_with_warnings(text: str) -> ParsedResult:
         else:
             values[spec.attr] = "" if value.strip("`*. ").lower() in _EMPTY_WORDS else value
     if "STATUS" not in found:
-        raise ContractError("missing STATUS (expected a line 'STATUS: complete|partial|blocked')")
+        raise ContractError(
+            "missing STATUS (expected a line 'STATUS: complete|partial|blocked')"
+            + _near_miss("STATUS", lines)
+        )
     if "SUMMARY" not in found:
-        raise ContractError("missing SUMMARY")
+        raise ContractError("missing SUMMARY" + _near_miss("SUMMARY", lines))
     if not values["summary"]:
         raise ContractError("empty SUMMARY", found["SUMMARY"].line)
+    if values.get("blocker_code"):
+        values["blocker_code"] = _normalise_code(str(values["blocker_code"]))
     result = AgentResult(**values)  # type: ignore[arg-type]
     warnings += _consistency_warnings(result)
     return ParsedResult(result, tuple(warnings))
@@ -214,6 +256,25 @@ def _split_fields(lines: list[str], warnings: list[str]) -> dict[str, _RawField]
     return found
 
 
+def normalise_lines(text: str) -> list[str]:
+    """Lines as agents really write them, made regular: a UTF-8 byte-order mark and zero-width characters
+    dropped, CRLF and lone CR as newlines, non-breaking spaces as spaces, tabs as spaces, and an indentation
+    shared by every line removed (line numbers are kept)."""
+    text = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    lines = [line.expandtabs(4) for line in text.split("\n")]
+    return textwrap.dedent("\n".join(lines)).split("\n")
+
+
+def _near_miss(field_name: str, lines: list[str]) -> str:
+    """A hint naming the line that looks like the missing field but is not written as one."""
+    word = field_name.lower()
+    for number, line in enumerate(lines, start=1):
+        if word in line.lower():
+            shown = line.strip()[:80]
+            return f"; line {number} '{shown}' mentions it but is not written as '{field_name}: …'"
+    return ""
+
+
 def _strip_outer_fence(lines: list[str]) -> list[str]:
     """An agent may wrap the whole file in one code fence; keep line numbers by blanking the fences."""
     content = [i for i, line in enumerate(lines) if line.strip()]
@@ -227,25 +288,35 @@ def _field_start(line: str) -> tuple[str, str, bool] | None:
     """(KEY, value on the same line, is_title) when `line` starts a field, else None."""
     heading = _HEADING_RE.match(line)
     if heading:
-        key = _normalise(heading.group("name"))
+        name, _, inline = heading.group("name").partition(":")
+        key = _normalise(name)
         if key in _BY_KEY:
-            return key, "", False
+            return key, _strip_emphasis(inline.strip()), False
         if len(heading.group("hashes")) == 1:
             return key, "", True  # a document title such as "# Agent result"
         if len(heading.group("hashes")) == 2:
             return key, "", False
         return None  # ### and deeper: content of the current field
-    match = _FIELD_RE.match(line)
+    match = _FIELD_RE.match(line.rstrip())
     if not match:
         return None
     key = _normalise(match.group("name"))
-    if key in _BY_KEY or _CAPS_NAME_RE.match(match.group("name")):
-        return key, (match.group("value") or "").strip(), False
+    known = key in _BY_KEY
+    if known or (not match.group("bullet") and _CAPS_NAME_RE.match(match.group("name"))):
+        return key, _strip_emphasis((match.group("value") or "").strip()), False
     return None
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[\s-]+", "_", name.strip("*` :").strip()).upper()
+    key = re.sub(r"[\s-]+", "_", name.strip("*_` :").strip()).upper()
+    return _ALIASES.get(key, key)
+
+
+def _strip_emphasis(value: str) -> str:
+    """`**complete**` → `complete`; also the closing `**` of a line written as `**STATUS: complete**`."""
+    return re.sub(
+        r"^(?:\*\*|__)(.*?)(?:\*\*|__)$|^(.*?)(?:\*\*|__)$", lambda m: m.group(1) or m.group(2) or "", value
+    )
 
 
 def _clean_text(inline: str, lines: list[str]) -> str:
@@ -259,13 +330,22 @@ def _clean_text(inline: str, lines: list[str]) -> str:
 
 
 def _parse_status(value: str, line: int) -> str:
-    word = value.strip().strip("*`'\". ").lower()
+    first = value.strip().split("\n")[0].strip()
+    words = re.findall(r"[A-Za-z_]+", first)
+    word = words[0].lower() if words else ""
+    word = _STATUS_SYNONYMS.get(word, word)
     if word not in STATUSES:
         shown = value.replace("\n", "\\n")
         raise ContractError(
             f'invalid STATUS value "{shown}" at line {line} (expected complete, partial or blocked)', line
         )
     return word
+
+
+def _normalise_code(value: str) -> str:
+    """`Needs Prerequisite`, `**needs-prerequisite**` → `needs_prerequisite` (the first line only)."""
+    first = value.strip().split("\n")[0].strip("*_`'\". ")
+    return re.sub(r"[\s-]+", "_", first).lower()
 
 
 def _parse_list(value: str) -> tuple[str, ...]:

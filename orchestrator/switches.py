@@ -9,104 +9,25 @@ The Telegram control job is exempt from every switch: it is how a user switches 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.job_registry import CONTROL_JOB as CONTROL_JOB
+from orchestrator.job_registry import JOB_NAMES
 from orchestrator.store import CorruptStateError, read_json, update_json
-
-CONTROL_JOB = "telegram_control"
-KNOWN_JOBS = (
-    "dispatcher",
-    "queue",
-    "pr_monitor",
-    "backlog_groomer",
-    "strategic_planner",
-    "incident_scanner",
-    "log_analyzer",
-    "agent_scorer",
-    "product_inspector",
-    "daily_digest",
-    "dependency_watcher",
-    "telegram_control",
-    "dashboard",
-    "codebase_memory",
-    "claim_sweeper",
-)
-REPO_MODES = ("auto", "review")  # auto: PRs merge when green; review: PRs wait for a human to merge
+from orchestrator.switch_state import REPO_MODES as REPO_MODES
+from orchestrator.switch_state import Change as Change
+from orchestrator.switch_state import RepoSwitch as RepoSwitch
+from orchestrator.switch_state import Switch as Switch
+from orchestrator.switch_state import SwitchError as SwitchError
+from orchestrator.switch_state import SwitchRefused as SwitchRefused
+from orchestrator.switch_state import SwitchState as SwitchState
+from orchestrator.switch_state import is_allowed as is_allowed
 
 Clock = Callable[[], datetime]
-
-
-class SwitchError(ValueError):
-    """A switch change that names an unknown job, mode or value."""
-
-
-class SwitchRefused(SwitchError):
-    """A switch change that is not allowed (switching off the control job)."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """Who changed a switch, when and why."""
-
-    by: str
-    at: datetime
-    why: str = ""
-
-    def describe(self) -> str:
-        why = f": {self.why}" if self.why else ""
-        return f"by {self.by} at {self.at.isoformat(timespec='seconds')}{why}"
-
-
-@dataclass(frozen=True)
-class Switch:
-    on: bool = True
-    change: Change | None = None
-
-
-@dataclass(frozen=True)
-class RepoSwitch:
-    on: bool = True
-    change: Change | None = None
-    mode: str | None = None  # None: the config's behaviour
-    cadence_minutes: int | None = None  # None: the config's cadence
-
-
-@dataclass(frozen=True)
-class SwitchState:
-    global_switch: Switch = Switch()
-    stop_now: Change | None = None
-    repos: Mapping[str, RepoSwitch] = field(default_factory=dict)
-    jobs: Mapping[str, Switch] = field(default_factory=dict)
-
-    def repo(self, key: str) -> RepoSwitch:
-        return self.repos.get(key, RepoSwitch())
-
-    def job(self, name: str) -> Switch:
-        return self.jobs.get(name, Switch())
-
-
-def is_allowed(state: SwitchState, job: str, repo: str | None = None) -> tuple[bool, str]:
-    """May `job` run (for `repo`, when given)? Returns (allowed, reason when not)."""
-    if job == CONTROL_JOB:
-        return True, ""
-    if not state.global_switch.on:
-        return False, _off_reason("Agent OS is switched off", state.global_switch.change)
-    job_switch = state.job(job)
-    if not job_switch.on:
-        return False, _off_reason(f"job {job} is switched off", job_switch.change)
-    if repo is not None:
-        repo_switch = state.repo(repo)
-        if not repo_switch.on:
-            return False, _off_reason(f"repo {repo} is switched off", repo_switch.change)
-    return True, ""
-
-
-def _off_reason(what: str, change: Change | None) -> str:
-    return f"{what} {change.describe()}" if change else what
 
 
 def utc_now() -> datetime:
@@ -176,8 +97,8 @@ class Switches:
         return state
 
     def set_job(self, name: str, on: bool, actor: str, why: str = "") -> SwitchState:
-        if name not in KNOWN_JOBS:
-            raise SwitchError(f"unknown job {name!r}; known: {', '.join(KNOWN_JOBS)}")
+        if name not in JOB_NAMES:
+            raise SwitchError(f"unknown job {name!r}; known: {', '.join(JOB_NAMES)}")
         if name == CONTROL_JOB and not on:
             raise SwitchRefused(
                 f"{CONTROL_JOB} cannot be switched off: it is how switches are turned back on "

@@ -8,12 +8,18 @@ the commit stays in the trusted clone. The worktree always goes back to the pool
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from orchestrator import agent_commit, budgets, git, git_layout, metrics, process
 from orchestrator.agents import AgentSpec, run_agent
+from orchestrator.agents.environment import plain_environment
+from orchestrator.config.isolation import Isolation
+from orchestrator.containment.commands import first_word, private_dirs, run_contained
+from orchestrator.containment.private_git import GitSource, agent_bases
+from orchestrator.containment.sandbox import IsolationUnavailable
 from orchestrator.models import AgentResult, AgentRun, Task
 from orchestrator.policy.retry import Outcome, classify
 from orchestrator.prompt import render_prompt
@@ -30,7 +36,9 @@ _TEST_LOG_TAIL = 8000
 
 
 class AgentRunner(Protocol):
-    def __call__(self, spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path) -> AgentRun: ...
+    def __call__(
+        self, spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path, git: GitSource | None = None
+    ) -> AgentRun: ...
 
 
 @dataclass(frozen=True)
@@ -68,12 +76,15 @@ def agent_spec(cfg: AgentConfig) -> AgentSpec:
         env=dict(cfg.env),
         price_per_million_input=cfg.price_per_million_input,
         price_per_million_output=cfg.price_per_million_output,
+        isolation=cfg.isolation,
     )
 
 
 def default_runner(environ: dict[str, str]) -> AgentRunner:
-    def runner(spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path) -> AgentRun:
-        return run_agent(spec, prompt, worktree, run_dir, environ=environ)
+    def runner(
+        spec: AgentSpec, prompt: str, worktree: Path, run_dir: Path, git: GitSource | None = None
+    ) -> AgentRun:
+        return run_agent(spec, prompt, worktree, run_dir, environ=environ, git=git)
 
     return runner
 
@@ -112,8 +123,10 @@ def attempt(
     spec = replace(
         spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
     )  # the task's remaining budget
-    run = runner(spec, prompt, worktree, run_dir)
+    git_view = _git_source(worktree)
+    run = runner(spec, prompt, worktree, run_dir, git_view)
     _check_git_config(ctx, task, agent, worktree, "the agent")
+    start = _with_agent_merge(ctx, start, run_dir, settings)
     result, contract_error = _read_contract(worktree)
     if not worktree.is_dir():
         contract_error = "the agent deleted its worktree"
@@ -121,7 +134,7 @@ def attempt(
     changed = built.changed
     tests = None
     if result is not None and result.status == "complete" and changed and not run.timed_out:
-        tests = run_tests(repo, worktree)
+        tests = run_tests(repo, worktree, spec.isolation, run_dir, ctx.environ, git_view, ctx.paths.root)
         _check_git_config(ctx, task, agent, worktree, "the test step")
     outcome = classify(
         timed_out=run.timed_out or run.stalled,
@@ -158,7 +171,7 @@ def _publish(
     from orchestrator.security.redact import default_redactor
 
     target = f"{task.repo}:{task.branch}"
-    on_branch = built.start.head if built.start.lease else None
+    on_branch = built.start.lease or None  # the forge branch as last seen (usually the start head)
     redactor = default_redactor()
     secrets, other = agent_commit.refusals(built, message, redactor.contains_known, settings)
     if secrets:
@@ -241,15 +254,65 @@ def _security_event(ctx: JobContext, task: Task, agent: str, reason: str) -> Non
     )
 
 
-def run_tests(repo: RepoConfig, worktree: Path) -> TestRun:
-    """The orchestrator's own test run: the agent's word for tests is never trusted."""
-    res = process.run(
-        ["/bin/sh", "-c", repo.test_command],
-        cwd=worktree,
-        timeout=repo.test_timeout_seconds,
-    )
+def run_tests(
+    repo: RepoConfig,
+    worktree: Path,
+    isolation: Isolation,
+    run_dir: Path,
+    environ: Mapping[str, str],
+    git: GitSource | None = None,
+    runtime_root: Path | None = None,
+) -> TestRun:
+    """The orchestrator's own test run: the agent's word for tests is never trusted.
+
+    The tests are the agent's code: they run contained like the agent (same isolation and network), with an
+    environment built from scratch (no token, no key) and their own HOME/TMP under `run_dir`."""
+    directory = private_dirs(run_dir, prefix="tests-")
+    try:
+        res = run_contained(
+            isolation,
+            ["/bin/sh", "-c", repo.test_command],
+            workdir=worktree,
+            run_dir=run_dir,
+            env=plain_environment(directory, environ),
+            timeout=repo.test_timeout_seconds,
+            git=git,
+            tools=first_word(repo.test_command),
+            protected=(runtime_root,) if runtime_root is not None else (),
+        )
+    except (IsolationUnavailable, process.ProcessError) as exc:
+        return TestRun(False, repo.test_command, 0.0, f"the tests could not run: {exc}")
     log = process.tail(res.stdout + ("\n" + res.stderr if res.stderr else ""), _TEST_LOG_TAIL)
     return TestRun(res.ok, repo.test_command, res.duration_s, log)
+
+
+def _git_source(worktree: Path) -> GitSource | None:
+    """The worktree's metadata in our working clone, named by the pool's layout (never read from the
+    worktree's own `.git` file): what the agent's private git dir in the sandbox is made from."""
+    layout = git_layout.layout_for(worktree)
+    if layout is None:
+        return None
+    return GitSource(git_dir=layout.admin_dir(worktree), common_dir=layout.common_dir)
+
+
+def _with_agent_merge(
+    ctx: JobContext, start: agent_commit.StartPoint, run_dir: Path, settings: git.GitSettings
+) -> agent_commit.StartPoint:
+    """In the sandbox the agent's own merge or rebase onto a newer base lives in its private git dir, not in
+    the worktree's HEAD: read it there (as data: its loose objects) and offer the commit of ours it builds on
+    as the integrated base — `agent_commit.build` still accepts it only for a base commit H lacks."""
+    runs = sorted(run_dir.glob("*/sandbox/git"), key=lambda p: p.stat().st_mtime_ns)
+    if start.integrated is not None or not runs:
+        return start
+
+    def known(sha: str) -> bool:
+        return git.head_exists(start.trusted, f"{sha}^{{commit}}", settings)
+
+    bases = agent_bases(runs[-1], start.head, known)  # the latest run: a re-run reuses the directory
+    if len(bases) != 1:
+        return start
+    ctx.log.info("the agent integrated %s in its own git dir", bases[0][:12])
+    return replace(start, integrated=bases[0])
 
 
 def _read_contract(worktree: Path) -> tuple[AgentResult | None, str | None]:
@@ -267,7 +330,7 @@ def _detail(
     result: AgentResult | None,
 ) -> str:
     if outcome is Outcome.TIMEOUT:
-        return "stalled: no output" if run.stalled else "hit the hard timeout"
+        return run.error.split(";")[0] if run.stalled and run.error else "hit the hard timeout"
     if outcome in (Outcome.CRASH, Outcome.RATE_LIMITED):
         return run.error or f"exit code {run.exit_code}"
     if outcome is Outcome.CONTRACT_ERROR:

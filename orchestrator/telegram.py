@@ -20,13 +20,17 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
-from orchestrator.notify import Button, SendFailed
-
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4096
 _TOKEN_PLACEHOLDER = "<telegram-token>"
 _T = TypeVar("_T")
+
+Button = tuple[str, str]  # (label, callback_data), e.g. ("Retry", "retry:owner/name#12")
+
+
+class SendFailed(Exception):
+    """A Sender could not deliver a message (network, API error). The notification stays in the log."""
 
 
 class TelegramConfigError(ValueError):

@@ -20,14 +20,13 @@ from typing import Any
 import filelock
 
 from orchestrator import git_layout, process
-from orchestrator.git import (
+from orchestrator.clones import exclude_result_file, fetch
+from orchestrator.git_runner import (
     DEFAULT_SETTINGS,
     GitError,
     GitSettings,
     PoolExhausted,
     abort_rebase,
-    exclude_result_file,
-    fetch,
     run_git,
 )
 from orchestrator.store import JsonStateFile

@@ -22,7 +22,7 @@ from orchestrator.config import (
     parse_config,
     parse_objective,
 )
-from orchestrator.config.fields import Nested, NestedList, NestedMap, Section
+from orchestrator.config.fields import Nested, NestedList, NestedMap, NestedMapWithSettings, Section
 from orchestrator.config.objectives import OBJECTIVE
 from orchestrator.config.reference import BEGIN, END, key_paths, main, render_reference
 from orchestrator.config.schema import CONFIG
@@ -81,7 +81,7 @@ def test_example_config_loads_with_its_values() -> None:
     assert repo.board.statuses.in_progress == "In Progress"
     assert repo.protected_paths == (".github/workflows/",)
     assert list(config.agents) == ["claude", "codex", "gemini"]
-    assert config.agents["codex"].model == "gpt-5-codex"
+    assert config.agents["codex"].model == "gpt-5.5"
     assert config.agents["claude"].command == ("claude",)
     assert config.routing["bugfix"] == ("claude", "codex")
     assert config.merge.method == "squash"
@@ -435,8 +435,12 @@ def present_keys(section: Section[Any], raw: dict[str, Any], prefix: str = "") -
             for item in value:
                 found |= present_keys(kind.section, item, f"{path}[]")
         elif isinstance(kind, NestedMap):
-            for item in value.values():
-                found |= present_keys(kind.section, item, f"{path}.{kind.placeholder}")
+            settings = kind.settings if isinstance(kind, NestedMapWithSettings) else None
+            if settings is not None:
+                found |= present_keys(settings, value, path)
+            for name, item in value.items():
+                if settings is None or name not in settings.names:
+                    found |= present_keys(kind.section, item, f"{path}.{kind.placeholder}")
     return found
 
 

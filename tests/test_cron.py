@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 from orchestrator import cron
+from orchestrator.job_registry import JOBS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +18,7 @@ def test_merge_block_is_idempotent_and_keeps_other_lines():
     assert once == twice
     assert once.startswith(mine)
     assert "cd '/opt/agent os' && AGENT_OS_CONFIG=/etc/agent-os/config.yaml bin/cron-run dispatcher" in once
-    assert all(f"bin/cron-run {c.job}" in once for c in cron.CADENCES)
+    assert all(f"bin/cron-run {job.name}" in once for job in JOBS)
     assert cron.merge_block(once, None) == mine
 
 

@@ -17,6 +17,7 @@ from orchestrator.cron_check import cron_environment
 from orchestrator.demo.runner import TOKEN_ENV, prepare
 from orchestrator.doctor import run_checks
 from orchestrator.env_file import EnvFileError, env_file_path, read_env_file, set_variable
+from orchestrator.job_registry import JOBS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +101,7 @@ def test_doctor_runs_each_cron_line_in_crons_environment(installed, tmp_path, mo
     assert not secrets.ok and "exported in this shell only" in secrets.detail
     assert secrets.fix == f"bin/agentos env set {TOKEN_ENV}"
     (failing,) = [c for name, c in checks.items() if name.startswith("cron line")]  # all fail alike: one row
-    assert failing.name == f"cron lines ({len(cron.CADENCES)})"
+    assert failing.name == f"cron lines ({len(JOBS)})"
     assert failing.detail.startswith("dispatcher, pr_monitor, queue,") and "exit 2" in failing.detail
     assert f"{TOKEN_ENV} is empty or not set" in failing.detail
     assert "bin/agentos env set" in failing.fix
@@ -109,9 +110,7 @@ def test_doctor_runs_each_cron_line_in_crons_environment(installed, tmp_path, mo
     checks = {c.name: c for c in run_checks(str(config), exported)}
     assert checks["secrets for cron"].ok
     lines = checks["cron lines"]
-    assert lines.ok and lines.detail.startswith(
-        f"{len(cron.CADENCES)} of {len(cron.CADENCES)} ready under cron"
-    )
+    assert lines.ok and lines.detail.startswith(f"{len(JOBS)} of {len(JOBS)} ready under cron")
     assert not [name for name in checks if name.startswith("cron line ") or "(" in name]
 
 

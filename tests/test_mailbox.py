@@ -473,3 +473,9 @@ def test_sweep_malformed_everywhere_and_name_collisions(mailbox: Mailbox) -> Non
     assert mailbox.list(TaskState.RUNNING) == [] and mailbox.list(TaskState.DONE) == []
     with pytest.raises(MalformedTask):
         mailbox.get("other")
+
+
+def test_next_tasks_breaks_ties_by_issue_number_not_by_the_characters_of_the_id(mailbox: Mailbox) -> None:
+    for number in (12, 1, 10, 2):  # dispatched in one tick: the same created_at
+        mailbox.enqueue(make_task(issue=number))
+    assert [t.issue for t in mailbox.next_tasks(10)] == [1, 2, 10, 12]

@@ -261,6 +261,10 @@ COMMENT_CASES: dict[str, tuple[dict[str, object], list[str]]] = {
         {"pr": PR, "findings": "- a.py is a protected path", "label": "agent-os:approved", "key": "0123abcd"},
         ["- a.py is a protected path", "add the label `agent-os:approved`", "key=0123abcd pr=31"],
     ),
+    "waiting": (
+        {"issue": ISSUE, "waits_for": ["#3", "acme/lib#4"]},
+        ["It says it depends on #3, acme/lib#4, still open.", "once\nthose are closed"],
+    ),
 }
 
 

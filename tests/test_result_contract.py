@@ -117,8 +117,8 @@ BAD_FILES = {
         None,
     ),
     "bad status": (
-        "SUMMARY: x\nSTATUS: done\n",
-        'invalid STATUS value "done" at line 2 (expected complete, partial or blocked)',
+        "SUMMARY: x\nSTATUS: maybe\n",
+        'invalid STATUS value "maybe" at line 2 (expected complete, partial or blocked)',
         2,
     ),
     "empty status": (
@@ -130,8 +130,14 @@ BAD_FILES = {
     "empty summary": ("STATUS: complete\nSUMMARY:\nDONE: x\n", "empty SUMMARY", 2),
     "prose is not a field": (
         "status: complete\nSummary of the work: fine\n",
-        'invalid STATUS value "complete\\nSummary of the work: fine" at line 1',
-        1,
+        "missing SUMMARY; line 2 'Summary of the work: fine' mentions it but is not written as 'SUMMARY: …'",
+        None,
+    ),
+    "status without a colon": (
+        "Status - complete\nSUMMARY: x\n",
+        "missing STATUS (expected a line 'STATUS: complete|partial|blocked'); line 1 'Status - complete' "
+        "mentions it",
+        None,
     ),
     "too large": (
         "STATUS: complete\nSUMMARY: " + "x" * MAX_RESULT_BYTES,
@@ -171,7 +177,7 @@ WARNINGS = {
     "blocked without blockers, odd code": (
         "STATUS: blocked\nSUMMARY: x\nBLOCKER_CODE: dunno\n",
         AgentResult(status="blocked", summary="x", blocker_code="dunno"),
-        ["STATUS is blocked but BLOCKERS is empty", "BLOCKER_CODE 'dunno' is not one of needs_info"],
+        ["STATUS is blocked but BLOCKERS is empty", "BLOCKER_CODE 'dunno' is not one of needs_prerequisite"],
     ),
     "partial without next step": (
         "STATUS: partial\nSUMMARY: x\n",
@@ -240,3 +246,57 @@ def test_contract_text_names_every_field_and_its_example_parses() -> None:
     assert RESULT_FILE_NAME in text and "Do not commit it" in text
     example = text.split("```\n")[1]
     assert parse_result(example).status == "complete"
+
+
+# What agents really write: be liberal in what is accepted (issue #13.16).
+LIBERAL = {
+    "UTF-8 byte-order mark": ("\ufeffSTATUS: complete\nSUMMARY: ok\n", "complete"),
+    "CRLF and trailing spaces": ("STATUS: complete   \r\nSUMMARY: ok  \r\n", "complete"),
+    "lone CR (old Mac)": ("STATUS: partial\rSUMMARY: ok\rNEXT_STEP: n\r", "partial"),
+    "bold field and value": ("**STATUS:** **complete**\n**SUMMARY:** ok\n", "complete"),
+    "bold whole line": ("**STATUS: complete**\n**SUMMARY: ok**\n", "complete"),
+    "underscore emphasis": ("__STATUS__: complete\n__SUMMARY__: ok\n", "complete"),
+    "heading with the value inline": ("## Status: complete\n## Summary: ok\n", "complete"),
+    "level-3 headings": ("### STATUS\ncomplete\n### SUMMARY\nok\n", "complete"),
+    "bulleted fields": ("- STATUS: complete\n- SUMMARY: ok\n", "complete"),
+    "whole file indented": ("    STATUS: complete\n    SUMMARY: ok\n", "complete"),
+    "no space after the colon": ("STATUS:complete\nSUMMARY:ok\n", "complete"),
+    "tabs and non-breaking spaces": ("STATUS:\tcomplete\nSUMMARY:\u00a0ok\n", "complete"),
+    "status with a remark": ("STATUS: Complete ✅ (all tests pass)\nSUMMARY: ok\n", "complete"),
+    "status synonym": ("STATUS: completed\nSUMMARY: ok\n", "complete"),
+    "zero-width space": ("\u200bSTATUS: blocked\nSUMMARY: ok\nBLOCKERS: b\n", "blocked"),
+}
+
+
+@pytest.mark.parametrize(("text", "status"), LIBERAL.values(), ids=LIBERAL.keys())
+def test_liberal_in_what_is_accepted(text: str, status: str) -> None:
+    result = parse_result(text)
+    assert result.status == status and result.summary == "ok"
+
+
+def test_utf16_and_bom_result_files_are_read(tmp_path: Path) -> None:
+    (tmp_path / RESULT_FILE_NAME).write_bytes("STATUS: complete\nSUMMARY: ok\n".encode("utf-16"))
+    assert read_result(tmp_path).status == "complete"
+    (tmp_path / RESULT_FILE_NAME).write_bytes(b"\xef\xbb\xbfSTATUS: complete\r\nSUMMARY: ok\r\n")
+    assert read_result(tmp_path).summary == "ok"
+
+
+@pytest.mark.parametrize(
+    "written", ["needs_prerequisite", "Needs Prerequisite", "`needs-prerequisite`", "**NEEDS_PREREQUISITE**"]
+)
+def test_blocker_codes_are_normalised(written: str) -> None:
+    text = f"STATUS: blocked\nSUMMARY: s\nBLOCKERS: needs #3\nBLOCKER_CODE: {written}\n"
+    parsed = parse_result_with_warnings(text)
+    assert parsed.result.blocker_code == "needs_prerequisite" and parsed.warnings == ()
+
+
+def test_field_aliases() -> None:
+    result = parse_result("STATUS: partial\nSUMMARY: s\nNext steps: wire it\nChanged files: a.py\n")
+    assert result.next_step == "wire it" and result.files_changed == ("a.py",)
+
+
+def test_demo_agent_blocker_code_is_allowed() -> None:
+    from orchestrator.demo.agent import BLOCKED
+
+    parsed = parse_result_with_warnings(BLOCKED)
+    assert parsed.result.status == "blocked" and parsed.warnings == ()

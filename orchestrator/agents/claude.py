@@ -21,13 +21,16 @@ from typing import Any
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_dict,
     as_float,
     as_int,
+    json_objects,
     last_json_object,
     last_stderr_line,
     mentions_rate_limit,
     one_line,
+    retry_after_seconds,
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
@@ -83,6 +86,21 @@ class ClaudeAdapter:
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return parse_result(spec, result.stdout, last_stderr_line(result), self.trust_reported_cost)
 
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return is_progress
+
+
+PROGRESS_TYPES = frozenset({"assistant", "user", "result"})
+
+
+def is_progress(line: str) -> bool:
+    """A stream-json message from the model (`assistant`), a tool result (`user`), the final `result`, or
+    the session's `system/init`; other system messages (API retries, status) are not progress."""
+    for event in json_objects(line):
+        kind = event.get("type")
+        return kind in PROGRESS_TYPES or (kind == "system" and event.get("subtype") == "init")
+    return False
+
 
 def parse_result(
     spec: AgentSpec, stdout: str, stderr_line: str = "", trust_reported_cost: bool = True
@@ -105,10 +123,12 @@ def parse_result(
         for key in ("session_id", "subtype", "terminal_reason", "api_error_status")
         if data.get(key) is not None
     }
+    rate_limited = is_error and (status in RATE_LIMIT_STATUSES or mentions_rate_limit(text))
     return Outcome(
         is_error=is_error,
         error=error,
-        rate_limited=is_error and (status in RATE_LIMIT_STATUSES or mentions_rate_limit(text)),
+        rate_limited=rate_limited,
+        retry_after_s=retry_after_seconds(f"{text} {error}") if rate_limited else None,
         cost_usd=cost,
         input_tokens=input_tokens,
         output_tokens=output_tokens,

@@ -20,12 +20,14 @@ from typing import Any
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_dict,
     as_int,
     json_objects,
     last_stderr_line,
     mentions_rate_limit,
     one_line,
+    retry_after_seconds,
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
@@ -88,6 +90,27 @@ class CodexAdapter:
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return parse_events(spec, result.stdout, last_stderr_line(result))
 
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return is_progress
+
+
+def is_progress(line: str) -> bool:
+    """Model or tool progress: `thread.started`, `turn.*`, and `item.*` events other than error items.
+    `error` events and error items ("Reconnecting… 1/5", warnings) are not progress."""
+    stripped = line.strip()
+    if not stripped.startswith("{"):
+        return False
+    try:
+        event = json.loads(stripped)
+    except json.JSONDecodeError:
+        return False
+    kind = event.get("type") if isinstance(event, dict) else None
+    if not isinstance(kind, str):
+        return False
+    if kind == "thread.started" or kind.startswith("turn."):
+        return True
+    return kind.startswith("item.") and as_dict(event.get("item")).get("type") != "error"
+
 
 def parse_events(spec: AgentSpec, stdout: str, stderr_line: str = "") -> Outcome:
     """Read `codex exec --json` JSONL events."""
@@ -119,10 +142,12 @@ def parse_events(spec: AgentSpec, stdout: str, stderr_line: str = "") -> Outcome
     error = _error(failure, last_error, completed, stdout, stderr_line)
     tokens_in = input_tokens if saw_usage else None
     tokens_out = output_tokens if saw_usage else None
+    rate_limited = bool(error) and mentions_rate_limit(error)
     return Outcome(
         is_error=bool(error),
         error=error,
-        rate_limited=bool(error) and mentions_rate_limit(error),
+        rate_limited=rate_limited,
+        retry_after_s=retry_after_seconds(f"{error}\n{stdout[-4000:]}") if rate_limited else None,
         cost_usd=spec.cost_from_tokens(tokens_in, tokens_out),
         input_tokens=tokens_in,
         output_tokens=tokens_out,

@@ -5,7 +5,8 @@ chat-completions API (https://api.deepseek.com/v1). What the user configures (`a
 `kind: deepseek`, `api_key_env: DEEPSEEK_API_KEY`, prices from DeepSeek's price list):
 
 - `command: ["claude"]` (recommended; works against DeepSeek as is): Claude Code with ANTHROPIC_BASE_URL =
-  `base_url` (default the Anthropic-compatible endpoint above) and the DeepSeek key as ANTHROPIC_API_KEY;
+  `base_url` (default — also when `base_url` is DeepSeek's bare https://api.deepseek.com — the
+  Anthropic-compatible endpoint above) and the DeepSeek key as ANTHROPIC_API_KEY;
   `model` e.g. `deepseek-v4-pro` (Claude model names are mapped by DeepSeek).
 - `command: ["codex"]`: Codex with a provider whose `base_url` defaults to https://api.deepseek.com/v1 and
   whose `env_key` is DEEPSEEK_API_KEY. Codex speaks only the Responses wire API, which DeepSeek does not
@@ -22,7 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import PurePath
 
-from orchestrator.agents.adapter import Adapter, Invocation, Outcome
+from orchestrator.agents.adapter import Adapter, Invocation, Outcome, ProgressFilter
 from orchestrator.agents.claude import ClaudeAdapter
 from orchestrator.agents.codex import CodexAdapter
 from orchestrator.agents.environment import Workspace
@@ -50,6 +51,9 @@ class DeepSeekAdapter:
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return self._adapter(spec).parse(_with_defaults(spec), result)
 
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return self._adapter(spec).progress_filter(spec)
+
     def _adapter(self, spec: AgentSpec) -> Adapter:
         cli = underlying_cli(spec)
         if cli == "claude":
@@ -74,6 +78,9 @@ class OpenAICompatibleCommand:
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return self._script.parse(spec, result)
 
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return None
+
     def _with_openai_env(self, spec: AgentSpec, workspace: Workspace, invocation: Invocation) -> Invocation:
         env = dict(invocation.env)
         if workspace.api_key is not None:
@@ -92,7 +99,14 @@ def underlying_cli(spec: AgentSpec) -> str:
     return "other"
 
 
+DEEPSEEK_ROOT = "https://api.deepseek.com"
+
+
 def _with_defaults(spec: AgentSpec) -> AgentSpec:
-    if spec.base_url or underlying_cli(spec) != "claude":
+    """The endpoint the chosen CLI speaks when none (or DeepSeek's bare root URL) is configured: the
+    Anthropic-compatible API for Claude Code, the OpenAI-compatible one for the others."""
+    configured = (spec.base_url or "").rstrip("/")
+    if configured and configured != DEEPSEEK_ROOT:
         return spec
-    return replace(spec, base_url=ANTHROPIC_COMPATIBLE_URL)
+    cli = underlying_cli(spec)
+    return replace(spec, base_url=ANTHROPIC_COMPATIBLE_URL if cli == "claude" else OPENAI_COMPATIBLE_URL)

@@ -52,15 +52,27 @@ class MissingApiKey(Exception):
 
 @dataclass(frozen=True)
 class Workspace:
-    """Where one agent run happens: the worktree it edits and its private directories under run_dir."""
+    """Where one agent run happens: the worktree it edits and its private directories under run_dir.
+
+    Inside the sandbox the agent sees the worktree, `home` and `tmp` (writable) and the prompt file
+    (read-only) — not the rest of `directory` (its pid file and logs) nor `run_dir`."""
 
     worktree: Path
     run_dir: Path
-    directory: Path  # this run's own directory under run_dir: home/, prompt.md, stdout.log, stderr.log
+    directory: Path  # this run's own directory under run_dir: home/, tmp/, prompt.md, stdout.log, stderr.log
     home: Path
     prompt_file: Path
     env: Mapping[str, str]
     api_key: str | None
+
+    @property
+    def tmp(self) -> Path:
+        return self.directory / "tmp"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        """The sandbox's own files (identity files, private git dir, proxy socket); never shown whole."""
+        return self.directory / "sandbox"
 
 
 def prepare_workspace(
@@ -92,6 +104,14 @@ def prepare_workspace(
 def base_environment(spec: AgentSpec, directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The allow-listed parent variables; HOME, the XDG dirs and TMPDIR under the run's own `directory`
     (so whatever the CLI writes stays with the run); then the agent's own `env`."""
+    env = plain_environment(directory, environ)
+    env.update(spec.env)
+    return env
+
+
+def plain_environment(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of any agent-controlled process, built from scratch: the allow-listed variables of
+    `environ` (nothing secret), and HOME, TMPDIR and the XDG dirs under `directory` (home/, tmp/)."""
     home = directory / "home"
     env = {name: value for name, value in environ.items() if name in ALLOWED_VARIABLES}
     env.setdefault("PATH", os.defpath)
@@ -102,7 +122,6 @@ def base_environment(spec: AgentSpec, directory: Path, environ: Mapping[str, str
     env["XDG_CACHE_HOME"] = str(home / ".cache")
     env["XDG_DATA_HOME"] = str(home / ".local" / "share")
     env["XDG_STATE_HOME"] = str(home / ".local" / "state")
-    env.update(spec.env)
     return env
 
 

@@ -25,12 +25,14 @@ from typing import Any
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_dict,
     as_int,
     json_objects,
     last_json_object,
     mentions_rate_limit,
     one_line,
+    retry_after_seconds,
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
@@ -68,6 +70,21 @@ class GeminiAdapter:
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         return parse_output(spec, result.stdout, result.stderr)
 
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return is_progress
+
+
+PROGRESS_EVENTS = STREAM_EVENTS - {"error"}
+
+
+def is_progress(line: str) -> bool:
+    """A stream-json event of the session (init, model message, tool use or result, final result); `error`
+    events (retries, warnings) are not progress. Print mode's single `json` object counts too."""
+    for event in json_objects(line):
+        kind = event.get("type")
+        return kind in PROGRESS_EVENTS or (kind is None and "response" in event)
+    return False
+
 
 def settings(spec: AgentSpec) -> dict[str, Any]:
     return {
@@ -83,7 +100,10 @@ def parse_output(spec: AgentSpec, stdout: str, stderr: str) -> Outcome:
     """Read Gemini's output: `stream-json` events (agent runs) or the one `json` object (print mode)."""
     events = [event for event in json_objects(stdout) if event.get("type") in STREAM_EVENTS]
     status = _logged_status(stderr)
-    return _from_stream(spec, events, status) if events else _from_json(spec, stdout, stderr, status)
+    outcome = _from_stream(spec, events, status) if events else _from_json(spec, stdout, stderr, status)
+    if outcome.rate_limited:  # "Suggested retry after 34s" / `retryDelayMs: 34000` in the error dump
+        outcome = replace(outcome, retry_after_s=retry_after_seconds(f"{outcome.error}\n{stderr[-8000:]}"))
+    return outcome
 
 
 def _from_stream(spec: AgentSpec, events: list[dict[str, Any]], status: int | None) -> Outcome:

@@ -1,10 +1,14 @@
-"""Run an agent CLI once: fresh HOME, scrubbed environment, own process group, hard and stall timeouts.
+"""Run an agent CLI once, contained: a sandbox (containment/), fresh HOME, an environment built from scratch,
+hard and stall timeouts, and everything it started killed when it ends.
 
 An AgentRun's `is_error` is true whenever the run failed: the CLI reported an error, exited non-zero, could
 not start, or was killed (then `timed_out` / `stalled` say which timeout); `error` is one line saying why.
 
 `run_agent` is what the queue calls for a task; `print_mode` asks an agent for a one-shot text answer
-(formatting an issue into a task, judging a result) without letting it touch a worktree.
+(formatting an issue into a task, judging a result) without letting it touch a worktree: it runs in an empty
+scratch directory with no repository.
+The stall timeout counts progress, not output: each adapter names the output lines that are model or tool
+progress (its structured events), so a CLI printing "reconnecting…" forever is still stopped.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from orchestrator.agents.environment import MissingApiKey, Workspace, prepare_wo
 from orchestrator.agents.gemini import GeminiAdapter
 from orchestrator.agents.script import ScriptAdapter
 from orchestrator.agents.spec import AgentSpec
+from orchestrator.containment.layout import Job
+from orchestrator.containment.private_git import GitSource, GitSourceError, source_from_worktree
+from orchestrator.containment.sandbox import IsolationUnavailable, contained
 from orchestrator.models import AgentRun
 
 log = logging.getLogger(__name__)
@@ -55,16 +62,23 @@ def run_agent(
     run_dir: Path,
     *,
     environ: Mapping[str, str] = os.environ,
+    git: GitSource | None = None,
 ) -> AgentRun:
-    """Let the agent work on `prompt` in `worktree`; never raises for anything the agent does."""
+    """Let the agent work on `prompt` in `worktree`; never raises for anything the agent does.
+
+    `git` is our clone's view of the worktree (from which the agent's private git dir is made); without it,
+    the worktree's own `.git` is read as data."""
     if not worktree.is_dir():
         return not_started(spec, f"worktree {worktree} is not a directory")
     adapter = ADAPTERS[spec.kind]
     try:
+        source = git if git is not None else source_from_worktree(worktree)
         workspace = prepare_workspace(spec, prompt, worktree, run_dir, environ)
     except MissingApiKey as exc:
         return not_started(spec, str(exc))
-    run, _ = _execute(spec, adapter, adapter.invocation(spec, workspace), workspace)
+    except (GitSourceError, OSError) as exc:
+        return not_started(spec, f"cannot read the worktree's git metadata: {exc}")
+    run, _ = _execute(spec, adapter, adapter.invocation(spec, workspace), workspace, source)
     return run
 
 
@@ -89,23 +103,52 @@ def print_mode(spec: AgentSpec, prompt: str, run_dir: Path, environ: Mapping[str
 
 
 def _execute(
-    spec: AgentSpec, adapter: Adapter, invocation: Invocation, workspace: Workspace
+    spec: AgentSpec,
+    adapter: Adapter,
+    invocation: Invocation,
+    workspace: Workspace,
+    git: GitSource | None = None,
 ) -> tuple[AgentRun, str]:
-    log.info("agent start agent=%s kind=%s dir=%s", spec.name, spec.kind, workspace.directory)
+    log.info(
+        "agent start agent=%s kind=%s isolation=%s dir=%s",
+        spec.name,
+        spec.kind,
+        spec.isolation.mode,
+        workspace.directory,
+    )
     missing = _missing_binary(invocation, workspace.worktree)
     if missing:
         log.warning("agent cannot start agent=%s error=%s", spec.name, missing)
         return not_started(spec, missing), ""
+    job = Job(
+        command=with_stdin_from_file(invocation),
+        env=invocation.env,
+        workdir=workspace.worktree,
+        home=workspace.home,
+        tmp=workspace.tmp,
+        scratch=workspace.sandbox_dir,
+        tools=(invocation.argv[0],),
+        read_only=_files_named(invocation),
+        git=git,
+    )
     try:
-        result = process.run(
-            with_stdin_from_file(invocation),
-            cwd=workspace.worktree,
-            env=invocation.env,
-            timeout=spec.timeout_s,
-            stall_timeout=spec.stall_timeout_s,
-            # recorded so a queue that crashes mid-run can have the agent's group killed on recovery
-            on_start=lambda pid: process.write_pidfile(workspace.directory / "agent.pid", pid),
-        )
+        with contained(spec.isolation, job) as launch:
+            result = process.run(
+                launch.argv,
+                cwd=launch.cwd,
+                env=launch.env,
+                timeout=spec.timeout_s,
+                stall_timeout=spec.stall_timeout_s,
+                # recorded so a queue that crashes mid-run can have everything the agent started killed
+                on_start=lambda pid: process.write_pidfile(
+                    workspace.directory / "agent.pid", pid, launch.marker
+                ),
+                progress=adapter.progress_filter(spec),
+                marker=launch.marker,
+            )
+    except IsolationUnavailable as exc:
+        log.error("agent not started agent=%s isolation unavailable: %s", spec.name, exc)
+        return not_started(spec, one_line(f"isolation unavailable: {exc}", 600)), ""
     except process.ProcessError as exc:
         run = AgentRun(
             agent=spec.name, exit_code=None, duration_s=0.0, is_error=True, error=one_line(str(exc))
@@ -115,7 +158,7 @@ def _execute(
     (workspace.directory / "stdout.log").write_text(result.stdout, encoding="utf-8")
     (workspace.directory / "stderr.log").write_text(result.stderr, encoding="utf-8")
     outcome = adapter.parse(spec, result)
-    run = _agent_run(spec, result, outcome)
+    run = _agent_run(spec, result, outcome, counts_events=adapter.progress_filter(spec) is not None)
     log.info(
         "agent end agent=%s exit=%s ok=%s duration_s=%.1f cost_usd=%s turns=%s error=%s",
         spec.name,
@@ -141,6 +184,15 @@ def with_stdin_from_file(invocation: Invocation) -> tuple[str, ...]:
     return ("/bin/sh", "-c", 'exec "$@" < "$0"', str(invocation.stdin_file), *invocation.argv)
 
 
+def _files_named(invocation: Invocation) -> tuple[Path, ...]:
+    """What the sandbox shows read-only besides the CLI's installation: the prompt file, and files the
+    configured command names by absolute path (a script agent's own script, e.g. `python3 /opt/agent.py`)."""
+    named = [Path(arg) for arg in invocation.argv[1:] if arg.startswith("/") and Path(arg).is_file()]
+    if invocation.stdin_file is not None:
+        named.append(invocation.stdin_file)
+    return tuple(dict.fromkeys(named))
+
+
 def _missing_binary(invocation: Invocation, cwd: Path) -> str:
     binary = invocation.argv[0]
     if "/" in binary:
@@ -155,15 +207,16 @@ def _missing_binary(invocation: Invocation, cwd: Path) -> str:
     return f"cannot start {binary!r}: not found on PATH"
 
 
-def _agent_run(spec: AgentSpec, result: process.ProcessResult, outcome: Outcome) -> AgentRun:
+def _agent_run(
+    spec: AgentSpec, result: process.ProcessResult, outcome: Outcome, counts_events: bool = False
+) -> AgentRun:
     is_error, error = outcome.is_error, outcome.error
     if result.timed_out:
-        is_error, error = True, f"timed out after {spec.timeout_s:g} s; its process group was killed"
+        is_error, error = True, f"timed out after {spec.timeout_s:g} s; everything it started was killed"
     elif result.stalled:
-        is_error, error = (
-            True,
-            f"stalled: no output for {spec.stall_timeout_s:g} s; its process group was killed",
-        )
+        what = "no progress (no model or tool event)" if counts_events else "no output"
+        error = f"stalled: {what} for {spec.stall_timeout_s:g} s; everything it started was killed"
+        is_error = True
     elif result.returncode != 0 and not is_error:
         is_error = True
         detail = last_stderr_line(result) or "no message on stderr"
@@ -177,6 +230,7 @@ def _agent_run(spec: AgentSpec, result: process.ProcessResult, outcome: Outcome)
         is_error=is_error,
         error=error,
         rate_limited=outcome.rate_limited,
+        retry_after_s=outcome.retry_after_s,
         cost_usd=outcome.cost_usd,
         input_tokens=outcome.input_tokens,
         output_tokens=outcome.output_tokens,

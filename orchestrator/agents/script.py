@@ -4,7 +4,8 @@
 replaced. The prompt is also given on stdin. The command runs in the worktree with the scrubbed environment
 (plus `AGENT_API_KEY` when `api_key_env` is configured). If its last JSON line on stdout is an object with
 `cost_usd`, `turns`, `input_tokens` or `output_tokens`, those are recorded; `{"is_error": true, "error": "…"}`
-marks a failed run even when the exit code is 0.
+marks a failed run even when the exit code is 0, and `"rate_limited": true` (with an optional
+`"retry_after_s"`) a rate-limited one.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 from orchestrator.agents.adapter import (
     Invocation,
     Outcome,
+    ProgressFilter,
     as_float,
     as_int,
     last_json_line,
     mentions_rate_limit,
     one_line,
+    retry_after_seconds,
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
@@ -41,6 +44,9 @@ class ScriptAdapter:
     def print_invocation(self, spec: AgentSpec, workspace: Workspace) -> Invocation:
         return self.invocation(spec, workspace)
 
+    def progress_filter(self, spec: AgentSpec) -> ProgressFilter | None:
+        return None  # a script has no structured events: any output is progress
+
     def parse(self, spec: AgentSpec, result: ProcessResult) -> Outcome:
         report = last_json_line(result.stdout)
         answer = result.stdout.strip()
@@ -52,10 +58,15 @@ class ScriptAdapter:
         raw_error = report.get("error")
         error = raw_error if isinstance(raw_error, str) else ""
         is_error = report.get("is_error") is True
+        rate_limited = report.get("rate_limited") is True or (is_error and mentions_rate_limit(error))
+        retry_after = as_float(report.get("retry_after_s"))
         return Outcome(
             is_error=is_error,
             error=one_line(error or "the script reported an error") if is_error else "",
-            rate_limited=report.get("rate_limited") is True or (is_error and mentions_rate_limit(error)),
+            rate_limited=rate_limited,
+            retry_after_s=(retry_after if retry_after is not None else retry_after_seconds(error))
+            if rate_limited
+            else None,
             cost_usd=cost if cost is not None else spec.cost_from_tokens(input_tokens, output_tokens),
             input_tokens=input_tokens,
             output_tokens=output_tokens,

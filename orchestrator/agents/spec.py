@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from orchestrator.config.isolation import Isolation
+
 AgentKind = Literal["claude", "codex", "gemini", "deepseek", "script"]
 AGENT_KINDS: tuple[AgentKind, ...] = ("claude", "codex", "gemini", "deepseek", "script")
 
@@ -19,7 +21,8 @@ class AgentSpec:
     `script` kind it is the whole command and may contain `{prompt_file}`, `{worktree}` and `{run_dir}`.
     `api_key_env` names the variable in the orchestrator's environment whose value is handed to the CLI
     (under the name the CLI expects); nothing else secret is passed on. `env` is extra, non-secret
-    environment for the CLI. Prices are used when the CLI does not report a cost itself.
+    environment for the CLI. Prices are used when the CLI does not report a cost itself. `isolation` is how
+    the CLI and everything it starts are contained (config `agents.isolation`, `agents.network`, …).
     """
 
     name: str
@@ -35,6 +38,7 @@ class AgentSpec:
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     price_per_million_input: float = 0.0
     price_per_million_output: float = 0.0
+    isolation: Isolation = field(default_factory=Isolation)
 
     def __post_init__(self) -> None:
         if self.kind not in AGENT_KINDS:

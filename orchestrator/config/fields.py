@@ -403,3 +403,43 @@ class NestedMap(Kind):
                 continue
             result[parsed_name] = parse_section(self.section, raw, item_path, ctx, {self.key_field: name})
         return _frozen_mapping(result)  # partial: INVALID entries stay, so checks across entries still run
+
+
+class NestedMapWithSettings(NestedMap):
+    """A NestedMap in which the keys of `settings` (a section) configure the whole map instead of naming an
+    entry. The parsed settings value is injected into every entry as `settings_field`, and `build(entries,
+    settings)` makes the result."""
+
+    def __init__(
+        self,
+        section: Section[Any],
+        key_field: str,
+        key: Kind,
+        placeholder: str,
+        settings: Section[Any],
+        settings_field: str,
+        build: Callable[[Mapping[str, Any], Any], Any],
+    ) -> None:
+        super().__init__(section, key_field, key, placeholder)
+        self.settings, self.settings_field, self.build = settings, settings_field, build
+        self.type_name = f"mapping of {placeholder} to mapping, and the settings below"
+
+    def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            return ctx.add(path, f"expected a mapping, got {describe(value)}")
+        reserved = {k: v for k, v in value.items() if k in self.settings.names}
+        settings = parse_section(self.settings, reserved, path, ctx)
+        result: dict[str, Any] = {}
+        for name, raw in value.items():
+            if name in reserved:
+                continue
+            item_path = join(path, name)
+            parsed_name = self.key.parse(name, item_path, ctx)
+            if parsed_name is INVALID:
+                result[str(name)] = INVALID
+                continue
+            injected = {self.key_field: name, self.settings_field: settings}
+            result[parsed_name] = parse_section(self.section, raw, item_path, ctx, injected)
+        return self.build(result, settings)

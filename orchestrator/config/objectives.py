@@ -6,9 +6,8 @@ One file per repository. `example.yaml` is the documented template and is skippe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .fields import (
     INVALID,
@@ -24,27 +23,12 @@ from .fields import (
     Text,
     parse_section,
 )
+from .objective_types import Metric as Metric
+from .objective_types import Objective as Objective
 from .secret_scan import report_inline_secrets
 from .yaml_source import read_yaml
 
 EXAMPLE_NAME = "example.yaml"
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    weight: float
-    direction: Literal["up", "down"]
-    source: str
-
-
-@dataclass(frozen=True)
-class Objective:
-    repo: str
-    primary_outcome: str
-    evaluation_window_days: int
-    metrics: tuple[Metric, ...]
-    path: Path | None
 
 
 def _check_metric_names(values: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fields import Derived, Field, Nested, NestedList, NestedMap, Required, Section
+from .fields import Derived, Field, Nested, NestedList, NestedMap, NestedMapWithSettings, Required, Section
 from .objectives import OBJECTIVE
 from .rules import AGENT_KIND_DEFAULTS
 from .schema import CONFIG
@@ -37,6 +37,9 @@ def sections(section: Section[Any], path: str = "") -> Iterator[TableOf]:
     for spec in section.fields:
         child = _child_path(path, spec)
         kind = spec.kind
+        if isinstance(kind, NestedMapWithSettings):
+            key = f"{path}.{spec.name}" if path else spec.name
+            yield TableOf(key, kind.settings)
         if isinstance(kind, Nested | NestedList | NestedMap):
             yield from sections(kind.section, child)
 
@@ -88,6 +91,8 @@ def _type(spec: Field) -> str:
         return "mapping (table below)"
     if isinstance(kind, NestedList):
         return "list of mappings (table below)"
+    if isinstance(kind, NestedMapWithSettings):
+        return f"mapping of `{kind.placeholder}` to mapping, and the settings (tables below)"
     if isinstance(kind, NestedMap):
         return f"mapping of `{kind.placeholder}` to mapping (table below)"
     return kind.type_name

@@ -11,8 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .fields import INVALID, Derived, Required
-from .settings import GitHubAppConfig
+from orchestrator.config.isolation import (
+    BadAllowEntry,
+    Isolation,
+    Network,
+    parse_allow_entry,
+)
+
+from .fields import INVALID, Derived, Kind, ParseContext, Required, describe
+from .settings import AgentConfig, AgentTable, GitHubAppConfig
 
 AGENT_KINDS = ("claude", "codex", "gemini", "deepseek", "script")
 
@@ -29,7 +36,7 @@ AGENT_KIND_DEFAULTS: Mapping[str, Mapping[str, object]] = {
     },
     "codex": {
         "command": ["codex"],
-        "model": "gpt-5-codex",
+        "model": "gpt-5.5",  # in codex 0.169.0's bundled model list, with the apply_patch tool
         "api_key_env": "OPENAI_API_KEY",
         "base_url": None,
         "price_per_million_input": 1.25,
@@ -47,7 +54,7 @@ AGENT_KIND_DEFAULTS: Mapping[str, Mapping[str, object]] = {
         "command": Required("required for kind deepseek (the OpenAI-compatible coding CLI to run)"),
         "model": "deepseek-chat",
         "api_key_env": "DEEPSEEK_API_KEY",
-        "base_url": "https://api.deepseek.com",
+        "base_url": None,  # the adapter picks the endpoint the chosen CLI speaks (deepseek.py)
         "price_per_million_input": 0.56,
         "price_per_million_output": 1.68,
     },
@@ -190,3 +197,84 @@ def check_unique_repos(values: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def default_routing(values: Mapping[str, Any]) -> object:
     return {"default": list(values["agents"])} if values["agents"] else {}
+
+
+class NetworkPolicy(Kind):
+    """`open`, `none`, or a mapping `{allow: [host, host:port, *.domain, …]}`."""
+
+    type_name = "open, none, or a mapping {allow: [host, …]}"
+
+    def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
+        if value == "open":
+            return Network(mode="open")
+        if value == "none":
+            return Network(mode="none")
+        if not isinstance(value, dict) or set(value) != {"allow"}:
+            return ctx.add(path, f"expected {self.type_name}, got {describe(value)}")
+        entries = value["allow"]
+        if not isinstance(entries, list) or not entries:
+            return ctx.add(f"{path}.allow", f"expected a non-empty list of hosts, got {describe(entries)}")
+        hosts = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, str):
+                ctx.add(f"{path}.allow[{index}]", f"expected a host, got {describe(entry)}")
+                continue
+            try:
+                hosts.append(parse_allow_entry(entry))
+            except BadAllowEntry as exc:
+                ctx.add(f"{path}.allow[{index}]", str(exc))
+        if len(hosts) != len(entries):
+            return INVALID
+        return Network(mode="allow", hosts=tuple(hosts))
+
+
+def build_isolation(
+    isolation: str, network: Network, sudo_user: str | None, read_only_paths: tuple[Path, ...]
+) -> Isolation:
+    return Isolation(
+        mode=isolation,  # type: ignore[arg-type]
+        network=network,
+        sudo_user=sudo_user,
+        read_only_paths=tuple(read_only_paths),
+    )
+
+
+def build_agent_table(agents: Mapping[str, AgentConfig], isolation: Isolation) -> AgentTable:
+    return AgentTable(agents, isolation)
+
+
+def check_isolation(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    mode, network, user = values["isolation"], values["network"], values["sudo_user"]
+    problems = []
+    if mode == "sudo_user" and not user:
+        problems.append(("sudo_user", "required when isolation is sudo_user (the user agents run as)"))
+    if mode != "sudo_user" and user:
+        problems.append(("sudo_user", "set but isolation is not sudo_user (remove it, or set isolation)"))
+    if mode != "bwrap" and network.mode != "open":
+        problems.append(
+            (
+                "network",
+                f"only isolation: bwrap can enforce network: {network.mode} (a network namespace); "
+                "use network: open with isolation: " + mode,
+            )
+        )
+    return problems
+
+
+def check_read_only_paths(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """agents.read_only_paths must stay clear of the runtime directory (state, mailbox, worktrees)."""
+    runtime = Path(values["runtime_dir"]).resolve()
+    isolation = getattr(values["agents"], "isolation", None)
+    if not isinstance(isolation, Isolation):
+        return []
+    problems = []
+    for index, path in enumerate(isolation.read_only_paths):
+        resolved = Path(path).resolve()
+        if resolved == runtime or runtime in resolved.parents or resolved in runtime.parents:
+            problems.append(
+                (
+                    f"agents.read_only_paths[{index}]",
+                    f"{path} overlaps runtime_dir {runtime}: agents must never see the runtime directory",
+                )
+            )
+    return problems

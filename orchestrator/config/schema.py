@@ -21,7 +21,7 @@ from .fields import (
     MapOf,
     Nested,
     NestedList,
-    NestedMap,
+    NestedMapWithSettings,
     Number,
     OneOf,
     Optional,
@@ -32,11 +32,16 @@ from .fields import (
 )
 from .rules import (
     AGENT_KINDS,
+    NetworkPolicy,
+    build_agent_table,
     build_github_app,
+    build_isolation,
     check_board,
     check_github_app,
+    check_isolation,
     check_llm_agent,
     check_monthly_budgets,
+    check_read_only_paths,
     check_routing,
     check_stall,
     check_telegram,
@@ -305,6 +310,41 @@ AGENT = Section(
     (Check(("stall_minutes", "timeout_minutes"), check_stall),),
 )
 
+ISOLATION = Section(
+    (
+        Field(
+            "isolation",
+            OneOf("bwrap", "sudo_user", "none"),
+            "how agent CLIs, the test step, the dependency audit and print-mode calls are isolated: bwrap "
+            "(a bubblewrap sandbox), sudo_user (a user you set up), none (unisolated: only when written here)",
+            "bwrap",
+        ),
+        Field(
+            "network",
+            NetworkPolicy(),
+            "what sandboxed processes may reach: open, none, or {allow: [host, host:port, *.domain]} "
+            "(through a proxy; only with isolation: bwrap)",
+            "open",
+        ),
+        Field(
+            "sudo_user",
+            Optional(Text(r"[a-z_][a-z0-9_-]*\$?", "a user name")),
+            "the unprivileged user agents run as with isolation: sudo_user",
+            None,
+        ),
+        Field(
+            "read_only_paths",
+            ListOf(FilePath(), what="list of paths"),
+            "more host paths shown read-only inside the sandbox (toolchains outside /usr, e.g. ~/.nvm)",
+            [],
+        ),
+    ),
+    build_isolation,
+    (Check(("isolation", "network", "sudo_user"), check_isolation),),
+    "Keys of `agents` that are not agents: the isolation every agent-controlled process runs under "
+    "(docs/security.md). These four names cannot be agent names.",
+)
+
 LIMITS = Section(
     (
         Field("max_parallel_workers", Integer(1), "agent runs at once on this host", 2),
@@ -498,7 +538,14 @@ CONFIG = Section(
         Field("github", Nested(GITHUB), "the forge's API", {}),
         Field("git", Nested(GIT), "commit identity", {}),
         Field("repos", NestedList(REPO, min_items=1), "the repositories Agent OS works on"),
-        Field("agents", NestedMap(AGENT, "name", SHORT_NAME, "<name>"), "agent CLIs by name", {}),
+        Field(
+            "agents",
+            NestedMapWithSettings(
+                AGENT, "name", SHORT_NAME, "<name>", ISOLATION, "isolation", build_agent_table
+            ),
+            "agent CLIs by name, and how they are isolated",
+            {},
+        ),
         Field(
             "routing",
             MapOf(
@@ -526,5 +573,6 @@ CONFIG = Section(
         Check(("budgets", "agents"), check_monthly_budgets),
         Check(("repos",), check_unique_repos),
         Check(("llm", "agents"), check_llm_agent),
+        Check(("runtime_dir", "agents"), check_read_only_paths),
     ),
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from orchestrator.config.isolation import Isolation
 from orchestrator.security.secret_scan import AllowedSecret
 
 AgentKind = Literal["claude", "codex", "gemini", "deepseek", "script"]
@@ -113,6 +114,41 @@ class AgentConfig:
     env: Mapping[str, str]
     price_per_million_input: float
     price_per_million_output: float
+    isolation: Isolation = field(default_factory=Isolation)  # agents.isolation & co., shared by every agent
+
+
+class AgentTable(Mapping[str, AgentConfig]):
+    """config.agents: the agents by name, plus the isolation they all run under (`agents.isolation`,
+    `agents.network`, `agents.sudo_user`, `agents.read_only_paths`)."""
+
+    def __init__(self, agents: Mapping[str, AgentConfig], isolation: Isolation) -> None:
+        self._agents = dict(agents)
+        self.isolation = isolation
+
+    def __getitem__(self, name: str) -> AgentConfig:
+        return self._agents[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._agents)
+
+    def __len__(self) -> int:
+        return len(self._agents)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AgentTable):
+            return self._agents == other._agents and self.isolation == other.isolation
+        return isinstance(other, Mapping) and self._agents == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"AgentTable({self._agents!r}, isolation={self.isolation!r})"
+
+
+def isolation_of(config: Config) -> Isolation:
+    """The isolation in force for `config` (the default, bwrap, when its agents table carries none)."""
+    found = getattr(config.agents, "isolation", None)
+    return found if isinstance(found, Isolation) else Isolation()
 
 
 @dataclass(frozen=True)

@@ -84,28 +84,37 @@ UNBLOCK_NOTES: none
 BLOCKED = """STATUS: blocked
 SUMMARY: The scripted demo agent only knows the demo issues (slugify, word_count, is_palindrome).
 BLOCKERS: no recipe matches this task
-BLOCKER_CODE: unknown_task
+BLOCKER_CODE: other
 NEXT_STEP: run a real agent (make demo AGENT=claude) for other tasks
 """
+
+
+def recipe_for(prompt: str) -> tuple[str, dict[str, str]] | None:
+    """Which demo issue a prompt is about: (function name, files to write), or None."""
+    for name, files in RECIPES.items():
+        if f"{name}(" in prompt or f".{name}" in prompt:
+            return name, files
+    return None
+
+
+def result_text(name: str, files: dict[str, str]) -> str:
+    lines = "\n".join(f"- {f}" for f in files)
+    return RESULT.format(name=name, files=", ".join(files), file_lines=lines)
 
 
 def main() -> int:
     prompt = sys.stdin.read()
     worktree = Path.cwd()
-    for name, files in RECIPES.items():
-        if f"{name}(" in prompt or f".{name}" in prompt:
-            for rel, content in files.items():
-                path = worktree / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(content)
-            listing = ", ".join(files)
-            lines = "\n".join(f"- {f}" for f in files)
-            (worktree / ".agent_result.md").write_text(
-                RESULT.format(name=name, files=listing, file_lines=lines)
-            )
-            print(json.dumps({"cost_usd": 0.0, "turns": 1}))
-            return 0
-    (worktree / ".agent_result.md").write_text(BLOCKED)
+    found = recipe_for(prompt)
+    if found is None:
+        (worktree / ".agent_result.md").write_text(BLOCKED)
+    else:
+        name, files = found
+        for rel, content in files.items():
+            path = worktree / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        (worktree / ".agent_result.md").write_text(result_text(name, files))
     print(json.dumps({"cost_usd": 0.0, "turns": 1}))
     return 0
 

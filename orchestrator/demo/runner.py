@@ -2,7 +2,12 @@
 
 Starts the sandbox on a free port, seeds a small Python repo (textkit) with tests, a Projects v2 board and three
 Ready issues, writes a config for it, then runs dispatcher → queue → pr_monitor ticks until every issue is merged
-and closed, printing each step as it happens and a summary table at the end.
+or escalated, printing each step (with each agent run's cost and turns) as it happens and a summary at the end.
+
+`make demo AGENT=claude|codex|gemini` runs a real agent CLI: the pinned one under tools/npm when installed, else
+the one on PATH. Its base-URL variable points it at another endpoint, e.g. a local model server:
+ANTHROPIC_BASE_URL (claude), GOOGLE_GEMINI_BASE_URL (gemini), CODEX_BASE_URL or OPENAI_BASE_URL (codex's
+provider base_url, including the /v1).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +33,19 @@ from orchestrator.config import parse_config
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
 from orchestrator.log import setup_logging
+from orchestrator.policy.retry import Outcome
 from orchestrator.runtime import JobContext
 
 HERE = Path(__file__).resolve().parent
+NPM_BIN = HERE.parents[1] / "tools" / "npm" / "node_modules" / ".bin"
 REPO = "agentos-admin/textkit"
 TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"
+KEY_ENV = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
+BASE_URL_ENV = {
+    "claude": ("ANTHROPIC_BASE_URL",),
+    "codex": ("CODEX_BASE_URL", "OPENAI_BASE_URL"),
+    "gemini": ("GOOGLE_GEMINI_BASE_URL",),
+}
 
 
 @dataclass
@@ -44,32 +58,55 @@ class IssueProgress:
     started: float = field(default_factory=time.monotonic)
     merged_after: float | None = None
     closed: bool = False
+    escalated: str = ""  # the reason, once escalated
+
+    @property
+    def result(self) -> str:
+        return "merged" if self.closed else "escalated" if self.escalated else "open"
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def demo_config(forge: Any, clone_url: str, project_number: int, runtime: Path, agent: str) -> dict[str, Any]:
+def real_agent_config(agent: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """A real CLI for the demo: the pinned one under tools/npm when present, pointed at the endpoint its
+    base-URL variable names (when set)."""
+    pinned = NPM_BIN / agent
+    config: dict[str, Any] = {
+        "kind": agent,
+        "command": [str(pinned) if os.access(pinned, os.X_OK) else agent],
+        "api_key_env": KEY_ENV.get(agent),
+        "timeout_minutes": 20,
+        "stall_minutes": 5,
+    }
+    base_url = next((environ[name] for name in BASE_URL_ENV.get(agent, ()) if environ.get(name)), None)
+    if base_url:
+        config["base_url"] = base_url
+    return config
+
+
+def demo_config(
+    forge: Any,
+    clone_url: str,
+    project_number: int,
+    runtime: Path,
+    agent: str,
+    environ: Mapping[str, str] = os.environ,
+) -> dict[str, Any]:
     python = sys.executable
     agents: dict[str, Any] = {
+        # the sandbox shows the agent its own script read-only, and nothing else of this checkout
+        "read_only_paths": [str(HERE / "agent.py")],
         "demo": {
             "kind": "script",
-            "command": [python, "-m", "orchestrator.demo.agent"],
+            "command": [python, str(HERE / "agent.py")],
             "timeout_minutes": 2,
             "stall_minutes": 1,
-            "env": {"PYTHONPATH": str(HERE.parents[1])},
-        }
+        },
     }
     if agent != "demo":
-        keys = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
-        agents[agent] = {
-            "kind": agent,
-            "command": [agent],
-            "api_key_env": keys.get(agent),
-            "timeout_minutes": 20,
-            "stall_minutes": 5,
-        }
+        agents[agent] = real_agent_config(agent, environ)
     return {
         "runtime_dir": str(runtime),
         "github": {
@@ -131,7 +168,6 @@ def prepare(
     )
     data = demo_config(forge, seeded.clone_url, seeded.project_number or 1, workdir / "runtime", agent)
     data.update(overrides or {})
-    data.update(overrides or {})
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
@@ -142,6 +178,12 @@ def prepare(
 def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
     from orchestrator.sandbox.server import SandboxForge
 
+    if agent != "demo" and not os.environ.get(KEY_ENV.get(agent, "")):
+        say(
+            f"{agent}: set {KEY_ENV.get(agent)} first (any value works for a local model server named by "
+            f"{' or '.join(BASE_URL_ENV.get(agent, ()))})"
+        )
+        return 2
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -149,7 +191,9 @@ def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
     if agent == "demo":
         say("agent: the built-in scripted demo agent (deterministic, no model, no network)")
     else:
-        say(f"agent: the real {agent} CLI with your own credentials")
+        chosen = real_agent_config(agent, os.environ)
+        where = chosen.get("base_url") or "the vendor's API"
+        say(f"agent: the real {agent} CLI ({chosen['command'][0]}) talking to {where}")
     t0 = time.monotonic()
     with SandboxForge(workdir / "sandbox").start() as forge:
         say(f"sandbox forge listening on {forge.url} (GitHub API at {forge.api_url})")
@@ -188,8 +232,8 @@ def _loop(ctx: JobContext, forge: Any, progress: dict[int, IssueProgress], t0: f
             events.show(progress, t0)
             for error in dict.fromkeys(errors):
                 say(f"{_stamp(t0)} error: {error}")
-            if all(p.closed for p in progress.values()):
-                return True
+            if all(p.closed or p.escalated for p in progress.values()):
+                return all(p.closed for p in progress.values())
     finally:
         stop.set()
         printer.join()
@@ -256,24 +300,62 @@ class _EventTail:
                 f"{ts} PR #{e.get('pr')} verified: {e.get('reason')} (no stubs, skipped tests or protected paths)"
             )
         elif state in ("escalated", "needs_info"):
+            if state == "escalated" and p:
+                p.escalated = str(e.get("reason") or "escalated")
             say(f"{ts} issue #{issue} → {state}: {e.get('reason')}")
-        elif state not in ("complete",) and p:
+        elif state in ATTEMPT_OUTCOMES and p:
+            say(f"{ts} issue #{issue} → agent {e.get('agent')} finished: {state}{_run_figures(e)}")
+        elif p:
             say(f"{ts} issue #{issue} → {state} {e.get('reason') or ''}".rstrip())
+
+
+ATTEMPT_OUTCOMES = frozenset(o.value for o in Outcome)
+
+
+def _run_figures(event: dict[str, Any]) -> str:
+    """ " ($0.0123, 3 turns, 12.3 s)" for an agent run's event, with what the CLI reported."""
+    parts = []
+    cost = event.get("cost_usd")
+    parts.append(f"${cost:.4f}" if isinstance(cost, int | float) else "cost n/a")
+    turns = event.get("turns")
+    parts.append(f"{turns} turns" if isinstance(turns, int) else "turns n/a")
+    if isinstance(event.get("duration_s"), int | float):
+        parts.append(f"{event['duration_s']:.1f} s")
+    reason = f" — {event['reason']}" if event.get("reason") and event.get("state") != "complete" else ""
+    return f" ({', '.join(parts)}){reason}"
 
 
 def _summary(progress: dict[int, IssueProgress], ctx: JobContext, elapsed: float) -> None:
     say("")
     say(f"{'issue':<7}{'title':<22}{'PR':<6}{'agent':<8}{'result':<10}")
     for p in progress.values():
-        result = "merged" if p.closed else "open"
         pr = f"#{p.pr}" if p.pr else "-"
-        say(f"#{p.number:<6}{p.title:<22}{pr:<6}{p.agent:<8}{result:<10}")
+        say(f"#{p.number:<6}{p.title:<22}{pr:<6}{p.agent:<8}{p.result:<10}")
+        if p.escalated:
+            say(f"       escalated: {p.escalated}")
     stats = ctx.forge.stats
     merged = sum(p.closed for p in progress.values())
+    escalated = sum(bool(p.escalated) and not p.closed for p in progress.values())
     say(
-        f"\n{merged}/{len(progress)} issues merged and closed in {elapsed:.1f} s; "
+        f"\n{merged}/{len(progress)} issues merged and closed, {escalated} escalated, in {elapsed:.1f} s; "
         f"GitHub requests counted: {stats.counted}, 304s: {stats.not_modified}, writes: {stats.writes}"
     )
+    runs = _agent_runs(ctx)
+    if runs:
+        cost = sum(r["cost"] for r in runs)
+        say(f"agent runs: {len(runs)}, total cost ${cost:.4f}, turns {sum(r['turns'] for r in runs)}")
+
+
+def _agent_runs(ctx: JobContext) -> list[dict[str, float]]:
+    path = ctx.paths.metrics / "events.jsonl"
+    if not path.exists():
+        return []
+    runs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("state") in ATTEMPT_OUTCOMES:
+            runs.append({"cost": float(event.get("cost_usd") or 0.0), "turns": int(event.get("turns") or 0)})
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from orchestrator import git
+from orchestrator.github.setup import RepoInfo
 from orchestrator.init_wizard.charter import Charter, CharterContext, render
-from orchestrator.init_wizard.forge_setup import RepoInfo
 from orchestrator.models import PullRequest
 from orchestrator.store import atomic_write_text
 

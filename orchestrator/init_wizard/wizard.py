@@ -23,6 +23,7 @@ from orchestrator.agents import PrintModeFailed
 from orchestrator.config import Config
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
+from orchestrator.github.setup import GitHubSetup, RepoInfo, RepoSetup
 from orchestrator.init_wizard import config_merge
 from orchestrator.init_wizard.answers import InitAnswers
 from orchestrator.init_wizard.charter import (
@@ -34,7 +35,6 @@ from orchestrator.init_wizard.charter import (
 )
 from orchestrator.init_wizard.charter_pr import CharterOutcome, CommitIdentity, git_settings, publish_charter
 from orchestrator.init_wizard.config_merge import BoardPlacement
-from orchestrator.init_wizard.forge_setup import InitForge, RepoInfo
 from orchestrator.init_wizard.pairing import Pairing, pair
 from orchestrator.init_wizard.seeding import SeedOutcome, ensure_workflow_labels, file_seed_issues
 from orchestrator.task_runner import agent_spec
@@ -83,7 +83,7 @@ def run_init(
 ) -> InitReport:
     draft = _validated_draft(answers, config_path, existing)
     token = _env_value(environ, answers.token_env, "--token-env", "the GitHub token")
-    forge = InitForge(
+    forge: RepoSetup = GitHubSetup(
         answers.api_url,
         draft.github.graphql_url,
         token,
@@ -147,7 +147,7 @@ def _env_value(environ: Mapping[str, str], name: str, flag: str, what: str) -> s
 
 
 def _plan(
-    forge: InitForge, answers: InitAnswers, draft: Config, token: str, existing: Mapping[str, Any]
+    forge: RepoSetup, answers: InitAnswers, draft: Config, token: str, existing: Mapping[str, Any]
 ) -> _Plan:
     viewer = forge.viewer_login()
     repo = forge.get_repo(answers.full_name)
@@ -172,7 +172,7 @@ def _plan(
     )
 
 
-def _plan_board(forge: InitForge, answers: InitAnswers, existing: Mapping[str, Any]) -> BoardPlacement:
+def _plan_board(forge: RepoSetup, answers: InitAnswers, existing: Mapping[str, Any]) -> BoardPlacement:
     """The board: the one the config already has for this repo key (a re-run reuses it), else the answers'."""
     placement = _configured_board(existing, answers.repo_key)
     if placement is None and answers.board_mode == "labels":
@@ -255,7 +255,7 @@ def _with_pairing(answers: InitAnswers, pairing: Pairing | None) -> InitAnswers:
 
 
 def _act_on_forge(
-    forge: InitForge, plan: _Plan, say: Callable[[str], None]
+    forge: RepoSetup, plan: _Plan, say: Callable[[str], None]
 ) -> tuple[RepoInfo, bool, BoardPlacement]:
     answers = plan.answers
     repo, created = plan.repo, False

@@ -15,14 +15,13 @@ from typing import Any
 
 from orchestrator.loops.common import (
     LoopArgs,
-    LoopArgsError,
     due,
     loop_data,
     mark_ran,
-    parse_loop_args,
     task_types,
     update_loop_data,
 )
+from orchestrator.loops.runner import run_loop_job
 from orchestrator.metrics import read_events
 from orchestrator.policy import scoring
 from orchestrator.runtime import JobContext
@@ -112,12 +111,10 @@ def _health_gate(ctx: JobContext, weights: scoring.RoutingWeights, report: Scori
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    if not report.ran:
+    return run_loop_job(JOB, ctx, argv, _score)
+
+
+def _score(ctx: JobContext, args: LoopArgs) -> bool:
+    if not run(ctx, args).ran:
         log.info("%s not due", JOB)
-    return 0
+    return True

@@ -21,24 +21,21 @@ from orchestrator.loops.common import (
     LABEL_COLORS,
     FilingReport,
     LoopArgs,
-    LoopArgsError,
-    due,
     file_issues,
     llm_json,
     llm_proposals,
     log_report,
     mark_ran,
     objectives_dir,
-    parse_loop_args,
     proposal_draft,
     render_loop_template,
-    selected_repos,
 )
-from orchestrator.loops.proposal import Proposal
+from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.metrics import Event, read_events
 from orchestrator.models import Issue
 from orchestrator.policy import grooming as policy
 from orchestrator.policy import incidents
+from orchestrator.policy.proposal import Proposal
 from orchestrator.runtime import JobContext
 from orchestrator.tracker import Tracker
 
@@ -63,9 +60,7 @@ def run(ctx: JobContext, args: LoopArgs | None = None, objectives_path: Path | N
     """One grooming pass over the due repos; `objectives_path` defaults to objectives/ next to the config."""
     args = args or LoopArgs()
     report = GroomReport()
-    candidates = selected_repos(ctx, args)
-    repos = [r for r in candidates if args.force or due(ctx, JOB, r.key, EVERY)]
-    report.not_due = [r.key for r in candidates if r not in repos]
+    repos, report.not_due = due_repos(JOB, ctx, args, EVERY)
     if not repos:
         return report
     objectives = _objectives(objectives_path or objectives_dir(ctx))
@@ -245,10 +240,4 @@ def _unblock(ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    return 1 if report.errors else 0
+    return run_loop_job(JOB, ctx, argv, lambda c, args: not run(c, args).errors)

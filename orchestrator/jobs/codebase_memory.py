@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import doc_pr
 from orchestrator.loops.common import (
-    LoopArgsError,
-    due,
+    LoopArgs,
     llm_text,
     loop_data,
     mark_ran,
-    parse_loop_args,
-    selected_repos,
     update_loop_data,
 )
+from orchestrator.loops.runner import for_each_repo, run_loop_job
 from orchestrator.mailbox import MailboxError
 from orchestrator.metrics import Event, read_events
 from orchestrator.policy import codebase_memory as policy
@@ -109,22 +107,15 @@ def summarizer(ctx: JobContext) -> policy.Summarizer:
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    failed = False
-    for repo in selected_repos(ctx, args):
-        if not (args.force or due(ctx, JOB, repo.key, CADENCE)):
-            log.info("%s: not due yet for %s", JOB, repo.key)
-            continue
-        try:
-            remember(ctx, repo, dry_run=args.dry_run)
-        except doc_pr.DOC_PR_ERRORS as exc:
-            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
-            failed = True
-    return 1 if failed else 0
+    return run_loop_job(JOB, ctx, argv, _remember_all)
+
+
+def _remember_all(ctx: JobContext, args: LoopArgs) -> bool:
+    def step(repo: RepoConfig) -> bool:
+        remember(ctx, repo, dry_run=args.dry_run)
+        return True
+
+    return for_each_repo(JOB, ctx, args, step, every=CADENCE, failures=doc_pr.DOC_PR_ERRORS)
 
 
 def remember(ctx: JobContext, repo: RepoConfig, dry_run: bool = False) -> int | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orchestrator.config import UnknownRepoError
 from orchestrator.forge_outcomes import reconcile
-from orchestrator.jobs.entry import EXIT_CONFIG, EXIT_OK
+from orchestrator.job_registry import EXIT_CONFIG, EXIT_OK
 from orchestrator.policy.reliability import WINDOW_DAYS
 from orchestrator.runtime import JobContext
 from orchestrator.views.commands import WINDOW_HELP, window_days

@@ -11,6 +11,8 @@ skipped dependencies (pip-audit's `skip_reason`) — is "could not audit: …": 
 (so `status` shows it), a Telegram note says it, and the repo is not marked as audited. It is never reported
 as clean. Tools are looked up on the PATH of the job's environment, so an install (or a test) decides which
 binary runs.
+The tools read repository files, so they run contained like an agent (`agents.isolation`,
+`agents.network`), with a private HOME and TMP.
 """
 
 from __future__ import annotations
@@ -24,16 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import doc_pr, process
+from orchestrator.config.isolation import Isolation
+from orchestrator.config.settings import isolation_of
+from orchestrator.containment.commands import private_dirs, run_contained
+from orchestrator.containment.sandbox import IsolationUnavailable
 from orchestrator.loops.common import (
     LoopArgs,
-    LoopArgsError,
-    due,
     file_issues,
     log_report,
     mark_ran,
-    parse_loop_args,
-    selected_repos,
+    proposal_draft,
 )
+from orchestrator.loops.runner import for_each_repo, run_loop_job
 from orchestrator.policy import dependencies as policy
 from orchestrator.runtime import JobContext
 from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
@@ -100,7 +104,15 @@ class AuditOutcome:
         return "; ".join(self.failed)
 
 
-def run_audits(worktree: Path, environ: dict[str, str]) -> AuditOutcome:
+@dataclass(frozen=True)
+class Containment:
+    """How the audit tools run: the isolation in force and where their private HOME/TMP go."""
+
+    isolation: Isolation
+    run_dir: Path
+
+
+def run_audits(worktree: Path, environ: dict[str, str], contain: Containment | None = None) -> AuditOutcome:
     outcome = AuditOutcome()
     tools: list[
         tuple[str, str, Sequence[str], Callable[[str], tuple[policy.VulnerableDependency, ...]], str]
@@ -124,7 +136,7 @@ def run_audits(worktree: Path, environ: dict[str, str]) -> AuditOutcome:
         try:
             if shutil.which(tool, path=environ.get("PATH")) is None:
                 raise AuditFailed(f"{tool}: not installed (not on PATH), so {manifest} was not audited")
-            report = _run_tool(worktree, environ, tool, args)
+            report = _run_tool(worktree, environ, tool, args, contain)
             outcome.found += parse(report)
             unaudited = policy.pip_audit_unaudited(report) if tool == "pip-audit" else ()
             if unaudited:
@@ -149,17 +161,41 @@ def _skip_reason(worktree: Path, tool: str, manifest: str, needs: str) -> str:
     return ""
 
 
-def _run_tool(worktree: Path, environ: dict[str, str], tool: str, args: Sequence[str]) -> str:
+def _run_tool(
+    worktree: Path,
+    environ: dict[str, str],
+    tool: str,
+    args: Sequence[str],
+    contain: Containment | None = None,
+) -> str:
     binary = shutil.which(tool, path=environ.get("PATH")) or tool
     try:
-        result = process.run([binary, *args], cwd=worktree, env=environ, timeout=AUDIT_TIMEOUT_S)
-    except process.ProcessError as exc:
+        if contain is None:
+            result = process.run([binary, *args], cwd=worktree, env=environ, timeout=AUDIT_TIMEOUT_S)
+        else:
+            result = _contained(contain, worktree, environ, [binary, *args])
+    except (process.ProcessError, IsolationUnavailable) as exc:
         raise AuditFailed(f"{tool}: {exc}") from exc
     if result.timed_out:
         raise AuditFailed(f"{tool}: timed out after {AUDIT_TIMEOUT_S:g}s")
     if result.returncode not in (0, 1) and not result.stdout.strip():  # 1 = vulnerabilities found
         raise AuditFailed(f"{tool}: exit code {result.returncode}: {result.stderr.strip()[-500:]}")
     return result.stdout
+
+
+def _contained(
+    contain: Containment, worktree: Path, environ: dict[str, str], argv: list[str]
+) -> process.ProcessResult:
+    directory = private_dirs(contain.run_dir, prefix="audit-")
+    env = {**environ, "HOME": str(directory / "home"), "TMPDIR": str(directory / "tmp")}
+    return run_contained(
+        contain.isolation,
+        argv,
+        workdir=worktree,
+        run_dir=contain.run_dir,
+        env=env,
+        timeout=AUDIT_TIMEOUT_S,
+    )
 
 
 def audit_repo(ctx: JobContext, repo: RepoConfig) -> AuditOutcome:
@@ -169,7 +205,8 @@ def audit_repo(ctx: JobContext, repo: RepoConfig) -> AuditOutcome:
         f"agent/audit-{repo.key}", f"origin/{repo.base_branch}", owner=f"audit:{repo.key}"
     )
     try:
-        return run_audits(worktree, tool_environment(ctx.environ))
+        contain = Containment(isolation_of(ctx.config), ctx.paths.agent_runs / "audits" / repo.key)
+        return run_audits(worktree, tool_environment(ctx.environ), contain)
     finally:
         pool.release(worktree)
 
@@ -218,33 +255,22 @@ def _bump_body(dep: policy.VulnerableDependency, target: str) -> str:
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
+    return run_loop_job(JOB, ctx, argv, _watch_all)
+
+
+def _watch_all(ctx: JobContext, args: LoopArgs) -> bool:
     if not ctx.config.loops.dependency_audit:
         log.info("%s: loops.dependency_audit is false; nothing to do", JOB)
-        return 0
-    failed = False
-    for repo in selected_repos(ctx, args):
-        if not (args.force or due(ctx, JOB, repo.key, EVERY)):
-            log.info("%s: not due yet for %s", JOB, repo.key)
-            continue
-        try:
-            failed |= not _watch(ctx, repo, args)
-        except doc_pr.DOC_PR_ERRORS as exc:
-            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
-            failed = True
-    return 1 if failed else 0
+        return True
+    step = lambda repo: _watch(ctx, repo, args)  # noqa: E731
+    return for_each_repo(JOB, ctx, args, step, every=EVERY, failures=doc_pr.DOC_PR_ERRORS)
 
 
 def _watch(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
     outcome = audit_repo(ctx, repo)
     cap = ctx.config.loops.max_issues_per_run
-    report = file_issues(
-        ctx, repo.full_name, policy.issue_drafts(outcome.found), cap, job=JOB, dry_run=args.dry_run
-    )
+    drafts = [proposal_draft(p, JOB) for p in policy.proposals(outcome.found, repo.full_name)]
+    report = file_issues(ctx, repo.full_name, drafts, cap, job=JOB, dry_run=args.dry_run)
     log_report(JOB, repo.full_name, report)
     if args.dry_run:
         return True

@@ -14,20 +14,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from orchestrator import metrics
+from orchestrator import claim_facts, metrics
 from orchestrator.decision_hooks import note_dispatch
-from orchestrator.github.errors import ClaimLost, GitHubError
+from orchestrator.github.errors import ClaimLost, GitHubError, NotFound
 from orchestrator.mailbox import TaskExists
-from orchestrator.models import Issue, Task, TaskState
+from orchestrator.models import Issue, PullRequest, Task, TaskState
 from orchestrator.policy import dispatch as policy
-from orchestrator.remote_lease import (
-    expired,
-    latest_lease,
-    newest_generation,
-    post_lease,
-    prune_leases,
-    renew_waiting,
-)
+from orchestrator.remote_lease import LEASES_FILE, post_lease, prune_leases, renew_waiting
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 from orchestrator.switches import Switches, is_allowed
@@ -122,7 +115,9 @@ def _cadence_due(ctx: JobContext, key: str, minutes: int | None) -> bool:
     return True
 
 
-def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.RepoSnapshot:
+def snapshot(
+    ctx: JobContext, tracker: Tracker, repo: RepoConfig, in_progress: list[Issue] | None = None
+) -> policy.RepoSnapshot:
     ready = tracker.ready_issues(repo)
     if ready and ctx.config.llm.format_issues:
         from orchestrator.issue_formatting import format_issues
@@ -138,8 +133,10 @@ def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.Repo
             generations[task.issue] = max(generations.get(task.issue, 0), task.generation)
             if state in (TaskState.INBOX, TaskState.RUNNING):
                 in_flight.add(task.issue)
-    if ready:
-        for pr in ctx.forge.list_pulls(repo.full_name):
+    pulls: tuple[PullRequest, ...] = ()
+    if ready or in_progress:
+        pulls = tuple(ctx.forge.list_pulls(repo.full_name))
+        for pr in pulls:
             match = _AGENT_BRANCH.match(pr.head_ref)
             if match:
                 in_flight.add(int(match.group(1)))
@@ -151,10 +148,30 @@ def snapshot(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> policy.Repo
         needs_info_label=repo.labels.needs_info,
         blocked_label=repo.labels.blocked,
         trusted_authors=frozenset(repo.trusted_authors),
-        routing=_routing(ctx) if ready else dict(ctx.config.routing),
+        routing=_routing(ctx) if ready or in_progress else dict(ctx.config.routing),
         known_agents=frozenset(ctx.config.agents),
         issue_body_max_bytes=ctx.config.limits.issue_body_max_bytes,
+        pulls=pulls,
+        issue_states=_dependency_states(ctx, repo.full_name, ready),
     )
+
+
+def _dependency_states(ctx: JobContext, repo: str, ready: list[Issue]) -> dict[tuple[str, int], str]:
+    """Open/closed for every issue a Ready issue says it depends on (conditional GETs; Ready ones are open).
+    An issue that does not exist does not hold anything up; one GitHub could not tell is taken as open."""
+    states: dict[tuple[str, int], str] = {(repo, i.number): i.state for i in ready}
+    for issue in ready:
+        for ref in policy.dependencies(issue.body, repo, issue.number):
+            if ref in states:
+                continue
+            try:
+                states[ref] = ctx.forge.get_issue(*ref).state
+            except NotFound:
+                continue
+            except GitHubError as exc:
+                ctx.log.warning("dependency not read issue=%s#%s error=%s", ref[0], ref[1], exc)
+                states[ref] = "open"
+    return states
 
 
 def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: DispatchReport) -> None:
@@ -165,76 +182,158 @@ def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: 
             f"{repo.full_name}: branch {repo.base_branch!r} not found — check repos[].owner/name/base_branch "
             "and that the token can see the repository"
         )
-    snap = snapshot(ctx, tracker, repo)
-    _take_over_abandoned(ctx, tracker, repo, snap, report)
+    _repair_announcements(ctx, tracker, repo)
+    in_progress = tracker.in_progress_issues(repo)
+    snap = snapshot(ctx, tracker, repo, in_progress)
+    _take_over_abandoned(ctx, tracker, repo, snap, in_progress, report)
     if not snap.ready:
         return
     for action in policy.decide(snap, ctx.clock(), sanitize_untrusted):
         if isinstance(action, policy.Skip):
             report.skipped[action.issue.number] = action.reason
+            if action.waits_for:
+                _say_waiting(ctx, repo, action)
         elif isinstance(action, policy.AskForInfo):
             _ask_for_info(ctx, repo, action)
             report.asked.append(action.issue.number)
         else:
-            _dispatch(ctx, tracker, repo, action, report)
+            action = _claim(ctx, tracker, repo, snap, action, report)
         note_dispatch(ctx, repo.full_name, action, report)  # views: the decision `agentos why` shows
 
 
 def _take_over_abandoned(
-    ctx: JobContext, tracker: Tracker, repo: RepoConfig, snap: policy.RepoSnapshot, report: DispatchReport
+    ctx: JobContext,
+    tracker: Tracker,
+    repo: RepoConfig,
+    snap: policy.RepoSnapshot,
+    in_progress: list[Issue],
+    report: DispatchReport,
 ) -> None:
-    """Issues In Progress whose lease (held by another host) stopped beating: claim the next generation from
-    the abandoned branch's head and run it here. The claim is atomic, so one host wins."""
-    for issue in tracker.in_progress_issues(repo):
-        if issue.number in snap.in_flight:
+    """Issues In Progress with no task on this host and no open PR: a claim whose holder stopped beating, or
+    a claim branch that never got a lease, is claimed as the next generation here (see next_claim)."""
+    for issue in in_progress:
+        if issue.number in snap.in_flight or snap.blocked_label in issue.labels:
             continue
-        lease = latest_lease(ctx.forge.list_comments(repo.full_name, issue.number), ctx.forge.viewer_login())
-        if (
-            lease is None
-            or lease.host == ctx.host
-            or not expired(lease, ctx.clock(), ctx.config.limits.lease_seconds)
-        ):
-            continue
-        branches = ctx.forge.matching_branches(repo.full_name, f"agent/{issue.number}-")
-        generation = max(lease.generation, newest_generation(branches))
-        takeover = replace(
-            snap, ready=(issue,), in_flight=frozenset(), last_generation={issue.number: generation}
-        )
+        takeover = replace(snap, ready=(issue,), in_flight=frozenset())
         (action,) = policy.decide(takeover, ctx.clock(), sanitize_untrusted)
-        if not isinstance(action, policy.Dispatch):
-            continue
-        start = _newest_branch_head(branches) or ctx.forge.get_branch_sha(repo.full_name, repo.base_branch)
-        note = f"taken over from host {lease.host} (its lease heartbeat stopped at {lease.heartbeat:%Y-%m-%d %H:%M} UTC)"
-        task = replace(action.task, notes="; ".join(n for n in (action.task.notes, note) if n))
-        try:
-            ctx.forge.create_branch(repo.full_name, task.branch, start or "")
-        except ClaimLost:
-            report.lost_claims.append(issue.number)
-            continue
-        ctx.mailbox.enqueue(task)
-        report.dispatched.append(task.id)
+        if isinstance(action, policy.Dispatch):
+            _claim(ctx, tracker, repo, snap, action, report)
+
+
+def _claim(
+    ctx: JobContext,
+    tracker: Tracker,
+    repo: RepoConfig,
+    snap: policy.RepoSnapshot,
+    action: policy.Dispatch,
+    report: DispatchReport,
+) -> policy.DispatchAction:
+    """Claim the generation GitHub's state allows (next_claim), then enqueue and announce the task. Returns
+    what was decided (the task as claimed, or a Skip naming why the claim was held) for the decision log."""
+    issue = action.issue
+    local = snap.last_generation.get(issue.number, 0)
+    facts = claim_facts.claim_facts(ctx, repo.full_name, issue.number, local, snap.pulls)
+    decision = policy.next_claim(facts, ctx.clock(), ctx.config.limits.lease_seconds)
+    if claim_facts.note_decision(ctx, repo.full_name, issue.number, decision, facts):
         metrics.record_event(
             ctx.paths.metrics,
-            task=task.id,
             repo=repo.full_name,
             issue=issue.number,
-            state="taken_over",
-            reason=note,
+            state="orphan_claim",
+            reason=decision.reason if isinstance(decision, policy.Hold) else "",
         )
-        body = render_issue_comment(
-            "picked_up", issue=issue, branch=task.branch, agents=task.agents, notes=note
+    if isinstance(decision, policy.Hold) and decision.held_by:  # GitHub shows another host's live claim
+        report.lost_claims.append(issue.number)
+        ctx.log.info(
+            "claim held elsewhere repo=%s issue=%s reason=%s", repo.full_name, issue.number, decision.reason
         )
-        post_lease(ctx, repo.full_name, issue.number, task.id, task.generation, body)
+        return replace(action, task=replace(action.task, branch=decision.branch or action.task.branch))
+    if isinstance(decision, policy.Hold):
+        report.skipped[issue.number] = decision.reason
+        ctx.log.info("claim held repo=%s issue=%s reason=%s", repo.full_name, issue.number, decision.reason)
+        return policy.Skip(issue, decision.reason)
+    g = decision.generation
+    notes = "; ".join(n for n in (action.task.notes, decision.note) if n)
+    task = replace(
+        action.task, generation=g, branch=policy.branch_name(issue.number, issue.title, g), notes=notes
+    )
+    start = decision.start_sha or ctx.forge.get_branch_sha(repo.full_name, repo.base_branch)
+    if start is None:
+        raise GitHubError(f"{repo.full_name}: base branch {repo.base_branch!r} does not exist")
+    try:
+        ctx.forge.create_branch(repo.full_name, task.branch, start)
+    except ClaimLost:
+        report.lost_claims.append(issue.number)
+        ctx.log.info("claim lost repo=%s issue=%s branch=%s", repo.full_name, issue.number, task.branch)
+        return replace(action, task=task)
+    try:
+        ctx.mailbox.enqueue(task)
+    except TaskExists:
+        report.skipped[issue.number] = f"task {task.id} already exists on this host"
+        return policy.Skip(issue, report.skipped[issue.number])
+    report.dispatched.append(task.id)
+    metrics.record_event(
+        ctx.paths.metrics,
+        task=task.id,
+        repo=repo.full_name,
+        issue=issue.number,
+        agent=task.agents[0],
+        state=decision.event,
+        reason=decision.note or f"chain {', '.join(task.agents)}",
+    )
+    _announce(ctx, tracker, repo, issue, task)
+    return replace(action, task=task)
 
 
-def _newest_branch_head(branches: dict[str, str]) -> str | None:
-    if not branches:
-        return None
-    newest = newest_generation(branches)
-    for name, sha in branches.items():
-        if newest_generation([name]) == newest:
-            return sha
-    return None
+def _repair_announcements(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -> None:
+    """A task of this host whose picked-up comment (its GitHub-visible lease) was never posted — the
+    dispatcher stopped or GitHub failed right after the claim — is announced now, before other hosts take
+    its branch for an orphan claim."""
+    announced = read_json(ctx.paths.state / LEASES_FILE, dict)
+    for state in (TaskState.INBOX, TaskState.RUNNING):
+        for entry in ctx.mailbox.list(state):
+            task = entry.task
+            if task is None or task.repo != repo.full_name or task.id in announced:
+                continue
+            if task.kind != "implement" or task.pr_number is not None:
+                continue
+            try:
+                issue = ctx.forge.get_issue(repo.full_name, task.issue)
+            except GitHubError as exc:
+                ctx.log.warning("announce repair failed task=%s error=%s", task.id, exc)
+                continue
+            if issue.state == "open":
+                _announce(ctx, tracker, repo, issue, task)
+
+
+WAITING_FILE = "dependency_waits.json"
+
+
+def _say_waiting(ctx: JobContext, repo: RepoConfig, action: policy.Skip) -> None:
+    """Tell the issue once (per set of open dependencies) that it waits for them."""
+    key = f"{repo.full_name}#{action.issue.number}"
+    names = [policy.issue_ref(ref, repo.full_name) for ref in action.waits_for]
+    if read_json(ctx.paths.state / WAITING_FILE, dict).get(key) == names:
+        return
+    body = render_issue_comment("waiting", issue=action.issue, waits_for=names)
+    try:
+        ctx.forge.comment_issue(repo.full_name, action.issue.number, body)
+    except GitHubError as exc:
+        ctx.log.warning("waiting comment not posted issue=%s error=%s", key, exc)
+        return
+
+    def put(data: dict) -> dict:
+        data[key] = names
+        return data
+
+    update_json(ctx.paths.state / WAITING_FILE, put)
+    metrics.record_event(
+        ctx.paths.metrics,
+        repo=repo.full_name,
+        issue=action.issue.number,
+        state="waiting",
+        reason=action.reason,
+    )
 
 
 def _ask_for_info(ctx: JobContext, repo: RepoConfig, action: policy.AskForInfo) -> None:
@@ -249,37 +348,6 @@ def _ask_for_info(ctx: JobContext, repo: RepoConfig, action: policy.AskForInfo) 
         reason="; ".join(action.questions),
     )
     ctx.log.info("asked for info repo=%s issue=%s", repo.full_name, action.issue.number)
-
-
-def _dispatch(
-    ctx: JobContext, tracker: Tracker, repo: RepoConfig, action: policy.Dispatch, report: DispatchReport
-) -> None:
-    task, issue = action.task, action.issue
-    base_sha = ctx.forge.get_branch_sha(repo.full_name, repo.base_branch)
-    if base_sha is None:
-        raise GitHubError(f"{repo.full_name}: base branch {repo.base_branch!r} does not exist")
-    try:
-        ctx.forge.create_branch(repo.full_name, task.branch, base_sha)
-    except ClaimLost:
-        report.lost_claims.append(issue.number)
-        ctx.log.info("claim lost repo=%s issue=%s branch=%s", repo.full_name, issue.number, task.branch)
-        return
-    try:
-        ctx.mailbox.enqueue(task)
-    except TaskExists:
-        report.skipped[issue.number] = f"task {task.id} already exists on this host"
-        return
-    report.dispatched.append(task.id)
-    metrics.record_event(
-        ctx.paths.metrics,
-        task=task.id,
-        repo=repo.full_name,
-        issue=issue.number,
-        agent=task.agents[0],
-        state="dispatched",
-        reason=f"chain {', '.join(task.agents)}",
-    )
-    _announce(ctx, tracker, repo, issue, task)
 
 
 def _announce(ctx: JobContext, tracker: Tracker, repo: RepoConfig, issue: Issue, task: Task) -> None:

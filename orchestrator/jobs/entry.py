@@ -18,33 +18,17 @@ from pathlib import Path
 
 import filelock
 
+from orchestrator import job_registry
 from orchestrator.config import Config, ConfigError, load_config
 from orchestrator.cron_preflight import PREFLIGHT_ENV
 from orchestrator.github.errors import GitHubError
+from orchestrator.job_context import build_context as build_context
+from orchestrator.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 from orchestrator.runtime import JobContext, RuntimePaths
 
 log = logging.getLogger("agentos")
 
-# Job name → "module:function". The function takes (ctx, argv) and returns an exit code.
-JOBS: dict[str, str] = {
-    "dispatcher": "orchestrator.jobs.entry:run_dispatcher",
-    "queue": "orchestrator.jobs.entry:run_queue",
-    "pr_monitor": "orchestrator.jobs.entry:run_pr_monitor",
-    "telegram_control": "orchestrator.jobs.entry:run_telegram_control",
-    "daily_digest": "orchestrator.jobs.daily_digest:run_job",
-    "backlog_groomer": "orchestrator.jobs.backlog_groomer:run_job",
-    "strategic_planner": "orchestrator.jobs.strategic_planner:run_job",
-    "incident_scanner": "orchestrator.jobs.incident_scanner:run_job",
-    "log_analyzer": "orchestrator.jobs.log_analyzer:run_job",
-    "agent_scorer": "orchestrator.jobs.agent_scorer:run_job",
-    "product_inspector": "orchestrator.jobs.product_inspector:run_job",
-    "dependency_watcher": "orchestrator.jobs.dependency_watcher:run_job",
-    "codebase_memory": "orchestrator.jobs.codebase_memory:run_job",
-    "dashboard": "orchestrator.jobs.dashboard:run_job",
-    "claim_sweeper": "orchestrator.jobs.claim_sweeper:run_job",
-}
-
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_SKIPPED = 0, 1, 2, 0
+EXIT_SKIPPED = EXIT_OK  # a job that did not run because it is switched off or already running
 
 
 @dataclass(frozen=True)
@@ -53,68 +37,9 @@ class JobOutcome:
     message: str
 
 
-def build_context(config: Config, environ: dict[str, str] | None = None) -> JobContext:
-    from orchestrator.env_file import EnvFileError, apply_env_file
-    from orchestrator.github.client import GitHubClient
-    from orchestrator.mailbox import Mailbox
-
-    env = dict(os.environ if environ is None else environ)
-    paths = RuntimePaths(config.runtime_dir)
-    paths.ensure()
-    try:
-        apply_env_file(paths.root, env)  # runtime/secrets.env fills what the environment lacks
-    except EnvFileError as exc:
-        raise ConfigError([f"secrets file: {exc}"]) from exc
-    resolve_secret_refs(config, env, paths)
-    gh = config.github
-    forge = GitHubClient.from_settings(
-        gh.api_url,
-        gh.graphql_url,
-        token_env=gh.token_env,
-        app_id=gh.app.app_id if gh.app else None,
-        private_key_path=gh.app.private_key_path if gh.app else None,
-        installation_id=gh.app.installation_id if gh.app else None,
-        cache_path=paths.state / "etag_cache.json",
-        timeout=gh.request_timeout_seconds,
-        max_retries=gh.max_retries,
-        seconds_between_writes=gh.seconds_between_writes,
-        environ=env,
-    )
-    return JobContext(config=config, paths=paths, forge=forge, mailbox=Mailbox(paths.mailbox), environ=env)
-
-
-def secret_refs(config: Config) -> set[str]:
-    """Every place the config names a secret: the GitHub token, each agent's key, the Telegram token."""
-    refs = {config.github.token_env, config.telegram.token_env}
-    refs |= {a.api_key_env for a in config.agents.values() if a.api_key_env}
-    return refs
-
-
-def resolve_secret_refs(config: Config, env: dict[str, str], paths: RuntimePaths) -> None:
-    """Make `vault:NAME` references readable like environment variables (env["vault:NAME"] = value), so the
-    GitHub client, the agent adapters and the Telegram edge need no vault code. The vault is opened only when
-    the config refers to it; a missing key or a wrong one is a clear error naming the fix."""
-    wanted = sorted(ref for ref in secret_refs(config) if ref.startswith("vault:"))
-    for ref in secret_refs(config):
-        if ref.startswith("env:"):
-            env.setdefault(ref, env.get(ref.removeprefix("env:"), ""))
-    if not wanted:
-        return
-    from orchestrator.security.errors import SecurityError
-    from orchestrator.security.redact import default_redactor
-    from orchestrator.security.vault import Vault, resolve_secret
-
-    try:
-        vault = Vault.open(paths.state / "vault.json", env)
-        for ref in wanted:
-            value = resolve_secret(ref, env, vault)
-            if value is None:
-                name = ref.removeprefix("vault:")
-                raise ConfigError([f"{ref}: the vault has no such secret (bin/agentos secrets set {name})"])
-            env[ref] = value
-            default_redactor().add(value)  # a vault value never shows in a log line either
-    except SecurityError as exc:
-        raise ConfigError([f"{', '.join(wanted)}: cannot read the secret vault: {exc}"]) from exc
+# Jobs that may run alongside themselves: the queue bounds its agent runs with cross-process worker slots
+# (orchestrator/worker_slots.py), so the one the dispatcher starts can work while another queue is busy.
+CONCURRENT_JOBS = frozenset({"queue"})
 
 
 def run_job(
@@ -131,8 +56,10 @@ def run_job(
     line — as long as a runtime directory is known. `environ` (default: this process's environment) gets the
     secrets file's variables, so the job and every process it starts see them."""
     env = os.environ if environ is None else environ
-    if name not in JOBS:
-        return JobOutcome(EXIT_CONFIG, f"unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}")
+    try:
+        spec = job_registry.job(name)
+    except job_registry.UnknownJob as exc:
+        return JobOutcome(EXIT_CONFIG, str(exc))
     started = datetime.now(UTC)
     ready = _ready_to_run(name, config_path, env, started, honour_switches)
     if isinstance(ready, JobOutcome):
@@ -140,7 +67,8 @@ def run_job(
     config, paths = ready
     lock = filelock.FileLock(str(paths.locks / f"{name}.lock"))
     try:
-        lock.acquire(timeout=0)
+        if name not in CONCURRENT_JOBS:
+            lock.acquire(timeout=0)
     except filelock.Timeout:
         return JobOutcome(EXIT_SKIPPED, f"{name} is already running (lock {paths.locks / (name + '.lock')})")
     except OSError as exc:
@@ -150,9 +78,10 @@ def run_job(
 
         config = one_try(config)
     try:
-        return _run_locked(name, config, argv, dict(env), started)
+        return _run_locked(spec, config, argv, dict(env), started)
     finally:
-        lock.release()
+        if lock.is_locked:
+            lock.release()
 
 
 def _ready_to_run(
@@ -252,10 +181,12 @@ def _record_early(runtime: Path | None, name: str, started: datetime, outcome: J
 
 
 def _run_locked(
-    name: str, config: Config, argv: list[str], env: dict[str, str], started: datetime
+    spec: job_registry.JobSpec, config: Config, argv: list[str], env: dict[str, str], started: datetime
 ) -> JobOutcome:
-    module_name, func_name = JOBS[name].split(":")
-    func: Callable[[JobContext, list[str]], int] = getattr(importlib.import_module(module_name), func_name)
+    name = spec.name
+    func: Callable[[JobContext, list[str]], int] = getattr(
+        importlib.import_module(spec.module), spec.function
+    )
     paths = RuntimePaths(config.runtime_dir)
     try:
         ctx = build_context(config, env)
@@ -415,8 +346,9 @@ def run_pr_monitor(ctx: JobContext, argv: list[str]) -> int:
 def run_telegram_control(ctx: JobContext, argv: list[str]) -> int:
     from orchestrator.control_hooks import build_hooks
     from orchestrator.jobs import telegram_control
+    from orchestrator.jobs.strategic_planner import answer_plan
 
-    return telegram_control.run_job(ctx, argv, hooks=build_hooks(ctx))
+    return telegram_control.run_job(ctx, argv, hooks=build_hooks(ctx, answer_plan))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,18 +18,15 @@ from pathlib import Path
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
-    LoopArgsError,
-    due,
     llm_json,
     llm_proposals,
-    parse_loop_args,
     render_loop_template,
-    selected_repos,
 )
-from orchestrator.loops.proposal import Proposal
 from orchestrator.loops.routing import file_proposals
+from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.metrics import Event, read_events
 from orchestrator.policy import incidents as policy
+from orchestrator.policy.proposal import Proposal
 from orchestrator.runtime import JobContext
 
 log = logging.getLogger(__name__)
@@ -79,8 +76,7 @@ def _tail_lines(path: Path) -> list[str]:
 def run(ctx: JobContext, args: LoopArgs | None = None) -> IncidentReport:
     args = args or LoopArgs()
     report = IncidentReport()
-    repos = [r for r in selected_repos(ctx, args) if args.force or due(ctx, JOB, r.key, EVERY)]
-    report.not_due = [r.key for r in selected_repos(ctx, args) if r not in repos]
+    repos, report.not_due = due_repos(JOB, ctx, args, EVERY)
     if not repos:
         return report
     loops, limits = ctx.config.loops, ctx.config.limits
@@ -131,10 +127,4 @@ def _llm_incidents(
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    return 1 if report.errors else 0
+    return run_loop_job(JOB, ctx, argv, lambda c, args: not run(c, args).errors)

@@ -15,19 +15,16 @@ from datetime import timedelta
 from orchestrator.loops.common import (
     FilingReport,
     LoopArgs,
-    LoopArgsError,
-    due,
     llm_json,
-    parse_loop_args,
     render_loop_template,
-    selected_repos,
     task_types,
     text_field,
 )
-from orchestrator.loops.proposal import Proposal
 from orchestrator.loops.routing import file_proposals
+from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy
+from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.scoring import attempts_from_events
 from orchestrator.runtime import JobContext
 
@@ -49,9 +46,7 @@ class AnalysisReport:
 def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
     args = args or LoopArgs()
     report = AnalysisReport()
-    candidates = selected_repos(ctx, args)
-    repos = [r for r in candidates if args.force or due(ctx, JOB, r.key, EVERY)]
-    report.not_due = [r.key for r in candidates if r not in repos]
+    repos, report.not_due = due_repos(JOB, ctx, args, EVERY)
     if not repos:
         return report
     now = ctx.clock()
@@ -82,10 +77,4 @@ def _llm_reasoning(ctx: JobContext, patterns: list[policy.ChronicPattern]) -> di
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
-    report = run(ctx, args)
-    return 1 if report.errors else 0
+    return run_loop_job(JOB, ctx, argv, lambda c, args: not run(c, args).errors)

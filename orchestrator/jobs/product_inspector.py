@@ -11,24 +11,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import requests
 
 from orchestrator import doc_pr, git
-from orchestrator.config import ProductProbe
+from orchestrator.config import ProductProbe, RepoConfig
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
-    LoopArgsError,
-    due,
+    LoopArgs,
     file_issues,
     log_report,
     mark_ran,
-    parse_loop_args,
+    proposal_draft,
     selected_repos,
 )
+from orchestrator.loops.runner import for_each_repo, run_loop_job
 from orchestrator.notify import Notifier
 from orchestrator.policy import product as policy
+from orchestrator.prompt import environment
 from orchestrator.runtime import JobContext
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,26 @@ def _one_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
+def render_inspection(
+    verdicts: Sequence[policy.ProbeVerdict], now: datetime, previous_text: str | None
+) -> str:
+    """PRODUCT_INSPECTION.md: the latest results and the history kept from `previous_text`."""
+    history = policy.merged_history(
+        policy.history_line(verdicts, now), policy.previous_history(previous_text)
+    )
+    return (
+        environment()
+        .get_template("planning/product_inspection.md.j2")
+        .render(
+            verdicts=verdicts,
+            now=now,
+            passed=sum(1 for v in verdicts if v.ok),
+            history=history,
+            cell=policy.table_cell,
+        )
+    )
+
+
 def inspect(probes: Sequence[ProductProbe]) -> list[policy.ProbeVerdict]:
     with requests.Session() as session:
         session.headers["User-Agent"] = "agent-os-product-inspector"
@@ -91,28 +112,30 @@ def inspect(probes: Sequence[ProductProbe]) -> list[policy.ProbeVerdict]:
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
+    return run_loop_job(JOB, ctx, argv, _inspect)
+
+
+def _inspect(ctx: JobContext, args: LoopArgs) -> bool:
+    """The product is probed once a day, on behalf of the first selected repo (its backlog gets the issues)."""
     probes = ctx.config.loops.product_urls
     repos = selected_repos(ctx, args)
     if not probes or not repos:
         log.info("%s: nothing to do (no loops.product_urls or no enabled repo)", JOB)
-        return 0
-    repo = repos[0]
-    if not (args.force or due(ctx, JOB, repo.key, EVERY)):
-        log.info("%s: not due yet for %s", JOB, repo.key)
-        return 0
+        return True
+    return for_each_repo(
+        JOB, ctx, args, lambda repo: _inspect_for(ctx, repo, args), every=EVERY, only=repos[:1]
+    )
+
+
+def _inspect_for(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
     now = ctx.clock()
-    verdicts = inspect(probes)
+    verdicts = inspect(ctx.config.loops.product_urls)
     for verdict in verdicts:
         log.info("%s url=%s ok=%s problems=%s", JOB, verdict.probe.url, verdict.ok, list(verdict.problems))
     report = file_issues(
         ctx,
         repo.full_name,
-        policy.incident_drafts(verdicts, now),
+        [proposal_draft(p, JOB) for p in policy.incident_proposals(verdicts, now, repo.full_name)],
         ctx.config.loops.max_issues_per_run,
         job=JOB,
         closed_within=INCIDENT_DEDUP_WINDOW,
@@ -120,22 +143,22 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
     )
     log_report(JOB, repo.full_name, report)
     if args.dry_run:
-        return 0
+        return True
     _notify_failures(ctx, verdicts)
     try:
         doc_pr.propose_documents(
             ctx,
             repo,
-            {DOCUMENT: lambda current: policy.render_inspection(verdicts, now, current)},
+            {DOCUMENT: lambda current: render_inspection(verdicts, now, current)},
             title=f"Product inspection {now:%Y-%m-%d}: {sum(v.ok for v in verdicts)}/{len(verdicts)} passed",
             body=_pr_body(verdicts, report.filed_numbers),
             branch_hint="product-inspection",
         )
     except (git.GitError, git.PoolExhausted, git.PushRefused, GitHubError) as exc:
         log.error("%s: the report PR failed repo=%s error=%s", JOB, repo.full_name, exc)
-        return 1
+        return False
     mark_ran(ctx, JOB, repo.key, now)
-    return 1 if report.errors else 0
+    return not report.errors
 
 
 def _notify_failures(ctx: JobContext, verdicts: Sequence[policy.ProbeVerdict]) -> None:

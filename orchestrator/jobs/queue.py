@@ -1,8 +1,12 @@
 """Queue job: a burst worker that drains the inbox, up to `max_parallel_workers` tasks at once, then exits.
 
 For each task: claim (rename into running/ with a lease) → one attempt (task_runner) → retry policy →
-open the PR | follow-up on the same branch | next agent | escalate. Expired leases of crashed runs are recovered
-first; pooled worktrees whose task is gone are reconciled.
+open the PR | follow-up on the same branch | next agent | retry later | park | escalate (queue_actions).
+Expired leases of crashed runs are recovered first; pooled worktrees whose task is gone are reconciled.
+A task that waits (backoff, rate-limit cooldown, parked) is not claimed until its wait is over.
+
+Whatever goes wrong during an attempt, the task leaves running/: before the agent starts (fetch, worktree)
+it is an infrastructure retry with a backoff; after, a named outcome (`push_failed`, `pr_failed`).
 """
 
 from __future__ import annotations
@@ -12,40 +16,37 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import budgets, metrics, process
-from orchestrator.decision_hooks import note_attempt, note_pr_opened, note_running, note_waiting_for_agent
+from orchestrator import budgets, git, metrics, process
+from orchestrator.config.settings import isolation_of
+from orchestrator.containment.report import refusal as isolation_refusal
+from orchestrator.decision_hooks import note_running, note_waiting_for_agent
 from orchestrator.escalation import NotifyFn, escalate, mark_pending, repair_pending
 from orchestrator.github.errors import GitHubError
-from orchestrator.mailbox import AlreadyClaimed, Lease, TaskNotFound, infra_retries
-from orchestrator.models import AttemptRecord, Task, TaskState
+from orchestrator.mailbox import AlreadyClaimed, Lease, MailboxError, TaskNotFound, infra_retries
+from orchestrator.models import AgentRun, AttemptRecord, Task, TaskState
 from orchestrator.policy import retry
-from orchestrator.prompt import render_issue_comment, render_pr_body
+from orchestrator.queue_actions import QueueReport, after_attempt
 from orchestrator.remote_lease import renew_lease, superseded
 from orchestrator.runtime import JobContext
-from orchestrator.store import read_json, update_json
+from orchestrator.store import StoreError
 from orchestrator.switches import Switches, is_allowed
 from orchestrator.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
-from orchestrator.tracker import Tracker
+from orchestrator.task_waits import cooldowns, hold_back, set_wait
+from orchestrator.worker_slots import Slot, WorkerSlots, try_lock
 from orchestrator.worktrees import has_ref, pool_for
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
 
-
-@dataclass
-class QueueReport:
-    opened: list[int] = field(default_factory=list)  # PR numbers
-    follow_ups: list[str] = field(default_factory=list)
-    escalated: list[str] = field(default_factory=list)
-    recovered: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
+__all__ = ["Hooks", "QueueReport", "run"]
 
 StopCheck = Callable[[], str | None]
+_PREPARE_ERRORS = (GitHubError, git.GitError, git.PoolExhausted, OSError)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,14 @@ class Hooks:
     stop_now: Callable[[], bool] = lambda: False
 
 
+class NotStarted(Exception):
+    """The attempt failed before its agent started (fetch, worktree): an infrastructure retry."""
+
+
+POLL_S = 5.0  # how often a queue with a free worker looks for newly dispatched tasks while its others run
+RESCAN_S = 30.0  # … and re-reads the inbox even when its folder did not change (waits that ended)
+
+
 def run(
     ctx: JobContext,
     runner: AgentRunner | None = None,
@@ -68,10 +77,20 @@ def run(
     ask: budgets.Ask | None = None,
     stop_now: Callable[[], bool] = lambda: False,
 ) -> QueueReport:
+    """Drain the inbox. Several queue processes may run at once (the dispatcher starts one each tick it
+    enqueues work): each task runs in one of the host's `max_parallel_workers` worker slots, whichever
+    process holds it, and a busy queue keeps picking up new tasks while a worker of its own is free."""
     report = QueueReport()
     hooks = Hooks(runner or default_runner(ctx.environ), notify, ask, stop_now)
-    _recover(ctx, report)
+    _maintain(ctx, report)
+    refused = isolation_refusal(isolation_of(ctx.config)) if runner is None else None
+    if refused:  # no agent starts without the configured isolation (containment/report.py)
+        ctx.log.error("queue: no agent started: %s", refused)
+        report.errors.append(refused)
+        return report
     workers = max(1, ctx.config.limits.max_parallel_workers)
+    slots = WorkerSlots(ctx.paths.locks, workers)
+    inbox = _InboxWatch(ctx.mailbox.root / TaskState.INBOX.value)
     started = 0
     running: dict[Future[None], str] = {}
     # task id → attempt already run in this burst: a follow-up (attempt+1) continues at once, a task put back
@@ -83,27 +102,83 @@ def run(
             free = workers - len(running)
             if max_tasks is not None:
                 free = min(free, max_tasks - started)
-            if not stop_reason and free > 0:
-                waiting = _backing_off(ctx)
-                for queued in ctx.mailbox.next_tasks(free + len(seen) + len(waiting)):
-                    if queued.id in running.values() or seen.get(queued.id, 0) >= queued.attempt:
-                        continue
-                    if queued.id in waiting or not _repo_allowed(ctx, queued.repo):
-                        continue
+            if not stop_reason and free > 0 and inbox.changed():
+                for queued in _runnable(ctx, set(running.values()), seen)[:free]:
+                    slot = slots.try_acquire()
+                    if slot is None:
+                        break  # every worker slot of this host is busy (maybe in another queue process)
                     seen[queued.id] = queued.attempt
-                    fut = pool.submit(_work_on, ctx, queued.id, hooks, report)
+                    fut = pool.submit(_work_in_slot, ctx, queued.id, hooks, report, slot)
                     running[fut] = queued.id
                     started += 1
             if not running:
                 break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
             for fut in done:
                 task_id = running.pop(fut)
+                inbox.force()  # a worker is free: look again
                 exc = fut.exception()
                 if exc is not None:
                     report.errors.append(f"{task_id}: {exc!r}")
                     ctx.log.error("task crashed task=%s error=%r", task_id, exc)
     return report
+
+
+class _InboxWatch:
+    """Whether the inbox may hold something new: its folder changed (a task arrived or left), a worker
+    became free, or `RESCAN_S` passed (a wait ended) since the last look."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.last: tuple[int, float] | None = None
+
+    def force(self) -> None:
+        self.last = None
+
+    def changed(self) -> bool:
+        try:
+            stamp = self.folder.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = 0
+        now = time.monotonic()
+        if self.last is not None and self.last[0] == stamp and now - self.last[1] < RESCAN_S:
+            return False
+        self.last = (stamp, now)
+        return True
+
+
+def _work_in_slot(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport, slot: Slot) -> None:
+    try:
+        _work_on(ctx, task_id, hooks, report)
+    finally:
+        slot.release()
+
+
+def _runnable(ctx: JobContext, running: set[str], seen: dict[str, int]) -> list[Task]:
+    """Inbox tasks that may start now, in queue order: not running here, not already run at this attempt
+    in this burst, not waiting (backoff, cooldown, parked), and of a repo that is switched on."""
+    queued = ctx.mailbox.next_tasks(10_000)
+    live = [e.id for e in ctx.mailbox.list(TaskState.RUNNING)]
+    held = hold_back(ctx, queued, live)
+    return [
+        task
+        for task in queued
+        if task.id not in running
+        and seen.get(task.id, 0) < task.attempt
+        and task.id not in held
+        and _repo_allowed(ctx, task.repo)
+    ]
+
+
+def _maintain(ctx: JobContext, report: QueueReport) -> None:
+    """Recovery, by one queue process at a time (another one doing it right now is enough)."""
+    fd = try_lock(ctx.paths.locks / "queue-maintenance.lock")
+    if fd is None:
+        return
+    try:
+        _recover(ctx, report)
+    finally:
+        os.close(fd)
 
 
 def _recover(ctx: JobContext, report: QueueReport) -> None:
@@ -113,24 +188,39 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
         for pidfile in (ctx.paths.agent_runs / expired.task_id).glob("**/agent.pid"):
             if process.kill_recorded_group(pidfile):
                 ctx.log.warning("killed an orphaned agent task=%s pidfile=%s", expired.task_id, pidfile)
-        task = ctx.mailbox.recover(expired.task_id)
-        report.recovered.append(expired.task_id)
-        retries = infra_retries(task)
-        if retries > retry.MAX_INFRA_RETRIES:
-            reason = f"the task's process died {retries} times (infrastructure); last: lease expired"
-            mark_pending(ctx, task.id, task.repo, reason)
-            ctx.mailbox.finish(task.id, TaskState.ESCALATED, reason)
-            escalate(ctx, ctx.config.repo(task.repo), task, reason)
+        try:
+            _infra_retry(ctx, expired.task_id, "lease expired")
+        except MailboxError as exc:  # moved meanwhile (finished by its holder) or malformed (quarantined)
+            ctx.log.warning("recovery skipped task=%s error=%s", expired.task_id, exc)
             continue
-        _set_backoff(ctx, task.id, now + retry.infra_backoff(retries, task.id))
-        metrics.record_event(
-            ctx.paths.metrics, task=expired.task_id, state="recovered", reason="lease expired"
-        )
+        report.recovered.append(expired.task_id)
     repair_pending(ctx)
     live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
     for repo in ctx.config.repos:
         if repo.enabled:
             pool_for(ctx, repo).reconcile(sorted(live))
+
+
+def _infra_retry(ctx: JobContext, task_id: str, reason: str) -> None:
+    """Running → inbox after an infrastructure failure (the process died, no worktree could be prepared):
+    counted in the task's notes, retried after a backoff, escalated past `MAX_INFRA_RETRIES`. The wait is
+    recorded before the task leaves running/, so no other queue process can claim it inside its backoff."""
+    now = ctx.clock()
+    _, current = ctx.mailbox.get(task_id)
+    retries = infra_retries(current) + 1
+    if retries <= retry.MAX_INFRA_RETRIES:
+        until = now + retry.infra_backoff(retries, task_id)
+        set_wait(ctx, task_id, retry.Wait(f"infrastructure retry {retries}: {reason}", until=until))
+    task = ctx.mailbox.recover(task_id, reason)
+    if retries > retry.MAX_INFRA_RETRIES:
+        why = f"the task failed {retries} times for infrastructure reasons; last: {reason}"
+        mark_pending(ctx, task.id, task.repo, why)
+        ctx.mailbox.finish(task.id, TaskState.ESCALATED, why)
+        escalate(ctx, ctx.config.repo(task.repo), task, why)
+        return
+    metrics.record_event(
+        ctx.paths.metrics, task=task_id, repo=task.repo, issue=task.issue, state="recovered", reason=reason
+    )
 
 
 def _is_alive(this_host: str) -> Callable[[str, int], bool]:
@@ -154,25 +244,47 @@ def _work_on(ctx: JobContext, task_id: str, hooks: Hooks, report: QueueReport) -
     except AlreadyClaimed:
         return
     task = claimed.task
-    repo = ctx.config.repo(task.repo)
-    if _nothing_left_to_do(ctx, task):
-        return
     stop_beat = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, task_id, stop_beat, hooks.stop_now), daemon=True)
     beat.start()
     try:
-        outcome = _run_attempt(ctx, repo, task, hooks.runner, hooks.ask)
-        if outcome is None:
-            ctx.mailbox.requeue(task_id, task)  # every agent cooling down: try again next tick
-            note_waiting_for_agent(ctx, task)  # views: the decision `agentos why` shows
-            return
-        if hooks.stop_now():
-            _stopped(ctx, outcome)
-            return
-        _after_attempt(ctx, repo, outcome, hooks.notify, report)
+        _attempt_and_decide(ctx, task, hooks, report)
+    except NotStarted as exc:
+        ctx.log.warning("attempt not started task=%s error=%s", task_id, exc)
+        _infra_retry(ctx, task_id, str(exc))
+    except (GitHubError, git.GitError, MailboxError, StoreError, OSError) as exc:
+        # the last resort: whatever failed, the task does not stay in running/
+        ctx.log.error("attempt failed task=%s error=%r", task_id, exc)
+        report.errors.append(f"{task_id}: {exc}")
+        if _still_running(ctx, task_id):
+            _infra_retry(ctx, task_id, f"{type(exc).__name__}: {exc}")
     finally:
         stop_beat.set()
         beat.join()
+
+
+def _attempt_and_decide(ctx: JobContext, task: Task, hooks: Hooks, report: QueueReport) -> None:
+    repo = ctx.config.repo(task.repo)
+    try:
+        if _nothing_left_to_do(ctx, task):
+            return
+        base_sha = ctx.forge.get_branch_sha(task.repo, repo.base_branch)
+    except GitHubError as exc:
+        raise NotStarted(f"GitHub could not be read before the attempt: {exc}") from exc
+    outcome = _run_attempt(ctx, repo, task, hooks.runner, hooks.ask)
+    if outcome is None:
+        ctx.mailbox.requeue(task.id, task)  # every agent cooling down or over budget: next tick
+        note_waiting_for_agent(ctx, task)  # views: the decision `agentos why` shows
+        return
+    if hooks.stop_now():
+        _stopped(ctx, outcome)
+        return
+    after_attempt(ctx, repo, outcome, hooks.notify, report, base_sha)
+
+
+def _still_running(ctx: JobContext, task_id: str) -> bool:
+    found = ctx.mailbox.locate(task_id)
+    return found is not None and found[0] is TaskState.RUNNING
 
 
 def _nothing_left_to_do(ctx: JobContext, task: Task) -> bool:
@@ -247,133 +359,45 @@ def _stopped(ctx: JobContext, out: AttemptOutcome) -> None:
 def _run_attempt(
     ctx: JobContext, repo: RepoConfig, task: Task, runner: AgentRunner, ask: budgets.Ask | None
 ) -> AttemptOutcome | None:
-    cooldowns = _cooldowns(ctx)
+    resting = cooldowns(ctx.paths.state)
     for agent_name in budgets.blocked_agents(ctx, budgets.current_spend(ctx), ask):
-        cooldowns[agent_name] = datetime.max.replace(tzinfo=UTC)  # over its monthly budget
-    agent = retry.first_agent(task, cooldowns, ctx.clock())
+        resting[agent_name] = datetime.max.replace(tzinfo=UTC)  # over its monthly budget
+    agent = retry.first_agent(task, resting, ctx.clock())
     if agent is None:
         return None
     pool = pool_for(ctx, repo)
-    pool.fetch()
-    branch_ref = f"origin/{task.branch}"
-    start = branch_ref if has_ref(pool, branch_ref) else f"origin/{repo.base_branch}"
-    worktree = pool.acquire(task.branch, start, owner=task.id)
+    try:
+        pool.fetch()
+        worktree = pool.acquire(task.branch, _start_point(pool, task, repo), owner=task.id)
+    except _PREPARE_ERRORS as exc:
+        raise NotStarted(f"could not prepare a worktree: {exc}") from exc
     metrics.record_event(
         ctx.paths.metrics, task=task.id, repo=task.repo, issue=task.issue, agent=agent, state="agent_started"
     )
     note_running(ctx, task, agent)  # views: the decision `agentos why` shows
     try:
         return attempt(ctx, repo, task, agent, worktree, runner)
+    except (GitHubError, git.GitError) as exc:  # after the agent ran: committing or pushing its work
+        return _failed_after_agent(task, agent, exc)
     finally:
         pool.release(worktree)
 
 
-def _after_attempt(
-    ctx: JobContext,
-    repo: RepoConfig,
-    out: AttemptOutcome,
-    notify: NotifyFn | None,
-    report: QueueReport,
-) -> None:
-    task = replace(out.task, tried_agents=tuple(dict.fromkeys((*out.task.tried_agents, out.agent))))
-    metrics.record_event(
-        ctx.paths.metrics,
-        task=task.id,
-        repo=task.repo,
-        issue=task.issue,
-        agent=out.agent,
-        state=out.outcome.value,
-        reason=out.detail,
-        duration_s=round(out.run.duration_s, 3),
-        cost_usd=out.run.cost_usd,
-        attempt=task.attempt,
-        task_type=task.task_type,
-    )
-    action = retry.decide(
-        task, out.agent, out.outcome, out.detail, ctx.config.limits.max_attempts, _cooldowns(ctx), ctx.clock()
-    )
-    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
-    cap = ctx.config.budgets.per_task_usd
-    if spent > cap and not isinstance(action, retry.OpenPR):
-        action = retry.Escalate(
-            f"budget: this task has cost ${spent:.2f}, over the per-task limit ${cap:.2f}"
-        )
-    note_attempt(ctx, task, out.agent, out.outcome.value, action)  # views: the decision `agentos why` shows
-    if isinstance(action, retry.OpenPR):
-        _open_pr(ctx, repo, task, out, report)
-    elif isinstance(action, retry.Escalate):
-        mark_pending(ctx, task.id, repo.full_name, action.reason)  # before the move: a crash is repaired
-        ctx.mailbox.finish(task.id, TaskState.ESCALATED, action.reason)
-        escalate(ctx, repo, task, action.reason, notify)
-        report.escalated.append(task.id)
-    else:
-        if isinstance(action, retry.NextAgent) and action.cooldown_agent and action.cooldown_until:
-            _set_cooldown(ctx, action.cooldown_agent, action.cooldown_until.isoformat())
-        ctx.mailbox.requeue(task.id, _follow_up(task, out, action.agent))
-        report.follow_ups.append(task.id)
+def _start_point(pool: git.WorktreePool, task: Task, repo: RepoConfig) -> str:
+    """The task branch when it holds work of its own; else the base tip (a claim branch left behind the
+    base, e.g. by a task parked until a prerequisite merged, starts from the current base)."""
+    branch_ref, base_ref = f"origin/{task.branch}", f"origin/{repo.base_branch}"
+    if not has_ref(pool, branch_ref):
+        return base_ref
+    if git.is_ancestor(pool.repo_dir, branch_ref, base_ref, pool.settings):
+        return base_ref
+    return branch_ref
 
 
-def _follow_up(task: Task, out: AttemptOutcome, next_agent: str) -> Task:
-    record = AttemptRecord(
-        attempt=task.attempt,
-        agent=out.agent,
-        outcome=out.outcome.value,
-        summary=out.result.summary if out.result else out.detail,
-        blockers=(out.result.blockers if out.result else "") or out.detail,
-        approaches=out.result.attempted_approaches if out.result else "",
-        files_changed=out.files_changed,
-    )
-    chain = (next_agent, *(a for a in task.agents if a != next_agent))
-    return replace(
-        task, attempt=task.attempt + 1, agents=chain, prior_attempts=(*task.prior_attempts, record)
-    )
-
-
-def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome, report: QueueReport) -> None:
-    """Open the PR (or adopt the one a crashed earlier run opened), move the card, comment, finish."""
-    newer = superseded(ctx, task.repo, task.issue, task.generation)
-    if newer is not None:  # fenced: our work is on our branch, but another host owns the issue now
-        ctx.mailbox.finish(task.id, TaskState.FAILED, f"superseded by generation {newer} before the PR")
-        return
-    body = render_pr_body(task=task, outcome=out)
-    existing = [
-        p
-        for p in ctx.forge.list_pulls(repo.full_name, state="all", head=task.branch)
-        if p.state == "open" or p.merged
-    ]
-    if any(p.merged for p in existing):
-        ctx.mailbox.finish(task.id, TaskState.DONE, f"PR #{existing[0].number} already merged")
-        return
-    if existing:
-        pr = existing[0]
-        if task.kind == "implement":
-            ctx.forge.update_pull(repo.full_name, pr.number, body=body)
-    else:
-        pr = ctx.forge.create_pull(
-            repo.full_name, title=task.title, body=body, head=task.branch, base=repo.base_branch
-        )
-    task = replace(task, pr_number=pr.number)
-    ctx.mailbox.update(task)
-    ctx.mailbox.finish(task.id, TaskState.DONE, f"PR #{pr.number} at {out.head_sha}")
-    report.opened.append(pr.number)
-    note_pr_opened(ctx, task, pr.number, out.agent)  # views: the decision `agentos why` shows
-    metrics.record_event(
-        ctx.paths.metrics,
-        task=task.id,
-        repo=task.repo,
-        issue=task.issue,
-        agent=out.agent,
-        state="pr_opened",
-        reason=f"PR #{pr.number}",
-        pr=pr.number,
-    )
-    try:
-        issue = ctx.forge.get_issue(repo.full_name, task.issue)
-        Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "in_review")
-        comment = render_issue_comment("pr_opened", task=task, pr=pr, agent=out.agent)
-        ctx.forge.comment_issue(repo.full_name, task.issue, comment)
-    except GitHubError as exc:
-        ctx.log.warning("PR opened but the issue was not updated task=%s error=%s", task.id, exc)
+def _failed_after_agent(task: Task, agent: str, exc: Exception) -> AttemptOutcome:
+    detail = f"the agent's work was not pushed: {exc}"
+    run = AgentRun(agent=agent, exit_code=None, duration_s=0.0, is_error=True, error=detail[:300])
+    return AttemptOutcome(task, agent, retry.Outcome.PUSH_FAILED, detail[:500], run, None, None, None, ())
 
 
 def _repo_allowed(ctx: JobContext, repo: str) -> bool:
@@ -383,34 +407,3 @@ def _repo_allowed(ctx: JobContext, repo: str) -> bool:
     except KeyError:
         return False
     return is_allowed(Switches.load(ctx.paths.root).reload(), "queue", key)[0]
-
-
-BACKOFF = "infra_backoff.json"
-
-
-def _set_backoff(ctx: JobContext, task_id: str, until: datetime) -> None:
-    def put(data: dict[str, str]) -> dict[str, str]:
-        data[task_id] = until.isoformat()
-        return data
-
-    update_json(ctx.paths.state / BACKOFF, put)
-
-
-def _backing_off(ctx: JobContext) -> set[str]:
-    """Recovered tasks still inside their backoff window."""
-    now = ctx.clock()
-    raw = read_json(ctx.paths.state / BACKOFF, dict)
-    return {task_id for task_id, until in raw.items() if datetime.fromisoformat(until) > now}
-
-
-def _cooldowns(ctx: JobContext) -> dict[str, datetime]:
-    raw = read_json(ctx.paths.state / "agent_cooldowns.json", dict)
-    return {agent: datetime.fromisoformat(until) for agent, until in raw.items()}
-
-
-def _set_cooldown(ctx: JobContext, agent: str, until_iso: str) -> None:
-    def put(data: dict) -> dict:
-        data[agent] = until_iso
-        return data
-
-    update_json(ctx.paths.state / "agent_cooldowns.json", put)

@@ -29,14 +29,12 @@ from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
     BOT_LABEL,
     LoopArgs,
-    LoopArgsError,
     due,
     llm_text,
     mark_ran,
     objectives_dir,
-    parse_loop_args,
-    selected_repos,
 )
+from orchestrator.loops.runner import for_each_repo, run_loop_job
 from orchestrator.metrics import read_events
 from orchestrator.notify import Notifier
 from orchestrator.policy import planning as policy
@@ -202,22 +200,21 @@ def _event(ctx: JobContext, state: str, record: policy.PlanRecord, reason: str) 
 
 
 def run_job(ctx: JobContext, argv: list[str]) -> int:
-    try:
-        args = parse_loop_args(argv)
-    except LoopArgsError as exc:
-        log.error("%s: %s", JOB, exc)
-        return 2
+    return run_loop_job(JOB, ctx, argv, _plan_all)
+
+
+def _plan_all(ctx: JobContext, args: LoopArgs) -> bool:
+    """Settle answered plans of every repo each run; propose a new plan once per sprint."""
     store = PlanStore(ctx.paths.state)
-    failed = False
-    for repo in selected_repos(ctx, args):
-        try:
-            settle(ctx, repo, store)
-            if args.force or due(ctx, JOB, repo.key, timedelta(days=ctx.config.loops.sprint_days)):
-                propose(ctx, repo, store, args)
-        except doc_pr.DOC_PR_ERRORS as exc:
-            log.error("%s failed repo=%s error=%s", JOB, repo.full_name, exc)
-            failed = True
-    return 1 if failed else 0
+    sprint = timedelta(days=ctx.config.loops.sprint_days)
+
+    def step(repo: RepoConfig) -> bool:
+        settle(ctx, repo, store)
+        if args.force or due(ctx, JOB, repo.key, sprint):
+            propose(ctx, repo, store, args)
+        return True
+
+    return for_each_repo(JOB, ctx, args, step, every=None, failures=doc_pr.DOC_PR_ERRORS)
 
 
 def settle(ctx: JobContext, repo: RepoConfig, store: PlanStore) -> None:

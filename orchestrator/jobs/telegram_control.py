@@ -44,12 +44,13 @@ from orchestrator.control_updates import (
     run_tick,
     sync_commands,
 )
+from orchestrator.job_registry import JOB_NAMES
 from orchestrator.notify import Notifier
 from orchestrator.policy import control_commands as cc
 from orchestrator.policy.digest import costs_by_agent
 from orchestrator.runtime import host_name
 from orchestrator.security.redact import default_redactor
-from orchestrator.switches import KNOWN_JOBS, Switches, utc_now
+from orchestrator.switches import Switches, utc_now
 from orchestrator.telegram import (
     TelegramApiError,
     TelegramBot,
@@ -85,7 +86,7 @@ log = logging.getLogger(__name__)
 def command_context(repos: Sequence[Any]) -> cc.CommandContext:
     return cc.CommandContext(
         repos=tuple(cc.KnownRepo(r.key, r.full_name) for r in repos),
-        jobs=KNOWN_JOBS,
+        jobs=JOB_NAMES,
     )
 
 

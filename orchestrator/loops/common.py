@@ -1,15 +1,19 @@
 """What every self-improvement loop shares: cadence gates, filing issues without duplicates, the optional LLM.
 
-A loop job is `run_job(ctx, argv)` (registered in orchestrator.jobs.entry.JOBS) shaped like
+A loop job is `run_job(ctx, argv)` (registered in orchestrator.job_registry), run by the one loop-job runner
+(orchestrator.loops.runner) and shaped like
 
-    args = parse_loop_args(argv)                     # --force, --repo KEY, --dry-run
-    for repo in selected_repos(ctx, args):
-        if not (args.force or due(ctx, JOB, repo.key, EVERY)):
-            continue
-        drafts = policy.decide(snapshot(...), ctx.clock())      # pure, table-tested
-        report = file_issues(ctx, repo.full_name, drafts, ctx.config.loops.max_issues_per_run,
-                             job=JOB, dry_run=args.dry_run)
-        mark_ran(ctx, JOB, repo.key)
+    def run_job(ctx, argv):
+        return run_loop_job(JOB, ctx, argv, body)     # --force, --repo KEY, --dry-run; failures → exit 1
+
+    def body(ctx, args):
+        def step(repo):
+            drafts = policy.decide(snapshot(...), ctx.clock())      # pure, table-tested
+            report = file_issues(ctx, repo.full_name, drafts, ctx.config.loops.max_issues_per_run,
+                                 job=JOB, dry_run=args.dry_run)
+            mark_ran(ctx, JOB, repo.key)
+            return not report.errors
+        return for_each_repo(JOB, ctx, args, step, every=EVERY)  # the cadence gate, per-repo failures
 
 Cadence — `due(ctx, job, repo_key, every)` is True when the (job, repo) pair never ran or last ran at least
 `every` ago (minus a small slack, 5 % of `every` capped at 15 minutes, so cron jitter never skips a cycle);
@@ -20,9 +24,9 @@ Filing — `IssueDraft(title, body, labels, dedup_key)`; build `body` with `rend
 `## Goal` / `## Success Criteria` sections the requirement guard needs (a draft whose body fails the guard is
 rejected, not filed) and the hidden `<!-- agentos-loop job=... key=... -->` marker dedup uses.
 `file_issues(ctx, repo, drafts, cap, ...)` files at most `cap` drafts, labelled `bot-generated` + the draft's
-labels, skipping near-duplicates (orchestrator.loops.dedup) of any open issue, of issues closed within
+labels, skipping near-duplicates (orchestrator.policy.dedup) of any open issue, of issues closed within
 `closed_within`, and of drafts accepted earlier in the same call; it returns a FilingReport.
-Pure policies return `Proposal`s (orchestrator.loops.proposal) instead: `proposal_draft(p, job)` renders one
+Pure policies return `Proposal`s (orchestrator.policy.proposal) instead: `proposal_draft(p, job)` renders one
 (Evidence / Reasoning sections, untrusted excerpts sanitized in a code block) and
 `orchestrator.loops.routing.file_proposals(ctx, repos, proposals, job=...)` routes them by scope: product
 work to its own repo, ops work (the agent host, Agent OS itself) to `loops.ops_repo` or a Telegram note.
@@ -47,18 +51,18 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import decisions, metrics
 from orchestrator.github.errors import GitHubError
-from orchestrator.loops.dedup import (
-    DEFAULT_THRESHOLD,
-    Candidate,
-    duplicate_of,
-    marker_key,
-)
 from orchestrator.loops.llm import llm_json as llm_json
 from orchestrator.loops.llm import llm_proposals as llm_proposals
 from orchestrator.loops.llm import llm_text as llm_text
 from orchestrator.loops.llm import parse_json_answer as parse_json_answer
 from orchestrator.loops.llm import text_field as text_field
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.dedup import (
+    DEFAULT_THRESHOLD,
+    Candidate,
+    duplicate_of,
+    marker_key,
+)
+from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.requirement_guard import check_requirements
 from orchestrator.store import read_json, update_json
 

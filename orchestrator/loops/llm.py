@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.loops.dedup import normalize_title
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.dedup import normalize_title
+from orchestrator.policy.proposal import Proposal
 
 if TYPE_CHECKING:
     from orchestrator.runtime import JobContext

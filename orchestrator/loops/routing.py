@@ -30,7 +30,7 @@ from orchestrator.loops.common import (
     proposal_draft,
     update_loop_data,
 )
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.proposal import Proposal
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.loops.common import IssueDraft, render_issue_body
+from orchestrator.policy.proposal import Proposal
+from orchestrator.untrusted_text import agent_text
 
 JOB = "dependency_watcher"
 SECURITY_LABEL = "security"
@@ -244,14 +245,12 @@ def bump_pin(requirements: str, name: str, current: str, target: str) -> str | N
 # --- issues ---------------------------------------------------------------------------------------------
 
 
-def issue_drafts(dependencies: Iterable[VulnerableDependency]) -> list[IssueDraft]:
+def proposals(dependencies: Iterable[VulnerableDependency], repo: str = "") -> list[Proposal]:
     """One issue per vulnerable dependency (its key: ecosystem, name and version)."""
-    return [_draft(dep) for dep in dependencies if dep.advisories]
+    return [_proposal(dep, repo) for dep in dependencies if dep.advisories]
 
 
-def _draft(dep: VulnerableDependency) -> IssueDraft:
-    from orchestrator.prompt import agent_text
-
+def _proposal(dep: VulnerableDependency, repo: str) -> Proposal:
     ids = [a.id for a in dep.advisories]
     shown_ids = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
     where = (
@@ -275,17 +274,13 @@ def _draft(dep: VulnerableDependency) -> IssueDraft:
         evidence.append(f"- {advisory.id}{aliases}{severity}{fixed}: {summary} {advisory.url}".rstrip())
     if dep.fix_hint:
         evidence.append(f"- the tool suggests: {dep.fix_hint}")
-    body = render_issue_body(
-        job=JOB,
+    return Proposal(
+        repo=repo,
         key=dep.key,
+        title=f"Vulnerable dependency: {where} ({shown_ids})",
         goal=goal,
         success_criteria=criteria,
         summary=f"the {dep.ecosystem} dependency audit reported {where}",
-        sections=(("Evidence", "\n".join(evidence)),),
-    )
-    return IssueDraft(
-        title=f"Vulnerable dependency: {where} ({shown_ids})",
-        body=body,
+        evidence="\n".join(evidence),
         labels=(SECURITY_LABEL,),
-        dedup_key=dep.key,
     )

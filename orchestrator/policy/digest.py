@@ -24,6 +24,8 @@ ATTEMPT_STATES = frozenset(
         "rate_limited",
         "contract_error",
         "no_changes",
+        "push_failed",
+        "pr_failed",
     }
 )
 # States whose reason says what stood in the way.

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from orchestrator.config.objectives import Objective
-from orchestrator.loops.dedup import marker_job
-from orchestrator.loops.proposal import Proposal
+from orchestrator.config.objective_types import Objective
 from orchestrator.models import Issue
+from orchestrator.policy.dedup import marker_job
+from orchestrator.policy.proposal import Proposal
 
 JOB = "backlog_groomer"
 STALE_LABEL = "stale"

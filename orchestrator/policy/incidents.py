@@ -27,9 +27,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from orchestrator.loops.proposal import Proposal, Scope
-from orchestrator.metrics import Event
+from orchestrator.policy.event_join import EventLike
+from orchestrator.policy.proposal import Proposal, Scope
+
+E = TypeVar("E", bound=EventLike)
 
 FAILURE_OUTCOMES = frozenset(
     {
@@ -184,7 +187,7 @@ def short_hash(text: str) -> str:
 
 
 def find_incidents(
-    events: Iterable[Event], log_errors: Iterable[LogError], now: datetime, rules: IncidentRules
+    events: Iterable[EventLike], log_errors: Iterable[LogError], now: datetime, rules: IncidentRules
 ) -> list[Incident]:
     start = now - rules.window
     recent = [e for e in events if start <= e.ts <= now]
@@ -198,7 +201,9 @@ def find_incidents(
     return sorted(found, key=lambda i: (-i.count, i.key))
 
 
-def _incident(rule: str, repo: str, subject: str, key: str, items: Sequence[Event], **kw: object) -> Incident:
+def _incident(
+    rule: str, repo: str, subject: str, key: str, items: Sequence[EventLike], **kw: object
+) -> Incident:
     agents = Counter(e.agent for e in items if e.agent)
     reasons = list(dict.fromkeys(e.reason.strip() for e in items if e.reason.strip()))
     return Incident(
@@ -217,8 +222,8 @@ def _incident(rule: str, repo: str, subject: str, key: str, items: Sequence[Even
     )
 
 
-def _recurring_outcomes(events: Sequence[Event], min_count: int) -> list[Incident]:
-    groups: dict[tuple[str, str, str], list[Event]] = defaultdict(list)
+def _recurring_outcomes(events: Sequence[EventLike], min_count: int) -> list[Incident]:
+    groups: dict[tuple[str, str, str], list[EventLike]] = defaultdict(list)
     for e in events:
         if e.state in FAILURE_OUTCOMES:
             groups[(e.repo, e.state, fingerprint(e.reason))].append(e)
@@ -264,8 +269,8 @@ def _job_errors(errors: Sequence[LogError], min_count: int) -> list[Incident]:
     return incidents
 
 
-def _retry_storms(events: Sequence[Event], threshold: int) -> list[Incident]:
-    groups: dict[str, list[Event]] = defaultdict(list)
+def _retry_storms(events: Sequence[EventLike], threshold: int) -> list[Incident]:
+    groups: dict[str, list[EventLike]] = defaultdict(list)
     for e in events:
         if e.task_id and e.state in RETRY_STATES:
             groups[e.task_id].append(e)
@@ -276,8 +281,8 @@ def _retry_storms(events: Sequence[Event], threshold: int) -> list[Incident]:
     ]
 
 
-def _escalations(events: Sequence[Event], min_count: int) -> list[Incident]:
-    groups: dict[str, list[Event]] = defaultdict(list)
+def _escalations(events: Sequence[EventLike], min_count: int) -> list[Incident]:
+    groups: dict[str, list[EventLike]] = defaultdict(list)
     for e in events:
         if e.state == "escalated":
             groups[e.repo].append(e)
@@ -289,8 +294,8 @@ def _escalations(events: Sequence[Event], min_count: int) -> list[Incident]:
 
 
 def residual_failures(
-    events: Iterable[Event], incidents: Sequence[Incident], now: datetime, window: timedelta
-) -> list[Event]:
+    events: Iterable[E], incidents: Sequence[Incident], now: datetime, window: timedelta
+) -> list[E]:
     """Failure events in the window that no recurring_outcome incident explains (for the LLM fallback)."""
     covered = {(i.repo, i.subject, i.fingerprint) for i in incidents if i.rule == "recurring_outcome"}
     return [

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from orchestrator.loops.proposal import Proposal, Scope
 from orchestrator.policy.incidents import HOST_OUTCOMES, fingerprint, names_the_host
+from orchestrator.policy.proposal import Proposal, Scope
 from orchestrator.policy.scoring import ATTEMPT_OUTCOMES, BLOCKED, FAILED, PARTIAL, RATE_LIMITED, Attempt
 
 FAILURES = (BLOCKED | FAILED | PARTIAL) - {"partial"}

@@ -23,10 +23,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from orchestrator.config import Metric, Objective
-from orchestrator.metrics import Event
+from orchestrator.config.objective_types import Metric, Objective
 from orchestrator.models import Issue
+from orchestrator.policy.event_join import EventLike
+
+E = TypeVar("E", bound=EventLike)
 
 METRIC_LABEL_PREFIX = "metric:"
 PRIORITY_LABELS = {
@@ -75,12 +78,12 @@ class PlanItem:
     by_bot: bool = False
 
 
-def in_window(events: Sequence[Event], start: datetime, end: datetime) -> list[Event]:
+def in_window(events: Sequence[E], start: datetime, end: datetime) -> list[E]:
     return [e for e in events if start <= e.ts < end]
 
 
 def metric_readings(
-    objective: Objective | None, events: Sequence[Event], open_issues: Sequence[Issue], now: datetime
+    objective: Objective | None, events: Sequence[EventLike], open_issues: Sequence[Issue], now: datetime
 ) -> tuple[MetricReading, ...]:
     if objective is None:
         return ()
@@ -91,7 +94,7 @@ def metric_readings(
 
 
 def _reading(
-    metric: Metric, current: Sequence[Event], previous: Sequence[Event], open_issues: Sequence[Issue]
+    metric: Metric, current: Sequence[EventLike], previous: Sequence[EventLike], open_issues: Sequence[Issue]
 ) -> MetricReading:
     kind, _, rest = metric.source.partition(":")
     now_value: float | None = None

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator.config import Objective
-from orchestrator.metrics import Event
+from orchestrator.config.objective_types import Objective
 from orchestrator.models import Issue
+from orchestrator.policy.event_join import EventLike
 from orchestrator.policy.plan_scoring import AGE_WEIGHT as AGE_WEIGHT
 from orchestrator.policy.plan_scoring import FIX_LABELS as FIX_LABELS
 from orchestrator.policy.plan_scoring import MetricReading as MetricReading
@@ -69,7 +69,7 @@ class SprintPlan:
 class PlanningSnapshot:
     repo: str
     objective: Objective | None
-    events: tuple[Event, ...]  # at least the last two evaluation windows
+    events: tuple[EventLike, ...]  # at least the last two evaluation windows
     candidates: tuple[Issue, ...]  # open issues not in any workflow column yet
     open_issues: tuple[Issue, ...]  # every open issue (for github:open_issues:<label> metrics)
     ready_count: int
@@ -85,7 +85,7 @@ def plan_id(repo: str, created_at: datetime, sequence: int = 0) -> str:
 
 
 def sprint_capacity(
-    events: Sequence[Event], now: datetime, sprint_days: int, workers: int, ready_count: int
+    events: Sequence[EventLike], now: datetime, sprint_days: int, workers: int, ready_count: int
 ) -> tuple[int, str]:
     merged = sum(1 for e in in_window(events, now - timedelta(days=sprint_days), now) if e.state == "merged")
     base = min(max(merged, workers, 1), MAX_PLAN_ITEMS)
@@ -143,7 +143,7 @@ class SprintSummary:
     cost_usd: float
 
 
-def sprint_summary(events: Sequence[Event], repo: str, since: datetime, until: datetime) -> SprintSummary:
+def sprint_summary(events: Sequence[EventLike], repo: str, since: datetime, until: datetime) -> SprintSummary:
     mine = [e for e in in_window(events, since, until) if e.repo == repo]
     counts = Counter(e.state for e in mine)
     failures = Counter({state: n for state, n in counts.items() if state in FAILURE_STATES})

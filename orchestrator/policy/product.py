@@ -1,4 +1,4 @@
-"""The product inspector's policy: what a probe result means, the report, the incident drafts. Pure.
+"""The product inspector's policy: what a probe result means, the report history, the incident proposals. Pure.
 
 A probe fails on any of: no answer (connection error, timeout), a status other than the expected one, an
 answer slower than `max_latency_ms`, a body without the expected text (checked only when the status is the
@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator.config import ProductProbe
-from orchestrator.loops.common import IssueDraft, render_issue_body
+from orchestrator.config.settings import ProductProbe
+from orchestrator.policy.proposal import Proposal
+from orchestrator.untrusted_text import code_block
 
 JOB = "product_inspector"
 INCIDENT_LABEL = "incident"
@@ -81,29 +82,13 @@ def merged_history(line: str, previous: Sequence[str], max_lines: int = HISTORY_
     return [line, *kept][:max_lines]
 
 
-def render_inspection(verdicts: Sequence[ProbeVerdict], now: datetime, previous_text: str | None) -> str:
-    from orchestrator.prompt import environment
-
-    template = environment().get_template("planning/product_inspection.md.j2")
-    history = merged_history(history_line(verdicts, now), previous_history(previous_text))
-    return template.render(
-        verdicts=verdicts,
-        now=now,
-        passed=sum(1 for v in verdicts if v.ok),
-        history=history,
-        cell=table_cell,
-    )
-
-
 def table_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def incident_drafts(verdicts: Sequence[ProbeVerdict], now: datetime) -> list[IssueDraft]:
+def incident_proposals(verdicts: Sequence[ProbeVerdict], now: datetime, repo: str = "") -> list[Proposal]:
     """One incident per failing URL (the dedup key is the URL, so an open incident is not filed again)."""
-    from orchestrator.prompt import code_block
-
-    drafts = []
+    proposals = []
     for verdict in verdicts:
         if verdict.ok:
             continue
@@ -114,20 +99,16 @@ def incident_drafts(verdicts: Sequence[ProbeVerdict], now: datetime) -> list[Iss
         expected = f"status {probe.expect_status} within {probe.max_latency_ms} ms"
         if probe.contains:
             expected += f" with a body containing {probe.contains!r}"
-        body = render_issue_body(
-            job=JOB,
-            key=f"product:{probe.url}",
-            goal=f"The product check of {probe.url} fails: {verdict.problems[0]}. Find the cause and fix it.",
-            success_criteria=f"- {probe.url} answers with {expected}\n- the next product inspection passes",
-            summary="a configured product check failed",
-            sections=(("Evidence", "\n".join(evidence)),),
-        )
-        drafts.append(
-            IssueDraft(
+        proposals.append(
+            Proposal(
+                repo=repo,
+                key=f"product:{probe.url}",
                 title=f"Product check failing: {probe.url}",
-                body=body,
+                goal=f"The product check of {probe.url} fails: {verdict.problems[0]}. Find the cause and fix it.",
+                success_criteria=f"- {probe.url} answers with {expected}\n- the next product inspection passes",
+                summary="a configured product check failed",
+                evidence="\n".join(evidence),
                 labels=(INCIDENT_LABEL,),
-                dedup_key=f"product:{probe.url}",
             )
         )
-    return drafts
+    return proposals

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator.metrics import Event
+from orchestrator.policy.event_join import EventLike
 
 SUCCESS = frozenset({"complete"})
 PARTIAL = frozenset({"partial", "tests_failed"})
@@ -130,7 +130,7 @@ class RoutingWeights:
         return tuple(sorted(a for a, s in self.scores.get(ANY_TASK_TYPE, {}).items() if s.weak))
 
 
-def attempts_from_events(events: Iterable[Event], task_types: Mapping[str, str]) -> list[Attempt]:
+def attempts_from_events(events: Iterable[EventLike], task_types: Mapping[str, str]) -> list[Attempt]:
     """The attempt events (one per agent run) as Attempts. The task type is the event's own `task_type`
     field when it has one, else the task file's (`task_types`: task id → type), else "default"."""
     attempts = []

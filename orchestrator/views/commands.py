@@ -232,7 +232,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 def _forge_or_none(config: Config) -> Forge | None:
     """The GitHub client, or None (with a note) when it cannot be built: `why` then answers from local state."""
     from orchestrator.github.errors import GitHubError
-    from orchestrator.jobs.entry import build_context
+    from orchestrator.job_context import build_context
 
     try:
         return build_context(config).forge

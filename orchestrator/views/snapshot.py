@@ -15,7 +15,7 @@ from pathlib import Path
 
 from orchestrator import decisions
 from orchestrator.config import Config, RepoConfig
-from orchestrator.jobs.entry import JOBS
+from orchestrator.job_registry import JOB_NAMES
 from orchestrator.mailbox import Mailbox
 from orchestrator.metrics import CorruptEvent, Event, events_path, parse_event
 from orchestrator.models import TaskState
@@ -86,6 +86,7 @@ class OperatorSnapshot:
     jobs: tuple[tuple[str, JobRun | None], ...]
     api: ApiUsage
     pulls: tuple[PullView, ...] = ()
+    waits: tuple[str, ...] = ()  # tasks waiting (backoff, cooldown, parked) and claims without a task
 
 
 def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> OperatorSnapshot:
@@ -96,10 +97,27 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
     repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
     recorded = read_job_runs(paths)
     jobs = tuple(
-        (job, _with_reason(paths, recorded.get(job)) or last_log_record(paths.logs, job)) for job in JOBS
+        (job, _with_reason(paths, recorded.get(job)) or last_log_record(paths.logs, job)) for job in JOB_NAMES
     )
     pulls = tuple(p for repo in (config.repos if config else ()) for p in open_pulls(paths, repo.full_name))
-    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, read_api_usage(paths), pulls)
+    waits = _waits(paths, now, config.limits.lease_seconds if config else 900)
+    api = read_api_usage(paths)
+    return OperatorSnapshot(now, switches, switch_error, repos, tasks, jobs, api, pulls, waits)
+
+
+def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str, ...]:
+    """What the queue and the dispatcher are waiting for (task_waits, orphan claims), one line each."""
+    from orchestrator import claim_facts, task_waits
+
+    try:
+        lines = [f"{task}: {why}" for task, why in sorted(task_waits.describe(paths.state, now).items())]
+        lines += [
+            f"{issue}: {why}"
+            for issue, why in sorted(claim_facts.describe(paths.state, lease_seconds).items())
+        ]
+    except CorruptStateError as exc:
+        return (f"unreadable: {exc}",)
+    return tuple(lines)
 
 
 def open_pulls(paths: RuntimePaths, repo: str) -> list[PullView]:

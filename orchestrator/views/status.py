@@ -30,7 +30,13 @@ def render_status(
     config: Config | None, paths: RuntimePaths, now: datetime | None = None, width: int = DEFAULT_WIDTH
 ) -> str:
     snapshot = collect(config, paths, now or datetime.now(UTC))
-    return to_text(status_renderables(snapshot), width)
+    parts = status_renderables(snapshot)
+    if config is not None:  # which isolation agents run under (containment/report.py)
+        from orchestrator.config.settings import isolation_of
+        from orchestrator.containment.report import status_line
+
+        parts.insert(1, Text(status_line(isolation_of(config))))
+    return to_text(parts, width)
 
 
 def to_text(renderables: Iterable[RenderableType], width: int = DEFAULT_WIDTH) -> str:
@@ -47,6 +53,9 @@ def status_renderables(snap: OperatorSnapshot) -> list[RenderableType]:
         parts.append(repo_table(snap))
     in_flight = [t for t in snap.tasks if t.state in (TaskState.RUNNING, TaskState.INBOX)]
     parts.append(task_table(in_flight, snap.now, "Tasks in flight"))
+    if snap.waits:
+        parts.append(Text("Waiting (retry backoff, rate-limit cooldown, parked, claims without a task):"))
+        parts += [Text(f"  {line}") for line in snap.waits]
     waiting = [t for t in snap.tasks if t.state in (TaskState.ESCALATED, TaskState.BLOCKED)]
     if waiting:
         parts.append(task_table(waiting, snap.now, "Escalated / blocked (waiting for a human)"))

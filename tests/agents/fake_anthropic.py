@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, SseReply
-from tests.agents.scripts import Step, ToolCall
+from tests.agents.scripts import Say, Step, ToolCall
 
 INPUT_TOKENS = 1000
 OUTPUT_TOKENS = 50
@@ -63,9 +63,11 @@ def stream(model: str, step: Step, request_number: int) -> SseReply:
             {"type": "input_json_delta", "partial_json": json.dumps(step.arguments)},
         )
         stop_reason = "tool_use"
-    else:
+    elif isinstance(step, Say):
         events += _block({"type": "text", "text": ""}, {"type": "text_delta", "text": step.text})
         stop_reason = "end_turn"
+    else:
+        raise TypeError(f"the fake Anthropic API has no free-form tool calls: {step!r}")
     events += [
         (
             "message_delta",

@@ -46,8 +46,10 @@ def function_responses(body: dict[str, Any]) -> int:
 def _response(step: Step) -> dict[str, Any]:
     if isinstance(step, ToolCall):
         part: dict[str, Any] = {"functionCall": {"name": step.name, "args": step.arguments}}
-    else:
+    elif isinstance(step, Say):
         part = {"text": step.text}
+    else:
+        raise TypeError(f"the fake Gemini API has no free-form tool calls: {step!r}")
     return {
         "candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
         "usageMetadata": {

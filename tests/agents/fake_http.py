@@ -85,6 +85,11 @@ def serving(responder: Responder) -> Iterator[FakeModelServer]:
         server.stop()
 
 
+def handle_connection(server: FakeModelServer, sock: Any, address: Any) -> None:
+    """Serve one already-accepted connection (e.g. a TLS tunnel opened by a proxy) with `server`'s responder."""
+    _handler_for(server)(sock, address, server._server)
+
+
 def _handler_for(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

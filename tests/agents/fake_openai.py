@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, SseReply
-from tests.agents.scripts import Step, ToolCall
+from tests.agents.scripts import CustomToolCall, Say, Step, ToolCall
 
 INPUT_TOKENS = 2000
 OUTPUT_TOKENS = 40
@@ -34,7 +34,7 @@ def tool_outputs(body: dict[str, Any]) -> int:
     return sum(
         1
         for item in body.get("input", [])
-        if isinstance(item, dict) and item.get("type") == "function_call_output"
+        if isinstance(item, dict) and item.get("type") in ("function_call_output", "custom_tool_call_output")
     )
 
 
@@ -46,8 +46,17 @@ def stream(model: str, step: Step, number: int) -> SseReply:
         "status": "in_progress",
         "output": [],
     }
-    if isinstance(step, ToolCall):
+    if isinstance(step, CustomToolCall):
         item: dict[str, Any] = {
+            "type": "custom_tool_call",
+            "id": f"ctc_{number}",
+            "call_id": f"call_{number}",
+            "name": step.name,
+            "input": step.input,
+            "status": "completed",
+        }
+    elif isinstance(step, ToolCall):
+        item = {
             "type": "function_call",
             "id": f"fc_{number}",
             "call_id": f"call_{number}",
@@ -77,7 +86,7 @@ def stream(model: str, step: Step, number: int) -> SseReply:
             {"type": "response.output_item.added", "output_index": 0, "item": item},
         ),
     ]
-    if not isinstance(step, ToolCall):
+    if isinstance(step, Say):
         delta = {
             "type": "response.output_text.delta",
             "item_id": item["id"],

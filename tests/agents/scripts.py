@@ -22,7 +22,15 @@ class Say:
     text: str
 
 
-Step = ToolCall | Say
+@dataclass(frozen=True)
+class CustomToolCall:
+    """A free-form tool call (Responses API `custom_tool_call`), e.g. codex's apply_patch."""
+
+    name: str
+    input: str
+
+
+Step = ToolCall | Say | CustomToolCall
 
 RESULT_TEXT = "STATUS: complete\nSUMMARY: Changed the greeting in hello.txt.\nFILES_CHANGED: hello.txt\n"
 NEW_GREETING = "hello from the fake model\n"
@@ -53,4 +61,18 @@ def claude_script(worktree: Path) -> list[Step]:
         ToolCall("Bash", {"command": edit_command(), "description": "Update the greeting"}),
         ToolCall("Write", {"file_path": str(worktree / ".agent_result.md"), "content": RESULT_TEXT}),
         Say("Done: hello.txt updated and .agent_result.md written."),
+    ]
+
+
+def apply_patch_script() -> list[Step]:
+    """Codex: edit hello.txt with apply_patch (only models whose tool list has it), then the result file."""
+    patch = (
+        "*** Begin Patch\n*** Update File: hello.txt\n@@\n-hello\n+"
+        + NEW_GREETING.strip()
+        + "\n*** End Patch\n"
+    )
+    return [
+        CustomToolCall("apply_patch", patch),
+        ToolCall("exec_command", {"cmd": result_command()}),
+        Say("Done: hello.txt patched and .agent_result.md written."),
     ]

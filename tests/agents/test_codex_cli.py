@@ -23,7 +23,7 @@ def codex_spec(base_url: str, timeout_s: float) -> AgentSpec:
         name="codex",
         kind="codex",
         command=(str(npm_cli("codex")),),
-        model="gpt-5-codex",
+        model="gpt-5.5",
         api_key_env="OPENAI_API_KEY",
         base_url=base_url,
         timeout_s=timeout_s,
@@ -54,7 +54,7 @@ def test_codex_edits_the_worktree_and_reports_tokens_cost_and_turns(worktree: Pa
     assert paths == ["/v1/responses"] * 3
     headers = {name.lower(): value for name, value in script.last_headers.items()}
     assert headers["authorization"] == "Bearer sk-openai-fake"
-    assert script.last_body["model"] == "gpt-5-codex"
+    assert script.last_body["model"] == "gpt-5.5"
 
 
 def test_codex_turn_failed_is_an_error(worktree: Path, run_dir: Path) -> None:

@@ -78,3 +78,27 @@ def test_gemini_print_mode_returns_the_response(run_dir: Path) -> None:
     with serving(GeminiScript([Say("Goal: greet")])) as server:
         answer = print_mode(gemini_spec(server.url, 40.0), "Format this issue.", run_dir, ENVIRON)
     assert answer == "Goal: greet"
+
+
+def test_gemini_quota_error_is_rate_limited_with_the_servers_retry_delay(
+    worktree: Path, run_dir: Path
+) -> None:
+    from tests.agents.fake_http import JsonReply
+
+    def quota(request):  # what Google answers: RESOURCE_EXHAUSTED with a RetryInfo detail
+        return JsonReply(
+            429,
+            {
+                "error": {
+                    "code": 429,
+                    "message": "You exceeded your current quota. Please retry in 34.5s.",
+                    "status": "RESOURCE_EXHAUSTED",
+                    "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34s"}],
+                }
+            },
+        )
+
+    run, paths = run_gemini(quota, worktree, run_dir)
+    assert run.is_error and run.rate_limited
+    assert run.retry_after_s is not None and 34 <= run.retry_after_s <= 35
+    assert len(paths) == 1, "no client-side retries (general.maxAttempts = 1)"

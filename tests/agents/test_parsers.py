@@ -285,3 +285,31 @@ def test_last_json_object_finds_pretty_blocks_among_log_lines() -> None:
 )
 def test_rate_limit_detection(text: str, expected: bool) -> None:
     assert mentions_rate_limit(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("Please retry in 34.5s.", 34.5),  # Gemini's message
+        ("Suggested retry after 34s.", 34.0),
+        ("retryDelayMs: 34000", 34.0),  # Gemini's error dump on stderr
+        ('"retryDelay": "34s"', 34.0),  # google.rpc.RetryInfo
+        ("Rate limit reached for gpt-5.5 on tokens per min. Please try again in 1m30s.", 90.0),  # OpenAI
+        ("You've hit your usage limit. Try again in 5 hours.", 18000.0),
+        ("Retry-After: 42", 42.0),
+        ("Claude AI usage limit reached|1000000600", 600.0),
+        ("exceeded retry limit, last status: 429 Too Many Requests", None),  # codex says nothing more
+        ("API Error: Request rejected (429) · Number of requests has exceeded your rate limit", None),
+    ],
+)
+def test_retry_after_from_cli_error_texts(text: str, seconds: float | None) -> None:
+    from orchestrator.agents.adapter import retry_after_seconds
+
+    assert retry_after_seconds(text, now=1_000_000_000) == seconds
+
+
+def test_script_rate_limit_with_retry_after() -> None:
+    stdout = '{"is_error": true, "error": "429: slow down", "rate_limited": true, "retry_after_s": 75}\n'
+    result = ProcessResult(("x",), 1, stdout, "", 0.1)
+    outcome = ScriptAdapter().parse(spec("script"), result)
+    assert outcome.rate_limited and outcome.retry_after_s == 75

@@ -59,10 +59,11 @@ def test_cost_is_priced_from_tokens_when_the_script_reports_none(worktree: Path,
 
 
 def test_environment_is_scrubbed_with_own_key_home_and_extra_env(worktree: Path, run_dir: Path) -> None:
-    spec = script('env > "$3/env.txt"', api_key_env="SCRIPT_AGENT_KEY", env={"AGENT_MODE": "test"})
+    # the run directory itself is not visible inside the sandbox: the agent writes into its worktree ($2)
+    spec = script('env > "$2/env.txt"', api_key_env="SCRIPT_AGENT_KEY", env={"AGENT_MODE": "test"})
     run = run_agent(spec, "x", worktree, run_dir, environ=PARENT_ENV)
     assert run.ok, run.error
-    env = dict(line.split("=", 1) for line in (run_dir / "env.txt").read_text().splitlines() if "=" in line)
+    env = dict(line.split("=", 1) for line in (worktree / "env.txt").read_text().splitlines() if "=" in line)
     for secret in ("ghp_parent_secret", "gho_parent_secret", "sk-other-agent", "aws-parent-secret"):
         assert secret not in env.values()
     assert not {"GITHUB_TOKEN", "GH_TOKEN", "OPENAI_API_KEY", "SCRIPT_AGENT_KEY"} & env.keys()
@@ -77,11 +78,11 @@ def test_environment_is_scrubbed_with_own_key_home_and_extra_env(worktree: Path,
 
 def test_large_prompt_reaches_stdin_and_prompt_file_intact(worktree: Path, run_dir: Path) -> None:
     prompt = "line of the task prompt ✓\n" * 60_000  # ≈ 1.6 MB, far beyond a pipe buffer
-    spec = script('cat > "$3/stdin.txt"; cp "$1" "$3/file.txt"')
+    spec = script('cat > "$2/stdin.txt"; cp "$1" "$2/file.txt"')
     run = run_agent(spec, prompt, worktree, run_dir, environ=PARENT_ENV)
     assert run.ok, run.error
-    assert (run_dir / "stdin.txt").read_text(encoding="utf-8") == prompt
-    assert (run_dir / "file.txt").read_text(encoding="utf-8") == prompt
+    assert (worktree / "stdin.txt").read_text(encoding="utf-8") == prompt
+    assert (worktree / "file.txt").read_text(encoding="utf-8") == prompt
 
 
 def test_a_command_that_never_reads_a_large_prompt_still_times_out(worktree: Path, run_dir: Path) -> None:

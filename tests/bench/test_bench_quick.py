@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProcessResult, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    result = run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out)], cwd=ROOT, timeout=240)
+    result = run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out)], cwd=ROOT, timeout=420)
     assert result.ok, result.stderr[-4000:]
     return result, json.loads(out.read_text())
 
@@ -35,11 +35,14 @@ def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResu
         "timeline",
         "dashboard",
         "multi_host",
+        "busy_queue",
+        "isolation_cost",
         "merge_queue",
     }
     assert not [key for key, value in sections.items() if "error" in value]
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
-    assert {t["name"].split(".")[0] for t in results["targets"]} == {"a", "b", "c", "d", "f", "h", "m"}
+    targets = {t["name"].split(".")[0] for t in results["targets"]}
+    assert targets == {"a", "b", "c", "d", "f", "h", "i", "m"}
     assert "targets" in result.stdout and "results:" in result.stdout
 
 
@@ -58,6 +61,10 @@ def test_the_numbers_come_from_real_runs(quick: tuple[ProcessResult, dict[str, A
     for flow in sections["timeline"]["runs"]:
         assert flow["merged"] == sections["timeline"]["issues"], flow["job_errors"]
     assert sections["fresh_process"]["cases"][0]["ours"]["peak_rss_mib"] > 0
+    busy = sections["busy_queue"]
+    assert busy["free_worker"]["all_done"] and busy["all_busy"]["all_done"]
+    for probe in busy["free_worker"]["probes"]:  # started while the long task still had time to run
+        assert probe["tick_to_started_s"] < probe["busy_remaining_s"]
     hosts = sections["multi_host"]
     assert hosts["claimed_exactly_once"] == hosts["issues"] == hosts["pull_requests"]
     queue = sections["merge_queue"]

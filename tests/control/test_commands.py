@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.job_registry import JOB_NAMES
 from orchestrator.policy.control_commands import (
     Approve,
     BudgetDecision,
@@ -30,10 +31,9 @@ from orchestrator.policy.control_commands import (
     parse_callback,
     parse_command,
 )
-from orchestrator.switches import KNOWN_JOBS
 
-CTX = CommandContext(repos=(KnownRepo("a", "acme/app"), KnownRepo("b", "acme/web")), jobs=KNOWN_JOBS)
-ONE = CommandContext(repos=(KnownRepo("a", "acme/app"),), jobs=KNOWN_JOBS)
+CTX = CommandContext(repos=(KnownRepo("a", "acme/app"), KnownRepo("b", "acme/web")), jobs=JOB_NAMES)
+ONE = CommandContext(repos=(KnownRepo("a", "acme/app"),), jobs=JOB_NAMES)
 
 PARSED = [
     ("/on", CTX, TurnOn()),

@@ -13,6 +13,7 @@ from orchestrator.control_hooks import build_hooks, close_issue, retry_issue
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.github.errors import GitHubUnavailable
 from orchestrator.jobs.entry import build_context
+from orchestrator.jobs.strategic_planner import answer_plan
 from orchestrator.jobs.telegram_control import serve
 from orchestrator.models import Task, TaskState
 from orchestrator.policy.control_commands import IssueRef
@@ -64,7 +65,7 @@ def escalate_before_pr(ctx: JobContext, number: int = 1) -> str:
 
 
 def tick(ctx: JobContext) -> int:
-    return serve(ctx.config, ctx.mailbox, ctx.environ, ctx.clock, 0, build_hooks(ctx), ctx.host)
+    return serve(ctx.config, ctx.mailbox, ctx.environ, ctx.clock, 0, build_hooks(ctx, answer_plan), ctx.host)
 
 
 def column(ctx: JobContext, number: int) -> str | None:

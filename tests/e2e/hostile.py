@@ -50,12 +50,15 @@ def setup_case(
 ) -> DemoSetup:
     overrides = {
         "agents": {
+            # These cases prove our git's own defences against an agent that can reach everything: it runs
+            # unisolated on purpose (in the bwrap sandbox it could not even try — tests/containment/).
+            "isolation": "none",
             "bad": {
                 "kind": "script",
                 "command": [sys.executable, "-c", agent_code(body)],
                 "timeout_minutes": 1,
                 "stall_minutes": 1,
-            }
+            },
         },
         "routing": {"default": ["bad"]},
         "limits": {"max_parallel_workers": 1, "max_attempts": max_attempts, "lease_seconds": 60},

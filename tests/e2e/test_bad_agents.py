@@ -57,7 +57,11 @@ def events(ctx) -> list[dict]:
     [
         ("pass", "did not write .agent_result.md"),
         ("open('.agent_result.md','w').write('garbage without fields')", "STATUS"),
-        ("import shutil, os; shutil.rmtree(os.getcwd())", "deleted its worktree"),
+        # in the sandbox the worktree and its .git are mount points: the files go, the directory stays
+        (
+            "import shutil, os; shutil.rmtree(os.getcwd(), ignore_errors=True)",
+            "did not write .agent_result.md",
+        ),
     ],
     ids=["no-result", "garbage", "deletes-worktree"],
 )
@@ -119,18 +123,22 @@ def test_poisoned_and_huge_issue_bodies_are_sanitized_in_the_prompt(sandbox, tmp
     assert len(prompt.encode()) < 200 * 1024
 
 
-def test_agent_planting_git_config_is_undone_before_we_run_git(sandbox, tmp_path):
+def test_agent_planting_git_config_never_reaches_our_clone(sandbox, tmp_path):
+    """In the sandbox the agent's git config goes to its private git dir: ours is never touched."""
     code = (
         "import subprocess; subprocess.run(['git','config','filter.evil.clean','touch /tmp/agentos-pwned-$$'],"
-        " check=True); open('.agent_result.md','w').write('STATUS: blocked\\nSUMMARY: tried\\n')"
+        " check=True); subprocess.run(['git','config','--worktree','core.hooksPath','/tmp'], check=False);"
+        " open('.agent_result.md','w').write('STATUS: blocked\\nSUMMARY: tried\\n')"
     )
     setup = setup_with(sandbox, tmp_path, code, max_attempts=1)
     ctx = setup.ctx
     dispatcher.run(ctx)
     queue.run(ctx)
-    assert any(e["state"] == "security" for e in events(ctx))
-    clone_config = (ctx.paths.clones / "textkit" / ".git" / "config").read_text()
-    assert "evil" not in clone_config
+    ours = (ctx.paths.clones / "textkit" / ".git" / "config").read_text()
+    assert "evil" not in ours and "hooksPath" not in ours
+    assert not list((ctx.paths.clones / "textkit" / ".git").glob("worktrees/*/config.worktree"))
+    (private,) = ctx.paths.agent_runs.glob("*/*/*/sandbox/git/config")
+    assert "evil" in private.read_text(), "the agent's own (private) git config took the write"
 
 
 def test_agent_diff_adding_a_token_is_never_pushed_and_escalates(sandbox, tmp_path):

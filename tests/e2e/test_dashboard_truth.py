@@ -70,18 +70,21 @@ def _tick(ctx, sandbox) -> None:
 
 
 def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: Path) -> None:
-    allowed = tmp_path / "shout-allowed"
+    signals = tmp_path / "signals"  # shown read-only in the sandbox: the test allows `shout` through it
+    signals.mkdir()
+    allowed = signals / "shout-allowed"
     script = tmp_path / "agent.py"
     script.write_text(textwrap.dedent(AGENT).format(allowed=str(allowed)))
     names = ("slugify", "shout", "whisper", "reverse", "wrap")
     overrides = {
         "agents": {
+            "read_only_paths": [str(signals)],
             "worker": {
                 "kind": "script",
                 "command": [sys.executable, str(script)],
                 "timeout_minutes": 1,
                 "stall_minutes": 1,
-            }
+            },
         },
         "routing": {"default": ["worker"]},
         "limits": {"max_parallel_workers": 2, "max_attempts": 1, "lease_seconds": 60},

@@ -227,8 +227,9 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
     marker = tmp_path / "first-run-started"
     body = f"""
     marker = Path({str(marker)!r})
-    if not marker.exists():
-        marker.write_text(str(os.getpid()))
+    if not os.path.exists({str(marker)!r} + ".seen"):
+        subprocess.Popen(["setsid", "sleep", "1000"])  # a detached child in its own session
+        Path("started").write_text("yes")
         import time; time.sleep(120)
     slugify_files(); done()
     """
@@ -250,17 +251,25 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
+    while not list(ctx.paths.worktrees.glob("*/*/started")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert marker.exists(), "the agent never started"
-    agent_pid = int(marker.read_text())
+    assert list(ctx.paths.worktrees.glob("*/*/started")), "the agent never started"
+    (pidfile,) = ctx.paths.agent_runs.glob("*/*/*/agent.pid")
+    run_marker = pidfile.read_text().split()[2]
+    assert process.members(None, run_marker), "the agent and its detached child run"
     job.send_signal(signal.SIGKILL)
     job.wait(timeout=10)
-    assert process.is_running(agent_pid), "the orphaned agent is still running before recovery"
+    # the sandbox dies with the queue (--die-with-parent) and its pid namespace with its init: the agent
+    # and the child it detached into its own session are gone at once, before any recovery
+    deadline = time.monotonic() + 5
+    while process.members(None, run_marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.members(None, run_marker) == [], "nothing the agent started survives the queue"
+    Path(str(marker) + ".seen").write_text("yes")
     time.sleep(3)  # the lease (2 s) expires: no heartbeat from the dead queue
 
     report = queue.run(ctx)
-    assert report.recovered and not process.is_running(agent_pid), "the orphaned agent was killed"
+    assert report.recovered and process.members(None, run_marker) == []
     assert not report.opened, "an infrastructure retry waits out its backoff first"
     assert len(ctx.mailbox.list(TaskState.INBOX)) == 1, "recovered, not lost"
     later = datetime.now(UTC) + timedelta(hours=1)

@@ -28,15 +28,17 @@ from orchestrator.runtime import JobContext
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
-# Writes a file named after the task (so tasks never conflict), then the result contract.
+# Writes a file named after the task (so tasks never conflict), then the result contract. With `slow`, a run on
+# host A (its worktree is under host-a/) first leaves a marker in its worktree (the sandbox shows the agent
+# nothing else of the host) and hangs.
 NOTE_AGENT = """
-import hashlib, sys
+import hashlib, os, sys
 from pathlib import Path
 prompt = sys.stdin.read()
 name = hashlib.sha1(prompt.split("## Prior attempts")[0].encode()).hexdigest()[:10]
-marker = Path({marker!r})
-if marker.name and not marker.exists() and {slow}:
-    marker.write_text("started")
+marker = Path({marker!r}).name
+if marker and {slow} and "/host-a/" in os.getcwd():
+    Path(marker).write_text("started")
     import time; time.sleep(120)
 Path("notes").mkdir(exist_ok=True)
 Path("notes", name + ".md").write_text("done\\n")
@@ -148,9 +150,10 @@ def test_a_killed_host_is_taken_over_after_its_lease_expires_and_fenced_when_it_
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
+    started = lambda: list(host_a.paths.worktrees.glob(f"*/*/{marker.name}"))  # noqa: E731
+    while not started() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert marker.exists(), "host A's agent never started"
+    assert started(), "host A's agent never started"
     time.sleep(1.5)  # at least one heartbeat reaches the lease comment
     job.send_signal(signal.SIGKILL)  # host A dies mid-task
     job.wait(timeout=10)

@@ -59,9 +59,11 @@ def _agent(tmp_path: Path, gate: Path, status: str = "complete") -> dict[str, An
 
 
 def _setup(sandbox, tmp_path: Path, issues: list[dict], status: str = "complete", **limits: Any):
-    gate = tmp_path / "agent-may-finish"
+    signals = tmp_path / "signals"  # shown read-only in the sandbox: the test releases the agent through it
+    signals.mkdir(exist_ok=True)
+    gate = signals / "agent-may-finish"
     overrides = {
-        "agents": {"worker": _agent(tmp_path, gate, status)},
+        "agents": {"read_only_paths": [str(signals)], "worker": _agent(tmp_path, gate, status)},
         "routing": {"default": ["worker"]},
         "limits": {"max_parallel_workers": 1, "max_attempts": 1, "lease_seconds": 60, **limits},
     }
@@ -148,10 +150,8 @@ def test_why_while_running_waiting_on_ci_behind_base_needing_approval_and_merged
     dispatcher.run(ctx)
 
     worker = _run_queue_in_background(ctx)
-    # the task shows running as soon as it is claimed; the queue's decision follows a moment later
-    _wait_for(
-        lambda: "running on host" in now_line(why(ctx, number)) and "attempt 1 of 1" in why(ctx, number)
-    )
+    # the task moves to running/ a moment before the queue records its decision: wait for both
+    _wait_for(lambda: "attempt 1 of 1 with worker" in why(ctx, number))
     running = why(ctx, number)
     assert f"running on host {ctx.host}" in running and "attempt 1 of 1 with worker" in running
     gate.touch()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from graphql import parse, validate
 
-from orchestrator.init_wizard import documents
+from orchestrator.github import setup_documents as documents
 
 pytestmark = pytest.mark.npm
 

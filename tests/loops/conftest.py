@@ -82,19 +82,16 @@ def sent_texts(api: Any) -> list[str]:
 def _agents_with_oracle(tmp_path: Path, answer: str, fails: bool) -> dict[str, Any]:
     """The demo agent plus "oracle": a script that saves its prompt and prints `answer` (or fails)."""
     script = tmp_path / "oracle.py"
-    script.write_text(
-        "import sys, pathlib\n"
-        f"pathlib.Path({str(tmp_path / 'oracle_prompt.txt')!r}).write_text(sys.stdin.read())\n"
-        + ("sys.exit(3)\n" if fails else f"print({answer!r})\n")
+    script.write_text(  # the prompt it reads is kept by print mode itself (see oracle_prompt)
+        "import sys\nsys.stdin.read()\n" + ("sys.exit(3)\n" if fails else f"print({answer!r})\n")
     )
     demo_root = Path(__file__).resolve().parents[2]
     return {
         "demo": {
             "kind": "script",
-            "command": [sys.executable, "-m", "orchestrator.demo.agent"],
+            "command": [sys.executable, str(demo_root / "orchestrator" / "demo" / "agent.py")],
             "timeout_minutes": 2,
             "stall_minutes": 1,
-            "env": {"PYTHONPATH": str(demo_root)},
         },
         "oracle": {
             "kind": "script",
@@ -106,8 +103,9 @@ def _agents_with_oracle(tmp_path: Path, answer: str, fails: bool) -> dict[str, A
 
 
 def oracle_prompt(ctx: JobContext) -> str:
-    path = ctx.paths.root.parents[1] / "oracle_prompt.txt"
-    return path.read_text() if path.exists() else ""
+    """The last prompt the oracle was given (print mode keeps each prompt in its run directory)."""
+    prompts = sorted(ctx.paths.agent_runs.rglob("prompt.md"), key=lambda p: p.stat().st_mtime_ns)
+    return prompts[-1].read_text() if prompts else ""
 
 
 def event(ctx: JobContext, state: str, ago: timedelta = timedelta(hours=1), **fields: Any) -> None:

@@ -11,7 +11,7 @@ from orchestrator import decisions
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import backlog_groomer
 from orchestrator.loops.common import LoopArgs
-from orchestrator.loops.dedup import marker_job
+from orchestrator.policy.dedup import marker_job
 from orchestrator.runtime import JobContext
 
 from .conftest import NOW, MakeCtx, dump, event, issue_body

@@ -9,7 +9,7 @@ import pytest
 from orchestrator.demo.runner import REPO
 from orchestrator.loops import common
 from orchestrator.loops.common import IssueDraft, LoopArgs, LoopArgsError, file_issues, parse_loop_args
-from orchestrator.loops.proposal import Proposal
+from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.requirement_guard import check_requirements
 
 from .conftest import NOW, MakeCtx, issue_body, oracle_prompt

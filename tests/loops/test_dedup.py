@@ -1,10 +1,10 @@
-"""Near-duplicate detection: table tests of the pure functions in orchestrator.loops.dedup."""
+"""Near-duplicate detection: table tests of the pure functions in orchestrator.policy.dedup."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.loops.dedup import (
+from orchestrator.policy.dedup import (
     Candidate,
     duplicate_of,
     marker_job,

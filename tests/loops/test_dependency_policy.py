@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.loops.common import proposal_draft
 from orchestrator.policy import dependencies as d
 from orchestrator.policy.requirement_guard import check_requirements
 
@@ -301,8 +302,12 @@ def test_bump_pin_refuses_what_it_cannot_change_safely(text, name, current):
     assert d.bump_pin(text, name, current, "9.9.9") is None
 
 
+def issue_drafts(found):
+    return [proposal_draft(p, d.JOB) for p in d.proposals(found)]
+
+
 def test_issue_drafts_pass_the_requirement_guard_and_neutralize_advisory_text():
-    drafts = d.issue_drafts(d.parse_pip_audit(json.dumps(PIP_AUDIT)))
+    drafts = issue_drafts(d.parse_pip_audit(json.dumps(PIP_AUDIT)))
     assert len(drafts) == 4 and len({draft.key for draft in drafts}) == 4
     jinja = next(draft for draft in drafts if "Jinja2" in draft.title)
     assert jinja.title == "Vulnerable dependency: Jinja2 3.1.2 (GHSA-h5c8-rqwp-cp95, GHSA-h75v-3vvj-5mfj)"
@@ -310,7 +315,7 @@ def test_issue_drafts_pass_the_requirement_guard_and_neutralize_advisory_text():
     assert "`@someone`" in jinja.body and "Closes #1" not in jinja.body  # no mention, no issue closing
     assert jinja.labels == ("security",)
     assert all(not check_requirements(draft.title, draft.body).questions for draft in drafts)
-    npm = d.issue_drafts(d.parse_npm_audit(json.dumps(NPM_AUDIT_V2)))
+    npm = issue_drafts(d.parse_npm_audit(json.dumps(NPM_AUDIT_V2)))
     assert any("npm audit fix: express 4.21.2" in draft.body for draft in npm)
 
 

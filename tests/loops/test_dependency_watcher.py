@@ -36,18 +36,18 @@ def push_to_main(ctx, tmp_path: Path, files: dict[str, str]) -> None:
 
 
 def fake_tool(tmp_path: Path, name: str, output: str, exit_code: int = 1, stderr: str = "") -> Path:
-    """A script called `name` that records its argv and cwd and prints `output`."""
+    """A script called `name` that records its argv, cwd, uid and environment names in its HOME (the audit's
+    private HOME: the tool runs contained) and prints `output` (and `stderr`)."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "report.json").write_text(output)
     script = bin_dir / name
     script.write_text(
         f"#!{sys.executable}\n"
         "import json, os, pathlib, sys\n"
-        f"here = pathlib.Path({str(bin_dir)!r})\n"
-        "with open(here / 'calls.jsonl', 'a') as f:\n"
-        "    f.write(json.dumps({'argv': sys.argv[1:], 'cwd': os.getcwd(), 'env': sorted(os.environ)}) + '\\n')\n"
-        "sys.stdout.write((here / 'report.json').read_text())\n"
+        "record = {'argv': sys.argv[1:], 'cwd': os.getcwd(), 'env': sorted(os.environ), 'uid': os.getuid()}\n"
+        "with open(pathlib.Path(os.environ['HOME']) / 'calls.jsonl', 'a') as f:\n"
+        "    f.write(json.dumps(record) + '\\n')\n"
+        f"sys.stdout.write({output!r})\n"
         f"sys.stderr.write({stderr!r})\n"
         f"sys.exit({exit_code})\n"
     )
@@ -55,9 +55,11 @@ def fake_tool(tmp_path: Path, name: str, output: str, exit_code: int = 1, stderr
     return bin_dir
 
 
-def calls(bin_dir: Path) -> list[dict]:
-    path = bin_dir / "calls.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+def calls(ctx) -> list[dict]:
+    found = []
+    for path in sorted(ctx.paths.agent_runs.glob("audits/*/audit-*/home/calls.jsonl")):
+        found += [json.loads(line) for line in path.read_text().splitlines()]
+    return found
 
 
 @pytest.fixture
@@ -84,12 +86,13 @@ def test_vulnerable_pins_become_issues_once_and_patch_bumps_become_prs(ctx, tmp_
     with_tool(ctx, bin_dir)
 
     assert job.run_job(ctx, []) == 0
-    (call,) = calls(bin_dir)
+    (call,) = calls(ctx)
     assert (
         call["argv"][:4] == ["-r", "requirements.txt", "--format", "json"] and "--disable-pip" in call["argv"]
     )
     assert Path(call["cwd"]).is_relative_to(ctx.paths.worktrees)  # a pooled worktree, never the clone
     assert "SECRET_TOKEN_FOR_TEST" not in call["env"]
+    assert call["uid"] == 1000, "the audit tool ran in the sandbox"
     assert len(security_issues(ctx)) == 3  # four vulnerable dependencies, the cap is three
 
     pulls = {p.head_ref: p for p in ctx.forge.list_pulls(REPO, state="open")}
@@ -106,7 +109,7 @@ def test_vulnerable_pins_become_issues_once_and_patch_bumps_become_prs(ctx, tmp_
     assert "Closes #" not in jinja.body
 
     assert job.run_job(ctx, []) == 0  # cadence: not due again the same day
-    assert len(calls(bin_dir)) == 1
+    assert len(calls(ctx)) == 1
 
     ctx.clock = lambda: NOW + timedelta(days=1)
     assert job.run_job(ctx, []) == 0

@@ -107,8 +107,8 @@ def test_history_keeps_one_line_per_day_newest_first_and_is_bounded():
     good = policy.judge(ProductProbe("u", 200, None, 500), policy.ProbeResult("u", 200, 1.0))
     text = None
     for day in range(1, 40):
-        text = policy.render_inspection([good], NOW.replace(day=1) + timedelta(days=day), text)
-    again = policy.render_inspection([good], NOW.replace(day=1) + timedelta(days=39, hours=2), text)
+        text = job.render_inspection([good], NOW.replace(day=1) + timedelta(days=day), text)
+    again = job.render_inspection([good], NOW.replace(day=1) + timedelta(days=39, hours=2), text)
     history = policy.previous_history(again)
     assert len(history) == policy.HISTORY_MAX_LINES
     assert history[0].startswith("- 2025-04-09 08:00 UTC: 1/1") and history[1].startswith("- 2025-04-08")

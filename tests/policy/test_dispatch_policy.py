@@ -1,18 +1,23 @@
 """Dispatch policy: ordering, in-flight skip, guard, trusted authors, routing and generations."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from orchestrator.models import Issue
 from orchestrator.policy.dispatch import (
     AskForInfo,
+    Claim,
+    ClaimFacts,
     Dispatch,
+    Hold,
+    LeaseView,
     RepoSnapshot,
     Skip,
     branch_name,
     choose_chain,
     decide,
+    next_claim,
 )
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -54,8 +59,8 @@ def test_skips_in_flight_blocked_untrusted_and_asks_once():
             issue(1),
             issue(2, labels=["blocked"]),
             issue(3, author="mallory"),
-            issue(4, body="please fix"),
-            issue(5, body="please fix", labels=["needs-info"]),
+            issue(4, body="please fix", title="It is broken"),
+            issue(5, body="please fix", title="It is broken", labels=["needs-info"]),
             in_flight={1},
             trusted={"alice"},
         ),
@@ -120,3 +125,67 @@ def test_routing_by_type_label_and_agent_label():
 def test_branch_name_is_git_safe():
     assert branch_name(12, "Fix: crash on ÜTF-8 input!!", 1) == "agent/12-fix-crash-on-tf-8-input"
     assert branch_name(1, "???", 3) == "agent/1-task-g3"
+
+
+# --- next_claim: the generation to claim, from GitHub's state -----------------------------------------------
+
+T = datetime(2026, 11, 22, 12, tzinfo=UTC)
+LEASE_S = 900
+B1, B2 = "agent/7-fix-it", "agent/7-fix-it-g2"
+
+
+def facts(branches=None, pr=None, lease=None, local=0, seen=None, host="me"):
+    return ClaimFacts(7, branches or {}, pr, lease, local, host, seen)
+
+
+def lease(host="other", gen=1, age_s=60):
+    return LeaseView(host, gen, T - timedelta(seconds=age_s))
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        # nothing on GitHub: a plain first dispatch
+        (facts(), Claim(1, None, "", "dispatched")),
+        # this host remembers generation 2 (e.g. retried after an escalation): generation 3
+        (facts(local=2), Claim(3, None, "", "dispatched")),
+        # a lease marker remembers a generation whose branch is gone (deleted on retry): never reused
+        (facts(lease=lease(gen=2, age_s=99999)), Claim(3, None, "", "dispatched")),
+        # an open PR: alive
+        (facts({B1: "s1"}, pr=12, lease=lease(age_s=99999)), Hold("PR #12 is open for it")),
+        # held by another host whose heartbeat is fresh
+        (
+            facts({B1: "s1"}, lease=lease(age_s=60)),
+            Hold("held by host other (heartbeat 11:59:00 UTC)", held_by="other", branch=B1),
+        ),
+        # our own lease but no task here: a fresh generation from the base
+        (facts({B1: "s1"}, lease=lease(host="me", age_s=60)), Claim(2, None, "", "dispatched")),
+        # the holder stopped beating: taken over from its branch head
+        (facts({B1: "s1"}, lease=lease(age_s=2 * LEASE_S + 1)), "taken_over"),
+        # a branch of a newer generation than the lease, without a lease of its own: orphan, first seen now
+        (facts({B1: "s1", B2: "s2"}, lease=lease(age_s=10)), Hold.__name__),
+        # seen for less than the lease time: still waiting
+        (facts({B1: "s1"}, seen=T - timedelta(seconds=LEASE_S - 1)), Hold.__name__),
+        # seen for the lease time: superseded from the orphan's head
+        (facts({B1: "s1"}, seen=T - timedelta(seconds=LEASE_S)), "claim_recovered"),
+    ],
+)
+def test_next_claim_table(case, expected):
+    decision = next_claim(case, T, LEASE_S)
+    if isinstance(expected, Claim | Hold):
+        assert decision == expected
+    elif expected == Hold.__name__:
+        assert isinstance(decision, Hold) and decision.orphan_branch in case.branches
+    else:
+        assert isinstance(decision, Claim) and decision.event == expected
+        newest = max(case.branches, key=len)
+        assert decision.start_sha == case.branches[newest] and decision.generation == len(case.branches) + 1
+
+
+def test_tasks_dispatched_in_one_tick_keep_the_dispatchers_order():
+    actions = decide(snap(issue(10), issue(1), issue(12), issue(2, labels=["priority:high"])), NOW)
+    ordered = [a.task for a in actions if isinstance(a, Dispatch)]
+    assert [t.issue for t in ordered] == [2, 1, 10, 12]
+    created = [t.created_at or NOW for t in ordered]
+    assert created == sorted(created) and len(set(created)) == 4
+    assert created[0] == NOW

@@ -1,26 +1,28 @@
-"""Forge operations `init` needs that the `Forge` protocol lacks: the viewer, get/create a repository, list its
-branches, create a Projects v2 board whose Status field has the workflow's options.
+"""Setting a repository up for Agent OS (`agentos init`): the `RepoSetup` protocol and its GitHub implementation.
 
-Built on the GitHub edge's public `Transport` (retries, pacing, named errors from orchestrator.github.errors)
-and its `GraphQL` / `Boards` classes, so failures read exactly like the rest of Agent OS. The GitHub edge
-should take these over (see documents.py); until then they live with their only caller.
+`RepoSetup` is what setup needs beyond the jobs' `Forge` (orchestrator.github.protocol): the viewer, get or
+create a repository, list its branches, check or create a Projects v2 board whose Status field has the
+workflow's options. `GitHubSetup` implements it on the same `Transport` (retries, pacing, named errors from
+orchestrator.github.errors), `GraphQL` and `Boards` as the jobs' client, so every REST path and GraphQL
+document Agent OS sends lives in this package and failures read alike everywhere. Callers (the init wizard)
+type against the protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from orchestrator.github import queries
+from orchestrator.github import setup_documents as documents
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.errors import GitHubError, GraphQLError, NotFound
 from orchestrator.github.graphql import Boards, GraphQL
 from orchestrator.github.parse import Fields
 from orchestrator.github.protocol import RequestStats
 from orchestrator.github.transport import RetryMode, Transport
-from orchestrator.init_wizard import documents
 from orchestrator.models import Board
 
 # The workflow's Status options, in board order, with their colors on GitHub.
@@ -53,7 +55,33 @@ class CreatedBoard:
     board: Board
 
 
-class InitForge:
+class RepoSetup(Protocol):
+    """The forge operations of setting a repository up (GitHubSetup; tests may pass any such object)."""
+
+    stats: RequestStats
+
+    def viewer_login(self) -> str: ...
+
+    def get_repo(self, full_name: str) -> RepoInfo | None:
+        """The repository, or None when it does not exist (or the token cannot see it)."""
+        ...
+
+    def branches(self, full_name: str) -> list[str]: ...
+
+    def create_repo(
+        self, owner: str, name: str, *, viewer: str, private: bool, description: str
+    ) -> RepoInfo: ...
+
+    def check_board(self, owner: str, number: int, status_field: str) -> Board:
+        """An existing board; BoardNotUsable when its status field lacks a workflow option."""
+        ...
+
+    def create_board(self, owner: str, title: str, status_field: str) -> CreatedBoard: ...
+
+    def close(self) -> None: ...
+
+
+class GitHubSetup:
     def __init__(
         self,
         api_url: str,
@@ -170,9 +198,11 @@ class InitForge:
         self._graphql.run(queries.CREATE_STATUS_FIELD, variables, mutation=True)
 
     def _run_own(self, document: str, variables: Mapping[str, Any]) -> Mapping[str, Any]:
-        """POST one of documents.ALL (GraphQL.run only sends orchestrator.github.queries)."""
+        """POST one of setup_documents.ALL (GraphQL.run only sends orchestrator.github.queries)."""
         if document not in documents.ALL.values():
-            raise ValueError("init's own GraphQL documents must come from orchestrator.init_wizard.documents")
+            raise ValueError(
+                "setup's own GraphQL documents must come from orchestrator.github.setup_documents"
+            )
         response = self._http.request(
             "POST",
             self._graphql_url,

@@ -1,7 +1,8 @@
-"""GraphQL documents only `agentos init` sends (the rest come from orchestrator.github.queries).
+"""GraphQL documents only repository setup (`agentos init`, orchestrator.github.setup) sends.
 
-They live here until the GitHub edge takes them over (then they belong in queries.ALL, where the contract test
-validates them); tests/init validates them against GitHub's published schema in the meantime.
+They are kept out of queries.ALL because the sandbox forge does not implement `updateProjectV2Field` (setup
+falls back to DELETE_FIELD + CREATE_STATUS_FIELD there); tests/init validates them against GitHub's published
+schema.
 
 A new Projects v2 board comes with GitHub's built-in Status field (Todo, In Progress, Done). GitHub.com sets
 its options with `updateProjectV2Field` (its `singleSelectOptions` replace the existing ones, so it is only

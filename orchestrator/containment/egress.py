@@ -1,0 +1,215 @@
+"""The egress allow-list: an HTTP proxy on a unix socket that lets a sandbox reach only the allowed hosts.
+
+With `agents.network: {allow: [...]}` the sandbox has its own network namespace with nothing but loopback, so
+nothing inside has a route out. The only way out is this proxy's unix socket, bound into the sandbox; a tiny
+forwarder inside (forwarder.py) listens on 127.0.0.1:3128 there and relays each connection to the socket, and
+the CLI is pointed at it with HTTPS_PROXY / HTTP_PROXY. The proxy serves `CONNECT host:port` (HTTPS, the
+tunnelled bytes are not inspected) and absolute-form plain-HTTP requests (one request per connection), opens
+upstream connections only to hosts on the list, answers 403 to anything else and records each refusal.
+It runs on threads of our process and stops with the attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from orchestrator.config.isolation import Network
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD = 64 * 1024
+CONNECT_TIMEOUT_S = 15.0
+_HOP_HEADERS = (b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive")
+
+
+class EgressProxy:
+    """Serve the allow-list on `socket_path` until `stop()`; `refusals` lists every refused `host:port`."""
+
+    def __init__(
+        self,
+        socket_path: Path,
+        network: Network,
+        on_refusal: Callable[[str], None] | None = None,
+        connect: Callable[[tuple[str, int]], socket.socket] | None = None,
+    ) -> None:
+        self.socket_path = socket_path
+        self.network = network
+        self.refusals: list[str] = []
+        self._on_refusal = on_refusal
+        self._connect = connect or (lambda addr: socket.create_connection(addr, timeout=CONNECT_TIMEOUT_S))
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    def start(self) -> EgressProxy:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.socket_path))
+        self.socket_path.chmod(0o666)  # the sandbox's uid must be able to connect
+        listener.listen(64)
+        listener.settimeout(0.2)
+        self._listener = listener
+        threading.Thread(target=self._accept_loop, name="egress-proxy", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._lock:
+            sockets = list(self._open)
+            self._open.clear()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.close()
+        self.socket_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> EgressProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            self._track(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._stopped.is_set():
+                sock.close()
+                return
+            self._open.add(sock)
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        try:
+            head, rest = _read_head(client)
+            if head is None:
+                return
+            method, target, host, port = _target(head)
+            if host is None:
+                _reply(client, 400, "agentos egress proxy: not a proxy request")
+                return
+            where = f"{host}:{port}"
+            if not self.network.allows(host, port):
+                self._refuse(client, where)
+                return
+            try:
+                upstream = self._connect((host, port))
+            except OSError as exc:
+                _reply(client, 502, f"agentos egress proxy: cannot reach {where}: {exc}")
+                return
+            self._track(upstream)
+            if method == b"CONNECT":
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                if rest:
+                    upstream.sendall(rest)
+            else:
+                upstream.sendall(_origin_form(head, target) + rest)
+            _pipe(client, upstream, self._stopped)
+        except OSError:
+            return
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    with self._lock:
+                        self._open.discard(sock)
+                    with contextlib.suppress(OSError):
+                        sock.close()
+
+    def _refuse(self, client: socket.socket, where: str) -> None:
+        self.refusals.append(where)
+        log.warning("egress refused host=%s (not on agents.network.allow)", where)
+        if self._on_refusal is not None:
+            self._on_refusal(where)
+        _reply(client, 403, f"agentos egress proxy: {where} is not on agents.network.allow")
+
+
+def _read_head(client: socket.socket) -> tuple[bytes | None, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_HEAD:
+            return None, b""
+        chunk = client.recv(65536)
+        if not chunk:
+            return None, b""
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n", rest
+
+
+def _target(head: bytes) -> tuple[bytes, bytes, str | None, int]:
+    """(method, request target, host, port) of a proxy request; host None when it is not one."""
+    line = head.split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        return b"", b"", None, 0
+    method, target = parts[0].upper(), parts[1]
+    text = target.decode("ascii", errors="replace")
+    if method == b"CONNECT":
+        host, _, port = text.rpartition(":")
+        if not port.isdigit() or not host:
+            return method, target, None, 0
+        return method, target, host.strip("[]"), int(port)
+    url = urlsplit(text)
+    if url.scheme != "http" or not url.hostname:
+        return method, target, None, 0
+    try:
+        port_number = url.port or 80
+    except ValueError:
+        return method, target, None, 0
+    return method, target, url.hostname, port_number
+
+
+def _origin_form(head: bytes, target: bytes) -> bytes:
+    """The request as the origin server expects it: path-only target, hop-by-hop headers dropped, and
+    `Connection: close` so the next request (maybe for another host) comes on a new, checked connection."""
+    lines = head.rstrip(b"\r\n").split(b"\r\n")
+    method, _, version = lines[0].split(b" ")
+    url = urlsplit(target.decode("ascii", errors="replace"))
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    kept = [ln for ln in lines[1:] if ln.split(b":", 1)[0].strip().lower() not in _HOP_HEADERS]
+    first = b" ".join((method, path.encode("ascii", errors="replace"), version))
+    return b"\r\n".join([first, *kept, b"Connection: close"]) + b"\r\n\r\n"
+
+
+def _reply(client: socket.socket, status: int, text: str) -> None:
+    reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
+    body = (text + "\n").encode()
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+    with contextlib.suppress(OSError):
+        client.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+
+def _pipe(a: socket.socket, b: socket.socket, stopped: threading.Event) -> None:
+    """Relay bytes both ways until both sides are done (a half-close is passed on)."""
+    peers = {a: b, b: a}
+    readable = [a, b]
+    while readable and not stopped.is_set():
+        ready, _, _ = select.select(readable, [], [], 0.5)
+        for sock in ready:
+            chunk = sock.recv(65536)
+            if chunk:
+                peers[sock].sendall(chunk)
+                continue
+            readable.remove(sock)
+            with contextlib.suppress(OSError):
+                peers[sock].shutdown(socket.SHUT_WR)

@@ -1,0 +1,247 @@
+"""Transient failures end to end on the sandbox: a crash, a rate limit, a refused PR creation and a refused
+push are retried (after a backoff or the cooldown, with an injected clock) and merge — never escalated at
+once, never left in running/."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from orchestrator.demo.runner import REPO
+from orchestrator.github.errors import GitHubError
+from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.models import AgentRun, TaskState
+from orchestrator.views.status import render_status
+from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
+
+pytestmark = pytest.mark.slow
+
+
+def later(ctx, **delta: float) -> None:
+    moment = datetime.now(UTC) + timedelta(**delta)
+    ctx.clock = lambda: moment
+
+
+def merge(ctx, sandbox, number: int) -> None:
+    for _ in range(4):
+        sandbox.wait_ci_idle(timeout=120)
+        pr_monitor.run(ctx)
+        if ctx.forge.get_issue(REPO, number).state == "closed":
+            return
+
+
+def nothing_running(ctx) -> bool:
+    return not ctx.mailbox.list(TaskState.RUNNING)
+
+
+def test_one_agent_that_crashes_once_is_merged_on_its_second_attempt(sandbox, tmp_path):
+    marker = tmp_path / "crashed-once"
+    body = f"""
+    marker = Path({str(marker)!r})
+    if not marker.exists():
+        marker.write_text("x")
+        print("segfault in the agent", file=sys.stderr)
+        sys.exit(3)
+    slugify_files(); done()
+    """
+    s = setup(sandbox, tmp_path, {"solo": agent(tmp_path, "solo", body)}, ["solo"], [SLUG_ISSUE])
+    ctx, number = s.ctx, s.seeded.issue_numbers[0]
+    dispatcher.run(ctx)
+    report = queue.run(ctx)
+    assert not report.escalated and report.waiting and nothing_running(ctx)
+    assert not queue.run(ctx).opened, "the retry waits out its backoff"
+    later(ctx, minutes=5)
+    assert queue.run(ctx).opened
+    merge(ctx, sandbox, number)
+    assert ctx.forge.get_issue(REPO, number).state == "closed"
+    assert len(all_pulls(sandbox)) == 1
+    (done,) = ctx.mailbox.list(TaskState.DONE)
+    assert done.task is not None and done.task.attempt == 2
+    assert [e["state"] for e in events(ctx) if e.get("agent") == "solo"][2:4] == ["crash", "agent_started"]
+
+
+def test_a_one_agent_chain_hitting_a_429_waits_for_the_cooldown_then_merges(sandbox, tmp_path):
+    marker = tmp_path / "limited-once"
+    body = f"""
+    marker = Path({str(marker)!r})
+    if not marker.exists():
+        marker.write_text("x")
+        print('{{"is_error": true, "error": "429 Too Many Requests: retry after 120 seconds"}}')
+        sys.exit(1)
+    slugify_files(); done()
+    """
+    s = setup(
+        sandbox, tmp_path, {"solo": agent(tmp_path, "solo", body)}, ["solo"], [SLUG_ISSUE], max_attempts=1
+    )
+    ctx, number = s.ctx, s.seeded.issue_numbers[0]
+    dispatcher.run(ctx)
+    report = queue.run(ctx)
+    assert not report.escalated, "a rate limit is not the agent's fault, even on its last attempt"
+    limited = [e for e in events(ctx) if e["state"] == "rate_limited"]
+    assert len(limited) == 1
+    later(ctx, seconds=60)
+    assert not queue.run(ctx).opened, "still cooling down (the CLI said 120 s)"
+    status = render_status(ctx.config, ctx.paths, now=ctx.clock(), width=200)
+    assert "rate limited: solo cools down" in status
+    assert [e["state"] for e in events(ctx)].count("agent_started") == 1, "not even claimed while cooling"
+    later(ctx, seconds=130)
+    assert queue.run(ctx).opened
+    merge(ctx, sandbox, number)
+    assert ctx.forge.get_issue(REPO, number).state == "closed"
+    assert len(all_pulls(sandbox)) == 1
+
+
+class PushLostForge:
+    """The forge as seen by the queue, except that the first PR creation finds the task branch back at the
+    base (as when a push did not reach the branch): GitHub then answers 422 "No commits between"."""
+
+    def __init__(self, forge: Any, api_url: str, token: str) -> None:
+        self._forge, self._api, self._token = forge, api_url, token
+        self.sabotaged = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._forge, name)
+
+    def create_pull(self, repo: str, **kw: Any) -> Any:
+        if not self.sabotaged:
+            self.sabotaged = True
+            base = self._forge.get_branch_sha(repo, kw["base"])
+            requests.patch(
+                f"{self._api}/repos/{repo}/git/refs/heads/{kw['head']}",
+                json={"sha": base, "force": True},
+                headers={"Authorization": f"token {self._token}"},
+                timeout=10,
+            ).raise_for_status()
+        return self._forge.create_pull(repo, **kw)
+
+
+def test_a_refused_pr_creation_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
+    s = setup(
+        sandbox,
+        tmp_path,
+        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
+        ["solo"],
+        [SLUG_ISSUE],
+    )
+    ctx, number = s.ctx, s.seeded.issue_numbers[0]
+    dispatcher.run(ctx)
+    ctx.forge = PushLostForge(ctx.forge, sandbox.api_url, sandbox.token)
+    report = queue.run(ctx)
+    assert not report.errors and not report.opened and nothing_running(ctx)
+    (failed,) = [e for e in events(ctx) if e["state"] == "pr_failed"]
+    assert "No commits between" in failed["reason"]
+    later(ctx, minutes=5)
+    assert queue.run(ctx).opened
+    merge(ctx, sandbox, number)
+    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+
+
+def test_a_refused_push_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
+    """Someone else pushes to the task branch while the agent runs: our push is refused (not a fast-forward)."""
+    s = setup(
+        sandbox,
+        tmp_path,
+        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
+        ["solo"],
+        [SLUG_ISSUE],
+    )
+    ctx, number = s.ctx, s.seeded.issue_numbers[0]
+    dispatcher.run(ctx)
+    (queued,) = ctx.mailbox.list(TaskState.INBOX)
+    assert queued.task is not None
+    branch = queued.task.branch
+    other = tmp_path / "other-host"
+    url = s.seeded.clone_url.replace("://", f"://x-access-token:{sandbox.token}@")
+    subprocess.run(["git", "clone", "-q", url, str(other)], check=True)
+    pushed: list[str] = []
+
+    def runner_with_a_rival_push(spec, prompt, worktree: Path, run_dir: Path, git=None) -> AgentRun:
+        from orchestrator.agents import run_agent
+
+        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ, git=git)
+        if not pushed:
+            (other / "RIVAL.md").write_text("someone else's commit\n")
+            git = ["git", "-C", str(other)]
+            subprocess.run([*git, "add", "RIVAL.md"], check=True)
+            subprocess.run([*git, "commit", "-qm", "rival"], check=True)
+            subprocess.run([*git, "push", "-q", "origin", f"HEAD:refs/heads/{branch}"], check=True)
+            pushed.append(branch)
+        return run
+
+    report = queue.run(ctx, runner=runner_with_a_rival_push)
+    assert not report.errors and nothing_running(ctx)
+    (rejected,) = [e for e in events(ctx) if e["state"] == "push_rejected"]
+    assert "someone else pushed" in rejected["reason"]
+    if not report.opened:  # the same agent goes on at once (gittrust's push_rejected); else after a wait
+        later(ctx, minutes=5)
+        assert queue.run(ctx, runner=runner_with_a_rival_push).opened
+    merge(ctx, sandbox, number)
+    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+
+
+def test_a_git_error_after_the_agent_ran_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
+    """The forge's repository cannot be reached while the agent's work is pushed (an outage): the push fails
+    with a git error — the attempt ends as `push_failed`, never left in running/, and is retried later."""
+    s = setup(
+        sandbox,
+        tmp_path,
+        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
+        ["solo"],
+        [SLUG_ISSUE],
+    )
+    ctx, number = s.ctx, s.seeded.issue_numbers[0]
+    dispatcher.run(ctx)
+    (remote,) = (tmp_path / "sandbox").glob("git/*/textkit.git")
+    away = remote.with_name("textkit.git.away")
+
+    def runner_then_outage(spec, prompt, worktree: Path, run_dir: Path, git=None) -> AgentRun:
+        from orchestrator.agents import run_agent
+
+        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ, git=git)
+        remote.rename(away)  # the forge's git goes away before our push
+        return run
+
+    try:
+        report = queue.run(ctx, runner=runner_then_outage)
+    finally:
+        away.rename(remote)
+    assert not report.errors and not report.opened and nothing_running(ctx)
+    (failed,) = [e for e in events(ctx) if e["state"] == "push_failed"]
+    assert "not pushed" in failed["reason"]
+    later(ctx, minutes=5)
+    assert queue.run(ctx).opened
+    merge(ctx, sandbox, number)
+    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+
+
+def test_github_down_before_the_agent_is_an_infrastructure_retry(sandbox, tmp_path):
+    s = setup(
+        sandbox,
+        tmp_path,
+        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
+        ["solo"],
+        [SLUG_ISSUE],
+    )
+    ctx = s.ctx
+    dispatcher.run(ctx)
+
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            def fail(*args: Any, **kw: Any) -> Any:
+                raise GitHubError("GitHub answered 502 (test)", 502)
+
+            return fail
+
+    real, ctx.forge = ctx.forge, Down()
+    report = queue.run(ctx)
+    ctx.forge = real
+    assert not report.opened and nothing_running(ctx)
+    (entry,) = ctx.mailbox.list(TaskState.INBOX)
+    assert entry.task is not None and "infra-retry 1" in entry.task.notes and "502" in entry.task.notes
+    later(ctx, minutes=5)
+    assert queue.run(ctx).opened
