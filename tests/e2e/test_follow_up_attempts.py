@@ -24,14 +24,15 @@ CI_BREAKER = f"{sys.executable} -m pytest -q && test ! -f BREAKS_CI"
 
 
 def test_a_slow_fix_spanning_several_ticks_is_one_attempt_and_its_good_push_merges(sandbox, tmp_path):
-    gate = tmp_path / "release-the-fix"
-    started = tmp_path / "fix-started"
-    body = f"""
+    # the agent runs sandboxed: it sees only its worktree, so the test talks to it through files there
+    body = """
     if "Make CI pass" in prompt:
-        Path({str(started)!r}).write_text("x")
-        while not Path({str(gate)!r}).exists():
+        Path("FIX_STARTED").write_text("x")
+        while not Path("GO").exists():
             import time; time.sleep(0.1)
-        Path("BREAKS_CI").unlink(); done(summary="removed the CI breaker")
+        for name in ("FIX_STARTED", "GO", "BREAKS_CI"):
+            Path(name).unlink()
+        done(summary="removed the CI breaker")
     else:
         slugify_files(); Path("BREAKS_CI").write_text("x"); done()
     """
@@ -53,15 +54,17 @@ def test_a_slow_fix_spanning_several_ticks_is_one_attempt_and_its_good_push_merg
     worker.start()
     try:
         deadline = time.monotonic() + 60
-        while not started.exists() and time.monotonic() < deadline:
+        while not list(ctx.paths.worktrees.glob("*/*/FIX_STARTED")) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert started.exists(), "the fix never started"
+        started = list(ctx.paths.worktrees.glob("*/*/FIX_STARTED"))
+        assert started, "the fix never started"
         for _ in range(4):  # pr_monitor ticks every minute; the agent takes longer
             report = pr_monitor.run(ctx)
             assert not report.follow_ups and not report.escalated, report
             assert "follow-up is at work" in report.waiting[pull["number"]]
     finally:
-        gate.write_text("go")
+        for marker in ctx.paths.worktrees.glob("*/*/FIX_STARTED"):
+            (marker.parent / "GO").write_text("go")
         worker.join(timeout=120)
     sandbox.wait_ci_idle(timeout=120)
     assert pr_monitor.run(ctx).merged == [pull["number"]]
