@@ -42,12 +42,14 @@ from orchestrator.sandbox.server import SandboxForge
 from orchestrator.tracker import Tracker
 
 CADENCE_S = 60.0
+# Task 1 takes `seconds`, then every task is done by the zero-time agent, whose file the command names (so the
+# sandbox shows it, read-only; nothing else of this checkout is visible inside).
 LONG_AGENT = """
 import subprocess, sys, time
 prompt = sys.stdin.read()
 if "bench_tasks/task-1.txt" in prompt:
     time.sleep({seconds})
-done = subprocess.run([sys.executable, "-m", "bench.zero_agent"], input=prompt, text=True, capture_output=True)
+done = subprocess.run([sys.executable, sys.argv[1]], input=prompt, text=True, capture_output=True)
 sys.stdout.write(done.stdout)
 sys.exit(done.returncode)
 """
@@ -70,9 +72,9 @@ def _case(workdir: Path, agent_seconds: float, probes: int, workers: int) -> dic
         issues = [task_issue(1), *(task_issue(n, status="Todo") for n in range(2, probes + 2))]
         seeded = seed(forge, "busy", source=tiny_source(forge), ci_command="true", issues=issues)
         data = config_data(forge, workdir / "runtime", [repo_entry(seeded, "busy", "project")], workers)
-        data["agents"]["zero"]["command"] = [sys.executable, str(script)]
+        zero_agent = data["agents"]["zero"]["command"][-1]
+        data["agents"]["zero"]["command"] = [sys.executable, str(script), zero_agent]
         data["agents"]["zero"]["timeout_minutes"] = max(2, agent_seconds / 30)
-        data["agents"]["zero"]["env"] = {"PYTHONPATH": str(ROOT)}
         ctx = open_context(forge, data, workdir)
         env = {**job_environ(forge), "AGENT_OS_CONFIG": str(workdir / "config.yaml")}  # open_context wrote it
         try:

@@ -1,14 +1,20 @@
 """(c) An idle dispatcher tick in a fresh process: `bin/cron-run dispatcher`, as cron starts it.
 
-Wall time and peak RSS come from `/usr/bin/time -v` (the child's own numbers, not the benchmark's). The runtime
-dir is warmed by one in-process tick first, so the measured ticks are idle: the persisted ETag cache and board
-snapshot answer everything. `python -X importtime` of the same tick gives the slowest imports. The baseline
-is the same idle poll written naively with PyGithub (bench.naive_poll) in a fresh process.
+Wall time and peak RSS come from `/usr/bin/time -v` (the child's own numbers, not the benchmark's), CPU time from
+the child's rusage. The runtime dir is warmed by one in-process tick first, so the measured ticks are idle: the
+persisted ETag cache and board snapshot answer everything. The baseline is the same idle poll written naively
+with PyGithub (bench.naive_poll) in a fresh process, and the floor is the interpreter alone (`python -c pass`);
+"ours" is the tick as cron runs it: decided from the last full tick's memo when nothing changed
+(orchestrator/idle_tick.py); "ours_full" removes the memo first, so it is the full tick (config, client, job).
+The four run interleaved (then the next round in the other order), so load on the machine falls on all of
+them alike. Each run's GitHub requests are the sandbox's count for that run.
+`python -X importtime` of the same tick gives the slowest imports.
 """
 
 from __future__ import annotations
 
 import re
+import resource
 import statistics
 import sys
 import time
@@ -29,6 +35,7 @@ from bench.forge_setup import (
     write_config,
 )
 from orchestrator import process
+from orchestrator.idle_tick import memo_path
 from orchestrator.jobs import dispatcher
 from orchestrator.sandbox.server import SandboxForge
 
@@ -37,7 +44,7 @@ _RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
-def run(workdir: Path, cases: list[tuple[int, int]], repeats: int = 5) -> dict[str, Any]:
+def run(workdir: Path, cases: list[tuple[int, int]], repeats: int = 15) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     imports: dict[str, list[dict[str, Any]]] = {}
     with SandboxForge(workdir / "forge", ci_workers=1).start() as forge:
@@ -45,19 +52,33 @@ def run(workdir: Path, cases: list[tuple[int, int]], repeats: int = 5) -> dict[s
             case_dir = workdir / f"case-{repos}x{issues}"
             config = _prepare(forge, case_dir, repos, issues)
             env = cron_environ(job_environ(forge), config, workdir / "pycache")
-            first = _timed(
-                ["bin/cron-run", "dispatcher"], env
-            )  # writes the bytecode cache, as cron's first run
-            ours = [_timed(["bin/cron-run", "dispatcher"], env) for _ in range(repeats)]
-            naive_argv = [sys.executable, "-m", "bench.naive_poll", str(config)]
-            _timed(naive_argv, env)  # its bytecode cache too
-            naive = [_timed(naive_argv, env) for _ in range(repeats)]
-            summary = _summary(ours, naive)
-            summary["ours"]["first_run_s"] = round(first["seconds"], 3)
+            memo = memo_path(config)
+            commands = {
+                "ours": ["bin/cron-run", "dispatcher"],
+                "ours_full": ["bin/cron-run", "dispatcher"],
+                "baseline": [sys.executable, "-m", "bench.naive_poll", str(config)],
+                "floor": [sys.executable, "-c", "pass"],
+            }
+            first = {name: _timed(argv, env, forge) for name, argv in commands.items()}  # bytecode caches
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in commands}
+            for round_number in range(repeats):
+                order = list(commands)
+                if round_number % 2:
+                    order.reverse()
+                for name in order:
+                    if name == "ours_full":
+                        memo.unlink(
+                            missing_ok=True
+                        )  # the full tick: as after any change (it writes a new memo)
+                    runs[name].append(_timed(commands[name], env, forge))
+            summary = _summary(runs["ours"], runs["baseline"])
+            summary["ours_full"] = _stats(runs["ours_full"])
+            summary["floor"] = _stats(runs["floor"])
+            summary["ours"]["first_run_s"] = round(first["ours"]["seconds"], 3)
             results.append({"repos": repos, "issues_per_repo": issues, **summary})
             if not imports:
                 imports = import_offenders(env)
-    return {"cases": results, "import_offenders": imports}
+    return {"cases": results, "import_offenders": imports, "interleaved": True}
 
 
 def cron_environ(base: dict[str, str], config: Path, pycache: Path) -> dict[str, str]:
@@ -81,28 +102,42 @@ def _prepare(forge: SandboxForge, workdir: Path, repos: int, issues: int) -> Pat
     return write_config(workdir, data)
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+def _timed(argv: list[str], env: dict[str, str], forge: SandboxForge) -> dict[str, Any]:
+    forge.reset_stats()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = process.run([str(TIME), "-v", *argv], cwd=ROOT, env=env, timeout=120)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not result.ok:
         raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr[-2000:]}")
     rss = _RSS.search(result.stderr)
-    return {"seconds": wall, "peak_rss_mib": int(rss.group(1)) / 1024 if rss else None}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "seconds": wall,
+        "cpu_s": cpu,
+        "peak_rss_mib": int(rss.group(1)) / 1024 if rss else None,
+        "requests": forge.stats(),
+    }
+
+
+def _stats(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = [r["seconds"] for r in runs]
+    rss = [r["peak_rss_mib"] for r in runs if r["peak_rss_mib"] is not None]
+    requests = [r["requests"] for r in runs]
+    return {
+        "runs": len(runs),
+        "median_s": round(statistics.median(seconds), 3),
+        "min_s": round(min(seconds), 3),
+        "max_s": round(max(seconds), 3),
+        "cpu_median_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
+        "peak_rss_mib": round(max(rss), 1) if rss else None,
+        "requests": {key: max(r[key] for r in requests) for key in requests[0]} if requests else {},
+    }
 
 
 def _summary(ours: list[dict[str, Any]], naive: list[dict[str, Any]]) -> dict[str, Any]:
-    def stats(runs: list[dict[str, Any]]) -> dict[str, Any]:
-        seconds = [r["seconds"] for r in runs]
-        rss = [r["peak_rss_mib"] for r in runs if r["peak_rss_mib"] is not None]
-        return {
-            "runs": len(runs),
-            "median_s": round(statistics.median(seconds), 3),
-            "max_s": round(max(seconds), 3),
-            "peak_rss_mib": round(max(rss), 1) if rss else None,
-        }
-
-    mine, base = stats(ours), stats(naive)
+    mine, base = _stats(ours), _stats(naive)
     return {
         "ours": mine,
         "baseline": base,

@@ -36,8 +36,9 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
             _busy,
         ),
         "isolation_cost": ("j. sandbox cost: agent start and test step, bwrap vs no isolation", _isolation),
+        "replay": ("r. agentos replay of a real history (bench/replay_bench.py)", _replay),
     }
-    lines: list[str] = []
+    lines: list[str] = issue15_lines(sections)
     for key, (title, render) in renderers.items():
         if key not in sections:
             continue
@@ -45,6 +46,81 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         section = sections[key]
         lines += [f"  FAILED: {section['error']}"] if "error" in section else render(section)
     return lines
+
+
+def issue15_lines(sections: dict[str, Any]) -> list[str]:
+    """Issue 15's figures, each beside its baseline from the same run (what this run measured of them)."""
+    rows: list[tuple[Any, ...]] = []
+    for case in sections.get("fresh_process", {}).get("cases", []):
+        ours, naive, floor = case["ours"], case["baseline"], case.get("floor", {})
+        size = f"{case['repos']} x {case['issues_per_repo']}"
+        rows.append(
+            (
+                f"idle tick, fresh process, {size}: median wall s (CPU s)",
+                f"{ours['median_s']} ({ours.get('cpu_median_s', '-')})",
+                f"{naive['median_s']} ({naive.get('cpu_median_s', '-')})",
+                f"{floor.get('median_s', '-')} ({floor.get('cpu_median_s', '-')})",
+            )
+        )
+        full = case.get("ours_full")
+        if full:
+            rows.append(
+                (
+                    f"  the full tick (no memo), {size}",
+                    f"{full['median_s']} ({full.get('cpu_median_s', '-')})",
+                    "-",
+                    "-",
+                )
+            )
+        rows.append(
+            (
+                f"  peak RSS MiB, {size}",
+                ours["peak_rss_mib"],
+                naive["peak_rss_mib"],
+                floor.get("peak_rss_mib"),
+            )
+        )
+        mine, theirs = ours.get("requests"), naive.get("requests")
+        if mine and theirs:
+            rows.append(
+                (
+                    f"  requests (counted / 304 / GraphQL points), {size}",
+                    f"{mine['requests']} ({mine['counted']} / {mine['not_modified']} / {mine['graphql_points']})",
+                    f"{theirs['requests']} ({theirs['counted']} / {theirs['not_modified']} / {theirs['graphql_points']})",
+                    "-",
+                )
+            )
+    variants = sections.get("task_cost", {}).get("variants")
+    if variants:
+        rows.append(
+            (
+                "writes per task (GitHub's automations on | off)",
+                variants["automations"]["per_task"]["writes"],
+                variants["plain"]["per_task"]["writes"],
+                "-",
+            )
+        )
+    timeline = sections.get("timeline", {}).get("runs")
+    if timeline:
+        worst = max((r["ready_to_agent_started_s"]["max"] or 0.0) for r in timeline)
+        rows.append(("Ready → agent started, worst (1-min cadence)", worst, "-", "-"))
+    busy = sections.get("busy_queue")
+    if busy and "error" not in busy:
+        probes = busy["free_worker"]["probes"]
+        worst = max((p["ready_to_started_s"] for p in probes), default=None)
+        rows.append(("Ready → agent started, queue busy, a worker free (worst)", worst, "-", "-"))
+        rows.append(
+            (
+                "  every worker busy: worker free → next task started",
+                busy["all_busy"]["worker_free_to_started_s"],
+                "-",
+                "-",
+            )
+        )
+    if not rows:
+        return []
+    headers = ["issue 15 figure", "ours", "naive / before", "python -c pass"]
+    return ["", "issue 15: each figure beside its baseline, same run", *table(headers, rows)]
 
 
 def _isolation(s: dict[str, Any]) -> list[str]:
@@ -58,6 +134,12 @@ def _isolation(s: dict[str, Any]) -> list[str]:
         f"+{s['test_step_overhead_ms']} ms (egress proxy: +{s['allow_overhead_ms']} ms per start)"
     )
     return lines
+
+
+def _replay(s: dict[str, Any]) -> list[str]:
+    from bench.replay_bench import lines
+
+    return lines(s)
 
 
 def _idle(s: dict[str, Any]) -> list[str]:
@@ -96,6 +178,11 @@ def _idle(s: dict[str, Any]) -> list[str]:
 def _task(s: dict[str, Any]) -> list[str]:
     per = s["per_task"]
     lines = [
+        f"  writes per task by method ({name}): "
+        + ", ".join(f"{method} {n:g}" for method, n in v["writes_per_task_by_method"].items())
+        for name, v in s.get("variants", {}).items()
+    ]
+    lines += [
         f"  {s['tasks_merged']}/{s['tasks']} merged in {s['ticks']} ticks; per task: counted {per['counted']}, "
         f"304s {per['not_modified']}, writes {per['writes']}, GraphQL points {per['graphql_points']}, "
         f"sandbox requests {per['sandbox_requests']}, git pushes {s['git_pushes_per_task']}",
@@ -118,10 +205,12 @@ def _process(s: dict[str, Any]) -> list[str]:
             c["baseline"]["median_s"],
             c["baseline"]["peak_rss_mib"],
             c["ratio_seconds"],
+            c.get("ours_full", {}).get("median_s"),
         )
         for c in s["cases"]
     ]
     headers = ["R x N", "median s", "max s", "1st run s", "RSS MiB", "naive s", "naive MiB", "ours/naive"]
+    headers.append("full tick s")
     lines = table(headers, rows)
     imports = s["import_offenders"]
     lines.append(

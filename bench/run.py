@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark of issue 9 on the sandbox forge; prints a table, writes bench/results.json.
+"""`make bench`: the benchmarks of issues 9 and 15 on the sandbox forge; prints a table, writes bench/results.json.
 
 `python -m bench.run` runs the full sizes (about 5–10 minutes on 2 cores); `--quick` runs every section on
 tiny sizes (the smoke test, tests/bench/, uses it); `--only a,b` runs a subset; `--out` writes elsewhere.
@@ -44,11 +44,14 @@ class Sizes:
     busy_probes: int = 3
     isolation_files: int = 2000  # (j) the repo the sandbox cost is measured on
     isolation_repeats: int = 15
+    replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
     queue_prs: int = 20  # (m) PRs through the merge queue
     queue_ci_minutes: int = 5
 
 
-FULL = Sizes((1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 5, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50)
+FULL = Sizes(
+    (1, 10, 50), (10, 1000), 300, ((1, 10), (10, 1000)), 15, 20_000, 4, 3, 10, (1, 2, 4), 100_000, 50
+)
 QUICK = Sizes(
     (1, 2),
     (3,),
@@ -66,6 +69,7 @@ QUICK = Sizes(
     busy_probes=1,
     isolation_files=50,
     isolation_repeats=3,
+    replay_count=1,
     queue_prs=8,
     queue_ci_minutes=2,
 )
@@ -129,6 +133,13 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return isolation_cost.run(workdir / "j", sizes.isolation_files, sizes.isolation_repeats)
 
+    def replayed() -> dict[str, Any]:
+        from bench import replay_bench
+
+        return replay_bench.run(
+            workdir / "r", sizes.replay_count, quick=sizes.replay_count < FULL.replay_count
+        )
+
     return {
         "a": idle,
         "b": task,
@@ -139,6 +150,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "h": hosts,
         "i": busy,
         "j": isolation,
+        "r": replayed,
         "m": merge_queue,
     }
 
@@ -153,6 +165,7 @@ KEYS = {
     "h": "multi_host",
     "i": "busy_queue",
     "j": "isolation_cost",
+    "r": "replay",
     "m": "merge_queue",
 }
 

@@ -4,6 +4,10 @@ Runs the demo flow (`orchestrator.demo.runner.prepare`: the textkit repo, its th
 sandbox CI running pytest, the scripted demo agent) with one worker, so calls never overlap and the
 per-method attribution of `CountingForge` is exact. Ticks: dispatcher → queue → (CI) → pr_monitor, until
 every issue is closed. Counts are the client's (`RequestStats`) and the sandbox's (its request accounting).
+
+Two variants run side by side: "automations" — the board's built-in "Item closed" workflow on (a new project's
+default on GitHub) and the repository's "Automatically delete head branches" on (the recommended setting) —
+and "plain", both off, where we make the Done move and the branch delete ourselves (the earlier figure).
 """
 
 from __future__ import annotations
@@ -13,18 +17,47 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from bench.counting_forge import CountingForge
-from orchestrator.demo.runner import REPO, prepare
+from orchestrator.demo.runner import REPO, DemoSetup, prepare
 from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.sandbox import automations
 from orchestrator.sandbox.server import SandboxForge
 
 MAX_TICKS = 12
 
 
 def run(workdir: Path) -> dict[str, Any]:
+    """The "automations" variant's numbers, with the "plain" one's beside them under `variants`."""
+    lean = _run_variant(workdir / "automations", github_automations=True)
+    plain = _run_variant(workdir / "plain", github_automations=False)
+    keep = ("tasks_merged", "per_task", "writes_per_task_by_method")
+    return {
+        **lean,
+        "variants": {"automations": {k: lean[k] for k in keep}, "plain": {k: plain[k] for k in keep}},
+    }
+
+
+def _use_github_automations(forge: SandboxForge, setup: DemoSetup, on: bool) -> None:
+    """What a board owner and a repository admin set on GitHub: the workflow in the project's settings, the
+    repository setting through the API (PATCH /repos/{owner}/{repo})."""
+    if setup.seeded.project_id is not None:
+        automations.set_workflow(forge.db, setup.seeded.project_id, automations.ITEM_CLOSED, on)
+    answer = requests.patch(
+        f"{forge.api_url}/repos/{REPO}",
+        json={"delete_branch_on_merge": on},
+        headers={"Authorization": f"token {forge.token}"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+
+
+def _run_variant(workdir: Path, github_automations: bool) -> dict[str, Any]:
     with SandboxForge(workdir / "forge").start() as forge:
         limits = {"max_parallel_workers": 1, "lease_seconds": 300, "wedge_hours": 1}
         setup = prepare(forge, workdir / "demo", overrides={"limits": limits})
+        _use_github_automations(forge, setup, github_automations)
         ctx = setup.ctx
         counting = CountingForge(ctx.forge)
         ctx.forge = counting.as_forge()

@@ -278,6 +278,7 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
         (("init",), _register_init),
         (("dashboard", "log"), _register_views),
         (("sandbox",), _register_sandbox),
+        (("replay",), _register_replay),
         (("secrets", "audit", "hooks"), _register_security),
     ]
     for names, register in groups:
@@ -297,6 +298,12 @@ def _register_init(sub: argparse._SubParsersAction) -> None:
 
 def _register_views(sub: argparse._SubParsersAction) -> None:
     from orchestrator.views.commands import register
+
+    register(sub)
+
+
+def _register_replay(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.replay.command import register
 
     register(sub)
 

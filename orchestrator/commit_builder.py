@@ -146,14 +146,32 @@ def stat_keys(worktree: Path, paths: Iterable[str]) -> dict[str, StatKey]:
     return keys
 
 
+# Untracked files that tools leave behind (an agent running pytest, mypy or npm in a repository without a
+# .gitignore) and that nobody means to commit. Only *new* files are excluded: a path the branch already tracks
+# is still committed as the agent left it.
+BUILD_LEFTOVERS = (
+    "__pycache__/",
+    "*.py[cod]",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    ".hypothesis/",
+    ".coverage",
+    "node_modules/",
+    ".DS_Store",
+)
+
+
 def _candidates(
     trusted: Path, worktree: Path, before: Mapping[str, object], settings: GitSettings
 ) -> set[str]:
-    """Every path of the parent, plus new files git would add (ignored ones excluded; a nested repository
-    shows as `dir/`)."""
+    """Every path of the parent, plus new files git would add (ignored ones and build leftovers excluded; a
+    nested repository shows as `dir/`)."""
     scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
     env = {"GIT_WORK_TREE": str(worktree), "GIT_INDEX_FILE": str(scratch / "empty-index")}
-    out = run_git(["ls-files", "-z", "--others", "--exclude-standard"], trusted, settings, env=env).stdout
+    leftovers = [f"--exclude={pattern}" for pattern in BUILD_LEFTOVERS]
+    args = ["ls-files", "-z", "--others", "--exclude-standard", *leftovers]
+    out = run_git(args, trusted, settings, env=env).stdout
     return set(before) | {name for name in out.split("\0") if name}
 
 

@@ -144,7 +144,8 @@ def finish_merged(
             if repo.labels.blocked in issue.labels:
                 ctx.forge.remove_label(repo.full_name, number, repo.labels.blocked)
             Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "done")
-        if ctx.config.merge.delete_branch:
+        # speed: with the repository's "automatically delete head branches" GitHub already deleted it
+        if ctx.config.merge.delete_branch and not ctx.forge.deletes_head_on_merge(repo.full_name):
             ctx.forge.delete_branch(repo.full_name, pr.head_ref)
     except GitHubError as exc:
         ctx.log.warning("merged but cleanup failed pr=%s error=%s", pr.number, exc)

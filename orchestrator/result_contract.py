@@ -68,7 +68,8 @@ CONTRACT_FIELDS: tuple[ContractField, ...] = (
         "when blocked, one of: "
         + ", ".join(BLOCKER_CODES)
         + " (needs_prerequisite = it builds on work not on the base branch yet: name that issue, e.g. #12,"
-        " in BLOCKERS; the task waits until the base branch moves, then you continue)",
+        " in BLOCKERS; the task waits until that issue closes (naming none: until the base branch moves), then"
+        " you continue)",
     ),
     ContractField(
         "NEXT_STEP",

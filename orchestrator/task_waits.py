@@ -1,8 +1,8 @@
 """Why a task in the inbox is not run yet, kept in `runtime/state/`: backoffs, agent cooldowns, parking.
 
 - `task_waits.json`: task id → a `policy.retry.Wait` — a backoff after a transient failure or a crash
-  recovery (`until`), a rate-limit wait, or a parked task (run again once the base branch moves away from
-  `base_sha`, one of `issues` closes, or `give_up_at` passes).
+  recovery (`until`), a rate-limit wait, or a parked task (run again once one of the `issues` it names
+  closes — or, naming none, once the base branch moves away from `base_sha` — or `give_up_at` passes).
 - `agent_cooldowns.json`: agent name → until when it rests after a rate limit.
 
 The queue asks `hold_back` before it claims a task, so a waiting task is never claimed, rewritten or
@@ -143,7 +143,7 @@ def hold_back(ctx: JobContext, tasks: Iterable[Task], live: Iterable[str] = ()) 
         if wait is not None:
             parked = wait.base_sha is not None and (wait.until is None or now >= wait.until)
             tip = tips.tip(task.repo) if parked else None
-            closed = tips.closed_of(task.repo, wait.issues) if parked and tip == wait.base_sha else set()
+            closed = tips.closed_of(task.repo, wait.issues) if parked else set()
             if not wait_over(wait, now, tip, closed):
                 held[task.id] = wait.reason
                 continue
@@ -163,9 +163,9 @@ def describe(state_dir: Path, now: datetime) -> Mapping[str, str]:
         parts = [wait.reason]
         if wait.until is not None and wait.until > now:
             parts.append(f"until {wait.until:%Y-%m-%d %H:%M} UTC")
-        if wait.base_sha:
-            parts.append(f"until the base branch moves from {wait.base_sha[:8]}")
         if wait.issues:
-            parts.append("or " + ", ".join(f"#{n}" for n in wait.issues) + " closes")
+            parts.append("until " + " or ".join(f"#{n}" for n in wait.issues) + " closes")
+        elif wait.base_sha:
+            parts.append(f"until the base branch moves from {wait.base_sha[:8]}")
         lines[task_id] = "; ".join(parts)
     return lines

@@ -81,6 +81,24 @@ def test_the_worktree_is_read_as_git_add_all_would_without_following_anything(po
     )
 
 
+def test_build_leftovers_are_not_committed_unless_the_branch_tracks_them(pool):
+    """An agent that ran pytest / npm in a repository without a .gitignore leaves caches behind: new ones are
+    not committed; a file of that kind the branch already tracks still is."""
+    worktree, trusted, parent = _start(pool)
+    (worktree / "pkg" / "__pycache__").mkdir(parents=True)
+    (worktree / "pkg" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\x00junk")
+    (worktree / "pkg" / "m.py").write_text("x = 1\n")
+    (worktree / ".pytest_cache").mkdir()
+    (worktree / ".pytest_cache" / "README.md").write_text("cache\n")
+    (worktree / "node_modules" / "left").mkdir(parents=True)
+    (worktree / "node_modules" / "left" / "index.js").write_text("module.exports = 1\n")
+    (worktree / "stray.pyc").write_bytes(b"\x00")
+
+    snap = read_worktree(trusted, worktree, parent, pool.settings)
+
+    assert snap.changed_paths() == ("pkg/m.py",)
+
+
 def test_executable_bits_and_binary_files_are_kept_byte_for_byte(pool):
     worktree, trusted, parent = _start(pool)
     data = bytes(range(256)) * 3

@@ -5,11 +5,14 @@
     config.chain_for("bugfix")        # ("claude", "codex")
 
 Every key is described in docs/configuration.md, which is generated from the field tables in schema.py.
+Importing this package costs only the typed settings: the parser (YAML, field tables, rules) and the objectives
+are imported when first used, so a cron tick whose config is cached (parsed_cache.py) never loads them.
 """
 
-from .fields import ConfigError
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
 from .loader import CONFIG_ENV, config_path, load_config, parse_config
-from .objectives import Metric, Objective, load_objectives, parse_objective
 from .settings import (
     AgentConfig,
     AgentKind,
@@ -33,6 +36,21 @@ from .settings import (
     UnknownRepoError,
     VerifierConfig,
 )
+
+if TYPE_CHECKING:
+    from .objectives import Metric, Objective, load_objectives, parse_objective
+
+_LAZY = {"Metric", "Objective", "load_objectives", "parse_objective"}
+
+
+def __getattr__(name: str) -> Any:
+    """The objectives API, imported on first use (it needs the YAML parser)."""
+    if name in _LAZY:
+        from . import objectives
+
+        return getattr(objectives, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CONFIG_ENV",

@@ -1,16 +1,21 @@
-"""Loading config.yaml: which file, YAML → field tables → one frozen `Config`, or one ConfigError."""
+"""Loading config.yaml: which file, YAML → field tables → one frozen `Config`, or one ConfigError.
+
+`load_config` keeps the validated result beside the file (`parsed_cache.py`) and parses again only when the
+file or what its parse depends on changed; the parser (YAML, the field tables, the rules) is imported only then.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .fields import ConfigError, ParseContext, parse_section
-from .schema import CONFIG
-from .secret_scan import report_inline_secrets
-from .settings import Config
-from .yaml_source import read_yaml
+from . import parsed_cache
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .settings import Config
 
 CONFIG_ENV = "AGENT_OS_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.yaml")
@@ -28,13 +33,31 @@ def config_path(path: str | Path | None = None, environ: Mapping[str, str] = os.
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] = os.environ) -> Config:
     """Read and validate the config file; raises ConfigError listing every problem."""
     chosen, origin = config_path(path, environ)
+    absolute = chosen.expanduser().absolute()
+    try:
+        raw = chosen.read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return _parse(_read_yaml(chosen, origin), str(chosen), absolute.parent, absolute)
+    cached = parsed_cache.load(absolute, raw)
+    if cached is not None:
+        return cached
+    from .yaml_source import parse_yaml
+
+    config = _parse(parse_yaml(text, str(chosen)), str(chosen), absolute.parent, absolute)
+    parsed_cache.store(absolute, raw, config)
+    return config
+
+
+def _read_yaml(chosen: Path, origin: str) -> object:
+    """The file read the slow way: its ConfigError names what is wrong (missing, unreadable, not UTF-8)."""
+    from .yaml_source import read_yaml
+
     hint = (
         f"chosen by {origin}. Create it with `cp example.config.yaml config.yaml` or `bin/agentos init`, "
         f"or point --config or ${CONFIG_ENV} at an existing file"
     )
-    data = read_yaml(chosen, hint)
-    absolute = chosen.expanduser().absolute()
-    return _parse(data, str(chosen), absolute.parent, absolute)
+    return read_yaml(chosen, hint)
 
 
 def parse_config(data: object, source: str = "<config>", base_dir: Path | None = None) -> Config:
@@ -43,6 +66,10 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
 
 
 def _parse(data: object, source: str, base_dir: Path, path: Path | None) -> Config:
+    from .fields import ParseContext, parse_section
+    from .schema import CONFIG
+    from .secret_scan import report_inline_secrets
+
     ctx = ParseContext(base_dir=base_dir)
     report_inline_secrets(data, ctx)
     config: Config = parse_section(CONFIG, data, "", ctx, {"source": path})

@@ -17,7 +17,7 @@ from pathlib import Path
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.private_git import GitSource, private_git
 from orchestrator.containment.spec import Mount, SandboxSpec
-from orchestrator.containment.system import identity_files, system_mounts
+from orchestrator.containment.system import identity_files, system_mounts, trust_store_mounts
 from orchestrator.containment.toolchain import install_mounts
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -84,10 +84,13 @@ def build_spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mou
     for command in dict.fromkeys((job.command[0], sys.executable, *job.tools)):
         mounts += install_mounts(command, search_path)
     mounts += [Mount("ro", path, path.resolve()) for path in (*isolation.read_only_paths, *job.read_only)]
+    guard = _Guard(job)
+    shown = tuple(m.dest for m in mounts if m.kind == "ro" and m.source == m.dest)
+    for variable, mount in trust_store_mounts(job.env, (job.workdir, job.home, job.tmp), shown):
+        mounts += guard.check([mount], because=f"the {variable} variable names it")
     mounts += [Mount("rw", job.workdir, job.workdir), Mount("rw", job.home, job.home)]
     mounts.append(Mount("rw", job.tmp, job.tmp))
     mounts += extra
-    guard = _Guard(job)
     checked = guard.check(_deduplicated(mounts))  # before anything is written for the git dir
     if job.git is not None:
         git_mounts = list(private_git(job.git, job.workdir, job.scratch / "git"))
@@ -130,26 +133,28 @@ class _Guard:
             own.append(job.git.objects)
         self.own = [os.path.realpath(p) for p in own]
 
-    def check(self, mounts: list[Mount]) -> list[Mount]:
+    def check(self, mounts: list[Mount], because: str = "") -> list[Mount]:
+        """`mounts`, or SandboxRefused naming the path (and `because`: why it was to be shown)."""
         for mount in mounts:
             if mount.kind in ("ro", "rw") and isinstance(mount.source, Path):
-                self._check(mount.source)
+                self._check(mount.source, f" ({because})" if because else "")
         return mounts
 
-    def _check(self, path: Path) -> None:
+    def _check(self, path: Path, because: str) -> None:
         source = os.path.realpath(path)
         if not os.path.exists(source):
-            raise SandboxRefused(f"cannot bind {path} into the sandbox: it does not exist")
+            raise SandboxRefused(f"cannot bind {path}{because} into the sandbox: it does not exist")
         for guarded in self.protected:
             if _within(guarded, source):
+                hint = because or " (check agents.read_only_paths)"
                 raise SandboxRefused(
                     f"refusing to show {path} inside the sandbox: it contains {guarded}, "
-                    "which agents must never see (check agents.read_only_paths)"
+                    f"which agents must never see{hint}"
                 )
         in_runtime = any(_within(source, r) for r in self.runtimes)
         if in_runtime and not any(_within(source, o) for o in self.own):
             raise SandboxRefused(
-                f"refusing to show {path} inside the sandbox: it is part of the runtime directory "
+                f"refusing to show {path}{because} inside the sandbox: it is part of the runtime directory "
                 "(state, mailbox, logs, other worktrees), which agents must never see"
             )
 

@@ -4,11 +4,14 @@ System directories (`/usr`, `/bin`, `/lib*`, …) are bound read-only (symlinks 
 recreated as symlinks). From `/etc` only what programs need to resolve names, verify TLS and load libraries
 is bound — never all of it, which may hold our env file, credentials or the sudoers configuration — and
 `/etc/passwd` / `/etc/group` are synthetic files naming only root, the sandbox user and nobody.
+The CA files an operator names in the TLS trust variables (`NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`, … — set
+behind a TLS-intercepting corporate proxy) are bound read-only at the path the variable names.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.containment.spec import Mount
@@ -36,6 +39,16 @@ ETC_ENTRIES = (
     "protocols",
     "services",
 )
+
+# Variables naming a CA bundle file or directory that TLS clients trust (all on the agents' env allow-list).
+TRUST_STORE_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+LIST_VARIABLES = ("SSL_CERT_DIR",)
 
 
 def system_mounts(root: Path = Path("/")) -> tuple[Mount, ...]:
@@ -70,3 +83,32 @@ def identity_files(directory: Path, home: Path, uid: int, gid: int) -> tuple[Mou
     )
     group.write_text(f"root:x:0:\nagent:x:{gid}:\nnogroup:x:65534:\n", encoding="utf-8")
     return (Mount("ro", Path("/etc/passwd"), passwd), Mount("ro", Path("/etc/group"), group))
+
+
+def trust_store_mounts(
+    env: Mapping[str, str], writable: tuple[Path, ...] = (), shown: tuple[Path, ...] = ()
+) -> tuple[tuple[str, Mount], ...]:
+    """(variable, read-only mount) for each CA file or directory `env` names by an absolute path that exists,
+    at the path the variable names — so a CLI behind a TLS-intercepting proxy trusts the same CA inside as
+    outside. Left alone: a path below one of `writable` (the worktree, HOME, TMP: already there, and an
+    agent's symlink there is never followed), and a path that is, with its target, below one of `shown`
+    (host directories already bound at their own path, e.g. /etc/ssl). A relative or missing path is
+    skipped: the client reacts to it inside as it would outside."""
+    mounts: list[tuple[str, Mount]] = []
+    for name in TRUST_STORE_VARIABLES:
+        value = env.get(name, "")
+        values = value.split(":") if name in LIST_VARIABLES else [value]  # OpenSSL: a list of directories
+        for text in values:
+            if not text or not os.path.isabs(text):
+                continue
+            path = Path(os.path.normpath(text))
+            if not path.exists() or _below(path, writable):
+                continue
+            if _below(path, shown) and _below(path.resolve(), shown):
+                continue
+            mounts.append((name, Mount("ro", path, path.resolve())))
+    return tuple(mounts)
+
+
+def _below(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or root in path.parents for root in roots)

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ class GitHubClient:
         max_wait: float = 60,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        ca_bundle: str | None = None,
     ) -> None:
         self.stats = RequestStats()
         self.api_url = api_url.rstrip("/")
@@ -72,6 +73,7 @@ class GitHubClient:
             max_wait=max_wait,
             sleep=sleep,
             clock=clock,
+            ca_bundle=ca_bundle,
         )
         self._boards = Boards(GraphQL(self._http, graphql_url), etag_cache, clock)
 
@@ -90,6 +92,7 @@ class GitHubClient:
         max_retries: int = 5,
         seconds_between_writes: float = 0,
         environ: Mapping[str, str] | None = None,
+        ca_bundle: str | Path | None = None,
     ) -> GitHubClient:
         """Build a client from plain config values. A GitHub App (app_id set) takes precedence over a token."""
         auth: Auth
@@ -116,6 +119,7 @@ class GitHubClient:
             timeout=timeout,
             max_retries=max_retries,
             seconds_between_writes=seconds_between_writes,
+            ca_bundle=str(ca_bundle) if ca_bundle else None,
         )
 
     def git_authorization(self) -> str:
@@ -241,6 +245,13 @@ class GitHubClient:
                 parse.Fields(response.json(), "the viewer").text("login") if response.status == 200 else ""
             )
         return self._viewer or None
+
+    def deletes_head_on_merge(self, repo: str) -> bool:
+        """The repository's "Automatically delete head branches" setting (GET /repos/{o}/{r}, conditional: free
+        while the repository is unchanged). Absent from the answer (too few permissions to see it): False."""
+        where = f"repository {repo}"
+        fields = parse.Fields(self._get(_repo_path(repo, "").rstrip("/")), where)
+        return fields.data.get("delete_branch_on_merge") is True
 
     def create_branch(self, repo: str, branch: str, sha: str) -> None:
         """The atomic claim: POST git/refs; GitHub answers 422 when the ref already exists.
@@ -443,8 +454,21 @@ class GitHubClient:
     def get_board(self, owner: str, number: int, status_field: str = "Status") -> Board:
         return self._boards.get_board(owner, number, status_field)
 
-    def board_items(self, board: Board) -> list[BoardItem]:
-        return self._boards.board_items(board)
+    def boards_updated_at(self, boards: Sequence[Board]) -> dict[str, str | None]:
+        return self._boards.boards_updated_at([b.project_id for b in boards])
+
+    def board_items(
+        self,
+        board: Board,
+        *,
+        repo: str | None = None,
+        statuses: Collection[str] | None = None,
+        updated_at: str | None = None,
+    ) -> list[BoardItem]:
+        return self._boards.board_items(board, repo=repo, statuses=statuses, updated_at=updated_at)
+
+    def board_workflows(self, board: Board) -> dict[str, bool]:
+        return self._boards.board_workflows(board)
 
     def set_item_status(self, board: Board, item_id: str, status: str) -> None:
         self._boards.set_item_status(board, item_id, status)

@@ -7,7 +7,7 @@ any object with these methods. `repo` is always "owner/name". Errors are the nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -82,6 +82,10 @@ class Forge(Protocol):
 
     def viewer_login(self) -> str | None:
         """The login the token acts as; None for a GitHub App installation."""
+        ...
+
+    def deletes_head_on_merge(self, repo: str) -> bool:
+        """Whether GitHub deletes a merged PR's head branch itself (the repository's delete_branch_on_merge)."""
         ...
 
     def create_branch(self, repo: str, branch: str, sha: str) -> None:
@@ -161,8 +165,25 @@ class Forge(Protocol):
         """A user's or an organization's board. Raises NotFound when missing or without that field."""
         ...
 
-    def board_items(self, board: Board) -> list[BoardItem]:
-        """Every item (100 a page). Skips the item pages when the board's updatedAt has not changed."""
+    def boards_updated_at(self, boards: Sequence[Board]) -> dict[str, str | None]:
+        """Each board's `updatedAt` by project id (None: the board is gone), every board in one query."""
+        ...
+
+    def board_items(
+        self,
+        board: Board,
+        *,
+        repo: str | None = None,
+        statuses: Collection[str] | None = None,
+        updated_at: str | None = None,
+    ) -> list[BoardItem]:
+        """Every item (100 a page), or only `repo`'s items whose status is one of `statuses` (compared
+        case-insensitively). Skips the item pages when the board's updatedAt has not changed; `updated_at`
+        (from `boards_updated_at`) saves the probe."""
+        ...
+
+    def board_workflows(self, board: Board) -> dict[str, bool]:
+        """The board's built-in workflows by name → enabled (GitHub: readable, changed only in the web UI)."""
         ...
 
     def set_item_status(self, board: Board, item_id: str, status: str) -> None:

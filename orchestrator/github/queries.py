@@ -37,6 +37,16 @@ query BoardUpdatedAt($id: ID!) {
 }
 """
 
+# Every board's probe in one query (`nodes` takes up to 100 ids): 1 point a tick however many boards.
+BOARDS_UPDATED_AT = """
+query BoardsUpdatedAt($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on ProjectV2 { id updatedAt }
+  }
+  rateLimit { cost remaining }
+}
+"""
+
 # One page (100 items) of a board with only the fields used: item id, Status value and who set it (the value's
 # `creator`: trusted authors accept an issue a trusted user moved to Ready), issue identity.
 BOARD_ITEMS = """
@@ -59,6 +69,19 @@ query BoardItems($id: ID!, $field: String!, $after: String) {
           }
         }
       }
+    }
+  }
+  rateLimit { cost remaining }
+}
+"""
+
+# The board's built-in workflows (GitHub's API reads them; only the web UI changes them). "Item closed" on means
+# GitHub itself moves a closed issue's card to Done: our own move would be a wasted write.
+BOARD_WORKFLOWS = """
+query BoardWorkflows($id: ID!) {
+  node(id: $id) {
+    ... on ProjectV2 {
+      workflows(first: 20) { nodes { name enabled } }
     }
   }
   rateLimit { cost remaining }
@@ -113,7 +136,9 @@ mutation CreateStatusField($project: ID!, $name: String!, $options: [ProjectV2Si
 ALL: dict[str, str] = {
     "BOARD": BOARD,
     "BOARD_UPDATED_AT": BOARD_UPDATED_AT,
+    "BOARDS_UPDATED_AT": BOARDS_UPDATED_AT,
     "BOARD_ITEMS": BOARD_ITEMS,
+    "BOARD_WORKFLOWS": BOARD_WORKFLOWS,
     "SET_ITEM_STATUS": SET_ITEM_STATUS,
     "ADD_ITEM": ADD_ITEM,
     "OWNER_ID": OWNER_ID,

@@ -1,9 +1,10 @@
-"""HTTP for the GitHub edge: one `requests.Session`, conditional GETs, retries, pacing, accounting, errors.
+"""HTTP for the GitHub edge: kept-alive connections, conditional GETs, retries, pacing, accounting, errors.
 
-Why `requests` and not PyGithub's Requester: PyGithub costs ~170 ms / 44 MiB to import, and an idle
-dispatcher tick (a handful of 304s) must stay fast; its paginated lists never send `If-None-Match`; and its
-retry and throttling rules are not the ones we need (we decide per request whether a retry is safe). PyGithub
-is still used where it earns its cost: minting GitHub App installation tokens (`auth.AppAuth`).
+Why not PyGithub's Requester: PyGithub costs ~170 ms / 44 MiB to import, and an idle dispatcher tick (a
+handful of 304s) must stay fast; its paginated lists never send `If-None-Match`; and its retry and throttling
+rules are not the ones we need (we decide per request whether a retry is safe). PyGithub is still used where it
+earns its cost: minting GitHub App installation tokens (`auth.AppAuth`). The bytes travel over `http.client`
+(`connection.py`), which costs a fraction of `requests`' import.
 
 Retry rules (`RetryMode`):
 - SAFE (GET, and writes whose replay is harmless: labels, PATCH, DELETE, GraphQL): retry connection errors,
@@ -18,6 +19,7 @@ backoff with jitter. A wait longer than `max_wait` is not slept through: RateLim
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -26,10 +28,8 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
-
 from orchestrator.github.auth import Auth
+from orchestrator.github.connection import Connections, SendFailed
 from orchestrator.github.errors import (
     GitHubError,
     GitHubUnavailable,
@@ -83,6 +83,7 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
+        ca_bundle: str | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.auth = auth
@@ -98,13 +99,10 @@ class Transport:
         self._jitter = jitter
         self._last_write_at: float | None = None
         self._origin = _origin(self.api_url)
-        self._session = requests.Session()
-        self._session.headers.update(
-            {"Accept": JSON_MEDIA_TYPE, "X-GitHub-Api-Version": API_VERSION, "User-Agent": "agent-os"}
-        )
+        self._connections = Connections(timeout, ca_bundle)
 
     def close(self) -> None:
-        self._session.close()
+        self._connections.close()
 
     # --- public ------------------------------------------------------------------------------------------
     def request(
@@ -223,20 +221,29 @@ class Transport:
         rest: bool,
         is_write: bool,
     ) -> Response:
-        headers = {"Authorization": self.auth.authorization()}
-        if accept:
-            headers["Accept"] = accept
+        headers = {
+            "Accept": accept or JSON_MEDIA_TYPE,
+            "Accept-Encoding": "gzip",
+            "Authorization": self.auth.authorization(),
+            "User-Agent": "agent-os",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
         if cached is not None:
             headers["If-None-Match"] = cached.etag
+        payload = None
+        if body is not None:
+            payload = json.dumps(body, allow_nan=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
         if is_write:
             self._pace_writes()
         try:
-            raw = self._session.request(method, url, headers=headers, json=body, timeout=self.timeout)
-        except requests.RequestException as error:
-            unsent = _failed_before_sending(error)
-            unreachable = GitHubUnavailable(f"cannot reach {url}: {_reason(error)}")
-            raise _Retry(unreachable, None, replay_safe=unsent, may_have_acted=not unsent) from error
-        response = Response(raw.status_code, raw.headers, raw.text, url)
+            raw = self._connections.request(method, url, headers, payload)
+        except SendFailed as error:
+            unreachable = GitHubUnavailable(f"cannot reach {url}: {error.reason}")
+            raise _Retry(
+                unreachable, None, replay_safe=error.unsent, may_have_acted=not error.unsent
+            ) from error
+        response = Response(raw.status, raw.headers, raw.text, url)
         self._account(response, rest, is_write)
         self._raise_if_transient(method, url, response)
         return response
@@ -299,19 +306,3 @@ def _cache_key(url: str, accept: str | None) -> str:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _failed_before_sending(error: requests.RequestException) -> bool:
-    """True when no connection was ever made, so the server cannot have seen (or acted on) the request."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    cause = error.args[0] if error.args else None
-    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, ConnectTimeoutError)
-
-
-def _reason(error: requests.RequestException) -> str:
-    if isinstance(error, requests.Timeout):
-        return f"timed out ({type(error).__name__})"
-    cause = error.args[0] if error.args else error
-    reason = getattr(cause, "reason", cause)
-    return str(reason)

@@ -41,10 +41,13 @@ class DispatchReport:
     errors: list[str] = field(default_factory=list)
 
 
-def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> DispatchReport:
+def run(
+    ctx: JobContext, start_queue: Callable[[], None] | None = None, tracker: Tracker | None = None
+) -> DispatchReport:
     report = DispatchReport()
-    tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
+    tracker = tracker or Tracker(ctx.forge, ctx.paths.state, ctx.audit)  # given: the caller reads it after
     switches = Switches.load(ctx.paths.root).reload()
+    due: list[RepoConfig] = []
     for repo in ctx.config.repos:
         allowed, why = is_allowed(switches, "dispatcher", repo.key)
         if (
@@ -55,6 +58,9 @@ def run(ctx: JobContext, start_queue: Callable[[], None] | None = None) -> Dispa
             if why:
                 ctx.log.info("repo skipped repo=%s reason=%s", repo.full_name, why)
             continue
+        due.append(repo)
+    tracker.probe(due)  # speed: every board's updatedAt in one query
+    for repo in due:
         try:
             _dispatch_repo(ctx, tracker, repo, report)
         except GitHubError as exc:
@@ -175,13 +181,15 @@ def _dependency_states(ctx: JobContext, repo: str, ready: list[Issue]) -> dict[t
 
 
 def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: DispatchReport) -> None:
-    # A conditional GET (free while unchanged) that makes a wrong repo name or base branch a clear error
-    # instead of a silently idle repo.
-    if ctx.forge.get_branch_sha(repo.full_name, repo.base_branch) is None:
-        raise GitHubError(
-            f"{repo.full_name}: branch {repo.base_branch!r} not found — check repos[].owner/name/base_branch "
-            "and that the token can see the repository"
-        )
+    # A conditional GET that makes a wrong repo name or base branch a clear error instead of a silently idle
+    # repo — on the first tick for this repo and branch; afterwards the claim of a Ready issue reads the base.
+    if not _base_verified(ctx, repo):
+        if ctx.forge.get_branch_sha(repo.full_name, repo.base_branch) is None:
+            raise GitHubError(
+                f"{repo.full_name}: branch {repo.base_branch!r} not found — check repos[].owner/name/base_branch "
+                "and that the token can see the repository"
+            )
+        _remember_base(ctx, repo)
     _repair_announcements(ctx, tracker, repo)
     in_progress = tracker.in_progress_issues(repo)
     snap = snapshot(ctx, tracker, repo, in_progress)
@@ -199,6 +207,21 @@ def _dispatch_repo(ctx: JobContext, tracker: Tracker, repo: RepoConfig, report: 
         else:
             action = _claim(ctx, tracker, repo, snap, action, report)
         note_dispatch(ctx, repo.full_name, action, report)  # views: the decision `agentos why` shows
+
+
+VERIFIED_BASES = "verified_bases.json"
+
+
+def _base_verified(ctx: JobContext, repo: RepoConfig) -> bool:
+    return read_json(ctx.paths.state / VERIFIED_BASES, dict).get(repo.full_name) == repo.base_branch
+
+
+def _remember_base(ctx: JobContext, repo: RepoConfig) -> None:
+    def put(data: dict) -> dict:
+        data[repo.full_name] = repo.base_branch
+        return data
+
+    update_json(ctx.paths.state / VERIFIED_BASES, put)
 
 
 def _take_over_abandoned(

@@ -105,7 +105,9 @@ def _ready_to_run(
     except OSError as exc:
         return JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: runtime dir {paths.root}: {exc}")
     if not env.get(PREFLIGHT_ENV):  # a dry run (doctor) leaves the job's log and run record alone
-        _setup_logging(name, paths, config)
+        from orchestrator.deferred_logging import defer
+
+        defer(lambda: _setup_logging(name, paths, config))  # speed: only when the job has a line to write
     if env_file_problem:
         return _failed_early(paths, name, started, env_file_problem)
     skipped = _switch_skip(name, paths, honour_switches)
@@ -266,10 +268,19 @@ def _switch_stop(ctx: JobContext, job: str) -> Callable[[], str | None]:
 
 
 def run_dispatcher(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator import idle_tick
     from orchestrator.jobs import dispatcher
+    from orchestrator.tracker import Tracker
 
-    report = dispatcher.run(ctx, start_queue=lambda: _start_queue_detached(ctx))
-    log.info(
+    tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
+    report = dispatcher.run(ctx, start_queue=lambda: _start_queue_detached(ctx), tracker=tracker)
+    acted = bool(report.dispatched or report.asked or report.lost_claims or report.errors or report.skipped)
+    try:
+        idle_tick.remember(ctx, acted, tracker)  # speed: what lets the next idle tick skip all this
+    except OSError as exc:
+        log.warning("idle memo not written error=%s", exc)
+    log.log(
+        logging.INFO if acted else logging.DEBUG,  # an idle tick writes no line (and sets up no log file)
         "dispatcher tick dispatched=%s asked=%s lost=%s errors=%s",
         len(report.dispatched),
         len(report.asked),
@@ -332,7 +343,9 @@ def run_pr_monitor(ctx: JobContext, argv: list[str]) -> int:
     from orchestrator.notify import Notifier
 
     report = pr_monitor.run(ctx, notify=Notifier.for_context(ctx).escalation)
-    log.info(
+    acted = report.merged or report.rebased or report.follow_ups or report.waiting or report.errors
+    log.log(
+        logging.INFO if acted else logging.DEBUG,  # no agent PR at all: no line (and no log set up)
         "pr_monitor tick merged=%s rebased=%s follow_ups=%s waiting=%s errors=%s",
         report.merged,
         report.rebased,

@@ -64,6 +64,7 @@ _ACTION_VERBS = frozenset(
         "raise",
         "read",
         "reject",
+        "release",  # "Release 2.4.0" with its changelog: the listed changes, shipped
         "remove",
         "rename",
         "reorder",

@@ -96,7 +96,8 @@ class RetryLater:
 
 @dataclass(frozen=True)
 class Park:
-    """Wait until the base branch moves or the named issues close, then run again (bounded)."""
+    """Wait until one of the named issues closes (none named: until the base branch moves), then run again
+    (bounded)."""
 
     agent: str
     reason: str
@@ -329,9 +330,11 @@ def wait_over(wait: Wait, now: datetime, base_sha: str | None, closed: Collectio
         return False
     if wait.base_sha is None:
         return True
-    if base_sha is not None and base_sha != wait.base_sha:
-        return True
     if any(n in closed for n in wait.issues):
+        return True
+    # A park that names its prerequisites waits for them: another merge moving the base would only re-run the
+    # agent into the same block, using up a park each time (a chain of N dependent issues needs N-1 merges).
+    if not wait.issues and base_sha is not None and base_sha != wait.base_sha:
         return True
     return wait.give_up_at is not None and now >= wait.give_up_at
 

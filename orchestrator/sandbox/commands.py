@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 DEFAULT_DATA_DIR = Path("runtime/sandbox")
 
@@ -30,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--token", help="API token (default: DIR/token of --data)")
     seed.add_argument("--repo", required=True, help="owner/name")
     seed.add_argument("--from", dest="source", type=Path, help="a local directory pushed as the first commit")
+    seed.add_argument(
+        "--ref",
+        help="--from is a git repository: push its history up to this revision as main (seed_git.py)",
+    )
     seed.add_argument("--ci-command", help="the sandbox CI test command for pull requests")
     seed.add_argument("--issues", type=Path, help="a YAML list of {title, body, labels, status}")
     seed.add_argument("--board", action="store_true", help="create a Projects v2 board with the issues on it")
@@ -62,15 +67,18 @@ def cmd_seed(args: argparse.Namespace) -> int:
     try:
         url, token = _locate(args)
         issues = load_issues(args.issues) if args.issues else []
-        result = seed_repo(
-            url + "/api/v3",
-            token,
-            args.repo,
-            source_dir=args.source,
-            ci_command=args.ci_command,
-            issues=issues,
-            board=args.board,
-        )
+        if args.ref is not None:
+            result = _seed_git(args, url, token, issues)
+        else:
+            result = seed_repo(
+                url + "/api/v3",
+                token,
+                args.repo,
+                source_dir=args.source,
+                ci_command=args.ci_command,
+                issues=issues,
+                board=args.board,
+            )
     except (SeedError, OSError) as exc:
         print(f"sandbox seed: {exc}", file=sys.stderr)
         return 1
@@ -80,6 +88,24 @@ def cmd_seed(args: argparse.Namespace) -> int:
     if result.project_number is not None:
         print(f"board: project #{result.project_number}")
     return 0
+
+
+def _seed_git(args: argparse.Namespace, url: str, token: str, issues: list[Any]) -> Any:
+    from orchestrator.sandbox.seed import SeedError
+    from orchestrator.sandbox.seed_git import seed_from_git
+
+    if args.source is None:
+        raise SeedError("--ref needs --from PATH (the git repository to take the history from)")
+    return seed_from_git(
+        url + "/api/v3",
+        token,
+        args.repo,
+        args.source,
+        args.ref,
+        ci_command=args.ci_command,
+        issues=issues,
+        board=args.board,
+    )
 
 
 def _locate(args: argparse.Namespace) -> tuple[str, str]:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
 
+from orchestrator.sandbox import automations, graphql_cost
 from orchestrator.sandbox import forge_lookups as lookups
-from orchestrator.sandbox import graphql_cost
 from orchestrator.sandbox import projects_store as store
 from orchestrator.sandbox.db import utc_now
 
@@ -81,6 +81,17 @@ def _node(_: None, info: GraphQLResolveInfo, id: str) -> Any:
         if found is not None:
             return found
     raise _unknown_node(id)
+
+
+def _nodes(_: None, info: GraphQLResolveInfo, ids: list[str]) -> list[Any]:
+    """As GitHub: an id that resolves to nothing is null in the list plus a NOT_FOUND error at its index."""
+    found: list[Any] = []
+    for node_id in ids:
+        try:
+            found.append(_node(None, info, node_id))
+        except store.NodeNotFound as missing:
+            found.append(missing)  # graphql-core reports an Exception item as that item's error
+    return found
 
 
 def _viewer(_: None, info: GraphQLResolveInfo) -> lookups.OwnerRow:
@@ -184,6 +195,20 @@ def _project_items(
         "endCursor": _item_cursor(items[-1].id) if items else None,
     }
     return {"nodes": items, "pageInfo": page_info, "totalCount": store.item_count(_conn(info), project.id)}
+
+
+def _project_workflows(
+    project: store.ProjectRow, info: GraphQLResolveInfo, first: int | None = None
+) -> dict[str, Any]:
+    """The built-in workflows (sandbox/automations.py); a handful, so one page."""
+    flows = automations.workflows(_conn(info), project.id)
+    shown = flows[: first or 0]
+    page_info = {"hasNextPage": len(shown) < len(flows), "hasPreviousPage": False}
+    return {
+        "nodes": shown,
+        "pageInfo": {**page_info, "startCursor": None, "endCursor": None},
+        "totalCount": len(flows),
+    }
 
 
 def _item_cursor(item_id: int) -> str:
@@ -321,6 +346,7 @@ def _update_item_value(_: None, info: GraphQLResolveInfo, input: dict[str, Any])
 
 RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Query", "node"): _node,
+    ("Query", "nodes"): _nodes,
     ("Query", "organization"): _owner_of_type("Organization", "an"),
     ("Query", "rateLimit"): _rate_limit,
     ("Query", "repository"): _repository,
@@ -350,6 +376,8 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("PullRequest", "state"): _content_state,
     ("ProjectV2", "field"): _project_field,
     ("ProjectV2", "items"): _project_items,
+    ("ProjectV2", "workflows"): _project_workflows,
+    ("ProjectV2Workflow", "project"): lambda flow, info: store.project_by_id(_conn(info), flow.project_id),
     ("ProjectV2", "owner"): _owner_of_project,
     ("ProjectV2SingleSelectField", "options"): _field_options,
     ("ProjectV2SingleSelectField", "project"): _parent_project,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from orchestrator.sandbox import repo_settings
 from orchestrator.sandbox.db import SandboxDB
 
 _REPO_URL_TEMPLATES = {
@@ -207,7 +208,7 @@ def repo_json(urls: Urls, db: SandboxDB, row: sqlite3.Row, clone_url: str) -> di
             "allow_squash_merge": True,
             "allow_merge_commit": True,
             "allow_rebase_merge": True,
-            "delete_branch_on_merge": False,
+            "delete_branch_on_merge": repo_settings.deletes_head_on_merge(db, row["id"]),
             "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
             "pushed_at": row["pushed_at"] or row["created_at"],
             "created_at": row["created_at"],

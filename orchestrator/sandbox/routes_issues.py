@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.sandbox import automations
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.issue_events import record_label_events
@@ -189,11 +190,13 @@ class IssueRoutes:
 
     def set_state(self, issue_id: int, state: str, reason: str | None, actor: str) -> None:
         if state == "closed":
-            self.core.db.execute(
+            closed = self.core.db.execute(
                 "UPDATE issues SET state = 'closed', closed_at = COALESCE(closed_at, ?), state_reason = ?, "
                 "closed_by = ?, updated_at = ? WHERE id = ? AND state = 'open'",
                 (utc_now(), reason or "completed", actor, utc_now(), issue_id),
             )
+            if closed:
+                automations.content_closed(self.core.db, issue_id)  # the boards' "Item closed" workflows
         else:
             self.core.db.execute(
                 "UPDATE issues SET state = 'open', closed_at = NULL, closed_by = NULL, state_reason = ?, "

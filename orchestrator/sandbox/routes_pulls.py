@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from orchestrator.sandbox import automations
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.gitrepo import Identity
@@ -214,6 +215,7 @@ class PullRoutes:
             )
             self._record_merge(row, new_tip, base_before, view.head_sha, request.viewer)
         self.core.branch_moved(repo, row["base_ref"], new_tip)
+        automations.after_merge(self.core, repo, row["head_ref"])  # "automatically delete head branches"
         if row["base_ref"] == repo.default_branch:
             self._close_referenced(repo, str(row["body"] or "") + "\n" + str(row["title"]), request.viewer)
         return Response(200, {"sha": new_tip, "merged": True, "message": "Pull Request successfully merged"})

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from orchestrator.sandbox.accounting import LIMIT_PER_HOUR, Accounting
 from orchestrator.sandbox.admin import AdminRoutes, GraphQLEndpoint
+from orchestrator.sandbox.automations import RepoSettingsRoutes
 from orchestrator.sandbox.ci import SandboxCI
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
@@ -65,6 +66,7 @@ class SandboxForge:
         protection.register(self.api)  # before GitRoutes: its /branches/{branch:path} would match first
         self.core.merge_guards.append(protection.guard_merge)
         RepoRoutes(self.core).register(self.api)
+        RepoSettingsRoutes(self.core).register(self.api)
         issues.register(self.api)
         IssueEventRoutes(self.core).register(self.api)
         GitRoutes(self.core).register(self.api)

@@ -15,22 +15,23 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.github.protocol import RequestStats
 from orchestrator.runtime import RuntimePaths
-from orchestrator.store import CorruptStateError, StoreError, read_json, update_json
+from orchestrator.store import CorruptStateError, read_json
+from orchestrator.views.job_run_record import API_USAGE_FILE as API_USAGE_FILE
+from orchestrator.views.job_run_record import API_USAGE_KEEP as API_USAGE_KEEP
+from orchestrator.views.job_run_record import JOB_RUNS_FILE as JOB_RUNS_FILE
+from orchestrator.views.job_run_record import _parse_ts
+from orchestrator.views.job_run_record import record_job_run as record_job_run
 
 if TYPE_CHECKING:  # the reliability module is loaded only by the views that read usage, not by every job
     from orchestrator.policy.api_budget import ApiHour
 
 log = logging.getLogger(__name__)
 
-JOB_RUNS_FILE = "job_runs.json"
-API_USAGE_FILE = "api_usage.json"
-API_USAGE_KEEP = timedelta(days=15)
 _LOG_FIELD_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 _LOG_TAIL_BYTES = 16384
 
@@ -55,62 +56,6 @@ class ApiUsage:
     last_remaining: int | None
     last_seen: datetime | None
     last_job: str
-
-
-def record_job_run(
-    paths: RuntimePaths,
-    job: str,
-    *,
-    started: datetime,
-    finished: datetime,
-    code: int,
-    message: str,
-    stats: RequestStats | None = None,
-) -> None:
-    """Remember this run of `job` and add its API spend to the hour it finished in. Never raises on a
-    broken state file: the job's own work is done, so the problem is logged instead."""
-    entry = {
-        "started": started.isoformat(),
-        "finished": finished.isoformat(),
-        "code": code,
-        "message": message,
-    }
-
-    def put_run(data: Any) -> dict[str, Any]:
-        runs = data if isinstance(data, dict) else {}
-        runs[job] = entry
-        return runs
-
-    try:
-        update_json(paths.state / JOB_RUNS_FILE, put_run)
-        if stats is not None:
-            update_json(paths.state / API_USAGE_FILE, lambda data: _add_usage(data, job, finished, stats))
-    except StoreError as exc:
-        log.error("could not record job run job=%s error=%s", job, exc)
-
-
-def _add_usage(data: Any, job: str, at: datetime, stats: RequestStats) -> dict[str, Any]:
-    data = data if isinstance(data, dict) else {}
-    raw_hours = data.get("hours")
-    hours: dict[str, Any] = raw_hours if isinstance(raw_hours, dict) else {}
-    key = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
-    found = hours.get(key)
-    bucket: dict[str, Any] = found if isinstance(found, dict) else {}
-    for name in ("counted", "not_modified", "writes", "graphql_points"):
-        bucket[name] = int(bucket.get(name, 0)) + int(getattr(stats, name))
-    bucket["runs"] = int(bucket.get("runs", 0)) + 1
-    if stats.rate_remaining is not None:
-        previous = bucket.get("min_remaining")
-        bucket["min_remaining"] = (
-            stats.rate_remaining if previous is None else min(previous, stats.rate_remaining)
-        )
-        last = data.get("last")
-        if not isinstance(last, dict) or _parse_ts(str(last.get("at")), at) <= at:  # keep the newest look
-            data["last"] = {"remaining": stats.rate_remaining, "at": at.isoformat(), "job": job}
-    hours[key] = bucket
-    oldest = at - API_USAGE_KEEP
-    data["hours"] = {k: v for k, v in sorted(hours.items()) if _parse_ts(k, oldest) >= oldest}
-    return data
 
 
 def read_job_runs(paths: RuntimePaths) -> dict[str, JobRun]:
@@ -172,16 +117,6 @@ def _api_hour(key: str, bucket: Any) -> ApiHour:
         runs=int(bucket.get("runs", 0)),
         min_remaining=int(remaining) if remaining is not None else None,
     )
-
-
-def _parse_ts(text: str, default: datetime | None = None) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        if default is not None:
-            return default
-        raise
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def last_log_record(logs_dir: Path, job: str) -> JobRun | None:

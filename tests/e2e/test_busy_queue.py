@@ -63,11 +63,16 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
 
 
 def busy_with_note_1(sandbox, tmp_path: Path, workers: int):
-    release = tmp_path / "release-note-1"
+    signals = tmp_path / "signals"  # shown read-only in the sandbox: the test releases note 1 through it
+    signals.mkdir()
+    release = signals / "release-note-1"
     s = setup(
         sandbox,
         tmp_path,
-        {"w": agent(tmp_path, "w", BODY.format(release=str(release)), 5)},
+        {
+            "read_only_paths": [str(signals)],
+            "w": agent(tmp_path, "w", BODY.format(release=str(release)), 5),
+        },
         ["w"],
         ISSUES,
         max_parallel_workers=workers,

@@ -46,6 +46,18 @@ class FakeBoard:
             return Reply(200, {"data": {"repositoryOwner": {"projectV2": project}, "rateLimit": rate}})
         if name == "BOARD_UPDATED_AT":
             return Reply(200, {"data": {"node": {"updatedAt": self.updated_at}, "rateLimit": rate}})
+        if name == "BOARDS_UPDATED_AT":  # as GitHub: an unknown id is null plus a NOT_FOUND error
+            nodes = [
+                {"id": i, "updatedAt": self.updated_at} if i == "PVT_1" else None for i in variables["ids"]
+            ]
+            errors = [
+                {"type": "NOT_FOUND", "path": ["nodes", n], "message": f"Could not resolve to a node {i}"}
+                for n, i in enumerate(variables["ids"])
+                if i != "PVT_1"
+            ]
+            return Reply(
+                200, {"data": {"nodes": nodes, "rateLimit": rate}, **({"errors": errors} if errors else {})}
+            )
         if name == "BOARD_ITEMS":
             start = int(variables["after"] or 0)
             page = self.items[start : start + 2]
@@ -95,6 +107,41 @@ def test_board_items_reads_every_page_then_skips_them_while_unchanged(
     assert later.board_items(later.get_board("o", 1)) == items
     assert board_server.documents == ["BOARD", "BOARD_UPDATED_AT"]
     assert later.stats.graphql_points == 2
+
+
+def test_every_board_is_probed_in_one_query_and_a_missing_one_is_none(
+    board_server: FakeBoard, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    gone = Board("PVT_gone", "field", ())
+    probed = client.boards_updated_at([client.get_board("o", 1), gone])
+    assert probed == {"PVT_1": board_server.updated_at, "PVT_gone": None}
+    assert board_server.documents == ["BOARD", "BOARDS_UPDATED_AT"]
+
+
+def test_a_probed_board_is_not_probed_again_and_unwanted_items_cost_nothing(
+    board_server: FakeBoard, make_client: ClientFactory
+) -> None:
+    """With the tick's probe in hand, an unchanged board answers "none In Progress in o/r" from the counts
+    stored with its snapshot: no query at all."""
+    board_server.items = [
+        FakeBoard.item(1),
+        FakeBoard.item(2, status="Todo"),
+        FakeBoard.item(3, status="Todo"),
+    ]
+    client = make_client()
+    board = client.get_board("o", 1)
+    assert [i.issue_number for i in client.board_items(board, repo="O/R", statuses=["ready"])] == [1]
+    later = make_client()
+    board_server.documents.clear()
+    stamp = later.boards_updated_at([board])["PVT_1"]
+    assert later.board_items(board, repo="o/r", statuses=["In Progress"], updated_at=stamp) == []
+    assert later.board_items(board, repo="other/repo", statuses=["Ready"], updated_at=stamp) == []
+    ready = later.board_items(board, repo="o/r", statuses=["Ready"], updated_at=stamp)
+    assert [(i.issue_number, i.status_by) for i in ready] == [(1, "alice")]
+    assert [i.issue_number for i in later.board_items(board, updated_at=stamp)] == [1, 2, 3]
+    assert board_server.documents == ["BOARDS_UPDATED_AT"]
+    assert later.stats.graphql_points == 1
 
 
 def test_board_items_are_reread_after_a_change(board_server: FakeBoard, make_client: ClientFactory) -> None:

@@ -253,6 +253,10 @@ def test_infra_backoff_doubles_and_is_capped():
         (Wait("parked", base_sha="a"), None, (), False),  # base unknown (GitHub down): keep waiting
         (Wait("parked", base_sha="a", issues=(4,)), "a", (4,), True),
         (Wait("parked", base_sha="a", issues=(4,)), "a", (5,), False),
+        # naming its prerequisite, a park waits for it: another merge moving the base does not wake it
+        (Wait("parked", base_sha="a", issues=(4,)), "b", (), False),
+        (Wait("parked", base_sha="a", issues=(4,)), "b", (4,), True),
+        (Wait("parked", base_sha="a", issues=(4,), give_up_at=NOW), "b", (), True),
         (Wait("parked", base_sha="a", give_up_at=NOW), "a", (), True),
         (Wait("parked", until=NOW + timedelta(hours=1), base_sha="a"), "b", (), False),
     ],
