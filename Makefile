@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format typecheck bench chaos npm-tools clean
+.PHONY: install demo test check lint format typecheck bench soak chaos npm-tools clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,9 @@ check: lint typecheck contracts test
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.run --only s --out bench/soak_results.json
 
 chaos: $(STAMP)
 	$(BIN)/python -m chaos.run

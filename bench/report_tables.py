@@ -37,6 +37,7 @@ def section_lines(sections: dict[str, Any]) -> list[str]:
         ),
         "isolation_cost": ("j. sandbox cost: agent start and test step, bwrap vs no isolation", _isolation),
         "replay": ("r. agentos replay of a real history (bench/replay_bench.py)", _replay),
+        "soak": ("s. soak: a year of history (synthesized) under real ticks, per checkpoint day", _soak),
     }
     lines: list[str] = issue15_lines(sections)
     for key, (title, render) in renderers.items():
@@ -318,3 +319,47 @@ def _busy(s: dict[str, Any]) -> list[str]:
         *table(headers, rows),
         f"  long agent {s['agent_seconds']:g} s; every worker busy: worker free → next task started {free} s",
     ]
+
+
+def _soak(s: dict[str, Any]) -> list[str]:
+    rows = []
+    for scenario in s["scenarios"]:
+        for c in scenario["checkpoints"]:
+            idle, task, disk, spend = c["idle"], c["task"], c["disk"], c["spend_read"]
+            rows.append(
+                (
+                    scenario["scenario"],
+                    c["day"],
+                    c["history"]["tasks"],
+                    idle["dispatcher"]["wall_median_s"],
+                    idle["dispatcher"]["cpu_median_s"],
+                    idle["pr_monitor"]["wall_median_s"],
+                    max(idle["dispatcher"]["peak_rss_mib"], idle["pr_monitor"]["peak_rss_mib"]),
+                    task["per_task_s"],
+                    task["peak_rss_mib"],
+                    disk["live_mib"],
+                    disk["archive_mib"],
+                    disk["files"],
+                    c["mailbox"]["done"],
+                    spend["running_totals_ms"],
+                    spend["full_scan_ms"],
+                )
+            )
+    headers = (
+        "scenario",
+        "day",
+        "tasks",
+        "disp s",
+        "disp cpu",
+        "prmon s",
+        "idle RSS",
+        "task s",
+        "task RSS",
+        "live MiB",
+        "archive MiB",
+        "files",
+        "done/",
+        "spend ms",
+        "scan ms",
+    )
+    return table(headers, rows)

@@ -140,6 +140,13 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
             workdir / "r", sizes.replay_count, quick=sizes.replay_count < FULL.replay_count
         )
 
+    def soak() -> dict[str, Any]:
+        from bench import soak as soak_bench
+
+        if sizes is QUICK:
+            return soak_bench.run(workdir / "s", soak_bench.QUICK, (1, 2), idle_repeats=1, real_tasks=1)
+        return soak_bench.run(workdir / "s")
+
     return {
         "a": idle,
         "b": task,
@@ -152,6 +159,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "j": isolation,
         "r": replayed,
         "m": merge_queue,
+        "s": soak,
     }
 
 
@@ -167,7 +175,9 @@ KEYS = {
     "j": "isolation_cost",
     "r": "replay",
     "m": "merge_queue",
+    "s": "soak",
 }
+OPT_IN = {"s"}  # the year-long soak (~30 min): `make soak`, or `--only s`
 
 
 def run(quick: bool, only: list[str] | None, workdir: Path) -> dict[str, Any]:
@@ -182,7 +192,7 @@ def run(quick: bool, only: list[str] | None, workdir: Path) -> dict[str, Any]:
         "section_seconds": {},
     }
     for letter, thunk in sections(sizes, workdir).items():
-        if only and letter not in only:
+        if (only and letter not in only) or (not only and letter in OPT_IN):
             continue
         key = KEYS[letter]
         section_started = time.perf_counter()
@@ -202,7 +212,11 @@ def run(quick: bool, only: list[str] | None, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
-    parser.add_argument("--only", default="", help="comma-separated sections: a,b,c,d,e,dashboard")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sections: a,b,c,d,e,dashboard,h, s (the soak, only on request)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument(
         "--keep", action="store_true", help="keep the working directory (sandboxes, runtimes)"

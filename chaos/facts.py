@@ -106,7 +106,7 @@ def collect(
         processes=tuple(run_processes(workdir, config_path)),
         corrupt_files=corrupt_files,
         quarantined=quarantined,
-        events=tuple(read_events(ctx.paths.metrics / "events.jsonl")),
+        events=tuple(read_events(ctx.paths.metrics)),
     )
 
 
@@ -166,13 +166,19 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def read_events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
+def read_events(metrics_dir: Path) -> list[dict]:
+    """Every event line of every month (raw, so an unparseable line is reported, not skipped)."""
+    from orchestrator.metrics import month_files, read_file_lines
+
     events = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            events.append({"state": "unparseable_event_line", "reason": line[:200]})
+    for month in month_files(metrics_dir):
+        for path in month.paths:
+            for _, raw in read_file_lines(path):
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line:
+                    continue
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    events.append({"state": "unparseable_event_line", "reason": line[:200]})
     return events

@@ -140,7 +140,7 @@ def settled_by_events(session: Session) -> bool:
     from chaos.facts import read_events
 
     done: set[int] = set()
-    for event in read_events(session.runtime / "metrics" / "events.jsonl"):
+    for event in read_events(session.runtime / "metrics"):
         if event.get("state") in ("merged", "escalated") and isinstance(event.get("issue"), int):
             done.add(event["issue"])
     return done >= set(session.numbers)

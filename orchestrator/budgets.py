@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.control_actions import ActionFailed
-from orchestrator.metrics import read_events
-from orchestrator.policy.budget import Override, Spend, agent_gate, month_of, spend_from_events
+from orchestrator.event_totals import month_totals
+from orchestrator.metrics import month_files
+from orchestrator.models import Task
+from orchestrator.policy.budget import Override, Spend, agent_gate, month_of, months_from
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 
@@ -17,7 +19,20 @@ Ask = Callable[[str, str, tuple[tuple[str, str], ...]], None]  # (key, text, but
 
 
 def current_spend(ctx: JobContext) -> Spend:
-    return spend_from_events(read_events(ctx.paths.metrics), ctx.clock())
+    """This month's spend per agent (and per task), from the month's running totals: O(new events)."""
+    month = month_of(ctx.clock())
+    totals = month_totals(ctx.paths.metrics, month)
+    return Spend(month, dict(totals.cost_by_agent), dict(totals.cost_by_task))
+
+
+def task_spend(ctx: JobContext, task: Task) -> float:
+    """What `task` has cost over its whole life: the running totals of each month since it was created."""
+    now = ctx.clock()
+    if task.created_at is not None:
+        months = months_from(task.created_at, now)
+    else:
+        months = [m.month for m in month_files(ctx.paths.metrics) if m.month <= month_of(now)]
+    return sum(month_totals(ctx.paths.metrics, month).cost_by_task.get(task.id, 0.0) for month in months)
 
 
 def overrides(ctx: JobContext) -> dict[str, Override]:

@@ -84,6 +84,10 @@ class TaskLister(Protocol):
 
     def list(self, state: TaskState) -> Sequence[TaskEntryLike]: ...
 
+    def ids(self, state: TaskState) -> Sequence[str]: ...
+
+    def count(self, state: TaskState) -> int: ...
+
 
 IssueHook = Callable[[IssueRef, str], str]  # (issue, actor) → one-line reply
 RefHook = Callable[[str, str], str]  # (opaque reference from the button, actor) → one-line reply
@@ -165,9 +169,9 @@ class LocalControlActions:
         off_jobs = [name for name in JOB_NAMES if not state.job(name).on]
         lines.append(f"repos off: {', '.join(off_repos) or 'none'}")
         lines.append(f"jobs off: {', '.join(off_jobs) or 'none'}")
-        counts = {s: len(self._mailbox.list(s)) for s in TaskState}
+        counts = {s: self._mailbox.count(s) for s in TaskState}
         lines.append("tasks: " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
-        running = [entry.id for entry in self._mailbox.list(TaskState.RUNNING)]
+        running = self._mailbox.ids(TaskState.RUNNING)
         if running:
             lines.append("running: " + ", ".join(running[:MAX_TASKS_LISTED]))
         return "\n".join(lines)

@@ -164,12 +164,7 @@ def _remove_claims(ctx: JobContext, repo: RepoConfig, number: int, reason: str) 
 def _local_tasks(
     ctx: JobContext, repo: RepoConfig, number: int, states: Sequence[TaskState]
 ) -> list[TaskEntry]:
-    return [
-        entry
-        for state in states
-        for entry in ctx.mailbox.list(state)
-        if entry.task and entry.task.repo == repo.full_name and entry.task.issue == number
-    ]
+    return [e for e in ctx.mailbox.find(repo.full_name, issue=number) if e.state in states]  # the index
 
 
 def _trusted_comments(ctx: JobContext, repo: RepoConfig, number: int) -> list[Comment]:

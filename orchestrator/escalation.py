@@ -14,6 +14,7 @@ from orchestrator.config.settings import isolation_of
 from orchestrator.containment.report import escalation_note
 from orchestrator.decision_hooks import note_escalated
 from orchestrator.github.errors import GitHubError
+from orchestrator.mailbox import MalformedTask, TaskNotFound
 from orchestrator.models import Task, TaskState
 from orchestrator.prompt import render_issue_comment
 from orchestrator.runtime import JobContext
@@ -99,10 +100,13 @@ def repair_pending(ctx: JobContext, notify: NotifyFn | None = None) -> list[str]
     having been posted, e.g. killed between the mailbox move and the first request)."""
     pending = dict(read_json(ctx.paths.state / PENDING, dict))
     repaired = []
-    for entry in ctx.mailbox.list(TaskState.ESCALATED):
-        record = pending.get(entry.id)
-        task = entry.task
-        if task is None or record is None:
+    escalated = set(ctx.mailbox.ids(TaskState.ESCALATED))
+    for task_id, record in sorted(pending.items()):
+        if task_id not in escalated or not isinstance(record, dict):
+            continue
+        try:
+            task = ctx.mailbox.get(task_id)[1]
+        except (TaskNotFound, MalformedTask):
             continue
         try:
             repo = ctx.config.repo(task.repo)

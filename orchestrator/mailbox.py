@@ -11,6 +11,12 @@ inbox → running: of two processes claiming the same task exactly one rename su
 `AlreadyClaimed`. The lease's heartbeat is the mtime of the running file (`heartbeat()` touches it); the
 sidecar `.lease` file says which host and pid hold it. A file that does not parse is moved to failed/ with
 the parse error appended under "## Log", so it never blocks the queue.
+
+`find()` / `task_for_branch()` / `last_generations()` are the one lookup of "the task of this issue or branch":
+they read the index (`orchestrator.task_index`, kept in step with every change made here and reconciled
+with the folders before it answers) and parse only the files they return, never the finished history.
+Finished tasks older than the retention are moved into monthly archives (`orchestrator.task_archive`);
+a lookup that needs one back restores it.
 """
 
 from __future__ import annotations
@@ -20,14 +26,26 @@ import dataclasses
 import json
 import logging
 import os
-import re
-import socket
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator.mailbox_types import (
+    TERMINAL_STATES,
+    AlreadyClaimed,
+    ClaimedTask,
+    ExpiredLease,
+    Lease,
+    MailboxError,
+    MalformedTask,
+    TaskEntry,
+    TaskExists,
+    TaskNotFound,
+    infra_retries,
+    lease_json,
+    local_process_alive,
+)
 from orchestrator.models import Task, TaskState
 from orchestrator.store import atomic_write_text, fsync_dir
 from orchestrator.task_file import (
@@ -38,100 +56,25 @@ from orchestrator.task_file import (
     parse_task,
     render_task,
 )
+from orchestrator.task_index import ARCHIVED, GONE, Change, IndexedTask, TaskIndex
+
+__all__ = [
+    "TERMINAL_STATES",
+    "AlreadyClaimed",
+    "ClaimedTask",
+    "ExpiredLease",
+    "Lease",
+    "Mailbox",
+    "MailboxError",
+    "MalformedTask",
+    "TaskEntry",
+    "TaskExists",
+    "TaskNotFound",
+    "infra_retries",
+    "local_process_alive",
+]
 
 log = logging.getLogger(__name__)
-
-TERMINAL_STATES = (TaskState.DONE, TaskState.FAILED, TaskState.BLOCKED, TaskState.ESCALATED)
-_INFRA_RETRY_RE = re.compile(r"^infra-retry (\d+):", re.MULTILINE)
-
-
-class MailboxError(Exception):
-    """Base of every mailbox outcome."""
-
-
-class TaskExists(MailboxError):
-    """enqueue(): a file for this task id already exists in some folder."""
-
-
-class TaskNotFound(MailboxError):
-    """No folder holds a file for this task id (or not the folder the operation needs)."""
-
-
-class AlreadyClaimed(MailboxError):
-    """claim(): the task was not in inbox/ any more — another process claimed (or moved) it first."""
-
-
-class MalformedTask(MailboxError):
-    """The task file did not parse; it has been moved to `path` (in failed/) with the error appended."""
-
-    def __init__(self, task_name: str, path: Path, error: str) -> None:
-        super().__init__(f"malformed task file {task_name}: {error} (moved to {path})")
-        self.path = path
-        self.error = error
-
-
-@dataclass(frozen=True)
-class Lease:
-    host: str
-    pid: int
-    started: datetime
-
-    @classmethod
-    def for_this_process(cls, now: datetime) -> Lease:
-        return cls(host=socket.gethostname(), pid=os.getpid(), started=now)
-
-
-@dataclass(frozen=True)
-class ClaimedTask:
-    task: Task
-    path: Path
-    lease: Lease
-
-
-@dataclass(frozen=True)
-class TaskEntry:
-    id: str
-    state: TaskState
-    path: Path
-    mtime: datetime
-    task: Task | None  # None when the file does not parse
-    error: str | None = None  # the parse error, naming the line or field
-    log: str = ""
-
-
-@dataclass(frozen=True)
-class ExpiredLease:
-    task_id: str
-    path: Path
-    heartbeat: datetime
-    lease: Lease | None  # None when the sidecar is missing or unreadable
-
-
-def infra_retries(task: Task) -> int:
-    """How many times the task was recovered after its process died.
-
-    Read from a `Task.infra_retries` field when models.Task has one, else from the `infra-retry N:` lines
-    that `recover()` appends to the task's notes.
-    """
-    field_value = getattr(task, "infra_retries", None)
-    if isinstance(field_value, int):
-        return field_value
-    counts = [int(n) for n in _INFRA_RETRY_RE.findall(task.notes)]
-    return max(counts, default=0)
-
-
-def local_process_alive(host: str, pid: int) -> bool:
-    """Liveness for `expired_leases`: the pid exists on this host. A lease from another host name is dead
-    (the mailbox lives on local disk; a different name means the host was renamed or the disk moved)."""
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def queue_order(task: Task, mtime: datetime) -> tuple[object, ...]:
@@ -155,6 +98,7 @@ class Mailbox:
         self.tmp_dir = root / "tmp"
         for folder in [self.tmp_dir, *(root / s.value for s in TaskState)]:
             folder.mkdir(parents=True, exist_ok=True)
+        self.index = TaskIndex(root, (s.value for s in TaskState), _branch_of, self._archived_rows)
 
     # ------------------------------------------------------------------------------------------ paths
 
@@ -191,7 +135,9 @@ class Mailbox:
                 handle.write(render_task(task))
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.link(tmp_name, target)
+            with self.index.change() as change:
+                os.link(tmp_name, target)
+                change.put(task.id, task.branch, TaskState.INBOX.value)
         except FileExistsError:
             raise TaskExists(f"task {task.id} already exists in inbox/") from None
         finally:
@@ -205,12 +151,14 @@ class Mailbox:
         target = self.path(TaskState.RUNNING, task_id)
         if target.exists():
             raise AlreadyClaimed(f"task {task_id} is already running")
-        try:
-            os.rename(source, target)
-        except FileNotFoundError:
-            raise AlreadyClaimed(f"task {task_id} is no longer in inbox/") from None
+        with self.index.change() as change:
+            try:
+                os.rename(source, target)
+            except FileNotFoundError:
+                raise AlreadyClaimed(f"task {task_id} is no longer in inbox/") from None
+            change.move(task_id, TaskState.RUNNING.value)
         os.utime(target)  # the heartbeat starts now, not when the file was written
-        atomic_write_text(self.lease_path(task_id), _lease_json(lease))
+        atomic_write_text(self.lease_path(task_id), lease_json(lease))
         document = self._parse_or_quarantine(target)
         return ClaimedTask(task=document.task, path=target, lease=lease)
 
@@ -286,7 +234,9 @@ class Mailbox:
         if source != target:
             if target_path.exists():
                 raise TaskExists(f"task {task.id} exists in both {source.value}/ and {target.value}/")
-            os.rename(source_path, target_path)
+            with self.index.change() as change:
+                os.rename(source_path, target_path)
+                change.put(task.id, task.branch, target.value)
             fsync_dir(target_path.parent)
         if source == TaskState.RUNNING:
             self.lease_path(task.id).unlink(missing_ok=True)
@@ -355,6 +305,91 @@ class Mailbox:
                     moved.append(self._quarantine(entry.path, entry.error or "unreadable"))
         return moved
 
+    # ---------------------------------------------------------------------------------------- lookups
+
+    def ids(self, state: TaskState) -> builtins.list[str]:
+        """The task ids in one folder, from the file names alone (nothing is parsed)."""
+        return [p.stem for p in self._task_files(state)]
+
+    def count(self, state: TaskState) -> int:
+        self.refresh_index()
+        return self.index.count(state.value)
+
+    def find(
+        self, repo: str, *, issue: int | None = None, branch: str | None = None, restore: bool = False
+    ) -> builtins.list[TaskEntry]:
+        """The tasks of `repo` on `issue` (or on `branch`), newest generation first, each parsed.
+
+        The one lookup of "the task of this issue / branch": from the index, so nothing else is listed or
+        parsed. A file that does not parse is quarantined and left out; an archived task is left out unless
+        `restore`, which puts it back into its folder first."""
+        if (issue is None) == (branch is None):
+            raise ValueError("find() takes exactly one of issue= and branch=")
+        self.refresh_index()
+        rows = (
+            self.index.by_issue(repo, issue) if issue is not None else self.index.by_branch(repo, str(branch))
+        )
+        entries = []
+        for row in rows:
+            entry = self._entry_for(row, restore)
+            if entry is None or entry.task is None or entry.task.repo != repo:
+                continue
+            if branch is None or entry.task.branch == branch:
+                entries.append(entry)
+        return entries
+
+    def task_for_branch(self, repo: str, branch: str, restore: bool = True) -> Task | None:
+        """The task working on `branch` of `repo` (archived ones restored), or None."""
+        found = self.find(repo, branch=branch, restore=restore)
+        return max((e.task for e in found if e.task), key=lambda t: t.attempt, default=None)
+
+    def last_generations(self, repo: str, issues: Iterable[int]) -> dict[int, int]:
+        """The highest generation each issue reached on this host, archived and vanished tasks included."""
+        self.refresh_index()
+        found = {issue: self.index.last_generation(repo, issue) for issue in issues}
+        return {issue: generation for issue, generation in found.items() if generation}
+
+    def refresh_index(self) -> None:
+        """Reconcile the index with folders changed outside it; quarantine the files that do not parse."""
+        for path in self.index.refresh():
+            if path.exists():
+                self._quarantine(path, _parse_error(path))
+
+    def _archived_rows(self) -> Iterable[tuple[str, str, str]]:
+        from orchestrator.task_archive import archived_rows
+
+        return archived_rows(self.root)
+
+    def _entry_for(self, row: IndexedTask, restore: bool) -> TaskEntry | None:
+        if row.state == ARCHIVED:
+            if not restore:
+                return None
+            from orchestrator.task_archive import restore_task
+
+            restore_task(self, row)
+        found = self._locate_hinted(row.id, row.state)
+        if found is None:
+            return None
+        state, path = found
+        try:
+            mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            document = self._parse_or_quarantine(path)
+        except FileNotFoundError:
+            return None  # moved by another process meanwhile
+        except MalformedTask as exc:
+            log.warning("task lookup skipped %s: %s", row.id, exc)
+            return None
+        return TaskEntry(row.id, state, path, mtime, document.task, None, document.log)
+
+    def _locate_hinted(self, task_id: str, state: str) -> tuple[TaskState, Path] | None:
+        try:
+            hinted = self.path(TaskState(state), task_id)
+        except ValueError:  # "archived" or "gone": no folder to try first
+            return self.locate(task_id)
+        if hinted.exists():
+            return TaskState(state), hinted
+        return self.locate(task_id)
+
     # -------------------------------------------------------------------------------------- internals
 
     def _task_files(self, state: TaskState) -> builtins.list[Path]:
@@ -383,7 +418,9 @@ class Mailbox:
         target = self.root / TaskState.FAILED.value / path.name
         if target.exists():
             target = target.with_name(f"{path.stem}.{self.clock():%Y%m%dT%H%M%S}.{os.getpid()}.md")
-        os.rename(path, target)
+        with self.index.change() as change:
+            os.rename(path, target)
+            _record_quarantine(change, path.stem, target)
         fsync_dir(target.parent)
         if path.parent.name == TaskState.RUNNING.value:
             self.lease_path(path.stem).unlink(missing_ok=True)
@@ -391,6 +428,27 @@ class Mailbox:
         return target
 
 
-def _lease_json(lease: Lease) -> str:
-    data = {"host": lease.host, "pid": lease.pid, "started": lease.started.isoformat()}
-    return json.dumps(data, sort_keys=True) + "\n"
+def _branch_of(path: Path) -> str | None:
+    """The branch of a task file for the index; None when it does not parse or its name is not its id."""
+    try:
+        task = parse_task(path.read_text(encoding="utf-8")).task
+    except (OSError, UnicodeDecodeError, TaskFileError):
+        return None
+    return task.branch if task.id == path.stem else None
+
+
+def _parse_error(path: Path) -> str:
+    try:
+        task = parse_task(path.read_text(encoding="utf-8")).task
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 at byte {exc.start}"
+    except (OSError, TaskFileError) as exc:
+        return str(exc)
+    return f"the file name is not the id of the task it holds (expected {task.id}.md)"
+
+
+def _record_quarantine(change: Change, task_id: str, target: Path) -> None:
+    if target.stem == task_id:
+        change.move(task_id, TaskState.FAILED.value)
+    else:
+        change.move(task_id, GONE)  # the id's own name in failed/ belongs to an earlier quarantined file

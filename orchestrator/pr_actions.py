@@ -48,18 +48,12 @@ def issue_number_of(pr: PullRequest) -> int | None:
 
 
 def local_task_for(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task | None:
-    """This host's task of the PR (by the identity GitHub carries, else by branch), in any mailbox folder."""
+    """This host's task of the PR (by the identity GitHub carries, else by branch from the mailbox index;
+    restored if archived)."""
     identity = identity_of(pr)
     if identity is not None and ctx.mailbox.locate(identity.task_id) is not None:
         return ctx.mailbox.get(identity.task_id)[1]
-    found: Task | None = None
-    for state in TaskState:
-        for entry in ctx.mailbox.list(state):
-            task = entry.task
-            mine = task is not None and task.repo == repo.full_name and task.branch == pr.head_ref
-            if mine and task is not None and (found is None or task.attempt > found.attempt):
-                found = task
-    return found
+    return ctx.mailbox.task_for_branch(repo.full_name, pr.head_ref)
 
 
 def task_of(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task:

@@ -100,7 +100,7 @@ def decide(ctx: JobContext, task: Task, out: AttemptOutcome) -> retry.RetryActio
         retry_after=timedelta(seconds=out.run.retry_after_s) if out.run.retry_after_s else None,
         blockers_text=out.result.blockers if out.result else "",
     )
-    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
+    spent = budgets.task_spend(ctx, task)
     cap = ctx.config.budgets.per_task_usd
     if spent > cap and not isinstance(action, retry.OpenPR):
         action = retry.Escalate(

@@ -1,7 +1,7 @@
 """Where a host keeps its working state, and the context every job runs with.
 
 `runtime/` is gitignored and holds only this host's view: mailbox/ (task files), state/ (small JSON files),
-logs/, metrics/ (events.jsonl), worktrees/ (pooled git worktrees), clones/ (one local clone per repo),
+logs/, metrics/ (events/ by month), worktrees/ (pooled git worktrees), clones/ (one local clone per repo),
 locks/ (one lock file per job).
 """
 

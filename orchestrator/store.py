@@ -2,21 +2,25 @@
 
 A write goes to a temporary file in the same directory, is fsynced, replaces the target with `os.replace`
 and then fsyncs the directory, so a reader sees either the old or the new content, never half of one.
-Each state file `x.json` is guarded by a sibling lock file `x.json.lock` (filelock, a short timeout):
-`update_json` holds it across read → change → write so concurrent processes never lose an update.
+Bookkeeping that may be lost in a power cut (when a job last ran, API usage per hour) passes
+`durable=False`: still atomic, without the two fsyncs, so an idle tick syncs nothing.
+Each state file `x.json` is guarded by a sibling lock file `x.json.lock` (`FileLock`: an `fcntl.flock`, a
+short timeout): `update_json` holds it across read → change → write so concurrent processes never lose an
+update. The lock is released when its descriptor closes, so a killed process never leaves it held.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
-
-import filelock
 
 DEFAULT_LOCK_TIMEOUT_S = 10.0
 
@@ -47,19 +51,78 @@ def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-def state_lock(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> filelock.FileLock:
+class LockTimeout(StoreError):
+    """Another process held a lock file for longer than the timeout."""
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        super().__init__(f"timed out after {timeout_s:g}s waiting for the lock {path}")
+        self.path = path
+        self.timeout_s = timeout_s
+
+
+class FileLock:
+    """An exclusive `fcntl.flock` on `path` (created if missing), waiting up to `timeout_s` (0 = one try).
+
+    Held by this object's open descriptor: two objects (threads, processes) exclude each other, and the lock
+    goes away with the process. Interoperates with the `filelock` package on the same file (it flocks too),
+    at a fraction of its import cost."""
+
+    POLL_S = 0.01
+
+    def __init__(self, path: Path | str, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self._fd: int | None = None
+
+    @property
+    def is_locked(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, timeout_s: float | None = None) -> None:
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        delay = self.POLL_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._fd = fd
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LockTimeout(self.path, timeout) from None
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, 0.1)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def state_lock(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> FileLock:
     """The lock guarding `path` (not yet acquired). Use as a context manager; see `locked`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(lock_path(path)), timeout=timeout_s)
+    return FileLock(lock_path(path), timeout_s)
 
 
 @contextmanager
 def locked(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the lock of `path`, turning filelock's timeout into StateLockTimeout."""
+    """Hold the lock of `path`; StateLockTimeout when another process holds it past the timeout."""
     lock = state_lock(path, timeout_s)
     try:
         lock.acquire()
-    except filelock.Timeout as exc:
+    except LockTimeout as exc:
         raise StateLockTimeout(path, timeout_s) from exc
     try:
         yield
@@ -67,25 +130,28 @@ def locked(path: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[No
         lock.release()
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` atomically: tmp file in the same directory, fsync, os.replace, fsync dir."""
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Write `data` to `path` atomically: tmp file in the same directory, os.replace — with an fsync of the
+    file before and of the directory after unless `durable` is false."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), mode)
+def atomic_write_text(path: Path, text: str, mode: int = 0o644, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode, durable)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -112,12 +178,12 @@ def _read_unlocked(path: Path, default_factory: Callable[[], Any]) -> Any:
         raise CorruptStateError(path, f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
-def _write_unlocked(path: Path, data: Any) -> None:
+def _write_unlocked(path: Path, data: Any, durable: bool = True) -> None:
     try:
         text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     except (TypeError, ValueError) as exc:
         raise StoreError(f"cannot serialise state for {path}: {exc}") from exc
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, durable=durable)
 
 
 def read_json(
@@ -141,15 +207,16 @@ def update_json(
     fn: Callable[[Any], Any],
     default_factory: Callable[[], Any] = dict,
     timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    durable: bool = True,
 ) -> Any:
     """Lock, read (default when missing), apply `fn`, write the result atomically, return it.
 
     `fn` receives the current value and returns the new one (it may mutate and return its argument).
-    If `fn` raises, nothing is written.
+    If `fn` raises, nothing is written. `durable=False`: no fsync (bookkeeping a power cut may lose).
     """
     with locked(path, timeout_s):
         new_value = fn(_read_unlocked(path, default_factory))
-        _write_unlocked(path, new_value)
+        _write_unlocked(path, new_value, durable)
         return new_value
 
 

@@ -69,7 +69,11 @@ class TaskDocument:
 # ---------------------------------------------------------------------------------------------- render
 
 
-class _Dumper(yaml.SafeDumper):
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the same result, ~10x faster
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
     pass
 
 
@@ -167,14 +171,19 @@ def parse_task(text: str) -> TaskDocument:
 
 
 def _load_front_matter(text: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """The front matter as data plus the line of each key, from one parse (libyaml's when available)."""
+    loader = _SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        line = mark.line + 2 if mark is not None else None
+        last = text.rstrip("\n").count("\n")  # a mark past the end (libyaml) names the last line
+        line = min(mark.line, last) + 2 if mark is not None else None
         raise TaskFileError(f"front matter is not valid YAML: {problem}", line) from exc
+    finally:
+        loader.dispose()
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise TaskFileError("front matter must be a mapping of field: value", 2)
     key_lines = {k.value: k.start_mark.line + 2 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}

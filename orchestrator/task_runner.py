@@ -119,7 +119,7 @@ def attempt(
     (run_dir / "prompt.md").write_text(prompt)
     (worktree / RESULT_FILE_NAME).unlink(missing_ok=True)
     spec = agent_spec(ctx.config.agents[agent])
-    spent = budgets.current_spend(ctx).by_task.get(task.id, 0.0)
+    spent = budgets.task_spend(ctx, task)
     spec = replace(
         spec, max_budget_usd=ctx.config.budgets.per_task_usd - spent
     )  # the task's remaining budget

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import filelock
@@ -10,7 +12,9 @@ import pytest
 
 from orchestrator.store import (
     CorruptStateError,
+    FileLock,
     JsonStateFile,
+    LockTimeout,
     StateLockTimeout,
     atomic_write_text,
     lock_path,
@@ -96,6 +100,31 @@ def test_lock_timeout_is_named(tmp_path: Path) -> None:
     assert info.value.path == path
     assert "0.2s" in str(info.value)
     assert not path.exists()
+
+
+def test_a_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
+    lock = tmp_path / "job.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from orchestrator.store import FileLock; "
+            f"FileLock({str(lock)!r}).acquire(); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockTimeout):
+            FileLock(lock, timeout_s=0).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with FileLock(lock, timeout_s=0) as mine:  # the dead process's lock went with its descriptor
+        assert mine.is_locked
+    assert not mine.is_locked
 
 
 def _increment_many(path_str: str, times: int) -> None:

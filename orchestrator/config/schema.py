@@ -65,6 +65,7 @@ from .settings import (
     MergeConfig,
     ProductProbe,
     RepoConfig,
+    RetentionConfig,
     StatusNames,
     TelegramConfig,
     VerifierConfig,
@@ -115,6 +116,13 @@ GITHUB = Section(
             "pause between write requests (0 for the sandbox)",
             1.0,
         ),
+        Field(
+            "etag_cache_max_entries",
+            Integer(1),
+            "responses kept for conditional requests; the least recently used go first",
+            5000,
+        ),
+        Field("etag_cache_max_mb", Number(above=0), "size limit of that cache on disk", 64),
     ),
     GitHubConfig,
 )
@@ -532,6 +540,46 @@ LOOPS = Section(
 )
 
 
+RETENTION = Section(
+    (
+        Field(
+            "archive_after_days",
+            Number(above=0),
+            "finished tasks unchanged this long move to mailbox/archive/<month>/ (zip)",
+            30,
+        ),
+        Field(
+            "archive_keep_months",
+            Integer(0),
+            "archives of finished tasks older than this many months are deleted; 0 = kept forever",
+            12,
+        ),
+        Field(
+            "agent_runs_keep_days",
+            Number(above=0),
+            "agent-run folders (prompts, logs) of loops, judges and gone tasks older than this are deleted",
+            30,
+        ),
+        Field(
+            "events_uncompressed_months",
+            Integer(1),
+            "the newest months of events kept as plain files; older months are gzipped",
+            2,
+        ),
+        Field("log_max_mb", Number(above=0), "a log file is rotated at this size", 10),
+        Field("log_backups", Integer(1), "rotated files kept per log", 5),
+        Field("log_max_age_days", Number(above=0), "rotated log files older than this are deleted", 30),
+        Field(
+            "housekeeping_hours",
+            Number(above=0),
+            "archive, compress, rotate and prune at most this often (after a job's tick)",
+            24,
+        ),
+    ),
+    RetentionConfig,
+)
+
+
 CONFIG = Section(
     (
         Field("runtime_dir", FilePath(), "holds mailbox/, state/, logs/, metrics/, worktrees/", "runtime"),
@@ -566,6 +614,7 @@ CONFIG = Section(
         Field("llm", Nested(LLM), "optional LLM help through an agent CLI in print mode", {}),
         Field("verifier", Nested(VERIFIER), "deterministic checks of every agent diff before merge", {}),
         Field("loops", Nested(LOOPS), "the self-improvement jobs", {}),
+        Field("retention", Nested(RETENTION), "how long history stays in runtime/ and how it is bounded", {}),
     ),
     Config,
     (

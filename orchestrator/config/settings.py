@@ -38,6 +38,8 @@ class GitHubConfig:
     request_timeout_seconds: float
     max_retries: int
     seconds_between_writes: float
+    etag_cache_max_entries: int = 5000
+    etag_cache_max_mb: float = 64
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,20 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long history stays in runtime/ (see orchestrator.housekeeping)."""
+
+    archive_after_days: float = 30
+    archive_keep_months: int = 12
+    agent_runs_keep_days: float = 30
+    events_uncompressed_months: int = 2
+    log_max_mb: float = 10
+    log_backups: int = 5
+    log_max_age_days: float = 30
+    housekeeping_hours: float = 24
+
+
+@dataclass(frozen=True)
 class MergeConfig:
     method: MergeMethod
     delete_branch: bool
@@ -247,6 +263,7 @@ class Config:
     verifier: VerifierConfig
     loops: LoopsConfig
     source: Path | None
+    retention: RetentionConfig = RetentionConfig()
 
     @property
     def enabled_repos(self) -> tuple[RepoConfig, ...]:

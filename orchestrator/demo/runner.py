@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator import metrics
 from orchestrator.config import parse_config
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
@@ -213,7 +214,7 @@ def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
 
 
 def _loop(ctx: JobContext, forge: Any, progress: dict[int, IssueProgress], t0: float, limit: float) -> bool:
-    events = _EventTail(ctx.paths.metrics / "events.jsonl")
+    events = _EventTail(ctx.paths.metrics)
     stop = threading.Event()
 
     def follow() -> None:  # print steps as they happen, also while the queue is busy
@@ -257,23 +258,15 @@ def _show_ci(ctx: JobContext, progress: dict[int, IssueProgress], t0: float) -> 
 
 
 class _EventTail:
-    """Prints new lines of events.jsonl as demo steps."""
+    """Prints new event lines as demo steps."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
+    def __init__(self, metrics_dir: Path) -> None:
+        self.tail = metrics.EventTail(metrics_dir, from_start=True)
         self.lock = threading.Lock()
 
     def show(self, progress: dict[int, IssueProgress], t0: float) -> None:
         with self.lock:
-            if not self.path.exists():
-                return
-            with self.path.open("rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read()
-            complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
-            self.offset += len(complete)
-            for line in complete.decode().splitlines():
+            for line in self.tail.read():
                 self._print(json.loads(line), progress, t0)
 
     def _print(self, e: dict[str, Any], progress: dict[int, IssueProgress], t0: float) -> None:

@@ -88,6 +88,8 @@ class GitHubClient:
         private_key_path: str | Path | None = None,
         installation_id: int | None = None,
         cache_path: str | Path | None = None,
+        cache_max_entries: int = 5000,
+        cache_max_bytes: int = 64 * 1024 * 1024,
         timeout: float = 30,
         max_retries: int = 5,
         seconds_between_writes: float = 0,
@@ -110,7 +112,11 @@ class GitHubClient:
                     f"bin/agentos env set {token_env} (cron jobs read runtime/secrets.env), or configure github.app"
                 )
             auth = TokenAuth(token, source=f"the token in ${token_env}")
-        cache = EtagCache(cache_path) if cache_path is not None else None
+        cache = (
+            EtagCache(cache_path, max_entries=cache_max_entries, max_bytes=cache_max_bytes)
+            if cache_path is not None
+            else None
+        )
         return cls(
             api_url,
             graphql_url,

@@ -1,24 +1,33 @@
 """The persisted cache behind conditional requests: ETag + body of every polled GET, and small records.
 
 Cron starts a fresh process every tick, so the ETags that make an idle poll free (a 304 costs no rate limit)
-must survive on disk. The file is one JSON document:
+must survive on disk. The cache is a folder with one small JSON file per entry (named by a hash of its key):
 
-    {"version": 1, "entries": {"<key>": {"used": <epoch s>, "size": <bytes>, "data": {...}}}}
+    <dir>/<sha256(key)[:40]>.json    {"version": 1, "key": "...", "data": {...}}
 
-- Writes are atomic (temporary file + fsync + os.replace) and happen under a file lock; before writing, the
-  current file is re-read and only this process's changes are applied on top, so two jobs polling at the same
-  time do not erase each other's entries.
-- The size is bounded (entry count and total bytes); the least recently used entries are dropped first.
-- A corrupt file is logged, moved aside to `<path>.corrupt` for inspection, and rebuilt from empty: a cache
-  can always be refilled, but the loss is never silent.
+so a tick reads only the entries it asks for — its cost does not grow with the number of PRs and issues the
+cache has seen over months (a single-file cache had to parse every entry on every tick).
+
+- Writes happen in `save()` (one atomic rename per changed entry, no fsync: a cache can always be refilled);
+  two jobs saving at once never erase each other's entries.
+- The last use of an entry is its file's mtime. A hit on an entry whose last use is more than
+  `touch_seconds` (an hour) old moves it forward at `save()`, so an idle tick writes nothing, and an endpoint
+  that is polled every minute and never changes is not the first one evicted.
+- The size is bounded (`github.etag_cache_max_entries` / `_max_mb`): after a save that added entries (at most
+  once per `evict_seconds`), the least recently used files are deleted until both bounds hold.
+- An unreadable entry is logged, moved aside to `<file>.corrupt` and treated as a miss; the single-file cache
+  of earlier versions (`etag_cache.json`) is split into entries on first use (or moved aside to `.corrupt`
+  with an error when it does not parse): the loss is never silent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +39,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _RESPONSE_PREFIX = "GET "
 _RECORD_PREFIX = "record "
+_EVICT_STAMP = ".evicted"
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class CachedResponse:
 
 
 class CorruptCache(ValueError):
-    """The cache file exists but is not a cache this code wrote."""
+    """A cache file exists but is not one this code wrote."""
 
 
 class EtagCache:
@@ -52,17 +62,26 @@ class EtagCache:
         *,
         max_entries: int = 5000,
         max_bytes: int = 64 * 1024 * 1024,
-        lock_timeout: float = 10.0,
+        lock_timeout: float = 10.0,  # kept for callers; entries are written by atomic renames, unlocked
         clock: Callable[[], float] = time.time,
+        touch_seconds: float = 3600.0,
+        evict_seconds: float = 300.0,
+        legacy_path: Path | None = None,
     ) -> None:
         self.path = Path(path)
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._lock_timeout = lock_timeout
+        self.touch_seconds = touch_seconds
+        self.evict_seconds = evict_seconds
         self._clock = clock
-        self._entries: dict[str, dict[str, Any]] = self._load_or_rebuild()
-        self._changed: set[str] = set()  # keys written or removed by this process since the last save
-        self._touched: set[str] = set()  # keys read by this process (their `used` time moves forward)
+        self._read: dict[str, dict[str, Any] | None] = {}  # key → data as read from disk (None = miss)
+        self._pending: dict[str, dict[str, Any] | None] = {}  # key → data to write (None = remove)
+        self._touch: set[str] = set()  # keys hit whose file is more than touch_seconds old
+        self._lock = threading.RLock()  # the queue's worker threads share one client and its cache
+        if self.path.is_file():
+            self._migrate(self.path)  # a single-file cache at the very path
+        else:
+            self._migrate(legacy_path or self.path.with_name(self.path.name + ".json"))
 
     # --- typed access ------------------------------------------------------------------------------------
     def lookup_response(self, key: str) -> CachedResponse | None:
@@ -79,123 +98,200 @@ class EtagCache:
             return None
 
     def store_response(self, key: str, response: CachedResponse) -> None:
-        data = {"etag": response.etag, "body": response.body, "link": response.link}
-        self._put(_RESPONSE_PREFIX + key, data, size=len(response.body) + len(response.link) + 64)
+        self._put(
+            _RESPONSE_PREFIX + key, {"etag": response.etag, "body": response.body, "link": response.link}
+        )
 
     def remove_response(self, key: str) -> None:
-        self._remove(_RESPONSE_PREFIX + key)
+        self._put(_RESPONSE_PREFIX + key, None)
 
     def lookup_record(self, key: str) -> dict[str, Any] | None:
         data = self._get(_RECORD_PREFIX + key)
         return dict(data) if isinstance(data, dict) else None
 
     def store_record(self, key: str, record: dict[str, Any]) -> None:
-        self._put(_RECORD_PREFIX + key, record, size=len(json.dumps(record)))
+        self._put(_RECORD_PREFIX + key, dict(record))
 
     def remove_record(self, key: str) -> None:
-        self._remove(_RECORD_PREFIX + key)
+        self._put(_RECORD_PREFIX + key, None)
 
     def entry_count(self) -> int:
-        return len(self._entries)
+        return len(self._entry_files())
 
     # --- persistence -------------------------------------------------------------------------------------
     def save(self) -> None:
-        """Write this process's changes (merged onto the file's current content). A no-op when unchanged."""
-        if not self._changed:
+        """Write the entries this process changed, move forward the last use of old hits, and evict when
+        entries were added. A no-op (no write at all) on an idle tick."""
+        with self._lock:
+            pending, touch = dict(self._pending), self._touch - self._pending.keys()
+            self._pending.clear()
+            self._touch.clear()
+            self._read.update(pending)
+        if not pending and not touch:
             return
-        from filelock import FileLock, Timeout
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        now = self._clock()
+        added = False
         try:
-            with FileLock(str(self.path) + ".lock", timeout=self._lock_timeout):
-                merged = self._merge_onto(self._load_or_rebuild())
-                self._evict(merged)
-                self._write_atomically(merged)
-        except Timeout:
-            logger.warning(
-                "ETag cache %s: lock busy for %.0f s, changes not saved", self.path, self._lock_timeout
-            )
-            return
-        self._entries = merged
-        self._changed.clear()
-        self._touched.clear()
+            for key, data in pending.items():
+                file = self._file(key)
+                if data is None:
+                    file.unlink(missing_ok=True)
+                else:
+                    self._write(file, key, data, now)
+                    added = True
+        except BaseException:
+            with self._lock:  # not written: keep them for the next save (newer changes win)
+                self._pending = {**pending, **self._pending}
+            raise
+        for key in touch:
+            try:
+                os.utime(self._file(key), (now, now))
+            except FileNotFoundError:
+                continue  # evicted or removed by another process meanwhile
+        if added:
+            self._evict_if_due(now)
 
-    def _merge_onto(self, on_disk: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        merged = dict(on_disk)
-        for key in self._changed:
-            if key in self._entries:
-                merged[key] = self._entries[key]
-            else:
-                merged.pop(key, None)
-        for key in self._touched - self._changed:
-            if key in merged and key in self._entries:
-                merged[key] = {**merged[key], "used": max(merged[key]["used"], self._entries[key]["used"])}
-        return merged
+    # --- raw entries -------------------------------------------------------------------------------------
+    def _get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            if key in self._pending:
+                return self._pending[key]
+            cached = key in self._read
+            data = self._read.get(key)
+        if not cached:
+            data = self._load(key)
+            with self._lock:
+                self._read.setdefault(key, data)
+        if data is not None and self._clock() - self._mtime(key) >= self.touch_seconds:
+            with self._lock:
+                self._touch.add(key)
+        return data
 
-    def _evict(self, entries: dict[str, dict[str, Any]]) -> None:
-        total = sum(int(entry["size"]) for entry in entries.values())
-        if len(entries) <= self.max_entries and total <= self.max_bytes:
-            return
-        for key in sorted(entries, key=lambda k: float(entries[k]["used"])):
-            if len(entries) <= self.max_entries and total <= self.max_bytes:
-                break
-            total -= int(entries.pop(key)["size"])
+    def _put(self, key: str, data: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._pending[key] = data
 
-    def _write_atomically(self, entries: dict[str, dict[str, Any]]) -> None:
-        document = json.dumps({"version": FORMAT_VERSION, "entries": entries}, separators=(",", ":"))
-        fd, tmp_name = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+    def _file(self, key: str) -> Path:
+        return self.path / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}.json"
+
+    def _mtime(self, key: str) -> float:
+        try:
+            return self._file(key).stat().st_mtime
+        except FileNotFoundError:
+            return self._clock()
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        file = self._file(key)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as error:
+            self._move_aside(file, error)
+            return None
+        try:
+            document = json.loads(text)
+            if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+                raise CorruptCache(f"expected an object with version {FORMAT_VERSION}")
+            if not isinstance(document.get("data"), dict):
+                raise CorruptCache("'data' is not an object")
+        except (json.JSONDecodeError, CorruptCache) as error:
+            self._move_aside(file, error)
+            return None
+        if document.get("key") != key:
+            return None  # another key with the same hash prefix: a miss, never the wrong body
+        data: dict[str, Any] = document["data"]
+        return data
+
+    def _write(self, file: Path, key: str, data: dict[str, Any], now: float) -> None:
+        document = json.dumps({"version": FORMAT_VERSION, "key": key, "data": data}, separators=(",", ":"))
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=self.path)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(document)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.chmod(tmp_name, 0o600)  # cached bodies can hold private issue text
-            os.replace(tmp_name, self.path)
+            os.utime(tmp_name, (now, now))
+            os.replace(tmp_name, file)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
 
-    def _load_or_rebuild(self) -> dict[str, dict[str, Any]]:
+    def _entry_files(self) -> list[os.DirEntry[str]]:
         try:
-            return _parse_document(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, UnicodeDecodeError, CorruptCache) as error:
-            self._move_aside(error)
-            return {}
+            with os.scandir(self.path) as entries:
+                return [e for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
-    def _move_aside(self, error: Exception) -> None:
-        aside = self.path.with_name(self.path.name + ".corrupt")
+    def _evict_if_due(self, now: float) -> None:
+        stamp = self.path / _EVICT_STAMP
         try:
-            os.replace(self.path, aside)
+            last = stamp.stat().st_mtime
+            if 0 <= now - last < self.evict_seconds:
+                return  # a stamp from the future (the clock was set back) never stops eviction
+        except FileNotFoundError:
+            pass
+        stamp.touch()
+        os.utime(stamp, (now, now))
+        self.evict()
+
+    def evict(self) -> int:
+        """Delete the least recently used entries until both bounds hold; returns how many went."""
+        files = []
+        for entry in self._entry_files():
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            files.append((st.st_mtime, entry.name, st.st_size))
+        total = sum(size for _, _, size in files)
+        removed = 0
+        for _, name, size in sorted(files):
+            if len(files) - removed <= self.max_entries and total <= self.max_bytes:
+                break
+            (self.path / name).unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        if removed:
+            with self._lock:
+                self._read.clear()
+        return removed
+
+    def _move_aside(self, file: Path, error: Exception) -> None:
+        aside = file.with_name(file.name + ".corrupt")
+        try:
+            os.replace(file, aside)
         except OSError as move_error:
             logger.error(
-                "ETag cache %s is unreadable (%s) and could not be moved: %s", self.path, error, move_error
+                "ETag cache entry %s is unreadable (%s) and could not be moved: %s", file, error, move_error
             )
             return
-        logger.error(
-            "ETag cache %s is corrupt (%s): moved to %s, rebuilding from empty", self.path, error, aside
-        )
+        logger.error("ETag cache entry %s is corrupt (%s): moved to %s, refetched", file, error, aside)
 
-    # --- raw entries -------------------------------------------------------------------------------------
-    def _get(self, key: str) -> Any:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        entry["used"] = self._clock()
-        self._touched.add(key)
-        return entry["data"]
+    # --- the single-file cache of earlier versions --------------------------------------------------------
+    def _migrate(self, legacy: Path | None) -> None:
+        if legacy is None or not legacy.is_file():
+            return
+        aside = legacy.with_name(legacy.name + ".migrating")
+        os.replace(legacy, aside)
+        try:
+            entries = _parse_legacy(aside.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, CorruptCache) as error:
+            corrupt = legacy.with_name(legacy.name + ".corrupt")
+            os.replace(aside, corrupt)
+            logger.error(
+                "ETag cache %s is corrupt (%s): moved to %s, rebuilding from empty", legacy, error, corrupt
+            )
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        for key, entry in entries.items():
+            self._write(self._file(key), key, entry["data"], float(entry["used"]))
+        aside.unlink()
+        logger.info("ETag cache %s: %d entries moved to %s", legacy, len(entries), self.path)
 
-    def _put(self, key: str, data: dict[str, Any], *, size: int) -> None:
-        self._entries[key] = {"used": self._clock(), "size": size, "data": data}
-        self._changed.add(key)
 
-    def _remove(self, key: str) -> None:
-        if self._entries.pop(key, None) is not None:
-            self._changed.add(key)
-
-
-def _parse_document(text: str) -> dict[str, dict[str, Any]]:
+def _parse_legacy(text: str) -> dict[str, dict[str, Any]]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -210,7 +306,7 @@ def _parse_document(text: str) -> dict[str, dict[str, Any]]:
             isinstance(entry, dict)
             and isinstance(entry.get("used"), int | float)
             and isinstance(entry.get("size"), int)
-            and "data" in entry
+            and isinstance(entry.get("data"), dict)
         ):
             raise CorruptCache(f"entry {key!r} lacks used/size/data")
     return entries

@@ -24,6 +24,7 @@ from orchestrator.remote_lease import LEASES_FILE, post_lease, prune_leases, ren
 from orchestrator.runtime import JobContext
 from orchestrator.store import read_json, update_json
 from orchestrator.switches import Switches, is_allowed
+from orchestrator.task_index import identity_of
 from orchestrator.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -74,8 +75,8 @@ def run(
 
 def _renew_waiting_leases(ctx: JobContext, report: DispatchReport) -> None:
     """Tasks waiting in this host's inbox keep their GitHub-visible lease alive; finished ones are forgotten."""
-    waiting = [e.id for e in ctx.mailbox.list(TaskState.INBOX) if e.id not in report.dispatched]
-    running = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
+    waiting = [task_id for task_id in ctx.mailbox.ids(TaskState.INBOX) if task_id not in report.dispatched]
+    running = set(ctx.mailbox.ids(TaskState.RUNNING))
     try:
         renew_waiting(ctx, waiting)
     except GitHubError as exc:
@@ -130,15 +131,12 @@ def snapshot(
 
         ready = format_issues(ctx, ready, repo.labels.needs_info)
     in_flight: set[int] = set()
-    generations: dict[int, int] = {}
-    for state in TaskState:
-        for entry in ctx.mailbox.list(state):
-            task = entry.task
-            if task is None or task.repo != repo.full_name:
-                continue
-            generations[task.issue] = max(generations.get(task.issue, 0), task.generation)
-            if state in (TaskState.INBOX, TaskState.RUNNING):
-                in_flight.add(task.issue)
+    for task_id in (*ctx.mailbox.ids(TaskState.INBOX), *ctx.mailbox.ids(TaskState.RUNNING)):
+        who = identity_of(task_id)
+        if who is not None and who.repo == repo.full_name:
+            in_flight.add(who.issue)
+    wanted = [i.number for i in (*ready, *(in_progress or ()))]
+    generations = ctx.mailbox.last_generations(repo.full_name, wanted) if wanted else {}
     pulls: tuple[PullRequest, ...] = ()
     if ready or in_progress:
         pulls = tuple(ctx.forge.list_pulls(repo.full_name))

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import filelock
-
 from orchestrator import job_registry
 from orchestrator.config import Config, ConfigError, load_config
 from orchestrator.cron_preflight import PREFLIGHT_ENV
@@ -25,6 +23,7 @@ from orchestrator.github.errors import GitHubError
 from orchestrator.job_context import build_context as build_context
 from orchestrator.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 from orchestrator.runtime import JobContext, RuntimePaths
+from orchestrator.store import FileLock, LockTimeout
 
 log = logging.getLogger("agentos")
 
@@ -65,11 +64,11 @@ def run_job(
     if isinstance(ready, JobOutcome):
         return ready
     config, paths = ready
-    lock = filelock.FileLock(str(paths.locks / f"{name}.lock"))
+    lock = FileLock(paths.locks / f"{name}.lock", timeout_s=0)
     try:
         if name not in CONCURRENT_JOBS:
-            lock.acquire(timeout=0)
-    except filelock.Timeout:
+            lock.acquire()
+    except LockTimeout:
         return JobOutcome(EXIT_SKIPPED, f"{name} is already running (lock {paths.locks / (name + '.lock')})")
     except OSError as exc:
         return _failed_early(paths, name, started, f"cannot take the job lock: {exc}")
@@ -228,6 +227,12 @@ def _bookkeeping(ctx: JobContext, name: str, started: datetime, outcome: JobOutc
         _record_run(ctx, name, started, outcome)
     except OSError as exc:
         log.error("job bookkeeping not written job=%s error=%s", name, exc)
+    from orchestrator.housekeeping import run_if_due  # one stat unless a period has passed
+
+    try:
+        run_if_due(ctx)
+    except OSError as exc:
+        log.error("housekeeping failed job=%s error=%s", name, exc)
 
 
 def _record_run(ctx: JobContext, name: str, started: datetime, outcome: JobOutcome) -> None:
@@ -251,7 +256,14 @@ def _setup_logging(job: str, paths: RuntimePaths, config: Config) -> None:
     from orchestrator.log import setup_logging
     from orchestrator.security.redact import DEFAULT_SECRET_ENV_NAMES, default_redactor, install_log_redaction
 
-    setup_logging(job, paths.logs, logging.INFO)
+    retention = config.retention
+    setup_logging(
+        job,
+        paths.logs,
+        logging.INFO,
+        max_bytes=int(retention.log_max_mb * 1024 * 1024),
+        backup_count=retention.log_backups,
+    )
     names = {*DEFAULT_SECRET_ENV_NAMES, config.github.token_env, config.telegram.token_env}
     names |= {a.api_key_env for a in config.agents.values() if a.api_key_env}
     install_log_redaction(default_redactor(sorted(names)))

@@ -195,7 +195,7 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
             continue
         report.recovered.append(expired.task_id)
     repair_pending(ctx)
-    live = {e.id for e in ctx.mailbox.list(TaskState.RUNNING)}
+    live = set(ctx.mailbox.ids(TaskState.RUNNING))
     for repo in ctx.config.repos:
         if repo.enabled:
             pool_for(ctx, repo).reconcile(sorted(live))

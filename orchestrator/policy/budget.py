@@ -31,7 +31,7 @@ class CostEvent(Protocol):
 class Spend:
     month: str  # "YYYY-MM"
     by_agent: Mapping[str, float] = field(default_factory=dict)  # this month
-    by_task: Mapping[str, float] = field(default_factory=dict)  # all time
+    by_task: Mapping[str, float] = field(default_factory=dict)  # this month (a task's whole life: task_spend)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,16 @@ class Override:
 
 def month_of(moment: datetime) -> str:
     return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def months_from(start: datetime, end: datetime) -> list[str]:
+    """Every "YYYY-MM" from the month of `start` to the month of `end`, both included."""
+    year, month = start.year, start.month
+    months = []
+    while (year, month) <= (end.year, end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
 
 
 def spend_from_events(events: Iterable[CostEvent], now: datetime) -> Spend:

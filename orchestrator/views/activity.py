@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orchestrator.metrics import CorruptEvent, Event, events_path, parse_event
+from orchestrator.metrics import CorruptEvent, Event, EventTail, parse_event
 from orchestrator.policy.event_join import EventLike, join_tasks
 from orchestrator.views import formatting
 
@@ -126,19 +126,9 @@ def follow(
     """Print events appended to the log from now on, until `wait()` returns False (it sleeps between polls).
 
     Lines are matched on their own fields only (no join with earlier history)."""
-    path = events_path(metrics_dir)
-    offset = path.stat().st_size if path.exists() else 0
-    partial = b""
+    tail = EventTail(metrics_dir)
     while wait():
-        if not path.exists():
-            continue
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            chunk = handle.read()
-        offset += len(chunk)
-        lines = (partial + chunk).split(b"\n")
-        partial = lines.pop()
-        for event in _parse_all(lines):
+        for event in _parse_all(tail.read()):
             line = Line(event, event.repo, event.issue)
             if feed_filter.matches(line):
                 emit(format_line(line))

@@ -63,9 +63,12 @@ def record_run_in(
         return runs
 
     try:
-        update_json(state / JOB_RUNS_FILE, put_run)
+        # bookkeeping a power cut may lose: atomic, not fsynced (an idle tick syncs nothing)
+        update_json(state / JOB_RUNS_FILE, put_run, durable=False)
         if stats is not None:
-            update_json(state / API_USAGE_FILE, lambda data: _add_usage(data, job, finished, stats))
+            update_json(
+                state / API_USAGE_FILE, lambda data: _add_usage(data, job, finished, stats), durable=False
+            )
     except StoreError as exc:
         import logging  # only on this failure: the idle tick's path does not load logging
 

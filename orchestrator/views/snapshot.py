@@ -17,7 +17,8 @@ from orchestrator import decisions
 from orchestrator.config import Config, RepoConfig
 from orchestrator.job_registry import JOB_NAMES
 from orchestrator.mailbox import Mailbox
-from orchestrator.metrics import CorruptEvent, Event, events_path, parse_event
+from orchestrator.metrics import Event
+from orchestrator.metrics import tail_events as metrics_tail
 from orchestrator.models import TaskState
 from orchestrator.runtime import RuntimePaths
 from orchestrator.store import CorruptStateError
@@ -166,27 +167,8 @@ def _switches(paths: RuntimePaths) -> tuple[SwitchState | None, str]:
 
 
 def tail_events(metrics_dir: Path, max_bytes: int = EVENT_TAIL_BYTES) -> list[Event]:
-    """The events in the last `max_bytes` of the log (the first, possibly cut, line is dropped)."""
-    path = events_path(metrics_dir)
-    try:
-        with path.open("rb") as handle:
-            size = handle.seek(0, 2)
-            start = max(0, size - max_bytes)
-            handle.seek(start)
-            data = handle.read()
-    except FileNotFoundError:
-        return []
-    lines = data.split(b"\n")
-    if start > 0:
-        lines = lines[1:]
-    events = []
-    for raw in lines:
-        if raw.strip():
-            try:
-                events.append(parse_event(raw))
-            except CorruptEvent as exc:
-                log.warning("skipping corrupt event line: %s", exc)
-    return events
+    """The events in the last `max_bytes` of the log, across months (the first, possibly cut, line dropped)."""
+    return metrics_tail(metrics_dir, max_bytes)
 
 
 def _tasks(paths: RuntimePaths, tail: Sequence[Event]) -> tuple[TaskView, ...]:

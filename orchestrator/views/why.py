@@ -107,11 +107,12 @@ def gather(config: Config, paths: RuntimePaths, ref: IssueRef, forge: Forge | No
 
 def _local_tasks(paths: RuntimePaths, repo: str, issue: int) -> tuple[LocalTask, ...]:
     mailbox = Mailbox(paths.mailbox)
+    entries = mailbox.find(repo, issue=issue)  # from the index: the mailbox is not listed
     found = []
     for state in LOCAL_STATES:
-        for entry in mailbox.list(state):
+        for entry in entries:
             task = entry.task
-            if task is None or task.repo != repo or task.issue != issue:
+            if entry.state != state or task is None:
                 continue
             lease = mailbox.read_lease(entry.id) if state == TaskState.RUNNING else None
             since = lease.started if lease else (task.created_at if state == TaskState.INBOX else entry.mtime)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestrator.metrics import EVENTS_FILE, Event
+from orchestrator.metrics import Event, events_dir, events_path, month_of
 
 AGENTS = ("claude", "codex", "gemini")
 FAILURES = ("partial", "timeout", "crash", "contract_error", "tests_failed")
@@ -63,9 +63,13 @@ def _after_pr(
 
 
 def write_events(metrics_dir: Path, events: list[Event]) -> Path:
-    """Write the whole history at once (record_event's lock per line is too slow for 100k lines)."""
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    path = metrics_dir / EVENTS_FILE
-    with path.open("w", encoding="utf-8") as handle:
-        handle.writelines(event.to_json() + "\n" for event in events)
-    return path
+    """Write the whole history at once, one file per month (record_event's lock per line is too slow for
+    100k lines); returns the events folder."""
+    by_month: dict[str, list[str]] = {}
+    for event in events:
+        by_month.setdefault(month_of(event.ts), []).append(event.to_json() + "\n")
+    events_dir(metrics_dir).mkdir(parents=True, exist_ok=True)
+    for month, lines in by_month.items():
+        with events_path(metrics_dir, month).open("a", encoding="utf-8") as handle:
+            handle.writelines(lines)
+    return events_dir(metrics_dir)

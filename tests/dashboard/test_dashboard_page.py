@@ -143,7 +143,7 @@ def test_corrupt_lines_are_skipped_and_counted(paths: RuntimePaths, tmp_path: Pa
     metrics.record_event(
         paths.metrics, ts=NOW - timedelta(hours=1), state="dispatched", task="t", repo="o/r", issue=1
     )
-    with metrics.events_path(paths.metrics).open("a") as handle:
+    with metrics.events_path(paths.metrics, metrics.month_of(NOW - timedelta(hours=1))).open("a") as handle:
         handle.write("{not json\n")
     build = build_dashboard(paths, tmp_path / "out", NOW)
     assert build.corrupt_lines == 1

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from orchestrator import git_layout
+from orchestrator import git_layout, metrics
 from orchestrator.config import parse_config
 from orchestrator.demo.runner import REPO, DemoSetup, prepare
 from orchestrator.jobs import dispatcher, queue
@@ -104,8 +104,7 @@ def branch_of(setup: DemoSetup) -> str:
 
 
 def events(setup: DemoSetup) -> list[dict[str, Any]]:
-    path = setup.ctx.paths.metrics / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [json.loads(e.to_json()) for e in metrics.read_events(setup.ctx.paths.metrics)]
 
 
 def security_reasons(setup: DemoSetup) -> list[str]:

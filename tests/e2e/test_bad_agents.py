@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator import metrics
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import dispatcher, queue
 from orchestrator.models import TaskState
@@ -48,8 +49,7 @@ def setup_with(
 
 
 def events(ctx) -> list[dict]:
-    path = ctx.paths.metrics / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(e.to_json()) for e in metrics.read_events(ctx.paths.metrics)]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from orchestrator import metrics
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.models import TaskState
@@ -20,8 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def _events(ctx) -> list[dict]:
-    path = ctx.paths.metrics / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [json.loads(e.to_json()) for e in metrics.read_events(ctx.paths.metrics)]
 
 
 def _tick(ctx, forge) -> None:

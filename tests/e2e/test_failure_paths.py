@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator import process
+from orchestrator import metrics, process
 from orchestrator.control_hooks import retry_issue
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
 from orchestrator.jobs import dispatcher, pr_monitor, queue
@@ -84,8 +84,7 @@ def run_until_settled(ctx, sandbox, numbers: tuple[int, ...], ticks: int = 10) -
 
 
 def events(ctx) -> list[dict]:
-    path = ctx.paths.metrics / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(e.to_json()) for e in metrics.read_events(ctx.paths.metrics)]
 
 
 def all_pulls(sandbox) -> list[dict]:

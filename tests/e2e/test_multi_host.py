@@ -19,6 +19,7 @@ import pytest
 import requests
 import yaml
 
+from orchestrator import metrics
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
@@ -163,7 +164,7 @@ def test_a_killed_host_is_taken_over_after_its_lease_expires_and_fenced_when_it_
     report = dispatcher.run(host_b)
     (taken,) = report.dispatched
     assert taken.endswith("__g2")
-    events = [json.loads(line) for line in (host_b.paths.metrics / "events.jsonl").read_text().splitlines()]
+    events = [json.loads(e.to_json()) for e in metrics.read_events(host_b.paths.metrics)]
     assert any(e["state"] == "taken_over" and "host-a" in e["reason"] for e in events)
     assert queue.run(host_b).opened, "host B finishes the task"
 
