@@ -33,8 +33,8 @@ FOLLOW_UP_GOALS = {
         "conflict markers and whitespace errors — never weaken a test to make it pass."
     ),
     "resolve_conflict": (
-        "Rebase PR #{pr} onto {base} and resolve the conflicts so both sides' intent survives (never keep "
-        "both sides blindly)."
+        "Resolve the conflicts of PR #{pr} with {base}: Agent OS merges {base} into your worktree; edit the "
+        "files with conflict markers so both sides' intent survives (never keep both sides blindly)."
     ),
 }
 

@@ -34,6 +34,7 @@ def rules_for(ctx: JobContext, repo: RepoConfig) -> VerifierRules:
         max_changed_lines=v.max_changed_lines,
         max_changed_files=v.max_changed_files,
         approval_label=v.approval_label,
+        secret_allowlist=tuple(repo.secret_allowlist),
     )
 
 

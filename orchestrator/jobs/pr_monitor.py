@@ -282,7 +282,7 @@ def _rebase(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot) -> None:
     except git.PushRejected:
         report.waiting[pr.number] = "the branch moved while rebasing (another host or a push): next tick"
         return
-    except PublishRefused as exc:  # e.g. whitespace errors a human approved: we never push them ourselves
+    except PublishRefused as exc:  # e.g. a credential or blocked path in the rebased commits
         reason = f"PR #{pr.number} cannot be rebased onto {pr.base_ref} by Agent OS: {exc}"
         _act(run_, pr, snap, policy.Escalate(reason))
         return

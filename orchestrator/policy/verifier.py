@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from orchestrator.policy.diff_check import CONFLICT_MARKER, check_diff
 from orchestrator.policy.unified_diff import FileDiff, parse_diff
-from orchestrator.security.secret_scan import scan_diff
+from orchestrator.security.secret_scan import AllowedSecret, scan_diff
 
 VERSION = 2  # bump whenever a check changes: cached verdicts of older versions are never reused
 
@@ -97,6 +97,7 @@ class VerifierRules:
     max_changed_files: int
     approval_label: str  # named in the messages; the label itself is checked by the merge policy
     ignore_paths: tuple[str, ...] = field(default=())
+    secret_allowlist: tuple[AllowedSecret, ...] = ()  # the operator's allow-list, as for the push guard
 
     def fingerprint(self) -> str:
         """A digest of the rules and the verifier's version: part of every cached verdict's key."""
@@ -123,7 +124,7 @@ def verify(diff: str, rules: VerifierRules) -> Verdict:
     needs_human += _size_findings(files, rules)
     blocked = [
         f"credential in the diff at {finding.path}:{finding.line} ({finding.kind})"
-        for finding in scan_diff(diff)
+        for finding in scan_diff(diff, rules.secret_allowlist)
     ]
     return Verdict(tuple(dict.fromkeys(fixable)), tuple(dict.fromkeys(needs_human)), tuple(blocked))
 

@@ -34,7 +34,6 @@ import yaml
 
 from orchestrator import metrics
 from orchestrator.config import parse_config
-from orchestrator.config.schema import REPO as REPO_SECTION
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
 from orchestrator.log import setup_logging
@@ -139,7 +138,7 @@ def replay_config(
         "board": {"mode": "labels"},
         "auto_merge_without_checks": test_command is None,
     }
-    if test_command is not None and "required_checks" in REPO_SECTION.names:
+    if test_command is not None:
         repo["required_checks"] = [CHECK_NAME]  # the sandbox CI is the one required check: no grace period
     return {
         "runtime_dir": str(options.workdir / "runtime"),

@@ -84,7 +84,8 @@ class PullsMergedByBase:
                 text = f"{row['title']}\n{row['body'] or ''}"
                 for number in closing_references(text, repo.full_name):
                     issue = self.core.db.one(
-                        "SELECT id FROM issues WHERE repo_id = ? AND number = ? AND is_pull = 0", (repo.id, number)
+                        "SELECT id FROM issues WHERE repo_id = ? AND number = ? AND is_pull = 0",
+                        (repo.id, number),
                     )
                     if issue is not None:
                         self.issues.set_state(issue["id"], "closed", "completed", repo.owner)

@@ -231,6 +231,12 @@ VERIFIER_CASES = {
         "counts as deleted",
         "tests/test_core.py",
     ),
+    "trailing whitespace (pushed: the verifier's, not the publishing guard's)": (
+        "Path('NOTES.md').write_text('a line  \\n')",
+        "Path('NOTES.md').write_text('a line\\n')",
+        "trailing whitespace",
+        "NOTES.md",
+    ),
     "symlink out of the tree": (
         "os.symlink('/proc/self/environ', 'env.txt')",
         "os.unlink('env.txt')",

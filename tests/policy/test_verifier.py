@@ -4,13 +4,16 @@ credentials block. Diffs come from real git (`git diff -M base...head`, the form
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from orchestrator.policy.verifier import VerifierRules, is_collected_test, symlink_escapes, verify
 from orchestrator.process import run
+from orchestrator.security.secret_scan import AllowedSecret, scan_diff
 
 RULES = VerifierRules(
     (".github/workflows/",), max_changed_lines=40, max_changed_files=5, approval_label="ok-to-merge"
@@ -154,6 +157,22 @@ def test_credentials_block():
     token = "gh" + "p_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
     verdict = verify(diff("settings.py", [f"TOKEN = '{token}'"]), RULES)
     assert verdict.blocked and "settings.py:1" in verdict.blocked[0]
+
+
+def test_the_operators_secret_allowlist_clears_exactly_its_finding():
+    """The same allow-list as the push guard: path glob + the value's fingerprint; anything else still blocks."""
+    token = "gh" + "p_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    fingerprint = "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+    change = diff("fixtures/settings.py", [f"TOKEN = '{token}'"])
+    (finding,) = scan_diff(change)
+    assert finding.fingerprint.startswith(fingerprint[:23])
+    allowed = replace(RULES, secret_allowlist=(AllowedSecret("fixtures/*.py", finding.fingerprint),))
+    assert verify(change, allowed).ok
+    elsewhere = replace(RULES, secret_allowlist=(AllowedSecret("other/*.py", finding.fingerprint),))
+    assert verify(change, elsewhere).blocked
+    other_value = replace(RULES, secret_allowlist=(AllowedSecret("fixtures/*.py", "sha256:" + "0" * 64),))
+    assert verify(change, other_value).blocked
+    assert allowed.fingerprint() != RULES.fingerprint()  # a cached verdict of other rules is not reused
 
 
 # --- real git diffs: renames, symlinks, conflict markers, whitespace ----------------------------------------
