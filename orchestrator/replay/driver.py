@@ -163,6 +163,8 @@ def replay_config(
         "routing": {"default": ["replay"]},
         "limits": {"max_parallel_workers": options.workers, "lease_seconds": 1800, "wedge_hours": 24},
         "verifier": {"approval_label": APPROVAL_LABEL},
+        # a history without tests has no CI on the sandbox: no checks will appear after a push to wait for
+        "merge": {"checks_grace_seconds": 0} if test_command is None else {},
     }
 
 
