@@ -9,9 +9,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.plan import ChaosPlan
+from chaos.plan import KILL_TARGETS, ChaosPlan
 from chaos.procs import run_processes
 from chaos.session import Session
+from chaos.ticker import Kill, Ticker
 from orchestrator.github.errors import GitHubError
 from orchestrator.sandbox.faults import FaultConfig
 
@@ -25,9 +26,51 @@ CORRUPT_FILES = {
 }
 
 
+AIM_PATIENCE_S = 3.0  # a kill aimed at one job takes a working tick of any job after waiting this long
+KILL_GAP_S = 1.0  # kills that fell due together (while waiting for work) land at least this far apart
+POLL_S, POLL_KILL_S = 0.2, 0.05  # the chaos loop's step; while a kill is due it looks for work more often
+
+
+class PlannedKills:
+    """The plan's kills, each landing on a tick that holds work (chaos/aim.py). A kill falls due at its
+    planned time and waits for a working tick of the job it aims at — the first kill (the queue) as long
+    as it takes, the others `AIM_PATIENCE_S`, then a working tick of any job; a kill still waiting at
+    `aim_until` (or when the chaos phase ends) is dropped and reported as missed."""
+
+    def __init__(self, plan: ChaosPlan) -> None:
+        self.due = list(zip(plan.kill_times, plan.kill_jobs, strict=True))
+        self.aim_until = plan.timing.aim_until
+        self.missed: list[dict] = []
+        self.last_at = float("-inf")
+        self.landed = 0
+
+    def waiting(self, elapsed: float) -> bool:
+        return bool(self.due) and elapsed >= self.due[0][0]
+
+    def step(self, ticker: Ticker, rng: random.Random, elapsed: float) -> Kill | None:
+        if not self.waiting(elapsed) or elapsed - self.last_at < KILL_GAP_S:
+            return None
+        if elapsed > self.aim_until:
+            self.drop()
+            return None
+        planned, target = self.due[0]
+        patient = self.landed == 0 or elapsed - planned < AIM_PATIENCE_S
+        kill = ticker.kill_working(rng, round(elapsed, 1), (target,) if patient else KILL_TARGETS)
+        if kill is not None:
+            self.due.pop(0)
+            self.last_at = elapsed
+            self.landed += 1
+        return kill
+
+    def drop(self) -> None:
+        self.missed.extend({"planned_at_s": at, "job": job} for at, job in self.due)
+        self.due.clear()
+
+
 @dataclass
 class ChaosLog:
     phases: list[dict] = field(default_factory=list)
+    kills_missed: list[dict] = field(default_factory=list)
     disk: dict = field(default_factory=dict)
     corrupt_files: tuple[str, ...] = ()
     chaos_seconds: float = 0.0
@@ -40,7 +83,7 @@ def run_chaos(session: Session, plan: ChaosPlan) -> ChaosLog:
     (as far as the events say) or the plan's time is up. Faults are off when this returns."""
     record = ChaosLog(disk={"skipped": session.disk_skipped} if session.disk_skipped else {})
     rng = random.Random(plan.seed)
-    kills = list(zip(plan.kill_times, plan.kill_jobs, strict=True))
+    kills = PlannedKills(plan)
     timing = plan.timing
     phase = None
     filled_at: float | None = None
@@ -57,17 +100,9 @@ def run_chaos(session: Session, plan: ChaosPlan) -> ChaosLog:
                     {"at_s": round(elapsed, 1), "name": current.name, **_faults_json(current.faults)}
                 )
                 log.info("[%6.1fs] API faults: %s %s", elapsed, current.name, _faults_text(current.faults))
-            if kills and elapsed >= kills[0][0]:
-                _, target = kills.pop(0)
-                kill = session.ticker.kill_random(rng, round(elapsed, 1), target)
-                if kill is not None:
-                    log.info(
-                        "[%6.1fs] kill -9 %s tick (pid %s, running %.1f s)",
-                        elapsed,
-                        kill.job,
-                        kill.pid,
-                        kill.age_s,
-                    )
+            kill = kills.step(session.ticker, rng, elapsed)
+            if kill is not None:
+                log.info("[%6.1fs] kill -9 %s tick (pid %s): %s", elapsed, kill.job, kill.pid, kill.work)
             if not record.corrupt_files and elapsed >= timing.corrupt_at:
                 record.corrupt_files = drop_corrupt_files(session.runtime / "mailbox" / "inbox")
                 log.info(
@@ -79,8 +114,10 @@ def run_chaos(session: Session, plan: ChaosPlan) -> ChaosLog:
                 if settled_by_events(session):
                     log.info("[%6.1fs] every issue merged or escalated (events): chaos phase over", elapsed)
                     break
-            time.sleep(0.2)
+            time.sleep(POLL_KILL_S if kills.waiting(elapsed) else POLL_S)
     finally:
+        kills.drop()
+        record.kills_missed = kills.missed
         session.forge.set_faults(FaultConfig())
         session.disk.free()
         record.chaos_seconds = round(time.monotonic() - t0, 1)

@@ -45,7 +45,8 @@ class Timing:
     settle_seconds: float  # clean ticks at most this long
     tick_seconds: dict[str, float]  # job → seconds between tick starts
     kill_every: tuple[float, float]  # a kill -9 every uniform(a, b) seconds
-    kill_until: float  # no kill after this (a recovered task backs off 15–45 s before its retry)
+    kill_until: float  # no kill planned after this (a recovered task backs off 15–45 s before its retry)
+    aim_until: float  # a planned kill waits for a tick that holds work until this, then is dropped (missed)
     disk_full_at: float
     disk_full_seconds: float
     corrupt_at: float
@@ -74,6 +75,7 @@ QUICK = Timing(
     tick_seconds={"dispatcher": 1.5, "queue": 1.0, "pr_monitor": 1.5},
     kill_every=(3, 6),
     kill_until=14,
+    aim_until=26,
     disk_full_at=12,
     disk_full_seconds=4,
     corrupt_at=3,
@@ -84,6 +86,7 @@ FULL = Timing(
     tick_seconds={"dispatcher": 2.0, "queue": 1.5, "pr_monitor": 2.0},
     kill_every=(6, 15),
     kill_until=420,
+    aim_until=480,
     disk_full_at=200,
     disk_full_seconds=25,
     corrupt_at=20,

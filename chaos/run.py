@@ -62,6 +62,7 @@ def _scaled(timing: Any, seconds: float) -> Any:
         chaos_seconds=seconds,
         disk_full_at=timing.disk_full_at * factor,
         kill_until=timing.kill_until * factor,
+        aim_until=timing.aim_until * factor,
         corrupt_at=min(timing.corrupt_at, seconds / 4),
     )
 
@@ -129,6 +130,7 @@ def summarize(
         "fault_phases": record.phases,
         "kills": [asdict(k) for k in stats.kills],
         "kills_by_job": dict(Counter(k.job for k in stats.kills)),
+        "kills_missed": record.kills_missed,
         "ticks_started": dict(stats.started),
         "tick_outcomes": dict(stats.outcomes),
         "tick_crashes": dict(Counter(stats.crashes).most_common(20)),
@@ -143,6 +145,8 @@ def summarize(
 def report(invariants: list[Invariant], results: dict[str, Any]) -> None:
     log.info("")
     log.info("kills: %s   ticks: %s", results["kills_by_job"], results["ticks_started"])
+    if results["kills_missed"]:
+        log.info("kills that found no tick with work: %s", results["kills_missed"])
     log.info("tick outcomes: %s", results["tick_outcomes"])
     for crash, count in results["tick_crashes"].items():
         log.info("  %3d × %s", count, crash)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.aim import World
 from chaos.disk import DiskError, RuntimeDisk
 from chaos.plan import API_TIMEOUT_SECONDS, ChaosPlan
 from chaos.ticker import Ticker
@@ -48,6 +49,21 @@ class Session:
             close()
         self.disk.unmount(keep_copy=self.workdir / "runtime-final")
         self.forge.stop()
+
+
+class SandboxCounts:
+    """What chaos/aim.py asks of the forge, read from the sandbox's own database (no API request)."""
+
+    def __init__(self, forge: SandboxForge) -> None:
+        self.db = forge.db
+
+    def open_pull_count(self) -> int:
+        row = self.db.one("SELECT count(*) AS n FROM issues WHERE is_pull = 1 AND state = 'open'")
+        return int(row["n"]) if row else 0
+
+    def open_issue_numbers(self) -> set[int]:
+        rows = self.db.all("SELECT number FROM issues WHERE is_pull = 0 AND state = 'open'")
+        return {int(r["number"]) for r in rows}
 
 
 def chaos_agents(workdir: Path, seed: int, names: tuple[str, ...] = AGENTS) -> dict[str, Any]:
@@ -114,7 +130,8 @@ def open_session(workdir: Path, plan: ChaosPlan, disk_mb: int) -> Session:
     config_path = workdir / "config.yaml"
     env = {**os.environ, TOKEN_ENV: forge.token}
     ctx = build_context(load_config(str(config_path)), environ=env)
-    ticker = Ticker(config_path, env, workdir / "ticks.log", workdir)
+    world = World(SandboxCounts(forge), workdir / "runtime" / "mailbox")
+    ticker = Ticker(config_path, env, workdir / "ticks.log", workdir, world)
     return Session(
         workdir=workdir,
         forge=forge,

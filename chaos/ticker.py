@@ -1,5 +1,6 @@
 """Cron, sped up: each core-loop job started through `bin/cron-run` on its own schedule, whether or not its
-previous tick has finished (overlapping ticks meet the job lock), and `kill -9` of a random live tick."""
+previous tick has finished (overlapping ticks meet the job lock), and `kill -9` of a live tick that holds work
+(chaos/aim.py says which do)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaos.aim import World, work_of
 from chaos.procs import run_processes
 from orchestrator import process
 
@@ -29,6 +31,7 @@ class Kill:
     pid: int
     job: str
     age_s: float
+    work: str = ""  # what the tick was doing (chaos/aim.py)
 
 
 @dataclass
@@ -42,10 +45,14 @@ class TickStats:
 
 
 class Ticker:
-    """Starts ticks of `schedule`'s jobs until `stop()`; `kill_random()` kills one live tick with SIGKILL."""
+    """Starts ticks of `schedule`'s jobs until `stop()`; `kill_working()` kills one live tick that holds work
+    with SIGKILL."""
 
-    def __init__(self, config_path: Path, env: dict[str, str], log_path: Path, workdir: Path) -> None:
+    def __init__(
+        self, config_path: Path, env: dict[str, str], log_path: Path, workdir: Path, world: World
+    ) -> None:
         self.config_path = config_path
+        self.world = world
         self.env = {**env, "AGENT_OS_CONFIG": str(config_path)}
         self.log_path = log_path
         self.workdir = workdir
@@ -115,24 +122,29 @@ class Ticker:
         return result.returncode
 
     # --- kill -9 ----------------------------------------------------------------------------------------
-    def kill_random(self, rng: random.Random, at_s: float, prefer: str) -> Kill | None:
-        """SIGKILL one live tick of this run: of job `prefer` when one runs, and one that has run a while (it
-        holds its job's lock and is doing work rather than skipping). Children (agents, git, tests) are left
-        running, as after a real crash."""
-        ticks = [p for p in run_processes(self.workdir, self.config_path) if p.job is not None]
-        working = [p for p in ticks if p.age_s >= 1.0] or ticks
-        working = [p for p in working if p.job == prefer] or working
+    def kill_working(self, rng: random.Random, at_s: float, jobs: tuple[str, ...]) -> Kill | None:
+        """SIGKILL one live tick of `jobs` that holds work right now (a task in a worker slot, a pr_monitor
+        with open PRs, a dispatcher with issues to claim: chaos/aim.py); None when no such tick runs. Only
+        the job process dies: its agents, git and test processes are left running, as after a real crash."""
+        processes = run_processes(self.workdir, self.config_path, self.world.mailbox.parent / "locks")
+        working = [
+            (tick, work)
+            for tick in processes
+            if tick.job in jobs and (work := work_of(tick, processes, self.world)) is not None
+        ]
         if not working:
             return None
-        victim = rng.choice(working)
+        victim, work = rng.choice(working)
         try:
             os.kill(victim.pid, signal.SIGKILL)
         except ProcessLookupError:
             return None
-        kill = Kill(at_s, victim.pid, victim.job or "?", round(victim.age_s, 1))
+        kill = Kill(at_s, victim.pid, victim.job or "?", round(victim.age_s, 1), work)
         with self._lock:
             self.stats.kills.append(kill)
-        self._log(f"{time.time():.3f} kill -9 pid={victim.pid} job={victim.job} age={victim.age_s:.1f}s")
+        self._log(
+            f"{time.time():.3f} kill -9 pid={victim.pid} job={victim.job} age={victim.age_s:.1f}s: {work}"
+        )
         return kill
 
     def _log(self, line: str) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.metrics import events_dir, events_path, exclusive_lock, month_files, month_of
+from orchestrator.store import is_disk_full
 
 if TYPE_CHECKING:
     from orchestrator.config import RetentionConfig
@@ -107,7 +108,10 @@ def run(ctx: JobContext, now: datetime | None = None) -> HousekeepingReport:
         try:
             step()
         except Exception as exc:  # a failing step is reported; the others still run
-            log.exception("housekeeping step %s failed", name)
+            if is_disk_full(exc):  # a condition, said in one line (the next run retries the step)
+                log.error("housekeeping step %s failed: %s", name, exc)
+            else:
+                log.exception("housekeeping step %s failed", name)
             report.errors.append(f"{name}: {exc}")
     return report
 

@@ -68,6 +68,25 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(parts)
 
 
+class JobLogFile(logging.handlers.RotatingFileHandler):
+    """The job's log file. A record it cannot write for an OS reason (a full disk, a removed directory) costs
+    one line on stderr for the whole process, not a traceback per record: stderr (the other handler) still
+    carries every record. Any other error (a record that cannot be formatted) is reported as usual."""
+
+    unwritable: str | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        if self.unwritable is None:
+            self.unwritable = str(error)
+            sys.stderr.write(
+                f"log file {self.baseFilename} not written ({error}): records go to stderr only\n"
+            )
+
+
 def setup_logging(
     job: str,
     logs_dir: Path,
@@ -86,9 +105,7 @@ def setup_logging(
     logs_dir.mkdir(parents=True, exist_ok=True)
     path = logs_dir / f"{job}.log"
     formatter = KeyValueFormatter(job)
-    file_handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
-    )
+    file_handler = JobLogFile(path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
     stream_handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -11,6 +11,7 @@ update. The lock is released when its descriptor closes, so a killed process nev
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -23,6 +24,25 @@ from types import TracebackType
 from typing import Any
 
 DEFAULT_LOCK_TIMEOUT_S = 10.0
+
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_SQLITE_DISK_FULL = "database or disk is full"  # sqlite3's SQLITE_FULL, which carries no errno
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from or while handling, is the disk being full
+    (ENOSPC/EDQUOT, or SQLite's SQLITE_FULL): a condition to report in one line, not a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS:
+            return True
+        if _SQLITE_DISK_FULL in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class StoreError(Exception):

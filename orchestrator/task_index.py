@@ -287,7 +287,9 @@ class TaskIndex:
 
         try:
             return _connect(self.path)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # locked, disk full, I/O: the file is not at fault
+            raise TaskIndexError(f"cannot open the task index {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:  # not a database, malformed: set it aside and rebuild
             aside = self.path.with_name(f"{self.path.name}.corrupt")
             log.error("task index %s is unreadable (%s): moved to %s, rebuilding", self.path, exc, aside)
             for suffix in ("", "-wal", "-shm"):

@@ -119,6 +119,17 @@ class EtagCache:
         return len(self._entry_files())
 
     # --- persistence -------------------------------------------------------------------------------------
+    def persist(self) -> bool:
+        """`save()` for callers in the middle of a job: the cache only saves rate limit, so one that cannot
+        be written (a full disk) is a warning, never the end of the job. The unwritten entries stay pending
+        for the next save. Returns whether it was written."""
+        try:
+            self.save()
+        except OSError as exc:
+            logger.warning("ETag cache not saved (requests will count until it is): %s", exc)
+            return False
+        return True
+
     def save(self) -> None:
         """Write the entries this process changed, move forward the last use of old hits, and evict when
         entries were added. A no-op (no write at all) on an idle tick."""

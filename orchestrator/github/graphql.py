@@ -260,7 +260,7 @@ class Boards:
         record = {"updated_at": updated_at, "field": field, "settled": settled, "items": rows}
         self.cache.store_record(f"board {project_id}", record)
         self._store_summary(project_id, record)
-        self.cache.save()
+        self.cache.persist()  # a full disk: a warning, not the end of the tick
 
     def _store_summary(self, project_id: str, snapshot: dict[str, Any]) -> None:
         """Items per status and repository (casefolded), stored beside the snapshot it was counted from."""
@@ -281,7 +281,7 @@ class Boards:
         if self.cache is not None:
             self.cache.remove_record(f"board {project_id}")
             self.cache.remove_record(f"board-summary {project_id}")
-            self.cache.save()
+            self.cache.persist()  # a full disk: a warning, not the end of the tick
 
 
 class _Filter:

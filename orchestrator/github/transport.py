@@ -155,12 +155,8 @@ class Transport:
     def save_cache(self) -> None:
         """Persist the ETag cache. It only saves rate limit, so a cache that cannot be written (a full disk)
         is a warning — the next run re-reads what it needs — never the end of the job."""
-        if self.cache is None:
-            return
-        try:
-            self.cache.save()
-        except OSError as exc:
-            logger.warning("ETag cache not saved (requests will count until it is): %s", exc)
+        if self.cache is not None:
+            self.cache.persist()
 
     def url(self, path: str, params: Mapping[str, str | int] | None = None) -> str:
         url = path if path.startswith(("http://", "https://")) else self.api_url + path

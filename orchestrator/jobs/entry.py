@@ -23,7 +23,7 @@ from orchestrator.github.errors import GitHubError
 from orchestrator.job_context import build_context as build_context
 from orchestrator.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 from orchestrator.runtime import JobContext, RuntimePaths
-from orchestrator.store import FileLock, LockTimeout
+from orchestrator.store import FileLock, LockTimeout, is_disk_full
 
 log = logging.getLogger("agentos")
 
@@ -208,9 +208,24 @@ def _run_locked(
     except GitHubError as exc:
         log.error("job failed job=%s error=%s", name, exc)
         outcome = JobOutcome(EXIT_ERROR, f"{name} failed: {exc}")
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise  # anything else is a bug: its traceback is the report
+        outcome = _disk_full(paths, name, exc)
     finally:
         _bookkeeping(ctx, name, started, outcome)
     return outcome
+
+
+def _disk_full(paths: RuntimePaths, name: str, exc: Exception) -> JobOutcome:
+    """A write the job cannot do without failed for lack of space: the tick stops where it is — as after a
+    crash, what it held is recovered by a later tick — with one line that says what to free."""
+    message = (
+        f"{name} stopped: no space left on the device of {paths.root} ({exc}); "
+        "free space there — later ticks recover what this one held"
+    )
+    log.error("job stopped: disk full job=%s runtime=%s error=%s", name, paths.root, exc)
+    return JobOutcome(EXIT_ERROR, message)
 
 
 def _close_forge(ctx: JobContext) -> None:

@@ -42,7 +42,12 @@ def test_quick_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     assert counts["duplicate PRs"] == counts["lost tasks"] == 0
     assert counts["orphan worktrees"] == counts["orphan processes"] == 0
     assert counts["corrupt task files quarantined"] == 2
+    # every kill lands on a tick that holds work (chaos/aim.py); the first one on a queue running a task
     assert results["kills"], "at least one cron tick was killed with SIGKILL"
+    assert all(k["work"] for k in results["kills"]), results["kills"]
+    assert any(k["job"] == "queue" and "running a task" in k["work"] for k in results["kills"]), results[
+        "kills"
+    ]
     assert any(
         p["error_rate"] or p["rate_limit_rate"] or p["secondary_limit_rate"] for p in results["fault_phases"]
     )
