@@ -79,6 +79,7 @@ def test_a_batch_lands_by_fast_forward_and_a_bad_pr_is_found_by_bisection(sandbo
 
     # the base only ever pointed at commits that were tested green as candidates
     for tip in dict.fromkeys(tips[:-1]):
+        assert tip is not None
         if tip != s.seeded.head_sha:
             assert ctx.forge.checks(REPO, tip).state is CheckState.SUCCESS, tip
     candidate_runs = [p for p in all_pulls(sandbox) if p["head"]["ref"].startswith(PREFIX)]
