@@ -52,7 +52,9 @@ def local_task_for(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Task |
     restored if archived)."""
     identity = identity_of(pr)
     if identity is not None and ctx.mailbox.locate(identity.task_id) is not None:
-        return ctx.mailbox.get(identity.task_id)[1]
+        task = ctx.mailbox.get(identity.task_id)[1]
+        if task.repo == repo.full_name and task.branch == pr.head_ref:
+            return task
     return ctx.mailbox.task_for_branch(repo.full_name, pr.head_ref)
 
 
