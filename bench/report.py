@@ -68,6 +68,7 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _busy_targets,
         _isolation_targets,
         _replay_targets,
+        _queue_targets,
     ]
     found: list[Target] = []
     for check in checks:
@@ -122,6 +123,32 @@ def _isolation_targets(s: dict[str, Any]) -> list[Target]:
             "j. sandbox cost per agent start (bwrap − none)", i["agent_start_overhead_ms"], 50, "ms"
         ),
         Target.at_most("j. sandbox cost per test step (bwrap − none)", i["test_step_overhead_ms"], 50, "ms"),
+    ]
+
+
+def _queue_targets(s: dict[str, Any]) -> list[Target]:
+    q = s["merge_queue"]
+    b = q["batching"]
+    n, ci = q["prs"], q["ci_minutes"]
+    minutes_limit = 6 * ci  # 30 simulated minutes with a 5-minute CI
+    return [
+        Target.at_most(
+            f"m. simulated minutes for {n} PRs through the merge queue ({ci}-min CI)",
+            b["simulated_minutes"],
+            minutes_limit,
+            "min",
+        ),
+        Target.at_most(f"m. CI runs for {n} PRs (their own + candidates)", b["ci_runs"], 2 * n, "runs"),
+        Target.at_most("m. good PRs not merged", (n - 1) - b["merged"], 0, "PRs"),
+        Target.at_most(
+            "m. planted bad PR not isolated",
+            int(b["bad_pr_merged"] or not b["bad_pr_got_fix_follow_up"]),
+            0,
+            "",
+        ),
+        Target.at_most(
+            "m. base tips that were not a green candidate", b["base_tips_not_green"], 0, "commits"
+        ),
     ]
 
 

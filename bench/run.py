@@ -45,6 +45,8 @@ class Sizes:
     isolation_files: int = 2000  # (j) the repo the sandbox cost is measured on
     isolation_repeats: int = 15
     replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
+    queue_prs: int = 20  # (m) PRs through the merge queue
+    queue_ci_minutes: int = 5
 
 
 FULL = Sizes(
@@ -68,6 +70,8 @@ QUICK = Sizes(
     isolation_files=50,
     isolation_repeats=3,
     replay_count=1,
+    queue_prs=8,
+    queue_ci_minutes=2,
 )
 
 
@@ -113,6 +117,12 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
 
         return multi_host.run(workdir / "h", sizes.host_issues)
 
+    def merge_queue() -> dict[str, Any]:
+        from bench import merge_queue as queue_bench
+
+        bad = max(1, (sizes.queue_prs * 2) // 3)
+        return queue_bench.run(workdir / "m", sizes.queue_prs, sizes.queue_ci_minutes, bad)
+
     def busy() -> dict[str, Any]:
         from bench import busy_queue
 
@@ -148,6 +158,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "i": busy,
         "j": isolation,
         "r": replayed,
+        "m": merge_queue,
         "s": soak,
     }
 
@@ -163,6 +174,7 @@ KEYS = {
     "i": "busy_queue",
     "j": "isolation_cost",
     "r": "replay",
+    "m": "merge_queue",
     "s": "soak",
 }
 OPT_IN = {"s"}  # the year-long soak (~30 min): `make soak`, or `--only s`

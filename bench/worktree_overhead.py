@@ -60,7 +60,9 @@ def _variant(forge: SandboxForge, workdir: Path, source: Path, tasks: int, fresh
     push_source(source, seeded.clone_url, forge.git_env())
     seed_s = time.perf_counter() - started
     entry = repo_entry(seeded, "large", "project", auto_merge_without_checks=True)
-    ctx = open_context(forge, config_data(forge, workdir / "runtime", [entry], workers=1), workdir)
+    data = config_data(forge, workdir / "runtime", [entry], workers=1)
+    data["merge"] = {"checks_grace_seconds": 0}  # no CI at all: no checks to wait for after a push
+    ctx = open_context(forge, data, workdir)
     repo = ctx.config.repos[0]
     started = time.perf_counter()
     pool = pool_for(ctx, repo)  # the one-time clone of the repo (no checkout)

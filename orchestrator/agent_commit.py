@@ -9,7 +9,8 @@
    or the agent's own rebase/merge, read from its HEAD as a hint and checked against the trusted clone), `B`:
    the work is squashed onto the base, and the push replaces `H` with `--force-with-lease=H` (never over
    anyone else's push). Integrating the base must not undo its changes (`publish_guard`).
-3. `refusals` and `publish`: the publishing guard, then commit + push from the trusted clone. A refused or
+3. `refusals` and `publish`: the publishing guard (secrets, blocked paths, conflict markers; whitespace
+   errors are left to the verifier, where a human's approval clears them), then commit + push from the trusted clone. A refused or
    rejected push raises (`PublishRefused`, `PushRejected`); the commit stays in the trusted clone
    (`refs/agentos/unpushed/<task>`), so nothing is lost.
 """
@@ -235,13 +236,18 @@ def _changed(start: StartPoint, parent: str, treeish: str, settings: GitSettings
 def refusals(
     built: Built, message: str, contains_known: Callable[[str], bool], settings: GitSettings
 ) -> tuple[list[str], list[str]]:
-    """(secret problems, other problems) that keep this work off the forge."""
+    """(secret problems, other problems) that keep this work off the forge.
+
+    Of `git diff --check`'s problems only leftover conflict markers are refused here: whitespace errors are
+    the verifier's (a finding on the PR that the approval label clears — a Markdown line break is two
+    trailing spaces), never a push no one can approve."""
     secrets = message_problems(message, contains_known)
     other: list[str] = []
     if built.snapshot is not None:
         other.extend(built.snapshot.refused)
     if built.tree is not None and built.new_commit_needed:
-        other.extend(str(p) for p in diff_problems(built.start.trusted, built.parent, built.tree, settings))
+        problems = diff_problems(built.start.trusted, built.parent, built.tree, settings)
+        other.extend(str(p) for p in problems if p.is_conflict_marker)
         if built.parent != built.start.head and built.snapshot is not None:
             old_base = git.merge_base(built.start.trusted, built.start.head, built.parent, settings)
             if old_base:

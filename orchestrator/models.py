@@ -72,6 +72,18 @@ class PullRequest:
     node_id: str = ""
     draft: bool = False
     updated_at: datetime | None = None
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequiredChecks:
+    """The checks the base branch requires, as far as the token may read them: branch protection and rulesets.
+
+    `unreadable` names each source the API would not show (403/404): "cannot tell", which is not "none"."""
+
+    names: tuple[str, ...] = ()
+    unreadable: tuple[str, ...] = ()
+    strict: bool = False  # GitHub refuses to merge a head that does not contain the branch's tip
 
 
 @dataclass(frozen=True)

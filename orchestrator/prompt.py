@@ -24,7 +24,16 @@ from orchestrator.untrusted_text import neutralize_references as neutralize_refe
 from orchestrator.untrusted_text import sanitize_untrusted as sanitize_untrusted
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-COMMENT_KINDS = ("picked_up", "pr_opened", "needs_info", "merged", "escalated", "wedged", "waiting")
+COMMENT_KINDS = (
+    "picked_up",
+    "pr_opened",
+    "needs_info",
+    "merged",
+    "escalated",
+    "wedged",
+    "needs_approval",
+    "waiting",
+)
 DEFAULT_README_MAX_BYTES = 16 * 1024
 DEFAULT_FIELD_MAX_BYTES = 64 * 1024
 

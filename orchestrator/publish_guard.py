@@ -14,7 +14,8 @@ yet (`rev-list --objects <sha> --not --remotes=origin` in the trusted clone) and
 
 For an agent's commit, before it exists: `message_problems` (the message we built from the agent's summary
 must hold no secret shape and nothing the redactor would hide), `diff_problems` (conflict markers and
-whitespace errors, `git diff --check` semantics via `policy.diff_check`), `reverted_base_changes` (a commit
+whitespace errors, `git diff --check` semantics via `policy.diff_check`; the agent's commit is refused for
+conflict markers only, whitespace errors are the verifier's), `reverted_base_changes` (a commit
 that integrates a newer base must not silently undo the base's own changes).
 """
 

@@ -102,7 +102,7 @@ def attempt(
     """Run `agent` on `task` in `worktree` (already on the task branch) and push what it produced.
 
     The worktree is data: the commit is built in the trusted clone from its files (`agent_commit`), guarded
-    (secrets, blocked paths, conflict markers, whitespace errors) and pushed with a lease on the head the
+    (secrets, blocked paths, conflict markers) and pushed with a lease on the head the
     worktree started from. A refusal or a rejected push is an outcome with its reason, never a crash."""
     settings = git_settings(ctx, repo)
     start = agent_commit.prepare(worktree, task.id, task.branch, repo.base_branch, task.kind, settings)

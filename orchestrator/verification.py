@@ -1,8 +1,11 @@
 """Running the work verifier on a PR head: fetch the diff, apply the deterministic checks, optionally ask an LLM
-judge, and cache the verdict per head SHA in pr_monitor's state. Any error fails closed (no merge)."""
+judge. pr_monitor caches the verdict under `verdict_key` — a digest of every input of the verdict (the verifier's
+version and rules, the judge, the head SHA) — so an entry made for other inputs is never reused. Labels are not
+an input: approval is applied by the merge policy on every tick. Any error fails closed (no merge)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -31,13 +34,20 @@ def rules_for(ctx: JobContext, repo: RepoConfig) -> VerifierRules:
         max_changed_lines=v.max_changed_lines,
         max_changed_files=v.max_changed_files,
         approval_label=v.approval_label,
+        secret_allowlist=tuple(repo.secret_allowlist),
     )
+
+
+def verdict_key(ctx: JobContext, repo: RepoConfig, head_sha: str) -> str:
+    """What a cached verdict must match to be reused: verifier version + rules, the LLM judge, the head."""
+    judge = ctx.config.llm.agent if ctx.config.llm.judge_prs else None
+    parts = [rules_for(ctx, repo).fingerprint(), str(judge), repo.full_name, head_sha]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def run_verifier(ctx: JobContext, repo: RepoConfig, pr: PullRequest) -> Verdict:
     diff = ctx.forge.pull_diff(repo.full_name, pr.number)
-    labels = ctx.forge.get_issue(repo.full_name, pr.number).labels
-    verdict = verify(diff, labels, rules_for(ctx, repo))
+    verdict = verify(diff, rules_for(ctx, repo))
     if verdict.ok and ctx.config.llm.judge_prs and ctx.config.llm.agent:
         verdict = _judge(ctx, pr, diff)
     return verdict
@@ -79,8 +89,10 @@ def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
 
 
 def verdict_from_json(data: Any) -> Verdict | None:
+    """A cached verdict, or None when it is not a well-formed one (then the head is verified again)."""
     if not isinstance(data, dict):
         return None
-    return Verdict(
-        tuple(data.get("fixable", ())), tuple(data.get("needs_human", ())), tuple(data.get("blocked", ()))
-    )
+    parts = [data.get(name, []) for name in ("fixable", "needs_human", "blocked")]
+    if not all(isinstance(p, list) and all(isinstance(x, str) for x in p) for p in parts):
+        return None
+    return Verdict(tuple(parts[0]), tuple(parts[1]), tuple(parts[2]))

@@ -229,7 +229,7 @@ BAD_CONFIGS = [
         {"repos[0].zzz": 1},
         "repos[0].zzz: unknown key (known keys: owner, name, key, enabled, clone_url, base_branch, "
         "test_command, test_timeout_seconds, board, labels, trusted_authors, protected_paths, "
-        "auto_merge_without_checks, secret_allowlist)",
+        "auto_merge_without_checks, required_checks, secret_allowlist)",
     ),
     (
         {"agents.claude.kind": "claud"},

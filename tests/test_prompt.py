@@ -204,7 +204,7 @@ def test_pr_body_closes_issue_and_reports_our_test_run() -> None:
     assert "```\n3 passed\n```" in body
     assert "### Decisions\n\nUsed a generator." in body and "### Risks" not in body
     assert "| claude | 2 | 2 min 15 s | $0.43 |" in body
-    assert "<!-- agent-os task=acme__widgets__12__g1 -->" in body
+    assert "<!-- agent-os:task repo=acme/widgets issue=12 gen=1 id=acme__widgets__12__g1 -->" in body
 
 
 def test_pr_body_without_result_or_tests() -> None:
@@ -257,6 +257,10 @@ COMMENT_CASES: dict[str, tuple[dict[str, object], list[str]]] = {
         ["Reason: chain exhausted, see `@bob`", "Agents tried: claude, codex (3 attempts)."],
     ),
     "wedged": ({"pr": PR, "reason": "CI red for 7 h"}, ["Reason: CI red for 7 h", "branch `agent/12-spin`"]),
+    "needs_approval": (
+        {"pr": PR, "findings": "- a.py is a protected path", "label": "agent-os:approved", "key": "0123abcd"},
+        ["- a.py is a protected path", "add the label `agent-os:approved`", "key=0123abcd pr=31"],
+    ),
     "waiting": (
         {"issue": ISSUE, "waits_for": ["#3", "acme/lib#4"]},
         ["It says it depends on #3, acme/lib#4, still open.", "once\nthose are closed"],

@@ -249,6 +249,13 @@ REPO = Section(
             "auto_merge_without_checks", Boolean(), "merge PRs of a repo with no CI at all (a risk)", False
         ),
         Field(
+            "required_checks",
+            ListOf(Text(r".+", "a check name"), what="list of check names"),
+            "checks that must exist on a PR head and pass before it merges, in addition to the base branch's "
+            "protection and rulesets",
+            [],
+        ),
+        Field(
             "secret_allowlist",
             NestedList(SECRET_ALLOWANCE),
             "findings of the secret guard the operator declared false positives (path + fingerprint); "
@@ -368,6 +375,9 @@ LIMITS = Section(
         ),
         Field("max_ci_fix_attempts", Integer(0), "'fix CI' follow-ups per PR before escalating", 2),
         Field(
+            "max_conflict_attempts", Integer(0), "'resolve conflict' follow-ups per PR before escalating", 2
+        ),
+        Field(
             "wedge_hours",
             Number(above=0),
             "a PR with the same blocker this long is closed and re-dispatched",
@@ -392,6 +402,26 @@ MERGE = Section(
     (
         Field("method", OneOf("squash", "merge", "rebase"), "how PRs are merged", "squash"),
         Field("delete_branch", Boolean(), "delete the task branch after the merge", True),
+        Field(
+            "checks_grace_seconds",
+            Number(at_least=0),
+            "with no required checks known (protection unreadable, none configured), wait this long after "
+            "a push for checks to appear before merging",
+            120,
+        ),
+        Field(
+            "batch_size",
+            Integer(1),
+            "PRs the merge queue tests together as one candidate (1 = rebase and merge one PR at a time; more = "
+            "candidates of merge commits, the base fast-forwarded to a green one)",
+            1,
+        ),
+        Field(
+            "batch_wait_seconds",
+            Number(at_least=0),
+            "how long the merge queue waits for a fuller batch before testing fewer PRs",
+            60,
+        ),
     ),
     MergeConfig,
 )

@@ -91,6 +91,7 @@ class RepoConfig:
     trusted_authors: tuple[str, ...]
     protected_paths: tuple[str, ...]
     auto_merge_without_checks: bool
+    required_checks: tuple[str, ...] = ()
     secret_allowlist: tuple[AllowedSecret, ...] = ()
 
     @property
@@ -159,6 +160,7 @@ class Limits:
     max_attempts: int
     max_generations: int
     max_ci_fix_attempts: int
+    max_conflict_attempts: int
     wedge_hours: float
     lease_seconds: int
     issue_body_max_bytes: int
@@ -184,6 +186,9 @@ class RetentionConfig:
 class MergeConfig:
     method: MergeMethod
     delete_branch: bool
+    checks_grace_seconds: float = 120.0
+    batch_size: int = 1
+    batch_wait_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

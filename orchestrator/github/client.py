@@ -25,7 +25,16 @@ from orchestrator.github.etag_cache import EtagCache
 from orchestrator.github.graphql import Boards, GraphQL
 from orchestrator.github.protocol import RequestStats
 from orchestrator.github.transport import RetryMode, Transport
-from orchestrator.models import Board, BoardItem, ChecksSummary, CheckState, Comment, Issue, PullRequest
+from orchestrator.models import (
+    Board,
+    BoardItem,
+    ChecksSummary,
+    CheckState,
+    Comment,
+    Issue,
+    PullRequest,
+    RequiredChecks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -285,6 +294,27 @@ class GitHubClient:
         # 422 "Reference does not exist" and 404 both mean the branch is already gone.
         self._http.request("DELETE", path, expected=frozenset({204, 404, 422}))
 
+    def update_branch(self, repo: str, branch: str, sha: str, *, force: bool = False) -> bool:
+        """Move a branch (PATCH git/refs): without `force` only a fast-forward, which makes it a compare-and-set
+        on the branch (GitHub answers 422 when `sha` does not contain the current tip). False on that 422."""
+        path = _repo_path(repo, f"git/refs/{quote('heads/' + branch, safe='')}")
+        body = {"sha": sha, "force": force}
+        response = self._http.request("PATCH", path, body=body, expected=frozenset({200, 422}))
+        return response.status == 200
+
+    def merge_into(self, repo: str, base: str, head: str, message: str) -> str | None:
+        """Merge commit `head` into branch `base` (POST merges); the new commit, None when `base` already
+        contains it. MergeConflict (409) when they conflict."""
+        payload = {"base": base, "head": head, "commit_message": _redact(message)}
+        response = self._http.request(
+            "POST", _repo_path(repo, "merges"), body=payload, expected=frozenset({201, 204, 409})
+        )
+        if response.status == 409:
+            raise MergeConflict(f"{head[:12]} conflicts with {base} of {repo}", 409)
+        if response.status == 204:
+            return None
+        return parse.Fields(response.json(), f"merge into {base} of {repo}").text("sha")
+
     # --- pull requests ------------------------------------------------------------------------------------
     def create_pull(
         self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False
@@ -396,6 +426,35 @@ class GitHubClient:
         )
         runs += [parse.commit_status(item, status_where) for item in combined.array("statuses")]
         return ChecksSummary(sha=sha, state=_verdict(runs), runs=tuple(runs))
+
+    def required_checks(self, repo: str, branch: str) -> RequiredChecks:
+        """The status checks `branch` requires: branch protection (GET …/protection/required_status_checks) and
+        rulesets (GET rules/branches/{branch}). Both conditional; 403/404 means the token cannot tell."""
+        names: list[str] = []
+        unreadable: list[str] = []
+        strict = False
+        ref = quote(branch, safe="/")
+        path = _repo_path(repo, f"branches/{ref}/protection/required_status_checks")
+        response = self._http.request("GET", path, conditional=True, expected=frozenset({200, 403, 404}))
+        if response.status == 200:
+            policy = parse.Fields(response.json(), f"required status checks of {repo}:{branch}")
+            names += [parse.Fields(c, policy.where).text("context") for c in policy.array("checks")]
+            names += [c for c in policy.data.get("contexts") or () if isinstance(c, str)]
+            strict = policy.data.get("strict") is True
+        else:
+            unreadable.append(f"branch protection ({response.status} {_message(response.text)})")
+        path = _repo_path(repo, f"rules/branches/{ref}")
+        response = self._http.request(
+            "GET", path, params={"per_page": 100}, conditional=True, expected=frozenset({200, 403, 404})
+        )
+        self._http.save_cache()
+        if response.status == 200:
+            found, strict_rule = parse.required_checks_of_rules(response.json(), f"rules of {repo}:{branch}")
+            names += found
+            strict = strict or strict_rule
+        else:
+            unreadable.append(f"rulesets ({response.status} {_message(response.text)})")
+        return RequiredChecks(tuple(dict.fromkeys(names)), tuple(unreadable), strict)
 
     # --- Projects v2 --------------------------------------------------------------------------------------
     def get_board(self, owner: str, number: int, status_field: str = "Status") -> Board:

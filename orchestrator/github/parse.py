@@ -143,6 +143,7 @@ def pull_request(repo: str, data: Any) -> PullRequest:
         node_id=f.opt_text("node_id"),
         draft=f.flag("draft", default=False),
         updated_at=f.timestamp("updated_at") if f.data.get("updated_at") is not None else None,
+        labels=tuple(label_name(label, f.where) for label in f.data.get("labels") or ()),
     )
 
 
@@ -174,3 +175,21 @@ def commit_status(data: Any, where: str) -> CheckRun:
         summary=f.opt_text("description"),
         details_url=f.opt_text("target_url"),
     )
+
+
+def required_checks_of_rules(data: Any, where: str) -> tuple[list[str], bool]:
+    """The contexts of every `required_status_checks` rule in GET rules/branches/{branch}, and whether any of
+    them requires heads to be up to date (`strict_required_status_checks_policy`)."""
+    if not isinstance(data, list):
+        raise GitHubError(f"malformed response from {where}: expected a list")
+    names = []
+    strict = False
+    for item in data:
+        rule = Fields(item, where)
+        if rule.data.get("type") != "required_status_checks":
+            continue
+        parameters = rule.obj("parameters")
+        strict = strict or parameters.data.get("strict_required_status_checks_policy") is True
+        for check in parameters.array("required_status_checks"):
+            names.append(Fields(check, where).text("context"))
+    return names, strict

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from orchestrator.models import Board, BoardItem, ChecksSummary, Comment, Issue, PullRequest
+from orchestrator.models import Board, BoardItem, ChecksSummary, Comment, Issue, PullRequest, RequiredChecks
 
 
 @dataclass
@@ -96,6 +96,14 @@ class Forge(Protocol):
         """A branch that is already gone is not an error."""
         ...
 
+    def update_branch(self, repo: str, branch: str, sha: str, *, force: bool = False) -> bool:
+        """Move a branch; without `force` only a fast-forward (a compare-and-set). False when GitHub refuses."""
+        ...
+
+    def merge_into(self, repo: str, base: str, head: str, message: str) -> str | None:
+        """Merge commit `head` into branch `base`; the new commit, None if already contained. MergeConflict."""
+        ...
+
     # --- pull requests ------------------------------------------------------------------------------------
     def create_pull(
         self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False
@@ -145,6 +153,11 @@ class Forge(Protocol):
     # --- checks -------------------------------------------------------------------------------------------
     def checks(self, repo: str, sha: str) -> ChecksSummary:
         """Check runs and the combined commit status of `sha`, folded into one verdict."""
+        ...
+
+    def required_checks(self, repo: str, branch: str) -> RequiredChecks:
+        """The checks `branch` requires (branch protection + rulesets); sources the token cannot read are
+        named in `unreadable` (cannot tell), never taken as "none required"."""
         ...
 
     # --- Projects v2 --------------------------------------------------------------------------------------

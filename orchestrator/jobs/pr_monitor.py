@@ -1,40 +1,34 @@
-"""pr_monitor job: gate, rebase and merge agent PRs, one merge at a time per base branch (zuul-style).
+"""pr_monitor job: gate, rebase and merge agent PRs — one merge line per base branch (zuul-style), safe to run
+on every host.
 
-Per open `agent/*` PR: gather a `PRSnapshot` (PR, checks on its head, base tip, whether the head contains it,
-per-PR counters from state) → `policy.merge.decide` → act. After a merge, the other PRs on that base are behind
-and are rebased onto the new tip and re-tested before they may merge: nothing lands untested.
+Per repo: read the shared facts (base tips, required checks, claims, this host's tasks) and a `PRSnapshot` per
+open `agent/*` PR (`pr_snapshot`) → `policy.merge.plan` (verifying heads it asks for, then planning again) →
+act (`pr_actions`). Only the PR at the head of a base's merge line is rebased or merged; merges and follow-ups
+are claimed through refs so that several hosts never do the same one twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from orchestrator import git, metrics
+from orchestrator import git, merge_queue_pass, metrics, pr_actions, queue_candidates, ref_claims
 from orchestrator.decision_hooks import note_open_prs, note_pr
 from orchestrator.escalation import NotifyFn, escalate
-from orchestrator.github.errors import GitHubError, HeadChanged, MergeConflict
-from orchestrator.models import PullRequest, Task
+from orchestrator.github.errors import GitHubError
+from orchestrator.models import PullRequest
 from orchestrator.policy import merge as policy
-from orchestrator.pr_actions import (
-    close_wedged,
-    finish_merged,
-    follow_up_task,
-    local_task_for,
-    rebase_branch,
-)
+from orchestrator.pr_records import PRRecords
+from orchestrator.pr_snapshot import RepoFacts, local_tasks, snapshot
+from orchestrator.publish_guard import PublishRefused
 from orchestrator.runtime import JobContext
-from orchestrator.store import read_json, update_json
 from orchestrator.switches import Switches, is_allowed
-from orchestrator.verification import VerifierError, run_verifier, verdict_from_json, verdict_to_json
+from orchestrator.verification import VerifierError, run_verifier, verdict_key
 from orchestrator.worktrees import pool_for
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
-
-STATE_FILE = "pr_monitor.json"
 
 
 @dataclass
@@ -46,6 +40,18 @@ class MonitorReport:
     escalated: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RepoPass:
+    """One repo's tick: the context, its shared facts, pr_monitor's records and the report."""
+
+    ctx: JobContext
+    repo: RepoConfig
+    facts: RepoFacts
+    records: PRRecords
+    report: MonitorReport
+    notify: NotifyFn | None
 
 
 def run(ctx: JobContext, notify: NotifyFn | None = None) -> MonitorReport:
@@ -66,217 +72,238 @@ def run(ctx: JobContext, notify: NotifyFn | None = None) -> MonitorReport:
 def _monitor_repo(
     ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None, review_only: bool
 ) -> None:
-    prs = [p for p in ctx.forge.list_pulls(repo.full_name) if p.head_ref.startswith("agent/")]
+    listed = sorted(ctx.forge.list_pulls(repo.full_name), key=lambda p: p.number)
+    prs = [p for p in listed if p.head_ref.startswith("agent/")]
+    candidates = [p for p in listed if p.head_ref.startswith(queue_candidates.PREFIX)]
     note_open_prs(ctx, repo.full_name, [p.number for p in prs])  # views: `status` lists PRs waiting
-    if not prs:
+    records = PRRecords(ctx.paths.state, repo.full_name)
+    if not prs and not candidates:  # the idle path: leftover claims are swept when PRs are open again
+        records.save(())
         return
+    batching = ctx.config.merge.batch_size > 1
+    claims = ref_claims.read_claims(ctx.forge, repo.full_name, blame=batching)
+    facts = RepoFacts(claims, local_tasks(ctx, repo.full_name))
+    try:
+        _gate(RepoPass(ctx, repo, facts, records, report, notify), prs, candidates, review_only)
+    finally:
+        records.save([p.number for p in (*prs, *candidates)])
+
+
+def _gate(
+    run_: RepoPass, listed: list[PullRequest], candidates: list[PullRequest], review_only: bool
+) -> None:
+    ctx, repo = run_.ctx, run_.repo
     pool = pool_for(ctx, repo)
     pool.fetch()
-    merged_into: set[str] = set()  # base branches that took a merge this tick
-    for listed in sorted(prs, key=lambda p: p.number):
-        key = f"{repo.full_name}#{listed.number}"
-        record = _record(ctx, key)
-        if record.get("escalated"):
-            continue
-        pr = ctx.forge.get_pull(repo.full_name, listed.number)
-        snap = _snapshot(ctx, repo, pr, record, lambda a, d: _is_ancestor(pool, a, d))
-        action = policy.decide(snap, ctx.clock())
-        if isinstance(action, policy.Verify):
-            action = _verify(ctx, repo, pr, snap, key)
-        if isinstance(action, policy.Merge) and pr.base_ref in merged_into:
-            action = policy.Wait(f"queued: {pr.base_ref} took a merge this tick")
-        if isinstance(action, policy.Merge) and review_only:
-            action = policy.Wait("ready to merge; the repo is in review mode: a human merges it")
-        _act(ctx, repo, pr, action, key, report, notify)
-        note_pr(ctx, repo.full_name, pr, action, snap, report)  # views: the decision `agentos why` shows
-        if isinstance(action, policy.Merge) and pr.number in report.merged:
-            merged_into.add(pr.base_ref)
+
+    def is_ancestor(ancestor: str, descendant: str) -> bool:
+        try:
+            return git.is_ancestor(pool.repo_dir, ancestor, descendant)
+        except git.GitError:  # a commit made since our fetch (e.g. a merge earlier in this tick)
+            pool.fetch()
+            return git.is_ancestor(pool.repo_dir, ancestor, descendant)
+
+    def moved_past(base: str, tip: str) -> bool:
+        current = ctx.forge.get_branch_sha(repo.full_name, base)
+        try:
+            return bool(current) and current != tip and git.is_ancestor(pool.repo_dir, tip, current or "")
+        except git.GitError:
+            return False  # a tip this host has not fetched: never delete what may be newer
+
+    pulls, snaps = [], []
+    for pr in listed:
+        pull, snap = snapshot(ctx, repo, pr, run_.facts, run_.records, is_ancestor)
+        pulls.append(pull)
+        snaps.append(snap)
+    batching = ctx.config.merge.batch_size > 1
+    actions = policy.plan(snaps, ctx.clock(), review_only, batching)
+    while any(isinstance(a, policy.Verify) for a in actions):
+        snaps = [
+            _verified(run_, s) if isinstance(a, policy.Verify) else s
+            for s, a in zip(snaps, actions, strict=True)
+        ]
+        actions = policy.plan(snaps, ctx.clock(), review_only, batching)
+    enqueued = []
+    for pull, snap, action in zip(pulls, snaps, actions, strict=True):
+        if isinstance(action, policy.Enqueue):
+            enqueued.append((pull, action))
+            run_.records.note_blocker(pull.number, None, ctx.clock())
+        else:
+            _act(run_, pull, snap, action)
+            note_pr(ctx, repo.full_name, pull, action, snap, run_.report)  # views: what `agentos why` shows
+    if batching and (enqueued or candidates):
+        _queue(run_, enqueued, candidates, pool, {s.pr.number: s for s in snaps})
+        for pull, action in enqueued:
+            note_pr(ctx, repo.full_name, pull, action, snaps[pulls.index(pull)], run_.report)
+    claims = run_.facts.claims
+    if claims.follow_ups or claims.slots or claims.blamed:
+        try:
+            heads = {p.number: p.head_sha for p in pulls}
+            ref_claims.sweep(ctx.forge, repo.full_name, claims, heads, moved_past)
+        except GitHubError as exc:
+            ctx.log.warning("claims not swept repo=%s error=%s", repo.full_name, exc)
 
 
-def _verify(
-    ctx: JobContext, repo: RepoConfig, pr: PullRequest, snap: policy.PRSnapshot, key: str
-) -> policy.MergeAction:
-    """Run the verifier on this head (cached per SHA) and decide again with its verdict. Fails closed."""
+def _queue(
+    run_: RepoPass,
+    enqueued: list[tuple[PullRequest, policy.Enqueue]],
+    candidates: list[PullRequest],
+    pool: git.WorktreePool,
+    snaps: dict[int, policy.PRSnapshot],
+) -> None:
+    """The batching merge queue: PRs the gate let through are tested together and land by fast-forward."""
+    ctx = run_.ctx
+
+    def parents_of(sha: str) -> list[str] | None:
+        for attempt in range(2):
+            try:
+                out = git.run_git(["rev-list", "--parents", "-n", "1", sha], pool.repo_dir, pool.settings)
+                return out.stdout.split()[1:]
+            except git.GitError:
+                if attempt == 0:
+                    pool.fetch()
+        return None
+
+    def follow_up(pr: PullRequest, kind: str, reason: str) -> None:
+        snap = snaps[pr.number]
+        if snap.ci_fix_attempts < snap.max_ci_fix_attempts:  # else the next tick escalates it
+            _follow_up(run_, pr, kind, reason)
+
+    outcome = merge_queue_pass.run(
+        ctx, run_.repo, run_.facts, run_.records, enqueued, candidates, parents_of, follow_up
+    )
+    run_.report.merged += outcome.merged
+    for number, reason in outcome.waiting.items():
+        run_.report.waiting.setdefault(number, reason)
+    for pr, _ in enqueued:
+        if pr.number in outcome.merged:
+            _drop_claims(run_, pr)
+
+
+def _verified(run_: RepoPass, snap: policy.PRSnapshot) -> policy.PRSnapshot:
+    """The snapshot with the verifier's verdict on its head (cached under the key of its inputs); fails closed."""
+    ctx, repo, pr = run_.ctx, run_.repo, snap.pr
     try:
         verdict = run_verifier(ctx, repo, pr)
     except (GitHubError, VerifierError) as exc:
-        return policy.Wait(f"verifier could not run: {exc}")
-    _set(ctx, key, verdict={"sha": pr.head_sha, **verdict_to_json(verdict)})
+        return policy.with_verdict(snap, None, str(exc))
+    run_.records.store_verdict(pr.number, verdict_key(ctx, repo, pr.head_sha), verdict)
     metrics.record_event(
         ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="verified", reason=verdict.summary()
     )
-    return policy.decide(replace(snap, verdict=verdict), ctx.clock())
+    return policy.with_verdict(snap, verdict)
 
 
-def _is_ancestor(pool: git.WorktreePool, ancestor: str, descendant: str) -> bool:
-    """Ancestry in the local clone; fetch once when a commit is not known here yet (e.g. a merge made
-    earlier in this tick)."""
-    try:
-        return git.is_ancestor(pool.repo_dir, ancestor, descendant)
-    except git.GitError:
-        pool.fetch()
-        return git.is_ancestor(pool.repo_dir, ancestor, descendant)
-
-
-def _snapshot(
-    ctx: JobContext,
-    repo: RepoConfig,
-    pr: PullRequest,
-    record: dict[str, Any],
-    is_ancestor: Callable[[str, str], bool],
-) -> policy.PRSnapshot:
-    base_sha = ctx.forge.get_branch_sha(repo.full_name, pr.base_ref) or ""
-    since = record.get("since")
-    limits = ctx.config.limits
-    cached = record.get("verdict") or {}
-    verdict = verdict_from_json(cached) if cached.get("sha") == pr.head_sha else None
-    return policy.PRSnapshot(
-        pr=pr,
-        checks=ctx.forge.checks(repo.full_name, pr.head_sha),
-        base_sha=base_sha,
-        contains_base=bool(base_sha) and is_ancestor(base_sha, pr.head_sha),
-        auto_merge_without_checks=repo.auto_merge_without_checks,
-        ci_fix_attempts=int(record.get("ci_fix_attempts", 0)),
-        max_ci_fix_attempts=limits.max_ci_fix_attempts,
-        conflict_attempts=int(record.get("conflict_attempts", 0)),
-        max_conflict_attempts=limits.max_ci_fix_attempts,
-        blocker=record.get("blocker"),
-        blocker_since=datetime.fromisoformat(since) if since else None,
-        wedge_hours=limits.wedge_hours,
-        redispatches=int(record.get("redispatches", 0)),
-        max_redispatches=limits.max_generations - 1,
-        verifier_enabled=ctx.config.verifier.enabled,
-        verdict=verdict,
-    )
-
-
-def _act(
-    ctx: JobContext,
-    repo: RepoConfig,
-    pr: PullRequest,
-    action: policy.MergeAction,
-    key: str,
-    report: MonitorReport,
-    notify: NotifyFn | None,
-) -> None:
+def _act(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, action: policy.MergeAction) -> None:
+    ctx, report, records = run_.ctx, run_.report, run_.records
+    now = ctx.clock()
     if isinstance(action, policy.Wait):
-        report.waiting[pr.number] = action.reason
-        _note_blocker(ctx, key, action.reason)
+        _wait(run_, pr, snap, action.reason, action.kind)
         return
-    _note_blocker(ctx, key, None)
+    records.note_blocker(pr.number, None, now)
     if isinstance(action, policy.Merge):
-        _merge(ctx, repo, pr, action, report)
+        _merge(run_, pr, snap, action)
     elif isinstance(action, policy.Rebase):
-        _rebase(ctx, repo, pr, key, report)
+        _rebase(run_, pr, snap)
     elif isinstance(action, policy.FixCI):
         log = "\n\n".join(f"### {r.name}\n{r.summary[-4000:]}" for r in action.failing)
-        _follow_up(ctx, repo, pr, key, "fix_ci", "ci_fix_attempts", f"CI failed on PR #{pr.number}:\n{log}")
-        report.follow_ups.append(pr.number)
+        _follow_up(run_, pr, "fix_ci", f"CI failed on PR #{pr.number}:\n{log}")
     elif isinstance(action, policy.FixVerifier):
         findings = "\n".join(f"- {f}" for f in action.findings)
-        _follow_up(ctx, repo, pr, key, "fix_verifier", "ci_fix_attempts", f"The verifier found:\n{findings}")
-        report.follow_ups.append(pr.number)
+        _follow_up(run_, pr, "fix_verifier", f"The verifier found:\n{findings}")
     elif isinstance(action, policy.ResolveConflict):
-        _follow_up(ctx, repo, pr, key, "resolve_conflict", "conflict_attempts", action.reason)
-        report.follow_ups.append(pr.number)
+        _follow_up(run_, pr, "resolve_conflict", action.reason)
     elif isinstance(action, policy.CloseWedged):
-        close_wedged(ctx, repo, pr, action.reason)
-        _bump(ctx, key, "redispatches")
+        pr_actions.close_wedged(ctx, run_.repo, pr, action.reason)
         report.closed.append(pr.number)
-    elif isinstance(action, policy.Verify):  # decided again after verifying: cannot happen twice
-        report.waiting[pr.number] = "verification pending"
-    else:
-        task = local_task_for(ctx, repo, pr) or _task_stub(repo, pr)
-        escalate(ctx, repo, task, action.reason, notify)
-        _set(ctx, key, escalated=True)
+        _drop_claims(run_, pr)
+    elif isinstance(action, policy.Escalate):
+        escalate(ctx, run_.repo, pr_actions.task_of(ctx, run_.repo, pr), action.reason, run_.notify)
+        records.set(pr.number, escalated=True)
         report.escalated.append(pr.number)
 
 
-def _merge(
-    ctx: JobContext, repo: RepoConfig, pr: PullRequest, action: policy.Merge, report: MonitorReport
-) -> None:
-    try:
-        ctx.forge.merge_pull(
-            repo.full_name,
-            pr.number,
-            sha=action.sha,
-            method=ctx.config.merge.method,
-            title=f"{pr.title} (#{pr.number})",
-        )
-    except (HeadChanged, MergeConflict) as exc:
-        report.waiting[pr.number] = f"merge refused: {exc}"
+def _wait(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, reason: str, kind: str) -> None:
+    run_.report.waiting[pr.number] = reason
+    run_.records.note_blocker(pr.number, reason, run_.ctx.clock())
+    if kind == "human" and snap.verdict is not None and snap.verdict.needs_human and not snap.approved:
+        key = verdict_key(run_.ctx, run_.repo, pr.head_sha)
+        if run_.records.get(pr.number).get("asked") != key:
+            findings = "\n".join(f"- {f}" for f in (*snap.verdict.needs_human, *snap.verdict.fixable))
+            pr_actions.ask_for_approval(run_.ctx, run_.repo, pr, findings, key)
+            run_.records.set(pr.number, asked=key)
+
+
+def _merge(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, action: policy.Merge) -> None:
+    ctx = run_.ctx
+    strict = run_.facts.strict.get(pr.base_ref, False)
+    refused = pr_actions.merge(ctx, run_.repo, pr, action.sha, snap.base_sha, strict)
+    if refused:
+        run_.report.waiting[pr.number] = refused
+        if "merge slot" in refused:
+            _expire_slot(run_, pr, snap.base_sha)
         return
-    report.merged.append(pr.number)
-    finish_merged(ctx, repo, pr)
+    run_.report.merged.append(pr.number)
+    run_.facts.tips.pop(pr.base_ref, None)
+    pr_actions.finish_merged(run_.ctx, run_.repo, pr, action.approved_findings)
+    _drop_claims(run_, pr)
 
 
-def _rebase(ctx: JobContext, repo: RepoConfig, pr: PullRequest, key: str, report: MonitorReport) -> None:
+def _drop_claims(run_: RepoPass, pr: PullRequest) -> None:
+    """The PR is done: its follow-up claims go (the sweep of a later tick is only the backstop)."""
+    for claim in run_.facts.claims.of_pr(pr.number):
+        try:
+            run_.ctx.forge.delete_branch(run_.repo.full_name, claim.ref)
+        except GitHubError as exc:
+            run_.ctx.log.warning("claim %s not deleted error=%s", claim.ref, exc)
+
+
+def _expire_slot(run_: RepoPass, pr: PullRequest, tip: str) -> None:
+    """A merge slot held for the same tip for more than twice the lease time belongs to a host that died
+    between claiming and releasing it: delete it, so the next tick can claim it."""
+    slot = ref_claims.slot_name(pr.base_ref, tip)
+    record, now = run_.records.get(pr.number), run_.ctx.clock()
+    if record.get("slot") != slot:
+        run_.records.set(pr.number, slot=slot, slot_since=now.isoformat())
+        return
+    held = (now - datetime.fromisoformat(record["slot_since"])).total_seconds()
+    if held > 2 * run_.ctx.config.limits.lease_seconds:
+        run_.ctx.forge.delete_branch(run_.repo.full_name, slot)
+        run_.ctx.log.warning("expired merge slot %s held for %.0f s", slot, held)
+
+
+def _rebase(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot) -> None:
+    ctx, report = run_.ctx, run_.report
     try:
-        rebased = rebase_branch(ctx, repo, pr)
+        rebased = pr_actions.rebase_branch(ctx, run_.repo, pr)
     except git.PoolExhausted:
         report.waiting[pr.number] = "every pooled worktree is busy; rebase on the next tick"
         return
+    except git.PushRejected:
+        report.waiting[pr.number] = "the branch moved while rebasing (another host or a push): next tick"
+        return
+    except PublishRefused as exc:  # e.g. a credential or blocked path in the rebased commits
+        reason = f"PR #{pr.number} cannot be rebased onto {pr.base_ref} by Agent OS: {exc}"
+        _act(run_, pr, snap, policy.Escalate(reason))
+        return
     if rebased:
         report.rebased.append(pr.number)
-        metrics.record_event(ctx.paths.metrics, repo=repo.full_name, pr=pr.number, state="rebased")
+        metrics.record_event(ctx.paths.metrics, repo=run_.repo.full_name, pr=pr.number, state="rebased")
         return
-    _follow_up(
-        ctx, repo, pr, key, "resolve_conflict", "conflict_attempts", f"rebase onto {pr.base_ref} conflicts"
-    )
-    report.follow_ups.append(pr.number)
-
-
-def _follow_up(
-    ctx: JobContext, repo: RepoConfig, pr: PullRequest, key: str, kind: str, counter: str, reason: str
-) -> None:
-    follow_up_task(ctx, repo, pr, kind, reason)
-    _bump(ctx, key, counter)
-
-
-def _task_stub(repo: RepoConfig, pr: PullRequest) -> Task:
-    from orchestrator.pr_actions import issue_number_of
-
-    return Task(
-        repo=repo.full_name,
-        issue=issue_number_of(pr) or pr.number,
-        generation=1,
-        branch=pr.head_ref,
-        title=pr.title,
-        goal="",
-        success_criteria="",
-        pr_number=pr.number,
-    )
-
-
-# --- per-PR state (runtime/state/pr_monitor.json) --------------------------------------------------------
-
-
-def _record(ctx: JobContext, key: str) -> dict[str, Any]:
-    record: dict[str, Any] = read_json(ctx.paths.state / STATE_FILE, dict).get(key, {})
-    return record
-
-
-def _set(ctx: JobContext, key: str, **values: Any) -> None:
-    def put(data: dict) -> dict:
-        data.setdefault(key, {}).update(values)
-        return data
-
-    update_json(ctx.paths.state / STATE_FILE, put)
-
-
-def _bump(ctx: JobContext, key: str, counter: str) -> None:
-    def put(data: dict) -> dict:
-        rec = data.setdefault(key, {})
-        rec[counter] = int(rec.get(counter, 0)) + 1
-        return data
-
-    update_json(ctx.paths.state / STATE_FILE, put)
-
-
-def _note_blocker(ctx: JobContext, key: str, reason: str | None) -> None:
-    """Remember since when the PR waits on the same blocker (for wedge detection); clear it on progress."""
-    record = _record(ctx, key)
-    if record.get("blocker") == reason:
+    if snap.conflict_attempts >= snap.max_conflict_attempts:
+        reason = f"rebase of PR #{pr.number} onto {pr.base_ref} conflicts and {snap.conflict_attempts} attempt(s) to resolve it failed"
+        _act(run_, pr, snap, policy.Escalate(reason))
         return
-    since = ctx.clock().isoformat() if reason else None
-    _set(ctx, key, blocker=reason, since=since)
+    _follow_up(run_, pr, "resolve_conflict", f"rebase onto {pr.base_ref} conflicts")
+
+
+def _follow_up(run_: RepoPass, pr: PullRequest, kind: str, reason: str) -> None:
+    ref = pr_actions.follow_up(run_.ctx, run_.repo, pr, kind, reason, run_.facts.claims)
+    if ref is None:
+        run_.report.waiting[pr.number] = (
+            f"{kind} follow-up already claimed (another host) or the task is escalated"
+        )
+        return
+    task_id = pr_actions.task_of(run_.ctx, run_.repo, pr).id
+    run_.records.made_claim(pr.number, ref, task_id)
+    run_.report.follow_ups.append(pr.number)

@@ -39,7 +39,7 @@ class Outcome(StrEnum):
     SECRET_IN_DIFF = "secret_in_diff"  # the diff adds a credential: never pushed, a human must look
     PUSH_FAILED = "push_failed"  # the agent ran, but committing or pushing its work failed (an error)
     PR_FAILED = "pr_failed"  # the work was pushed, but GitHub refused to open the PR
-    REFUSED = "refused"  # not pushed: conflict markers, whitespace errors, a nested repo… (the agent can fix)
+    REFUSED = "refused"  # not pushed: conflict markers, a nested repo… (the agent can fix)
     PUSH_REJECTED = "push_rejected"  # the forge's branch moved under us (someone else pushed): not pushed
 
 

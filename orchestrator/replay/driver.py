@@ -34,7 +34,6 @@ import yaml
 
 from orchestrator import metrics
 from orchestrator.config import parse_config
-from orchestrator.config.schema import REPO as REPO_SECTION
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
 from orchestrator.log import setup_logging
@@ -139,7 +138,7 @@ def replay_config(
         "board": {"mode": "labels"},
         "auto_merge_without_checks": test_command is None,
     }
-    if test_command is not None and "required_checks" in REPO_SECTION.names:
+    if test_command is not None:
         repo["required_checks"] = [CHECK_NAME]  # the sandbox CI is the one required check: no grace period
     return {
         "runtime_dir": str(options.workdir / "runtime"),
@@ -165,6 +164,8 @@ def replay_config(
         "routing": {"default": ["replay"]},
         "limits": {"max_parallel_workers": options.workers, "lease_seconds": 1800, "wedge_hours": 24},
         "verifier": {"approval_label": APPROVAL_LABEL},
+        # a history without tests has no CI on the sandbox: no checks will appear after a push to wait for
+        "merge": {"checks_grace_seconds": 0} if test_command is None else {},
     }
 
 

@@ -68,6 +68,12 @@ class RefUpdate:
     new: str  # ZERO_SHA: deleted
 
 
+# Called with (repo, branch, new sha) after a branch moved (not when it was deleted).
+BranchListener = Callable[[Repo, str, str], None]
+# Called with (repo, base branch, base tip, head sha) before a pull request is merged; raises ApiError to refuse.
+MergeGuard = Callable[[Repo, str, str, str], None]
+
+
 class ForgeCore:
     def __init__(self, data_dir: Path, db: SandboxDB, file_remotes: bool = False) -> None:
         self.data_dir = data_dir
@@ -76,6 +82,8 @@ class ForgeCore:
         self.urls = Urls("http://127.0.0.1")
         self.pull_head_listeners: list[PullHeadListener] = []
         self.check_listeners: list[ChecksListener] = []
+        self.branch_listeners: list[BranchListener] = []
+        self.merge_guards: list[MergeGuard] = []
         self._repo_locks: dict[int, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -284,6 +292,8 @@ class ForgeCore:
             self.db.execute("UPDATE pulls SET head_sha = ? WHERE issue_id = ?", (sha, row["issue_id"]))
             self.db.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (now, row["issue_id"]))
             self.notify_pull_head(repo, row["issue_id"], sha)
+        for listener in self.branch_listeners:
+            listener(repo, branch, sha)
 
     def notify_pull_head(self, repo: Repo, issue_id: int, sha: str) -> None:
         """A PR's head is now `sha`: `refs/pull/N/head` follows (as on GitHub: `gh pr checkout` fetches it),

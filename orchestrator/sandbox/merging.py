@@ -57,6 +57,8 @@ def merge_pull(core: ForgeCore, repo: Repo, request: MergeRequest) -> tuple[str,
         base_sha = bare.resolve(request.base_ref)
         if base_sha is None:
             raise ApiError(422, "Base branch does not exist")
+        for guard in core.merge_guards:  # branch protection (routes_protection)
+            guard(repo, request.base_ref, base_sha, request.head_sha)
         if request.method == "rebase":
             new_tip = _rebase(core, bare, base_sha, request)
         else:

@@ -116,8 +116,12 @@ def seed_repo(
     issues: Sequence[SeedIssue | Mapping[str, Any]] = (),
     board: bool = False,
     ca_bundle: str | None = None,
+    required_checks: Sequence[str] | None = None,
 ) -> SeedResult:
-    """Create `repo` (and its organization when needed), push `source_dir` as main, add the issues and a board."""
+    """Create `repo` (and its organization when needed), push `source_dir` as main, add the issues and a board.
+
+    With a CI command, main is protected and requires the sandbox CI's check (`required_checks` overrides
+    the list; `()` leaves main unprotected)."""
     client = _Client(api_url, token, ca_bundle)
     parsed = [
         i if isinstance(i, SeedIssue) else SeedIssue.parse(i, f"issues[{n}]") for n, i in enumerate(issues)
@@ -127,6 +131,9 @@ def seed_repo(
     head_sha = _push_source(source_dir, repo_body["clone_url"], client) if source_dir is not None else None
     if ci_command is not None:
         client.call("PUT", f"{client.base_url}/_sandbox/repos/{repo}/ci", {"command": ci_command})
+    required = ("sandbox-ci",) if required_checks is None and ci_command is not None else required_checks
+    if required and head_sha is not None:
+        _protect(client, repo, repo_body["default_branch"], required)
     for label in sorted({label for issue in parsed for label in issue.labels}):
         client.api("POST", f"/repos/{repo}/labels", {"name": label, "color": "ededed"}, ok=(201, 422))
     created = [
@@ -147,6 +154,18 @@ def seed_repo(
         return result
     project_id, project_number = _create_board(client, owner, f"{repo} board", created, parsed)
     return SeedResult(**{**result.__dict__, "project_id": project_id, "project_number": project_number})
+
+
+def _protect(client: _Client, repo: str, branch: str, required: Sequence[str]) -> None:
+    """Branch protection requiring these checks on a head that is up to date with the branch (`strict`), as a
+    repository admin sets it through the API."""
+    body = {
+        "required_status_checks": {"strict": True, "checks": [{"context": name} for name in required]},
+        "enforce_admins": None,
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
+    client.api("PUT", f"/repos/{repo}/branches/{branch}/protection", body)
 
 
 def _ensure_repo(client: _Client, owner: str, name: str) -> dict[str, Any]:

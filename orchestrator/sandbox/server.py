@@ -45,7 +45,9 @@ from orchestrator.sandbox.routes_events import IssueEventRoutes
 from orchestrator.sandbox.routes_git import GitRoutes
 from orchestrator.sandbox.routes_issues import IssueRoutes
 from orchestrator.sandbox.routes_labels import LabelRoutes
+from orchestrator.sandbox.routes_merges import MergeRoutes, PullsMergedByBase
 from orchestrator.sandbox.routes_milestones import MilestoneRoutes
+from orchestrator.sandbox.routes_protection import ProtectionRoutes
 from orchestrator.sandbox.routes_pulls import PullRoutes
 from orchestrator.sandbox.routes_repos import RepoRoutes
 from orchestrator.sandbox.routes_reviews import ReviewRoutes
@@ -84,6 +86,9 @@ class SandboxForge:
         issues = IssueRoutes(self.core)
         self.pulls = PullRoutes(self.core, issues)
         self.api = Router(known_elsewhere=github_operation)  # loud for GitHub operations it lacks
+        protection = ProtectionRoutes(self.core)
+        protection.register(self.api)  # before GitRoutes: its /branches/{branch:path} would match first
+        self.core.merge_guards.append(protection.guard_merge)
         for routes in (
             RepoRoutes(self.core),
             RepoSettingsRoutes(self.core),
@@ -96,14 +101,17 @@ class SandboxForge:
             CommitRoutes(self.core),
             ContentRoutes(self.core),
             self.pulls,
+            MergeRoutes(self.core),
             ReviewRoutes(self.core),
             CheckRoutes(self.core),
             SearchRoutes(self.core),
         ):
             routes.register(self.api)
+        self.core.branch_listeners.append(PullsMergedByBase(self.core, issues).on_branch_moved)
         self.auto_merge = AutoMerger(self.core, self.pulls)
         self.admin = Router()
         AdminRoutes(self.core, self.accounting, self.faults, self.ci).register(self.admin)
+        protection.register_admin(self.admin)
         git = GitHttp(self.core, self.core.login_for_token, max_file_bytes)
         services = ForgeServices(self.core, CheckStore(self.core), self._rest_as)
         graphql = GraphQLEndpoint(self.db, services)

@@ -40,6 +40,7 @@ class AuditAction(enum.StrEnum):
     TELEGRAM_COMMAND = "telegram_command"
     ESCALATE = "escalate"
     SECRET_BLOCKED = "secret_blocked"
+    APPROVE = "approve"  # a human's approval label let a PR merge despite verifier findings
     RETRY = "retry"
     DELETE_BRANCH = "delete_branch"
 

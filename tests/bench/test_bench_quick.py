@@ -38,10 +38,11 @@ def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResu
         "busy_queue",
         "isolation_cost",
         "replay",
+        "merge_queue",
     }
     assert not [key for key, value in sections.items() if "error" in value]
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
-    targets = {"a", "b", "c", "d", "f", "h", "i", "j", "r"}
+    targets = {"a", "b", "c", "d", "f", "h", "i", "j", "m", "r"}
     assert {t["name"].split(".")[0] for t in results["targets"]} == targets
     assert "targets" in result.stdout and "results:" in result.stdout
 
@@ -68,6 +69,11 @@ def test_the_numbers_come_from_real_runs(quick: tuple[ProcessResult, dict[str, A
         assert probe["tick_to_started_s"] < probe["busy_remaining_s"]
     hosts = sections["multi_host"]
     assert hosts["claimed_exactly_once"] == hosts["issues"] == hosts["pull_requests"]
+    queue = sections["merge_queue"]
+    for mode in ("batching", "one_at_a_time"):
+        assert queue[mode]["merged"] == queue["prs"] - 1 and not queue[mode]["bad_pr_merged"]
+        assert queue[mode]["bad_pr_got_fix_follow_up"] and queue[mode]["base_tips_not_green"] == 0
+    assert queue["batching"]["simulated_minutes"] < queue["one_at_a_time"]["simulated_minutes"]
 
 
 def test_issue_15_figures_stand_beside_their_baselines(quick: tuple[ProcessResult, dict[str, Any]]) -> None:

@@ -154,6 +154,73 @@ def test_pull_request_operations(
     prism.assert_no_violations(mark)
 
 
+def test_required_checks_operations(
+    client: GitHubClient, prism: Recorder, space: Workspace, contract_forge: SandboxForge
+) -> None:
+    """Branch protection's required checks and the rules of the branch, both as GitHub's description says;
+    404 (not protected) is read as "cannot tell"."""
+    import requests
+
+    mark = prism.mark()
+    unprotected = client.required_checks(space.repo, "main")
+    assert unprotected.names == () and unprotected.unreadable
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {contract_forge.token}"
+    protection = {
+        "required_status_checks": {"strict": False, "checks": [{"context": "sandbox-ci"}]},
+        "enforce_admins": None,
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
+    url = f"{contract_forge.api_url}/repos/{space.repo}/branches/main/protection"
+    assert session.put(url, json=protection, timeout=30).status_code == 200
+    ruleset = {
+        "name": "ci",
+        "target": "branch",
+        "enforcement": "active",
+        "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+        "rules": [
+            {
+                "type": "required_status_checks",
+                "parameters": {
+                    "strict_required_status_checks_policy": False,
+                    "required_status_checks": [{"context": "e2e"}],
+                },
+            }
+        ],
+    }
+    rules_url = f"{contract_forge.api_url}/repos/{space.repo}/rulesets"
+    assert session.post(rules_url, json=ruleset, timeout=30).status_code == 201
+    found = client.required_checks(space.repo, "main")
+    assert found.names == ("sandbox-ci", "e2e") and found.unreadable == ()
+    session.delete(url, timeout=30)
+    prism.assert_no_violations(mark)
+
+
+def test_merge_queue_operations(client: GitHubClient, prism: Recorder, space: Workspace) -> None:
+    """What the batching merge queue does through the API: merge commits into a branch (POST merges: 201, 204
+    when already contained, 409 on a conflict) and move a branch by fast-forward only (PATCH git/refs)."""
+    mark = prism.mark()
+    repo = space.repo
+    main = client.get_branch_sha(repo, "main") or ""
+    one = space.push("agent/5-one", {"one.txt": "1\n"}, start="main")
+    two = space.push("agent/6-two", {"two.txt": "2\n"}, start="main")
+    clash = space.push("agent/7-clash", {"one.txt": "other\n"}, start="main")
+    client.create_branch(repo, "agent-os/merge-queue/main/contract", main)
+    first = client.merge_into(repo, "agent-os/merge-queue/main/contract", one, "Merge #5 (merge queue)")
+    second = client.merge_into(repo, "agent-os/merge-queue/main/contract", two, "Merge #6 (merge queue)")
+    assert first and second and first != second
+    assert client.merge_into(repo, "agent-os/merge-queue/main/contract", one, "again") is None
+    with pytest.raises(MergeConflict):
+        client.merge_into(repo, "agent-os/merge-queue/main/contract", clash, "Merge #7")
+    assert client.update_branch(repo, "agent-os/merge-queue/main/contract", first) is False, (
+        "not a fast-forward"
+    )
+    assert client.update_branch(repo, "agent-os/merge-queue/main/contract", first, force=True) is True
+    client.delete_branch(repo, "agent-os/merge-queue/main/contract")
+    prism.assert_no_violations(mark)
+
+
 def test_pull_diff_straight_from_the_sandbox(contract_forge: SandboxForge, space: Workspace) -> None:
     direct = make_client(contract_forge.api_url, contract_forge)
     try:

@@ -173,7 +173,7 @@ def test_conflicting_prs_merge_one_after_the_other(sandbox, tmp_path):
     body = """
     which = "upper" if "upper" in prompt else "lower"
     core = Path("textkit/core.py")
-    if "conflict" in prompt.lower() and "Rebase PR" in prompt:
+    if "Resolve the conflicts of PR" in prompt:
         ident = ["-c", "user.name=bot", "-c", "user.email=bot@example.invalid"]
         subprocess.run(["git", *ident, "merge", "origin/main"], capture_output=True)
         core.write_text(core.read_text().split("<<<<<<<")[0] + "def shout(t):\\n    return t.upper()\\n\\n\\ndef whisper(t):\\n    return t.lower()\\n")

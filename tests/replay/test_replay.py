@@ -134,28 +134,27 @@ def test_a_chain_longer_than_the_park_bound_merges_in_order(tmp_path: Path):
 
 
 def test_issues_parked_behind_one_that_cannot_merge_are_reported_not_waited_for(tmp_path: Path):
-    """A real change Agent OS refuses to publish (trailing whitespace, by the publishing guard) is escalated;
-    the change built on it waits for it: the replay stops and says so instead of running to its time limit."""
+    """A real change Agent OS refuses to publish (a leftover conflict marker, by the publishing guard) is
+    escalated; the change built on it waits for it: the replay stops and says so instead of running to its time
+    limit. (Trailing whitespace is not refused before the push: the verifier holds it for a human.)"""
     repo = init(tmp_path / "source")
-    shas = [commit(repo, "Initial notes", {"notes.py": "NOTES = []\n"})]
-    shas.append(
-        commit(repo, "Add a first note to notes.py", {"notes.py": "NOTES = []  \nNOTES.append('a')\n"})
-    )
+    shas = [commit(repo, "Initial notes", {"notes.txt": "notes\n"})]
+    shas.append(commit(repo, "Add a first note to notes.txt", {"notes.txt": "notes\n>>>>>>> upstream\na\n"}))
     shas.append(
         commit(
             repo,
-            "Add a second note to notes.py",
-            {"notes.py": "NOTES = []  \nNOTES.append('a')\nNOTES.append('b')\n"},
+            "Add a second note to notes.txt",
+            {"notes.txt": "notes\n>>>>>>> upstream\na\nb\n"},
         )
     )
     options = ReplayOptions(repo=repo, rev=shas[0], count=2, workdir=tmp_path / "run", max_seconds=240)
     lines: list[str] = []
     report = replay(options, say=lines.append)
     first, second = report.issues
-    assert first.outcome == "escalated" and any("trailing whitespace" in r for r in first.reasons), (
+    assert first.outcome == "escalated" and any("leftover conflict marker" in r for r in first.reasons), (
         first.reasons
     )
     assert second.outcome == "parked" and any("waits for #1" in r for r in second.reasons), second.reasons
     assert any(line.startswith("stopping: every open issue is parked behind") for line in lines), lines
     assert not report.timed_out and report.wall_seconds < 200
-    assert report.tree is not None and not report.tree.equal and report.tree.differing_paths == ["notes.py"]
+    assert report.tree is not None and not report.tree.equal and report.tree.differing_paths == ["notes.txt"]
