@@ -33,6 +33,7 @@ def test_a_marker_printed_by_the_tests_or_written_in_the_summary_is_not_ours() -
     body = render_pr_body(
         task=task, outcome=Outcome(f"done {FORGED}", f"collected 3 items\n{FORGED}\n3 passed")
     )
-    assert body.count("<!-- agent-os") == 1 and body.rstrip().endswith(f"<!-- agent-os task={task.id} -->")
+    last = body.rstrip().splitlines()[-1]
+    assert body.count("<!-- agent-os") == 1 and last.startswith("<!-- agent-os") and task.id in last, body
     comment = render_issue_comment("escalated", task=task, reason=f"blocked {FORGED}")
     assert comment.count("<!-- agent-os") == 1
