@@ -130,7 +130,9 @@ def _one(workdir: Path, prs: int, ci_minutes: int, bad_position: int, batch_size
         data["merge"] = {"batch_size": batch_size, "batch_wait_seconds": 0}
         ctx = forge_setup.open_context(forge, data, workdir)
         ctx.clock = lambda: T0
-        numbers = _open_prs(ctx, workdir, seeded.clone_url, seeded.repo, seeded.issue_numbers, bad_position)
+        numbers = _open_prs(
+            ctx, forge.git_env(), workdir, seeded.clone_url, seeded.repo, seeded.issue_numbers, bad_position
+        )
         bad = numbers[bad_position - 1]
         tips: list[str] = []
         merged: set[int] = set()
@@ -151,7 +153,13 @@ def _at(moment: datetime) -> Callable[[], datetime]:
 
 
 def _open_prs(
-    ctx: JobContext, workdir: Path, clone_url: str, repo: str, issues: tuple[int, ...], bad_position: int
+    ctx: JobContext,
+    git_auth: dict[str, str],
+    workdir: Path,
+    clone_url: str,
+    repo: str,
+    issues: tuple[int, ...],
+    bad_position: int,
 ) -> list[int]:
     """One branch per issue (agent/<n>-note-<n>) adding notes/<n>.md — the bad one also BAD — and its PR."""
     work = workdir / "work"
@@ -160,6 +168,7 @@ def _open_prs(
         "GIT_AUTHOR_EMAIL": "b@x.invalid",
         "GIT_COMMITTER_NAME": "bench",
         "GIT_COMMITTER_EMAIL": "b@x.invalid",
+        **git_auth,  # the forge's remotes are HTTP with a token, as GitHub's
     }
     _git(workdir, env, "clone", "-q", clone_url, str(work))
     refspecs = []

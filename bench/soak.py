@@ -106,6 +106,7 @@ def _scenario(
             for s, n in zip(seeded, names, strict=True)
         ]
         data = config_data(forge, workdir / "runtime", entries)
+        data["merge"] = {"checks_grace_seconds": 0}  # no CI at all: no checks to wait for after a push
         config_path = write_config(workdir, data)
         ctx = open_context(forge, data, workdir)
         dispatcher.run(ctx)  # the first tick fills the ETag cache and the board snapshots
