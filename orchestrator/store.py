@@ -27,19 +27,21 @@ DEFAULT_LOCK_TIMEOUT_S = 10.0
 
 
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-_SQLITE_DISK_FULL = "database or disk is full"  # sqlite3's SQLITE_FULL, which carries no errno
+# SQLite's errors carry no errno: SQLITE_FULL, and SQLITE_IOERR — what it reports on a full disk when it
+# cannot extend its -wal/-shm files (seen in make chaos on a full tmpfs)
+_SQLITE_DISK_FULL = ("database or disk is full", "disk I/O error")
 
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether `exc`, or an exception it was raised from or while handling, is the disk being full
-    (ENOSPC/EDQUOT, or SQLite's SQLITE_FULL): a condition to report in one line, not a bug."""
+    (ENOSPC/EDQUOT, or SQLite's SQLITE_FULL / SQLITE_IOERR): a condition to report in one line, not a bug."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS:
             return True
-        if _SQLITE_DISK_FULL in str(current):
+        if any(text in str(current) for text in _SQLITE_DISK_FULL):
             return True
         current = current.__cause__ or current.__context__
     return False

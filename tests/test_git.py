@@ -282,6 +282,31 @@ def test_rebase_conflict_raises_and_leaves_worktree_clean(pool: WorktreePool, tm
     assert run_git(["branch", "--show-current"], path).stdout.strip() == "agent/1-a"
 
 
+def test_a_rebase_cut_short_that_git_cannot_abort_does_not_wedge_the_slot(
+    pool: WorktreePool, tmp_path: Path
+) -> None:
+    """make chaos: a pr_monitor killed (or out of disk) mid-rebase left `rebase-merge/` with an empty
+    orig-head; `git rebase --abort` then fails ("invalid orig-head: ''") and every later acquire of that slot
+    crashed. The state is dropped and the slot is reset like any other."""
+    path = pool.acquire("agent/1-a", "origin/main", owner="rebase-7")
+    commit_file(path, "README.md", "agent's version\n")
+    advance_main(tmp_path, "README.md", "human's version\n")
+    pool.fetch()
+    run_git(["rebase", "--quiet", "origin/main"], path, ok_codes=(0, 1))  # stops on the conflict
+    state = path / run_git(["rev-parse", "--git-path", "rebase-merge"], path).stdout.strip()
+    (state / "orig-head").write_text("")  # what a kill or ENOSPC mid-rebase leaves
+    with pytest.raises(GitError, match="orig-head"):
+        run_git(["rebase", "--abort"], path)
+    pool.release(path)
+
+    again = pool.acquire("agent/2-b", "origin/main", owner="task-2")
+    assert again == path, "the same slot was reused"
+    assert not state.exists()
+    assert is_clean(again)
+    assert run_git(["branch", "--show-current"], again).stdout.strip() == "agent/2-b"
+    assert (again / "README.md").read_text() == "human's version\n"
+
+
 # ----------------------------------------------------------------------------------- environment, errors
 
 

@@ -103,6 +103,7 @@ def _raised_from(inner: BaseException, outer: BaseException) -> BaseException:
         (OSError(errno.ENOSPC, "No space left on device"), True),
         (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
         (sqlite3.OperationalError("database or disk is full"), True),
+        (sqlite3.OperationalError("disk I/O error"), True),
         (_raised_from(OSError(errno.ENOSPC, "full"), RuntimeError("cannot write the task index")), True),
         (OSError(errno.EACCES, "Permission denied"), False),
         (sqlite3.OperationalError("database is locked"), False),
