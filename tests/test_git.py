@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import process
+from orchestrator.clones import scratch_dir
 from orchestrator.git import (
     GitConflict,
     GitError,
@@ -187,6 +189,29 @@ def test_reconcile_frees_dead_owners_and_forgets_missing_worktrees(pool: Worktre
     assert not stray.exists()
     assert pool.acquire("agent/3-c", "origin/main", owner="task-3") == a
     assert pool.reconcile(live_task_ids=["task-3"]).freed == ()
+
+
+def test_reconcile_removes_commit_build_scratch_of_dead_processes_only(
+    pool: WorktreePool, clone: Path
+) -> None:
+    """A queue killed mid commit build leaves `agentos-tmp/<pid>-…` in the trusted clone; the queue's
+    reconcile removes it once that process is gone, never a live process's (make chaos, item 2)."""
+    base = clone.parent / "demo.trusted.git" / "agentos-tmp"
+    dead = process.run(["true"], timeout=10).pid
+    names = (f"{dead}-killed", f"{os.getpid()}-building", "legacy-old", "legacy-new")
+    for name in names:
+        (base / name).mkdir(parents=True)
+        (base / name / "index").write_bytes(b"DIRC")
+    hours_ago = time.time() - 7200
+    os.utime(base / "legacy-old", (hours_ago, hours_ago))
+    pool.reconcile([])
+    assert sorted(p.name for p in base.iterdir()) == sorted([f"{os.getpid()}-building", "legacy-new"])
+
+
+def test_a_commit_build_scratch_names_its_process(clone: Path) -> None:
+    trusted = clone.parent / "demo.trusted.git"
+    assert scratch_dir(trusted).parent == trusted / "agentos-tmp"
+    assert scratch_dir(trusted).name.startswith(f"{os.getpid()}-")
 
 
 def _holder_died(pool: WorktreePool, slot: str) -> None:
