@@ -112,3 +112,12 @@ def _raised_from(inner: BaseException, outer: BaseException) -> BaseException:
 )
 def test_what_counts_as_a_full_disk(exc: BaseException, full: bool) -> None:
     assert is_disk_full(exc) is full
+
+
+def test_any_failure_while_runtime_has_no_space_left_counts_as_a_full_disk(disk: RuntimeDisk) -> None:
+    git_said = RuntimeError("`git rebase --quiet origin/main` exited 128: fatal: unpack-objects failed")
+    assert not is_disk_full(git_said, on=disk.path)
+    disk.fill()
+    assert is_disk_full(git_said, on=disk.path)
+    disk.free()
+    assert not is_disk_full(git_said, on=disk.path)
