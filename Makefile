@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format typecheck bench soak chaos npm-tools clean
+.PHONY: install demo test check lint format typecheck bench soak chaos npm-tools npm-tools-if-available clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	./demo.sh $(if $(AGENT),--agent $(AGENT),)
 
-test: $(STAMP)
+test: $(STAMP) npm-tools-if-available
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
@@ -49,6 +49,15 @@ chaos: $(STAMP)
 
 npm-tools:
 	cd tools/npm && npm ci --no-audit --no-fund || (cd tools/npm && npm install --no-audit --no-fund)
+
+# `make test` on a fresh machine: install the pinned npm tools (GitHub's OpenAPI description and GraphQL schema,
+# prism, the agent CLIs) when npm is there and they are missing or not the pinned versions (`npm ls` checks).
+npm-tools-if-available:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: the contract and agent-CLI tests will skip (install Node.js and npm to run them)"; \
+	elif ! (cd tools/npm && npm ls --depth=0 >/dev/null 2>&1); then \
+	  echo "installing the pinned npm tools (tools/npm)"; $(MAKE) --no-print-directory npm-tools; \
+	fi
 
 clean:
 	rm -rf $(VENV) runtime/sandbox runtime/worktrees

@@ -87,10 +87,11 @@ def commit_source(path: Path) -> Path:
     return path
 
 
-def push_source(repo_dir: Path, clone_url: str) -> None:
-    """Push a committed source repository as the forge repo's main branch."""
+def push_source(repo_dir: Path, clone_url: str, auth: dict[str, str]) -> None:
+    """Push a committed source repository as the forge repo's main branch, over HTTP with the token (`auth`:
+    SandboxForge.git_env())."""
     argv = ["git", "-c", "gc.auto=0", "push", "-q", clone_url, "HEAD:refs/heads/main"]
-    _checked(process.run(argv, cwd=repo_dir, timeout=600))
+    _checked(process.run(argv, cwd=repo_dir, env={**os.environ, **auth}, timeout=600))
 
 
 def _checked(result: process.ProcessResult) -> None:

@@ -57,7 +57,7 @@ def _variant(forge: SandboxForge, workdir: Path, source: Path, tasks: int, fresh
     started = time.perf_counter()
     issues = [task_issue(n, status="Todo") for n in range(1, tasks + 1)]
     seeded = seed(forge, f"large-{workdir.name}", issues=issues)  # seed_repo's own push copies the tree
-    push_source(source, seeded.clone_url)
+    push_source(source, seeded.clone_url, forge.git_env())
     seed_s = time.perf_counter() - started
     entry = repo_entry(seeded, "large", "project", auto_merge_without_checks=True)
     ctx = open_context(forge, config_data(forge, workdir / "runtime", [entry], workers=1), workdir)

@@ -132,7 +132,7 @@ def propose_documents(
         if sha is None:
             log.info("documents unchanged repo=%s branch=%s", repo.full_name, branch)
             return None
-        git.push(worktree, branch, force_with_lease=lease)
+        git.push(worktree, branch, force_with_lease=lease, settings=pool.settings)
     finally:
         pool.release(worktree)
     ctx.audit("push", f"{repo.full_name}:{branch}", sha=sha, documents=sorted(files))

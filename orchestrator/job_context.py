@@ -40,6 +40,7 @@ def build_context(config: Config, environ: dict[str, str] | None = None) -> JobC
         max_retries=gh.max_retries,
         seconds_between_writes=gh.seconds_between_writes,
         environ=env,
+        ca_bundle=gh.ca_bundle,
     )
     return JobContext(config=config, paths=paths, forge=forge, mailbox=Mailbox(paths.mailbox), environ=env)
 

@@ -333,3 +333,49 @@ def kill_recorded_group(path: Path) -> bool:
         return False
     kill_tree(group, mark, since=since)
     return True
+
+
+# --- binary pipes (the sandbox forge's git http-backend CGI) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BytesResult:
+    returncode: int | None  # None when the group had to be killed
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+
+
+def run_bytes(
+    argv: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes = b"",
+    timeout: float = 600.0,
+    max_output: int = 1 << 31,
+) -> BytesResult:
+    """`run` for binary stdin and stdout (own process group, hard timeout, group killed on timeout)."""
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=str(cwd) if cwd is not None else None,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
+    assert proc.stdin is not None
+    threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
+    out, err, timed_out, _ = _pump(proc, time.monotonic(), timeout, None, max_output)
+    if timed_out:
+        kill_group(proc.pid, reap=proc.poll)
+        proc.wait()
+        return BytesResult(None, out, err, True)
+    returncode = proc.wait()
+    if group_alive(proc.pid):
+        kill_group(proc.pid)
+    return BytesResult(returncode, out, err, False)

@@ -44,6 +44,8 @@ def git_settings(ctx: JobContext, repo: RepoConfig) -> git.GitSettings:
         parsed = urlparse(url)
         basic = base64.b64encode(f"x-access-token:{token_for_git()}".encode()).decode()
         config = ((f"http.{parsed.scheme}://{parsed.netloc}/.extraheader", f"AUTHORIZATION: basic {basic}"),)
+    if ctx.config.github.ca_bundle is not None:  # a forge with its own CA (the sandbox with --tls)
+        config = (*config, ("http.sslCAInfo", str(ctx.config.github.ca_bundle)))
     return git.GitSettings(
         remote_config=config,
         committer_name=ident.author_name,

@@ -123,6 +123,13 @@ GITHUB = Section(
             5000,
         ),
         Field("etag_cache_max_mb", Number(above=0), "size limit of that cache on disk", 64),
+        Field(
+            "ca_bundle",
+            Optional(FilePath()),
+            "CA certificates to trust for HTTPS to the forge (API and git), e.g. the sandbox's DATA/ca.pem "
+            "from `sandbox serve --tls`; null = the system's",
+            None,
+        ),
     ),
     GitHubConfig,
 )

@@ -40,6 +40,7 @@ class GitHubConfig:
     seconds_between_writes: float
     etag_cache_max_entries: int = 5000
     etag_cache_max_mb: float = 64
+    ca_bundle: Path | None = None  # CA file for HTTPS to the forge (a sandbox with --tls); None: the system's
 
 
 @dataclass(frozen=True)

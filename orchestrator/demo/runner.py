@@ -117,6 +117,7 @@ def demo_config(
             "seconds_between_writes": 0,
             "max_retries": 3,
             "request_timeout_seconds": 10,
+            "ca_bundle": getattr(forge, "ca_bundle", None),  # a forge serving HTTPS with its own CA
         },
         "git": {"author_name": "Agent OS demo", "author_email": "demo@agent-os.invalid"},
         "repos": [
@@ -142,6 +143,7 @@ class DemoSetup:
     ctx: JobContext
     seeded: Any  # orchestrator.sandbox.seed.SeedResult
     issues: list[dict[str, Any]]
+    forge: Any = None  # the SandboxForge it runs on (tests look into its bare repositories)
 
 
 def prepare(
@@ -166,6 +168,7 @@ def prepare(
         ci_command=f"{sys.executable} -m pytest -q",
         issues=issues,
         board=True,
+        ca_bundle=getattr(forge, "ca_bundle", None),
     )
     data = demo_config(forge, seeded.clone_url, seeded.project_number or 1, workdir / "runtime", agent)
     data.update(overrides or {})
@@ -173,7 +176,7 @@ def prepare(
     (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
     ctx = build_context(config, environ={**os.environ, TOKEN_ENV: forge.token})
-    return DemoSetup(ctx, seeded, issues)
+    return DemoSetup(ctx, seeded, issues, forge)
 
 
 def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:

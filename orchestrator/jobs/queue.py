@@ -198,7 +198,12 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
     live = set(ctx.mailbox.ids(TaskState.RUNNING))
     for repo in ctx.config.repos:
         if repo.enabled:
-            pool_for(ctx, repo).reconcile(sorted(live))
+            try:  # the pool's settings carry the forge token for git over HTTPS: none while GitHub is down
+                pool = pool_for(ctx, repo)
+            except GitHubError as exc:
+                ctx.log.warning("worktree pool not reconciled repo=%s error=%s", repo.full_name, exc)
+                continue
+            pool.reconcile(sorted(live))
 
 
 def _infra_retry(ctx: JobContext, task_id: str, reason: str) -> None:

@@ -110,7 +110,7 @@ def replay(options: ReplayOptions, say: Callable[[str], None] = _say) -> reporti
 
 
 def collect(session: ReplaySession) -> reporting.ReplayReport:
-    from orchestrator.sandbox.seed_git import auth_env
+    from orchestrator.sandbox.git_auth import git_auth_env
 
     history, options = session.history, session.options
     events = list(metrics.read_events(session.ctx.paths.metrics))
@@ -138,7 +138,7 @@ def collect(session: ReplaySession) -> reporting.ReplayReport:
             report.ci_runs = sum(session.observer.ci_runs(heads).values())
             report.approved = session.progress.approved.get(report.pr)
     clone_url = session.ctx.config.repos[0].clone_url or ""
-    env = auth_env(clone_url, session.forge.token)
+    env = git_auth_env(clone_url, session.forge.token, session.forge.ca_bundle)
     merges = {
         r.issue: sha
         for r in reports.values()

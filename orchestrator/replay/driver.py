@@ -150,6 +150,7 @@ def replay_config(
             "seconds_between_writes": 0,
             "max_retries": 3,
             "request_timeout_seconds": 30,
+            "ca_bundle": forge.ca_bundle,  # a forge serving HTTPS with its own CA
         },
         "git": {"author_name": "Agent OS replay", "author_email": "replay@agent-os.invalid"},
         "repos": [repo],
@@ -195,6 +196,7 @@ def start(options: ReplayOptions, forge: Any, say: Callable[[str], None]) -> Rep
         history.base,
         ci_command=test_command,
         issues=[issue_text(c) for c in replayed],
+        ca_bundle=forge.ca_bundle,
     )
     issue_of = {c.sha: n for c, n in zip(replayed, seeded.issue_numbers, strict=True)}
     write_changes(changes_path(options), history, issue_of, "main", test_command)

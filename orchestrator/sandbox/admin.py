@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from typing import Any
 
 from orchestrator.sandbox.accounting import Accounting
 from orchestrator.sandbox.ci import SandboxCI
-from orchestrator.sandbox.core import ForgeCore
+from orchestrator.sandbox.core import ForgeCore, RefUpdate
 from orchestrator.sandbox.db import SandboxDB
 from orchestrator.sandbox.faults import FaultConfig, FaultInjector
 from orchestrator.sandbox.gitrepo import ZERO_SHA
@@ -26,14 +27,14 @@ class AdminRoutes:
 
     def register(self, router: Router) -> None:
         router.add("GET", "/stats", self.get_stats)
-        router.add("POST", "/stats/reset", self.reset_stats)
+        router.add("POST", "/stats/reset", self.reset_stats, body=None)
         router.add("GET", "/faults", self.get_faults)
-        router.add("PUT", "/faults", self.set_faults)
-        router.add("POST", "/users", self.create_user)
-        router.add("PUT", "/repos/{owner}/{repo}/ci", self.set_ci)
-        router.add("POST", "/hooks/push", self.push_hook)
-        router.add("POST", "/ci/wait", self.wait_ci)
-        router.add("POST", "/boards", self.create_board)
+        router.add("PUT", "/faults", self.set_faults, body=None)
+        router.add("POST", "/users", self.create_user, body=None)
+        router.add("PUT", "/repos/{owner}/{repo}/ci", self.set_ci, body=None)
+        router.add("POST", "/hooks/push", self.push_hook, body=None)
+        router.add("POST", "/ci/wait", self.wait_ci, body=None)
+        router.add("POST", "/boards", self.create_board, body=None)
 
     def get_stats(self, request: Request) -> Response:
         return Response(200, self.accounting.stats())
@@ -76,13 +77,12 @@ class AdminRoutes:
         data = request.json_object()
         owner, _, name = str(data.get("repo", "")).partition("/")
         repo = self.core.repo(owner, name)
-        for update in data.get("updates", []):
-            ref = str(update.get("ref", ""))
-            if ref.startswith("refs/heads/"):
-                new = str(update.get("new", ""))
-                self.core.branch_moved(
-                    repo, ref.removeprefix("refs/heads/"), None if new == ZERO_SHA else new
-                )
+        updates = [
+            RefUpdate(str(u.get("ref", "")), str(u.get("old") or ZERO_SHA), str(u.get("new") or ZERO_SHA))
+            for u in data.get("updates", [])
+            if isinstance(u, dict)
+        ]
+        self.core.refs_pushed(repo, updates, request.viewer)  # a file:// push: whoever has the directory
         return Response(200, {"ok": True})
 
     def wait_ci(self, request: Request) -> Response:
@@ -125,13 +125,30 @@ def _graphql_module() -> Any:
 
 
 class GraphQLEndpoint:
-    """POST /api/graphql → orchestrator.sandbox.graphql_api.execute (501 while that module is absent)."""
+    """POST /api/graphql → orchestrator.sandbox.graphql_api.execute (501 while that module is absent).
+    `forge` (graphql_repos.ForgeServices) lets the resolvers reach git, permissions and the REST routes."""
 
-    def __init__(self, db: SandboxDB) -> None:
+    KEEP_DOCUMENTS = 500
+
+    def __init__(self, db: SandboxDB, forge: Any = None) -> None:
         self.db = db
+        self.forge = forge
+        self._documents: dict[str, None] = {}  # the distinct documents received, oldest first (bounded)
+        self._lock = threading.Lock()
 
     def execute(
-        self, query: str, variables: dict[str, Any] | None, viewer: str
+        self, query: str, variables: dict[str, Any] | None, viewer: str, operation_name: str | None = None
     ) -> tuple[dict[str, Any], int]:
-        body, cost = _graphql_module().execute(self.db, query, variables, viewer)
+        with self._lock:
+            self._documents.pop(query, None)
+            self._documents[query] = None
+            while len(self._documents) > self.KEEP_DOCUMENTS:
+                del self._documents[next(iter(self._documents))]
+        body, cost = _graphql_module().execute(self.db, query, variables, viewer, operation_name, self.forge)
         return body, int(cost)
+
+    def documents(self) -> list[str]:
+        """The distinct GraphQL documents clients sent (the newest 500), e.g. to check them against GitHub's
+        schema: what real clients (gh) ask is learned by running them, not by guessing."""
+        with self._lock:
+            return list(self._documents)

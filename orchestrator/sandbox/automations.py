@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.sandbox import projects_store, repo_settings
 from orchestrator.sandbox.db import utc_now
-from orchestrator.sandbox.routing import ApiError, Request, Response, Router
+from orchestrator.sandbox.routing import ApiError, Request, Response, Router, unsupported
 
 if TYPE_CHECKING:
     from orchestrator.sandbox.core import ForgeCore, Repo
@@ -33,7 +33,7 @@ PULL_REQUEST_MERGED = "Pull request merged"
 DEFAULT_WORKFLOWS = ((1, ITEM_CLOSED, True), (2, PULL_REQUEST_MERGED, True))
 DONE = "Done"
 AUTOMATION_LOGIN = "github-project-automation[bot]"  # the actor GitHub shows for a workflow's change
-REPO_SETTINGS = ("delete_branch_on_merge",)
+REPO_SETTINGS = ("delete_branch_on_merge", "description", "name", "private")
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS projects_v2_workflows (project_id INTEGER, number INTEGER, name TEXT, "
@@ -158,26 +158,34 @@ class RepoSettingsRoutes:
         self.core = core
 
     def register(self, router: Router) -> None:
-        router.add("PATCH", "/repos/{owner}/{repo}", self.update_repo)
+        router.add("PATCH", "/repos/{owner}/{repo}", self.update_repo, body=None)  # checked below, loudly
 
     def update_repo(self, request: Request) -> Response:
+        """PATCH a repository: delete_branch_on_merge, description, private, and `name` unchanged (PyGithub
+        sends it with every edit); renaming and every other setting are refused by name. Admins only."""
         from orchestrator.sandbox.payloads import repo_json
 
         repo = self.core.repo(request.params["owner"], request.params["repo"])
+        if self.core.permission(repo, request.viewer or None) != "admin":
+            self.core.require_write(repo, request.viewer)  # 404 / 403 as GitHub answers
+            raise ApiError(403, "Must have admin rights to Repository.")
         data = request.json_object()
         unknown = sorted(set(data) - set(REPO_SETTINGS))
         if unknown:
-            raise ApiError(422, f"the sandbox does not support updating {', '.join(unknown)}")
-        value = data.get("delete_branch_on_merge")
-        if value is not None and not isinstance(value, bool):
-            raise ApiError(
-                422,
-                "Invalid request.",
-                [{"resource": "Repository", "code": "invalid", "field": "delete_branch_on_merge"}],
-            )
-        if value is not None:
-            with self.core.db.transaction() as conn:
-                repo_settings.set_delete_branch_on_merge(conn, repo.id, value)
+            raise unsupported("body field", unknown[0])
+        if data.get("name", repo.name) != repo.name:
+            raise unsupported("body field", "name", "renaming a repository")
+        for key, kind in (("delete_branch_on_merge", bool), ("private", bool), ("description", str)):
+            if key in data and not isinstance(data[key], kind):
+                raise ApiError(
+                    422, "Invalid request.", [{"resource": "Repository", "code": "invalid", "field": key}]
+                )
+        with self.core.db.transaction() as conn:
+            if "delete_branch_on_merge" in data:
+                repo_settings.set_delete_branch_on_merge(conn, repo.id, data["delete_branch_on_merge"])
+            for key in ("description", "private"):
+                if key in data:
+                    conn.execute(f"UPDATE repos SET {key} = ? WHERE id = ?", (data[key], repo.id))
         row = self.core.db.one("SELECT * FROM repos WHERE id = ?", (repo.id,))
         assert row is not None
         body: dict[str, Any] = repo_json(self.core.urls, self.core.db, row, self.core.clone_url(repo))

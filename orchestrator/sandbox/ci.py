@@ -188,6 +188,7 @@ class SandboxCI:
             },
         )
         log.info("sandbox CI run %s: %s", job.run_id, outcome.conclusion)
+        self.core.checks_changed(self.core.repo_by_id(job.repo_id), job.head_sha)
 
 
 def _checked(result: ProcessResult) -> None:

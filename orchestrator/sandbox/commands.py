@@ -20,6 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--data", type=Path, default=DEFAULT_DATA_DIR, help="state directory (default: %(default)s)"
     )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate of the forge's own CA (DATA/ca.pem: trust it in your clients)",
+    )
+    serve.add_argument(
+        "--file-remotes",
+        action="store_true",
+        help="hand out file:// clone URLs instead of git over HTTP(S) with a token",
+    )
     serve.set_defaults(func=cmd_serve)
 
     seed = subparsers.add_parser("seed", help="create a repo, issues and a board on a running sandbox forge")
@@ -29,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", type=Path, default=DEFAULT_DATA_DIR, help="find the forge via DIR/server.json"
     )
     seed.add_argument("--token", help="API token (default: DIR/token of --data)")
+    seed.add_argument("--ca-bundle", help="CA file of a forge serving HTTPS (default: from DIR/server.json)")
     seed.add_argument("--repo", required=True, help="owner/name")
     seed.add_argument("--from", dest="source", type=Path, help="a local directory pushed as the first commit")
     seed.add_argument(
@@ -51,10 +62,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    forge = SandboxForge(args.data, port=args.port).start()
+    forge = SandboxForge(args.data, port=args.port, tls=args.tls, file_remotes=args.file_remotes).start()
     try:
         print(f"listening on {forge.url}", flush=True)
         print(f"admin token written to {args.data / 'token'}", flush=True)
+        if forge.ca_bundle:
+            print(f"CA certificate written to {forge.ca_bundle} (SSL_CERT_FILE / GIT_SSL_CAINFO)", flush=True)
         stop.wait()
     finally:
         forge.stop()
@@ -65,10 +78,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from orchestrator.sandbox.seed import SeedError, load_issues, seed_repo
 
     try:
-        url, token = _locate(args)
+        url, token, ca_bundle = _locate(args)
         issues = load_issues(args.issues) if args.issues else []
         if args.ref is not None:
-            result = _seed_git(args, url, token, issues)
+            result = _seed_git(args, url, token, issues, ca_bundle)
         else:
             result = seed_repo(
                 url + "/api/v3",
@@ -78,6 +91,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 ci_command=args.ci_command,
                 issues=issues,
                 board=args.board,
+                ca_bundle=ca_bundle,
             )
     except (SeedError, OSError) as exc:
         print(f"sandbox seed: {exc}", file=sys.stderr)
@@ -90,7 +104,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed_git(args: argparse.Namespace, url: str, token: str, issues: list[Any]) -> Any:
+def _seed_git(
+    args: argparse.Namespace, url: str, token: str, issues: list[Any], ca_bundle: str | None
+) -> Any:
     from orchestrator.sandbox.seed import SeedError
     from orchestrator.sandbox.seed_git import seed_from_git
 
@@ -105,26 +121,31 @@ def _seed_git(args: argparse.Namespace, url: str, token: str, issues: list[Any])
         ci_command=args.ci_command,
         issues=issues,
         board=args.board,
+        ca_bundle=ca_bundle,
     )
 
 
-def _locate(args: argparse.Namespace) -> tuple[str, str]:
-    """(forge URL, token) from --url/--token or from the data directory of a running forge."""
+def _locate(args: argparse.Namespace) -> tuple[str, str, str | None]:
+    """(forge URL, token, CA file or None) from --url/--token/--ca-bundle or from the data directory of a
+    running forge."""
     from orchestrator.sandbox.seed import SeedError
 
     data: Path = args.data
     url = args.url
+    ca_bundle = args.ca_bundle
     if url is None:
         server_file = data / "server.json"
         if not server_file.exists():
             raise SeedError(
                 f"no running forge found: {server_file} is missing (start `agentos sandbox serve`)"
             )
-        url = json.loads(server_file.read_text())["url"]
+        server = json.loads(server_file.read_text())
+        url = server["url"]
+        ca_bundle = ca_bundle or server.get("ca_bundle")
     token = args.token
     if token is None:
         token_file = data / "token"
         if not token_file.exists():
             raise SeedError(f"no token: pass --token or --data DIR with DIR/token ({token_file} is missing)")
         token = token_file.read_text().strip()
-    return str(url).rstrip("/"), str(token)
+    return str(url).rstrip("/"), str(token), ca_bundle

@@ -1,4 +1,9 @@
-"""What every route shares: the database, the bare repositories, users, and reacting to moved branches."""
+"""What every route shares: the database, the bare repositories, users, permissions, and reacting to pushes.
+
+Permissions, as on GitHub: the sandbox admin (a site admin) and a repository's owner administer it, a
+collaborator has the permission granted (pull, triage, push, maintain, admin), anyone may read a public
+repository, nobody else sees a private one. Git over HTTP and the REST writes to git data check them.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.sandbox.db import SandboxDB, utc_now
-from orchestrator.sandbox.gitrepo import BareRepo
+from orchestrator.sandbox.gitrepo import ZERO_SHA, BareRepo
+from orchestrator.sandbox.issue_events import record_event, referenced_numbers
 from orchestrator.sandbox.payloads import Urls
-from orchestrator.sandbox.routing import ApiError, not_found
+from orchestrator.sandbox.routing import ApiError, Request, not_found
 
 log = logging.getLogger(__name__)
 
 ADMIN_LOGIN = "agentos-admin"
+# GitHub's permission names, weakest first; "write" and "read" are the git-level words for push and pull.
+PERMISSIONS = ("pull", "triage", "push", "maintain", "admin")
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class Repo:
     node_id: str
     default_branch: str
     ci_command: str | None
+    private: bool = False
 
     @property
     def full_name(self) -> str:
@@ -42,19 +51,31 @@ class Repo:
             node_id=row["node_id"],
             default_branch=row["default_branch"],
             ci_command=row["ci_command"],
+            private=bool(row["private"]),
         )
 
 
 # Called with (repo, pull issue id, new head sha) whenever an open PR's head moves or a PR is opened.
 PullHeadListener = Callable[[Repo, int, str], None]
+# Called with (repo, commit sha) when a check run of the commit completes or a status is posted for it.
+ChecksListener = Callable[[Repo, str], None]
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    ref: str  # e.g. refs/heads/main
+    old: str  # ZERO_SHA: created
+    new: str  # ZERO_SHA: deleted
 
 
 class ForgeCore:
-    def __init__(self, data_dir: Path, db: SandboxDB) -> None:
+    def __init__(self, data_dir: Path, db: SandboxDB, file_remotes: bool = False) -> None:
         self.data_dir = data_dir
         self.db = db
+        self.file_remotes = file_remotes  # clone_url a file:// path (an explicit option; default: HTTP)
         self.urls = Urls("http://127.0.0.1")
         self.pull_head_listeners: list[PullHeadListener] = []
+        self.check_listeners: list[ChecksListener] = []
         self._repo_locks: dict[int, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -84,7 +105,11 @@ class ForgeCore:
 
     # --- repositories -------------------------------------------------------------------------------------
     def repo(self, owner: str, name: str) -> Repo:
-        row = self.db.one("SELECT * FROM repos WHERE owner_login = ? AND name = ?", (owner, name))
+        """The repository `owner/name`, whatever the case of either (as GitHub finds it); 404 if none."""
+        row = self.db.one(
+            "SELECT * FROM repos WHERE owner_login = ? COLLATE NOCASE AND name = ? COLLATE NOCASE",
+            (owner, name),
+        )
         if row is None:
             raise not_found()
         return Repo.from_row(row)
@@ -95,11 +120,66 @@ class ForgeCore:
             raise not_found()
         return Repo.from_row(row)
 
+    def readable_repo(self, request: Request) -> Repo:
+        """The repository of a `/repos/{owner}/{repo}/…` request; 404 when the viewer cannot see it."""
+        repo = self.repo(request.params["owner"], request.params["repo"])
+        if self.permission(repo, request.viewer or None) is None:
+            raise not_found()
+        return repo
+
+    def writable_repo(self, request: Request) -> Repo:
+        """The request's repository when the viewer may push to it; 403 (or 404) as GitHub answers."""
+        repo = self.repo(request.params["owner"], request.params["repo"])
+        self.require_write(repo, request.viewer)
+        return repo
+
     def bare(self, repo: Repo) -> BareRepo:
         return BareRepo(self.data_dir / "git" / repo.owner / f"{repo.name}.git")
 
     def clone_url(self, repo: Repo) -> str:
-        return self.bare(repo).path.resolve().as_uri()
+        """`http(s)://HOST:PORT/OWNER/NAME.git` (git smart HTTP, token auth) — or the bare repo's file:// URL
+        when the forge was started with file remotes."""
+        if self.file_remotes:
+            return self.bare(repo).path.resolve().as_uri()
+        return f"{self.urls.base}/{repo.full_name}.git"
+
+    # --- permissions --------------------------------------------------------------------------------------
+    def permission(self, repo: Repo, login: str | None) -> str | None:
+        """GitHub's permission of `login` (None: anonymous) on `repo`: admin … pull, or None (cannot see it)."""
+        if login is not None:
+            if login.lower() in (ADMIN_LOGIN, repo.owner.lower()):
+                return "admin"
+            row = self.db.one(
+                "SELECT permission FROM collaborators WHERE repo_id = ? AND login = ?", (repo.id, login)
+            )
+            if row is not None:
+                return str(row["permission"])
+        return None if repo.private else "pull"
+
+    def can_write(self, repo: Repo, login: str | None) -> bool:
+        permission = self.permission(repo, login)
+        return permission is not None and PERMISSIONS.index(permission) >= PERMISSIONS.index("push")
+
+    def require_write(self, repo: Repo, login: str) -> None:
+        """403 as GitHub answers a write to a repository the user may only read (404 when it cannot see it)."""
+        if self.permission(repo, login) is None:
+            raise not_found()
+        if not self.can_write(repo, login):
+            raise ApiError(403, f"Permission to {repo.full_name} denied to {login}.")
+
+    def set_collaborator(self, repo: Repo, login: str, permission: str | None) -> None:
+        """Grant `permission` (one of PERMISSIONS) to an existing user, or revoke with None."""
+        self.user(login)
+        if permission is None:
+            self.db.execute("DELETE FROM collaborators WHERE repo_id = ? AND login = ?", (repo.id, login))
+            return
+        if permission not in PERMISSIONS:
+            raise ApiError(422, f"permission must be one of {', '.join(PERMISSIONS)}, not {permission!r}")
+        self.db.execute(
+            "INSERT INTO collaborators (repo_id, login, permission) VALUES (?, ?, ?) "
+            "ON CONFLICT (repo_id, login) DO UPDATE SET permission = excluded.permission",
+            (repo.id, login, permission),
+        )
 
     def repo_lock(self, repo: Repo) -> threading.RLock:
         """Serializes merges (and other multi-step git work) within one repository."""
@@ -111,6 +191,12 @@ class ForgeCore:
         owner_row = self.user(owner)
         if not name or "/" in name or name.startswith("."):
             raise _repo_creation_failed("name is invalid")
+        taken = self.db.one(
+            "SELECT 1 FROM repos WHERE owner_login = ? AND name = ? COLLATE NOCASE",
+            (owner_row["login"], name),
+        )
+        if taken is not None:  # GitHub's names are case-insensitive: `App` is taken when `app` exists
+            raise _repo_creation_failed("name already exists on this account")
         now = utc_now()
         values = {
             "owner_login": owner_row["login"],
@@ -132,20 +218,60 @@ class ForgeCore:
     def set_ci_command(self, repo: Repo, command: str | None) -> None:
         self.db.execute("UPDATE repos SET ci_command = ? WHERE id = ?", (command or None, repo.id))
 
-    # --- branches moved -----------------------------------------------------------------------------------
-    def branch_moved(self, repo: Repo, branch: str, sha: str | None) -> None:
+    # --- pushes and moved branches -------------------------------------------------------------------------
+    def refs_pushed(self, repo: Repo, updates: list[RefUpdate], pusher: str) -> None:
+        """What GitHub does after a push (git or the refs API): open PRs follow their branches, and each new
+        commit whose message names an issue of this repo adds a `referenced` event to it."""
+        for update in updates:
+            if not update.ref.startswith("refs/heads/"):
+                continue
+            branch = update.ref.removeprefix("refs/heads/")
+            deleted = update.new == ZERO_SHA
+            self.branch_moved(repo, branch, None if deleted else update.new, pusher)
+            if not deleted:
+                self._record_references(repo, update, pusher)
+
+    def _record_references(self, repo: Repo, update: RefUpdate, pusher: str) -> None:
+        bare = self.bare(repo)
+        if update.old == ZERO_SHA:
+            others = ["--not", f"--exclude={update.ref}", "--branches"]
+        else:
+            others = ["--not", update.old]
+        out = bare.git("log", "-n", "1000", "--format=%H%x00%B%x1e", update.new, *others, check=False).stdout
+        for entry in out.split("\x1e"):
+            sha, _, message = entry.strip().partition("\x00")
+            for number in sorted(referenced_numbers(message, repo.full_name)):
+                self._reference(repo, number, sha, pusher)
+
+    def _reference(self, repo: Repo, number: int, sha: str, actor: str) -> None:
+        issue = self.db.one("SELECT id FROM issues WHERE repo_id = ? AND number = ?", (repo.id, number))
+        if issue is None:
+            return
+        seen = self.db.one(
+            "SELECT 1 FROM issue_events WHERE issue_id = ? AND event = 'referenced' AND commit_id = ?",
+            (issue["id"], sha),
+        )
+        if seen is None:
+            record_event(self.db, issue["id"], "referenced", actor, commit_id=sha)
+
+    def branch_moved(self, repo: Repo, branch: str, sha: str | None, actor: str = ADMIN_LOGIN) -> None:
         """A branch now points at `sha` (None: deleted): refresh the open PRs whose head it is.
 
         As on GitHub, deleting a branch closes the open PRs whose head or base it was."""
         now = utc_now()
         self.db.execute("UPDATE repos SET pushed_at = ?, updated_at = ? WHERE id = ?", (now, now, repo.id))
         if sha is None:
-            self.db.execute(
-                "UPDATE issues SET state = 'closed', closed_at = ?, updated_at = ? WHERE state = 'open' AND id IN "
-                "(SELECT p.issue_id FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? "
-                "AND (p.head_ref = ? OR p.base_ref = ?))",
-                (now, now, repo.id, branch, branch),
+            closing = self.db.all(
+                "SELECT p.issue_id FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? "
+                "AND i.state = 'open' AND (p.head_ref = ? OR p.base_ref = ?)",
+                (repo.id, branch, branch),
             )
+            for row in closing:
+                self.db.execute(
+                    "UPDATE issues SET state = 'closed', closed_at = ?, closed_by = ?, updated_at = ? WHERE id = ?",
+                    (now, actor, now, row["issue_id"]),
+                )
+                record_event(self.db, row["issue_id"], "closed", actor)
             return
         rows = self.db.all(
             "SELECT p.issue_id, p.head_sha FROM pulls p JOIN issues i ON i.id = p.issue_id "
@@ -160,8 +286,17 @@ class ForgeCore:
             self.notify_pull_head(repo, row["issue_id"], sha)
 
     def notify_pull_head(self, repo: Repo, issue_id: int, sha: str) -> None:
+        """A PR's head is now `sha`: `refs/pull/N/head` follows (as on GitHub: `gh pr checkout` fetches it),
+        and the listeners (the sandbox CI) hear of it."""
+        row = self.db.one("SELECT number FROM issues WHERE id = ?", (issue_id,))
+        if row is not None:
+            self.bare(repo).git("update-ref", f"refs/pull/{row['number']}/head", sha, check=False)
         for listener in self.pull_head_listeners:
             listener(repo, issue_id, sha)
+
+    def checks_changed(self, repo: Repo, sha: str) -> None:
+        for listener in self.check_listeners:
+            listener(repo, sha)
 
     def reconcile_heads(self, repo: Repo) -> dict[str, str]:
         """Backstop for a missed push hook: bring every open PR's head sha in line with its branch."""

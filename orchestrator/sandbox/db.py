@@ -31,7 +31,22 @@ CREATE TABLE IF NOT EXISTS repos (
 CREATE TABLE IF NOT EXISTS issues (
     id INTEGER PRIMARY KEY, repo_id INTEGER, number INTEGER, node_id TEXT UNIQUE, title TEXT, body TEXT,
     state TEXT, user_login TEXT, is_pull INTEGER, created_at TEXT, updated_at TEXT, closed_at TEXT,
-    state_reason TEXT, closed_by TEXT, UNIQUE (repo_id, number)
+    state_reason TEXT, closed_by TEXT, milestone_id INTEGER, UNIQUE (repo_id, number)
+);
+CREATE TABLE IF NOT EXISTS issue_assignees (
+    issue_id INTEGER, login TEXT COLLATE NOCASE, PRIMARY KEY (issue_id, login)
+);
+CREATE TABLE IF NOT EXISTS milestones (
+    id INTEGER PRIMARY KEY, repo_id INTEGER, number INTEGER, node_id TEXT UNIQUE, title TEXT, description TEXT,
+    state TEXT, due_on TEXT, creator_login TEXT, created_at TEXT, updated_at TEXT, closed_at TEXT,
+    UNIQUE (repo_id, number), UNIQUE (repo_id, title)
+);
+CREATE TABLE IF NOT EXISTS collaborators (
+    repo_id INTEGER, login TEXT COLLATE NOCASE, permission TEXT, PRIMARY KEY (repo_id, login)
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    id INTEGER PRIMARY KEY, issue_id INTEGER, node_id TEXT UNIQUE, user_login TEXT, body TEXT, state TEXT,
+    commit_id TEXT, submitted_at TEXT
 );
 CREATE TABLE IF NOT EXISTS labels (
     id INTEGER PRIMARY KEY, repo_id INTEGER, name TEXT, node_id TEXT UNIQUE, color TEXT, description TEXT,
@@ -46,7 +61,8 @@ CREATE TABLE IF NOT EXISTS comments (
 );
 CREATE TABLE IF NOT EXISTS pulls (
     issue_id INTEGER PRIMARY KEY, head_ref TEXT, head_sha TEXT, base_ref TEXT, base_sha TEXT,
-    draft INTEGER DEFAULT 0, merged INTEGER DEFAULT 0, merged_at TEXT, merge_commit_sha TEXT, merged_by TEXT
+    draft INTEGER DEFAULT 0, merged INTEGER DEFAULT 0, merged_at TEXT, merge_commit_sha TEXT, merged_by TEXT,
+    auto_merge_method TEXT, auto_merge_by TEXT, auto_merge_at TEXT
 );
 CREATE TABLE IF NOT EXISTS statuses (
     id INTEGER PRIMARY KEY, repo_id INTEGER, sha TEXT, node_id TEXT UNIQUE, state TEXT, context TEXT,
@@ -59,13 +75,29 @@ CREATE TABLE IF NOT EXISTS check_runs (
 );
 CREATE TABLE IF NOT EXISTS issue_events (
     id INTEGER PRIMARY KEY, issue_id INTEGER, node_id TEXT UNIQUE, event TEXT, actor_login TEXT,
-    label_name TEXT, label_color TEXT, created_at TEXT
+    label_name TEXT, label_color TEXT, created_at TEXT, commit_id TEXT, subject_login TEXT,
+    milestone_title TEXT, rename_from TEXT, rename_to TEXT, state_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS issue_events_by_issue ON issue_events (issue_id, id);
 CREATE INDEX IF NOT EXISTS issues_by_repo_state ON issues (repo_id, state);
 CREATE INDEX IF NOT EXISTS statuses_by_sha ON statuses (repo_id, sha);
 CREATE INDEX IF NOT EXISTS check_runs_by_sha ON check_runs (repo_id, head_sha);
+CREATE INDEX IF NOT EXISTS reviews_by_issue ON reviews (issue_id, id);
 """
+
+# Columns added after the first release: a forge data directory made by an older version gains them.
+LATER_COLUMNS = {
+    "issues": ("milestone_id INTEGER",),
+    "pulls": ("auto_merge_method TEXT", "auto_merge_by TEXT", "auto_merge_at TEXT"),
+    "issue_events": (
+        "commit_id TEXT",
+        "subject_login TEXT",
+        "milestone_title TEXT",
+        "rename_from TEXT",
+        "rename_to TEXT",
+        "state_reason TEXT",
+    ),
+}
 
 # GitHub-looking prefixes for the opaque node ids of each table's rows.
 NODE_PREFIXES = {
@@ -79,6 +111,8 @@ NODE_PREFIXES = {
     "statuses": "SC_kwDO",
     "check_runs": "CR_kwDO",
     "issue_events": "LE_kwDO",
+    "milestones": "MI_kwDO",
+    "reviews": "PRR_kwDO",
 }
 
 
@@ -99,11 +133,13 @@ class SandboxDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self._savepoints = 0
         self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         with self.lock:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            _add_later_columns(self.conn)
             self.conn.executescript(SCHEMA)
             _init_graphql_schema(self.conn)
 
@@ -113,8 +149,21 @@ class SandboxDB:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock for a whole BEGIN … COMMIT (rolled back when the block raises)."""
+        """Hold the lock for a whole BEGIN … COMMIT (rolled back when the block raises). Nested inside another
+        transaction of this thread it is a SAVEPOINT: its own rollback, committed with the outer one."""
         with self.lock:
+            if self.conn.in_transaction:
+                self._savepoints += 1
+                name = f"sp{self._savepoints}"
+                self.conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                    raise
+                self.conn.execute(f"RELEASE {name}")
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -153,6 +202,17 @@ class SandboxDB:
                 f"UPDATE {table} SET node_id = ? WHERE id = ?", (make_node_id(kind, row_id), row_id)
             )
             return row_id
+
+
+def _add_later_columns(conn: sqlite3.Connection) -> None:
+    """ALTER TABLE … ADD COLUMN for every column of LATER_COLUMNS an existing table lacks."""
+    for table, columns in LATER_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            continue  # a new database: SCHEMA creates the table whole
+        for column in columns:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _init_graphql_schema(conn: sqlite3.Connection) -> None:

@@ -26,6 +26,13 @@ class RepoRow:
     node_id: str
     owner_login: str
     name: str
+    description: str = ""
+    private: bool = False
+    default_branch: str = "main"
+    created_at: str = ""
+    updated_at: str = ""
+    pushed_at: str = ""
+    typename: str = "Repository"
 
     @property
     def name_with_owner(self) -> str:
@@ -47,6 +54,20 @@ class ContentRow:
     merged: bool
     created_at: str
     updated_at: str
+    user_login: str = ""
+    closed_at: str | None = None
+    state_reason: str | None = None
+    milestone_id: int | None = None
+    head_ref: str | None = None
+    head_sha: str | None = None
+    base_ref: str | None = None
+    draft: bool = False
+    merged_at: str | None = None
+    merge_commit_sha: str | None = None
+    merged_by: str | None = None
+    auto_merge_method: str | None = None
+    auto_merge_by: str | None = None
+    auto_merge_at: str | None = None
 
     @property
     def typename(self) -> str:
@@ -72,7 +93,10 @@ def _owner(row: Any) -> OwnerRow | None:
     return OwnerRow(row[0], row[1], row[2], typename, row[4] or "")
 
 
-_REPO_SELECT = "SELECT id, node_id, owner_login, name FROM repos"
+_REPO_SELECT = (
+    "SELECT id, node_id, owner_login, name, description, private, default_branch, created_at, updated_at,"
+    " pushed_at FROM repos"
+)
 
 
 def repo_by_id(conn: sqlite3.Connection, repo_id: int) -> RepoRow | None:
@@ -89,12 +113,28 @@ def repo_by_node_id(conn: sqlite3.Connection, node_id: str) -> RepoRow | None:
 
 
 def _repo(row: Any) -> RepoRow | None:
-    return None if row is None else RepoRow(row[0], row[1], row[2], row[3])
+    if row is None:
+        return None
+    return RepoRow(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4] or "",
+        bool(row[5]),
+        row[6] or "main",
+        row[7] or "",
+        row[8] or "",
+        row[9] or row[7] or "",
+    )
 
 
 _CONTENT_SELECT = (
     "SELECT i.id, i.node_id, i.repo_id, i.number, i.title, i.body, i.state, i.is_pull,"
-    " COALESCE(p.merged, 0), i.created_at, i.updated_at FROM issues i LEFT JOIN pulls p ON p.issue_id = i.id"
+    " COALESCE(p.merged, 0), i.created_at, i.updated_at, i.user_login, i.closed_at, i.state_reason,"
+    " i.milestone_id, p.head_ref, p.head_sha, p.base_ref, COALESCE(p.draft, 0), p.merged_at, p.merge_commit_sha,"
+    " p.merged_by, p.auto_merge_method, p.auto_merge_by, p.auto_merge_at"
+    " FROM issues i LEFT JOIN pulls p ON p.issue_id = i.id"
 )
 
 
@@ -110,7 +150,8 @@ def content_by_number(conn: sqlite3.Connection, repo_id: int, number: int) -> Co
 def _content(row: Any) -> ContentRow | None:
     if row is None:
         return None
-    id_, node_id, repo_id, number, title, body, state, is_pull, merged, created, updated = row
+    id_, node_id, repo_id, number, title, body, state, is_pull, merged, created, updated = row[:11]
+    extra = row[11:]
     return ContentRow(
         id=id_,
         node_id=node_id,
@@ -123,4 +164,26 @@ def _content(row: Any) -> ContentRow | None:
         merged=bool(merged),
         created_at=created or "",
         updated_at=updated or "",
+        user_login=extra[0] or "",
+        closed_at=extra[1],
+        state_reason=extra[2],
+        milestone_id=extra[3],
+        head_ref=extra[4],
+        head_sha=extra[5],
+        base_ref=extra[6],
+        draft=bool(extra[7]),
+        merged_at=extra[8],
+        merge_commit_sha=extra[9],
+        merged_by=extra[10],
+        auto_merge_method=extra[11],
+        auto_merge_by=extra[12],
+        auto_merge_at=extra[13],
     )
+
+
+def contents_of_repo(conn: sqlite3.Connection, repo_id: int, is_pull: bool) -> list[ContentRow]:
+    """Every issue (or every PR) of a repository, oldest first."""
+    rows = conn.execute(
+        f"{_CONTENT_SELECT} WHERE i.repo_id = ? AND i.is_pull = ? ORDER BY i.id", (repo_id, int(is_pull))
+    )
+    return [content for content in map(_content, rows.fetchall()) if content is not None]

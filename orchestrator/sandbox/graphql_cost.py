@@ -2,7 +2,9 @@
 
 GitHub's rule: add up the requests needed to fill every connection in the query, assuming each returns its
 full `first`/`last` (a connection nested in one of 100 nodes takes 100 requests), divide by 100, round, and
-charge at least 1 point. Mutations cost 1 point here. Every connection needs `first` or `last` in 1..100.
+charge at least 1 point. Mutations cost 1 point here. Every connection that returns records (selects `nodes`
+or `edges`) needs `first` or `last` in 1..100; one that only counts (`totalCount`, `pageInfo`) does not,
+as on github.com (gh asks for `commits { totalCount }`).
 The budget is 5,000 points per viewer per hour, counted from the viewer's first query of the window.
 """
 
@@ -122,13 +124,13 @@ class _ConnectionWalker:
         field_type = get_named_type(definition.type)
         here = [*path, (node.alias or node.name).value]
         if field_type.name.endswith("Connection"):
-            page = self._page_size(node, field_type.name, here)
+            page = self._page_size(node, field_type.name, here, required=_returns_records(node))
             self.requests += fan_out
             self.nodes += fan_out * page
             fan_out *= page
         self.walk(node.selection_set, field_type, fan_out, here)
 
-    def _page_size(self, node: FieldNode, connection: str, path: list[str]) -> int:
+    def _page_size(self, node: FieldNode, connection: str, path: list[str], required: bool) -> int:
         name = node.name.value
         for argument in node.arguments:
             if argument.name.value in ("first", "last"):
@@ -142,8 +144,25 @@ class _ConnectionWalker:
                     )
                     raise PaginationError("EXCESSIVE_PAGINATION", message, path)
                 return int(value)
+        if not required:
+            return 0
         message = f"You must provide a `first` or `last` value to properly paginate the `{name}` connection."
         raise PaginationError("MISSING_PAGINATION_BOUNDARIES", message, path)
+
+
+def _returns_records(node: FieldNode) -> bool:
+    """Whether a connection field selects `nodes` or `edges` (directly or through an inline fragment)."""
+    assert node.selection_set is not None
+    pending = list(node.selection_set.selections)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, FieldNode) and selection.name.value in ("nodes", "edges"):
+            return True
+        if isinstance(selection, InlineFragmentNode):
+            pending.extend(selection.selection_set.selections)
+        if isinstance(selection, FragmentSpreadNode):
+            return True  # a named fragment on the connection type: count it as returning records
+    return False
 
 
 def create_table(conn: sqlite3.Connection) -> None:

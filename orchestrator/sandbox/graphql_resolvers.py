@@ -15,13 +15,24 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
 
-from orchestrator.sandbox import automations, graphql_cost
+from orchestrator.sandbox import (
+    automations,
+    graphql_commits,
+    graphql_content,
+    graphql_cost,
+    graphql_links,
+    graphql_lists,
+    graphql_mutations,
+    graphql_repos,
+)
 from orchestrator.sandbox import forge_lookups as lookups
 from orchestrator.sandbox import projects_store as store
 from orchestrator.sandbox.db import utc_now
+from orchestrator.sandbox.graphql_paging import cursor
 
 if TYPE_CHECKING:
     from orchestrator.sandbox.db import SandboxDB
+    from orchestrator.sandbox.graphql_repos import ForgeServices
 
 Resolver = Callable[..., Any]
 
@@ -33,6 +44,7 @@ class RequestContext:
     cost: int
     node_count: int
     budget: graphql_cost.RateLimitState
+    forge: ForgeServices | None = None  # the running forge (None: the Projects v2 subset only)
 
 
 def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
@@ -47,7 +59,20 @@ def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
 
 
 def resolve_type(value: Any, info: GraphQLResolveInfo, abstract_type: GraphQLAbstractType) -> str:
+    if isinstance(value, dict):
+        return str(value["__typename"])
     return str(value.typename)
+
+
+def _in_transaction(resolver: Resolver) -> Resolver:
+    """Run a Projects v2 mutation as one transaction (a refusal half-way changes nothing)."""
+
+    def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        context: RequestContext = info.context
+        with context.db.transaction():
+            return resolver(source, info, **args)
+
+    return resolve
 
 
 def _conn(info: GraphQLResolveInfo) -> Any:
@@ -118,12 +143,19 @@ def _repository_owner(_: None, info: GraphQLResolveInfo, login: str) -> lookups.
 
 def _repository(_: None, info: GraphQLResolveInfo, owner: str, name: str, **__: Any) -> lookups.RepoRow:
     repo = lookups.repo_by_name(_conn(info), owner, name)
+    context: RequestContext = info.context
+    if repo is not None and context.forge is not None:
+        core = context.forge.core
+        if core.permission(core.repo_by_id(repo.id), context.viewer_login) is None:
+            repo = None  # a private repository the viewer cannot see: GitHub says it does not exist
     if repo is None:
         raise _not_found("a Repository with the name", f"'{owner}/{name}'")
     return repo
 
 
-def _rate_limit(_: None, info: GraphQLResolveInfo) -> dict[str, Any]:
+def _rate_limit(_: None, info: GraphQLResolveInfo, dryRun: bool = False) -> dict[str, Any]:
+    if dryRun:
+        raise graphql_repos.Unsupported("`rateLimit(dryRun: true)`")
     context: RequestContext = info.context
     budget = context.budget
     return {
@@ -194,7 +226,12 @@ def _project_items(
         "startCursor": _item_cursor(items[0].id) if items else None,
         "endCursor": _item_cursor(items[-1].id) if items else None,
     }
-    return {"nodes": items, "pageInfo": page_info, "totalCount": store.item_count(_conn(info), project.id)}
+    return {
+        "nodes": items,
+        "edges": [{"cursor": _item_cursor(item.id), "node": item} for item in items],
+        "pageInfo": page_info,
+        "totalCount": store.item_count(_conn(info), project.id),
+    }
 
 
 def _project_workflows(
@@ -206,6 +243,7 @@ def _project_workflows(
     page_info = {"hasNextPage": len(shown) < len(flows), "hasPreviousPage": False}
     return {
         "nodes": shown,
+        "edges": [{"cursor": cursor(index), "node": flow} for index, flow in enumerate(shown)],
         "pageInfo": {**page_info, "startCursor": None, "endCursor": None},
         "totalCount": len(flows),
     }
@@ -353,12 +391,12 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Query", "repositoryOwner"): _repository_owner,
     ("Query", "user"): _owner_of_type("User", "a"),
     ("Query", "viewer"): _viewer,
-    ("Mutation", "addProjectV2ItemById"): _add_item,
-    ("Mutation", "createProjectV2"): _create_project,
-    ("Mutation", "createProjectV2Field"): _create_field,
-    ("Mutation", "deleteProjectV2Field"): _delete_field,
-    ("Mutation", "deleteProjectV2Item"): _delete_item,
-    ("Mutation", "updateProjectV2ItemFieldValue"): _update_item_value,
+    ("Mutation", "addProjectV2ItemById"): _in_transaction(_add_item),
+    ("Mutation", "createProjectV2"): _in_transaction(_create_project),
+    ("Mutation", "createProjectV2Field"): _in_transaction(_create_field),
+    ("Mutation", "deleteProjectV2Field"): _in_transaction(_delete_field),
+    ("Mutation", "deleteProjectV2Item"): _in_transaction(_delete_item),
+    ("Mutation", "updateProjectV2ItemFieldValue"): _in_transaction(_update_item_value),
     ("User", "name"): lambda *_: None,
     ("User", "projectV2"): _owner_project,
     ("User", "repository"): _owner_repository,
@@ -394,4 +432,10 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("ProjectV2ItemFieldSingleSelectValue", "item"): _value_item,
     ("ProjectV2ItemFieldSingleSelectValue", "name"): _option_attribute("name"),
     ("ProjectV2ItemFieldSingleSelectValue", "optionId"): _option_attribute("option_id"),
+    **graphql_repos.RESOLVERS,
+    **graphql_commits.RESOLVERS,
+    **graphql_content.RESOLVERS,
+    **graphql_lists.RESOLVERS,
+    **graphql_links.RESOLVERS,
+    **graphql_mutations.RESOLVERS,
 }

@@ -88,8 +88,8 @@ def user_json(urls: Urls, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def private_user_json(urls: Urls, row: sqlite3.Row, public_repos: int) -> dict[str, Any]:
-    """private-user: what GET /user answers."""
+def public_user_json(urls: Urls, row: sqlite3.Row, public_repos: int) -> dict[str, Any]:
+    """public-user: what GET /users/{login} answers for a user."""
     body = user_json(urls, row)
     created = row["created_at"]
     body.update(
@@ -101,12 +101,23 @@ def private_user_json(urls: Urls, row: sqlite3.Row, public_repos: int) -> dict[s
             "email": None,
             "hireable": None,
             "bio": None,
+            "twitter_username": None,
             "public_repos": public_repos,
             "public_gists": 0,
             "followers": 0,
             "following": 0,
             "created_at": created,
             "updated_at": created,
+        }
+    )
+    return body
+
+
+def private_user_json(urls: Urls, row: sqlite3.Row, public_repos: int) -> dict[str, Any]:
+    """private-user: what GET /user answers."""
+    body = public_user_json(urls, row, public_repos)
+    body.update(
+        {
             "private_gists": 0,
             "total_private_repos": 0,
             "owned_private_repos": 0,
@@ -238,11 +249,56 @@ def issue_labels(db: SandboxDB, issue_id: int) -> list[sqlite3.Row]:
     )
 
 
+def milestone_json(urls: Urls, db: SandboxDB, full_name: str, row: sqlite3.Row) -> dict[str, Any]:
+    """milestone"""
+    counts = db.one(
+        "SELECT SUM(state = 'open') AS open, SUM(state = 'closed') AS closed FROM issues WHERE milestone_id = ?",
+        (row["id"],),
+    )
+    api = f"{urls.repo_api(full_name)}/milestones/{row['number']}"
+    return {
+        "url": api,
+        "html_url": f"{urls.repo_html(full_name)}/milestone/{row['number']}",
+        "labels_url": api + "/labels",
+        "id": row["id"],
+        "node_id": row["node_id"],
+        "number": row["number"],
+        "state": row["state"],
+        "title": row["title"],
+        "description": row["description"],
+        "creator": user_json(urls, user_row(db, row["creator_login"])),
+        "open_issues": int(counts["open"] or 0) if counts else 0,
+        "closed_issues": int(counts["closed"] or 0) if counts else 0,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "closed_at": row["closed_at"],
+        "due_on": row["due_on"],
+    }
+
+
+def issue_assignees(db: SandboxDB, issue_id: int) -> list[sqlite3.Row]:
+    """The users assigned to an issue, in login order."""
+    return db.all(
+        "SELECT u.* FROM users u JOIN issue_assignees a ON a.login = u.login WHERE a.issue_id = ? ORDER BY u.login",
+        (issue_id,),
+    )
+
+
+def issue_milestone(
+    urls: Urls, db: SandboxDB, full_name: str, milestone_id: int | None
+) -> dict[str, Any] | None:
+    if milestone_id is None:
+        return None
+    row = db.one("SELECT * FROM milestones WHERE id = ?", (milestone_id,))
+    return milestone_json(urls, db, full_name, row) if row is not None else None
+
+
 def issue_json(urls: Urls, db: SandboxDB, full_name: str, row: sqlite3.Row) -> dict[str, Any]:
     """issue (a PR appears here too, with a `pull_request` key, as on GitHub)."""
     api = f"{urls.repo_api(full_name)}/issues/{row['number']}"
     comments = db.one("SELECT COUNT(*) AS n FROM comments WHERE issue_id = ?", (row["id"],))
     kind = "pull" if row["is_pull"] else "issues"
+    assignees = [user_json(urls, user) for user in issue_assignees(db, row["id"])]
     body: dict[str, Any] = {
         "id": row["id"],
         "node_id": row["node_id"],
@@ -259,9 +315,9 @@ def issue_json(urls: Urls, db: SandboxDB, full_name: str, row: sqlite3.Row) -> d
         "body": row["body"],
         "user": user_json(urls, user_row(db, row["user_login"])),
         "labels": [label_json(urls, full_name, label) for label in issue_labels(db, row["id"])],
-        "assignee": None,
-        "assignees": [],
-        "milestone": None,
+        "assignee": assignees[0] if assignees else None,
+        "assignees": assignees,
+        "milestone": issue_milestone(urls, db, full_name, row["milestone_id"]),
         "locked": False,
         "active_lock_reason": None,
         "comments": int(comments["n"]) if comments else 0,

@@ -8,7 +8,16 @@ from typing import Any
 
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.gitrepo import ChangedFile
-from orchestrator.sandbox.payloads import Urls, issue_labels, label_json, repo_json, user_json, user_row
+from orchestrator.sandbox.payloads import (
+    Urls,
+    issue_assignees,
+    issue_labels,
+    issue_milestone,
+    label_json,
+    repo_json,
+    user_json,
+    user_row,
+)
 from orchestrator.sandbox.routes_checks import CheckStore
 
 
@@ -87,6 +96,7 @@ def pull_json(view: PullView) -> dict[str, Any]:
     assert repo_row is not None
     repo_body = repo_json(urls, core.db, repo_row, core.clone_url(repo))
     statuses_url = f"{urls.repo_api(repo.full_name)}/statuses/{view.head_sha}"
+    assignees = [user_json(urls, user) for user in issue_assignees(core.db, row["issue_id"])]
     body: dict[str, Any] = {
         "url": api,
         "id": row["issue_id"],
@@ -109,27 +119,39 @@ def pull_json(view: PullView) -> dict[str, Any]:
         "labels": [
             label_json(urls, repo.full_name, label) for label in issue_labels(core.db, row["issue_id"])
         ],
-        "milestone": None,
+        "milestone": issue_milestone(urls, core.db, repo.full_name, row["milestone_id"]),
         "active_lock_reason": None,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "closed_at": row["closed_at"],
         "merged_at": row["merged_at"],
         "merge_commit_sha": row["merge_commit_sha"],
-        "assignee": None,
-        "assignees": [],
+        "assignee": assignees[0] if assignees else None,
+        "assignees": assignees,
         "requested_reviewers": [],
         "requested_teams": [],
         "head": _branch_json(view, row["head_ref"], view.head_sha, repo_body),
         "base": _branch_json(view, row["base_ref"], view.base_sha, repo_body),
         "_links": _links(urls, repo.full_name, row["number"], statuses_url),
         "author_association": "OWNER",
-        "auto_merge": None,
+        "auto_merge": _auto_merge(core, row),
         "draft": bool(row["draft"]),
     }
     if view.full:
         body.update(_full_fields(view))
     return body
+
+
+def _auto_merge(core: ForgeCore, row: sqlite3.Row) -> dict[str, Any] | None:
+    """auto-merge: set by enablePullRequestAutoMerge (GraphQL), cleared by disabling it or by the merge."""
+    if not row["auto_merge_method"]:
+        return None
+    return {
+        "enabled_by": user_json(core.urls, user_row(core.db, row["auto_merge_by"])),
+        "merge_method": row["auto_merge_method"].lower(),
+        "commit_title": "",
+        "commit_message": "",
+    }
 
 
 def _links(urls: Urls, full_name: str, number: int, statuses_url: str) -> dict[str, dict[str, str]]:

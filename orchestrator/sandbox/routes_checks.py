@@ -16,6 +16,7 @@ from orchestrator.sandbox.routing import (
     Router,
     int_param,
     not_found,
+    unsupported,
     validation_failed,
 )
 
@@ -162,16 +163,22 @@ class CheckRoutes:
 
     def register(self, router: Router) -> None:
         base = "/repos/{owner}/{repo}"
-        router.add("POST", base + "/statuses/{sha}", self.create_status)
-        router.add("GET", base + "/commits/{ref:path}/statuses", self.list_statuses)
-        router.add("GET", base + "/commits/{ref:path}/status", self.combined_status)
-        router.add("GET", base + "/commits/{ref:path}/check-runs", self.list_runs)
-        router.add("POST", base + "/check-runs", self.create_run)
+        status_fields = ("state", "target_url", "description", "context")
+        router.add("POST", base + "/statuses/{sha}", self.create_status, body=status_fields)
+        router.add("GET", base + "/statuses/{ref}", self.list_statuses, paged=True)  # the legacy path
+        router.add("GET", base + "/commits/{ref:path}/statuses", self.list_statuses, paged=True)
+        router.add("GET", base + "/commits/{ref:path}/status", self.combined_status, paged=True)
+        run_filters = ("check_name", "status", "filter")
+        router.add(
+            "GET", base + "/commits/{ref:path}/check-runs", self.list_runs, query=run_filters, paged=True
+        )
+        run_fields = (*_RUN_FIELDS, "output")
+        router.add("POST", base + "/check-runs", self.create_run, body=("head_sha", *run_fields))
         router.add("GET", base + "/check-runs/{id}", self.get_run)
-        router.add("PATCH", base + "/check-runs/{id}", self.update_run)
+        router.add("PATCH", base + "/check-runs/{id}", self.update_run, body=run_fields)
 
     def _repo(self, request: Request) -> Repo:
-        return self.core.repo(request.params["owner"], request.params["repo"])
+        return self.core.readable_repo(request)
 
     def _sha(self, repo: Repo, ref: str) -> str:
         sha = self.core.bare(repo).resolve(ref)
@@ -204,6 +211,7 @@ class CheckRoutes:
         )
         row = self.core.db.one("SELECT * FROM statuses WHERE id = ?", (status_id,))
         assert row is not None
+        self.core.checks_changed(repo, sha)
         return Response(201, status_json(self.core, repo, row))
 
     def list_statuses(self, request: Request) -> Response:
@@ -245,6 +253,10 @@ class CheckRoutes:
     def list_runs(self, request: Request) -> Response:
         repo = self._repo(request)
         sha = self._sha(repo, request.params["ref"])
+        if request.query.get("filter", "latest") not in ("latest", "all"):
+            raise validation_failed("CheckRun", "filter", "invalid")
+        if request.query.get("status", "completed") not in ("queued", "in_progress", "completed"):
+            raise validation_failed("CheckRun", "status", "invalid")
         if request.query.get("filter", "latest") == "all":
             rows = self.core.db.all(
                 "SELECT * FROM check_runs WHERE repo_id = ? AND head_sha = ? ORDER BY id DESC", (repo.id, sha)
@@ -270,7 +282,10 @@ class CheckRoutes:
         values.setdefault("status", "queued")
         values.setdefault("started_at", utc_now())
         run_id = self.store.create_run(repo, values)
-        return Response(201, run_json(self.core, repo, self.store.run_row(repo, run_id)))
+        row = self.store.run_row(repo, run_id)
+        if row["status"] == "completed":
+            self.core.checks_changed(repo, row["head_sha"])
+        return Response(201, run_json(self.core, repo, row))
 
     def get_run(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -282,7 +297,10 @@ class CheckRoutes:
         run_id = int_param(request.params["id"])
         self.store.run_row(repo, run_id)
         self.store.update_run(run_id, _run_values(request.json_object()))
-        return Response(200, run_json(self.core, repo, self.store.run_row(repo, run_id)))
+        row = self.store.run_row(repo, run_id)
+        if row["status"] == "completed":
+            self.core.checks_changed(repo, row["head_sha"])
+        return Response(200, run_json(self.core, repo, row))
 
 
 def _run_values(data: dict[str, Any]) -> dict[str, Any]:
@@ -300,6 +318,9 @@ def _run_values(data: dict[str, Any]) -> dict[str, Any]:
         values.setdefault("completed_at", utc_now())
     output = data.get("output")
     if isinstance(output, dict):
+        for key in output:
+            if key not in ("title", "summary", "text"):
+                raise unsupported("body field", f"output.{key}", "check run annotations and images")
         values.update(
             {
                 "output_title": output.get("title"),

@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.sandbox.core import ForgeCore, Repo
+from orchestrator.sandbox.core import ForgeCore, RefUpdate, Repo
 from orchestrator.sandbox.gitrepo import ZERO_SHA, BareRepo, CommitInfo
 from orchestrator.sandbox.pagination import paged_response
 from orchestrator.sandbox.payloads import Urls
@@ -76,16 +76,15 @@ class GitRoutes:
         base = "/repos/{owner}/{repo}"
         router.add("GET", base + "/git/ref/{ref:path}", self.get_ref)
         router.add("GET", base + "/git/refs/{ref:path}", self.get_ref)
-        router.add("GET", base + "/git/matching-refs/{ref:path}", self.matching_refs)
-        router.add("POST", base + "/git/refs", self.create_ref)
-        router.add("PATCH", base + "/git/refs/{ref:path}", self.update_ref)
+        router.add("GET", base + "/git/matching-refs/{ref:path}", self.matching_refs, paged=True)
+        router.add("POST", base + "/git/refs", self.create_ref, body=("ref", "sha"))
+        router.add("PATCH", base + "/git/refs/{ref:path}", self.update_ref, body=("sha", "force"))
         router.add("DELETE", base + "/git/refs/{ref:path}", self.delete_ref)
-        router.add("GET", base + "/branches", self.list_branches)
+        router.add("GET", base + "/branches", self.list_branches, paged=True)
         router.add("GET", base + "/branches/{branch:path}", self.get_branch)
-        router.add("GET", base + "/commits/{sha}", self.get_commit)
 
-    def _target(self, request: Request) -> tuple[Repo, BareRepo]:
-        repo = self.core.repo(request.params["owner"], request.params["repo"])
+    def _target(self, request: Request, write: bool = False) -> tuple[Repo, BareRepo]:
+        repo = self.core.writable_repo(request) if write else self.core.readable_repo(request)
         bare = self.core.bare(repo)
         if bare.is_empty():
             raise ApiError(409, "Git Repository is empty.")
@@ -112,7 +111,7 @@ class GitRoutes:
         return paged_response(request, self.core.urls.api, body)
 
     def create_ref(self, request: Request) -> Response:
-        repo, bare = self._target(request)
+        repo, bare = self._target(request, write=True)
         data = request.json_object()
         ref, sha = data.get("ref"), data.get("sha")
         if not isinstance(ref, str) or not ref.startswith("refs/") or ref.count("/") < 2:
@@ -124,12 +123,11 @@ class GitRoutes:
         full_sha = bare.git("rev-parse", f"{sha}^{{commit}}").stdout.strip()
         if not bare.compare_and_set(ref, full_sha, ZERO_SHA):
             raise ApiError(422, "Reference already exists")
-        if ref.startswith("refs/heads/"):
-            self.core.branch_moved(repo, ref.removeprefix("refs/heads/"), full_sha)
+        self.core.refs_pushed(repo, [RefUpdate(ref, ZERO_SHA, full_sha)], request.viewer)
         return Response(201, ref_json(self.core.urls, repo, ref, full_sha))
 
     def update_ref(self, request: Request) -> Response:
-        repo, bare = self._target(request)
+        repo, bare = self._target(request, write=True)
         ref = "refs/" + request.params["ref"]
         data = request.json_object()
         sha = data.get("sha")
@@ -144,18 +142,18 @@ class GitRoutes:
                 raise ApiError(422, "Update is not a fast forward")
             if not bare.compare_and_set(ref, new, old):
                 raise ApiError(422, "Reference cannot be updated")
-        if ref.startswith("refs/heads/"):
-            self.core.branch_moved(repo, ref.removeprefix("refs/heads/"), new)
+        self.core.refs_pushed(repo, [RefUpdate(ref, old, new)], request.viewer)
         return Response(200, ref_json(self.core.urls, repo, ref, new))
 
     def delete_ref(self, request: Request) -> Response:
-        repo, bare = self._target(request)
+        repo, bare = self._target(request, write=True)
         ref = "refs/" + request.params["ref"]
         old = self._current(bare, ref)
+        if ref == f"refs/heads/{repo.default_branch}":
+            raise ApiError(422, "Cannot delete the default branch")
         if old is None or not bare.compare_and_set(ref, ZERO_SHA, old):
             raise ApiError(422, "Reference does not exist")
-        if ref.startswith("refs/heads/"):
-            self.core.branch_moved(repo, ref.removeprefix("refs/heads/"), None)
+        self.core.refs_pushed(repo, [RefUpdate(ref, old, ZERO_SHA)], request.viewer)
         return Response(204, None)
 
     # --- branches and commits -----------------------------------------------------------------------------
@@ -178,7 +176,7 @@ class GitRoutes:
         }
 
     def get_branch(self, request: Request) -> Response:
-        repo = self.core.repo(request.params["owner"], request.params["repo"])
+        repo = self.core.readable_repo(request)
         bare = self.core.bare(repo)
         name = request.params["branch"]
         sha = bare.heads().get(name)
@@ -187,7 +185,7 @@ class GitRoutes:
         return Response(200, self._branch_json(repo, bare, name, sha))
 
     def list_branches(self, request: Request) -> Response:
-        repo = self.core.repo(request.params["owner"], request.params["repo"])
+        repo = self.core.readable_repo(request)
         api = self.core.urls.repo_api(repo.full_name)
         heads = sorted(self.core.bare(repo).heads().items())
         body = [
@@ -195,10 +193,3 @@ class GitRoutes:
             for name, sha in heads
         ]
         return paged_response(request, self.core.urls.api, body)
-
-    def get_commit(self, request: Request) -> Response:
-        repo, bare = self._target(request)
-        sha = bare.resolve(request.params["sha"])
-        if sha is None:
-            raise ApiError(422, f"No commit found for SHA: {request.params['sha']}")
-        return Response(200, commit_json(self.core.urls, repo.full_name, bare.commit_info(sha)))

@@ -1,18 +1,18 @@
-"""Labels, issues (which include PRs, as on GitHub) and issue comments."""
+"""Issues (which include PRs, as on GitHub): list with every filter, create, get, update, assignees."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.sandbox import automations
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
-from orchestrator.sandbox.issue_events import record_label_events
+from orchestrator.sandbox.issue_events import record_event
+from orchestrator.sandbox.issue_query import ISSUE_LIST_PARAMS, issue_list_query, mentioned_filter
 from orchestrator.sandbox.pagination import paged_response
-from orchestrator.sandbox.payloads import comment_json, issue_json, issue_labels, label_json
+from orchestrator.sandbox.payloads import issue_assignees, issue_json, user_json
+from orchestrator.sandbox.routes_labels import label_names, replace_labels
 from orchestrator.sandbox.routing import (
     ApiError,
     Request,
@@ -23,8 +23,8 @@ from orchestrator.sandbox.routing import (
     validation_failed,
 )
 
-_COLOR = re.compile(r"^[0-9a-fA-F]{6}$")
-_SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "comments": "n_comments"}
+ISSUE_FIELDS = ("title", "body", "assignee", "assignees", "milestone", "labels")
+STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")
 
 
 class IssueRoutes:
@@ -33,111 +33,72 @@ class IssueRoutes:
 
     def register(self, router: Router) -> None:
         base = "/repos/{owner}/{repo}"
-        router.add("GET", base + "/labels", self.list_labels)
-        router.add("POST", base + "/labels", self.create_label)
-        router.add("GET", base + "/labels/{name}", self.get_label)
-        router.add("GET", base + "/issues", self.list_issues)
-        router.add("POST", base + "/issues", self.create_issue)
+        router.add("GET", base + "/issues", self.list_issues, query=ISSUE_LIST_PARAMS, paged=True)
+        router.add("POST", base + "/issues", self.create_issue, body=ISSUE_FIELDS)
         router.add("GET", base + "/issues/{number}", self.get_issue)
-        router.add("PATCH", base + "/issues/{number}", self.update_issue)
-        router.add("GET", base + "/issues/{number}/labels", self.list_issue_labels)
-        router.add("POST", base + "/issues/{number}/labels", self.add_labels)
-        router.add("PUT", base + "/issues/{number}/labels", self.set_labels)
-        router.add("DELETE", base + "/issues/{number}/labels/{name}", self.remove_label)
-        router.add("GET", base + "/issues/{number}/comments", self.list_comments)
-        router.add("POST", base + "/issues/{number}/comments", self.create_comment)
-        router.add("PATCH", base + "/issues/comments/{comment_id}", self.edit_comment)
+        router.add(
+            "PATCH",
+            base + "/issues/{number}",
+            self.update_issue,
+            body=(*ISSUE_FIELDS, "state", "state_reason"),
+        )
+        router.add("POST", base + "/issues/{number}/assignees", self.add_assignees, body=("assignees",))
+        router.add("DELETE", base + "/issues/{number}/assignees", self.remove_assignees, body=("assignees",))
+        router.add("GET", base + "/assignees", self.list_assignable, paged=True)
+        router.add("GET", base + "/assignees/{login}", self.check_assignable)
 
     # --- helpers ------------------------------------------------------------------------------------------
-    def _repo(self, request: Request) -> Repo:
-        return self.core.repo(request.params["owner"], request.params["repo"])
-
-    def _issue_row(self, repo: Repo, number: int) -> sqlite3.Row:
+    def issue_row(self, repo: Repo, number: int) -> sqlite3.Row:
         row = self.core.db.one("SELECT * FROM issues WHERE repo_id = ? AND number = ?", (repo.id, number))
         if row is None:
             raise not_found()
         return row
 
     def issue_body(self, repo: Repo, number: int) -> dict[str, Any]:
-        return issue_json(self.core.urls, self.core.db, repo.full_name, self._issue_row(repo, number))
-
-    def _label_row(self, repo: Repo, name: str) -> sqlite3.Row | None:
-        return self.core.db.one(
-            "SELECT * FROM labels WHERE repo_id = ? AND name = ? COLLATE NOCASE", (repo.id, name)
-        )
-
-    def ensure_label(
-        self, repo: Repo, name: str, color: str = "ededed", description: str | None = None
-    ) -> int:
-        """The label's id, creating it first when missing (GitHub creates unknown labels added to an issue)."""
-        row = self._label_row(repo, name)
-        if row is not None:
-            return int(row["id"])
-        return self.core.db.insert_with_node_id(
-            "labels", "labels", {"repo_id": repo.id, "name": name, "color": color, "description": description}
-        )
+        return issue_json(self.core.urls, self.core.db, repo.full_name, self.issue_row(repo, number))
 
     def _touch(self, issue_id: int) -> None:
         self.core.db.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (utc_now(), issue_id))
 
-    def _issue_labels_body(self, repo: Repo, issue_id: int) -> list[dict[str, Any]]:
-        rows = self.core.db.all(
-            "SELECT l.* FROM labels l JOIN issue_labels il ON il.label_id = l.id WHERE il.issue_id = ? "
-            "ORDER BY l.name",
-            (issue_id,),
+    def _milestone_id(self, repo: Repo, number: int) -> int | None:
+        row = self.core.db.one(
+            "SELECT id FROM milestones WHERE repo_id = ? AND number = ?", (repo.id, number)
         )
-        return [label_json(self.core.urls, repo.full_name, row) for row in rows]
-
-    # --- labels -------------------------------------------------------------------------------------------
-    def list_labels(self, request: Request) -> Response:
-        repo = self._repo(request)
-        rows = self.core.db.all("SELECT * FROM labels WHERE repo_id = ? ORDER BY id", (repo.id,))
-        body = [label_json(self.core.urls, repo.full_name, row) for row in rows]
-        return paged_response(request, self.core.urls.api, body)
-
-    def create_label(self, request: Request) -> Response:
-        repo = self._repo(request)
-        data = request.json_object()
-        name = data.get("name")
-        color = str(data.get("color") or "ededed").lstrip("#")
-        if not isinstance(name, str) or not name.strip():
-            raise validation_failed("Label", "name", "missing_field")
-        if not _COLOR.match(color):
-            raise validation_failed("Label", "color", "invalid")
-        with self.core.db.lock:
-            if self._label_row(repo, name) is not None:
-                raise validation_failed("Label", "name", "already_exists")
-            self.ensure_label(repo, name, color.lower(), data.get("description"))
-        row = self._label_row(repo, name)
-        assert row is not None
-        return Response(201, label_json(self.core.urls, repo.full_name, row))
-
-    def get_label(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._label_row(repo, request.params["name"])
-        if row is None:
-            raise not_found()
-        return Response(200, label_json(self.core.urls, repo.full_name, row))
+        return int(row["id"]) if row else None
 
     # --- issues -------------------------------------------------------------------------------------------
     def list_issues(self, request: Request) -> Response:
-        repo = self._repo(request)
+        repo = self.core.readable_repo(request)
         self.core.reconcile_heads(repo)  # a PR whose branch moved unnoticed shows its new updated_at
-        sql, args = _issue_query(repo, request.query)
+        sql, args = issue_list_query(repo.id, request.query, lambda n: self._milestone_id(repo, n))
         rows = self.core.db.all(sql, args)
+        if "mentioned" in request.query:
+            rows = mentioned_filter(rows, request.query["mentioned"], self._comment_texts)
         body = [issue_json(self.core.urls, self.core.db, repo.full_name, row) for row in rows]
         return paged_response(request, self.core.urls.api, body)
 
+    def _comment_texts(self, issue_id: int) -> list[str]:
+        rows = self.core.db.all("SELECT body FROM comments WHERE issue_id = ?", (issue_id,))
+        return [str(row["body"] or "") for row in rows]
+
     def create_issue(self, request: Request) -> Response:
-        repo = self._repo(request)
+        repo = self.core.readable_repo(request)
         data = request.json_object()
         title = data.get("title")
         if not isinstance(title, str | int) or not str(title).strip():
             raise validation_failed("Issue", "title", "missing_field")
+        assignees = _assignees_of(data)
+        milestone = self._checked_milestone(repo, data["milestone"]) if "milestone" in data else None
+        names = label_names(data.get("labels", []))
+        for login in assignees:
+            self._check_assignee(login)
         issue_id, number = self.create_issue_row(
             repo, str(title), str(data.get("body") or ""), request.viewer
         )
-        self._replace_labels(repo, issue_id, _label_names(data.get("labels", [])), request.viewer)
+        replace_labels(self.core, repo, issue_id, names, request.viewer)
+        self._set_assignees(issue_id, assignees, request.viewer)
+        if milestone is not None:
+            self._set_milestone(issue_id, milestone, request.viewer)
         return Response(201, self.issue_body(repo, number))
 
     def create_issue_row(
@@ -167,213 +128,172 @@ class IssueRoutes:
         return issue_id, number
 
     def get_issue(self, request: Request) -> Response:
-        repo = self._repo(request)
+        repo = self.core.readable_repo(request)
         return Response(200, self.issue_body(repo, int_param(request.params["number"])))
 
     def update_issue(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._issue_row(repo, int_param(request.params["number"]))
+        repo = self.core.readable_repo(request)
+        row = self.issue_row(repo, int_param(request.params["number"]))
         data = request.json_object()
-        if "title" in data:
-            self.core.db.execute("UPDATE issues SET title = ? WHERE id = ?", (str(data["title"]), row["id"]))
+        if "title" in data and str(data["title"]) != row["title"]:
+            self.rename(row, str(data["title"]), request.viewer)
         if "body" in data:
             self.core.db.execute("UPDATE issues SET body = ? WHERE id = ?", (data["body"] or "", row["id"]))
-        if "state" in data:
-            state = data["state"]
+        if "assignee" in data or "assignees" in data:
+            assignees = _assignees_of(data)
+            for login in assignees:
+                self._check_assignee(login)
+            self._set_assignees(row["id"], assignees, request.viewer, replace=True)
+        if "milestone" in data:
+            self._set_milestone(row["id"], self._checked_milestone(repo, data["milestone"]), request.viewer)
+        if "state" in data or "state_reason" in data:
+            state = data.get("state", row["state"])
             if state not in ("open", "closed"):
                 raise validation_failed("Issue", "state", "invalid")
-            self.set_state(row["id"], state, data.get("state_reason"), request.viewer)
+            reason = data.get("state_reason")
+            if reason is not None and reason not in STATE_REASONS:
+                raise validation_failed("Issue", "state_reason", "invalid")
+            self.set_state(row["id"], state, reason, request.viewer)
         if "labels" in data:
-            self._replace_labels(repo, row["id"], _label_names(data["labels"]), request.viewer)
+            replace_labels(self.core, repo, row["id"], label_names(data["labels"]), request.viewer)
         self._touch(row["id"])
         return Response(200, self.issue_body(repo, row["number"]))
 
-    def set_state(self, issue_id: int, state: str, reason: str | None, actor: str) -> None:
+    def rename(self, row: sqlite3.Row, title: str, actor: str) -> None:
+        self.core.db.execute("UPDATE issues SET title = ? WHERE id = ?", (title, row["id"]))
+        record_event(self.core.db, row["id"], "renamed", actor, rename_from=row["title"], rename_to=title)
+
+    def set_state(
+        self, issue_id: int, state: str, reason: str | None, actor: str, commit_id: str | None = None
+    ) -> None:
+        """Close or reopen (a no-op when already so); each change is a closed / reopened event."""
+        now = utc_now()
         if state == "closed":
-            closed = self.core.db.execute(
+            reason = reason or "completed"
+            changed = self.core.db.execute(
                 "UPDATE issues SET state = 'closed', closed_at = COALESCE(closed_at, ?), state_reason = ?, "
                 "closed_by = ?, updated_at = ? WHERE id = ? AND state = 'open'",
-                (utc_now(), reason or "completed", actor, utc_now(), issue_id),
+                (now, reason, actor, now, issue_id),
             )
-            if closed:
+            event = "closed"
+            if changed:
                 automations.content_closed(self.core.db, issue_id)  # the boards' "Item closed" workflows
         else:
-            self.core.db.execute(
+            reason = "reopened"
+            changed = self.core.db.execute(
                 "UPDATE issues SET state = 'open', closed_at = NULL, closed_by = NULL, state_reason = ?, "
                 "updated_at = ? WHERE id = ? AND state = 'closed'",
-                ("reopened", utc_now(), issue_id),
+                (reason, now, issue_id),
+            )
+            event = "reopened"
+        if changed:
+            record_event(self.core.db, issue_id, event, actor, state_reason=reason, commit_id=commit_id)
+
+    # --- milestones and assignees -------------------------------------------------------------------------
+    def _checked_milestone(self, repo: Repo, value: Any) -> int | None:
+        """The milestone id a `milestone` field names (its number; null clears it); 422 when there is none."""
+        if value is None:
+            return None
+        found = (
+            self._milestone_id(repo, int(value))
+            if isinstance(value, int | str) and str(value).isdigit()
+            else None
+        )
+        if found is None:
+            error = {"resource": "Issue", "field": "milestone", "code": "invalid", "value": value}
+            raise ApiError(422, "Validation Failed", [error])
+        return found
+
+    def _set_milestone(self, issue_id: int, milestone_id: int | None, actor: str) -> None:
+        row = self.core.db.one(
+            "SELECT m.id, m.title FROM issues i LEFT JOIN milestones m ON m.id = i.milestone_id WHERE i.id = ?",
+            (issue_id,),
+        )
+        old_id, old_title = (row["id"], row["title"]) if row else (None, None)
+        if old_id == milestone_id:
+            return
+        self.core.db.execute("UPDATE issues SET milestone_id = ? WHERE id = ?", (milestone_id, issue_id))
+        if old_id is not None:
+            record_event(self.core.db, issue_id, "demilestoned", actor, milestone_title=old_title)
+        if milestone_id is not None:
+            title = self.core.db.one("SELECT title FROM milestones WHERE id = ?", (milestone_id,))
+            record_event(
+                self.core.db, issue_id, "milestoned", actor, milestone_title=title["title"] if title else ""
             )
 
-    # --- issue labels -------------------------------------------------------------------------------------
-    def _replace_labels(
-        self, repo: Repo, issue_id: int, names: list[str], actor: str, keep: bool = False
-    ) -> None:
-        """Set (or with `keep`, add) the issue's labels; each label added or removed is an issue event."""
-        db = self.core.db
-        with db.lock:
-            before = {row["id"]: row for row in issue_labels(db, issue_id)}
-            if not keep:
-                self.core.db.execute("DELETE FROM issue_labels WHERE issue_id = ?", (issue_id,))
-            for name in names:
-                label_id = self.ensure_label(repo, name)
+    def _check_assignee(self, login: str) -> None:
+        row = self.core.db.one("SELECT type FROM users WHERE login = ?", (login,))
+        if row is None or row["type"] != "User":
+            error = {"resource": "Issue", "field": "assignees", "code": "invalid", "value": login}
+            raise ApiError(422, "Validation Failed", [error])
+
+    def _set_assignees(self, issue_id: int, logins: list[str], actor: str, replace: bool = False) -> None:
+        before = {row["login"].lower(): row["login"] for row in issue_assignees(self.core.db, issue_id)}
+        wanted = {login.lower(): login for login in logins}
+        gone = [before[key] for key in before if key not in wanted] if replace else []
+        for login in gone:
+            self.core.db.execute(
+                "DELETE FROM issue_assignees WHERE issue_id = ? AND login = ?", (issue_id, login)
+            )
+            record_event(self.core.db, issue_id, "unassigned", actor, subject_login=login)
+        for key, login in wanted.items():
+            if key not in before:
+                canonical = self.core.user(login)["login"]
                 self.core.db.execute(
-                    "INSERT OR IGNORE INTO issue_labels (issue_id, label_id) VALUES (?, ?)",
-                    (issue_id, label_id),
+                    "INSERT OR IGNORE INTO issue_assignees (issue_id, login) VALUES (?, ?)",
+                    (issue_id, canonical),
                 )
-            after = {row["id"]: row for row in issue_labels(db, issue_id)}
-            gone = [row for label_id, row in before.items() if label_id not in after]
-            new = [row for label_id, row in after.items() if label_id not in before]
-            record_label_events(db, issue_id, "unlabeled", gone, actor)
-            record_label_events(db, issue_id, "labeled", new, actor)
+                record_event(self.core.db, issue_id, "assigned", actor, subject_login=canonical)
 
-    def list_issue_labels(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._issue_row(repo, int_param(request.params["number"]))
-        return paged_response(request, self.core.urls.api, self._issue_labels_body(repo, row["id"]))
-
-    def add_labels(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._issue_row(repo, int_param(request.params["number"]))
-        self._replace_labels(repo, row["id"], _labels_from_body(request.json()), request.viewer, keep=True)
+    def add_assignees(self, request: Request) -> Response:
+        repo = self.core.readable_repo(request)
+        row = self.issue_row(repo, int_param(request.params["number"]))
+        logins = _assignees_of(request.json_object())
+        for login in logins:
+            self._check_assignee(login)
+        self._set_assignees(row["id"], logins, request.viewer)
         self._touch(row["id"])
-        return Response(200, self._issue_labels_body(repo, row["id"]))
+        return Response(201, self.issue_body(repo, row["number"]))
 
-    def set_labels(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._issue_row(repo, int_param(request.params["number"]))
-        self._replace_labels(repo, row["id"], _labels_from_body(request.json()), request.viewer)
+    def remove_assignees(self, request: Request) -> Response:
+        repo = self.core.readable_repo(request)
+        row = self.issue_row(repo, int_param(request.params["number"]))
+        drop = {login.lower() for login in _assignees_of(request.json_object())}
+        keep = [
+            r["login"] for r in issue_assignees(self.core.db, row["id"]) if r["login"].lower() not in drop
+        ]
+        self._set_assignees(row["id"], keep, request.viewer, replace=True)
         self._touch(row["id"])
-        return Response(200, self._issue_labels_body(repo, row["id"]))
+        return Response(200, self.issue_body(repo, row["number"]))
 
-    def remove_label(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._issue_row(repo, int_param(request.params["number"]))
-        label = self._label_row(repo, request.params["name"])
-        removed = 0
-        if label is not None:
-            removed = self.core.db.execute(
-                "DELETE FROM issue_labels WHERE issue_id = ? AND label_id = ?", (row["id"], label["id"])
-            )
-        if label is None or not removed:
-            raise ApiError(404, "Label does not exist")
-        record_label_events(self.core.db, row["id"], "unlabeled", [label], request.viewer)
-        self._touch(row["id"])
-        return Response(200, self._issue_labels_body(repo, row["id"]))
+    def _assignable(self, repo: Repo) -> list[sqlite3.Row]:
+        """Who may be assigned: users who may push (the owner, the site admin, push collaborators)."""
+        rows = self.core.db.all("SELECT * FROM users WHERE type = 'User' ORDER BY login")
+        return [row for row in rows if self.core.can_write(repo, row["login"])]
 
-    # --- comments -----------------------------------------------------------------------------------------
-    def list_comments(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._issue_row(repo, int_param(request.params["number"]))
-        args: list[Any] = [row["id"]]
-        since_clause = ""
-        if "since" in request.query:
-            since_clause = " AND updated_at >= ?"
-            args.append(_iso(request.query["since"]))
-        rows = self.core.db.all(f"SELECT * FROM comments WHERE issue_id = ?{since_clause} ORDER BY id", args)
-        body = [comment_json(self.core.urls, self.core.db, repo.full_name, row["number"], c) for c in rows]
+    def list_assignable(self, request: Request) -> Response:
+        repo = self.core.readable_repo(request)
+        body = [user_json(self.core.urls, row) for row in self._assignable(repo)]
         return paged_response(request, self.core.urls.api, body)
 
-    def create_comment(self, request: Request) -> Response:
-        repo = self._repo(request)
-        row = self._issue_row(repo, int_param(request.params["number"]))
-        body = request.json_object().get("body")
-        if not isinstance(body, str) or not body:
-            raise validation_failed("IssueComment", "body", "missing_field")
-        now = utc_now()
-        comment_id = self.core.db.insert_with_node_id(
-            "comments",
-            "comments",
-            {
-                "issue_id": row["id"],
-                "body": body,
-                "user_login": request.viewer,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        self._touch(row["id"])
-        comment = self.core.db.one("SELECT * FROM comments WHERE id = ?", (comment_id,))
-        assert comment is not None
-        return Response(
-            201, comment_json(self.core.urls, self.core.db, repo.full_name, row["number"], comment)
-        )
-
-    def edit_comment(self, request: Request) -> Response:
-        repo = self._repo(request)
-        comment = self.core.db.one(
-            "SELECT * FROM comments WHERE id = ?", (int_param(request.params["comment_id"]),)
-        )
-        issue = (
-            self.core.db.one("SELECT * FROM issues WHERE id = ?", (comment["issue_id"],)) if comment else None
-        )
-        if comment is None or issue is None or issue["repo_id"] != repo.id:
-            raise ApiError(404, "Not Found")
-        body = request.json_object().get("body")
-        if not isinstance(body, str) or not body:
-            raise validation_failed("IssueComment", "body", "missing_field")
-        self.core.db.execute(
-            "UPDATE comments SET body = ?, updated_at = ? WHERE id = ?", (body, utc_now(), comment["id"])
-        )
-        self._touch(issue["id"])
-        fresh = self.core.db.one("SELECT * FROM comments WHERE id = ?", (comment["id"],))
-        assert fresh is not None
-        return Response(
-            200, comment_json(self.core.urls, self.core.db, repo.full_name, issue["number"], fresh)
-        )
+    def check_assignable(self, request: Request) -> Response:
+        repo = self.core.readable_repo(request)
+        login = request.params["login"].lower()
+        if not any(row["login"].lower() == login for row in self._assignable(repo)):
+            raise not_found()
+        return Response(204, None)
 
 
-def _iso(value: str) -> str:
-    """A `since` timestamp normalised to GitHub's `YYYY-MM-DDTHH:MM:SSZ` so text comparison orders correctly."""
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise validation_failed("Issue", "since", "invalid") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _issue_query(repo: Repo, query: dict[str, str]) -> tuple[str, list[Any]]:
-    where = ["i.repo_id = ?"]
-    args: list[Any] = [repo.id]
-    state = query.get("state", "open")
-    if state in ("open", "closed"):
-        where.append("i.state = ?")
-        args.append(state)
-    elif state != "all":
-        raise validation_failed("Issue", "state", "invalid")
-    for name in [n.strip() for n in query.get("labels", "").split(",") if n.strip()]:
-        where.append(
-            "EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id "
-            "WHERE il.issue_id = i.id AND l.name = ? COLLATE NOCASE)"
-        )
-        args.append(name)
-    if "since" in query:
-        where.append("i.updated_at >= ?")
-        args.append(_iso(query["since"]))
-    sort = _SORT_COLUMNS.get(query.get("sort", "created"), "created_at")
-    direction = "ASC" if query.get("direction") == "asc" else "DESC"
-    sql = (
-        "SELECT i.*, (SELECT COUNT(*) FROM comments c WHERE c.issue_id = i.id) AS n_comments FROM issues i "
-        f"WHERE {' AND '.join(where)} ORDER BY {sort} {direction}, i.number {direction}"
-    )
-    return sql, args
-
-
-def _label_names(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        raise validation_failed("Issue", "labels", "invalid")
-    names = []
-    for item in value:
-        name = item.get("name") if isinstance(item, dict) else item
-        if not isinstance(name, str) or not name:
-            raise validation_failed("Label", "name", "invalid")
-        names.append(name)
-    return names
-
-
-def _labels_from_body(data: Any) -> list[str]:
-    """POST/PUT /issues/{n}/labels accept a bare array or {"labels": [...]} (GitHub takes both)."""
-    if isinstance(data, dict):
-        data = data.get("labels", [])
-    return _label_names(data)
+def _assignees_of(data: dict[str, Any]) -> list[str]:
+    """`assignees` (a list of logins) and the older single `assignee` (a login or null), merged."""
+    logins: list[str] = []
+    if data.get("assignee") is not None:
+        if not isinstance(data["assignee"], str):
+            raise validation_failed("Issue", "assignee", "invalid")
+        logins.append(data["assignee"])
+    value = data.get("assignees", [])
+    if value is None:
+        value = []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise validation_failed("Issue", "assignees", "invalid")
+    return list(dict.fromkeys([*logins, *value]))

@@ -1,7 +1,9 @@
 """Seed a running sandbox forge over HTTP: a repo from a local directory, labels, issues, a CI command, a board.
 
-A client of the forge (requests + `git push`), so it works against a forge in this process or another one:
-`seed_repo(api_url, token, "owner/name", source_dir=..., ci_command=..., issues=[...], board=True)`.
+A client of the forge (requests + `git push` over HTTP(S) with the token, as Agent OS pushes to GitHub), so it
+works against a forge in this process or another one:
+`seed_repo(api_url, token, "owner/name", source_dir=..., ci_command=..., issues=[...], board=True)`;
+`ca_bundle` names the CA of a forge serving HTTPS (`SandboxForge.ca_bundle`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 
 from orchestrator.github import queries
 from orchestrator.process import run
+from orchestrator.sandbox.git_auth import git_auth_env
 
 BOARD_STATUSES = ("Todo", "Ready", "In Progress", "In Review", "Done", "Blocked")
 _TIMEOUT = 30
@@ -72,10 +75,15 @@ def load_issues(path: Path) -> list[SeedIssue]:
 
 
 class _Client:
-    def __init__(self, api_url: str, token: str) -> None:
+    def __init__(self, api_url: str, token: str, ca_bundle: str | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.base_url = self.api_url.removesuffix("/api/v3")
+        self.token = token
+        self.ca_bundle = ca_bundle
         self.session = requests.Session()
+        if ca_bundle:
+            self.session.verify = ca_bundle
+            self.session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides `verify`
         self.session.headers.update(
             {"Authorization": f"token {token}", "Accept": "application/vnd.github+json"}
         )
@@ -107,15 +115,16 @@ def seed_repo(
     ci_command: str | None = None,
     issues: Sequence[SeedIssue | Mapping[str, Any]] = (),
     board: bool = False,
+    ca_bundle: str | None = None,
 ) -> SeedResult:
     """Create `repo` (and its organization when needed), push `source_dir` as main, add the issues and a board."""
-    client = _Client(api_url, token)
+    client = _Client(api_url, token, ca_bundle)
     parsed = [
         i if isinstance(i, SeedIssue) else SeedIssue.parse(i, f"issues[{n}]") for n, i in enumerate(issues)
     ]
     owner, _, name = repo.partition("/")
     repo_body = _ensure_repo(client, owner, name)
-    head_sha = _push_source(source_dir, repo_body["clone_url"]) if source_dir is not None else None
+    head_sha = _push_source(source_dir, repo_body["clone_url"], client) if source_dir is not None else None
     if ci_command is not None:
         client.call("PUT", f"{client.base_url}/_sandbox/repos/{repo}/ci", {"command": ci_command})
     for label in sorted({label for issue in parsed for label in issue.labels}):
@@ -154,8 +163,9 @@ def _ensure_repo(client: _Client, owner: str, name: str) -> dict[str, Any]:
     return dict(client.api("POST", f"/orgs/{owner}/repos", {"name": name}))
 
 
-def _push_source(source_dir: Path, clone_url: str) -> str:
-    """Commit the directory's files (not its .git) as the first commit of main and push it."""
+def _push_source(source_dir: Path, clone_url: str, client: _Client) -> str:
+    """Commit the directory's files (not its .git) as the first commit of main and push it (the token as an
+    HTTP header through the environment, never in the URL)."""
     if not source_dir.is_dir():
         raise SeedError(f"{source_dir}: not a directory")
     with tempfile.TemporaryDirectory(prefix="agentos-seed-") as tmp:
@@ -167,6 +177,7 @@ def _push_source(source_dir: Path, clone_url: str) -> str:
             "GIT_AUTHOR_EMAIL": "seed@agentos.invalid",
             "GIT_COMMITTER_NAME": "Agent OS seed",
             "GIT_COMMITTER_EMAIL": "seed@agentos.invalid",
+            **git_auth_env(clone_url, client.token, client.ca_bundle),
         }
         steps = (
             ["git", "init", "-q", "-b", "main"],

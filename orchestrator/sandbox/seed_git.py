@@ -12,16 +12,15 @@ system or global config.
 
 from __future__ import annotations
 
-import base64
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from orchestrator.process import ProcessError, run
+from orchestrator.sandbox.git_auth import git_auth_env
 from orchestrator.sandbox.seed import SeedError, SeedIssue, SeedResult, seed_repo
 
 PUSH_TIMEOUT = 1800.0
@@ -37,11 +36,15 @@ def seed_from_git(
     ci_command: str | None = None,
     issues: Sequence[SeedIssue | Mapping[str, Any]] = (),
     board: bool = False,
+    ca_bundle: str | None = None,
 ) -> SeedResult:
-    """Create `repo` on the forge with `source`'s history up to `ref` as main; then the issues and board."""
+    """Create `repo` on the forge with `source`'s history up to `ref` as main; then the issues and board.
+    `ca_bundle`: the CA file of a forge serving HTTPS with its own CA (`sandbox serve --tls`)."""
     sha = resolve_commit(source, ref)
-    result = seed_repo(api_url, token, repo, ci_command=ci_command, issues=issues, board=board)
-    push_history(source, sha, result.clone_url, token)
+    result = seed_repo(
+        api_url, token, repo, ci_command=ci_command, issues=issues, board=board, ca_bundle=ca_bundle
+    )
+    push_history(source, sha, result.clone_url, token, ca_bundle=ca_bundle)
     return replace(result, head_sha=sha)
 
 
@@ -55,7 +58,9 @@ def resolve_commit(source: Path, ref: str) -> str:
     )
 
 
-def push_history(source: Path, sha: str, clone_url: str, token: str, branch: str = "main") -> None:
+def push_history(
+    source: Path, sha: str, clone_url: str, token: str, branch: str = "main", ca_bundle: str | None = None
+) -> None:
     """Push `sha` and its history to `clone_url` as `branch`, from a bare repo borrowing `source`'s objects."""
     objects = Path(_git(source, "rev-parse", "--git-path", "objects", what=f"{source}: no objects dir"))
     objects = objects if objects.is_absolute() else (source / objects)
@@ -71,24 +76,10 @@ def push_history(source: Path, sha: str, clone_url: str, token: str, branch: str
             "--no-verify",
             clone_url,
             f"refs/heads/{branch}:refs/heads/{branch}",
-            env=auth_env(clone_url, token),
+            env=git_auth_env(clone_url, token, ca_bundle),
             timeout=PUSH_TIMEOUT,
             what=f"push of {sha[:12]} to {clone_url}",
         )
-
-
-def auth_env(url: str, token: str) -> dict[str, str]:
-    """The token as an HTTP header scoped to the forge's origin, through the environment (never in a URL or on
-    a command line); nothing for a file:// remote."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return {}
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraheader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-    }
 
 
 def _git(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -68,16 +69,24 @@ class Exchange:
     path: str  # as the client sent it, with the query string
     status: int
     violations: tuple[str, ...]
+    seconds: float = 0.0  # the round trip through prism and the sandbox
 
 
 @dataclass
 class Recorder:
-    """Forwards every request to prism and keeps what came back (thread-safe)."""
+    """Forwards every request to prism and keeps what came back (thread-safe).
+
+    For clients that follow the URLs in GitHub's answers (PyGithub edits an issue at its `url`), the sandbox's
+    API address in answers and Link headers is rewritten to the recorder's, so those requests go through
+    prism too. GraphQL (`/graphql`, PyGithub's address for a base URL without /api/v3) goes straight to the
+    sandbox: GitHub's OpenAPI description has no GraphQL."""
 
     upstream: str  # prism's URL
     exchanges: list[Exchange] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    sandbox_api: str = ""  # the sandbox's API URL, rewritten to `url` in answers
+    sandbox_graphql: str = ""
 
     def mark(self) -> int:
         with self.lock:
@@ -138,28 +147,37 @@ def _recording_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-            reply = session.request(
-                self.command, recorder.upstream + self.path, data=body, headers=headers, timeout=120
-            )
+            if self.path.split("?")[0] in ("/graphql", "/api/graphql"):
+                target = recorder.sandbox_graphql
+            else:
+                target = recorder.upstream + self.path
+            started = time.monotonic()
+            reply = session.request(self.command, target, data=body, headers=headers, timeout=120)
             content = reply.content
+            seconds = time.monotonic() - started
             exchange = Exchange(
                 self.command,
                 self.path,
                 reply.status_code,
                 prism_violations(reply.status_code, reply.headers, content),
+                seconds,
             )
             with recorder.lock:
                 recorder.exchanges.append(exchange)
+            if recorder.sandbox_api:
+                content = content.replace(recorder.sandbox_api.encode(), recorder.url.encode())
             self.send_response(reply.status_code)
             skip = ("content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive")
             for name, value in reply.headers.items():
                 if name.lower() not in skip:
+                    if recorder.sandbox_api:
+                        value = value.replace(recorder.sandbox_api, recorder.url)
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
             self.wfile.write(content)
 
-        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _forward
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -167,11 +185,58 @@ def _recording_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _repaired_spec(target: Path) -> Path:
+def _repaired_spec(target: Path, served: set[tuple[str, str]]) -> Path:
     spec = json.loads(OPENAPI_SPEC.read_text(encoding="utf-8"))
     _repair_nullable(spec)
+    _keep_served(spec, served)
     target.write_text(json.dumps(spec), encoding="utf-8")
     return target
+
+
+_TEMPLATE_PARAM_NAME = re.compile(r"\{[^}]+\}")
+
+
+def served_operations(forge: SandboxForge) -> set[tuple[str, str]]:
+    """(method, path template with anonymous {}) of every REST route the sandbox serves."""
+    served = {
+        (route.method.lower(), _TEMPLATE_PARAM_NAME.sub("{}", route.template)) for route in forge.api.routes
+    }
+    return served | {("get", "/rate_limit")}  # answered by the gateway itself
+
+
+def _keep_served(spec: dict[str, Any], served: set[tuple[str, str]]) -> None:
+    """Drop the operations the sandbox does not serve and the components nothing kept refers to.
+
+    Prism compiles an operation's schemas on its first request (≈1 s each on a busy machine with the whole
+    7 MB description; a fraction of that with the few hundred components the sandbox's operations use).
+    A request to a dropped operation is still refused by prism (no path matched), as the sandbox would 404."""
+    kept: dict[str, Any] = {}
+    for path, item in spec["paths"].items():
+        shape = _TEMPLATE_PARAM_NAME.sub("{}", path)
+        operations = {m: op for m, op in item.items() if (m, shape) in served}
+        if operations:
+            kept[path] = {**{k: v for k, v in item.items() if k == "parameters"}, **operations}
+    spec["paths"] = kept
+    for unused in ("x-webhooks", "webhooks"):
+        spec.pop(unused, None)
+    wanted: set[tuple[str, str]] = set()
+    pending: list[Any] = [kept]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/"):
+                kind, name = ref.split("/")[2:4]
+                if (kind, name) not in wanted:
+                    wanted.add((kind, name))
+                    pending.append(spec["components"][kind][name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    spec["components"] = {
+        kind: {name: value for name, value in items.items() if (kind, name) in wanted}
+        for kind, items in spec["components"].items()
+    }
 
 
 def _repair_nullable(node: Any) -> None:
@@ -231,7 +296,7 @@ def prism(contract_forge: SandboxForge, tmp_path_factory: pytest.TempPathFactory
             f"prism or GitHub's OpenAPI description is not installed under {NPM}; run `make npm-tools`"
         )
     work = tmp_path_factory.mktemp("prism")
-    spec = _repaired_spec(work / "api.github.com.json")
+    spec = _repaired_spec(work / "api.github.com.json", served_operations(contract_forge))
     port = _free_port()
     log = work / "prism.log"
     with log.open("wb") as out:
@@ -254,7 +319,11 @@ def prism(contract_forge: SandboxForge, tmp_path_factory: pytest.TempPathFactory
         )
     try:
         _wait_for_prism(proc, log, f"http://127.0.0.1:{port}")
-        recorder = Recorder(upstream=f"http://127.0.0.1:{port}")
+        recorder = Recorder(
+            upstream=f"http://127.0.0.1:{port}",
+            sandbox_api=contract_forge.api_url,
+            sandbox_graphql=contract_forge.graphql_url,
+        )
         server = ThreadingHTTPServer(("127.0.0.1", 0), _recording_handler(recorder))
         server.daemon_threads = True
         recorder.url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -10,6 +10,7 @@ that operation. The client runs with no retries, so a prism error surfaces at on
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.npm
 BOARD_STATUSES = ["Ready", "In Progress", "In Review", "Blocked", "Done"]
 
 
-def git(work: Path, *args: str) -> str:
-    result = run(["git", "-C", str(work), *args], timeout=60)
+def git(work: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """git in `work`; `env` adds the forge's credentials (SandboxForge.git_env) for a fetch or push."""
+    result = run(["git", "-C", str(work), *args], env={**os.environ, **(env or {})}, timeout=60)
     assert result.ok, f"git {' '.join(args)}: {result.stderr}"
     return result.stdout.strip()
 
@@ -52,6 +54,7 @@ class Workspace:
         gh.close()
         self.repo = created.full_name
         self.clone_url = created.clone_url
+        self.auth = forge.git_env()
         self.work = work
         git(work, "init", "-q", "-b", "main")
         git(work, "config", "user.email", "contract@example.invalid")
@@ -65,7 +68,7 @@ class Workspace:
             (self.work / name).write_text(text)
         git(self.work, "add", "-A")
         git(self.work, "commit", "-q", "-m", f"change on {branch}")
-        git(self.work, "push", "-q", self.clone_url, f"HEAD:refs/heads/{branch}")
+        git(self.work, "push", "-q", self.clone_url, f"HEAD:refs/heads/{branch}", env=self.auth)
         sha = git(self.work, "rev-parse", "HEAD")
         git(self.work, "checkout", "-q", "main")
         return sha

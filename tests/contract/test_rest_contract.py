@@ -12,6 +12,7 @@ being exercised would fail here rather than pass silently.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -52,10 +53,12 @@ class Repo:
     path: str  # /repos/{owner}/{name}
     work: Path
     clone_url: str
+    auth: dict[str, str]  # SandboxForge.git_env(): git over HTTP with the token
 
 
-def git(work: Path, *args: str) -> str:
-    result = run(["git", "-C", str(work), *args], timeout=60)
+def git(work: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """git in `work`; `env` adds the forge's credentials (SandboxForge.git_env) for a fetch or push."""
+    result = run(["git", "-C", str(work), *args], env={**os.environ, **(env or {})}, timeout=60)
     assert result.ok, f"git {' '.join(args)}: {result.stderr}"
     return result.stdout.strip()
 
@@ -67,7 +70,7 @@ def commit_and_push(repo: Repo, branch: str, files: dict[str, str], start: str |
         (repo.work / name).write_text(text)
     git(repo.work, "add", "-A")
     git(repo.work, "commit", "-q", "-m", f"change on {branch}")
-    git(repo.work, "push", "-q", repo.clone_url, f"HEAD:refs/heads/{branch}")
+    git(repo.work, "push", "-q", repo.clone_url, f"HEAD:refs/heads/{branch}", env=repo.auth)
     return git(repo.work, "rev-parse", "HEAD")
 
 
@@ -107,7 +110,13 @@ def repo(
     git(work, "init", "-q", "-b", "main")
     git(work, "config", "user.email", "contract@example.invalid")
     git(work, "config", "user.name", "Contract Test")
-    repo = Repo(created["full_name"], f"/repos/{created['full_name']}", work, created["clone_url"])
+    repo = Repo(
+        created["full_name"],
+        f"/repos/{created['full_name']}",
+        work,
+        created["clone_url"],
+        contract_forge.git_env(),
+    )
     commit_and_push(repo, "main", {"README.md": "# contract\n", "value.txt": "1\n"})
     contract_forge.set_ci_command(repo.full_name, "true")
     prism.assert_no_violations(mark)
@@ -196,7 +205,7 @@ def test_pull_requests_checks_and_merge(
     api: Api, prism: Recorder, repo: Repo, contract_forge: SandboxForge
 ) -> None:
     mark = prism.mark()
-    git(repo.work, "fetch", "-q", repo.clone_url, "+refs/heads/main:refs/remotes/forge/main")
+    git(repo.work, "fetch", "-q", repo.clone_url, "+refs/heads/main:refs/remotes/forge/main", env=repo.auth)
     git(repo.work, "checkout", "-q", "-B", "main", "forge/main")
     first = _open_pull(api, repo, "agent/1-first", {"value.txt": "2\n"})
     second = _open_pull(api, repo, "agent/2-second", {"value.txt": "3\n"})

@@ -9,7 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import yaml
 
@@ -80,7 +79,7 @@ def run_once(setup: DemoSetup) -> None:
 
 
 def bare_repo(setup: DemoSetup) -> Path:
-    return Path(urlparse(setup.seeded.clone_url).path)
+    return Path(setup.forge.bare_path(setup.seeded.repo))
 
 
 def forge_git(setup: DemoSetup, *args: str, max_output: int = 64 * 1024 * 1024) -> str:
@@ -129,7 +128,7 @@ def assert_clones_are_ours(setup: DemoSetup) -> None:
 
 def push_to_main(setup: DemoSetup, workdir: Path, change: Any, message: str = "main moves on") -> str:
     """Commit `change(checkout)` on the forge's main, as a human would; the new main."""
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, **setup.forge.git_env()}
 
     def git(*args: str, cwd: Path) -> str:
         result = run(["git", *args], cwd=cwd, env=env, timeout=60)

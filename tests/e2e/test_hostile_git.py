@@ -269,20 +269,26 @@ def test_refused_work_is_put_back_so_the_next_attempt_fixes_it(sandbox, tmp_path
 
 
 def test_a_push_over_someone_elses_push_is_an_outcome_not_a_crash(sandbox, tmp_path):
+    # Someone else (a human with their own token, here the sandbox admin's) pushes to the task branch while the
+    # agent works. The agent code plays them: it finds the forge through our clones' config (readable with
+    # isolation: none) — git over HTTP needs a token there, which our clones never hold.
     body = """
-    # find the forge through our clones' config (readable with isolation: none) and push there first
+    import base64
     common = git("rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()
     trusted = git("config", "--file", common + "/config", "remote.origin.url").stdout.strip()
     forge = git("config", "--file", trusted + "/config", "remote.origin.url").stdout.strip()
+    assert git("push", "-q", "--dry-run", forge, "HEAD:refs/heads/x", check=False).returncode != 0, "no token"
+    token = pathlib.Path(TOKEN_FILE).read_text().strip()
+    header = "Authorization: Basic " + base64.b64encode(("x:" + token).encode()).decode()
     branch = git("branch", "--show-current").stdout.strip()
     pathlib.Path("theirs.txt").write_text("someone else's work\\n")
     git("add", "theirs.txt")
     git("commit", "-qm", "someone else")
-    git("push", "-q", forge, f"HEAD:refs/heads/{branch}")
+    git("-c", "http.extraheader=" + header, "push", "-q", forge, f"HEAD:refs/heads/{branch}")
     git("reset", "-q", "--hard", "HEAD~1")
     good_change()
     result()
-    """
+    """.replace("TOKEN_FILE", repr(str(sandbox.data_dir / "token")))
     setup = setup_case(sandbox, tmp_path, body)
     run_once(setup)
 

@@ -74,7 +74,7 @@ def test_the_head_branch_goes_with_the_merge_only_when_the_setting_is_on(
 ) -> None:
     client = forge_client()
     _patch_repo(sandbox, seeded.repo, {"delete_branch_on_merge": setting})
-    push_branch(tmp_path, seeded.clone_url, "feature")
+    push_branch(tmp_path, seeded.clone_url, "feature", sandbox.git_env())
     bare = sandbox.core.bare(sandbox.core.repo(*seeded.repo.split("/")))
     pull = client.create_pull(seeded.repo, title="f", body="", head="feature", base="main")
     client.merge_pull(seeded.repo, pull.number, sha=client.get_pull(seeded.repo, pull.number).head_sha)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,22 +25,22 @@ ISSUES = [
 ]
 
 
-def git(cwd: Path, *args: str) -> str:
-    result = run(["git", "-C", str(cwd), *args], timeout=60)
+def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = run(["git", "-C", str(cwd), *args], env={**os.environ, **(env or {})}, timeout=60)
     assert result.ok, f"git {' '.join(args)}: {result.stderr}"
     return result.stdout.strip()
 
 
-def push_branch(tmp_path: Path, clone_url: str, branch: str) -> str:
-    """Clone, commit one file on `branch`, push it; returns the new head sha."""
+def push_branch(tmp_path: Path, clone_url: str, branch: str, auth: dict[str, str]) -> str:
+    """Clone, commit one file on `branch`, push it (over HTTP, `auth` from SandboxForge.git_env); the new head."""
     work = tmp_path / f"work-{branch.replace('/', '-')}"
-    result = run(["git", "clone", "-q", clone_url, str(work)], timeout=60)
+    result = run(["git", "clone", "-q", clone_url, str(work)], env={**os.environ, **auth}, timeout=60)
     assert result.ok, result.stderr
     git(work, "checkout", "-q", "-B", branch)
     (work / "greeting.py").write_text("print('hello')\n")
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "Add a greeting")
-    git(work, "push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+    git(work, "push", "-q", "origin", f"HEAD:refs/heads/{branch}", env=auth)
     return git(work, "rev-parse", "HEAD")
 
 
@@ -112,7 +113,7 @@ def exercise_branch_pull_and_merge(client: GitHubClient, sandbox: Any, seeded: A
     client.create_branch(repo, branch, main_sha)
     with pytest.raises(ClaimLost):
         client.create_branch(repo, branch, main_sha)
-    head = push_branch(tmp_path, seeded.clone_url, branch)
+    head = push_branch(tmp_path, seeded.clone_url, branch, sandbox.git_env())
     pr = client.create_pull(repo, title="Add a greeting", body="Closes #1", head=branch, base="main")
     assert (pr.head_ref, pr.head_sha, pr.base_ref, pr.merged) == (branch, head, "main", False)
     assert client.create_pull(repo, title="again", body="", head=branch, base="main").number == pr.number
@@ -185,7 +186,7 @@ def test_every_operation_survives_injected_faults(
     client.set_item_status(board, item.item_id, "In Progress")
     branch = "agent/1-chaos"
     client.create_branch(repo, branch, seeded.head_sha)
-    head = push_branch(tmp_path, seeded.clone_url, branch)
+    head = push_branch(tmp_path, seeded.clone_url, branch, sandbox.git_env())
     if statuses == (502, 503):
         client.comment_issue(repo, ready.number, "claimed")
         assert [c.body for c in client.list_comments(repo, ready.number)] == ["claimed"]

@@ -38,7 +38,8 @@ DOCS = {"NORTH_STAR.md", "VISION.md", "STRATEGY.md", "PLANNING_PRINCIPLES.md"}
 
 
 def _files_on(env: InitEnv, name: str, branch: str, into: Path) -> set[str]:
-    git.run_git(["clone", "--quiet", "--branch", branch, env.clone_url(name), str(into)], env.tmp)
+    auth = git.GitSettings(config=env.forge.git_config())  # the repo is private: a clone needs the token
+    git.run_git(["clone", "--quiet", "--branch", branch, env.clone_url(name), str(into)], env.tmp, auth)
     listed = git.run_git(["ls-tree", "--name-only", "HEAD"], into).stdout.split()
     return set(listed)
 

@@ -60,6 +60,7 @@ def test_the_llm_agent_drafts_the_charter_and_seed_issues(
     git.run_git(
         ["clone", "--quiet", "--branch", pull.head_ref, init_env.clone_url("bakery"), str(clone)],
         init_env.tmp,
+        git.GitSettings(config=init_env.forge.git_config()),  # a private repo: the clone needs the token
     )
     assert "LLM north star" in (clone / "NORTH_STAR.md").read_text()
 

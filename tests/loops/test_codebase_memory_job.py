@@ -12,7 +12,7 @@ from orchestrator import git
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import codebase_memory as job
 from orchestrator.models import Task
-from orchestrator.worktrees import pool_for
+from orchestrator.worktrees import git_settings, pool_for
 from tests.loops.conftest import NOW, event, oracle_prompt
 
 PR_BODY = """Closes #{issue}
@@ -56,7 +56,8 @@ def open_task_pr(ctx, work: Path, n: int, issue: int, summary: str = "", decisio
     (work / "textkit" / f"f{n}.py").write_text(f"VALUE = {n}\n")
     git.run_git(["add", "-A"], work)
     git.run_git(["-c", "user.name=A", "-c", "user.email=a@x.invalid", "commit", "-q", "-m", f"f{n}"], work)
-    git.run_git(["push", "-q", "origin", f"HEAD:refs/heads/agent/{issue}-f{n}"], work)
+    auth = git_settings(ctx, ctx.config.repos[0])  # the token, as the queue pushes
+    git.run_git(["push", "-q", "origin", f"HEAD:refs/heads/agent/{issue}-f{n}"], work, auth, auth=True)
     body = PR_BODY.format(issue=issue, n=n, summary=summary or f"Added f{n}.", decisions=decisions)
     pr = ctx.forge.create_pull(REPO, title=f"Add f{n}", body=body, head=f"agent/{issue}-f{n}", base="main")
     return pr.number
@@ -121,7 +122,7 @@ def _many_merges(ctx, work: Path, count: int) -> list[int]:
         git.run_git(["add", "-A"], work)
         git.run_git([*identity, "commit", "-q", "-m", f"f{n}"], work)
     refs = [f"agent/{200 + n}-f{n}:refs/heads/agent/{200 + n}-f{n}" for n in range(count)]
-    git.run_git(["push", "-q", "origin", *refs], work)
+    git.run_git(["push", "-q", "origin", *refs], work, git_settings(ctx, ctx.config.repos[0]), auth=True)
     numbers = []
     for n in range(count):
         body = PR_BODY.format(issue=200 + n, n=n, summary=f"Added helper number {n}. " * 8, decisions="none")

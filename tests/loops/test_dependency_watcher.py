@@ -16,7 +16,7 @@ from orchestrator import git
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import dependency_watcher as job
 from orchestrator.loops.common import last_run
-from orchestrator.worktrees import pool_for
+from orchestrator.worktrees import git_settings, pool_for
 from tests.loops.conftest import NOW, sent_texts
 from tests.loops.test_dependency_policy import PIP_AUDIT
 
@@ -32,7 +32,12 @@ def push_to_main(ctx, tmp_path: Path, files: dict[str, str]) -> None:
         (work / name).write_text(text)
     git.run_git(["add", "-A"], work)
     git.run_git(["-c", "user.name=M", "-c", "user.email=m@x.invalid", "commit", "-q", "-m", "deps"], work)
-    git.run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], work)
+    git.run_git(
+        ["push", "-q", "origin", "HEAD:refs/heads/main"],
+        work,
+        git_settings(ctx, ctx.config.repos[0]),
+        auth=True,
+    )
 
 
 def fake_tool(tmp_path: Path, name: str, output: str, exit_code: int = 1, stderr: str = "") -> Path:

@@ -115,9 +115,9 @@ def test_sandbox_seed_command_takes_a_repository_and_ref(sandbox, tmp_path: Path
 
 
 def _clone(sandbox, url: str, into: Path) -> None:
-    from orchestrator.sandbox.seed_git import auth_env
+    from orchestrator.sandbox.git_auth import git_auth_env
 
-    env = {**os.environ, **auth_env(url, sandbox.token)}
+    env = {**os.environ, **git_auth_env(url, sandbox.token, sandbox.ca_bundle)}
     args = ["git", "clone", "-q", url, str(into)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert done.returncode == 0, done.stderr

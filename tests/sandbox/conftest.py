@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,18 @@ from orchestrator.sandbox.server import SandboxForge
 
 
 class WorkingCopy:
-    """A real git working copy that pushes to a forge repo's clone_url."""
+    """A real git working copy that pushes to a forge repo's clone_url (git over HTTP with `env`: the token as
+    an http.extraheader, as Agent OS's git talks to GitHub — see SandboxForge.git_env)."""
 
-    def __init__(self, path: Path, clone_url: str) -> None:
+    def __init__(self, path: Path, clone_url: str, env: dict[str, str] | None = None) -> None:
         self.path = path
         self.clone_url = clone_url
+        self.env = {**os.environ, **(env or {})}
         path.mkdir(parents=True)
         self.git("init", "-q", "-b", "main")
 
     def git(self, *args: str) -> str:
-        result = run(["git", "-C", str(self.path), *args], timeout=60)
+        result = run(["git", "-C", str(self.path), *args], env=self.env, timeout=60)
         assert result.ok, f"git {' '.join(args)}: {result.stderr}"
         return result.stdout.strip()
 
@@ -76,7 +79,7 @@ def api(forge: SandboxForge) -> requests.Session:
 def seeded(forge: SandboxForge, gh: Any, tmp_path: Path) -> tuple[Any, WorkingCopy]:
     """A repo `agentos-admin/app` with one commit on main, and a working copy of it."""
     repo = gh.get_user().create_repo("app")
-    work = WorkingCopy(tmp_path / "work", repo.clone_url)
+    work = WorkingCopy(tmp_path / "work", repo.clone_url, forge.git_env())
     work.commit({"README.md": "# app\n", "src/app.py": "VALUE = 1\n"}, "Initial commit")
     work.push("main")
     return repo, work

@@ -117,3 +117,42 @@ def test_seed_explains_a_missing_server(tmp_path: Path) -> None:
     code, output = _cli("seed", "--data", str(tmp_path / "nowhere"), "--repo", "a/b")
     assert code == 1
     assert "no running forge found" in output and "Traceback" not in output
+
+
+def test_serve_tls_and_seed_over_https(tmp_path: Path) -> None:
+    """`serve --tls` writes its CA next to the token; `seed --data` finds the URL and the CA in server.json
+    and pushes over HTTPS with the token."""
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "serve", "--data", str(data), "--tls"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().removeprefix("listening on ")
+        assert url.startswith("https://127.0.0.1:")
+        proc.stdout.readline()
+        assert proc.stdout.readline().strip().startswith(f"CA certificate written to {data / 'ca.pem'}")
+        source = tmp_path / "src"
+        source.mkdir()
+        (source / "app.py").write_text("print('hi')\n")
+        code, output = _cli(
+            "seed", "--data", str(data), "--repo", "agentos-admin/site", "--from", str(source)
+        )
+        assert code == 0, output
+        assert f"clone {url}/agentos-admin/site.git" in output
+        token = (data / "token").read_text().strip()
+        main = requests.get(
+            f"{url}/api/v3/repos/agentos-admin/site/contents/app.py",
+            headers={"Authorization": f"token {token}"},
+            verify=str(data / "ca.pem"),
+            timeout=10,
+        )
+        assert main.status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{url}/api/v3/meta", verify=True, timeout=10)  # the system's CAs do not know it
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)

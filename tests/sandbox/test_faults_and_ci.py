@@ -139,7 +139,7 @@ def test_deleting_a_head_branch_closes_its_pull_request(gh: Any, seeded: tuple[A
 def test_a_restarted_forge_finishes_ci_runs_left_unfinished(tmp_path: Any) -> None:
     with SandboxForge(tmp_path / "f", ci_workers=0) as first:
         repo = first.core.create_repo("agentos-admin", "app")
-        work = WorkingCopy(tmp_path / "w", first.core.clone_url(repo))
+        work = WorkingCopy(tmp_path / "w", first.core.clone_url(repo), first.git_env())
         work.commit({"a.txt": "a\n"}, "a")
         work.push("main")
         first.set_ci_command("agentos-admin/app", "true")
