@@ -53,6 +53,7 @@ class RunFacts:
     corrupt_files: tuple[str, ...]  # names dropped into inbox/
     quarantined: tuple[str, ...]  # of those, the ones found in failed/ with the parse error appended
     events: tuple[dict, ...]
+    scratch_left: tuple[str, ...] = ()  # commit-build scratch dirs in the trusted clones (agentos-tmp/*)
 
 
 def collect(
@@ -107,6 +108,9 @@ def collect(
         corrupt_files=corrupt_files,
         quarantined=quarantined,
         events=tuple(read_events(ctx.paths.metrics)),
+        scratch_left=tuple(
+            str(p.relative_to(ctx.paths.root)) for p in sorted(ctx.paths.root.glob("clones/*/agentos-tmp/*"))
+        ),
     )
 
 

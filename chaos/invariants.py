@@ -39,6 +39,7 @@ def check(facts: RunFacts, blocked_label: str = "blocked") -> list[Invariant]:
         duplicate_prs(facts.pulls),
         lost_tasks(facts, blocked_label),
         orphan_worktrees(facts),
+        scratch_left(facts),
         orphan_processes(facts),
         corrupt_files(facts),
     ]
@@ -111,6 +112,13 @@ def orphan_worktrees(facts: RunFacts) -> Invariant:
         if owner is not None and owner not in facts.running_tasks
     ]
     return Invariant("orphan worktrees", len(found), not found, "expected 0", tuple(found))
+
+
+def scratch_left(facts: RunFacts) -> Invariant:
+    """After every job ended and the last queue tick reconciled: no commit-build scratch left behind (a queue
+    killed mid-build leaves its own; the reconcile removes those of dead processes)."""
+    found = list(facts.scratch_left)
+    return Invariant("commit-build scratch left", len(found), not found, "expected 0", tuple(found))
 
 
 def orphan_processes(facts: RunFacts) -> Invariant:

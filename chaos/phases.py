@@ -8,11 +8,12 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from chaos.plan import KILL_TARGETS, ChaosPlan
 from chaos.procs import run_processes
 from chaos.session import Session
-from chaos.ticker import Kill, Ticker
+from chaos.ticker import Kill
 from orchestrator.github.errors import GitHubError
 from orchestrator.sandbox.faults import FaultConfig
 
@@ -31,6 +32,10 @@ KILL_GAP_S = 1.0  # kills that fell due together (while waiting for work) land a
 POLL_S, POLL_KILL_S = 0.2, 0.05  # the chaos loop's step; while a kill is due it looks for work more often
 
 
+class KillsTicks(Protocol):
+    def kill_working(self, rng: random.Random, at_s: float, jobs: tuple[str, ...]) -> Kill | None: ...
+
+
 class PlannedKills:
     """The plan's kills, each landing on a tick that holds work (chaos/aim.py). A kill falls due at its
     planned time and waits for a working tick of the job it aims at — the first kill (the queue) as long
@@ -47,11 +52,11 @@ class PlannedKills:
     def waiting(self, elapsed: float) -> bool:
         return bool(self.due) and elapsed >= self.due[0][0]
 
-    def step(self, ticker: Ticker, rng: random.Random, elapsed: float) -> Kill | None:
+    def step(self, ticker: KillsTicks, rng: random.Random, elapsed: float) -> Kill | None:
         if not self.waiting(elapsed) or elapsed - self.last_at < KILL_GAP_S:
             return None
         if elapsed > self.aim_until:
-            self.drop()
+            self.drop(elapsed)
             return None
         planned, target = self.due[0]
         patient = self.landed == 0 or elapsed - planned < AIM_PATIENCE_S
@@ -62,8 +67,10 @@ class PlannedKills:
             self.landed += 1
         return kill
 
-    def drop(self) -> None:
-        self.missed.extend({"planned_at_s": at, "job": job} for at, job in self.due)
+    def drop(self, elapsed: float) -> None:
+        """Stop: the kills that fell due by `elapsed` and found no working tick are missed; the ones the
+        chaos phase ended before (every issue settled early) were never due."""
+        self.missed.extend({"planned_at_s": at, "job": job} for at, job in self.due if at <= elapsed)
         self.due.clear()
 
 
@@ -116,7 +123,7 @@ def run_chaos(session: Session, plan: ChaosPlan) -> ChaosLog:
                     break
             time.sleep(POLL_KILL_S if kills.waiting(elapsed) else POLL_S)
     finally:
-        kills.drop()
+        kills.drop(time.monotonic() - t0)
         record.kills_missed = kills.missed
         session.forge.set_faults(FaultConfig())
         session.disk.free()

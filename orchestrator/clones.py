@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,6 +98,46 @@ def exclude_result_file(repo_dir: Path) -> None:
     if f"/{RESULT_FILE_NAME}" not in current.split("\n"):
         with exclude.open("a") as handle:
             handle.write(("" if current.endswith("\n") or not current else "\n") + f"/{RESULT_FILE_NAME}\n")
+
+
+SCRATCH_DIR = "agentos-tmp"  # in the trusted clone: scratch indexes of commit builds (commit_builder.py)
+
+
+def scratch_dir(trusted: Path) -> Path:
+    """A fresh scratch directory path for this process (not created): `agentos-tmp/<pid>-<random>`."""
+    return trusted / SCRATCH_DIR / f"{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def remove_dead_scratch(trusted: Path) -> list[str]:
+    """Remove scratch directories whose process is gone (a queue killed mid-build leaves its own behind);
+    one without a pid in its name once it is an hour old. Returns the names removed."""
+    base = trusted / SCRATCH_DIR
+    removed = []
+    for entry in sorted(base.iterdir()) if base.is_dir() else ():
+        if _abandoned(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _abandoned(scratch: Path) -> bool:
+    pid, dash, _ = scratch.name.partition("-")
+    if dash and pid.isdigit():
+        return not _pid_alive(int(pid))
+    try:
+        return time.time() - scratch.stat().st_mtime > 3600
+    except OSError:
+        return False  # removed by its owner meanwhile
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def trusted_of(repo_dir: Path) -> Path | None:

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.clones import scratch_dir
 from orchestrator.git import GitSettings, run_git
 from orchestrator.git_runner import git_listing
 from orchestrator.publish_guard import blocked_reason
@@ -236,7 +236,7 @@ def _candidates(
 ) -> set[str]:
     """Every path of the parent, plus new files git would add (ignored ones and build leftovers excluded; a
     nested repository shows as `dir/`)."""
-    scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
+    scratch = scratch_dir(trusted)
     env = {"GIT_WORK_TREE": str(worktree), "GIT_INDEX_FILE": str(scratch / "empty-index")}
     leftovers = [f"--exclude={pattern}" for pattern in BUILD_LEFTOVERS]
     args = ["ls-files", "-z", "--others", "--exclude-standard", *leftovers]
@@ -258,7 +258,7 @@ def write_tree(trusted: Path, snapshot: Snapshot, settings: GitSettings) -> str:
 
     The parent's tree is read into a scratch index and only the differences are applied (its cached tree
     hashes make `write-tree` rehash only the directories that changed)."""
-    scratch = trusted / "agentos-tmp" / uuid.uuid4().hex
+    scratch = scratch_dir(trusted)
     scratch.mkdir(parents=True)
     try:
         _write_blobs(trusted, snapshot, settings)

@@ -9,7 +9,9 @@ command only when it asks for them (`auth=True`: the trusted clone's network com
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from orchestrator import git_layout, process
 if TYPE_CHECKING:
     from orchestrator.security.secret_scan import AllowedSecret
 
+log = logging.getLogger(__name__)
 _PASSTHROUGH_ENV = ("PATH", "HOME", "TMPDIR", "SSH_AUTH_SOCK", "http_proxy", "https_proxy", "no_proxy")
 SAFETY_CONFIG: tuple[tuple[str, str], ...] = (
     ("core.hooksPath", os.devnull),
@@ -171,10 +174,23 @@ def git_listing(
 
 
 def abort_rebase(worktree: Path, settings: GitSettings = DEFAULT_SETTINGS) -> bool:
-    """Abort a rebase in progress (left by a crash or a conflict); True if there was one."""
+    """Abort a rebase in progress (left by a crash or a conflict); True if there was one.
+
+    A rebase cut short by kill -9 or a full disk can leave state git cannot abort (`invalid orig-head: ''`):
+    then the state is dropped (`rebase --quit`, else removed) and the worktree is left as it is: every caller
+    resets it (`switch --force`, `reset --hard`) or throws it away."""
     for name in ("rebase-merge", "rebase-apply"):
         git_path = run_git(["rev-parse", "--git-path", name], worktree, settings).stdout.strip()
-        if (worktree / git_path).exists():
+        state = worktree / git_path
+        if not state.exists():
+            continue
+        try:
             run_git(["rebase", "--abort"], worktree, settings)
-            return True
+        except GitError as exc:
+            log.warning("rebase --abort failed in %s (%s): dropping the rebase state", worktree, exc)
+            try:
+                run_git(["rebase", "--quit"], worktree, settings)
+            except GitError:
+                shutil.rmtree(state, ignore_errors=True)
+        return True
     return False

@@ -27,22 +27,40 @@ DEFAULT_LOCK_TIMEOUT_S = 10.0
 
 
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-_SQLITE_DISK_FULL = "database or disk is full"  # sqlite3's SQLITE_FULL, which carries no errno
+# SQLite's errors carry no errno: SQLITE_FULL, and SQLITE_IOERR — what it reports on a full disk when it
+# cannot extend its -wal/-shm files (seen in make chaos on a full tmpfs)
+_SQLITE_DISK_FULL = ("database or disk is full", "disk I/O error")
 
 
-def is_disk_full(exc: BaseException) -> bool:
+FULL_BELOW_BYTES = 1 << 20  # `is_disk_full(exc, on=…)`: less free space than this counts as full
+
+
+def is_disk_full(exc: BaseException, on: Path | None = None) -> bool:
     """Whether `exc`, or an exception it was raised from or while handling, is the disk being full
-    (ENOSPC/EDQUOT, or SQLite's SQLITE_FULL): a condition to report in one line, not a bug."""
+    (ENOSPC/EDQUOT, or SQLite's SQLITE_FULL / SQLITE_IOERR): a condition to report in one line, not a bug.
+    With `on`, also any failure while the filesystem of `on` has less than `FULL_BELOW_BYTES` free: a
+    subprocess that ran out of space says so in its own words (git: `unpack-objects failed`, `could not
+    write …`, `Out of diskspace`), which only the free space explains."""
+    if on is not None and _free_bytes(on) < FULL_BELOW_BYTES:
+        return True
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS:
             return True
-        if _SQLITE_DISK_FULL in str(current):
+        if any(text in str(current) for text in _SQLITE_DISK_FULL):
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return FULL_BELOW_BYTES  # cannot tell: not full
+    return stat.f_bavail * stat.f_frsize
 
 
 class StoreError(Exception):

@@ -19,7 +19,7 @@ from typing import Any
 import filelock
 
 from orchestrator import git_layout, process
-from orchestrator.clones import exclude_result_file, fetch
+from orchestrator.clones import exclude_result_file, fetch, remove_dead_scratch, trusted_of
 from orchestrator.git_runner import (
     DEFAULT_SETTINGS,
     GitError,
@@ -114,8 +114,13 @@ class WorktreePool:
         return {name: slot["owner"] for name, slot in self.state.read()["slots"].items()}
 
     def reconcile(self, live_task_ids: Sequence[str]) -> ReconcileReport:
-        """Free slots whose owner task is not live, forget slots whose directory is gone, prune git's list."""
+        """Free slots whose owner task is not live, forget slots whose directory is gone, prune git's list;
+        remove the commit-build scratch directories of processes that are gone (clones.remove_dead_scratch)."""
         run_git(["worktree", "prune"], self.repo_dir, self.settings)
+        trusted = trusted_of(self.repo_dir)
+        scratch = remove_dead_scratch(trusted) if trusted is not None else []
+        if scratch:
+            log.warning("removed commit-build scratch left by dead processes: %s", ", ".join(scratch))
         registered = self._registered_worktrees()
         live = set(live_task_ids)
         freed: list[str] = []

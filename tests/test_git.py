@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import process
+from orchestrator.clones import scratch_dir
 from orchestrator.git import (
     GitConflict,
     GitError,
@@ -189,6 +191,29 @@ def test_reconcile_frees_dead_owners_and_forgets_missing_worktrees(pool: Worktre
     assert pool.reconcile(live_task_ids=["task-3"]).freed == ()
 
 
+def test_reconcile_removes_commit_build_scratch_of_dead_processes_only(
+    pool: WorktreePool, clone: Path
+) -> None:
+    """A queue killed mid commit build leaves `agentos-tmp/<pid>-…` in the trusted clone; the queue's
+    reconcile removes it once that process is gone, never a live process's (make chaos, item 2)."""
+    base = clone.parent / "demo.trusted.git" / "agentos-tmp"
+    dead = process.run(["true"], timeout=10).pid
+    names = (f"{dead}-killed", f"{os.getpid()}-building", "legacy-old", "legacy-new")
+    for name in names:
+        (base / name).mkdir(parents=True)
+        (base / name / "index").write_bytes(b"DIRC")
+    hours_ago = time.time() - 7200
+    os.utime(base / "legacy-old", (hours_ago, hours_ago))
+    pool.reconcile([])
+    assert sorted(p.name for p in base.iterdir()) == sorted([f"{os.getpid()}-building", "legacy-new"])
+
+
+def test_a_commit_build_scratch_names_its_process(clone: Path) -> None:
+    trusted = clone.parent / "demo.trusted.git"
+    assert scratch_dir(trusted).parent == trusted / "agentos-tmp"
+    assert scratch_dir(trusted).name.startswith(f"{os.getpid()}-")
+
+
 def _holder_died(pool: WorktreePool, slot: str) -> None:
     """Make a slot look held by a process that is gone (as after a kill -9 of the job holding it)."""
 
@@ -280,6 +305,31 @@ def test_rebase_conflict_raises_and_leaves_worktree_clean(pool: WorktreePool, tm
     assert is_clean(path)
     assert (path / "README.md").read_text() == "agent's version\n"
     assert run_git(["branch", "--show-current"], path).stdout.strip() == "agent/1-a"
+
+
+def test_a_rebase_cut_short_that_git_cannot_abort_does_not_wedge_the_slot(
+    pool: WorktreePool, tmp_path: Path
+) -> None:
+    """make chaos: a pr_monitor killed (or out of disk) mid-rebase left `rebase-merge/` with an empty
+    orig-head; `git rebase --abort` then fails ("invalid orig-head: ''") and every later acquire of that slot
+    crashed. The state is dropped and the slot is reset like any other."""
+    path = pool.acquire("agent/1-a", "origin/main", owner="rebase-7")
+    commit_file(path, "README.md", "agent's version\n")
+    advance_main(tmp_path, "README.md", "human's version\n")
+    pool.fetch()
+    run_git(["rebase", "--quiet", "origin/main"], path, ok_codes=(0, 1))  # stops on the conflict
+    state = path / run_git(["rev-parse", "--git-path", "rebase-merge"], path).stdout.strip()
+    (state / "orig-head").write_text("")  # what a kill or ENOSPC mid-rebase leaves
+    with pytest.raises(GitError, match="orig-head"):
+        run_git(["rebase", "--abort"], path)
+    pool.release(path)
+
+    again = pool.acquire("agent/2-b", "origin/main", owner="task-2")
+    assert again == path, "the same slot was reused"
+    assert not state.exists()
+    assert is_clean(again)
+    assert run_git(["branch", "--show-current"], again).stdout.strip() == "agent/2-b"
+    assert (again / "README.md").read_text() == "human's version\n"
 
 
 # ----------------------------------------------------------------------------------- environment, errors

@@ -209,7 +209,7 @@ def _run_locked(
         log.error("job failed job=%s error=%s", name, exc)
         outcome = JobOutcome(EXIT_ERROR, f"{name} failed: {exc}")
     except Exception as exc:
-        if not is_disk_full(exc):
+        if not is_disk_full(exc, on=paths.root):
             raise  # anything else is a bug: its traceback is the report
         outcome = _disk_full(paths, name, exc)
     finally:

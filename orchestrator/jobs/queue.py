@@ -335,7 +335,7 @@ def _heartbeat(ctx: JobContext, task_id: str, stop: threading.Event, stop_now: C
                 return  # the attempt already moved the task on (finished, requeued)
             try:
                 renew_lease(ctx, task_id)  # the lease other hosts see
-            except GitHubError as exc:
+            except (GitHubError, OSError) as exc:  # a full disk must not end the heartbeat: beat again
                 ctx.log.warning("lease heartbeat not posted task=%s error=%s", task_id, exc)
             last_beat = now
         if not killed and stop_now():

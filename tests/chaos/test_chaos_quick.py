@@ -4,6 +4,7 @@ file and a full runtime disk — every invariant must hold (so `make chaos` cann
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,22 +18,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_quick_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     results_path = tmp_path / "results.json"
-    run = process.run(
-        [
-            sys.executable,
-            "-m",
-            "chaos.run",
-            "--quick",
-            "--seed",
-            "3",
-            "--results",
-            str(results_path),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        cwd=ROOT,
-        timeout=280,
-    )
+    try:
+        run = process.run(
+            [
+                sys.executable,
+                "-m",
+                "chaos.run",
+                "--quick",
+                "--seed",
+                "3",
+                "--results",
+                str(results_path),
+                "--workdir",
+                str(tmp_path / "work"),
+            ],
+            cwd=ROOT,
+            timeout=280,
+        )
+    finally:
+        # a run killed by its timeout never unmounts runtime/'s tmpfs; a mount left under pytest's base temp
+        # makes every later pytest's cleanup of old temp dirs fail (RecursionError at exit)
+        runtime = tmp_path / "work" / "runtime"
+        if os.path.ismount(runtime):
+            process.run(["umount", "-l", str(runtime)], timeout=30)
     assert results_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads(results_path.read_text())
     failed = [i for i in results["invariants"] if not i["passed"]]

@@ -103,6 +103,7 @@ def _raised_from(inner: BaseException, outer: BaseException) -> BaseException:
         (OSError(errno.ENOSPC, "No space left on device"), True),
         (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
         (sqlite3.OperationalError("database or disk is full"), True),
+        (sqlite3.OperationalError("disk I/O error"), True),
         (_raised_from(OSError(errno.ENOSPC, "full"), RuntimeError("cannot write the task index")), True),
         (OSError(errno.EACCES, "Permission denied"), False),
         (sqlite3.OperationalError("database is locked"), False),
@@ -111,3 +112,12 @@ def _raised_from(inner: BaseException, outer: BaseException) -> BaseException:
 )
 def test_what_counts_as_a_full_disk(exc: BaseException, full: bool) -> None:
     assert is_disk_full(exc) is full
+
+
+def test_any_failure_while_runtime_has_no_space_left_counts_as_a_full_disk(disk: RuntimeDisk) -> None:
+    git_said = RuntimeError("`git rebase --quiet origin/main` exited 128: fatal: unpack-objects failed")
+    assert not is_disk_full(git_said, on=disk.path)
+    disk.fill()
+    assert is_disk_full(git_said, on=disk.path)
+    disk.free()
+    assert not is_disk_full(git_said, on=disk.path)

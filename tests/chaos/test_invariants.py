@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from chaos.facts import IssueFact, PullFact, RunFacts
-from chaos.invariants import check, duplicate_prs, issues_settled, lost_tasks, orphan_worktrees
+from chaos.invariants import check, duplicate_prs, issues_settled, lost_tasks, orphan_worktrees, scratch_left
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -125,3 +125,12 @@ def test_a_worktree_held_by_a_task_that_is_not_running_is_an_orphan():
 
 def test_nothing_to_complain_about_passes_every_invariant():
     assert all(i.passed for i in check(facts(issues=(issue(1, "closed"),), pulls=(pull(3, 1, merged=True),))))
+
+
+def test_commit_build_scratch_left_behind_fails_the_run():
+    clean = scratch_left(facts())
+    assert clean.passed and clean.count == 0
+    left = scratch_left(
+        RunFacts((), (), {}, frozenset(), (), (), (), (), ("clones/r.trusted.git/agentos-tmp/9-x",))
+    )
+    assert not left.passed and left.details == ("clones/r.trusted.git/agentos-tmp/9-x",)
