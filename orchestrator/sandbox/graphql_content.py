@@ -13,7 +13,7 @@ from typing import Any
 from graphql import GraphQLResolveInfo
 
 from orchestrator.sandbox import forge_lookups as lookups
-from orchestrator.sandbox.graphql_commits import commit
+from orchestrator.sandbox.graphql_commits import commit, rollup
 from orchestrator.sandbox.graphql_paging import connection
 from orchestrator.sandbox.graphql_repos import (
     Unsupported,
@@ -304,6 +304,7 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("PullRequest", "baseRefOid"): lambda c, info: pull_view(c, info).base_sha,
     ("PullRequest", "headRefName"): lambda c, _: c.head_ref,
     ("PullRequest", "headRefOid"): _head_oid,
+    ("PullRequest", "statusCheckRollup"): lambda c, info: rollup(commit(c.repo_id, _head_oid(c, info)), info),
     ("PullRequest", "headRepository"): _repo,
     ("PullRequest", "headRepositoryOwner"): lambda c, info: lookups.owner_by_login(
         conn(info), _repo(c, info).owner_login
