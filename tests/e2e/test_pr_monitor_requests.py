@@ -8,7 +8,6 @@ Counted at the forge (every API request it answered, 304s included) and per Forg
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,51 +15,12 @@ import pytest
 
 from bench.counting_forge import CountingForge
 from bench.forge_setup import close_context, config_data, open_context, repo_entry, seed, tiny_source
-from orchestrator import process
+from bench.pr_monitor_tick import open_note_prs
 from orchestrator.jobs import pr_monitor
 from orchestrator.sandbox.seed import SeedIssue
-from orchestrator.task_identity import marker
 
 pytestmark = pytest.mark.slow
 PRS = 5
-
-
-def _git(cwd: Path, env: dict[str, str], *args: str) -> None:
-    result = process.run(["git", *args], cwd=cwd, env={**os.environ, **env}, timeout=60)
-    assert result.ok, result.stderr
-
-
-def open_prs(ctx: Any, sandbox: Any, workdir: Path, seeded: Any) -> list[int]:
-    """One agent branch per issue adding notes/<n>.md, pushed in one go, and its PR with the task marker."""
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@x.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@x.invalid",
-        **sandbox.git_env(),
-    }
-    work = workdir / "work"
-    _git(workdir, env, "clone", "-q", seeded.clone_url, str(work))
-    refspecs = []
-    for number in seeded.issue_numbers:
-        branch = f"agent/{number}-note-{number}"
-        _git(work, env, "checkout", "-q", "-B", branch, "origin/main")
-        (work / "notes").mkdir(exist_ok=True)
-        (work / "notes" / f"{number}.md").write_text(f"note {number}\n")
-        _git(work, env, "add", "-A")
-        _git(work, env, "commit", "-qm", f"Note {number}")
-        refspecs.append(f"{branch}:{branch}")
-    _git(work, env, "push", "-q", "origin", *refspecs)
-    return [
-        ctx.forge.create_pull(
-            seeded.repo,
-            title=f"Write note {n}",
-            body=f"Closes #{n}\n\n{marker(seeded.repo, n, 1)}\n",
-            head=f"agent/{n}-note-{n}",
-            base="main",
-        ).number
-        for n in seeded.issue_numbers
-    ]
 
 
 def test_an_idle_tick_over_five_open_prs_is_one_query_and_constant_rest(sandbox: Any, tmp_path: Path) -> None:
@@ -68,7 +28,7 @@ def test_an_idle_tick_over_five_open_prs_is_one_query_and_constant_rest(sandbox:
     seeded = seed(sandbox, "prq", source=tiny_source(sandbox), ci_command="true", issues=issues)
     entry = {**repo_entry(seeded, "prq", "project"), "required_checks": ["never-reported"]}
     ctx = open_context(sandbox, config_data(sandbox, tmp_path / "runtime", [entry]), tmp_path)
-    numbers = open_prs(ctx, sandbox, tmp_path, seeded)
+    numbers = open_note_prs(ctx, sandbox.git_env(), tmp_path, seeded)
     sandbox.wait_ci_idle(timeout=60)
     counting = CountingForge(ctx.forge)
     ctx.forge = counting.as_forge()
