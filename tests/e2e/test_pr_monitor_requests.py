@@ -17,6 +17,7 @@ from bench.counting_forge import CountingForge
 from bench.forge_setup import close_context, config_data, open_context, repo_entry, seed, tiny_source
 from bench.pr_monitor_tick import open_note_prs
 from orchestrator.jobs import pr_monitor
+from orchestrator.models import TaskState
 from orchestrator.sandbox.seed import SeedIssue
 
 pytestmark = pytest.mark.slow
@@ -52,4 +53,23 @@ def test_an_idle_tick_over_five_open_prs_is_one_query_and_constant_rest(sandbox:
     assert stats["graphql_points"] >= 1 and stats["writes"] == 0, stats
     rest = stats["requests"] - 1  # the one GraphQL query
     assert rest <= 4, (stats, calls)  # claims (1) + the base's protection and rules (2): not O(PRs)
+    close_context(ctx)
+
+
+def test_a_fix_ci_follow_up_still_carries_the_failing_log(sandbox: Any, tmp_path: Path) -> None:
+    """The query reads checks without their logs; the log of a red check is read when its follow-up is made."""
+    issues = [SeedIssue("Write note 1", "## Goal\nWrite note 1.\n")]
+    ci = "echo the-ci-said-boom-on-line-7; exit 1"
+    seeded = seed(sandbox, "prq-red", source=tiny_source(sandbox), ci_command=ci, issues=issues)
+    entry = repo_entry(seeded, "prq-red", "project")
+    ctx = open_context(sandbox, config_data(sandbox, tmp_path / "runtime", [entry]), tmp_path)
+    (number,) = open_note_prs(ctx, sandbox.git_env(), tmp_path, seeded)
+    sandbox.wait_ci_idle(timeout=60)
+
+    report = pr_monitor.run(ctx)
+    assert report.follow_ups == [number], report
+    (queued,) = ctx.mailbox.list(TaskState.INBOX)
+    assert queued.task is not None and queued.task.kind == "fix_ci"
+    assert f"CI failed on PR #{number}" in queued.task.notes
+    assert "### sandbox-ci" in queued.task.notes and "the-ci-said-boom-on-line-7" in queued.task.notes
     close_context(ctx)
