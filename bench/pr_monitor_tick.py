@@ -2,8 +2,8 @@
 
 N agent PRs (one branch per issue, the task marker in the body) wait for a required check that never reports,
 so after the first tick (which verifies each head) every tick is idle. Ours: `pr_monitor.run` as it is — the
-repo's open PRs in one GraphQL query, plus the reads shared by every PR (follow-up claims, the base's required
-checks); `ours_reads` times those reads alone. Before: the reads pr_monitor made per tick until #15.2, replayed through the same client on the same
+conditional PR list (are any of them ours?), the repo's open PRs in one GraphQL query, plus the reads shared by
+every PR (follow-up claims, the base's required checks); `ours_reads` times those reads alone. Before: the reads pr_monitor made per tick until #15.2, replayed through the same client on the same
 PRs — the PR list, then per PR its GET, its check runs, its combined status and its issue, plus the base tip
 and the same shared reads. Counted at the forge: every API request it answered (304s included), the counted
 ones (non-304 REST), and GraphQL points.
@@ -104,7 +104,9 @@ def _tick(ctx: JobContext) -> None:
 
 
 def _query_reads(ctx: JobContext, repo: str) -> None:
-    """The GitHub reads of an idle pr_monitor tick now: the repo's query, claims, the base's required checks."""
+    """The GitHub reads of an idle pr_monitor tick now: the conditional PR list, the repo's query, claims, the
+    base's required checks."""
+    ctx.forge.list_pulls(repo)
     listing = ctx.forge.open_pulls(repo, ctx.config.repos[0].labels.blocked)
     ref_claims.read_claims(ctx.forge, repo, blame=False)
     for base in {p.pr.base_ref for p in listing.pulls}:

@@ -163,8 +163,8 @@ def _monitor_targets(s: dict[str, Any]) -> list[Target]:
             1,
             "points",
         ),
-        Target.at_most(  # 1 query + claims + the base's protection and rules, whatever the number of PRs
-            f"p. requests per idle pr_monitor tick ({p['prs']} open PRs)", ours["requests"], 5, "requests"
+        Target.at_most(  # the list, 1 query, claims, the base's protection and rules, whatever the number of PRs
+            f"p. requests per idle pr_monitor tick ({p['prs']} open PRs)", ours["requests"], 6, "requests"
         ),
     ]
 

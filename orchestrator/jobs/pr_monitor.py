@@ -1,8 +1,9 @@
 """pr_monitor job: gate, rebase and merge agent PRs — one merge line per base branch (zuul-style), safe to run
 on every host.
 
-Per repo: read every open PR in one GraphQL query (`Forge.open_pulls`: heads, mergeability, labels, checks,
-base tips, blocked issues), the shared facts (required checks, claims, this host's tasks) and a `PRSnapshot`
+Per repo: the open PRs' list (conditional: free when unchanged) says whether there is anything to gate; if so,
+every open PR is read in one GraphQL query (`Forge.open_pulls`: heads, mergeability, labels, checks, base tips,
+blocked issues), the shared facts (required checks, claims, this host's tasks) and a `PRSnapshot`
 per open `agent/*` PR (`pr_snapshot`) → `policy.merge.plan` (verifying heads it asks for, then planning again) →
 act (`pr_actions`). Only the PR at the head of a base's merge line is rebased or merged; merges and follow-ups
 are claimed through refs so that several hosts never do the same one twice.
@@ -73,14 +74,18 @@ def run(ctx: JobContext, notify: NotifyFn | None = None) -> MonitorReport:
 def _monitor_repo(
     ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None, review_only: bool
 ) -> None:
-    listing = ctx.forge.open_pulls(repo.full_name, repo.labels.blocked)  # one GraphQL query
-    listed = sorted(listing.pulls, key=lambda p: p.pr.number)
+    records = PRRecords(ctx.paths.state, repo.full_name)
+    if not any(_ours(p.head_ref) for p in ctx.forge.list_pulls(repo.full_name)):  # conditional: a 304 is free
+        note_open_prs(ctx, repo.full_name, [])  # views: `status` lists PRs waiting
+        records.save(())  # the idle path: leftover claims are swept when PRs are open again
+        return
+    listing = ctx.forge.open_pulls(repo.full_name, repo.labels.blocked)  # one GraphQL query for every PR
+    listed = sorted((p for p in listing.pulls if _ours(p.pr.head_ref)), key=lambda p: p.pr.number)
     agent_prs = [p for p in listed if p.pr.head_ref.startswith("agent/")]
     prs = [p.pr for p in agent_prs]
     candidates = [p.pr for p in listed if p.pr.head_ref.startswith(queue_candidates.PREFIX)]
-    note_open_prs(ctx, repo.full_name, [p.number for p in prs])  # views: `status` lists PRs waiting
-    records = PRRecords(ctx.paths.state, repo.full_name)
-    if not prs and not candidates:  # the idle path: leftover claims are swept when PRs are open again
+    note_open_prs(ctx, repo.full_name, [p.number for p in prs])
+    if not listed:  # closed since the list was read
         records.save(())
         return
     batching = ctx.config.merge.batch_size > 1
@@ -91,6 +96,11 @@ def _monitor_repo(
         _gate(RepoPass(ctx, repo, facts, records, report, notify), agent_prs, candidates, review_only)
     finally:
         records.save([p.number for p in (*prs, *candidates)])
+
+
+def _ours(head_ref: str) -> bool:
+    """An agent PR or a merge queue candidate: the PRs pr_monitor gates (people's PRs are left alone)."""
+    return head_ref.startswith(("agent/", queue_candidates.PREFIX))
 
 
 def _gate(run_: RepoPass, listed: list[OpenPull], candidates: list[PullRequest], review_only: bool) -> None:
