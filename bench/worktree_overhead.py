@@ -126,7 +126,7 @@ def _drop_worktrees(pool: git.WorktreePool) -> float:
     """Remove every worktree of the pool, so its next acquire must `git worktree add` a new one."""
     started = time.perf_counter()
     for path in sorted(pool.worktrees_dir.glob("wt-*")):
-        git.run_git(["worktree", "remove", "--force", str(path)], pool.repo_dir, pool.settings)
+        git.run_git(["worktree", "remove", "--force", "--force", str(path)], pool.repo_dir, pool.settings)
     pool.reconcile([])
     return time.perf_counter() - started
 

@@ -91,7 +91,9 @@ class WorktreePool:
             if existing in ("held", "free") and reusable:
                 self._reset(path, branch, start_point)
             else:
+                self._set_adding(name, True)  # reconcile keeps a held slot git does not list yet
                 self._add(path, branch, start_point)
+                self._set_adding(name, False)
             self.layout.restore_git_file(path)
         except BaseException:
             self._set_owner(name, None)
@@ -124,6 +126,8 @@ class WorktreePool:
             removed.clear()
             for name, slot in list(state["slots"].items()):
                 if (self.worktrees_dir / name).resolve() not in registered:
+                    if slot.get("adding") and _holder_alive(slot):
+                        continue  # its holder is adding it right now (git lists it once `worktree add` ends)
                     del state["slots"][name]
                     removed.append(name)
                 elif slot["owner"] is not None and slot["owner"] not in live and not _holder_alive(slot):
@@ -135,7 +139,9 @@ class WorktreePool:
         for child in sorted(self.worktrees_dir.glob("wt-*")):
             if child.name not in slots and child.is_dir():
                 if child.resolve() in registered:
-                    run_git(["worktree", "remove", "--force", str(child)], self.repo_dir, self.settings)
+                    run_git(
+                        ["worktree", "remove", "--force", "--force", str(child)], self.repo_dir, self.settings
+                    )
                 shutil.rmtree(child, ignore_errors=True)
                 removed.append(child.name)
         return ReconcileReport(tuple(freed), tuple(sorted(set(removed))))
@@ -166,6 +172,7 @@ class WorktreePool:
                 # job (queue task, pr_monitor rebase, docs PR) holds it
                 "pid": os.getpid(),
                 "pid_start": process.start_time(os.getpid()),
+                "adding": how == "new",  # a new slot is added by git after this reservation
             }
             chosen[:] = [(name, how)]
             return state
@@ -177,6 +184,15 @@ class WorktreePool:
         def change(state: dict[str, Any]) -> dict[str, Any]:
             if name in state["slots"]:
                 state["slots"][name]["owner"] = owner
+                state["slots"][name]["adding"] = False
+            return state
+
+        self.state.update(change)
+
+    def _set_adding(self, name: str, adding: bool) -> None:
+        def change(state: dict[str, Any]) -> dict[str, Any]:
+            if name in state["slots"]:
+                state["slots"][name]["adding"] = adding
             return state
 
         self.state.update(change)
@@ -184,6 +200,7 @@ class WorktreePool:
     def _reset(self, path: Path, branch: str, start_point: str) -> None:
         log.debug("reusing worktree %s for %s at %s", path, branch, start_point)
         admin = self.layout.admin_dir(path)
+        _pin(admin)
         abort_rebase(path, self.settings)
         for name in _IN_PROGRESS:
             (admin / name).unlink(missing_ok=True)
@@ -219,6 +236,7 @@ class WorktreePool:
         with lock:
             run_git(args, self.repo_dir, self.settings)
         self._name_admin_dir(path)
+        _pin(self.layout.admin_dir(path))
 
     def _name_admin_dir(self, path: Path) -> None:
         """git names a worktree's admin dir after its directory (wt-01 when wt-0 is taken by another pool of
@@ -236,6 +254,16 @@ class WorktreePool:
             for line in out.splitlines()
             if line.startswith("worktree ")
         }
+
+
+def _pin(admin: Path) -> None:
+    """Lock a pooled worktree as `git worktree lock` does, so no `git worktree prune` (ours in another
+    worker, process or job; `git gc`) ever drops its admin dir. Prune judges a worktree by its `.git`
+    file, which the agent controls and we rewrite (restore_git_file): a prune running in that moment took
+    the admin dir of a live slot, and every later git command on it failed. The pool removes its slots
+    itself (reconcile, `_add`)."""
+    if admin.is_dir():
+        (admin / "locked").write_text("agentos: a pooled worktree; the pool removes it\n")
 
 
 def _holder_alive(slot: dict[str, Any]) -> bool:

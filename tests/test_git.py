@@ -174,7 +174,7 @@ def test_failed_acquire_frees_the_slot(pool: WorktreePool) -> None:
 def test_reconcile_frees_dead_owners_and_forgets_missing_worktrees(pool: WorktreePool) -> None:
     a = pool.acquire("agent/1-a", "origin/main", owner="task-1")
     b = pool.acquire("agent/2-b", "origin/main", owner="task-2")
-    run_git(["worktree", "remove", "--force", str(b)], pool.repo_dir)
+    run_git(["worktree", "remove", "--force", "--force", str(b)], pool.repo_dir)
     stray = pool.worktrees_dir / "wt-7"
     stray.mkdir()
     (stray / "junk").write_text("x")
@@ -313,3 +313,34 @@ def test_git_error_carries_command_code_and_stderr(clone: Path) -> None:
 def test_fetch_from_missing_remote_fails(clone: Path) -> None:
     with pytest.raises(GitError, match="exited 128"):
         fetch(clone, "nowhere")
+
+
+def test_reconcile_keeps_a_slot_its_holder_is_adding(pool: WorktreePool) -> None:
+    """A queue's maintenance ran while another worker had reserved a new slot but git had not listed its
+    worktree yet: the slot was dropped and its directory deleted under the worker (one issue of three never
+    got a PR). A reserved slot being added survives reconcile; once added it is an ordinary held slot."""
+    name, how = pool._reserve("task-1", "agent/1-a")  # the reservation, before `git worktree add`
+    assert how == "new"
+    assert pool.reconcile(live_task_ids=["task-1"]).removed == ()
+    assert pool.owners() == {name: "task-1"}
+    path = pool.acquire("agent/1-a", "origin/main", owner="task-1")
+    assert path.name == name
+    assert run_git(["branch", "--show-current"], path).stdout.strip() == "agent/1-a"
+    _holder_died(pool, name)
+    pool._set_adding(name, True)
+    run_git(["worktree", "remove", "--force", "--force", str(path)], pool.repo_dir)
+    assert pool.reconcile(live_task_ids=[]).removed == (name,), "a dead holder's half-added slot goes"
+
+
+def test_a_prune_while_a_slots_git_file_is_missing_keeps_the_slot(pool: WorktreePool) -> None:
+    """The agent may delete its worktree's `.git` file and we rewrite it (restore_git_file); a `git worktree
+    prune` of another worker in that moment took the slot's admin dir, and every later git command on the
+    slot failed ("not a git repository"; two issues of twelve never ran on a three-host run)."""
+    path = pool.acquire("agent/1-a", "origin/main", owner="task-1")
+    (path / ".git").unlink()
+    run_git(["worktree", "prune"], pool.repo_dir)
+    assert pool.layout.admin_dir(path).is_dir(), "the live slot's admin dir survives a prune"
+    pool.release(path)
+    again = pool.acquire("agent/2-b", "origin/main", owner="task-2")
+    assert again == path
+    assert run_git(["branch", "--show-current"], again).stdout.strip() == "agent/2-b"
