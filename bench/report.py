@@ -69,6 +69,7 @@ def targets(sections: dict[str, Any]) -> list[Target]:
         _isolation_targets,
         _replay_targets,
         _queue_targets,
+        _monitor_targets,
     ]
     found: list[Target] = []
     for check in checks:
@@ -148,6 +149,22 @@ def _queue_targets(s: dict[str, Any]) -> list[Target]:
         ),
         Target.at_most(
             "m. base tips that were not a green candidate", b["base_tips_not_green"], 0, "commits"
+        ),
+    ]
+
+
+def _monitor_targets(s: dict[str, Any]) -> list[Target]:
+    p = s["pr_monitor_tick"]
+    ours = p["ours"]
+    return [
+        Target.at_most(
+            f"p. GraphQL points per idle pr_monitor tick ({p['prs']} open PRs)",
+            ours["graphql_points"],
+            1,
+            "points",
+        ),
+        Target.at_most(  # the list, 1 query, claims, the base's protection and rules, whatever the number of PRs
+            f"p. requests per idle pr_monitor tick ({p['prs']} open PRs)", ours["requests"], 6, "requests"
         ),
     ]
 

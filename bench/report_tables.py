@@ -105,6 +105,19 @@ def issue15_lines(sections: dict[str, Any]) -> list[str]:
     if timeline:
         worst = max((r["ready_to_agent_started_s"]["max"] or 0.0) for r in timeline)
         rows.append(("Ready → agent started, worst (1-min cadence)", worst, "-", "-"))
+    monitor = sections.get("pr_monitor_tick")
+    if monitor and "error" not in monitor:
+        ours, reads, before = monitor["ours"], monitor["ours_reads"], monitor["before"]
+        rows.append(
+            (
+                f"idle pr_monitor tick, {monitor['prs']} open PRs: requests (304 / GraphQL points)",
+                f"{ours['requests']} ({ours['not_modified']} / {ours['graphql_points']})",
+                f"{before['requests']} ({before['not_modified']} / {before['graphql_points']})",
+                "-",
+            )
+        )
+        rows.append(("  its GitHub reads, median ms", reads["median_ms"], before["median_ms"], "-"))
+        rows.append(("  the whole tick (reads, git fetch, policy), median ms", ours["median_ms"], "-", "-"))
     busy = sections.get("busy_queue")
     if busy and "error" not in busy:
         probes = busy["free_worker"]["probes"]

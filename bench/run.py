@@ -47,6 +47,7 @@ class Sizes:
     replay_count: int = 12  # (r) releases replayed; quick: 1 with an import check as the tests
     queue_prs: int = 20  # (m) PRs through the merge queue
     queue_ci_minutes: int = 5
+    monitor_prs: int = 20  # (p) open agent PRs on an idle pr_monitor tick
 
 
 FULL = Sizes(
@@ -72,6 +73,7 @@ QUICK = Sizes(
     replay_count=1,
     queue_prs=8,
     queue_ci_minutes=2,
+    monitor_prs=5,
 )
 
 
@@ -123,6 +125,11 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         bad = max(1, (sizes.queue_prs * 2) // 3)
         return queue_bench.run(workdir / "m", sizes.queue_prs, sizes.queue_ci_minutes, bad)
 
+    def monitor() -> dict[str, Any]:
+        from bench import pr_monitor_tick
+
+        return pr_monitor_tick.run(workdir / "p", sizes.monitor_prs, repeats=3 if sizes is QUICK else 7)
+
     def busy() -> dict[str, Any]:
         from bench import busy_queue
 
@@ -159,6 +166,7 @@ def sections(sizes: Sizes, workdir: Path) -> dict[str, Callable[[], dict[str, An
         "j": isolation,
         "r": replayed,
         "m": merge_queue,
+        "p": monitor,
         "s": soak,
     }
 
@@ -175,6 +183,7 @@ KEYS = {
     "j": "isolation_cost",
     "r": "replay",
     "m": "merge_queue",
+    "p": "pr_monitor_tick",
     "s": "soak",
 }
 OPT_IN = {"s"}  # the year-long soak (~30 min): `make soak`, or `--only s`

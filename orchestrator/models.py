@@ -111,6 +111,29 @@ class ChecksSummary:
 
 
 @dataclass(frozen=True)
+class OpenPull:
+    """One open pull request as pr_monitor reads it in its repository's query (`Forge.open_pulls`).
+
+    `checks`: its head's check runs and statuses without their logs (`summary` empty; a run's log is read
+    when a fix-CI follow-up needs it), or None when the query could not hold them all (read them alone).
+    `labels_complete`: False when the PR has more labels than the query returns (read the PR alone)."""
+
+    pr: PullRequest
+    base_sha: str | None  # the base branch's tip at the time of the query; None when the branch is gone
+    checks: ChecksSummary | None
+    labels_complete: bool = True
+
+
+@dataclass(frozen=True)
+class OpenPulls:
+    """Every open pull request of a repository, and its open issues carrying the blocked label (None when
+    there are more of them than one page holds: ask each issue instead)."""
+
+    pulls: tuple[OpenPull, ...]
+    blocked_issues: frozenset[int] | None
+
+
+@dataclass(frozen=True)
 class Board:
     """A Projects v2 board as far as Agent OS uses it: its id and the Status single-select field."""
 

@@ -1,10 +1,13 @@
 """Every fact pr_monitor needs about a repo's open agent PRs, read into `policy.merge.PRSnapshot` values.
 
-Per repo and tick: the base tips, each base's required checks (branch protection + rulesets + config), the
-follow-up claims and merge slots (`ref_claims`), this host's queued/running/escalated tasks. Per PR: the pull
-(its labels), the checks on its head, the issue's labels (escalated = the blocked label), the approval label,
-the follow-ups made and whether one is at work, and pr_monitor's records (blocker, head first seen, verdict).
-All reads are conditional requests: a tick where nothing changed costs no rate limit.
+Per repo and tick, in one GraphQL query (`Forge.open_pulls`): every open PR with its labels, mergeability,
+base tip and the checks on its head, and the repo's open issues carrying the blocked label (escalated). Beside
+it: each base's required checks (branch protection + rulesets + config), the follow-up claims and merge slots
+(`ref_claims`), this host's queued/running/escalated tasks. Per PR: the approval label (and who added it, when
+the repo names trusted authors), the follow-ups made and whether one is at work, and pr_monitor's records
+(blocker, head first seen, verdict). Per-PR REST reads remain only for what the query could not hold (a PR with
+more than 100 labels or check contexts), the verifier's diff of a head not yet verified, and the logs of
+failing checks when a fix-CI follow-up is made. The REST reads are conditional (a 304 costs no rate limit).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from orchestrator.models import CheckRun, ChecksSummary, CheckState, PullRequest, TaskState
+from orchestrator.models import CheckRun, ChecksSummary, CheckState, OpenPull, PullRequest, TaskState
 from orchestrator.policy import merge as policy
 from orchestrator.pr_records import PRRecords
 from orchestrator.ref_claims import Claims, FollowUpClaim
@@ -34,6 +37,7 @@ class RepoFacts:
     tips: dict[str, str] = field(default_factory=dict)
     required: dict[str, tuple[str, ...]] = field(default_factory=dict)
     strict: dict[str, bool] = field(default_factory=dict)  # GitHub itself refuses heads not up to date
+    blocked: frozenset[int] | None = None  # open issues with the blocked label; None: ask each issue
 
 
 @dataclass(frozen=True)
@@ -90,12 +94,13 @@ def follow_ups(
 def snapshot(
     ctx: JobContext,
     repo: RepoConfig,
-    listed: PullRequest,
+    listed: OpenPull,
     facts: RepoFacts,
     records: PRRecords,
     is_ancestor: Callable[[str, str], bool],
 ) -> tuple[PullRequest, policy.PRSnapshot]:
-    pr = ctx.forge.get_pull(repo.full_name, listed.number)
+    """The PR as the repo's query read it; alone (REST) only what the query could not hold."""
+    pr = listed.pr if listed.labels_complete else ctx.forge.get_pull(repo.full_name, listed.pr.number)
     now = ctx.clock()
     identity = identity_of(pr)
     base_sha = base_tip(ctx, repo, facts, pr.base_ref)
@@ -103,7 +108,9 @@ def snapshot(
     made = follow_ups(facts.claims.of_pr(pr.number), pr.head_sha, local, records.claims_made(pr.number))
     blocker, since = records.blocker(pr.number)
     limits = ctx.config.limits
-    checks = ctx.forge.checks(repo.full_name, pr.head_sha)
+    checks = listed.checks
+    if checks is None or checks.sha != pr.head_sha:
+        checks = ctx.forge.checks(repo.full_name, pr.head_sha)
     if facts.claims.blamed.get(pr.number) == pr.head_sha:  # broke a merge queue candidate at this head
         blamed = CheckRun(
             "merge-queue", "completed", "failure", "this head broke the merge queue's candidate"
@@ -127,7 +134,7 @@ def snapshot(
         verifier_enabled=ctx.config.verifier.enabled,
         verdict=records.verdict(pr.number, verdict_key(ctx, repo, pr.head_sha)),
         approved=approved(ctx, repo, pr),
-        escalated=_escalated(ctx, repo, pr, local, records),
+        escalated=_escalated(ctx, repo, pr, local, records, facts.blocked),
         follow_up_running=made.running_here,
         follow_up_elsewhere=made.elsewhere,
         required_checks=required_checks(ctx, repo, facts, pr.base_ref),
@@ -159,13 +166,17 @@ def _escalated(
     pr: PullRequest,
     local: tuple[TaskState, str] | None,
     records: PRRecords,
+    blocked: frozenset[int] | None,
 ) -> bool:
     """Escalated by anyone: the issue carries the blocked label (GitHub, seen by every host; a human removing
-    it resumes the PR), or this host's task is in escalated/. A PR with no issue: pr_monitor's own record."""
+    it resumes the PR), or this host's task is in escalated/. A PR with no issue: pr_monitor's own record.
+    `blocked`: the repo's open issues with the label, from the repo's query (None: read the issue)."""
     if local is not None and local[0] is TaskState.ESCALATED:
         return True
     identity = identity_of(pr)
     if identity is None:
         return bool(records.get(pr.number).get("escalated"))
+    if blocked is not None:
+        return identity.issue in blocked
     issue = ctx.forge.get_issue(repo.full_name, identity.issue)
     return issue.state == "open" and repo.labels.blocked in issue.labels

@@ -23,15 +23,16 @@ from orchestrator.github.auth import AppAuth, Auth, TokenAuth
 from orchestrator.github.errors import BadCredentials, ClaimLost, GitHubError, HeadChanged, MergeConflict
 from orchestrator.github.etag_cache import EtagCache
 from orchestrator.github.graphql import Boards, GraphQL
+from orchestrator.github.open_pulls import read_open_pulls
 from orchestrator.github.protocol import RequestStats
 from orchestrator.github.transport import RetryMode, Transport
 from orchestrator.models import (
     Board,
     BoardItem,
     ChecksSummary,
-    CheckState,
     Comment,
     Issue,
+    OpenPulls,
     PullRequest,
     RequiredChecks,
 )
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 _OK = frozenset({200})
 _CREATED = frozenset({201})
-_PASSING = ("success", "neutral", "skipped")
 
 
 class GitHubClient:
@@ -75,7 +75,8 @@ class GitHubClient:
             clock=clock,
             ca_bundle=ca_bundle,
         )
-        self._boards = Boards(GraphQL(self._http, graphql_url), etag_cache, clock)
+        self._graphql = GraphQL(self._http, graphql_url)
+        self._boards = Boards(self._graphql, etag_cache, clock)
 
     @classmethod
     def from_settings(
@@ -347,6 +348,10 @@ class GitHubClient:
     def get_pull(self, repo: str, number: int) -> PullRequest:
         return parse.pull_request(repo, self._get(_repo_path(repo, f"pulls/{number}")))
 
+    def open_pulls(self, repo: str, blocked_label: str) -> OpenPulls:
+        _repo_path(repo, "")  # the same check of the name as every REST call
+        return read_open_pulls(self._graphql, repo, blocked_label)
+
     def pull_files(self, repo: str, number: int) -> list[str]:
         where = f"files of {repo}#{number}"
         pages = self._http.paginate(_repo_path(repo, f"pulls/{number}/files"))
@@ -409,11 +414,7 @@ class GitHubClient:
 
     # --- checks -------------------------------------------------------------------------------------------
     def checks(self, repo: str, sha: str) -> ChecksSummary:
-        """Check runs + commit statuses → one verdict, GitHub's precedence: a failure outweighs pending.
-
-        NONE: no runs and no statuses. FAILURE: anything completed and not success/neutral/skipped.
-        PENDING: otherwise, anything queued/in_progress/pending. SUCCESS: everything passed.
-        """
+        """Check runs + commit statuses → one verdict (`parse.verdict`)."""
         where = f"check runs of {repo}@{sha[:12]}"
         runs = [
             parse.check_run(item, where)
@@ -425,7 +426,7 @@ class GitHubClient:
             self._get(_repo_path(repo, f"commits/{sha}/status"), {"per_page": 100}), status_where
         )
         runs += [parse.commit_status(item, status_where) for item in combined.array("statuses")]
-        return ChecksSummary(sha=sha, state=_verdict(runs), runs=tuple(runs))
+        return ChecksSummary(sha=sha, state=parse.verdict(runs), runs=tuple(runs))
 
     def required_checks(self, repo: str, branch: str) -> RequiredChecks:
         """The status checks `branch` requires: branch protection (GET …/protection/required_status_checks) and
@@ -515,16 +516,6 @@ def _message(text: str) -> str:
     except json.JSONDecodeError:
         return text[:200]
     return str(data.get("message", "")) if isinstance(data, dict) else text[:200]
-
-
-def _verdict(runs: Sequence[Any]) -> CheckState:
-    if not runs:
-        return CheckState.NONE
-    if any(r.status == "completed" and r.conclusion not in _PASSING for r in runs):
-        return CheckState.FAILURE
-    if any(r.status != "completed" for r in runs):
-        return CheckState.PENDING
-    return CheckState.SUCCESS
 
 
 def _redact(text: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from orchestrator.github.errors import GitHubError
-from orchestrator.models import CheckRun, Comment, Issue, PullRequest
+from orchestrator.models import CheckRun, CheckState, Comment, Issue, PullRequest
+
+_PASSING = ("success", "neutral", "skipped")
 
 
 class Fields:
@@ -175,6 +177,21 @@ def commit_status(data: Any, where: str) -> CheckRun:
         summary=f.opt_text("description"),
         details_url=f.opt_text("target_url"),
     )
+
+
+def verdict(runs: Sequence[CheckRun]) -> CheckState:
+    """Check runs + commit statuses → one verdict, GitHub's precedence: a failure outweighs pending.
+
+    NONE: no runs and no statuses. FAILURE: anything completed and not success/neutral/skipped.
+    PENDING: otherwise, anything queued/in_progress/pending. SUCCESS: everything passed.
+    """
+    if not runs:
+        return CheckState.NONE
+    if any(r.status == "completed" and r.conclusion not in _PASSING for r in runs):
+        return CheckState.FAILURE
+    if any(r.status != "completed" for r in runs):
+        return CheckState.PENDING
+    return CheckState.SUCCESS
 
 
 def required_checks_of_rules(data: Any, where: str) -> tuple[list[str], bool]:

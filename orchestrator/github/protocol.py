@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from orchestrator.models import Board, BoardItem, ChecksSummary, Comment, Issue, PullRequest, RequiredChecks
+from orchestrator.models import (
+    Board,
+    BoardItem,
+    ChecksSummary,
+    Comment,
+    Issue,
+    OpenPulls,
+    PullRequest,
+    RequiredChecks,
+)
 
 
 @dataclass
@@ -116,6 +125,11 @@ class Forge(Protocol):
         ...
 
     def get_pull(self, repo: str, number: int) -> PullRequest: ...
+
+    def open_pulls(self, repo: str, blocked_label: str) -> OpenPulls:
+        """Every open PR with its head, base tip, labels, mergeability and head checks (without logs), and the
+        open issues labelled `blocked_label`: one GraphQL query per 50 PRs (its points counted)."""
+        ...
 
     def pull_files(self, repo: str, number: int) -> list[str]:
         """Paths changed by the PR."""

@@ -106,6 +106,58 @@ mutation AddItem($project: ID!, $content: ID!) {
 }
 """
 
+# pr_monitor's view of a repository, one query per 50 open pull requests (about 1 point): each PR's identity
+# (number, branches, head and base tips, body with the task marker, labels), GitHub's mergeability, and its
+# head's check runs and commit statuses (`statusCheckRollup`, the latest of each name/context); beside them the
+# repository's open issues carrying the blocked label (escalated tasks), so no PR needs a read of its issue.
+OPEN_PULLS = """
+query OpenPulls($owner: String!, $name: String!, $blocked: [String!]!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequests(states: [OPEN], first: 50, after: $after, orderBy: {field: CREATED_AT, direction: ASC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        id
+        number
+        title
+        body
+        url
+        state
+        merged
+        isDraft
+        updatedAt
+        author { login }
+        headRefName
+        headRefOid
+        baseRefName
+        baseRef { target { oid } }
+        mergeable
+        mergeStateStatus
+        labels(first: 100) {
+          pageInfo { hasNextPage }
+          nodes { name }
+        }
+        statusCheckRollup {
+          commit { oid }
+          contexts(first: 100) {
+            pageInfo { hasNextPage }
+            nodes {
+              __typename
+              ... on CheckRun { name status conclusion detailsUrl }
+              ... on StatusContext { context state description targetUrl }
+            }
+          }
+        }
+      }
+    }
+    blocked: issues(states: [OPEN], labels: $blocked, first: 100) {
+      pageInfo { hasNextPage }
+      nodes { number }
+    }
+  }
+  rateLimit { cost remaining }
+}
+"""
+
 # Used by `agentos init` and the sandbox seeder to create a board for an owner.
 OWNER_ID = """
 query OwnerId($owner: String!) {
@@ -139,6 +191,7 @@ ALL: dict[str, str] = {
     "BOARDS_UPDATED_AT": BOARDS_UPDATED_AT,
     "BOARD_ITEMS": BOARD_ITEMS,
     "BOARD_WORKFLOWS": BOARD_WORKFLOWS,
+    "OPEN_PULLS": OPEN_PULLS,
     "SET_ITEM_STATUS": SET_ITEM_STATUS,
     "ADD_ITEM": ADD_ITEM,
     "OWNER_ID": OWNER_ID,

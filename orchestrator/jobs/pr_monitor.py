@@ -1,8 +1,10 @@
 """pr_monitor job: gate, rebase and merge agent PRs — one merge line per base branch (zuul-style), safe to run
 on every host.
 
-Per repo: read the shared facts (base tips, required checks, claims, this host's tasks) and a `PRSnapshot` per
-open `agent/*` PR (`pr_snapshot`) → `policy.merge.plan` (verifying heads it asks for, then planning again) →
+Per repo: the open PRs' list (conditional: free when unchanged) says whether there is anything to gate; if so,
+every open PR is read in one GraphQL query (`Forge.open_pulls`: heads, mergeability, labels, checks, base tips,
+blocked issues), the shared facts (required checks, claims, this host's tasks) and a `PRSnapshot`
+per open `agent/*` PR (`pr_snapshot`) → `policy.merge.plan` (verifying heads it asks for, then planning again) →
 act (`pr_actions`). Only the PR at the head of a base's merge line is rebased or merged; merges and follow-ups
 are claimed through refs so that several hosts never do the same one twice.
 """
@@ -17,7 +19,7 @@ from orchestrator import git, merge_queue_pass, metrics, pr_actions, queue_candi
 from orchestrator.decision_hooks import note_open_prs, note_pr
 from orchestrator.escalation import NotifyFn, escalate
 from orchestrator.github.errors import GitHubError
-from orchestrator.models import PullRequest
+from orchestrator.models import CheckRun, OpenPull, PullRequest
 from orchestrator.policy import merge as policy
 from orchestrator.pr_records import PRRecords
 from orchestrator.pr_snapshot import RepoFacts, local_tasks, snapshot
@@ -72,26 +74,36 @@ def run(ctx: JobContext, notify: NotifyFn | None = None) -> MonitorReport:
 def _monitor_repo(
     ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None, review_only: bool
 ) -> None:
-    listed = sorted(ctx.forge.list_pulls(repo.full_name), key=lambda p: p.number)
-    prs = [p for p in listed if p.head_ref.startswith("agent/")]
-    candidates = [p for p in listed if p.head_ref.startswith(queue_candidates.PREFIX)]
-    note_open_prs(ctx, repo.full_name, [p.number for p in prs])  # views: `status` lists PRs waiting
     records = PRRecords(ctx.paths.state, repo.full_name)
-    if not prs and not candidates:  # the idle path: leftover claims are swept when PRs are open again
+    if not any(_ours(p.head_ref) for p in ctx.forge.list_pulls(repo.full_name)):  # conditional: a 304 is free
+        note_open_prs(ctx, repo.full_name, [])  # views: `status` lists PRs waiting
+        records.save(())  # the idle path: leftover claims are swept when PRs are open again
+        return
+    listing = ctx.forge.open_pulls(repo.full_name, repo.labels.blocked)  # one GraphQL query for every PR
+    listed = sorted((p for p in listing.pulls if _ours(p.pr.head_ref)), key=lambda p: p.pr.number)
+    agent_prs = [p for p in listed if p.pr.head_ref.startswith("agent/")]
+    prs = [p.pr for p in agent_prs]
+    candidates = [p.pr for p in listed if p.pr.head_ref.startswith(queue_candidates.PREFIX)]
+    note_open_prs(ctx, repo.full_name, [p.number for p in prs])
+    if not listed:  # closed since the list was read
         records.save(())
         return
     batching = ctx.config.merge.batch_size > 1
     claims = ref_claims.read_claims(ctx.forge, repo.full_name, blame=batching)
-    facts = RepoFacts(claims, local_tasks(ctx, repo.full_name))
+    facts = RepoFacts(claims, local_tasks(ctx, repo.full_name), blocked=listing.blocked_issues)
+    facts.tips.update({p.pr.base_ref: p.base_sha for p in listed if p.base_sha})
     try:
-        _gate(RepoPass(ctx, repo, facts, records, report, notify), prs, candidates, review_only)
+        _gate(RepoPass(ctx, repo, facts, records, report, notify), agent_prs, candidates, review_only)
     finally:
         records.save([p.number for p in (*prs, *candidates)])
 
 
-def _gate(
-    run_: RepoPass, listed: list[PullRequest], candidates: list[PullRequest], review_only: bool
-) -> None:
+def _ours(head_ref: str) -> bool:
+    """An agent PR or a merge queue candidate: the PRs pr_monitor gates (people's PRs are left alone)."""
+    return head_ref.startswith(("agent/", queue_candidates.PREFIX))
+
+
+def _gate(run_: RepoPass, listed: list[OpenPull], candidates: list[PullRequest], review_only: bool) -> None:
     ctx, repo = run_.ctx, run_.repo
     pool = pool_for(ctx, repo)
     pool.fetch()
@@ -206,8 +218,7 @@ def _act(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, action: polic
     elif isinstance(action, policy.Rebase):
         _rebase(run_, pr, snap)
     elif isinstance(action, policy.FixCI):
-        log = "\n\n".join(f"### {r.name}\n{r.summary[-4000:]}" for r in action.failing)
-        _follow_up(run_, pr, "fix_ci", f"CI failed on PR #{pr.number}:\n{log}")
+        _follow_up(run_, pr, "fix_ci", f"CI failed on PR #{pr.number}:\n{_ci_log(run_, pr, action.failing)}")
     elif isinstance(action, policy.FixVerifier):
         findings = "\n".join(f"- {f}" for f in action.findings)
         _follow_up(run_, pr, "fix_verifier", f"The verifier found:\n{findings}")
@@ -221,6 +232,18 @@ def _act(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, action: polic
         escalate(ctx, run_.repo, pr_actions.task_of(ctx, run_.repo, pr), action.reason, run_.notify)
         records.set(pr.number, escalated=True)
         report.escalated.append(pr.number)
+
+
+def _ci_log(run_: RepoPass, pr: PullRequest, failing: tuple[CheckRun, ...]) -> str:
+    """The failing checks' logs for the fix-CI follow-up. The repo's query reads checks without their logs
+    (one query for every PR, every tick): they are read here, once, for the head that gets the follow-up."""
+    logs: dict[str, str] = {}
+    if any(not r.summary for r in failing):
+        try:
+            logs = {r.name: r.summary for r in run_.ctx.forge.checks(run_.repo.full_name, pr.head_sha).runs}
+        except GitHubError as exc:
+            run_.ctx.log.warning("logs of failing checks not read pr=%s error=%s", pr.number, exc)
+    return "\n\n".join(f"### {r.name}\n{(r.summary or logs.get(r.name, ''))[-4000:]}" for r in failing)
 
 
 def _wait(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot, reason: str, kind: str) -> None:

@@ -46,7 +46,7 @@ def _commit_url(source: dict[str, Any], info: GraphQLResolveInfo) -> str:
     return html(info, f"/{repo.full_name}/commit/{source['oid']}")
 
 
-def _rollup(source: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any] | None:
+def rollup(source: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any] | None:
     """statusCheckRollup of a commit: null when it has no checks, as on GitHub."""
     forge = services(info)
     repo = forge_repo(info, source["repo_id"])
@@ -113,6 +113,6 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Commit", "authors"): lambda source, info, **page: connection(
         [_git_actor(source, info, "author")], **page
     ),
-    ("Commit", "statusCheckRollup"): _rollup,
+    ("Commit", "statusCheckRollup"): rollup,
     ("StatusCheckRollup", "contexts"): _rollup_contexts,
 }

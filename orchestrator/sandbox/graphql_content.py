@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLResolveInfo
+from graphql import GraphQLResolveInfo, OperationType
 
 from orchestrator.sandbox import forge_lookups as lookups
-from orchestrator.sandbox.graphql_commits import commit
+from orchestrator.sandbox.graphql_commits import commit, rollup
 from orchestrator.sandbox.graphql_paging import connection
 from orchestrator.sandbox.graphql_repos import (
     Unsupported,
@@ -149,6 +149,18 @@ def _empty(*_: Any, **__: Any) -> dict[str, Any]:
 
 
 def pull_view(content: lookups.ContentRow, info: GraphQLResolveInfo) -> PullView:
+    """The PR's git state (head, base, merge tree), computed once per query: a mutation reads it afresh."""
+    if info.operation.operation is not OperationType.QUERY:
+        return _pull_view(content, info)
+    memo: dict[Any, Any] = info.context.memo
+    key = ("pull_view", content.id)
+    if key not in memo:
+        memo[key] = _pull_view(content, info)
+    view: PullView = memo[key]
+    return view
+
+
+def _pull_view(content: lookups.ContentRow, info: GraphQLResolveInfo) -> PullView:
     forge = services(info)
     repo = forge_repo(info, content.repo_id)
     row = forge.core.db.one(
@@ -304,6 +316,7 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("PullRequest", "baseRefOid"): lambda c, info: pull_view(c, info).base_sha,
     ("PullRequest", "headRefName"): lambda c, _: c.head_ref,
     ("PullRequest", "headRefOid"): _head_oid,
+    ("PullRequest", "statusCheckRollup"): lambda c, info: rollup(commit(c.repo_id, _head_oid(c, info)), info),
     ("PullRequest", "headRepository"): _repo,
     ("PullRequest", "headRepositoryOwner"): lambda c, info: lookups.owner_by_login(
         conn(info), _repo(c, info).owner_login

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
@@ -45,6 +45,8 @@ class RequestContext:
     node_count: int
     budget: graphql_cost.RateLimitState
     forge: ForgeServices | None = None  # the running forge (None: the Projects v2 subset only)
+    # what a query reads more than once (a pull request's git state): one answer sees one moment, as on GitHub
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:

@@ -39,10 +39,11 @@ def test_every_section_runs_and_every_target_is_checked(quick: tuple[ProcessResu
         "isolation_cost",
         "replay",
         "merge_queue",
+        "pr_monitor_tick",
     }
     assert not [key for key, value in sections.items() if "error" in value]
     assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
-    targets = {"a", "b", "c", "d", "f", "h", "i", "j", "m", "r"}
+    targets = {"a", "b", "c", "d", "f", "h", "i", "j", "m", "p", "r"}
     assert {t["name"].split(".")[0] for t in results["targets"]} == targets
     assert "targets" in result.stdout and "results:" in result.stdout
 
@@ -74,6 +75,9 @@ def test_the_numbers_come_from_real_runs(quick: tuple[ProcessResult, dict[str, A
         assert queue[mode]["merged"] == queue["prs"] - 1 and not queue[mode]["bad_pr_merged"]
         assert queue[mode]["bad_pr_got_fix_follow_up"] and queue[mode]["base_tips_not_green"] == 0
     assert queue["batching"]["simulated_minutes"] < queue["one_at_a_time"]["simulated_minutes"]
+    monitor = sections["pr_monitor_tick"]
+    assert monitor["waiting_on_the_required_check"]  # every tick measured was idle over every PR
+    assert monitor["ours"]["requests"] < monitor["before"]["requests"]
 
 
 def test_issue_15_figures_stand_beside_their_baselines(quick: tuple[ProcessResult, dict[str, Any]]) -> None:
