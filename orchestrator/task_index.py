@@ -303,11 +303,31 @@ class TaskIndex:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """Open (creating when needed) the index. SQLite answers "database is locked" at once, without its busy
+    handler, when several processes create or switch the same new file to WAL at the same moment: such an
+    open is tried again until `BUSY_TIMEOUT_MS` has passed."""
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.01
+    while True:
+        try:
+            return _connect_once(path)
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+
+def _connect_once(path: Path) -> sqlite3.Connection:
     import sqlite3
 
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # persistent: set once per file
+            db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # a lost commit is repaired by the folder signatures
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
