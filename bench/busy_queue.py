@@ -35,11 +35,11 @@ from bench.forge_setup import (
     task_issue,
     tiny_source,
 )
-from orchestrator import metrics
+from orchestrator.executors.tracker import Tracker
 from orchestrator.jobs import dispatcher
-from orchestrator.models import TaskState
 from orchestrator.sandbox.server import SandboxForge
-from orchestrator.tracker import Tracker
+from orchestrator.state import metrics
+from orchestrator.values.models import TaskState
 
 CADENCE_S = 60.0
 # Task 1 takes `seconds`, then every task is done by the zero-time agent, whose file the command names (so the

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.metrics import events_dir
-from orchestrator.runtime import RuntimePaths
+from orchestrator.state.metrics import events_dir
+from orchestrator.state.runtime import RuntimePaths
 from orchestrator.views.dashboard_page import build_dashboard
 from tests.dashboard.history import synthetic_events, write_events
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import yaml
 
-from orchestrator import process
 from orchestrator.config import parse_config
+from orchestrator.edges import process
 from orchestrator.jobs.entry import build_context
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox import projects_store
 from orchestrator.sandbox.db import make_node_id
 from orchestrator.sandbox.seed import SeedIssue, SeedResult, seed_repo
 from orchestrator.sandbox.server import SandboxForge
+from orchestrator.state.runtime import JobContext
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"

@@ -5,7 +5,7 @@ the child's rusage. The runtime dir is warmed by one in-process tick first, so t
 persisted ETag cache and board snapshot answer everything. The baseline is the same idle poll written naively
 with PyGithub (bench.naive_poll) in a fresh process, and the floor is the interpreter alone (`python -c pass`);
 "ours" is the tick as cron runs it: decided from the last full tick's memo when nothing changed
-(orchestrator/idle_tick.py); "ours_full" removes the memo first, so it is the full tick (config, client, job).
+(orchestrator/control/idle_tick.py); "ours_full" removes the memo first, so it is the full tick (config, client, job).
 The four run interleaved (then the next round in the other order), so load on the machine falls on all of
 them alike. Each run's GitHub requests are the sandbox's count for that run.
 `python -X importtime` of the same tick gives the slowest imports.
@@ -34,8 +34,8 @@ from bench.forge_setup import (
     tiny_source,
     write_config,
 )
-from orchestrator import process
-from orchestrator.idle_tick import memo_path
+from orchestrator.control.idle_tick import memo_path
+from orchestrator.edges import process
 from orchestrator.jobs import dispatcher
 from orchestrator.sandbox.server import SandboxForge
 

@@ -19,7 +19,7 @@ from typing import Any
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.config.isolation import Isolation, Network, parse_allow_entry
 from orchestrator.containment.private_git import source_from_clone
-from orchestrator.task_runner import run_tests
+from orchestrator.executors.task_runner import run_tests
 
 GIT = ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", "-c", "init.defaultBranch=main"]
 ENVIRON = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import forge_setup
-from orchestrator import process
+from orchestrator.edges import process
 from orchestrator.jobs import pr_monitor
-from orchestrator.models import TaskState
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.seed import SeedIssue
 from orchestrator.sandbox.server import SandboxForge
-from orchestrator.task_identity import marker
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import TaskState
+from orchestrator.values.task_identity import marker
 
 SIM_CI = """
 import os, sys, time

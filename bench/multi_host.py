@@ -14,9 +14,9 @@ from typing import Any
 
 from bench import forge_setup
 from orchestrator.jobs import dispatcher, queue
-from orchestrator.models import TaskState
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.server import SandboxForge
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import TaskState
 
 
 def run(workdir: Path, issues: int, hosts: int = 3, rounds: int = 3) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import forge_setup
-from orchestrator import process, ref_claims
+from orchestrator.edges import process
+from orchestrator.executors import ref_claims
 from orchestrator.jobs import pr_monitor
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.seed import SeedIssue, SeedResult
 from orchestrator.sandbox.server import SandboxForge
-from orchestrator.task_identity import marker
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.task_identity import marker
 
 NEVER = "never-reported"  # a required check no CI reports: the PRs wait, every tick after the first is idle
 

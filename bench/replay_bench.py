@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.report import Target
 from bench.report_tables import table
-from orchestrator.process import run as run_process
+from orchestrator.edges.process import run as run_process
 from orchestrator.replay.command import replay
 from orchestrator.replay.driver import ReplayOptions
 

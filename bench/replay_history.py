@@ -24,7 +24,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 
 HERE = Path(__file__).resolve().parent
 BUNDLE = HERE / "data" / "more-itertools-releases.bundle"

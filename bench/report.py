@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import process
+from orchestrator.edges import process
 
 
 @dataclass(frozen=True)

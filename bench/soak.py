@@ -47,16 +47,16 @@ from bench.forge_setup import (
 )
 from bench.fresh_process import cron_environ
 from bench.soak_history import HistoryWriter
-from orchestrator import housekeeping
-from orchestrator.event_totals import month_totals
+from orchestrator.executors import housekeeping
+from orchestrator.executors.tracker import Tracker
 from orchestrator.jobs import dispatcher
-from orchestrator.mailbox import Mailbox
-from orchestrator.metrics import month_of, read_events
-from orchestrator.models import TaskState
 from orchestrator.policy.budget import spend_from_events
-from orchestrator.runtime import JobContext, RuntimePaths
 from orchestrator.sandbox.server import SandboxForge
-from orchestrator.tracker import Tracker
+from orchestrator.state.event_totals import month_totals
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.state.metrics import month_of, read_events
+from orchestrator.state.runtime import JobContext, RuntimePaths
+from orchestrator.values.models import TaskState
 
 log = logging.getLogger("bench")
 

@@ -29,13 +29,13 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from orchestrator import metrics
+from orchestrator.edges.log import kv, setup_logging
+from orchestrator.edges.process import run as run_process
 from orchestrator.github.etag_cache import CachedResponse, EtagCache
-from orchestrator.log import kv, setup_logging
-from orchestrator.models import AttemptRecord, Task
-from orchestrator.process import run as run_process
-from orchestrator.runtime import RuntimePaths
-from orchestrator.task_file import append_log_entry, render_task
+from orchestrator.state import metrics
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.state.task_file import append_log_entry, render_task
+from orchestrator.values.models import AttemptRecord, Task
 
 TICKS_PER_DAY = 24 * 60
 FIRST_ISSUE = 100_000  # synthetic issue numbers never meet the forge's real ones

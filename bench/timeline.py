@@ -33,9 +33,9 @@ from bench.forge_setup import (
     task_issue,
     tiny_source,
 )
-from orchestrator import metrics
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.sandbox.server import SandboxForge
+from orchestrator.state import metrics
 
 CADENCE_S = 60.0
 _POLL_S = 0.05

@@ -28,12 +28,13 @@ from bench.forge_setup import (
     task_issue,
     write_large_repo,
 )
-from orchestrator import git, metrics
+from orchestrator import git
+from orchestrator.executors.tracker import Tracker
+from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.server import SandboxForge
-from orchestrator.tracker import Tracker
-from orchestrator.worktrees import pool_for
+from orchestrator.state import metrics
+from orchestrator.state.runtime import JobContext
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import process
+from orchestrator.edges import process
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20

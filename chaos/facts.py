@@ -12,9 +12,9 @@ from pathlib import Path
 import requests
 
 from chaos.procs import RunProcess, run_processes
-from orchestrator.models import TaskState
-from orchestrator.runtime import JobContext
-from orchestrator.worktrees import pool_for
+from orchestrator.executors.worktrees import pool_for
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import TaskState
 
 _AGENT_BRANCH = re.compile(r"^agent/(\d+)-")
 
@@ -172,7 +172,7 @@ def _time(text: str) -> datetime:
 
 def read_events(metrics_dir: Path) -> list[dict]:
     """Every event line of every month (raw, so an unparseable line is reported, not skipped)."""
-    from orchestrator.metrics import month_files, read_file_lines
+    from orchestrator.state.metrics import month_files, read_file_lines
 
     events = []
     for month in month_files(metrics_dir):

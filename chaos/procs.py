@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PROC = Path("/proc")
-# `bin/cron-run JOB` execs `python -m orchestrator.cron_tick JOB`; `orchestrator.jobs.entry JOB` is the older
+# `bin/cron-run JOB` execs `python -m orchestrator.jobs.cron_tick JOB`; `orchestrator.jobs.entry JOB` is the older
 # entry (and what `agentos run` uses): either names the job two arguments after `-m`.
-_JOB_MODULES = ("orchestrator.cron_tick", "orchestrator.jobs.entry")
+_JOB_MODULES = ("orchestrator.jobs.cron_tick", "orchestrator.jobs.entry")
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from chaos.ticker import Ticker
 from orchestrator.config import load_config
 from orchestrator.demo.runner import TOKEN_ENV, prepare
 from orchestrator.jobs.entry import build_context
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.sandbox.server import SandboxForge
+from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]

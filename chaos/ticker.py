@@ -16,7 +16,7 @@ from pathlib import Path
 
 from chaos.aim import World, work_of
 from chaos.procs import run_processes
-from orchestrator import process
+from orchestrator.edges import process
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]

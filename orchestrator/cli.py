@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.control.setup_commands import register as register_setup
 from orchestrator.github.errors import GitHubError
-from orchestrator.models import TaskState
-from orchestrator.runtime import RuntimePaths
-from orchestrator.setup_commands import register as register_setup
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.values.models import TaskState
 
 if TYPE_CHECKING:
     from orchestrator.config import Config
@@ -56,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_switch_global(args: argparse.Namespace) -> int:
-    from orchestrator.switches import Switches
+    from orchestrator.state.switches import Switches
 
     switches = Switches.load(_runtime(args).root)
     on = args.command == "on"
@@ -71,7 +71,7 @@ def cmd_switch_global(args: argparse.Namespace) -> int:
 
 
 def cmd_switch_scoped(args: argparse.Namespace) -> int:
-    from orchestrator.switches import SwitchError, Switches
+    from orchestrator.state.switches import SwitchError, Switches
 
     switches = Switches.load(_runtime(args).root)
     on = args.state == "on"
@@ -109,7 +109,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _print_tasks(paths: RuntimePaths, states: tuple[TaskState, ...] | None) -> None:
-    from orchestrator.mailbox import Mailbox
+    from orchestrator.state.mailbox import Mailbox
 
     mailbox = Mailbox(paths.mailbox)
     chosen = states or (TaskState.INBOX, TaskState.RUNNING, TaskState.BLOCKED, TaskState.ESCALATED)
@@ -143,10 +143,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_issue_action(args: argparse.Namespace) -> int:
-    from orchestrator.control_actions import ActionFailed
-    from orchestrator.control_hooks import close_issue, retry_issue
-    from orchestrator.job_context import build_context
+    from orchestrator.control.control_hooks import close_issue, retry_issue
+    from orchestrator.executors.control_actions import ActionFailed
     from orchestrator.policy.control_commands import IssueRef
+    from orchestrator.state.job_context import build_context
 
     repo_name, _, number = args.issue.rpartition("#")
     if not repo_name or not number.isdigit():
@@ -169,9 +169,9 @@ def cmd_issue_action(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from orchestrator.control_actions import ActionFailed
-    from orchestrator.job_context import build_context
+    from orchestrator.executors.control_actions import ActionFailed
     from orchestrator.jobs.strategic_planner import answer_plan
+    from orchestrator.state.job_context import build_context
 
     ctx = build_context(load_config(args.config))
     ref = args.ref.removeprefix("approve:")
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", action="store_true")
     p.set_defaults(func=cmd_approve)
 
-    register_setup(sub)  # cron, env, doctor: orchestrator/setup_commands.py
+    register_setup(sub)  # cron, env, doctor: orchestrator/control/setup_commands.py
 
     p = sub.add_parser("demo", help="the full loop offline on the sandbox forge")
     p.add_argument("--agent", default="demo")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import budgets, metrics
 from orchestrator.config import parse_config
-from orchestrator.mailbox import Mailbox
-from orchestrator.models import Task
+from orchestrator.executors import budgets
 from orchestrator.policy.budget import months_from
-from orchestrator.runtime import JobContext, RuntimePaths
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.state.runtime import JobContext, RuntimePaths
+from orchestrator.values.models import Task
 
 NOW = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
 

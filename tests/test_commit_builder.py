@@ -7,14 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import agent_commit, git_layout
-from orchestrator.commit_builder import blob_id, commit_tree, read_worktree, tree_entries, write_tree
-from orchestrator.git import GitSettings, commit_all, ensure_clone, head_sha, push, run_git
-from orchestrator.process import run
-from orchestrator.publish_guard import PublishRefused, blocked_reason, diff_problems
+from orchestrator.edges.process import run
+from orchestrator.git import (
+    GitSettings,
+    agent_commit,
+    commit_all,
+    ensure_clone,
+    git_layout,
+    head_sha,
+    push,
+    run_git,
+)
+from orchestrator.git.commit_builder import blob_id, commit_tree, read_worktree, tree_entries, write_tree
+from orchestrator.git.publish_guard import PublishRefused, blocked_reason, diff_problems
+from orchestrator.git.worktree_pool import WorktreePool
 from orchestrator.security.secret_catalog import fingerprint
 from orchestrator.security.secret_scan import AllowedSecret
-from orchestrator.worktree_pool import WorktreePool
 from tests.security.fake_secrets import GITHUB_CLASSIC
 
 
@@ -288,7 +296,7 @@ def test_a_file_that_becomes_a_directory_and_back(pool):
 
 
 def test_commit_messages_refuse_real_and_known_secrets_but_not_lookalikes() -> None:
-    from orchestrator.publish_guard import message_problems
+    from orchestrator.git.publish_guard import message_problems
     from orchestrator.security.redact import Redactor
 
     redactor = Redactor(["s3cr3t-env-value"])

@@ -4,8 +4,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from orchestrator import cron
-from orchestrator.job_registry import JOBS
+from orchestrator.control import cron
+from orchestrator.values.job_registry import JOBS
 
 ROOT = Path(__file__).resolve().parents[1]
 

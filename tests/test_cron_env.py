@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import cron, process
-from orchestrator.cron_check import cron_environment
+from orchestrator.control import cron
+from orchestrator.control.cron_check import cron_environment
+from orchestrator.control.doctor import run_checks
 from orchestrator.demo.runner import TOKEN_ENV, prepare
-from orchestrator.doctor import run_checks
-from orchestrator.env_file import EnvFileError, env_file_path, read_env_file, set_variable
-from orchestrator.job_registry import JOBS
+from orchestrator.edges import process
+from orchestrator.state.env_file import EnvFileError, env_file_path, read_env_file, set_variable
+from orchestrator.values.job_registry import JOBS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +139,7 @@ def test_systemd_units_read_the_secrets_file(tmp_path):
 
 
 def test_cron_lines_run_with_crons_environment_only_and_failures_are_grouped(tmp_path, monkeypatch):
-    from orchestrator.cron_check import run_cron_lines
+    from orchestrator.control.cron_check import run_cron_lines
 
     monkeypatch.setenv("LEAKED_FROM_MY_SHELL", "yes")
     show = 'echo "$PATH|$SHELL|${LEAKED_FROM_MY_SHELL:-unset}|$AGENT_OS_PREFLIGHT|$FROM_CRONTAB"'
@@ -175,7 +176,7 @@ def cron_run(job: str, config: Path) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_every_failure_before_a_run_is_recorded_as_a_run(tmp_path, breakage, reason):
-    from orchestrator.runtime import RuntimePaths
+    from orchestrator.state.runtime import RuntimePaths
     from orchestrator.views.job_runs import read_job_runs
 
     config = tmp_path / "config.yaml"

@@ -7,9 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.decision_hooks import dispatch_words, merge_words, retry_words, skip_code, wait_code
-from orchestrator.models import CheckRun, ChecksSummary, CheckState, Issue, PullRequest, Task
+from orchestrator.executors.decision_hooks import (
+    dispatch_words,
+    merge_words,
+    retry_words,
+    skip_code,
+    wait_code,
+)
 from orchestrator.policy import dispatch, merge, retry
+from orchestrator.values.models import CheckRun, ChecksSummary, CheckState, Issue, PullRequest, Task
 
 NOW = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
 ISSUE = Issue("acme/api", 7, "Add slugify", "body", "open", (), "mallory", NOW)

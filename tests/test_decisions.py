@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator import decisions
-from orchestrator.metrics import read_events
-from orchestrator.runtime import RuntimePaths
+from orchestrator.state import decisions
+from orchestrator.state.metrics import read_events
+from orchestrator.state.runtime import RuntimePaths
 
 T0 = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
 REPO = "acme/api"

@@ -1,4 +1,4 @@
-"""A job's log set up on its first record (orchestrator/deferred_logging.py): nothing written, nothing built, until
+"""A job's log set up on its first record (orchestrator/edges/deferred_logging.py): nothing written, nothing built, until
 a record at the job's level arrives; then that record is written exactly once, redacted like every other."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.deferred_logging import SetUpOnFirstRecord, defer
-from orchestrator.log import setup_logging
+from orchestrator.edges.deferred_logging import SetUpOnFirstRecord, defer
+from orchestrator.edges.log import setup_logging
 from orchestrator.security.redact import Redactor, install_log_redaction
 
 SECRET = "s3cr3t-value-for-the-test"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.control.doctor import render, run_checks
 from orchestrator.demo.runner import TOKEN_ENV, prepare
-from orchestrator.doctor import render, run_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 

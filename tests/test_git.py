@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import process
-from orchestrator.clones import scratch_dir
+from orchestrator.edges import process
 from orchestrator.git import (
     GitConflict,
     GitError,
@@ -29,8 +28,9 @@ from orchestrator.git import (
     remote_branch_sha,
     run_git,
 )
-from orchestrator.result_contract import RESULT_FILE_NAME
-from orchestrator.worktree_pool import WorktreePool
+from orchestrator.git.clones import scratch_dir
+from orchestrator.git.result_contract import RESULT_FILE_NAME
+from orchestrator.git.worktree_pool import WorktreePool
 
 NAME, EMAIL = "Agent OS", "agent-os@example.test"
 

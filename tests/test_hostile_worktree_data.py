@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import agent_commit
-from orchestrator.git import ensure_clone, head_sha, run_git
-from orchestrator.publish_guard import PublishRefused, blocked_reason, check_new_commits
-from orchestrator.worktree_pool import WorktreePool
+from orchestrator.git import agent_commit, ensure_clone, head_sha, run_git
+from orchestrator.git.publish_guard import PublishRefused, blocked_reason, check_new_commits
+from orchestrator.git.worktree_pool import WorktreePool
 from tests.security.fake_secrets import GITHUB_CLASSIC
 from tests.test_commit_builder import origin, pool  # noqa: F401  (fixtures)
 
@@ -63,9 +62,9 @@ READ_UNDER_A_LOW_FILE_LIMIT = textwrap.dedent(
     import json, resource, sys
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
-    from orchestrator import agent_commit
+    from orchestrator.git import agent_commit
     from orchestrator.git import GitSettings, ensure_clone
-    from orchestrator.worktree_pool import WorktreePool
+    from orchestrator.git.worktree_pool import WorktreePool
     worktree = Path(sys.argv[2])
     clone = ensure_clone(sys.argv[4], Path(sys.argv[3]))  # registers our clones' layout in this process
     WorktreePool(clone, worktree.parent, size=1)
@@ -119,9 +118,9 @@ READ_UNDER_A_MEMORY_CAP = textwrap.dedent(
     import json, resource, sys
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
-    from orchestrator import agent_commit
+    from orchestrator.git import agent_commit
     from orchestrator.git import GitSettings, ensure_clone
-    from orchestrator.worktree_pool import WorktreePool
+    from orchestrator.git.worktree_pool import WorktreePool
     worktree = Path(sys.argv[2])
     clone = ensure_clone(sys.argv[4], Path(sys.argv[3]))
     WorktreePool(clone, worktree.parent, size=1)
@@ -157,7 +156,7 @@ def test_new_content_is_never_held_in_memory_all_at_once(pool: WorktreePool, ori
 
 
 def test_more_new_content_than_a_push_may_carry_is_refused_by_name(pool: WorktreePool) -> None:  # noqa: F811
-    from orchestrator.commit_builder import read_worktree
+    from orchestrator.git.commit_builder import read_worktree
 
     worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
     for n in range(3):

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import metrics
 from orchestrator.config import parse_config
-from orchestrator.housekeeping import compress_month, run, run_if_due
-from orchestrator.mailbox import Lease, Mailbox
-from orchestrator.models import Task, TaskState
-from orchestrator.runtime import JobContext, RuntimePaths
+from orchestrator.executors.housekeeping import compress_month, run, run_if_due
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import Lease, Mailbox
+from orchestrator.state.runtime import JobContext, RuntimePaths
+from orchestrator.values.models import Task, TaskState
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = "acme/widgets"

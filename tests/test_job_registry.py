@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import cron, job_registry
-from orchestrator.job_registry import CONTROL_JOB, JOB_NAMES, JOBS, UnknownJob, job
+from orchestrator.control import cron
 from orchestrator.jobs.entry import run_job
 from orchestrator.jobs.telegram_control import command_context
-from orchestrator.runtime import RuntimePaths
-from orchestrator.switches import SwitchError, Switches
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.state.switches import SwitchError, Switches
+from orchestrator.values import job_registry
+from orchestrator.values.job_registry import CONTROL_JOB, JOB_NAMES, JOBS, UnknownJob, job
 from orchestrator.views.snapshot import collect
 
 

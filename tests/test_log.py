@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.log import format_value, kv, setup_logging
+from orchestrator.edges.log import format_value, kv, setup_logging
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.mailbox import (
+from orchestrator.state.mailbox import (
     AlreadyClaimed,
     Lease,
     Mailbox,
@@ -22,8 +22,8 @@ from orchestrator.mailbox import (
     infra_retries,
     local_process_alive,
 )
-from orchestrator.models import AttemptRecord, Task, TaskState
-from orchestrator.task_file import TaskFileError, parse_task, render_task
+from orchestrator.state.task_file import TaskFileError, parse_task, render_task
+from orchestrator.values.models import AttemptRecord, Task, TaskState
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.event_totals import month_totals, totals_path
-from orchestrator.housekeeping import compress_month
-from orchestrator.metrics import (
+from orchestrator.executors.housekeeping import compress_month
+from orchestrator.policy.budget import spend_from_events
+from orchestrator.state.event_totals import month_totals, totals_path
+from orchestrator.state.metrics import (
     Event,
     events_path,
     migrate_legacy,
@@ -18,7 +19,6 @@ from orchestrator.metrics import (
     record_event,
     tail_events,
 )
-from orchestrator.policy.budget import spend_from_events
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

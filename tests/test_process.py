@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from orchestrator import process
+from orchestrator.edges import process
 
 
 def test_output_and_exit_code():

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import jinja2
 import pytest
 
-from orchestrator.models import AgentResult, AgentRun, AttemptRecord, Issue, PullRequest, Task
-from orchestrator.prompt import (
+from orchestrator.executors.prompt import (
     COMMENT_KINDS,
     UnknownCommentKind,
     code_block,
@@ -19,7 +18,8 @@ from orchestrator.prompt import (
     render_prompt,
     sanitize_untrusted,
 )
-from orchestrator.result_contract import contract_text
+from orchestrator.git.result_contract import contract_text
+from orchestrator.values.models import AgentResult, AgentRun, AttemptRecord, Issue, PullRequest, Task
 
 SANITIZE_CASES = {
     "plain text unchanged": ("Fix the bug.\n\n- a\n- b", 1000, "Fix the bug.\n\n- a\n- b"),

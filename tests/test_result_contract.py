@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.models import AgentResult
-from orchestrator.result_contract import (
+from orchestrator.git.result_contract import (
     CONTRACT_FIELDS,
     MAX_RESULT_BYTES,
     RESULT_FILE_NAME,
@@ -18,6 +17,7 @@ from orchestrator.result_contract import (
     read_result,
     render_result,
 )
+from orchestrator.values.models import AgentResult
 
 GOOD_FILES = {
     "one-line fields": (

@@ -10,7 +10,7 @@ from pathlib import Path
 import filelock
 import pytest
 
-from orchestrator.store import (
+from orchestrator.state.store import (
     CorruptStateError,
     FileLock,
     JsonStateFile,
@@ -108,7 +108,7 @@ def test_a_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from orchestrator.store import FileLock; "
+            "import sys, time; from orchestrator.state.store import FileLock; "
             f"FileLock({str(lock)!r}).acquire(); print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

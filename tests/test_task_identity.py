@@ -2,10 +2,10 @@
 
 from dataclasses import replace
 
-from orchestrator.models import PullRequest, TaskState
-from orchestrator.pr_snapshot import follow_ups
-from orchestrator.ref_claims import FollowUpClaim
-from orchestrator.task_identity import TaskIdentity, identity_of, marker
+from orchestrator.executors.pr_snapshot import follow_ups
+from orchestrator.executors.ref_claims import FollowUpClaim
+from orchestrator.values.models import PullRequest, TaskState
+from orchestrator.values.task_identity import TaskIdentity, identity_of, marker
 
 PR = PullRequest("o/r", 9, "t", "", "open", "agent/5-add-it", "h1", "main", False, True, "clean", "bot")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.mailbox import Lease, Mailbox
-from orchestrator.models import Task, TaskState
-from orchestrator.task_archive import archive_finished
-from orchestrator.task_file import render_task
+from orchestrator.state.mailbox import Lease, Mailbox
+from orchestrator.state.task_archive import archive_finished
+from orchestrator.state.task_file import render_task
+from orchestrator.values.models import Task, TaskState
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 REPO = "acme/widgets"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config import Config, parse_config
+from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import NotFound
-from orchestrator.models import Board, BoardItem, Issue
-from orchestrator.tracker import Tracker
+from orchestrator.values.models import Board, BoardItem, Issue
 
 OPTIONS = (("Todo", "o1"), ("Ready", "o2"), ("In Progress", "o3"), ("Done", "o4"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.untrusted_text import TITLE_MAX_CHARS, title_text
+from orchestrator.values.untrusted_text import TITLE_MAX_CHARS, title_text
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_a_long_title_is_cut() -> None:
 
 
 def test_terminal_safe_shows_what_a_terminal_would_act_on() -> None:
-    from orchestrator.untrusted_text import terminal_safe
+    from orchestrator.values.untrusted_text import terminal_safe
 
     assert terminal_safe("a\x1b[2Kb\x07\x9b1m\u202ec") == "a\\x1b[2Kb\\x07\\x9b1m\\u202ec"
     assert terminal_safe("lines\n\tand tabs, é 中 ✓") == "lines\n\tand tabs, é 中 ✓"

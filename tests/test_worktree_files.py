@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
+from orchestrator.edges.worktree_files import UnsafeWorktreePath, read_regular_file
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_paths_out_of_the_tree_are_refused(tree: Path) -> None:
 
 
 def test_a_fifo_result_file_is_a_contract_error_not_a_hang(tree: Path) -> None:
-    from orchestrator.result_contract import ContractError, read_result
+    from orchestrator.git.result_contract import ContractError, read_result
 
     os.mkfifo(tree / ".agent_result.md")
     with pytest.raises(ContractError, match="is not a regular file"):
@@ -83,7 +83,7 @@ def test_a_fifo_result_file_is_a_contract_error_not_a_hang(tree: Path) -> None:
 
 
 def test_writing_replaces_a_link_and_never_writes_through_one(tree: Path, tmp_path: Path) -> None:
-    from orchestrator.worktree_files import write_regular_file
+    from orchestrator.edges.worktree_files import write_regular_file
 
     vault = tmp_path / "runtime" / "state" / "vault.json"
     os.symlink(str(vault), tree / "CODEBASE.md")
@@ -101,7 +101,7 @@ def test_writing_replaces_a_link_and_never_writes_through_one(tree: Path, tmp_pa
 def test_remove_tree_goes_deeper_than_path_max_and_never_through_a_link(tmp_path):
     import os
 
-    from orchestrator.worktree_files import remove_tree
+    from orchestrator.edges.worktree_files import remove_tree
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -8,8 +8,8 @@ from typing import cast
 
 from orchestrator import git
 from orchestrator.config import parse_config
-from orchestrator.runtime import JobContext
-from orchestrator.worktrees import clone_url, git_settings
+from orchestrator.executors.worktrees import clone_url, git_settings
+from orchestrator.state.runtime import JobContext
 
 
 @dataclass

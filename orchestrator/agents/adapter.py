@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
-from orchestrator.process import ProcessResult
+from orchestrator.edges.process import ProcessResult
 
 
 @dataclass(frozen=True)

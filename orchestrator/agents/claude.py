@@ -34,7 +34,7 @@ from orchestrator.agents.adapter import (
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
-from orchestrator.process import ProcessResult
+from orchestrator.edges.process import ProcessResult
 
 KEY_NAMES_KEPT = frozenset({"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"})
 RATE_LIMIT_STATUSES = frozenset({429, 529})

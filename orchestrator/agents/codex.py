@@ -31,7 +31,7 @@ from orchestrator.agents.adapter import (
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
-from orchestrator.process import ProcessResult
+from orchestrator.edges.process import ProcessResult
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 PROVIDER_ID = "agentos"

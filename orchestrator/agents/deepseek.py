@@ -29,7 +29,7 @@ from orchestrator.agents.codex import CodexAdapter
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.script import ScriptAdapter
 from orchestrator.agents.spec import AgentSpec
-from orchestrator.process import ProcessResult
+from orchestrator.edges.process import ProcessResult
 
 ANTHROPIC_COMPATIBLE_URL = "https://api.deepseek.com/anthropic"
 OPENAI_COMPATIBLE_URL = "https://api.deepseek.com/v1"

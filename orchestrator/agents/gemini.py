@@ -36,7 +36,7 @@ from orchestrator.agents.adapter import (
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
-from orchestrator.process import ProcessResult
+from orchestrator.edges.process import ProcessResult
 
 STREAM_EVENTS = frozenset({"init", "message", "tool_use", "tool_result", "error", "result"})
 _STATUS_LINE = re.compile(r"^\s*status: (\d{3})\b", re.MULTILINE)

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator import process
 from orchestrator.agents.adapter import Adapter, Invocation, Outcome, last_stderr_line, one_line
 from orchestrator.agents.claude import ClaudeAdapter
 from orchestrator.agents.codex import CodexAdapter
@@ -32,7 +31,8 @@ from orchestrator.agents.spec import AgentSpec
 from orchestrator.containment.layout import Job
 from orchestrator.containment.private_git import GitSource, GitSourceError, source_from_worktree
 from orchestrator.containment.sandbox import IsolationUnavailable, contained
-from orchestrator.models import AgentRun
+from orchestrator.edges import process
+from orchestrator.values.models import AgentRun
 
 log = logging.getLogger(__name__)
 

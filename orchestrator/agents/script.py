@@ -23,7 +23,7 @@ from orchestrator.agents.adapter import (
 )
 from orchestrator.agents.environment import Workspace
 from orchestrator.agents.spec import AgentSpec
-from orchestrator.process import ProcessResult
+from orchestrator.edges.process import ProcessResult
 
 KEY_VARIABLE = "AGENT_API_KEY"
 

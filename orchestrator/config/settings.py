@@ -170,7 +170,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """How long history stays in runtime/ (see orchestrator.housekeeping)."""
+    """How long history stays in runtime/ (see orchestrator.executors.housekeeping)."""
 
     archive_after_days: float = 30
     archive_keep_months: int = 12

@@ -10,11 +10,11 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from orchestrator import process
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.layout import Job
 from orchestrator.containment.private_git import GitSource
 from orchestrator.containment.sandbox import contained
+from orchestrator.edges import process
 
 
 def run_contained(

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.containment.spec import Mount
-from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file, remove_tree
+from orchestrator.edges.worktree_files import UnsafeWorktreePath, read_regular_file, remove_tree
 
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 REF_ROOTS = ("refs/heads", "refs/remotes", "refs/tags")

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import process
 from orchestrator.containment.bwrap import bwrap_argv
 from orchestrator.containment.spec import SandboxSpec
 from orchestrator.containment.system import system_mounts
+from orchestrator.edges import process
 
 PROBE_TIMEOUT_S = 20.0
 _PATH_ONLY = {"PATH": "/usr/bin:/bin"}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from orchestrator import process
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.probe import probe
+from orchestrator.edges import process
 
 UNISOLATED_NOTE = "agents run UNISOLATED here (agents.isolation: none)"
 AS_ROOT_NOTE = (

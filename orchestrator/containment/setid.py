@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from orchestrator import process
+from orchestrator.edges import process
 
 log = logging.getLogger(__name__)
 

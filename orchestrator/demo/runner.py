@@ -29,13 +29,13 @@ from typing import Any
 
 import yaml
 
-from orchestrator import metrics
 from orchestrator.config import parse_config
+from orchestrator.edges.log import setup_logging
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
-from orchestrator.log import setup_logging
 from orchestrator.policy.retry import Outcome
-from orchestrator.runtime import JobContext
+from orchestrator.state import metrics
+from orchestrator.state.runtime import JobContext
 
 HERE = Path(__file__).resolve().parent
 NPM_BIN = HERE.parents[1] / "tools" / "npm" / "node_modules" / ".bin"

@@ -26,7 +26,7 @@ from orchestrator.github.graphql import Boards, GraphQL
 from orchestrator.github.open_pulls import read_open_pulls
 from orchestrator.github.protocol import RequestStats
 from orchestrator.github.transport import RetryMode, Transport
-from orchestrator.models import (
+from orchestrator.values.models import (
     Board,
     BoardItem,
     ChecksSummary,

@@ -25,7 +25,7 @@ from orchestrator.github.errors import GitHubError, GraphQLError, NotFound, Rate
 from orchestrator.github.etag_cache import EtagCache
 from orchestrator.github.parse import Fields
 from orchestrator.github.transport import RetryMode, Transport
-from orchestrator.models import Board, BoardItem
+from orchestrator.values.models import Board, BoardItem
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from orchestrator.github import queries
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.github.graphql import GraphQL
 from orchestrator.github.parse import Fields, verdict
-from orchestrator.models import CheckRun, ChecksSummary, OpenPull, OpenPulls, PullRequest
+from orchestrator.values.models import CheckRun, ChecksSummary, OpenPull, OpenPulls, PullRequest
 
 _MERGEABLE = {"MERGEABLE": True, "CONFLICTING": False, "UNKNOWN": None}
 _PAGES = 100  # 5,000 open pull requests: far beyond any repository Agent OS runs on

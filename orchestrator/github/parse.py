@@ -1,4 +1,4 @@
-"""GitHub JSON → the value types of orchestrator.models, or a GitHubError naming the missing/wrong field."""
+"""GitHub JSON → the value types of orchestrator.values.models, or a GitHubError naming the missing/wrong field."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.github.errors import GitHubError
-from orchestrator.models import CheckRun, CheckState, Comment, Issue, PullRequest
+from orchestrator.values.models import CheckRun, CheckState, Comment, Issue, PullRequest
 
 _PASSING = ("success", "neutral", "skipped")
 

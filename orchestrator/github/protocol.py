@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from orchestrator.models import (
+from orchestrator.values.models import (
     Board,
     BoardItem,
     ChecksSummary,

@@ -23,7 +23,7 @@ from orchestrator.github.graphql import Boards, GraphQL
 from orchestrator.github.parse import Fields
 from orchestrator.github.protocol import RequestStats
 from orchestrator.github.transport import RetryMode, Transport
-from orchestrator.models import Board
+from orchestrator.values.models import Board
 
 # The workflow's Status options, in board order, with their colors on GitHub.
 BOARD_STATUSES: tuple[tuple[str, str], ...] = (

@@ -21,8 +21,8 @@ import jinja2
 import yaml
 
 from orchestrator.agents import AgentSpec, print_mode
+from orchestrator.executors.prompt import TEMPLATES_DIR, agent_text, data_block, sanitize_untrusted
 from orchestrator.policy.requirement_guard import check_requirements
-from orchestrator.prompt import TEMPLATES_DIR, agent_text, data_block, sanitize_untrusted
 
 INIT_TEMPLATES = TEMPLATES_DIR / "init"
 CHARTER_DOCS: tuple[tuple[str, str], ...] = (

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 from orchestrator import git
 from orchestrator.github.setup import RepoInfo
 from orchestrator.init_wizard.charter import Charter, CharterContext, render
-from orchestrator.models import PullRequest
-from orchestrator.store import atomic_write_text
+from orchestrator.state.store import atomic_write_text
+from orchestrator.values.models import PullRequest
 
 CHARTER_BRANCH = "agent/init-charter"
 PR_TITLE = "Charter: north star, vision, strategy and planning principles"

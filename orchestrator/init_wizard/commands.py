@@ -21,7 +21,7 @@ from orchestrator.init_wizard.config_merge import ExistingConfigInvalid, load_ex
 from orchestrator.init_wizard.pairing import PairingTimedOut
 from orchestrator.init_wizard.questions import build_questions
 from orchestrator.init_wizard.wizard import InitFailed, InitReport, run_init
-from orchestrator.telegram import TelegramApiError, TelegramConfigError
+from orchestrator.telegram.bot_api import TelegramApiError, TelegramConfigError
 
 DESCRIPTION = (
     "Guided bootstrap: what you are building; create or adopt the repo and its board; charter docs in a PR "

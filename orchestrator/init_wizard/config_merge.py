@@ -26,7 +26,7 @@ import yaml
 from orchestrator.config import Config, ConfigError, parse_config
 from orchestrator.config.yaml_source import read_yaml
 from orchestrator.init_wizard.answers import InitAnswers
-from orchestrator.store import atomic_write_text, fsync_dir
+from orchestrator.state.store import atomic_write_text, fsync_dir
 
 HEADER = (
     "# Agent OS configuration, written by `bin/agentos init` on {when}.\n"

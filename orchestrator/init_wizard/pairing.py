@@ -1,4 +1,4 @@
-"""Telegram pairing: find the chat and the user that send /start to the bot, through orchestrator.telegram.
+"""Telegram pairing: find the chat and the user that send /start to the bot, through orchestrator.telegram.bot_api.
 
 getMe checks the token; getUpdates is long-polled until a /start arrives or the time is up. The /start update
 is then confirmed (getUpdates with the next offset), so the control job never sees it as a command, and the
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.telegram import IncomingMessage, IncomingUpdate, TelegramBot
+from orchestrator.telegram.bot_api import IncomingMessage, IncomingUpdate, TelegramBot
 
 _POLL_SECONDS = 10
 

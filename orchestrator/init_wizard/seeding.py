@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from orchestrator.init_wizard.charter import SeedIssue
-from orchestrator.models import Board, Issue
+from orchestrator.values.models import Board, Issue
 
 SEED_LABEL = "agent-os:seed"
 # The default label names of the config (labels mode uses all of them; project mode needs-info and blocked).

@@ -18,9 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator import cron
 from orchestrator.agents import PrintModeFailed
 from orchestrator.config import Config
+from orchestrator.control import cron
+from orchestrator.executors.task_runner import agent_spec
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.github.setup import GitHubSetup, RepoInfo, RepoSetup
@@ -37,7 +38,6 @@ from orchestrator.init_wizard.charter_pr import CharterOutcome, CommitIdentity, 
 from orchestrator.init_wizard.config_merge import BoardPlacement
 from orchestrator.init_wizard.pairing import Pairing, pair
 from orchestrator.init_wizard.seeding import SeedOutcome, ensure_workflow_labels, file_seed_issues
-from orchestrator.task_runner import agent_spec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STATUS_FIELD = "Status"
@@ -345,8 +345,8 @@ def _charter_line(outcome: CharterOutcome, base: str) -> str:
 
 def _save_secrets_for_cron(config: Config, environ: Mapping[str, str], say: Callable[[str], None]) -> None:
     """Cron never sees this shell's exports: the secrets the config names go to runtime/secrets.env (0600)."""
-    from orchestrator.cron_check import named_secrets
-    from orchestrator.env_file import EnvFileError, env_file_path, save_from_environment
+    from orchestrator.control.cron_check import named_secrets
+    from orchestrator.state.env_file import EnvFileError, env_file_path, save_from_environment
 
     path = env_file_path(config.runtime_dir)
     try:

@@ -22,10 +22,10 @@ from orchestrator.loops.common import (
     update_loop_data,
 )
 from orchestrator.loops.runner import run_loop_job
-from orchestrator.metrics import read_events
 from orchestrator.policy import scoring
-from orchestrator.runtime import JobContext
-from orchestrator.store import CorruptStateError, StoreError, read_json, write_json_atomic
+from orchestrator.state.metrics import read_events
+from orchestrator.state.runtime import JobContext
+from orchestrator.state.store import CorruptStateError, StoreError, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _health_gate(ctx: JobContext, weights: scoring.RoutingWeights, report: Scori
     report.recovered = sorted(before - weak)
     if not (report.newly_weak or report.recovered):
         return
-    from orchestrator.notify import Notifier
+    from orchestrator.executors.notify import Notifier
 
     notifier = Notifier.for_context(ctx)
     overall = weights.scores.get(scoring.ANY_TASK_TYPE, {})

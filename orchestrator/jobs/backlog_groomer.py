@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
-from orchestrator import decisions
 from orchestrator.config import ConfigError, Objective, RepoConfig, load_objectives
+from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.loops.common import (
     BOT_LABEL,
@@ -31,13 +31,13 @@ from orchestrator.loops.common import (
     render_loop_template,
 )
 from orchestrator.loops.runner import due_repos, run_loop_job
-from orchestrator.metrics import Event, read_events
-from orchestrator.models import Issue
 from orchestrator.policy import grooming as policy
 from orchestrator.policy import incidents
 from orchestrator.policy.proposal import Proposal
-from orchestrator.runtime import JobContext
-from orchestrator.tracker import Tracker
+from orchestrator.state import decisions
+from orchestrator.state.metrics import Event, read_events
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import Issue
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from orchestrator.github.errors import GitHubError, NotFound
-from orchestrator.models import TaskState
 from orchestrator.policy.claims import LocalTask, SweepPlan, candidates, plan_sweep
+from orchestrator.values.models import TaskState
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
-    from orchestrator.runtime import JobContext
+    from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 UNFINISHED = (TaskState.INBOX, TaskState.RUNNING, TaskState.BLOCKED, TaskState.ESCALATED)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import doc_pr
+from orchestrator.executors import doc_pr
 from orchestrator.loops.common import (
     LoopArgs,
     llm_text,
@@ -25,11 +25,11 @@ from orchestrator.loops.common import (
     update_loop_data,
 )
 from orchestrator.loops.runner import for_each_repo, run_loop_job
-from orchestrator.mailbox import MailboxError
-from orchestrator.metrics import Event, read_events
 from orchestrator.policy import codebase_memory as policy
-from orchestrator.runtime import JobContext
 from orchestrator.security.secret_scan import scan_text
+from orchestrator.state.mailbox import MailboxError
+from orchestrator.state.metrics import Event, read_events
+from orchestrator.state.runtime import JobContext
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig

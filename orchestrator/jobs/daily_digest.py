@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import jinja2
 
-from orchestrator.models import TaskState
-from orchestrator.notify import Notifier, Outcome
+from orchestrator.executors.notify import Notifier, Outcome
 from orchestrator.policy.digest import (
     WINDOW,
     Digest,
@@ -24,11 +23,12 @@ from orchestrator.policy.digest import (
     InFlight,
     build_digest,
 )
-from orchestrator.switches import utc_now
+from orchestrator.state.switches import utc_now
+from orchestrator.values.models import TaskState
 
 if TYPE_CHECKING:
     from orchestrator.config import Config
-    from orchestrator.runtime import JobContext
+    from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def render_digest(digest: Digest) -> str:
 
 def load_events(metrics_dir: Path, since: datetime) -> list[DigestEvent]:
     """Events recorded at or after `since` (metrics skips and logs lines it cannot parse)."""
-    from orchestrator.metrics import read_events
+    from orchestrator.state.metrics import read_events
 
     return [
         DigestEvent(
@@ -122,7 +122,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry: `python -m orchestrator.jobs.daily_digest [--config PATH]`."""
     from orchestrator.config import ConfigError, load_config
-    from orchestrator.mailbox import Mailbox
+    from orchestrator.state.mailbox import Mailbox
 
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     try:

@@ -2,10 +2,10 @@
 
     bin/agentos run dashboard [--out DIR] [--window-days N] [--publish REPO]
 
-First records what humans did on GitHub directly (orchestrator.forge_outcomes: issues closed or PRs merged by
+First records what humans did on GitHub directly (orchestrator.executors.forge_outcomes: issues closed or PRs merged by
 hand), then writes index.html, README.md and metrics.json into DIR (default `<runtime>/dashboard/`). With `--publish
 REPO` (a repo key or owner/name from the config) the three files are also proposed as
-`docs/reliability/…` through a docs PR (orchestrator.doc_pr), which pr_monitor merges like any other.
+`docs/reliability/…` through a docs PR (orchestrator.executors.doc_pr), which pr_monitor merges like any other.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import logging
 from pathlib import Path
 
 from orchestrator.config import UnknownRepoError
-from orchestrator.forge_outcomes import reconcile
-from orchestrator.job_registry import EXIT_CONFIG, EXIT_OK
+from orchestrator.executors.forge_outcomes import reconcile
 from orchestrator.policy.reliability import WINDOW_DAYS
-from orchestrator.runtime import JobContext
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.job_registry import EXIT_CONFIG, EXIT_OK
 from orchestrator.views.commands import WINDOW_HELP, window_days
 from orchestrator.views.dashboard_data import web_base
 from orchestrator.views.dashboard_page import DashboardBuild, build_dashboard
@@ -71,7 +71,7 @@ def run_job(ctx: JobContext, argv: list[str]) -> int:
 
 def publish(ctx: JobContext, repo_name: str, build: DashboardBuild) -> int:
     """Propose the built files as docs/reliability/* through a docs PR."""
-    from orchestrator.doc_pr import propose_documents
+    from orchestrator.executors.doc_pr import propose_documents
 
     try:
         repo = ctx.config.repo(repo_name)

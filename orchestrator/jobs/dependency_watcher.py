@@ -25,11 +25,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import doc_pr, process
 from orchestrator.config.isolation import Isolation
 from orchestrator.config.settings import isolation_of
 from orchestrator.containment.commands import private_dirs, run_contained
 from orchestrator.containment.sandbox import IsolationUnavailable
+from orchestrator.edges import process
+from orchestrator.edges.worktree_files import UnsafeWorktreePath, read_regular_file
+from orchestrator.executors import doc_pr
+from orchestrator.executors.worktrees import pool_for
 from orchestrator.loops.common import (
     LoopArgs,
     file_issues,
@@ -39,9 +42,7 @@ from orchestrator.loops.common import (
 )
 from orchestrator.loops.runner import for_each_repo, run_loop_job
 from orchestrator.policy import dependencies as policy
-from orchestrator.runtime import JobContext
-from orchestrator.worktree_files import UnsafeWorktreePath, read_regular_file
-from orchestrator.worktrees import pool_for
+from orchestrator.state.runtime import JobContext
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
@@ -292,7 +293,7 @@ def _watch(ctx: JobContext, repo: RepoConfig, args: LoopArgs) -> bool:
 
 
 def _tell_could_not_audit(ctx: JobContext, repo: RepoConfig, reasons: str) -> None:
-    from orchestrator.notify import Notifier
+    from orchestrator.executors.notify import Notifier
 
     text = f"{JOB}: could not audit {repo.full_name}: {reasons}"
     log.error("%s", text)

@@ -14,18 +14,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from orchestrator import claim_facts, metrics
-from orchestrator.decision_hooks import note_dispatch
+from orchestrator.executors import claim_facts
+from orchestrator.executors.decision_hooks import note_dispatch
+from orchestrator.executors.remote_lease import LEASES_FILE, post_lease, prune_leases, renew_waiting
+from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import ClaimLost, GitHubError, NotFound
-from orchestrator.mailbox import TaskExists
-from orchestrator.models import Issue, PullRequest, Task, TaskState
 from orchestrator.policy import dispatch as policy
-from orchestrator.remote_lease import LEASES_FILE, post_lease, prune_leases, renew_waiting
-from orchestrator.runtime import JobContext
-from orchestrator.store import read_json, update_json
-from orchestrator.switches import Switches, is_allowed
-from orchestrator.task_index import identity_of
-from orchestrator.tracker import Tracker
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import TaskExists
+from orchestrator.state.runtime import JobContext
+from orchestrator.state.store import read_json, update_json
+from orchestrator.state.switches import Switches, is_allowed
+from orchestrator.state.task_index import identity_of
+from orchestrator.values.models import Issue, PullRequest, Task, TaskState
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
@@ -93,13 +94,13 @@ def _routing(ctx: JobContext) -> dict[str, tuple[str, ...]]:
 
 
 def sanitize_untrusted(text: str, max_bytes: int) -> str:
-    from orchestrator.prompt import sanitize_untrusted as sanitize
+    from orchestrator.executors.prompt import sanitize_untrusted as sanitize
 
     return sanitize(text, max_bytes)
 
 
 def render_issue_comment(kind: str, **values: object) -> str:
-    from orchestrator.prompt import render_issue_comment as render
+    from orchestrator.executors.prompt import render_issue_comment as render
 
     return render(kind, **values)
 
@@ -127,7 +128,7 @@ def snapshot(
 ) -> policy.RepoSnapshot:
     ready = tracker.ready_issues(repo)
     if ready and ctx.config.llm.format_issues:
-        from orchestrator.issue_formatting import format_issues
+        from orchestrator.executors.issue_formatting import format_issues
 
         ready = format_issues(ctx, ready, repo.labels.needs_info)
     in_flight: set[int] = set()

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator import job_registry
 from orchestrator.config import Config, ConfigError, load_config
-from orchestrator.cron_preflight import PREFLIGHT_ENV
+from orchestrator.control.cron_preflight import PREFLIGHT_ENV
 from orchestrator.github.errors import GitHubError
-from orchestrator.job_context import build_context as build_context
-from orchestrator.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
-from orchestrator.runtime import JobContext, RuntimePaths
-from orchestrator.store import FileLock, LockTimeout, is_disk_full
+from orchestrator.state.job_context import build_context as build_context
+from orchestrator.state.runtime import JobContext, RuntimePaths
+from orchestrator.state.store import FileLock, LockTimeout, is_disk_full
+from orchestrator.values import job_registry
+from orchestrator.values.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 
 log = logging.getLogger("agentos")
 
@@ -37,7 +37,7 @@ class JobOutcome:
 
 
 # Jobs that may run alongside themselves: the queue bounds its agent runs with cross-process worker slots
-# (orchestrator/worker_slots.py), so the one the dispatcher starts can work while another queue is busy.
+# (orchestrator/state/worker_slots.py), so the one the dispatcher starts can work while another queue is busy.
 CONCURRENT_JOBS = frozenset({"queue"})
 
 
@@ -73,7 +73,7 @@ def run_job(
     except OSError as exc:
         return _failed_early(paths, name, started, f"cannot take the job lock: {exc}")
     if env.get(PREFLIGHT_ENV):
-        from orchestrator.cron_preflight import one_try
+        from orchestrator.control.cron_preflight import one_try
 
         config = one_try(config)
     try:
@@ -104,7 +104,7 @@ def _ready_to_run(
     except OSError as exc:
         return JobOutcome(EXIT_CONFIG, f"{name} failed before it could run: runtime dir {paths.root}: {exc}")
     if not env.get(PREFLIGHT_ENV):  # a dry run (doctor) leaves the job's log and run record alone
-        from orchestrator.deferred_logging import defer
+        from orchestrator.edges.deferred_logging import defer
 
         defer(lambda: _setup_logging(name, paths, config))  # speed: only when the job has a line to write
     if env_file_problem:
@@ -119,7 +119,7 @@ def _ready_to_run(
 
 def _load_env_file(paths: RuntimePaths, env: MutableMapping[str, str]) -> str | None:
     """Fill `env` from runtime/secrets.env; the reason when the file cannot be used."""
-    from orchestrator.env_file import EnvFileError, apply_env_file
+    from orchestrator.state.env_file import EnvFileError, apply_env_file
 
     try:
         apply_env_file(paths.root, env)
@@ -132,8 +132,8 @@ def _switch_skip(name: str, paths: RuntimePaths, honour: bool) -> JobOutcome | s
     """A kill switch that is off → the skip outcome; an unreadable switches file → the reason it failed."""
     if not honour:
         return None
-    from orchestrator.store import StoreError
-    from orchestrator.switches import Switches
+    from orchestrator.state.store import StoreError
+    from orchestrator.state.switches import Switches
 
     try:
         allowed, reason = Switches.load(paths.root).is_allowed(name)
@@ -196,7 +196,7 @@ def _run_locked(
     except ConfigError as exc:
         return _failed_early(paths, name, started, str(exc))
     if env.get(PREFLIGHT_ENV):
-        from orchestrator.cron_preflight import preflight
+        from orchestrator.control.cron_preflight import preflight
 
         checked = preflight(name, ctx)
         _close_forge(ctx)
@@ -242,7 +242,7 @@ def _bookkeeping(ctx: JobContext, name: str, started: datetime, outcome: JobOutc
         _record_run(ctx, name, started, outcome)
     except OSError as exc:
         log.error("job bookkeeping not written job=%s error=%s", name, exc)
-    from orchestrator.housekeeping import run_if_due  # one stat unless a period has passed
+    from orchestrator.executors.housekeeping import run_if_due  # one stat unless a period has passed
 
     try:
         run_if_due(ctx)
@@ -268,7 +268,7 @@ def _record_run(ctx: JobContext, name: str, started: datetime, outcome: JobOutco
 def _setup_logging(job: str, paths: RuntimePaths, config: Config) -> None:
     """Key=value job log; every handler redacts known secret values (the env vars the config names) and
     token shapes."""
-    from orchestrator.log import setup_logging
+    from orchestrator.edges.log import setup_logging
     from orchestrator.security.redact import DEFAULT_SECRET_ENV_NAMES, default_redactor, install_log_redaction
 
     retention = config.retention
@@ -288,16 +288,16 @@ def _setup_logging(job: str, paths: RuntimePaths, config: Config) -> None:
 
 
 def _switch_stop(ctx: JobContext, job: str) -> Callable[[], str | None]:
-    from orchestrator.switches import Switches
+    from orchestrator.state.switches import Switches
 
     switches = Switches.load(ctx.paths.root)
     return lambda: switches.should_stop(job)
 
 
 def run_dispatcher(ctx: JobContext, argv: list[str]) -> int:
-    from orchestrator import idle_tick
+    from orchestrator.control import idle_tick
+    from orchestrator.executors.tracker import Tracker
     from orchestrator.jobs import dispatcher
-    from orchestrator.tracker import Tracker
 
     tracker = Tracker(ctx.forge, ctx.paths.state, ctx.audit)
     report = dispatcher.run(ctx, start_queue=lambda: _start_queue_detached(ctx), tracker=tracker)
@@ -336,15 +336,15 @@ def _start_queue_detached(ctx: JobContext) -> None:
 
 
 def run_queue(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator.executors.notify import Notifier
     from orchestrator.jobs import queue
-    from orchestrator.notify import Notifier
 
     notifier = Notifier.for_context(ctx)
 
     def ask(key: str, text: str, buttons: tuple[tuple[str, str], ...]) -> None:
         notifier.notify("budget", text, key=key, buttons=buttons, severity="warning")
 
-    from orchestrator.switches import Switches
+    from orchestrator.state.switches import Switches
 
     switches = Switches.load(ctx.paths.root)
     report = queue.run(
@@ -366,8 +366,8 @@ def run_queue(ctx: JobContext, argv: list[str]) -> int:
 
 
 def run_pr_monitor(ctx: JobContext, argv: list[str]) -> int:
+    from orchestrator.executors.notify import Notifier
     from orchestrator.jobs import pr_monitor
-    from orchestrator.notify import Notifier
 
     report = pr_monitor.run(ctx, notify=Notifier.for_context(ctx).escalation)
     acted = report.merged or report.rebased or report.follow_ups or report.waiting or report.errors
@@ -384,7 +384,7 @@ def run_pr_monitor(ctx: JobContext, argv: list[str]) -> int:
 
 
 def run_telegram_control(ctx: JobContext, argv: list[str]) -> int:
-    from orchestrator.control_hooks import build_hooks
+    from orchestrator.control.control_hooks import build_hooks
     from orchestrator.jobs import telegram_control
     from orchestrator.jobs.strategic_planner import answer_plan
 

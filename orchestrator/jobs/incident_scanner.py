@@ -24,10 +24,10 @@ from orchestrator.loops.common import (
 )
 from orchestrator.loops.routing import file_proposals
 from orchestrator.loops.runner import due_repos, run_loop_job
-from orchestrator.metrics import Event, read_events
 from orchestrator.policy import incidents as policy
 from orchestrator.policy.proposal import Proposal
-from orchestrator.runtime import JobContext
+from orchestrator.state.metrics import Event, read_events
+from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from orchestrator.loops.common import (
 )
 from orchestrator.loops.routing import file_proposals
 from orchestrator.loops.runner import due_repos, run_loop_job
-from orchestrator.metrics import read_events
 from orchestrator.policy import log_analysis as policy
 from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.scoring import attempts_from_events
-from orchestrator.runtime import JobContext
+from orchestrator.state.metrics import read_events
+from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 

@@ -15,19 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from orchestrator import git, merge_queue_pass, metrics, pr_actions, queue_candidates, ref_claims
-from orchestrator.decision_hooks import note_open_prs, note_pr
-from orchestrator.escalation import NotifyFn, escalate
+from orchestrator import git
+from orchestrator.executors import merge_queue_pass, pr_actions, queue_candidates, ref_claims
+from orchestrator.executors.decision_hooks import note_open_prs, note_pr
+from orchestrator.executors.escalation import NotifyFn, escalate
+from orchestrator.executors.pr_records import PRRecords
+from orchestrator.executors.pr_snapshot import RepoFacts, local_tasks, snapshot
+from orchestrator.executors.verification import VerifierError, run_verifier, verdict_key
+from orchestrator.executors.worktrees import pool_for
+from orchestrator.git.publish_guard import PublishRefused
 from orchestrator.github.errors import GitHubError
-from orchestrator.models import CheckRun, OpenPull, PullRequest
 from orchestrator.policy import merge as policy
-from orchestrator.pr_records import PRRecords
-from orchestrator.pr_snapshot import RepoFacts, local_tasks, snapshot
-from orchestrator.publish_guard import PublishRefused
-from orchestrator.runtime import JobContext
-from orchestrator.switches import Switches, is_allowed
-from orchestrator.verification import VerifierError, run_verifier, verdict_key
-from orchestrator.worktrees import pool_for
+from orchestrator.state import metrics
+from orchestrator.state.runtime import JobContext
+from orchestrator.state.switches import Switches, is_allowed
+from orchestrator.values.models import CheckRun, OpenPull, PullRequest
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig

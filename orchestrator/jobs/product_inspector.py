@@ -15,8 +15,11 @@ from datetime import datetime, timedelta
 
 import requests
 
-from orchestrator import doc_pr, git
+from orchestrator import git
 from orchestrator.config import ProductProbe, RepoConfig
+from orchestrator.executors import doc_pr
+from orchestrator.executors.notify import Notifier
+from orchestrator.executors.prompt import environment
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
     LoopArgs,
@@ -27,10 +30,8 @@ from orchestrator.loops.common import (
     selected_repos,
 )
 from orchestrator.loops.runner import for_each_repo, run_loop_job
-from orchestrator.notify import Notifier
 from orchestrator.policy import product as policy
-from orchestrator.prompt import environment
-from orchestrator.runtime import JobContext
+from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 

@@ -21,24 +21,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import budgets, git, metrics, process
+from orchestrator import git
 from orchestrator.config.settings import isolation_of
 from orchestrator.containment.report import refusal as isolation_refusal
-from orchestrator.decision_hooks import note_running, note_waiting_for_agent
-from orchestrator.escalation import NotifyFn, escalate, mark_pending, repair_pending
+from orchestrator.edges import process
+from orchestrator.executors import budgets
+from orchestrator.executors.decision_hooks import note_running, note_waiting_for_agent
+from orchestrator.executors.escalation import NotifyFn, escalate, mark_pending, repair_pending
+from orchestrator.executors.queue_actions import QueueReport, after_attempt
+from orchestrator.executors.remote_lease import renew_lease, superseded
+from orchestrator.executors.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
+from orchestrator.executors.worktrees import has_ref, pool_for
 from orchestrator.github.errors import GitHubError
-from orchestrator.mailbox import AlreadyClaimed, Lease, MailboxError, TaskNotFound, infra_retries
-from orchestrator.models import AgentRun, AttemptRecord, Task, TaskState
 from orchestrator.policy import retry
-from orchestrator.queue_actions import QueueReport, after_attempt
-from orchestrator.remote_lease import renew_lease, superseded
-from orchestrator.runtime import JobContext
-from orchestrator.store import StoreError
-from orchestrator.switches import Switches, is_allowed
-from orchestrator.task_runner import AgentRunner, AttemptOutcome, attempt, default_runner
-from orchestrator.task_waits import cooldowns, hold_back, set_wait
-from orchestrator.worker_slots import Slot, WorkerSlots, try_lock
-from orchestrator.worktrees import has_ref, pool_for
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import AlreadyClaimed, Lease, MailboxError, TaskNotFound, infra_retries
+from orchestrator.state.runtime import JobContext
+from orchestrator.state.store import StoreError
+from orchestrator.state.switches import Switches, is_allowed
+from orchestrator.state.task_waits import cooldowns, hold_back, set_wait
+from orchestrator.state.worker_slots import Slot, WorkerSlots, try_lock
+from orchestrator.values.models import AgentRun, AttemptRecord, Task, TaskState
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig

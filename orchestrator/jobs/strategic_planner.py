@@ -21,10 +21,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import decisions, doc_pr, metrics
 from orchestrator.config import ConfigError, Objective, UnknownRepoError, load_objectives
-from orchestrator.control_actions import ActionFailed
-from orchestrator.decision_hooks import note_human
+from orchestrator.executors import doc_pr
+from orchestrator.executors.control_actions import ActionFailed
+from orchestrator.executors.decision_hooks import note_human
+from orchestrator.executors.notify import Notifier
+from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.common import (
     BOT_LABEL,
@@ -35,18 +37,17 @@ from orchestrator.loops.common import (
     objectives_dir,
 )
 from orchestrator.loops.runner import for_each_repo, run_loop_job
-from orchestrator.metrics import read_events
-from orchestrator.notify import Notifier
 from orchestrator.policy import planning as policy
-from orchestrator.runtime import JobContext
-from orchestrator.store import read_json, update_json
-from orchestrator.tracker import Tracker
+from orchestrator.state import decisions, metrics
+from orchestrator.state.metrics import read_events
+from orchestrator.state.runtime import JobContext
+from orchestrator.state.store import read_json, update_json
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from orchestrator.config import RepoConfig
-    from orchestrator.models import Issue
+    from orchestrator.values.models import Issue
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +407,7 @@ def _commentary(ctx: JobContext, record: policy.PlanRecord) -> str:
     """A short LLM commentary on the plan when an LLM is configured; "" otherwise."""
     if not ctx.config.llm.agent:
         return ""
-    from orchestrator.prompt import agent_text
+    from orchestrator.executors.prompt import agent_text
 
     facts = policy.record_to_json(record)
     prompt = (
@@ -419,7 +420,7 @@ def _commentary(ctx: JobContext, record: policy.PlanRecord) -> str:
 
 
 def _render(name: str, **values: Any) -> str:
+    from orchestrator.executors.prompt import environment
     from orchestrator.policy.product import table_cell
-    from orchestrator.prompt import environment
 
     return environment().get_template(f"planning/{name}").render(cell=table_cell, **values)

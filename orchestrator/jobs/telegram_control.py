@@ -31,8 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.control_actions import ControlHooks, LocalControlActions, TaskLister, budget_report
-from orchestrator.control_updates import (
+from orchestrator.control.control_updates import (
     MAX_POLL_SECONDS,
     NOT_AUTHORIZED,
     Authorizer,
@@ -44,26 +43,32 @@ from orchestrator.control_updates import (
     run_tick,
     sync_commands,
 )
-from orchestrator.job_registry import JOB_NAMES
-from orchestrator.notify import Notifier
+from orchestrator.executors.control_actions import (
+    ControlHooks,
+    LocalControlActions,
+    TaskLister,
+    budget_report,
+)
+from orchestrator.executors.notify import Notifier
 from orchestrator.policy import control_commands as cc
 from orchestrator.policy.digest import costs_by_agent
-from orchestrator.runtime import host_name
 from orchestrator.security.redact import default_redactor
-from orchestrator.switches import Switches, utc_now
-from orchestrator.telegram import (
+from orchestrator.state.runtime import host_name
+from orchestrator.state.switches import Switches, utc_now
+from orchestrator.telegram.bot_api import (
     TelegramApiError,
     TelegramBot,
     TelegramConfigError,
     TelegramSender,
     token_from_env,
 )
+from orchestrator.values.job_registry import JOB_NAMES
 
 if TYPE_CHECKING:
     from orchestrator.config import Config
-    from orchestrator.runtime import JobContext
+    from orchestrator.state.runtime import JobContext
 
-__all__ = [  # the update handling lives in orchestrator.control_updates; these names stay importable here
+__all__ = [  # the update handling lives in orchestrator.control.control_updates; these names stay importable here
     "MAX_POLL_SECONDS",
     "NOT_AUTHORIZED",
     "Authorizer",
@@ -197,7 +202,7 @@ def run_job(ctx: JobContext, argv: list[str], hooks: ControlHooks | None = None)
 def main(argv: Sequence[str] | None = None, hooks: ControlHooks | None = None) -> int:
     """Standalone entry: `python -m orchestrator.jobs.telegram_control [--config PATH] [--listen-seconds N]`."""
     from orchestrator.config import ConfigError, load_config
-    from orchestrator.mailbox import Mailbox
+    from orchestrator.state.mailbox import Mailbox
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:

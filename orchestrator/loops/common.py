@@ -1,6 +1,6 @@
 """What every self-improvement loop shares: cadence gates, filing issues without duplicates, the optional LLM.
 
-A loop job is `run_job(ctx, argv)` (registered in orchestrator.job_registry), run by the one loop-job runner
+A loop job is `run_job(ctx, argv)` (registered in orchestrator.values.job_registry), run by the one loop-job runner
 (orchestrator.loops.runner) and shaped like
 
     def run_job(ctx, argv):
@@ -35,8 +35,8 @@ LLM — `llm_text(ctx, prompt, purpose=...)` asks `config.llm.agent` in print mo
 None when no agent is configured or the call fails (logged). `llm_json` does the same and parses a JSON answer
 (`parse_json_answer`). Every loop therefore has a deterministic path that runs when these return None.
 
-Text from agents or logs put into an issue must go through `orchestrator.prompt.agent_text` (neutralizes
-`Closes #N` and @mentions) and, for excerpts, `orchestrator.prompt.code_block`.
+Text from agents or logs put into an issue must go through `orchestrator.executors.prompt.agent_text` (neutralizes
+`Closes #N` and @mentions) and, for excerpts, `orchestrator.executors.prompt.code_block`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import decisions, metrics
 from orchestrator.github.errors import GitHubError
 from orchestrator.loops.llm import llm_json as llm_json
 from orchestrator.loops.llm import llm_proposals as llm_proposals
@@ -64,12 +63,13 @@ from orchestrator.policy.dedup import (
 )
 from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.requirement_guard import check_requirements
-from orchestrator.store import read_json, update_json
+from orchestrator.state import decisions, metrics
+from orchestrator.state.store import read_json, update_json
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
-    from orchestrator.models import Issue
-    from orchestrator.runtime import JobContext
+    from orchestrator.state.runtime import JobContext
+    from orchestrator.values.models import Issue
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def render_issue_body(
 
     `sections` are extra `## Title` blocks after Context, e.g. (("Evidence", ...), ("Reasoning", ...)).
     The requirement guard reads them as part of the task's context."""
-    from orchestrator.prompt import environment
+    from orchestrator.executors.prompt import environment
 
     template = environment().get_template("loops/issue.md.j2")
     return template.render(
@@ -230,7 +230,7 @@ def render_issue_body(
 def proposal_draft(proposal: Proposal, job: str) -> IssueDraft:
     """A policy's Proposal rendered into a draft; `excerpts` are sanitized, references and @mentions
     neutralized, and shown in a code block so they cannot add sections of their own."""
-    from orchestrator.prompt import agent_text, code_block
+    from orchestrator.executors.prompt import agent_text, code_block
 
     evidence = proposal.evidence.strip()
     if proposal.excerpts:
@@ -385,7 +385,7 @@ def objectives_dir(ctx: JobContext) -> Path:
 
 def task_types(ctx: JobContext) -> dict[str, str]:
     """Task id → task type, from every task file in the mailbox (events do not all carry the type)."""
-    from orchestrator.models import TaskState
+    from orchestrator.values.models import TaskState
 
     found: dict[str, str] = {}
     for state in TaskState:
@@ -397,6 +397,6 @@ def task_types(ctx: JobContext) -> dict[str, str]:
 
 def render_loop_template(name: str, **values: Any) -> str:
     """templates/loops/<name> rendered with the prompt module's filters (data, code, agent_text)."""
-    from orchestrator.prompt import environment
+    from orchestrator.executors.prompt import environment
 
     return environment().get_template(f"loops/{name}").render(**values)

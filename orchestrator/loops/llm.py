@@ -20,7 +20,7 @@ from orchestrator.policy.dedup import normalize_title
 from orchestrator.policy.proposal import Proposal
 
 if TYPE_CHECKING:
-    from orchestrator.runtime import JobContext
+    from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def llm_text(ctx: JobContext, prompt: str, *, purpose: str = "loop") -> str | No
         log.warning("llm agent %r is not configured; using the deterministic path", name)
         return None
     from orchestrator.agents import PrintModeFailed, print_mode
-    from orchestrator.task_runner import agent_spec
+    from orchestrator.executors.task_runner import agent_spec
 
     spec = replace(agent_spec(agent), timeout_s=ctx.config.llm.timeout_minutes * 60)
     run_dir = ctx.paths.agent_runs / "loops" / f"{purpose}-{ctx.clock():%Y%m%dT%H%M%S%f}"
@@ -81,7 +81,7 @@ def parse_json_answer(text: str) -> Any | None:
 def text_field(item: Mapping[str, Any], name: str, max_chars: int = 4000) -> str:
     """A string field of an LLM-produced object made safe to post: sanitized, references neutralized, and
     markdown headings turned into bold lines so they cannot open sections of their own."""
-    from orchestrator.prompt import agent_text
+    from orchestrator.executors.prompt import agent_text
 
     value = item.get(name)
     if not isinstance(value, str):

@@ -34,7 +34,7 @@ from orchestrator.policy.proposal import Proposal
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
-    from orchestrator.runtime import JobContext
+    from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _file_into(
 def notify_ops(ctx: JobContext, job: str, proposals: Sequence[Proposal], window: timedelta) -> list[Proposal]:
     """Tell a human about ops proposals on Telegram (there is no ops repo to file them in): each at most once
     per `window`. Returns the proposals told now."""
-    from orchestrator.notify import Notifier
+    from orchestrator.executors.notify import Notifier
 
     now = ctx.clock()
     noted: dict[str, Any] = loop_data(ctx, job).get(NOTED, {})

@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from orchestrator.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 from orchestrator.loops.common import LoopArgs, LoopArgsError, due, parse_loop_args, selected_repos
+from orchestrator.values.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
-    from orchestrator.runtime import JobContext
+    from orchestrator.state.runtime import JobContext
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.job_registry import CONTROL_JOB
-from orchestrator.switch_state import REPO_MODES
+from orchestrator.values.job_registry import CONTROL_JOB
+from orchestrator.values.switch_state import REPO_MODES
 
 MIN_CADENCE_MINUTES = 1
 MAX_CADENCE_MINUTES = 7 * 24 * 60

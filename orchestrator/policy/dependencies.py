@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.policy.proposal import Proposal
-from orchestrator.untrusted_text import agent_text
+from orchestrator.values.untrusted_text import agent_text
 
 JOB = "dependency_watcher"
 SECURITY_LABEL = "security"

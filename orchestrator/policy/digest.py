@@ -1,6 +1,6 @@
 """The daily digest as numbers: what merged, what escalated, what is in flight, what it cost (pure, no I/O).
 
-Input is the event log (`runtime/metrics/events/<month>.jsonl`, read by orchestrator.metrics) as `DigestEvent`s, plus the mailbox's in-flight task ids; `now` is passed in.
+Input is the event log (`runtime/metrics/events/<month>.jsonl`, read by orchestrator.state.metrics) as `DigestEvent`s, plus the mailbox's in-flight task ids; `now` is passed in.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from orchestrator.models import Issue, PullRequest, Task
 from orchestrator.policy.requirement_guard import check_requirements
+from orchestrator.values.models import Issue, PullRequest, Task
 
 _PRIORITY_LABELS = {"priority:critical": 3, "priority:high": 2, "priority:medium": 1, "priority:low": -1}
 

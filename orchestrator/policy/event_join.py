@@ -18,7 +18,7 @@ NOT_TRANSITIONS = frozenset({"decision", "loop_filed"})
 
 
 class EventLike(Protocol):
-    """What the metrics read of an event (orchestrator.metrics.Event satisfies it)."""
+    """What the metrics read of an event (orchestrator.state.metrics.Event satisfies it)."""
 
     @property
     def ts(self) -> datetime: ...

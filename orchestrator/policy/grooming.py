@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orchestrator.config.objective_types import Objective
-from orchestrator.models import Issue
 from orchestrator.policy.dedup import marker_job
 from orchestrator.policy.proposal import Proposal
+from orchestrator.values.models import Issue
 
 JOB = "backlog_groomer"
 STALE_LABEL = "stale"

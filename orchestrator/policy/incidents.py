@@ -108,7 +108,7 @@ _LOG_FIELD_RE = re.compile(r'(?P<k>[A-Za-z0-9_.-]+)=(?P<v>"(?:[^"\\]|\\.)*"|\S*)
 
 @dataclass(frozen=True)
 class LogError:
-    """One `level=error` line of a job log (orchestrator.log format)."""
+    """One `level=error` line of a job log (orchestrator.edges.log format)."""
 
     ts: datetime
     job: str
@@ -144,7 +144,7 @@ class Incident:
 
 
 def parse_log_line(line: str) -> LogError | None:
-    """A `level=error` line of orchestrator.log's key=value format as a LogError; None for anything else."""
+    """A `level=error` line of orchestrator.edges.log's key=value format as a LogError; None for anything else."""
     if "level=error" not in line:
         return None
     fields = {m.group("k"): _unquote(m.group("v")) for m in _LOG_FIELD_RE.finditer(line)}

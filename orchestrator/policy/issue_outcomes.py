@@ -10,7 +10,7 @@ merge of its PR and the human actions on it, in time order; its **outcome** is t
   a merge or new work;
 - `closed` — a human closed it without a merge (a close after the merge changes nothing).
 
-Decisions (orchestrator.decisions) explain and do not move an issue; they are ignored here.
+Decisions (orchestrator.state.decisions) explain and do not move an issue; they are ignored here.
 """
 
 from __future__ import annotations

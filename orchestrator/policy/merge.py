@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from orchestrator.models import CheckRun, ChecksSummary, CheckState, PullRequest
 from orchestrator.policy.verifier import Verdict
+from orchestrator.values.models import CheckRun, ChecksSummary, CheckState, PullRequest
 
 # Why a PR waits. Only "blocked" and "testing" waits can wedge a PR; the others wait on a human, on another PR
 # of the merge line, or on a follow-up the queue bounds itself.

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from orchestrator.config.objective_types import Metric, Objective
-from orchestrator.models import Issue
 from orchestrator.policy.event_join import EventLike
+from orchestrator.values.models import Issue
 
 E = TypeVar("E", bound=EventLike)
 

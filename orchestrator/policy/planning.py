@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator.config.objective_types import Objective
-from orchestrator.models import Issue
 from orchestrator.policy.event_join import EventLike
 from orchestrator.policy.plan_scoring import AGE_WEIGHT as AGE_WEIGHT
 from orchestrator.policy.plan_scoring import FIX_LABELS as FIX_LABELS
@@ -27,6 +26,7 @@ from orchestrator.policy.plan_scoring import PlanItem as PlanItem
 from orchestrator.policy.plan_scoring import in_window as in_window
 from orchestrator.policy.plan_scoring import metric_readings as metric_readings
 from orchestrator.policy.plan_scoring import rank, score_issue
+from orchestrator.values.models import Issue
 
 MAX_PLAN_ITEMS = 10
 DEFAULT_MAX_BOT_ITEMS = 2

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from orchestrator.config.settings import ProductProbe
 from orchestrator.policy.proposal import Proposal
-from orchestrator.untrusted_text import code_block
+from orchestrator.values.untrusted_text import code_block
 
 JOB = "product_inspector"
 INCIDENT_LABEL = "incident"

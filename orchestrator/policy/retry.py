@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from orchestrator.models import AttemptRecord, Task
+from orchestrator.values.models import AttemptRecord, Task
 
 
 class Outcome(StrEnum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from orchestrator.github.protocol import Forge, RequestStats
-from orchestrator.models import PullRequest
+from orchestrator.values.models import PullRequest
 
 FORGE_METHODS = frozenset(
     name for name in dir(Forge) if not name.startswith("_") and callable(getattr(Forge, name, None))

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import metrics
 from orchestrator.replay import report as reporting
 from orchestrator.replay.driver import (
     ReplayError,
@@ -28,6 +27,7 @@ from orchestrator.replay.driver import (
 )
 from orchestrator.replay.history import HistoryError
 from orchestrator.sandbox.seed import SeedError
+from orchestrator.state import metrics
 
 
 def register(sub: argparse._SubParsersAction) -> None:

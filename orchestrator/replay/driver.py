@@ -32,17 +32,17 @@ from typing import Any
 import requests
 import yaml
 
-from orchestrator import metrics
 from orchestrator.config import parse_config
+from orchestrator.edges.log import setup_logging
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
-from orchestrator.log import setup_logging
 from orchestrator.replay.accounting import IssueCostForge
 from orchestrator.replay.changes import write_changes
 from orchestrator.replay.history import Commit, History, git, read_history
 from orchestrator.replay.observe import ForgeObserver
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.ci import CHECK_NAME
+from orchestrator.state import metrics
+from orchestrator.state.runtime import JobContext
 
 AGENT_SCRIPT = Path(__file__).resolve().parent / "agent.py"
 TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"

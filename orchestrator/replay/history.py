@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import process
+from orchestrator.edges import process
 
 GIT_TIMEOUT = 120.0
 _ZERO = "0" * 40

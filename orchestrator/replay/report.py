@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator import metrics
 from orchestrator.replay.accounting import POLLING
 from orchestrator.replay.history import git
+from orchestrator.state import metrics
 
 PROBLEM_STATES = frozenset(
     {

@@ -2,7 +2,7 @@
 
 A PR opening, or a push moving its head, queues one run (check run "sandbox-ci": queued → in_progress →
 completed). At most `workers` runs at once, each in a fresh shared clone under DATA_DIR/ci/, through
-orchestrator.process.run with a timeout. A repo without a CI command gets no checks.
+orchestrator.edges.process.run with a timeout. A repo without a CI command gets no checks.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.process import ProcessError, ProcessResult, run, tail
+from orchestrator.edges.process import ProcessError, ProcessResult, run, tail
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.gitrepo import GitError, Identity

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.process import ProcessError, run_bytes
+from orchestrator.edges.process import ProcessError, run_bytes
 from orchestrator.sandbox.core import ForgeCore, RefUpdate, Repo
 from orchestrator.sandbox.gitrepo import (
     MAX_FILE_BYTES_ENV,

@@ -1,4 +1,4 @@
-"""The forge's bare git repositories, driven with git plumbing through orchestrator.process.run.
+"""The forge's bare git repositories, driven with git plumbing through orchestrator.edges.process.run.
 
 Ref changes are compare-and-set (`git update-ref REF NEW OLD`), so two requests racing to create the same
 branch or to move the base branch cannot both win.
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.process import BytesResult, ProcessResult, run, run_bytes
+from orchestrator.edges.process import BytesResult, ProcessResult, run, run_bytes
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.gitrepo import BareRepo, Identity
 from orchestrator.sandbox.routing import ApiError

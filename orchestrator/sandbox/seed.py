@@ -19,8 +19,8 @@ from typing import Any
 import requests
 import yaml
 
+from orchestrator.edges.process import run
 from orchestrator.github import queries
-from orchestrator.process import run
 from orchestrator.sandbox.git_auth import git_auth_env
 
 BOARD_STATUSES = ("Todo", "Ready", "In Progress", "In Review", "Done", "Blocked")

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.process import ProcessError, run
+from orchestrator.edges.process import ProcessError, run
 from orchestrator.sandbox.git_auth import git_auth_env
 from orchestrator.sandbox.seed import SeedError, SeedIssue, SeedResult, seed_repo
 

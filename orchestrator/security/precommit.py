@@ -1,6 +1,6 @@
 """The secret guard behind `hooks/pre-commit`: inspect the staged changes, and install the hook.
 
-Standard library only (plus `orchestrator.process` and `secret_scan`, which are too): the hook runs with
+Standard library only (plus `orchestrator.edges.process` and `secret_scan`, which are too): the hook runs with
 whatever `python3` is on PATH and only the Agent OS checkout on `sys.path`.
 """
 
@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.security.errors import SecurityError
 from orchestrator.security.secret_scan import DIFF_ARGS, Finding, blocked_reason, scan_diff
 

@@ -1,7 +1,7 @@
 """Find secrets in text, file contents and unified diffs, with the operator's allow-list (standard library only).
 
 The pre-commit hook runs this module with nothing but the standard library and the repository on `sys.path`,
-so it must not import anything outside the standard library (nor `orchestrator.process` at import time — the
+so it must not import anything outside the standard library (nor `orchestrator.edges.process` at import time — the
 hook reaches git through `commands.py`).
 
 The shapes live in `secret_catalog` (one catalog for the guard, the redactor and the config loader). A false

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orchestrator.metrics import CorruptEvent, Event, EventTail, parse_event
 from orchestrator.policy.event_join import EventLike, join_tasks
-from orchestrator.untrusted_text import terminal_safe
+from orchestrator.state.metrics import CorruptEvent, Event, EventTail, parse_event
+from orchestrator.values.untrusted_text import terminal_safe
 from orchestrator.views import formatting
 
 log = logging.getLogger(__name__)

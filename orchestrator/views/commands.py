@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.config import Config, ConfigError, UnknownRepoError, load_config
 from orchestrator.policy.reliability import WINDOW_DAYS
-from orchestrator.runtime import RuntimePaths
+from orchestrator.state.runtime import RuntimePaths
 
 if TYPE_CHECKING:
     from orchestrator.github.protocol import Forge
@@ -174,7 +174,7 @@ def cmd_dashboard_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from orchestrator.metrics import read_events
+    from orchestrator.state.metrics import read_events
     from orchestrator.views import activity
 
     config, paths = _config_and_paths(args)
@@ -232,7 +232,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 def _forge_or_none(config: Config) -> Forge | None:
     """The GitHub client, or None (with a note) when it cannot be built: `why` then answers from local state."""
     from orchestrator.github.errors import GitHubError
-    from orchestrator.job_context import build_context
+    from orchestrator.state.job_context import build_context
 
     try:
         return build_context(config).forge

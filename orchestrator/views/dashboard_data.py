@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.models import TaskState
 from orchestrator.policy.api_budget import ApiBudget
 from orchestrator.policy.reliability import ReliabilityReport
+from orchestrator.values.models import TaskState
 
 DEFAULT_WEB = "https://github.com"
 MAX_LISTED_ESCALATIONS = 100  # in metrics.json

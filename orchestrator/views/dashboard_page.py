@@ -16,14 +16,14 @@ from typing import Any
 
 import jinja2
 
-from orchestrator import metrics
-from orchestrator.mailbox import Mailbox
-from orchestrator.models import TaskState
 from orchestrator.policy import reliability
 from orchestrator.policy.api_budget import ApiBudget, api_budget
 from orchestrator.policy.reliability import ReliabilityReport
-from orchestrator.runtime import RuntimePaths
-from orchestrator.store import atomic_write_text
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.state.store import atomic_write_text
+from orchestrator.values.models import TaskState
 from orchestrator.views import charts, formatting
 from orchestrator.views.dashboard_data import DEFAULT_WEB, FlightTask, Links, report_to_json
 from orchestrator.views.job_runs import read_api_usage
@@ -68,7 +68,7 @@ def build_dashboard(
     """Read the event log, the mailbox and the API usage file; compute the report; write the three files.
 
     `web_url` is the forge's site (dashboard_data.web_base of the config's API URL): every issue and PR on the
-    page links there. `reconcile(report)` may record events the log lacks (orchestrator.forge_outcomes: what
+    page links there. `reconcile(report)` may record events the log lacks (orchestrator.executors.forge_outcomes: what
     humans did on GitHub directly) and returns how many; the report is then computed again."""
     started = time.perf_counter()
     stream = metrics.read_events(paths.metrics)

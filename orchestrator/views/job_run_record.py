@@ -1,6 +1,6 @@
 """Recording a job run: the writing half of `job_runs.py`, light enough for the idle tick's path.
 
-It imports no dataclasses, models, policies or logging, so `orchestrator/idle_tick.py` can record an idle dispatcher tick
+It imports no dataclasses, models, policies or logging, so `orchestrator/control/idle_tick.py` can record an idle dispatcher tick
 without the modules a full tick loads; `job_runs.py` re-exports it and holds the readers.
 """
 
@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.store import StoreError, update_json
+from orchestrator.state.store import StoreError, update_json
 
 if TYPE_CHECKING:
     from orchestrator.github.protocol import RequestStats
-    from orchestrator.runtime import RuntimePaths
+    from orchestrator.state.runtime import RuntimePaths
 
 
 JOB_RUNS_FILE = "job_runs.json"

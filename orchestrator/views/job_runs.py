@@ -19,8 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.runtime import RuntimePaths
-from orchestrator.store import CorruptStateError, read_json
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.state.store import CorruptStateError, read_json
 from orchestrator.views.job_run_record import API_USAGE_FILE as API_USAGE_FILE
 from orchestrator.views.job_run_record import API_USAGE_KEEP as API_USAGE_KEEP
 from orchestrator.views.job_run_record import JOB_RUNS_FILE as JOB_RUNS_FILE

@@ -13,16 +13,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator import decisions
 from orchestrator.config import Config, RepoConfig
-from orchestrator.job_registry import JOB_NAMES
-from orchestrator.mailbox import Mailbox
-from orchestrator.metrics import Event
-from orchestrator.metrics import tail_events as metrics_tail
-from orchestrator.models import TaskState
-from orchestrator.runtime import RuntimePaths
-from orchestrator.store import CorruptStateError
-from orchestrator.switches import Switches, SwitchState
+from orchestrator.state import decisions
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.state.metrics import Event
+from orchestrator.state.metrics import tail_events as metrics_tail
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.state.store import CorruptStateError
+from orchestrator.state.switches import Switches, SwitchState
+from orchestrator.values.job_registry import JOB_NAMES
+from orchestrator.values.models import TaskState
 from orchestrator.views.job_runs import (
     ApiUsage,
     JobRun,
@@ -66,7 +66,7 @@ class TaskView:
 
 @dataclass(frozen=True)
 class PullView:
-    """An open agent PR and pr_monitor's latest decision about it (orchestrator.decisions)."""
+    """An open agent PR and pr_monitor's latest decision about it (orchestrator.state.decisions)."""
 
     repo: str
     number: int
@@ -108,7 +108,8 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
 
 def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str, ...]:
     """What the queue and the dispatcher are waiting for (task_waits, orphan claims), one line each."""
-    from orchestrator import claim_facts, task_waits
+    from orchestrator.executors import claim_facts
+    from orchestrator.state import task_waits
 
     try:
         lines = [f"{task}: {why}" for task, why in sorted(task_waits.describe(paths.state, now).items())]

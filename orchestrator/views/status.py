@@ -17,10 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.config import Config
-from orchestrator.models import TaskState
-from orchestrator.runtime import RuntimePaths
-from orchestrator.switches import Change
-from orchestrator.untrusted_text import terminal_safe
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.state.switches import Change
+from orchestrator.values.models import TaskState
+from orchestrator.values.untrusted_text import terminal_safe
 from orchestrator.views import formatting
 from orchestrator.views.snapshot import OperatorSnapshot, TaskView, collect
 

@@ -16,8 +16,8 @@ from rich.live import Live
 from rich.text import Text
 
 from orchestrator.config import Config
-from orchestrator.models import TaskState
-from orchestrator.runtime import RuntimePaths
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.values.models import TaskState
 from orchestrator.views import formatting
 from orchestrator.views.activity import feed_lines, format_line
 from orchestrator.views.snapshot import OperatorSnapshot, collect, tail_events

@@ -8,7 +8,7 @@
       pr_monitor  2025-05-20 12:03 UTC (5m 00s ago)   PR #57 waits: CI is running — waiting for check tests
       queue       2025-05-20 11:40 UTC (28m 00s ago)  PR #57 opened after attempt 1 by claude; …
 
-The answer comes from what the jobs recorded (orchestrator.decisions) and this host's mailbox; with a forge
+The answer comes from what the jobs recorded (orchestrator.state.decisions) and this host's mailbox; with a forge
 it also says what GitHub shows now (open or closed, column, agent PRs, whose lease) — which is how an issue
 no job has looked at is explained ("not in Ready"). GitHub failing is said, not fatal.
 
@@ -22,18 +22,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from orchestrator import decisions
 from orchestrator.github.errors import GitHubError, NotFound
-from orchestrator.mailbox import Mailbox
-from orchestrator.models import TaskState
-from orchestrator.untrusted_text import terminal_safe
+from orchestrator.state import decisions
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.values.models import TaskState
+from orchestrator.values.untrusted_text import terminal_safe
 from orchestrator.views import formatting
 
 if TYPE_CHECKING:
     from orchestrator.config import Config, RepoConfig
     from orchestrator.github.protocol import Forge
     from orchestrator.policy.control_commands import IssueRef
-    from orchestrator.runtime import RuntimePaths
+    from orchestrator.state.runtime import RuntimePaths
 
 LOCAL_STATES = (TaskState.RUNNING, TaskState.INBOX, TaskState.ESCALATED, TaskState.BLOCKED)
 
@@ -124,8 +124,8 @@ def _local_tasks(paths: RuntimePaths, repo: str, issue: int) -> tuple[LocalTask,
 
 def live_issue(forge: Forge, paths: RuntimePaths, repo: RepoConfig, number: int) -> LiveIssue:
     """The issue as GitHub shows it now: state, column, agent PRs, the host holding its lease."""
-    from orchestrator.remote_lease import latest_lease
-    from orchestrator.tracker import Tracker
+    from orchestrator.executors.remote_lease import latest_lease
+    from orchestrator.executors.tracker import Tracker
 
     try:
         issue = forge.get_issue(repo.full_name, number)

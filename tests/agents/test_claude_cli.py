@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.agents import AgentSpec, print_mode, run_agent
-from orchestrator.models import AgentRun
+from orchestrator.values.models import AgentRun
 from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
 from tests.agents.fake_anthropic import INPUT_TOKENS, OUTPUT_TOKENS, AnthropicScript, failing
 from tests.agents.fake_http import Hang, RecordedRequest, Reply, Responder, serving

@@ -13,7 +13,7 @@ import pytest
 from orchestrator.agents import run_agent
 from orchestrator.config import parse_config
 from orchestrator.config.rules import AGENT_KIND_DEFAULTS
-from orchestrator.task_runner import agent_spec
+from orchestrator.executors.task_runner import agent_spec
 from tests.agents.conftest import NPM_BIN, ORIGINAL_GREETING, REPO_ROOT, npm_cli
 from tests.agents.fake_anthropic import AnthropicScript
 from tests.agents.fake_gemini import GeminiScript

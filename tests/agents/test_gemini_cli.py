@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.agents import AgentSpec, print_mode, run_agent
-from orchestrator.models import AgentRun
+from orchestrator.values.models import AgentRun
 from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
 from tests.agents.fake_gemini import CANDIDATE_TOKENS, PROMPT_TOKENS, GeminiScript, failing
 from tests.agents.fake_http import Hang, Responder, serving

@@ -13,7 +13,7 @@ from orchestrator.agents.codex import parse_events
 from orchestrator.agents.gemini import parse_output
 from orchestrator.agents.script import ScriptAdapter
 from orchestrator.agents.spec import AgentSpec
-from orchestrator.process import ProcessResult
+from orchestrator.edges.process import ProcessResult
 
 SAMPLES = Path(__file__).parent / "samples"
 

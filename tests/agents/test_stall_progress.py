@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import process
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.agents.claude import is_progress as claude_progress
 from orchestrator.agents.codex import is_progress as codex_progress
 from orchestrator.agents.gemini import is_progress as gemini_progress
+from orchestrator.edges import process
 from tests.agents.conftest import npm_cli, processes_using
 from tests.agents.fake_http import Hang, serving
 

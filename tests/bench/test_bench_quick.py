@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.process import ProcessResult, run
+from orchestrator.edges.process import ProcessResult, run
 
 ROOT = Path(__file__).resolve().parents[2]
 

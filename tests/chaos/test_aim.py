@@ -1,4 +1,4 @@
-"""Which live ticks a chaos kill may aim at: ticks found through /proc by their `-m orchestrator.cron_tick JOB`
+"""Which live ticks a chaos kill may aim at: ticks found through /proc by their `-m orchestrator.jobs.cron_tick JOB`
 command line (what `bin/cron-run` execs since the idle-tick memo) with the flocks they hold, and the rule that
 a tick holds work (a queue in a worker slot, a pr_monitor with open PRs, a dispatcher with issues to claim)."""
 
@@ -15,7 +15,7 @@ import pytest
 from chaos.aim import World, work_of
 from chaos.procs import RunProcess, run_processes
 
-# Holds an flock on argv[1] until killed; prints "locked" once it holds it. The `-m orchestrator.cron_tick JOB`
+# Holds an flock on argv[1] until killed; prints "locked" once it holds it. The `-m orchestrator.jobs.cron_tick JOB`
 # after `-c` only lands in its command line (sys.argv), as a real tick's would.
 HOLDER = (
     "import fcntl, os, sys, time\n"
@@ -32,7 +32,7 @@ def tick(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     slot = tmp_path / "runtime" / "locks" / "worker-slots" / "slot-1.lock"
     slot.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(slot), "-m", "orchestrator.cron_tick", "queue"],
+        [sys.executable, "-c", HOLDER, str(slot), "-m", "orchestrator.jobs.cron_tick", "queue"],
         env={"AGENT_OS_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
         cwd="/",
         stdout=subprocess.PIPE,

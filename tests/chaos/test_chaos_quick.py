@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import process
+from orchestrator.edges import process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,11 +19,11 @@ import requests
 
 from chaos.plan import ChaosIssue
 from chaos.session import chaos_agents
-from orchestrator import process
 from orchestrator.demo.runner import REPO, prepare
+from orchestrator.edges import process
+from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.models import TaskState
-from orchestrator.worktrees import pool_for
+from orchestrator.values.models import TaskState
 
 pytestmark = pytest.mark.slow
 

@@ -17,12 +17,12 @@ import pytest
 
 from chaos.disk import DiskError, RuntimeDisk
 from chaos.plan import ChaosIssue
-from orchestrator import process
 from orchestrator.demo.runner import TOKEN_ENV, prepare
+from orchestrator.edges import process
 from orchestrator.github.etag_cache import CachedResponse, EtagCache
-from orchestrator.models import TaskState
-from orchestrator.store import is_disk_full
-from orchestrator.switches import Switches
+from orchestrator.state.store import is_disk_full
+from orchestrator.state.switches import Switches
+from orchestrator.values.models import TaskState
 
 ROOT = Path(__file__).resolve().parents[2]
 

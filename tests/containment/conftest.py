@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import process
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.layout import Job
 from orchestrator.containment.private_git import GitSource, source_from_clone
 from orchestrator.containment.probe import probe
 from orchestrator.containment.sandbox import contained
+from orchestrator.edges import process
 from tests.security.fake_secrets import ANTHROPIC, GITHUB_CLASSIC
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"]

@@ -61,8 +61,8 @@ def two_servers() -> Iterator[tuple[int, int]]:
 def net_probe(host: Host, network: Network, allowed: int, refused: int) -> tuple[dict, list[str]]:
     the_job = job(host, [sys.executable, "-c", CLIENT, str(allowed), str(refused)])
     refusals: list[str] = []
-    from orchestrator import process
     from orchestrator.containment.sandbox import contained
+    from orchestrator.edges import process
 
     with contained(Isolation(network=network), the_job, on_refusal=refusals.append) as launch:
         result = process.run(launch.argv, cwd=launch.cwd, env=launch.env, timeout=60, marker=launch.marker)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import metrics
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
 from orchestrator.jobs import dispatcher
 from orchestrator.security.audit import verify
+from orchestrator.state import metrics
 from tests.containment.conftest import live_with
 from tests.containment.leaks import sightings
 from tests.security.fake_secrets import ANTHROPIC, GITHUB_CLASSIC

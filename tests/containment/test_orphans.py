@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import process
 from orchestrator.containment.sandbox import new_marker
+from orchestrator.edges import process
 from tests.containment.conftest import live_with
 
 SLEEPER = "import time; time.sleep(1000)"

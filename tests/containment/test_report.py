@@ -17,10 +17,10 @@ from orchestrator.containment.report import (
     refusal,
     status_line,
 )
+from orchestrator.control.doctor import render, run_checks
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
-from orchestrator.doctor import render, run_checks
 from orchestrator.jobs import dispatcher, queue
-from orchestrator.models import TaskState
+from orchestrator.values.models import TaskState
 from orchestrator.views.status import render_status
 
 ISSUE = {

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import process
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.layout import SandboxRefused, build_spec
 from orchestrator.containment.sandbox import IsolationUnavailable, contained
+from orchestrator.edges import process
 from tests.containment.conftest import Host, git, job, live_with, require_bwrap, run_in
 from tests.security.fake_secrets import ANTHROPIC, GITHUB_CLASSIC
 

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.process import kill_group
+from orchestrator.edges.process import kill_group
 from orchestrator.sandbox.server import SandboxForge
 
 ROOT = Path(__file__).resolve().parents[2]

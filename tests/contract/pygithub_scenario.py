@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 
 OPERATIONS = (
     "get_user",

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.edges.process import run
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.github.errors import ClaimLost, HeadChanged, MergeConflict
-from orchestrator.models import CheckState
-from orchestrator.process import run
 from orchestrator.sandbox.server import SandboxForge
+from orchestrator.values.models import CheckState
 from tests.contract.conftest import Recorder
 
 pytestmark = pytest.mark.npm

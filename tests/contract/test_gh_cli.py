@@ -28,7 +28,7 @@ import pytest
 import requests
 from graphql import parse, validate
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.sandbox.graphql_api import validate_like_github
 from orchestrator.sandbox.server import SandboxForge
 

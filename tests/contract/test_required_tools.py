@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.sandbox.server import SandboxForge
 from tests.contract.conftest import Exchange, Recorder

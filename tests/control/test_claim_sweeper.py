@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import claim_sweeper
-from orchestrator.mailbox import Lease
-from orchestrator.models import Task, TaskState
+from orchestrator.state.mailbox import Lease
+from orchestrator.values.models import Task, TaskState
 
 ISSUES = [
     {"title": f"Issue {n}", "status": "Ready", "body": f"## Goal\nDo thing {n}.\n"}

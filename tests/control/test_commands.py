@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.job_registry import JOB_NAMES
 from orchestrator.policy.control_commands import (
     Approve,
     BudgetDecision,
@@ -31,6 +30,7 @@ from orchestrator.policy.control_commands import (
     parse_callback,
     parse_command,
 )
+from orchestrator.values.job_registry import JOB_NAMES
 
 CTX = CommandContext(repos=(KnownRepo("a", "acme/app"), KnownRepo("b", "acme/web")), jobs=JOB_NAMES)
 ONE = CommandContext(repos=(KnownRepo("a", "acme/app"),), jobs=JOB_NAMES)

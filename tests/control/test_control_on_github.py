@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.control_hooks import build_hooks, close_issue, retry_issue
+from orchestrator.control.control_hooks import build_hooks, close_issue, retry_issue
 from orchestrator.demo.runner import REPO, prepare
+from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import GitHubUnavailable
 from orchestrator.jobs.entry import build_context
 from orchestrator.jobs.strategic_planner import answer_plan
 from orchestrator.jobs.telegram_control import serve
-from orchestrator.models import Task, TaskState
 from orchestrator.policy.control_commands import IssueRef
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.faults import FaultConfig
-from orchestrator.tracker import Tracker
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import Task, TaskState
 from tests.control.conftest import TOKEN
 
 CHAT, USER = 10, 20

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator.config import parse_config
-from orchestrator.control_actions import budget_report
+from orchestrator.executors.control_actions import budget_report
+from orchestrator.executors.notify import Notifier, Outcome
 from orchestrator.jobs.daily_digest import render_digest, run, send_digest
 from orchestrator.jobs.telegram_control import month_budget_text
-from orchestrator.mailbox import Mailbox
-from orchestrator.metrics import record_event
-from orchestrator.notify import Notifier, Outcome
 from orchestrator.policy.digest import DigestEvent, InFlight, build_digest, costs_by_agent
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.state.metrics import record_event
 
 NOW = datetime(2025, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator.notify import Notifier, NotifyLimits, Outcome, SendFailed
+from orchestrator.executors.notify import Notifier, NotifyLimits, Outcome, SendFailed
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LIMITS = NotifyLimits(dedup_window=timedelta(minutes=30), per_minute=3)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.store import CorruptStateError
-from orchestrator.switches import (
+from orchestrator.state.store import CorruptStateError
+from orchestrator.state.switches import (
     CONTROL_JOB,
     Change,
     RepoSwitch,

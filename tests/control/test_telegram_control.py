@@ -1,4 +1,4 @@
-"""The control job end to end: real python-telegram-bot (through orchestrator.telegram) against the fake Bot
+"""The control job end to end: real python-telegram-bot (through orchestrator.telegram.bot_api) against the fake Bot
 API server, real switches and mailbox on disk."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import process
 from orchestrator.config import parse_config
-from orchestrator.control_actions import ActionFailed, ControlHooks, LocalControlActions
+from orchestrator.edges import process
+from orchestrator.executors.control_actions import ActionFailed, ControlHooks, LocalControlActions
 from orchestrator.jobs.telegram_control import (
     NOT_AUTHORIZED,
     Authorizer,
@@ -26,10 +26,10 @@ from orchestrator.jobs.telegram_control import (
     run_tick,
     serve,
 )
-from orchestrator.mailbox import Mailbox
 from orchestrator.policy.control_commands import IssueRef
-from orchestrator.switches import CONTROL_JOB, Switches
-from orchestrator.telegram import TelegramBot
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.state.switches import CONTROL_JOB, Switches
+from orchestrator.telegram.bot_api import TelegramBot
 from tests.control.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from orchestrator.notify import SendFailed
-from orchestrator.telegram import (
+from orchestrator.executors.notify import SendFailed
+from orchestrator.telegram.bot_api import (
     IncomingCallback,
     IncomingMessage,
     TelegramApiError,
@@ -103,7 +103,7 @@ def test_notifier_from_config_sends_through_telegram_or_falls_back_to_the_log(tm
     from datetime import UTC, datetime
 
     from orchestrator.config import parse_config
-    from orchestrator.notify import Notifier, Outcome
+    from orchestrator.executors.notify import Notifier, Outcome
 
     config = parse_config(
         {

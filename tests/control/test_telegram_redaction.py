@@ -9,9 +9,9 @@ import base64
 from datetime import UTC, datetime
 
 from orchestrator.config import parse_config
-from orchestrator.notify import Notifier
+from orchestrator.executors.notify import Notifier
 from orchestrator.security.redact import default_redactor
-from orchestrator.telegram import IncomingCallback, TelegramBot
+from orchestrator.telegram.bot_api import IncomingCallback, TelegramBot
 from tests.control.conftest import TOKEN
 from tests.security.fake_secrets import GITHUB_CLASSIC
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestrator.metrics import Event, events_dir, events_path, month_of
+from orchestrator.state.metrics import Event, events_dir, events_path, month_of
 
 AGENTS = ("claude", "codex", "gemini")
 FAILURES = ("partial", "timeout", "crash", "contract_error", "tests_failed")

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import metrics, process
+from orchestrator.edges import process
 from orchestrator.github.protocol import RequestStats
-from orchestrator.mailbox import Mailbox
-from orchestrator.models import Task
-from orchestrator.runtime import RuntimePaths
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import Mailbox
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.values.models import Task
 from orchestrator.views.dashboard_page import build_dashboard
 from orchestrator.views.job_runs import record_job_run
 from tests.dashboard.history import synthetic_events, write_events

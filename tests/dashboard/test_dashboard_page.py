@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import metrics
 from orchestrator.github.protocol import RequestStats
-from orchestrator.runtime import RuntimePaths
+from orchestrator.state import metrics
+from orchestrator.state.runtime import RuntimePaths
 from orchestrator.views.dashboard_page import build_dashboard
 from orchestrator.views.job_runs import record_job_run
 from tests.dashboard.history import synthetic_events, write_events

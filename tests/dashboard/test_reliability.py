@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.metrics import Event
 from orchestrator.policy import reliability as r
+from orchestrator.state.metrics import Event
 
 NOW = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
 REPO = "acme/api"

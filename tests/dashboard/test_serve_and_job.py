@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import metrics
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import dashboard as dashboard_job
-from orchestrator.runtime import RuntimePaths
+from orchestrator.state import metrics
+from orchestrator.state.runtime import RuntimePaths
 from orchestrator.views import commands
 from orchestrator.views.dashboard_page import build_dashboard
 from orchestrator.views.serve import DashboardServer

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from orchestrator import metrics, process
-from orchestrator.mailbox import Lease, Mailbox
-from orchestrator.runtime import RuntimePaths
+from orchestrator.edges import process
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import Lease, Mailbox
+from orchestrator.state.runtime import RuntimePaths
 from orchestrator.views.task_watch import build_frame, watch
 from tests.dashboard.test_views import make_task
 
@@ -105,7 +106,7 @@ def wait_for(tmux: list[str], text: str, timeout: float = 20.0) -> str:
 
 def test_watch_in_a_real_terminal(paths: RuntimePaths, tmux: list[str]) -> None:
     program = (
-        "import sys; from pathlib import Path; from orchestrator.runtime import RuntimePaths; "
+        "import sys; from pathlib import Path; from orchestrator.state.runtime import RuntimePaths; "
         "from orchestrator.views.task_watch import watch; "
         f"sys.exit(watch(None, RuntimePaths(Path({str(paths.root)!r})), 0.3))"
     )

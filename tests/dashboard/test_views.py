@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import metrics
 from orchestrator.config import Config, parse_config
+from orchestrator.edges.log import setup_logging
 from orchestrator.github.protocol import RequestStats
-from orchestrator.log import setup_logging
-from orchestrator.mailbox import Lease, Mailbox
-from orchestrator.models import Task, TaskState
-from orchestrator.runtime import RuntimePaths
-from orchestrator.switches import Switches
+from orchestrator.state import metrics
+from orchestrator.state.mailbox import Lease, Mailbox
+from orchestrator.state.runtime import RuntimePaths
+from orchestrator.state.switches import Switches
+from orchestrator.values.models import Task, TaskState
 from orchestrator.views import activity
 from orchestrator.views.job_runs import last_log_record, read_job_runs, record_job_run
 from orchestrator.views.status import render_status

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator.decisions import Decision, Subject
-from orchestrator.models import TaskState
+from orchestrator.state.decisions import Decision, Subject
+from orchestrator.values.models import TaskState
 from orchestrator.views.why import LiveIssue, LocalTask, WhyView, headline, render
 
 NOW = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)

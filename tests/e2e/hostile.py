@@ -12,12 +12,13 @@ from typing import Any
 
 import yaml
 
-from orchestrator import git_layout, metrics
 from orchestrator.config import parse_config
 from orchestrator.demo.runner import REPO, DemoSetup, prepare
+from orchestrator.edges.process import run
+from orchestrator.git import git_layout
 from orchestrator.jobs import dispatcher, queue
 from orchestrator.jobs.entry import build_context
-from orchestrator.process import run
+from orchestrator.state import metrics
 from tests.security.fake_secrets import GITHUB_CLASSIC
 
 TOKEN = GITHUB_CLASSIC

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import metrics
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import dispatcher, queue
-from orchestrator.models import TaskState
+from orchestrator.state import metrics
+from orchestrator.values.models import TaskState
 
 pytestmark = pytest.mark.slow
 

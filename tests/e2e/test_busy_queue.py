@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator.demo.runner import REPO
+from orchestrator.executors.tracker import Tracker
 from orchestrator.jobs import dispatcher, queue
-from orchestrator.models import TaskState
-from orchestrator.tracker import Tracker
-from orchestrator.worker_slots import WorkerSlots
+from orchestrator.state.worker_slots import WorkerSlots
+from orchestrator.values.models import TaskState
 from tests.e2e.test_failure_paths import agent, events, setup
 
 pytestmark = pytest.mark.slow

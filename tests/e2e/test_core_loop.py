@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from orchestrator import metrics
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.models import TaskState
+from orchestrator.state import metrics
+from orchestrator.values.models import TaskState
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_idle_ticks_after_the_work_cost_no_counted_requests(sandbox, tmp_path: P
 
 
 def test_repo_switch_and_review_mode_are_honoured(sandbox, tmp_path: Path):
-    from orchestrator.switches import Switches
+    from orchestrator.state.switches import Switches
 
     setup = prepare(sandbox, tmp_path / "demo")
     ctx = setup.ctx

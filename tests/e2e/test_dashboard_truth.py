@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.control_hooks import close_issue, retry_issue
+from orchestrator.control.control_hooks import close_issue, retry_issue
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import dashboard as dashboard_job
 from orchestrator.jobs import dispatcher, pr_monitor, queue
@@ -150,7 +150,7 @@ def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: 
 
 
 def test_a_pr_a_human_merged_by_hand_counts_as_merged(sandbox, tmp_path: Path) -> None:
-    from orchestrator.switches import Switches
+    from orchestrator.state.switches import Switches
 
     script = tmp_path / "agent.py"
     script.write_text(textwrap.dedent(AGENT).format(allowed=str(tmp_path / "unused")))

@@ -15,7 +15,7 @@ import pytest
 from orchestrator.demo.runner import prepare
 from orchestrator.jobs import dispatcher
 from orchestrator.jobs.entry import build_context
-from orchestrator.models import TaskState
+from orchestrator.values.models import TaskState
 
 pytestmark = pytest.mark.slow
 

@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator import metrics, process
-from orchestrator.control_hooks import retry_issue
+from orchestrator.control.control_hooks import retry_issue
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
+from orchestrator.edges import process
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.models import TaskState
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.sandbox.faults import FaultConfig
+from orchestrator.state import metrics
+from orchestrator.values.models import TaskState
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,8 +313,8 @@ def test_per_task_budget_stops_a_task_that_keeps_costing(sandbox, tmp_path):
 
 
 def test_monthly_budget_blocks_the_agent_until_the_operator_answers(sandbox, tmp_path):
-    from orchestrator import metrics
-    from orchestrator.budgets import budget_decision
+    from orchestrator.executors.budgets import budget_decision
+    from orchestrator.state import metrics
 
     agents = {"worker": agent(tmp_path, "worker", "slugify_files(); done()")}
     s = prepare(
@@ -345,7 +346,7 @@ def test_monthly_budget_blocks_the_agent_until_the_operator_answers(sandbox, tmp
 def test_off_now_stops_the_running_agent_pushes_its_work_and_resumes_when_on(sandbox, tmp_path):
     import threading
 
-    from orchestrator.switches import Switches
+    from orchestrator.state.switches import Switches
 
     body = """
     if not Path("WIP.md").exists():

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import ref_claims
 from orchestrator.demo.runner import REPO
+from orchestrator.edges.process import run
+from orchestrator.executors import ref_claims
 from orchestrator.jobs import pr_monitor, queue
-from orchestrator.models import TaskState
-from orchestrator.process import run
+from orchestrator.values.models import TaskState
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
 from tests.e2e.test_merge_gate import the_pull, work
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.demo.runner import REPO
+from orchestrator.executors.pr_actions import follow_up_task
 from orchestrator.jobs import queue
-from orchestrator.models import TaskState
-from orchestrator.pr_actions import follow_up_task
+from orchestrator.values.models import TaskState
 from tests.e2e.hostile import (
     escalation_reasons,
     forge_git,

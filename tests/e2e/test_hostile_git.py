@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.demo.runner import REPO
-from orchestrator.models import TaskState
 from orchestrator.security.secret_catalog import fingerprint
+from orchestrator.values.models import TaskState
 from tests.e2e.hostile import (
     TOKEN,
     TOKEN_EXPR,

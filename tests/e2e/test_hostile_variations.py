@@ -347,7 +347,7 @@ def test_what_agent_code_prints_reaches_no_terminal_as_control_sequences(sandbox
     and `status` print them to the operator's terminal. Escape sequences there (clear the line, rewrite the
     title, OSC 52 clipboard writes) and bidi overrides are shown inert, never sent to the terminal."""
     from orchestrator.policy.control_commands import IssueRef
-    from orchestrator.runtime import RuntimePaths
+    from orchestrator.state.runtime import RuntimePaths
     from orchestrator.views import activity
     from orchestrator.views.status import render_status
     from orchestrator.views.why import why_text
@@ -367,7 +367,7 @@ def test_what_agent_code_prints_reaches_no_terminal_as_control_sequences(sandbox
 
     assert any(e["state"] == "escalated" and "loud" in e.get("reason", "") for e in events(setup))
     printed = why_text(setup.ctx.config, paths, IssueRef(REPO, issue))
-    from orchestrator.metrics import read_events
+    from orchestrator.state.metrics import read_events
 
     everything = activity.select(read_events(paths.metrics), activity.FeedFilter(), None)
     printed += "\n".join(activity.format_line(line) for line in everything)

@@ -1,4 +1,4 @@
-"""The idle dispatcher tick decided before the rest loads (orchestrator/idle_tick.py, cron_tick.py), on the
+"""The idle dispatcher tick decided before the rest loads (orchestrator/control/idle_tick.py, cron_tick.py), on the
 sandbox forge: a full idle tick remembers its inputs; the next tick with the same inputs and unchanged boards
 is decided with one query and no config parse; any change — a board, the mailbox, the config, the switches,
 the memo's age or trust — runs the full tick again."""
@@ -25,7 +25,7 @@ from bench.forge_setup import (
     tiny_source,
     write_config,
 )
-from orchestrator import idle_tick
+from orchestrator.control import idle_tick
 from orchestrator.jobs.entry import run_job
 
 pytestmark = pytest.mark.slow
@@ -66,8 +66,8 @@ def test_an_idle_tick_is_decided_with_one_query_and_recorded(sandbox: Any, idle:
 
 def test_cron_run_decides_it_without_loading_config_or_models(sandbox: Any, idle: dict[str, Any]) -> None:
     probe = (
-        "import sys; from orchestrator import cron_tick; code = cron_tick.main(['dispatcher']); "
-        "print(code, sorted(m for m in ('yaml', 'orchestrator.config', 'orchestrator.models', "
+        "import sys; from orchestrator.jobs import cron_tick; code = cron_tick.main(['dispatcher']); "
+        "print(code, sorted(m for m in ('yaml', 'orchestrator.config', 'orchestrator.values.models', "
         "'orchestrator.jobs.entry', 'dataclasses') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

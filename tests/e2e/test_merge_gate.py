@@ -18,9 +18,9 @@ import pytest
 import requests
 
 from orchestrator.demo.runner import REPO
+from orchestrator.edges.process import run
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.models import TaskState
-from orchestrator.process import run
+from orchestrator.values.models import TaskState
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
 
 pytestmark = pytest.mark.slow

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator import ref_claims
 from orchestrator.demo.runner import REPO, prepare
+from orchestrator.executors import ref_claims
+from orchestrator.executors.queue_candidates import PREFIX
 from orchestrator.jobs import pr_monitor, queue
-from orchestrator.models import CheckState
-from orchestrator.queue_candidates import PREFIX
+from orchestrator.values.models import CheckState
 from tests.e2e.test_failure_paths import agent, all_pulls, events
 from tests.e2e.test_merge_gate import work
 

@@ -19,12 +19,12 @@ import pytest
 import requests
 import yaml
 
-from orchestrator import metrics
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
-from orchestrator.models import TaskState
-from orchestrator.runtime import JobContext
+from orchestrator.state import metrics
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import TaskState
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator import ref_claims
 from orchestrator.demo.runner import REPO, prepare
+from orchestrator.executors import ref_claims
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.models import TaskState
-from orchestrator.runtime import JobContext
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import TaskState
 from tests.e2e.test_failure_paths import AGENT_PRELUDE, SLUG_ISSUE, all_pulls
 from tests.e2e.test_multi_host import hosts
 

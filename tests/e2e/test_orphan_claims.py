@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator import claim_facts
 from orchestrator.demo.runner import REPO
+from orchestrator.executors import claim_facts
 from orchestrator.github.errors import GitHubError
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
-from orchestrator.models import TaskState
 from orchestrator.policy.dispatch import branch_name
+from orchestrator.values.models import TaskState
 from orchestrator.views.status import render_status
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
 

@@ -19,8 +19,8 @@ from bench.counting_forge import CountingForge
 from bench.forge_setup import close_context, config_data, open_context, repo_entry, seed, tiny_source
 from bench.pr_monitor_tick import open_note_prs
 from orchestrator.jobs import pr_monitor
-from orchestrator.models import TaskState
 from orchestrator.sandbox.seed import SeedIssue
+from orchestrator.values.models import TaskState
 
 pytestmark = pytest.mark.slow
 PRS = 5

@@ -8,8 +8,8 @@ import pytest
 
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.models import TaskState
-from orchestrator.task_waits import describe
+from orchestrator.state.task_waits import describe
+from orchestrator.values.models import TaskState
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ import requests
 from orchestrator.demo.runner import REPO
 from orchestrator.github.errors import GitHubError
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.models import AgentRun, TaskState
+from orchestrator.values.models import AgentRun, TaskState
 from orchestrator.views.status import render_status
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
 

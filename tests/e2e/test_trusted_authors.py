@@ -20,9 +20,9 @@ from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.jobs import dispatcher
 from orchestrator.jobs.entry import build_context
-from orchestrator.models import Issue
-from orchestrator.runtime import JobContext
 from orchestrator.sandbox.server import SandboxForge
+from orchestrator.state.runtime import JobContext
+from orchestrator.values.models import Issue
 
 pytestmark = pytest.mark.slow
 

@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from orchestrator.control_hooks import retry_issue
+from orchestrator.control.control_hooks import retry_issue
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
-from orchestrator.metrics import read_events
 from orchestrator.policy.control_commands import IssueRef
-from orchestrator.runtime import JobContext
-from orchestrator.switches import Switches
+from orchestrator.state.metrics import read_events
+from orchestrator.state.runtime import JobContext
+from orchestrator.state.switches import Switches
 from orchestrator.views.status import render_status
 from orchestrator.views.why import why_text
 
@@ -188,7 +188,7 @@ def test_why_while_running_waiting_on_ci_behind_base_needing_approval_and_merged
 
 
 def _push_to_main(ctx: JobContext, tmp_path: Path) -> None:
-    from orchestrator import process
+    from orchestrator.edges import process
 
     clone = tmp_path / "human-clone"
     url = str(ctx.config.repos[0].clone_url).replace("://", f"://x:{ctx.environ['AGENT_OS_SANDBOX_TOKEN']}@")

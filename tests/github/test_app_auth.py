@@ -108,7 +108,7 @@ def test_token_clients_do_not_import_pygithub() -> None:
     """PyGithub costs ~170 ms / 44 MiB: an idle tick authenticated by token must not load it."""
     import sys
 
-    from orchestrator import process
+    from orchestrator.edges import process
 
     code = (
         "import sys; from orchestrator.github.client import GitHubClient; "

@@ -10,7 +10,7 @@ import pytest
 from orchestrator.github import queries
 from orchestrator.github.errors import GraphQLError, NotFound
 from orchestrator.github.etag_cache import EtagCache
-from orchestrator.models import Board, BoardItem
+from orchestrator.values.models import Board, BoardItem
 from tests.github.conftest import ClientFactory, FakeSleep, Reply, ScriptedServer, Seen
 
 GRAPHQL = "/api/graphql"

@@ -19,7 +19,7 @@ import requests
 from orchestrator.github.errors import GitHubError
 from orchestrator.github.open_pulls import context_run, open_pull, parse_page, rollup_checks
 from orchestrator.github.parse import Fields
-from orchestrator.models import CheckRun, CheckState
+from orchestrator.values.models import CheckRun, CheckState
 from tests.github.conftest import ClientFactory
 from tests.github.test_sandbox_forge import push_branch, seeded  # noqa: F401  (the fixture)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.github.errors import ClaimLost, HeadChanged, MergeConflict, ValidationFailed
-from orchestrator.models import CheckState
+from orchestrator.values.models import CheckState
 from tests.github import payloads
 from tests.github.conftest import ClientFactory, FakeSleep, Reply, ScriptedServer
 

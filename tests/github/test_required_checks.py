@@ -12,9 +12,9 @@ import requests
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.github.etag_cache import EtagCache
-from orchestrator.models import RequiredChecks
 from orchestrator.sandbox.seed import seed_repo
 from orchestrator.sandbox.server import SandboxForge
+from orchestrator.values.models import RequiredChecks
 
 REPO = "agentos-admin/app"
 
@@ -142,8 +142,8 @@ def test_seeding_with_ci_protects_main_with_the_sandbox_check(sandbox: SandboxFo
 
 
 def test_strict_protection_is_read_and_enforced_on_merges(setup, tmp_path):
+    from orchestrator.edges.process import run
     from orchestrator.github.errors import MergeConflict
-    from orchestrator.process import run
 
     client, session, sandbox = setup
     protect(

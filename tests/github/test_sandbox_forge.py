@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from orchestrator.edges.process import run
 from orchestrator.github.client import GitHubClient
 from orchestrator.github.errors import ClaimLost, HeadChanged, NotFound
-from orchestrator.models import CheckState
-from orchestrator.process import run
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.sandbox.seed import seed_repo
+from orchestrator.values.models import CheckState
 from tests.github.conftest import ClientFactory
 
 pytestmark = pytest.mark.slow

@@ -19,9 +19,9 @@ import pytest
 import requests
 import yaml
 
-from orchestrator import cron, git
+from orchestrator import git
 from orchestrator.config import load_config
-from orchestrator.env_file import env_file_path, read_env_file
+from orchestrator.control import cron
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.init_wizard import register
 from orchestrator.init_wizard.collect import collect
@@ -31,6 +31,7 @@ from orchestrator.init_wizard.wizard import run_init
 from orchestrator.policy.requirement_guard import check_requirements
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.sandbox.seed import seed_repo
+from orchestrator.state.env_file import env_file_path, read_env_file
 from tests.init.conftest import TOKEN_ENV, InitEnv
 
 STATUSES = ["Todo", "Ready", "In Progress", "In Review", "Done", "Blocked"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
-from orchestrator import process
 from orchestrator.config import load_config
+from orchestrator.edges import process
 from tests.init.conftest import ROOT, TOKEN_ENV, InitEnv
 
 # (text the prompt must show, the line typed) in the order init asks.

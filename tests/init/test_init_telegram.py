@@ -1,4 +1,4 @@
-"""Telegram pairing in `init`, through orchestrator.telegram (python-telegram-bot) against a fake Bot API.
+"""Telegram pairing in `init`, through orchestrator.telegram.bot_api (python-telegram-bot) against a fake Bot API.
 
 Proves: init finds the chat and user that sent /start (a stranger's other message is not taken), confirms the
 update so the control job never sees it, tells the chat it is paired, and writes both ids (never the token);

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import metrics
 from orchestrator.demo.runner import REPO, prepare
-from orchestrator.runtime import JobContext
+from orchestrator.state import metrics
+from orchestrator.state.runtime import JobContext
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 OPS_REPO = "agentos-admin/agent-os-ops"

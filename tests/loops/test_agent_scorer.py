@@ -7,7 +7,7 @@ from datetime import timedelta
 from orchestrator.jobs import agent_scorer
 from orchestrator.loops.common import LoopArgs, loop_data
 from orchestrator.policy.scoring import apply_weights
-from orchestrator.runtime import JobContext
+from orchestrator.state.runtime import JobContext
 
 from .conftest import NOW, MakeCtx, event
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator import decisions
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import backlog_groomer
 from orchestrator.loops.common import LoopArgs
 from orchestrator.policy.dedup import marker_job
-from orchestrator.runtime import JobContext
+from orchestrator.state import decisions
+from orchestrator.state.runtime import JobContext
 
 from .conftest import NOW, MakeCtx, dump, event, issue_body
 

@@ -10,9 +10,9 @@ import pytest
 
 from orchestrator import git
 from orchestrator.demo.runner import REPO
+from orchestrator.executors.worktrees import git_settings, pool_for
 from orchestrator.jobs import codebase_memory as job
-from orchestrator.models import Task
-from orchestrator.worktrees import git_settings, pool_for
+from orchestrator.values.models import Task
 from tests.loops.conftest import NOW, event, oracle_prompt
 
 PR_BODY = """Closes #{issue}

@@ -14,9 +14,9 @@ import pytest
 
 from orchestrator import git
 from orchestrator.demo.runner import REPO
+from orchestrator.executors.worktrees import git_settings, pool_for
 from orchestrator.jobs import dependency_watcher as job
 from orchestrator.loops.common import last_run
-from orchestrator.worktrees import git_settings, pool_for
 from tests.loops.conftest import NOW, sent_texts
 from tests.loops.test_dependency_policy import PIP_AUDIT
 

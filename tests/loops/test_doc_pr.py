@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import doc_pr, git
+from orchestrator import git
 from orchestrator.demo.runner import REPO, prepare
-from orchestrator.worktrees import pool_for
+from orchestrator.executors import doc_pr
+from orchestrator.executors.worktrees import pool_for
 
 NOW = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 

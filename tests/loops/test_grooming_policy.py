@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator.config import Metric, Objective
-from orchestrator.models import Issue
 from orchestrator.policy import grooming
 from orchestrator.policy.grooming import GroomingSnapshot
 from orchestrator.policy.proposal import Proposal
+from orchestrator.values.models import Issue
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from orchestrator import decisions
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import incident_scanner
 from orchestrator.loops.common import LoopArgs
 from orchestrator.policy.requirement_guard import check_requirements
-from orchestrator.runtime import JobContext
+from orchestrator.state import decisions
+from orchestrator.state.runtime import JobContext
 
 from .conftest import NOW, MakeCtx, dump, event, oracle_prompt, sent_texts
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator.metrics import Event
 from orchestrator.policy import incidents
 from orchestrator.policy.incidents import IncidentRules, LogError
+from orchestrator.state.metrics import Event
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 RULES = IncidentRules(window=timedelta(hours=72), min_count=3, storm_threshold=6)

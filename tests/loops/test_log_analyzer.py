@@ -7,7 +7,7 @@ from datetime import timedelta
 from orchestrator.demo.runner import REPO
 from orchestrator.jobs import log_analyzer
 from orchestrator.loops.common import LoopArgs
-from orchestrator.runtime import JobContext
+from orchestrator.state.runtime import JobContext
 
 from .conftest import NOW, MakeCtx, dump, event, sent_texts
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from orchestrator.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 from orchestrator.loops.common import LoopArgs, mark_ran
 from orchestrator.loops.runner import for_each_repo, run_loop_job
+from orchestrator.values.job_registry import EXIT_CONFIG, EXIT_ERROR, EXIT_OK
 from tests.loops.conftest import NOW, MakeCtx
 
 JOB = "runner_test"

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import decisions, git
-from orchestrator.control_actions import ActionFailed, ControlHooks
+from orchestrator import git
 from orchestrator.demo.runner import REPO
+from orchestrator.executors.control_actions import ActionFailed, ControlHooks
+from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import strategic_planner as job
 from orchestrator.jobs.telegram_control import serve
-from orchestrator.metrics import read_events
 from orchestrator.policy import planning
-from orchestrator.worktrees import pool_for
+from orchestrator.state import decisions
+from orchestrator.state.metrics import read_events
 from tests.control.fake_bot_api import FakeBotApi
 from tests.loops.conftest import NOW, event, issue_body
 
@@ -84,7 +85,7 @@ def numbers(ctx) -> dict[str, int]:
 
 
 def board_status(ctx) -> dict[int, str | None]:
-    from orchestrator.tracker import Tracker
+    from orchestrator.executors.tracker import Tracker
 
     return {
         i.issue_number: i.status for i in Tracker(ctx.forge, ctx.paths.state).board_items(ctx.config.repos[0])

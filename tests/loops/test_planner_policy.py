@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator.config import Metric, Objective
-from orchestrator.metrics import Event
-from orchestrator.models import Issue
 from orchestrator.policy import planning as p
+from orchestrator.state.metrics import Event
+from orchestrator.values.models import Issue
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 REPO = "acme/app"

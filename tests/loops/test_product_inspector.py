@@ -14,9 +14,9 @@ import pytest
 from orchestrator import git
 from orchestrator.config import ProductProbe
 from orchestrator.demo.runner import REPO, prepare
+from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import product_inspector as job
 from orchestrator.policy import product as policy
-from orchestrator.worktrees import pool_for
 
 NOW = datetime(2025, 3, 4, 6, 0, tzinfo=UTC)
 

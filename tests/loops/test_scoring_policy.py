@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator.metrics import Event
 from orchestrator.policy import scoring
 from orchestrator.policy.scoring import AgentScore, Attempt, WindowStats, reorder_chain
+from orchestrator.state.metrics import Event
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.edges.process import run
 from orchestrator.policy.diff_check import (
     BLANK_AT_EOF,
     CONFLICT_MARKER,
@@ -15,7 +16,6 @@ from orchestrator.policy.diff_check import (
     check_diff,
     line_problem,
 )
-from orchestrator.process import run
 
 
 @pytest.mark.parametrize(

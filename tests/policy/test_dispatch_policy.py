@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator.models import Issue
 from orchestrator.policy.dispatch import (
     AskForInfo,
     Claim,
@@ -19,6 +18,7 @@ from orchestrator.policy.dispatch import (
     decide,
     next_claim,
 )
+from orchestrator.values.models import Issue
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 GOOD = "## Goal\nAdd a health endpoint that returns ok.\n## Success Criteria\nGET /health returns 200 ok\n"

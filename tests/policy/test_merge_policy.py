@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.models import CheckRun, ChecksSummary, CheckState, PullRequest
 from orchestrator.policy.merge import (
     CloseWedged,
     Escalate,
@@ -26,6 +25,7 @@ from orchestrator.policy.merge import (
     plan,
 )
 from orchestrator.policy.verifier import Verdict
+from orchestrator.values.models import CheckRun, ChecksSummary, CheckState, PullRequest
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PR = PullRequest("o/r", 4, "t", "Closes #1", "open", "agent/1-x", "h1", "main", False, True, "clean", "bot")

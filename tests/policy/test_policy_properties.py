@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.models import Issue
 from orchestrator.policy import budget, claims, issue_outcomes, plan_scoring, scoring
+from orchestrator.values.models import Issue
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
 AGENTS = st.sampled_from(["claude", "codex", "gemini", "deepseek", ""])

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.models import AttemptRecord, Task
 from orchestrator.policy.retry import (
     MAX_PARKS,
     MAX_RATE_LIMIT_WAITS,
@@ -32,6 +31,7 @@ from orchestrator.policy.retry import (
     prerequisite_issues,
     wait_over,
 )
+from orchestrator.values.models import AttemptRecord, Task
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.edges.process import run
 from orchestrator.policy.diff_check import check_diff
 from orchestrator.policy.unified_diff import parse_diff, unquote
-from orchestrator.process import run
 
 
 def git(root: Path, *args: str) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.edges.process import run
 from orchestrator.policy.verifier import VerifierRules, is_collected_test, symlink_escapes, verify
-from orchestrator.process import run
 from orchestrator.security.secret_scan import AllowedSecret, scan_diff
 
 RULES = VerifierRules(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.git.result_contract import parse_result
 from orchestrator.replay.changes import write_changes
 from orchestrator.replay.history import read_history
-from orchestrator.result_contract import parse_result
 from tests.replay.gitrepo import LIB_V0, calc_history, commit, git
 
 AGENT = Path(__file__).resolve().parents[2] / "orchestrator" / "replay" / "agent.py"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.sandbox.server import SandboxForge
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from orchestrator.edges.process import run
 from orchestrator.github import queries
-from orchestrator.process import run
 
 ROOT = Path(__file__).resolve().parents[2]
 # The subcommands exactly as `register` wires them, without the rest of the CLI.

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.process import ProcessResult, run
+from orchestrator.edges.process import ProcessResult, run
 from orchestrator.sandbox.server import SandboxForge
 
 

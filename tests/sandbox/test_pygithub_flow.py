@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from github import GithubException
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.sandbox.server import SandboxForge
 from tests.sandbox.conftest import WorkingCopy
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.security.audit import GENESIS, AuditAction, AuditLog, AuditLogError, entry_hash, verify
 from orchestrator.security.commands import main
 from orchestrator.security.redact import Redactor

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.process import ProcessResult, run
+from orchestrator.edges.process import ProcessResult, run
 from orchestrator.security.commands import main
 from orchestrator.security.precommit import BACKUP_SUFFIX, HOOK_SOURCE, install_hook
 from tests.security.fake_secrets import GITHUB_CLASSIC

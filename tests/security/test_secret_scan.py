@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.security.secret_catalog import strict_label
 from orchestrator.security.secret_scan import (
     DIFF_ARGS,

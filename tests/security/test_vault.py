@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.process import run
+from orchestrator.edges.process import run
 from orchestrator.security.commands import register_secrets
 from orchestrator.security.vault import (
     KEY_ENV,

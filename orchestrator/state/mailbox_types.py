@@ -1,0 +1,110 @@
+"""The mailbox's value types and outcomes (orchestrator.state.mailbox re-exports them): errors, leases, entries."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator.values.models import Task, TaskState
+
+TERMINAL_STATES = (TaskState.DONE, TaskState.FAILED, TaskState.BLOCKED, TaskState.ESCALATED)
+_INFRA_RETRY_RE = re.compile(r"^infra-retry (\d+):", re.MULTILINE)
+
+
+class MailboxError(Exception):
+    """Base of every mailbox outcome."""
+
+
+class TaskExists(MailboxError):
+    """enqueue(): a file for this task id already exists in some folder."""
+
+
+class TaskNotFound(MailboxError):
+    """No folder holds a file for this task id (or not the folder the operation needs)."""
+
+
+class AlreadyClaimed(MailboxError):
+    """claim(): the task was not in inbox/ any more — another process claimed (or moved) it first."""
+
+
+class MalformedTask(MailboxError):
+    """The task file did not parse; it has been moved to `path` (in failed/) with the error appended."""
+
+    def __init__(self, task_name: str, path: Path, error: str) -> None:
+        super().__init__(f"malformed task file {task_name}: {error} (moved to {path})")
+        self.path = path
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Lease:
+    host: str
+    pid: int
+    started: datetime
+
+    @classmethod
+    def for_this_process(cls, now: datetime) -> Lease:
+        return cls(host=socket.gethostname(), pid=os.getpid(), started=now)
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    task: Task
+    path: Path
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    id: str
+    state: TaskState
+    path: Path
+    mtime: datetime
+    task: Task | None  # None when the file does not parse
+    error: str | None = None  # the parse error, naming the line or field
+    log: str = ""
+
+
+@dataclass(frozen=True)
+class ExpiredLease:
+    task_id: str
+    path: Path
+    heartbeat: datetime
+    lease: Lease | None  # None when the sidecar is missing or unreadable
+
+
+def infra_retries(task: Task) -> int:
+    """How many times the task was recovered after its process died.
+
+    Read from a `Task.infra_retries` field when models.Task has one, else from the `infra-retry N:` lines
+    that `recover()` appends to the task's notes.
+    """
+    field_value = getattr(task, "infra_retries", None)
+    if isinstance(field_value, int):
+        return field_value
+    counts = [int(n) for n in _INFRA_RETRY_RE.findall(task.notes)]
+    return max(counts, default=0)
+
+
+def local_process_alive(host: str, pid: int) -> bool:
+    """Liveness for `expired_leases`: the pid exists on this host. A lease from another host name is dead
+    (the mailbox lives on local disk; a different name means the host was renamed or the disk moved)."""
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_json(lease: Lease) -> str:
+    data = {"host": lease.host, "pid": lease.pid, "started": lease.started.isoformat()}
+    return json.dumps(data, sort_keys=True) + "\n"
