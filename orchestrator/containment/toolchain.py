@@ -4,7 +4,9 @@ For a command such as `claude`, `.venv/bin/python` or `tools/npm/node_modules/.b
 file itself; the whole `node_modules` tree it belongs to (an npm CLI loads its sibling packages, e.g.
 codex's native binary); a Python virtual environment and the interpreter installation it points at
 (`pyvenv.cfg`'s `home`); an installation prefix such as `~/.nvm/versions/node/v22` or
-`~/.pyenv/versions/3.11.7` (a `bin/` directory next to a `lib/`); and, for a script, the interpreter named by
+`~/.pyenv/versions/3.11.7` (a `bin/` directory next to a `lib/`); a version manager's whole tree when the
+command is one of its shims (`~/.pyenv/shims/python` runs `~/.pyenv/libexec/pyenv`, which picks a version
+under `~/.pyenv/versions`; rbenv, nodenv and asdf work alike); and, for a script, the interpreter named by
 its `#!` line, found the same way. System directories are visible anyway and never added.
 """
 
@@ -43,6 +45,9 @@ def _collect(command: str, search_path: str, found: dict[Path, Mount], depth: in
     for candidate in dict.fromkeys((path, real)):
         for mount in _tree_mounts(candidate):
             found.setdefault(mount.dest, mount)
+    manager = _shim_manager(path)
+    if manager is not None:
+        found.setdefault(manager, Mount("ro", manager, manager.resolve()))
     if not _is_system(real) and not any(_inside(real, Path(m.dest)) for m in found.values()):
         prefix = _install_prefix(real)
         target = prefix if prefix is not None else real
@@ -68,6 +73,18 @@ def _tree_mounts(path: Path) -> list[Mount]:
                 mounts.append(Mount("ro", prefix, prefix))
             break
     return mounts
+
+
+def _shim_manager(path: Path) -> Path | None:
+    """The version manager a shim belongs to: `X` for `X/shims/tool` (pyenv, rbenv, nodenv, asdf), unless X
+    is a system directory or a whole home (which holds far more than one tool)."""
+    if path.parent.name != "shims":
+        return None
+    manager = path.parent.parent
+    home = Path(os.path.expanduser("~")).resolve()
+    if _is_system(manager) or manager.resolve() in (home, Path("/")):
+        return None
+    return manager
 
 
 def _venv_home(config: Path) -> Path | None:

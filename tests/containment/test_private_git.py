@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,25 @@ def test_a_script_brings_itself_and_its_interpreter(tmp_path: Path) -> None:
     script.write_text("#!/usr/bin/env python3\nprint('hi')\n")
     script.chmod(0o755)
     assert script in {m.dest for m in install_mounts(str(script), "/usr/bin:/bin")}
+
+
+def test_a_version_managers_shim_brings_the_managers_tree(tmp_path: Path) -> None:
+    """`python` on PATH was pyenv's shim, which runs `~/.pyenv/libexec/pyenv`: with only the shim shown, the
+    test step of every task failed ("libexec/pyenv: No such file or directory") and all issues escalated."""
+    manager = tmp_path / ".pyenv"
+    (manager / "shims").mkdir(parents=True)
+    (manager / "libexec").mkdir()
+    shim = manager / "shims" / "python"
+    shim.write_text(f'#!/usr/bin/env bash\nexec "{manager}/libexec/pyenv" exec python "$@"\n')
+    shim.chmod(0o755)
+    mounts = {m.dest for m in install_mounts("python", f"{manager / 'shims'}:/usr/bin:/bin")}
+    assert manager in mounts
+
+
+@pytest.mark.skipif(not Path.home().joinpath(".pyenv", "shims", "python").exists(), reason="no pyenv here")
+def test_a_pyenv_python_runs_in_the_sandbox(host: Host) -> None:
+    require_bwrap()
+    shims = Path.home() / ".pyenv" / "shims"
+    the_job = job(host, ["/bin/sh", "-c", "python -c 'print(6 * 7)'"], env={"PATH": f"{shims}:/usr/bin:/bin"})
+    result, _ = run_in(Isolation(), replace(the_job, tools=("python",)))
+    assert result.stdout.strip() == "42", result.stderr
