@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.executors import budgets
 from orchestrator.executors.decision_hooks import note_attempt, note_pr_opened
@@ -52,18 +52,13 @@ def after_attempt(
 ) -> None:
     """`base_sha` is the base branch's tip the attempt started from (what a parked task waits to move)."""
     task = replace(out.task, tried_agents=tuple(dict.fromkeys((*out.task.tried_agents, out.agent))))
-    metrics.record_event(
-        ctx.paths.metrics,
-        task=task.id,
-        repo=task.repo,
-        issue=task.issue,
-        agent=out.agent,
-        state=out.outcome.value,
-        reason=out.detail,
+    _record_outcome(
+        ctx,
+        task,
+        out,
         duration_s=round(out.run.duration_s, 3),
         cost_usd=out.run.cost_usd,
         turns=out.run.turns,
-        attempt=task.attempt,
         task_type=task.task_type,
     )
     action = decide(ctx, task, out)
@@ -74,19 +69,25 @@ def after_attempt(
             return
         except GitHubError as exc:
             out = replace(out, outcome=retry.Outcome.PR_FAILED, detail=f"the PR was not opened: {exc}")
-            metrics.record_event(
-                ctx.paths.metrics,
-                task=task.id,
-                repo=task.repo,
-                issue=task.issue,
-                agent=out.agent,
-                state=out.outcome.value,
-                reason=out.detail,
-                attempt=task.attempt,
-            )
+            _record_outcome(ctx, task, out)
             action = decide(ctx, task, out)
     note_attempt(ctx, task, out.agent, out.outcome.value, action)  # views: the decision `agentos why` shows
     act(ctx, repo, task, out, action, notify, report, base_sha)
+
+
+def _record_outcome(ctx: JobContext, task: Task, out: AttemptOutcome, **extra: Any) -> None:
+    """The attempt's event: its outcome and reason, plus what only a run that happened has (time, cost)."""
+    metrics.record_event(
+        ctx.paths.metrics,
+        task=task.id,
+        repo=task.repo,
+        issue=task.issue,
+        agent=out.agent,
+        state=out.outcome.value,
+        reason=out.detail,
+        attempt=task.attempt,
+        **extra,
+    )
 
 
 def decide(ctx: JobContext, task: Task, out: AttemptOutcome) -> retry.RetryAction:
