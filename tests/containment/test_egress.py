@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agents import AgentSpec, run_agent
+from orchestrator.agents import run_agent
 from orchestrator.config.isolation import Isolation, Network, parse_allow_entry
 from orchestrator.containment.egress import EgressProxy
 from tests.agents.fake_anthropic import AnthropicScript
@@ -153,22 +153,13 @@ def test_the_real_claude_cli_works_through_the_allow_list(tmp_path: Path, host: 
     """Claude Code honours HTTPS_PROXY/HTTP_PROXY: inside a sandbox with no route out it reaches its (fake)
     model API through the proxy and does its work."""
     require_bwrap()
-    from tests.agents.conftest import npm_cli
+    from tests.agents.conftest import cli_spec
 
     script = AnthropicScript(claude_script(host.worktree))
     with serving(script) as server:
         port = int(server.url.rsplit(":", 1)[1])
         isolation = Isolation(network=Network(mode="allow", hosts=(parse_allow_entry(f"127.0.0.1:{port}"),)))
-        spec = AgentSpec(
-            name="claude",
-            kind="claude",
-            command=(str(npm_cli("claude")),),
-            api_key_env="ANTHROPIC_API_KEY",
-            base_url=server.url,
-            timeout_s=60,
-            stall_timeout_s=60,
-            isolation=isolation,
-        )
+        spec = cli_spec("claude", server.url, timeout_s=60, isolation=isolation)
         environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ANTHROPIC_API_KEY": "sk-ant-fake"}
         run = run_agent(
             spec, "Change the greeting.", host.worktree, host.run_dir, environ=environ, git=host.git
