@@ -19,6 +19,7 @@ from orchestrator.values.models import Task, TaskState
 from orchestrator.views import activity
 from orchestrator.views.job_runs import last_log_record, read_job_runs, record_job_run
 from orchestrator.views.status import render_status
+from tests import task_factory
 
 NOW = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
 
@@ -38,18 +39,8 @@ def make_config(root: Path) -> Config:
 
 
 def make_task(repo: str, issue: int, agents: tuple[str, ...] = ("claude", "codex"), attempt: int = 1) -> Task:
-    return Task(
-        repo=repo,
-        issue=issue,
-        generation=1,
-        branch=f"agent/{issue}-x",
-        title=f"Fix thing {issue}",
-        goal="g",
-        success_criteria="s",
-        agents=agents,
-        attempt=attempt,
-        created_at=NOW - timedelta(hours=1),
-    )
+    created_at = NOW - timedelta(hours=1)
+    return task_factory.make_task(issue, repo=repo, agents=agents, attempt=attempt, created_at=created_at)
 
 
 @pytest.fixture
