@@ -15,6 +15,7 @@ import pytest
 from orchestrator.git import agent_commit, ensure_clone, head_sha, run_git
 from orchestrator.git.publish_guard import PublishRefused, blocked_reason, check_new_commits
 from orchestrator.git.worktree_pool import WorktreePool
+from tests.git_origin import bare_origin
 from tests.security.fake_secrets import GITHUB_CLASSIC
 from tests.test_commit_builder import origin, pool  # noqa: F401  (fixtures)
 
@@ -214,17 +215,12 @@ def test_before_our_tests_the_worktree_holds_exactly_the_commit(tmp_path: Path) 
     ones' ignored neighbours), build leftovers, a blocked `.git` spelling go;
     a blocked path the agent changed (a tracked result file) gets the committed version back; tracked files that are
     ignored, and the agent's new files, stay."""
-    bare = tmp_path / "origin.git"
-    run_git(["init", "--quiet", "--bare", "-b", "main", str(bare)], tmp_path)
-    seed = tmp_path / "seed"
-    run_git(["clone", "--quiet", str(bare), str(seed)], tmp_path)
-    (seed / ".gitignore").write_text("*.log\nbuild/\n")
-    (seed / ".agent_result.md").write_text("the repository tracks one\n")
-    (seed / "build").mkdir()
-    (seed / "build" / "keep.txt").write_text("tracked although ignored\n")
-    run_git(["add", "-f", "."], seed)
-    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "base"], seed)
-    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
+    files = {
+        ".gitignore": "*.log\nbuild/\n",
+        ".agent_result.md": "the repository tracks one\n",
+        "build/keep.txt": "tracked although ignored\n",
+    }
+    bare = bare_origin(tmp_path, files)
     slots = WorktreePool(
         ensure_clone(str(bare), tmp_path / "clones" / "demo"), tmp_path / "wt" / "demo", size=1
     )

@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -112,11 +113,8 @@ def test_threads_share_the_connections_safely(server: Recorder) -> None:
             except BaseException as error:  # collected and asserted below
                 errors.append(error)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(worker, range(4)))
     connections.close()
     assert errors == []
     assert len(answers) == 60 and all(path == answer for path, answer in answers.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -81,11 +82,8 @@ def test_ref_creation_race_has_exactly_one_winner(
         )
         statuses.append(answer.status_code)
 
-    threads = [threading.Thread(target=claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: claim(), range(8)))
     assert sorted(statuses) == [201] + [422] * 7
 
 
