@@ -23,7 +23,7 @@ from orchestrator.git.publish_guard import PublishRefused, blocked_reason, diff_
 from orchestrator.git.worktree_pool import WorktreePool
 from orchestrator.security.secret_catalog import fingerprint
 from orchestrator.security.secret_scan import AllowedSecret
-from tests.git_origin import bare_origin
+from tests.git_origin import agent_worktree, bare_origin, push_main
 from tests.security.fake_secrets import GITHUB_CLASSIC
 
 
@@ -262,12 +262,8 @@ def test_files_the_agent_did_not_touch_keep_the_parents_blobs_whatever_checkout_
     seed = tmp_path / "seed"
     (seed / ".gitattributes").write_text("*.txt text eol=crlf\n")
     (seed / "notes.txt").write_text("one\ntwo\n")
-    run_git(["add", "-A"], seed)
-    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "crlf"], seed)
-    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
-    clone = ensure_clone(str(origin), tmp_path / "clones" / "crlf")
-    pool = WorktreePool(clone, tmp_path / "worktrees" / "crlf", size=1)
-    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    push_main(seed, "crlf")
+    pool, worktree = agent_worktree(origin, tmp_path, "crlf")
     assert (worktree / "notes.txt").read_bytes() == b"one\r\ntwo\r\n"
     start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", pool.settings)
     (worktree / "README.md").write_text("edited\n")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.git import agent_commit, ensure_clone, head_sha, run_git
+from orchestrator.git import agent_commit, head_sha, run_git
 from orchestrator.git.publish_guard import PublishRefused, blocked_reason, check_new_commits
 from orchestrator.git.worktree_pool import WorktreePool
-from tests.git_origin import bare_origin
+from tests.git_origin import agent_worktree, bare_origin, push_main
 from tests.security.fake_secrets import GITHUB_CLASSIC
 from tests.test_commit_builder import origin, pool  # noqa: F401  (fixtures)
 
@@ -86,14 +86,9 @@ def test_more_directories_than_open_files_lose_no_path(origin: Path, tmp_path: P
     for n in range(300):
         (seed / f"d{n:03d}").mkdir()
         (seed / f"d{n:03d}" / "f.txt").write_text(f"{n}\n")
-    run_git(["add", "."], seed)
-    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "many dirs"], seed)
-    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
-    from orchestrator.git import ensure_clone
-
-    clone = ensure_clone(str(origin), tmp_path / "clones" / "many")
-    many = WorktreePool(clone, tmp_path / "worktrees" / "many", size=1)
-    worktree = many.acquire("agent/1-x", "origin/main", owner="t1")
+    push_main(seed, "many dirs")
+    many, worktree = agent_worktree(origin, tmp_path, "many")
+    clone = many.repo_dir
     out = subprocess.run(
         [
             sys.executable,
@@ -221,10 +216,7 @@ def test_before_our_tests_the_worktree_holds_exactly_the_commit(tmp_path: Path) 
         "build/keep.txt": "tracked although ignored\n",
     }
     bare = bare_origin(tmp_path, files)
-    slots = WorktreePool(
-        ensure_clone(str(bare), tmp_path / "clones" / "demo"), tmp_path / "wt" / "demo", size=1
-    )
-    worktree = slots.acquire("agent/1-x", "origin/main", owner="t1")
+    slots, worktree = agent_worktree(bare, tmp_path, "demo")
     start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", slots.settings)
 
     (worktree / "new.py").write_text("print('the work')\n")
