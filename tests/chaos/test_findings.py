@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from chaos.plan import ChaosIssue
 from chaos.session import chaos_agents
@@ -24,6 +23,7 @@ from orchestrator.edges import process
 from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.values.models import TaskState
+from tests.e2e.scripted import all_pulls
 
 pytestmark = pytest.mark.slow
 
@@ -82,15 +82,6 @@ def merge_all(ctx: Any, sandbox: Any, number: int) -> None:
             return
 
 
-def pulls(sandbox: Any) -> list[dict]:
-    return requests.get(
-        f"{sandbox.api_url}/repos/{REPO}/pulls",
-        params={"state": "all", "per_page": "100"},
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
-    ).json()
-
-
 def test_a_task_recovered_after_its_pr_merged_opens_no_second_pr(sandbox, tmp_path):
     s = setup(sandbox, tmp_path, "steady", ("chaos-a",))
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
@@ -111,9 +102,9 @@ def test_a_task_recovered_after_its_pr_merged_opens_no_second_pr(sandbox, tmp_pa
     ctx.clock = lambda: even_later
     queue.run(ctx)
     merge_all(ctx, sandbox, number)
-    merged = [p["number"] for p in pulls(sandbox) if p["merged_at"]]
-    if len(pulls(sandbox)) > 1:
-        raise BugReproduced(f"issue #{number}: {len(pulls(sandbox))} PRs, merged {merged}")
+    merged = [p["number"] for p in all_pulls(sandbox) if p["merged_at"]]
+    if len(all_pulls(sandbox)) > 1:
+        raise BugReproduced(f"issue #{number}: {len(all_pulls(sandbox))} PRs, merged {merged}")
 
 
 def test_an_escalation_cut_short_is_completed_by_a_later_tick(sandbox, tmp_path):
