@@ -7,7 +7,6 @@ import json
 import socket
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.agents.fake_anthropic import AnthropicScript
 from tests.agents.fake_http import JsonReply, serving
 from tests.agents.scripts import NEW_GREETING, claude_script
 from tests.containment.conftest import Host, job, require_bwrap
+from tests.loopback import serve_loopback
 
 CLIENT = """
 import json, os, socket, sys, urllib.request, urllib.error
@@ -99,21 +99,14 @@ def test_open_shares_the_hosts_network(host: Host) -> None:
 
 
 def echo_server() -> tuple[socket.socket, int]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
+    """A loopback server sending back what it receives, and its port."""
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                while data := conn.recv(4096):
-                    conn.sendall(data)
+    def echo(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
 
-    threading.Thread(target=serve, daemon=True).start()
+    server = serve_loopback(echo)
     return server, server.getsockname()[1]
 
 

@@ -20,6 +20,7 @@ from orchestrator.github.client import GitHubClient
 from orchestrator.github.connection import Connections, Headers, SendFailed
 from orchestrator.github.errors import GitHubUnavailable
 from tests.github import payloads
+from tests.loopback import serve_loopback
 
 
 class Recorder:
@@ -195,22 +196,14 @@ def test_an_idle_close_that_races_a_get_is_retried_once_on_a_new_connection() ->
 
 def test_a_post_dropped_without_an_answer_is_not_resent() -> None:
     """A POST may have been acted on before the connection dropped: never sent twice by this layer."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    port = listener.getsockname()[1]
     received: list[bytes] = []
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            received.append(conn.recv(65536))
-            conn.close()
+    def drop_after_reading(conn: socket.socket) -> None:
+        received.append(conn.recv(65536))
+        conn.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+    listener = serve_loopback(drop_after_reading)
+    port = listener.getsockname()[1]
     connections = Connections(timeout=5)
     with pytest.raises(SendFailed) as failure:
         connections.request("POST", f"http://127.0.0.1:{port}/x", {}, b"{}")
