@@ -53,7 +53,7 @@ class Workspace:
         git(work, "config", "user.name", "Contract Test")
         self.main_sha = self.push("main", {"value.txt": "1\n"})
 
-    def push(self, branch: str, files: dict[str, str], start: str | None = None) -> str:
+    def push(self, branch: str, files: dict[str, str], start: str = "") -> str:
         sha = commit_and_push(self.work, self.clone_url, self.auth, branch, files, start)
         git(self.work, "checkout", "-q", "main")
         return sha

@@ -56,7 +56,7 @@ class Repo:
     auth: dict[str, str]  # SandboxForge.git_env(): git over HTTP with the token
 
 
-def commit_and_push(repo: Repo, branch: str, files: dict[str, str], start: str | None = None) -> str:
+def commit_and_push(repo: Repo, branch: str, files: dict[str, str], start: str = "") -> str:
     return working_copy.commit_and_push(repo.work, repo.clone_url, repo.auth, branch, files, start)
 
 

@@ -15,21 +15,18 @@ def git(work: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout.strip()
 
 
-def commit_and_push(
-    work: Path,
-    clone_url: str,
-    auth: dict[str, str],
-    branch: str,
-    files: dict[str, str],
-    start: str | None = None,
-) -> str:
-    """Write `files` in `work` (on a fresh `branch` from `start` when given), commit them and push the commit to
-    `branch` of `clone_url` with `auth`; the commit's sha."""
-    if start is not None:
+Env = dict[str, str]
+Files = dict[str, str]
+
+
+def commit_and_push(work: Path, url: str, auth: Env, branch: str, files: Files, start: str = "") -> str:
+    """Write `files` in the working copy `work` (on a fresh `branch` from `start` when given), commit them and
+    push the commit to `branch` of `url` with `auth` (SandboxForge.git_env); the commit's sha."""
+    if start:
         git(work, "checkout", "-q", "-B", branch, start)
     for name, text in files.items():
         (work / name).write_text(text)
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", f"change on {branch}")
-    git(work, "push", "-q", clone_url, f"HEAD:refs/heads/{branch}", env=auth)
+    git(work, "push", "-q", url, f"HEAD:refs/heads/{branch}", env=auth)
     return git(work, "rev-parse", "HEAD")
