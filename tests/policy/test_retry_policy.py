@@ -266,15 +266,15 @@ def test_wait_over_table(wait, base, closed, over):
     ],
 )
 def test_classify_table(kw, expected):
-    base: dict[str, Any] = dict(
-        timed_out=False,
-        rate_limited=False,
-        process_failed=False,
-        contract_error=False,
-        status=None,
-        tests_passed=None,
-        changed=True,
-    )
+    base: dict[str, Any] = {
+        "timed_out": False,
+        "rate_limited": False,
+        "process_failed": False,
+        "contract_error": False,
+        "status": None,
+        "tests_passed": None,
+        "changed": True,
+    }
     base.update(kw)
     assert classify(**base) is expected
 
