@@ -1,0 +1,172 @@
+"""One typed, versioned record per task: its JSON form, its store (per-task files, atomic, locked) and what the
+mailbox keeps in it (lease, infra retries, live state dropped at the end)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import multiprocessing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestrator.state.mailbox import Lease, Mailbox
+from orchestrator.state.task_records import TaskRecords
+from orchestrator.values.models import Task, TaskState
+from orchestrator.values.task_record import (
+    RECORD_VERSION,
+    PendingEscalation,
+    PRState,
+    RecordError,
+    RemoteLease,
+    TaskRecord,
+    Wait,
+    decode,
+    encode,
+)
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+TASK = "acme__widgets__7__g1"
+
+FULL = TaskRecord(
+    task_id=TASK,
+    lease=Lease("host-a", 4242, NOW),
+    remote_lease=RemoteLease("acme/widgets", 99, "Picked up", 1, NOW),
+    wait=Wait("parked", until=NOW, base_sha="abc", issues=(3, 4), give_up_at=NOW),
+    infra_retries=2,
+    escalation=PendingEscalation("acme/widgets", "chain exhausted"),
+    pr=PRState(
+        repo="acme/widgets",
+        number=12,
+        blocker="checks pending",
+        since=NOW,
+        head="f" * 40,
+        head_seen=NOW,
+        ready_sha="f" * 40,
+        ready_since=NOW,
+        verdict={"key": "k" * 64, "fixable": [], "needs_human": ["look"], "blocked": []},
+        asked="k" * 64,
+        escalated=True,
+        claims={"agent-os/claims/fix/12/1": "acme__widgets__7__g1"},
+        slot="agent-os/slots/main/abc",
+        slot_since=NOW,
+    ),
+)
+
+
+def test_a_record_round_trips_through_its_json_form() -> None:
+    text = json.dumps(encode(FULL))
+    assert decode(json.loads(text)) == FULL
+    assert decode(encode(TaskRecord(TASK))) == TaskRecord(TASK)
+    assert encode(TaskRecord(TASK)) == {"version": RECORD_VERSION, "task_id": TASK}
+    assert TaskRecord(TASK).empty and not FULL.empty
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"version": 2, "task_id": TASK}, "record.version: 2 is not a version this Agent OS reads"),
+        ({"task_id": TASK}, "record.version: missing"),
+        ({"version": 1}, "record.task_id: missing"),
+        ({"version": 1, "task_id": TASK, "infra_retries": "2"}, "record.infra_retries: expected an integer"),
+        ({"version": 1, "task_id": TASK, "infra_retries": -1}, "record.infra_retries: negative"),
+        ({"version": 1, "task_id": TASK, "lease": {"host": "h", "pid": 1}}, "record.lease.started: missing"),
+        (
+            {"version": 1, "task_id": TASK, "wait": {"reason": "x", "until": "soon"}},
+            "record.wait.until: not an ISO time: 'soon'",
+        ),
+        ({"version": 1, "task_id": TASK, "wait": {"issues": ["3"]}}, "record.wait.issues: expected a list"),
+        ({"version": 1, "task_id": TASK, "pr": {"repo": "a/b", "number": True}}, "record.pr.number"),
+        ([], "record: expected an object, got list"),
+    ],
+)
+def test_a_record_that_is_not_ours_is_refused_naming_the_field(raw: object, message: str) -> None:
+    with pytest.raises(RecordError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        decode(raw)
+
+
+def test_the_store_writes_one_file_per_task_only_when_it_changes(tmp_path: Path) -> None:
+    store = TaskRecords(tmp_path / "tasks")
+    assert store.load(TASK) == TaskRecord(TASK) and store.ids() == set()
+    store.update(TASK, lambda r: FULL)
+    path = store.path(TASK)
+    assert store.load(TASK) == FULL and store.ids() == {TASK}
+    written = path.stat().st_mtime_ns
+    store.update(TASK, lambda r: r)  # no change: no write
+    assert path.stat().st_mtime_ns == written
+    assert store.load_many([TASK, "other__repo__1__g1"]) == {TASK: FULL}
+    store.update(TASK, lambda r: TaskRecord(TASK))  # nothing left: the file goes
+    assert not path.exists() and store.ids() == set()
+    with pytest.raises(ValueError, match="not a task id"):
+        store.path("../escape")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b'{"version": 9, "task_id": "acme__widgets__7__g1"}',
+        b'{"version": 1, "task_id": "x"}',
+    ],
+)
+def test_an_unreadable_record_is_reported_by_name_and_kept(
+    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TaskRecords(tmp_path / "tasks")
+    path = store.path(TASK)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    with caplog.at_level(logging.ERROR):
+        assert store.load(TASK) == TaskRecord(TASK), "read as no record: the task stays recoverable"
+    assert str(path) in caplog.text
+    assert path.read_bytes() == content, "a read never changes it"
+    [problem] = store.problems()
+    assert str(path) in problem
+    store.update(TASK, lambda r: dataclasses.replace(r, infra_retries=1))
+    aside = path.with_name(path.name + ".unreadable-1")
+    assert aside.read_bytes() == content, "moved aside on a write, never overwritten"
+    assert store.load(TASK).infra_retries == 1
+    assert any(str(aside) in line for line in store.problems())
+
+
+def _bump(directory: str, times: int) -> None:
+    store = TaskRecords(Path(directory))
+    for _ in range(times):
+        store.update(TASK, lambda r: dataclasses.replace(r, infra_retries=r.infra_retries + 1))
+
+
+def test_concurrent_updates_of_one_task_lose_nothing(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_bump, args=(str(tmp_path / "tasks"), 25)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert TaskRecords(tmp_path / "tasks").load(TASK).infra_retries == 75
+
+
+def _task(issue: int = 7) -> Task:
+    return Task("acme/widgets", issue, 1, f"agent/{issue}-x", "t", "g", "s", created_at=NOW)
+
+
+def test_the_mailbox_keeps_lease_and_infra_retries_in_the_record(tmp_path: Path) -> None:
+    mailbox = Mailbox(tmp_path / "runtime" / "mailbox", clock=lambda: NOW)
+    assert mailbox.records.directory == tmp_path / "runtime" / "state" / "tasks"
+    task = _task()
+    mailbox.enqueue(task)
+    lease = Lease("host-a", 1, NOW)
+    mailbox.claim(task.id, lease)
+    assert mailbox.read_lease(task.id) == lease == mailbox.records.load(task.id).lease
+    mailbox.recover(task.id, "lease expired")
+    record = mailbox.records.load(task.id)
+    assert record.lease is None and record.infra_retries == 1
+    mailbox.update(dataclasses.replace(task, notes="rewritten by a human"))  # the old count lived here
+    assert mailbox.infra_retries(task.id) == 1, "the count survives notes being overwritten"
+    mailbox.records.update(task.id, lambda r: dataclasses.replace(r, wait=Wait("backoff", until=NOW)))
+    mailbox.claim(task.id, lease)
+    mailbox.finish(task.id, TaskState.FAILED, "gave up")
+    record = mailbox.records.load(task.id)
+    assert (record.lease, record.wait, record.infra_retries) == (None, None, 1), "live state goes at the end"
