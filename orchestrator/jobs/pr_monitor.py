@@ -179,8 +179,7 @@ def _queue(
         return None
 
     def follow_up(pr: PullRequest, kind: str, reason: str) -> None:
-        snap = snaps[pr.number]
-        if snap.ci_fix_attempts < snap.max_ci_fix_attempts:  # else the next tick escalates it
+        if policy.may_fix_ci(snaps[pr.number]):
             _follow_up(run_, pr, kind, reason)
 
     outcome = merge_queue_pass.run(
@@ -315,11 +314,7 @@ def _rebase(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot) -> None:
         report.rebased.append(pr.number)
         metrics.record_event(ctx.paths.metrics, repo=run_.repo.full_name, pr=pr.number, state="rebased")
         return
-    if snap.conflict_attempts >= snap.max_conflict_attempts:
-        reason = f"rebase of PR #{pr.number} onto {pr.base_ref} conflicts and {snap.conflict_attempts} attempt(s) to resolve it failed"
-        _act(run_, pr, snap, policy.Escalate(reason))
-        return
-    _follow_up(run_, pr, "resolve_conflict", f"rebase onto {pr.base_ref} conflicts")
+    _act(run_, pr, snap, policy.after_rebase_conflict(snap))  # a follow-up, or past the limit an escalation
 
 
 def _follow_up(run_: RepoPass, pr: PullRequest, kind: str, reason: str) -> None:
