@@ -26,6 +26,7 @@ from orchestrator.state.task_records import TaskRecords
 from orchestrator.state.task_waits import describe, hold_back
 from orchestrator.values.models import Task, TaskState
 from orchestrator.values.task_record import PendingEscalation, RemoteLease, Wait, pr_record_key
+from orchestrator.views.snapshot import collect
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 REPO = "acme/widgets"
@@ -238,3 +239,13 @@ def test_the_queue_status_and_lease_renewal_carry_on_from_the_records(runtime: P
     ctx.clock = lambda: NOW + timedelta(hours=2)
     assert hold_back(ctx, ctx.mailbox.next_tasks(10)) == {}
     assert ctx.mailbox.records.load(WAITING.id).wait is None, "a wait that is over is forgotten"
+
+
+def test_status_shows_waits_from_the_records_and_names_an_unreadable_one(runtime: Path) -> None:
+    paths = RuntimePaths(runtime)
+    records = Mailbox(paths.mailbox).records
+    records.path(ESCALATED.id).write_text('{"version": 7, "task_id": "x"}')
+    waits = collect(None, paths, NOW).waits
+    assert f"{WAITING.id}: infrastructure retry 2: lease expired; until 2024-05-01 13:00 UTC" in waits
+    [problem] = [line for line in waits if ESCALATED.id in line]
+    assert str(records.path(ESCALATED.id)) in problem and "version: 7" in problem
