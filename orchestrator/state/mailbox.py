@@ -230,11 +230,14 @@ class Mailbox:
         if source != target:
             if target_path.exists():
                 raise TaskExists(f"task {task.id} exists in both {source.value}/ and {target.value}/")
-            with self.index.change() as change:
-                os.rename(source_path, target_path)
-                change.put(task.id, task.branch, target.value)
-            fsync_dir(target_path.parent)
-        self._forget_live_state(task.id, source, target)
+            try:
+                with self.index.change() as change:
+                    os.rename(source_path, target_path)
+                    change.put(task.id, task.branch, target.value)
+                fsync_dir(target_path.parent)
+            finally:  # moved, even if the index or the fsync failed after the rename: its state follows
+                if not source_path.exists():
+                    self._forget_live_state(task.id, source, target)
         return target_path
 
     def _forget_live_state(self, task_id: str, source: TaskState, target: TaskState) -> None:
