@@ -431,8 +431,8 @@ class Mailbox:
             os.rename(path, target)
             _record_quarantine(change, path.stem, target)
         fsync_dir(target.parent)
-        if path.parent.name == TaskState.RUNNING.value and path.stem in self.records.ids():
-            self.records.update(path.stem, _without_lease)
+        if path.stem in self.records.ids():  # in failed/ now: no lease, no wait, no remote lease
+            self.records.update(path.stem, TaskRecord.without_live_state)
         log.warning("quarantined malformed task file %s: %s", target, error)
         return target
 
