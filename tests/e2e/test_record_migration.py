@@ -1,5 +1,6 @@
-"""pr_monitor carries on from a `pr_monitor.json` of today's layout: the migration keeps it under the PR's key,
-pr_monitor folds it into the record of the PR's task (named by the PR body marker) and merges."""
+"""pr_monitor and the task records: it carries on from a `pr_monitor.json` of today's layout (the migration keeps
+it under the PR's key, pr_monitor folds it into the record of the PR's task, named by the PR body marker, and
+merges), and it writes a record only when something in it changed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from orchestrator.state.store import update_json
 from orchestrator.values.task_identity import identity_of
 from orchestrator.values.task_record import pr_record_key
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, setup
+from tests.e2e.test_follow_up_attempts import CI_BREAKER
 from tests.e2e.test_merge_gate import the_pull, work
 
 pytestmark = pytest.mark.slow
@@ -54,3 +56,30 @@ def test_pr_monitor_carries_on_from_a_migrated_pr_monitor_json(sandbox, tmp_path
     assert adopted is not None and adopted.number == number
     assert adopted.head_seen == SEEN, "what pr_monitor knew before the upgrade is carried on"
     assert pr_record_key(REPO, number) not in records.ids(), "folded into the task's record once"
+
+
+def _files(folder):
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir() if p.is_file()}
+
+
+def test_pr_monitor_writes_a_record_only_when_something_changed(sandbox, tmp_path):
+    body = 'slugify_files(); Path("BREAKS_CI").write_text("x"); done()'
+    s = setup(
+        sandbox,
+        tmp_path,
+        {"worker": agent(tmp_path, "worker", body)},
+        ["worker"],
+        [SLUG_ISSUE],
+        max_ci_fix_attempts=0,
+    )
+    ctx = s.ctx
+    sandbox.set_ci_command(REPO, CI_BREAKER)
+    work(ctx, sandbox)
+    number = the_pull(sandbox)["number"]
+    assert pr_monitor.run(ctx).escalated == [number]  # red, no fix allowed: escalated (recorded)
+    assert number in pr_monitor.run(ctx).waiting  # waits on the escalation: the blocker is recorded
+    tasks = ctx.paths.state / "tasks"
+    before = _files(tasks)
+    for _ in range(2):
+        assert number in pr_monitor.run(ctx).waiting
+    assert _files(tasks) == before, "nothing changed: no record written"
