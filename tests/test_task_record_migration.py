@@ -18,6 +18,8 @@ import pytest
 
 from orchestrator.config import parse_config
 from orchestrator.executors import remote_lease
+from orchestrator.executors.escalation import repair_pending
+from orchestrator.github.errors import GitHubError
 from orchestrator.state import task_record_migration
 from orchestrator.state.mailbox import Lease, Mailbox
 from orchestrator.state.runtime import JobContext, RuntimePaths
@@ -200,16 +202,24 @@ def test_a_kill_in_the_middle_of_a_migration_and_a_rerun(tmp_path: Path) -> None
 
 
 class LeaseComments:
-    """The part of the forge lease renewal uses: it records the edits."""
+    """The part of the forge lease renewal and escalation use: it records the edits; GitHub is down for the
+    rest (so an escalation stays pending)."""
 
     def __init__(self) -> None:
         self.edits: list[tuple[str, int]] = []
+        self.issues_read: list[tuple[str, int]] = []
 
     def edit_comment(self, repo: str, comment_id: int, body: str) -> None:
         self.edits.append((repo, comment_id))
 
+    def get_issue(self, repo: str, number: int) -> None:
+        self.issues_read.append((repo, number))
+        raise GitHubError("503 Service Unavailable", status=503)
 
-def test_the_queue_status_and_lease_renewal_carry_on_from_the_records(runtime: Path) -> None:
+
+def test_the_queue_status_lease_renewal_and_escalation_repair_carry_on_from_the_records(
+    runtime: Path,
+) -> None:
     config = parse_config(
         {
             "github": {"api_url": "https://api.github.com"},
@@ -236,6 +246,10 @@ def test_the_queue_status_and_lease_renewal_carry_on_from_the_records(runtime: P
     assert forge.edits == [(REPO, 102)], "the migrated lease comment is renewed"
     renewed = ctx.mailbox.records.load(WAITING.id).remote_lease
     assert renewed is not None and renewed.renewed == later
+    assert repair_pending(ctx) == [ESCALATED.id] and forge.issues_read == [(REPO, ESCALATED.issue)], (
+        "the repair tried it"
+    )
+    assert ctx.mailbox.records.load(ESCALATED.id).escalation == PendingEscalation(REPO, "chain exhausted")
     ctx.clock = lambda: NOW + timedelta(hours=2)
     assert hold_back(ctx, ctx.mailbox.next_tasks(10)) == {}
     assert ctx.mailbox.records.load(WAITING.id).wait is None, "a wait that is over is forgotten"
