@@ -7,12 +7,16 @@ import dataclasses
 import json
 import logging
 import multiprocessing
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from orchestrator.config import parse_config
+from orchestrator.executors import housekeeping
 from orchestrator.state.mailbox import Lease, Mailbox
+from orchestrator.state.runtime import JobContext, RuntimePaths
 from orchestrator.state.task_records import TaskRecords
 from orchestrator.values.models import Task, TaskState
 from orchestrator.values.task_record import (
@@ -170,3 +174,40 @@ def test_the_mailbox_keeps_lease_and_infra_retries_in_the_record(tmp_path: Path)
     mailbox.finish(task.id, TaskState.FAILED, "gave up")
     record = mailbox.records.load(task.id)
     assert (record.lease, record.wait, record.infra_retries) == (None, None, 1), "live state goes at the end"
+
+
+def test_archiving_keeps_only_what_outlives_the_task_file(tmp_path: Path) -> None:
+    store = TaskRecords(tmp_path / "tasks")
+    other = "acme__widgets__8__g1"
+    store.update(TASK, lambda r: FULL)
+    store.update(other, lambda r: dataclasses.replace(r, infra_retries=3, wait=Wait("backoff", until=NOW)))
+    store.forget_archived([TASK, other, "never__had__1__g1"])
+    assert store.load(TASK) == TaskRecord(TASK, escalation=FULL.escalation, pr=FULL.pr), "its PR may be open"
+    assert other not in store.ids() and not (store.directory / ".locks" / f"{other}.lock").exists()
+
+
+def test_housekeeping_archives_a_task_and_keeps_only_its_pr_state(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "github": {"api_url": "https://api.github.com"},
+            "repos": [{"owner": "acme", "name": "widgets"}],
+            "runtime_dir": str(tmp_path / "runtime"),
+        }
+    )
+    paths = RuntimePaths(config.runtime_dir)
+    paths.ensure()
+    now = datetime.now(UTC)
+    ctx = JobContext(config, paths, forge=None, mailbox=Mailbox(paths.mailbox), clock=lambda: now)  # type: ignore[arg-type]
+    done, recovered = _task(7), _task(8)
+    for task in (done, recovered):
+        ctx.mailbox.enqueue(task)
+        ctx.mailbox.claim(task.id, Lease.for_this_process(now))
+    ctx.mailbox.recover(recovered.id)
+    ctx.mailbox.claim(recovered.id, Lease.for_this_process(now))
+    ctx.mailbox.records.update(done.id, lambda r: dataclasses.replace(r, pr=FULL.pr))
+    for task in (done, recovered):
+        old = (now - timedelta(days=400)).timestamp()
+        os.utime(ctx.mailbox.finish(task.id, TaskState.DONE), (old, old))
+    assert housekeeping.run(ctx, now).archived_tasks == 2
+    assert ctx.mailbox.records.load(done.id) == TaskRecord(done.id, pr=FULL.pr)
+    assert recovered.id not in ctx.mailbox.records.ids(), "its infra-retry count went with its file"

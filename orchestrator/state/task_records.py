@@ -1,7 +1,8 @@
 """The store of task records (`orchestrator.values.task_record`): one JSON file per task.
 
     runtime/state/tasks/<task-id>.json          the record ({"version": 1, "task_id": …, sub-records})
-    runtime/state/tasks/.locks/<task-id>.lock   its lock (an flock; the file stays, empty)
+    runtime/state/tasks/.locks/<task-id>.lock   its lock (an flock; the file stays, empty, until the task is
+                                                archived with nothing left in its record)
     runtime/state/tasks/<name>.unreadable-<n>   a record that did not decode, moved aside on a write
 
 Why files and not a table in the task index (`mailbox/index.sqlite3`): the index is a cache that is rebuilt
@@ -140,6 +141,8 @@ class TaskRecords:
         for task_id in task_ids:
             if task_id in present:
                 self.update(task_id, lambda r: TaskRecord(r.task_id, escalation=r.escalation, pr=r.pr))
+            if not self.path(task_id).exists():  # nothing left of an archived task: its lock file goes too
+                (self.directory / ".locks" / f"{task_id}.lock").unlink(missing_ok=True)
 
     def _move_aside(self, task_id: str, reason: str) -> None:
         path = self.path(task_id)
