@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.config import parse_config
 from orchestrator.executors import housekeeping
@@ -211,3 +213,44 @@ def test_housekeeping_archives_a_task_and_keeps_only_its_pr_state(tmp_path: Path
     assert housekeeping.run(ctx, now).archived_tasks == 2
     assert ctx.mailbox.records.load(done.id) == TaskRecord(done.id, pr=FULL.pr)
     assert recovered.id not in ctx.mailbox.records.ids(), "its infra-retry count went with its file"
+
+
+_text = st.text(max_size=20)
+_times = st.datetimes(timezones=st.just(UTC))
+_maybe = st.none
+_records = st.builds(
+    TaskRecord,
+    task_id=st.just(TASK),
+    lease=_maybe() | st.builds(Lease, _text, st.integers(0, 2**31), _times),
+    remote_lease=_maybe()
+    | st.builds(RemoteLease, _text, st.integers(0, 2**40), _text, st.integers(1, 9), _times),
+    wait=_maybe()
+    | st.builds(
+        Wait,
+        _text,
+        _maybe() | _times,
+        _maybe() | st.text(min_size=1, max_size=8),
+        st.tuples(st.integers(1, 10**6)),
+        _maybe() | _times,
+    ),
+    infra_retries=st.integers(0, 50),
+    escalation=_maybe() | st.builds(PendingEscalation, _text, st.text(min_size=1, max_size=20)),
+    pr=_maybe()
+    | st.builds(
+        PRState,
+        repo=_text,
+        number=st.integers(1, 10**6),
+        blocker=_maybe() | _text,
+        since=_maybe() | _times,
+        head_seen=_maybe() | _times,
+        verdict=_maybe() | st.fixed_dictionaries({"key": _text, "fixable": st.lists(_text, max_size=2)}),
+        escalated=st.booleans(),
+        claims=st.dictionaries(_text, _text, max_size=3),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_records)
+def test_any_record_round_trips_through_json(record: TaskRecord) -> None:
+    assert decode(json.loads(json.dumps(encode(record)))) == record
