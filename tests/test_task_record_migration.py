@@ -5,6 +5,7 @@ queue / status / lease renewal carrying on from the records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -15,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orchestrator.config import parse_config
+from orchestrator.control.doctor import run_checks
 from orchestrator.executors import remote_lease
 from orchestrator.executors.escalation import repair_pending
 from orchestrator.github.errors import GitHubError
@@ -263,3 +266,21 @@ def test_status_shows_waits_from_the_records_and_names_an_unreadable_one(runtime
     assert f"{WAITING.id}: infrastructure retry 2: lease expired; until 2024-05-01 13:00 UTC" in waits
     [problem] = [line for line in waits if ESCALATED.id in line]
     assert str(records.path(ESCALATED.id)) in problem and "version: 7" in problem
+
+
+def test_doctor_names_an_unreadable_task_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_OS_CRONTAB", str(tmp_path / "crontab"))
+    data = {
+        "github": {"api_url": "http://127.0.0.1:9/api/v3", "graphql_url": "http://127.0.0.1:9/api/graphql"},
+        "repos": [{"owner": "acme", "name": "widgets"}],
+        "runtime_dir": str(tmp_path / "runtime"),
+    }
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    env = {"GITHUB_TOKEN": "x" * 20}
+    assert {c.name: c for c in run_checks(str(cfg), env, run_cron_lines=False)}["task records"].ok
+    records = TaskRecords(tmp_path / "runtime" / "state" / "tasks")
+    records.update(WAITING.id, lambda r: dataclasses.replace(r, infra_retries=1))
+    records.path(WAITING.id).write_text("{")
+    check = {c.name: c for c in run_checks(str(cfg), env, run_cron_lines=False)}["task records"]
+    assert not check.ok and str(records.path(WAITING.id)) in check.detail
