@@ -10,8 +10,8 @@ inbox → running: of two processes claiming the same task exactly one rename su
 `AlreadyClaimed`. The lease's heartbeat is the mtime of the running file (`heartbeat()` touches it); the
 task's record (`orchestrator.state.task_records`, `runtime/state/tasks/<task-id>.json`) says which host and
 pid hold it, and counts the infrastructure retries (`recover`). A task that leaves running/ loses its lease;
-one that reaches a terminal folder loses its live state (lease, remote lease, wait) too. A file that does not parse is moved to failed/ with
-the parse error appended under "## Log", so it never blocks the queue.
+one that reaches a terminal folder loses its live state (lease, remote lease, wait) too. A file that does not
+parse is moved to failed/ with the parse error appended under "## Log", so it never blocks the queue.
 
 `find()` / `task_for_branch()` / `last_generations()` are the one lookup of "the task of this issue or branch":
 they read the index (`orchestrator.state.task_index`, kept in step with every change made here and reconciled
