@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator.demo.runner import REPO
-from orchestrator.jobs import pr_monitor
+from orchestrator.jobs import dispatcher, pr_monitor
 from orchestrator.state.mailbox import Mailbox
 from orchestrator.state.store import update_json
 from orchestrator.values.task_identity import identity_of
@@ -83,3 +83,15 @@ def test_pr_monitor_writes_a_record_only_when_something_changed(sandbox, tmp_pat
     for _ in range(2):
         assert number in pr_monitor.run(ctx).waiting
     assert _files(tasks) == before, "nothing changed: no record written"
+
+
+def test_an_idle_dispatcher_tick_writes_no_record(sandbox, tmp_path):
+    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", "done()")}, ["worker"], [SLUG_ISSUE])
+    ctx = s.ctx
+    [task_id] = dispatcher.run(ctx).dispatched
+    assert ctx.mailbox.records.load(task_id).remote_lease is not None, "the lease comment is in the record"
+    tasks = ctx.paths.state / "tasks"
+    before = _files(tasks)
+    for _ in range(2):  # the task waits in the inbox; its heartbeat is not due yet
+        assert dispatcher.run(ctx).dispatched == []
+    assert _files(tasks) == before
