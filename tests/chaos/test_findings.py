@@ -9,6 +9,7 @@ slots whose holder process is gone).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,8 +69,11 @@ def setup(sandbox: Any, tmp_path: Path, behaviour: str, chain: tuple[str, ...]) 
 def as_if_killed(ctx: Any, task_id: str) -> None:
     """The queue that held the task is gone: its lease names a dead pid and its heartbeat is old."""
     dead = process.run(["true"], timeout=10).pid
-    lease = ctx.mailbox.lease_path(task_id)
-    lease.write_text(lease.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {dead}'))
+    lease = ctx.mailbox.read_lease(task_id)
+    assert lease is not None and lease.pid == os.getpid()
+    ctx.mailbox.records.update(
+        task_id, lambda r: dataclasses.replace(r, lease=dataclasses.replace(lease, pid=dead))
+    )
     hour_ago = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
     os.utime(ctx.mailbox.path(TaskState.RUNNING, task_id), (hour_ago, hour_ago))
 

@@ -121,7 +121,7 @@ def test_a_hostile_agent_and_its_planted_conftest_reach_no_secret_and_no_state(s
     vault_key.write_text(VAULT_KEY)
     decoy = runtime / "worktrees" / "other-repo" / "wt-0" / "other-task.txt"
     targets = [
-        str(runtime / "state" / "pr_monitor.json"),
+        str(runtime / "state" / "tasks" / "other__repo__9__g1.json"),  # another task's record
         str(runtime / "state" / "agent_cooldowns.json"),
         str(runtime / "audit" / "audit.jsonl"),
         str(runtime / "mailbox" / "running"),
@@ -145,9 +145,13 @@ def test_a_hostile_agent_and_its_planted_conftest_reach_no_secret_and_no_state(s
     setup = prepare(sandbox, case, issues=[ISSUE], overrides=overrides)
     ctx = setup.ctx
     dispatcher.run(ctx)
-    for path in (runtime / "state" / "pr_monitor.json", decoy):
+    record = runtime / "state" / "tasks" / "other__repo__9__g1.json"
+    for path, text in (
+        (record, '{"version": 1, "task_id": "other__repo__9__g1", "infra_retries": 1}'),
+        (decoy, "ours"),
+    ):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text('{"verdict": "ours"}')
+        path.write_text(text)
     guarded = [Path(t) for t in targets if Path(t).is_file() and "audit" not in t]
     before = {p: digest(p) for p in guarded}
     env = {

@@ -8,7 +8,6 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from orchestrator.edges.process import run
 from orchestrator.executors import ref_claims
 from orchestrator.jobs import pr_monitor, queue
 from orchestrator.values.models import TaskState
+from orchestrator.values.task_identity import identity_of
 from tests.e2e.scripted import all_pulls, events, one_agent
 from tests.e2e.test_merge_gate import the_pull, work
 
@@ -108,4 +108,7 @@ def test_an_escalated_task_is_not_requeued_and_a_good_push_still_merges(sandbox,
     assert issue.state == "closed" and "blocked" not in issue.labels
     assert len(all_pulls(sandbox)) == 1
     assert escalated.id in {e.id for e in ctx.mailbox.list(TaskState.DONE)}
-    assert Path(ctx.paths.state / "pr_monitor.json").exists()
+    identity = identity_of(ctx.forge.get_pull(REPO, pull["number"]))
+    assert identity is not None
+    kept = ctx.mailbox.records.load(identity.task_id).pr
+    assert kept is not None and kept.number == pull["number"], "pr_monitor's memory is in the task's record"
