@@ -23,23 +23,19 @@ from orchestrator.state.mailbox import (
 )
 from orchestrator.state.task_file import TaskFileError, parse_task, render_task
 from orchestrator.values.models import AttemptRecord, Task, TaskState
+from tests import task_factory
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def make_task(issue: int = 7, **changes: object) -> Task:
-    task = Task(
-        repo="acme/widgets",
-        issue=issue,
-        generation=1,
-        branch=f"agent/{issue}-fix-it",
-        title=f"Fix widget {issue}",
-        goal="Make the widget spin.",
-        success_criteria="- spins\n- does not wobble",
-        created_at=NOW,
-        agents=("claude", "codex"),
-    )
-    return dataclasses.replace(task, **changes)  # type: ignore[arg-type]
+    """`task_factory.make_task` created at NOW, with two success criteria and two agents in its chain."""
+    defaults = {
+        "created_at": NOW,
+        "agents": ("claude", "codex"),
+        "success_criteria": "- spins\n- does not wobble",
+    }
+    return task_factory.make_task(issue, **{**defaults, **changes})  # type: ignore[arg-type]
 
 
 def lease() -> Lease:
@@ -138,48 +134,42 @@ def test_task_file_is_human_readable() -> None:
     assert "## Context" not in text  # empty optional sections are left out
 
 
-BAD_FILES = [
-    ("no front matter", "# hello\n", "line 1: no front matter: the file must start with a '---' line"),
-    ("unclosed", "---\nrepo: a/b\n", "line 1: front matter is not closed by a '---' line"),
-    ("bad yaml", "---\nrepo: a/b\nissue: [1\n---\n", "line 3: front matter is not valid YAML"),
-    ("not a mapping", "---\n- a\n---\n", "line 2: front matter must be a mapping of field: value"),
-    (
-        "wrong type",
+BAD_FILES = {
+    "no front matter": ("# hello\n", "line 1: no front matter: the file must start with a '---' line"),
+    "unclosed": ("---\nrepo: a/b\n", "line 1: front matter is not closed by a '---' line"),
+    "bad yaml": ("---\nrepo: a/b\nissue: [1\n---\n", "line 3: front matter is not valid YAML"),
+    "not a mapping": ("---\n- a\n---\n", "line 2: front matter must be a mapping of field: value"),
+    "wrong type": (
         "---\nrepo: a/b\nissue: seven\n---\n",
         "line 3: field 'issue': expected an integer, got 'seven'",
     ),
-    ("unknown field", "---\nrepo: a/b\ncolour: red\n---\n", "line 3: unknown front matter field 'colour'"),
-    ("goal in front matter", "---\ngoal: x\n---\n", "line 2: unknown front matter field 'goal'"),
-    (
-        "missing field",
+    "unknown field": ("---\nrepo: a/b\ncolour: red\n---\n", "line 3: unknown front matter field 'colour'"),
+    "goal in front matter": ("---\ngoal: x\n---\n", "line 2: unknown front matter field 'goal'"),
+    "missing field": (
         "---\nrepo: a/b\nissue: 1\ngeneration: 1\nbranch: agent/1\n---\n## Goal\n\nx\n",
         "missing front matter field 'title'",
     ),
-    (
-        "missing section",
+    "missing section": (
         "---\nrepo: a/b\nissue: 1\ngeneration: 1\nbranch: agent/1\ntitle: t\n---\n## Goal\n\nx\n",
         "missing section '## Success Criteria'",
     ),
-    (
-        "unknown section",
+    "unknown section": (
         "---\nrepo: a/b\n---\n# t\n\n## Goal\n\nx\n\n## Steps\n",
         "line 10: unknown section '## Steps' (use ### inside a section)",
     ),
-    ("twice", "---\nrepo: a/b\n---\n## Goal\n\n## Goal\n", "line 6: section '## Goal' appears twice"),
-    (
-        "bad date",
+    "twice": ("---\nrepo: a/b\n---\n## Goal\n\n## Goal\n", "line 6: section '## Goal' appears twice"),
+    "bad date": (
         "---\nrepo: a/b\ncreated_at: yesterday\n---\n",
         "line 3: field 'created_at': expected an ISO 8601 date-time, got 'yesterday'",
     ),
-    (
-        "bad attempt",
+    "bad attempt": (
         "---\nrepo: a/b\nprior_attempts:\n- attempt: 1\n  agent: x\n---\n",
         "line 3: field 'prior_attempts[0]': missing key 'outcome'",
     ),
-]
+}
 
 
-@pytest.mark.parametrize(("content", "message"), [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES])
+@pytest.mark.parametrize(("content", "message"), BAD_FILES.values(), ids=list(BAD_FILES))
 def test_task_file_errors_name_the_line_or_field(content: str, message: str) -> None:
     with pytest.raises(TaskFileError) as info:
         parse_task(content)

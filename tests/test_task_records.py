@@ -15,10 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.config import parse_config
 from orchestrator.executors import housekeeping
 from orchestrator.state.mailbox import Lease, Mailbox
-from orchestrator.state.runtime import JobContext, RuntimePaths
 from orchestrator.state.task_records import TaskRecords
 from orchestrator.values.models import Task, TaskState
 from orchestrator.values.task_record import (
@@ -32,6 +30,8 @@ from orchestrator.values.task_record import (
     decode,
     encode,
 )
+from tests.offline_context import offline_context
+from tests.task_factory import make_task
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TASK = "acme__widgets__7__g1"
@@ -155,7 +155,7 @@ def test_concurrent_updates_of_one_task_lose_nothing(tmp_path: Path) -> None:
 
 
 def _task(issue: int = 7) -> Task:
-    return Task("acme/widgets", issue, 1, f"agent/{issue}-x", "t", "g", "s", created_at=NOW)
+    return make_task(issue, created_at=NOW)
 
 
 def test_the_mailbox_keeps_lease_and_infra_retries_in_the_record(tmp_path: Path) -> None:
@@ -189,17 +189,8 @@ def test_archiving_keeps_only_what_outlives_the_task_file(tmp_path: Path) -> Non
 
 
 def test_housekeeping_archives_a_task_and_keeps_only_its_pr_state(tmp_path: Path) -> None:
-    config = parse_config(
-        {
-            "github": {"api_url": "https://api.github.com"},
-            "repos": [{"owner": "acme", "name": "widgets"}],
-            "runtime_dir": str(tmp_path / "runtime"),
-        }
-    )
-    paths = RuntimePaths(config.runtime_dir)
-    paths.ensure()
     now = datetime.now(UTC)
-    ctx = JobContext(config, paths, forge=None, mailbox=Mailbox(paths.mailbox), clock=lambda: now)  # type: ignore[arg-type]
+    ctx = offline_context(tmp_path, now)
     done, recovered = _task(7), _task(8)
     for task in (done, recovered):
         ctx.mailbox.enqueue(task)

@@ -10,12 +10,14 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
+from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.state import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +38,29 @@ def done(status="complete", summary="did it"):
 def slugify_files():
     Path("textkit/slug.py").write_text("import re\\n\\ndef slugify(t):\\n    return re.sub(r'[^a-z0-9]+', '-', t.lower()).strip('-')\\n")
     Path("tests/test_slug.py").write_text("from textkit.slug import slugify\\n\\ndef test_slug():\\n    assert slugify('A B') == 'a-b'\\n")
+"""
+
+
+def note_issues(n: int) -> list[dict[str, Any]]:
+    """`n` Ready issues "Write note i" that never conflict when each agent writes a file of its own."""
+    return [
+        {
+            "title": f"Write note {i}",
+            "status": "Ready",
+            "body": f"## Goal\nWrite note number {i} for the team handbook.\n\n## Success Criteria\n- notes/ has note {i}\n",
+        }
+        for i in range(n)
+    ]
+
+
+# CI that fails while the tree holds a file BREAKS_CI (set it with `sandbox.set_ci_command(REPO, CI_BREAKER)`).
+CI_BREAKER = f"{sys.executable} -m pytest -q && test ! -f BREAKS_CI"
+# An agent's body: its task adds slugify() and breaks CI; its fix-CI follow-up ("Make CI pass") repairs it.
+BREAKS_CI_THEN_FIXES = """
+if "Make CI pass" in prompt:
+    Path("BREAKS_CI").unlink(); done(summary="removed the CI breaker")
+else:
+    slugify_files(); Path("BREAKS_CI").write_text("x"); done()
 """
 
 
@@ -96,8 +121,39 @@ def all_pulls(sandbox) -> list[dict]:
     ).json()
 
 
-def start_cron_job(job: str, config: Path, token: str) -> subprocess.Popen[bytes]:
-    """`bin/cron-run job` as its own process (as cron starts it) with `config` and the forge's `token`."""
-    env = {**os.environ, "AGENT_OS_CONFIG": str(config), TOKEN_ENV: token}
+def the_pull(sandbox) -> dict:
+    """The one PR on the forge (fails when there is not exactly one)."""
+    (pull,) = all_pulls(sandbox)
+    return pull
+
+
+def later(ctx, **delta: float) -> None:
+    """The job's clock stands at now + `delta` (`timedelta`'s keywords) from here on."""
+    moment = datetime.now(UTC) + timedelta(**delta)
+    ctx.clock = lambda: moment
+
+
+def work(ctx, sandbox) -> None:
+    """Dispatch and run the agent, then let CI finish."""
+    dispatcher.run(ctx)
+    queue.run(ctx)
+    sandbox.wait_ci_idle(timeout=120)
+
+
+def run_until_settled(ctx, sandbox, numbers: Sequence[int], ticks: int = 10) -> None:
+    """Up to `ticks` rounds of dispatcher, queue, CI and pr_monitor, until every issue of `numbers` is closed or
+    blocked."""
+    for _ in range(ticks):
+        work(ctx, sandbox)
+        pr_monitor.run(ctx)
+        states = [ctx.forge.get_issue(REPO, n) for n in numbers]
+        if all(i.state == "closed" or "blocked" in i.labels for i in states):
+            return
+
+
+def start_cron_job(job: str, config: Path, token: str, **env_vars: str) -> subprocess.Popen[bytes]:
+    """`bin/cron-run job` as its own process (as cron starts it) with `config`, the forge's `token` and
+    `env_vars`."""
+    env = {**os.environ, "AGENT_OS_CONFIG": str(config), TOKEN_ENV: token, **env_vars}
     command = [str(ROOT / "bin" / "cron-run"), job]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

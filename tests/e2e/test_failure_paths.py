@@ -7,7 +7,6 @@ attempt counters count real attempts.
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,28 +22,19 @@ from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.state import metrics
 from orchestrator.values.models import TaskState
 from tests.e2e.scripted import (
-    AGENT_PRELUDE,  # noqa: F401  (re-exported: test_multi_host_gate imports it here)
+    BREAKS_CI_THEN_FIXES,
+    CI_BREAKER,
     SLUG_ISSUE,
     agent,
     all_pulls,
     events,
     one_agent,
+    run_until_settled,
     setup,
     start_cron_job,
 )
 
 pytestmark = pytest.mark.slow
-
-
-def run_until_settled(ctx, sandbox, numbers: tuple[int, ...], ticks: int = 10) -> None:
-    for _ in range(ticks):
-        dispatcher.run(ctx)
-        queue.run(ctx)
-        sandbox.wait_ci_idle(timeout=120)
-        pr_monitor.run(ctx)
-        states = [ctx.forge.get_issue(REPO, n) for n in numbers]
-        if all(i.state == "closed" or "blocked" in i.labels for i in states):
-            return
 
 
 def test_partial_then_complete_continues_on_the_same_branch(sandbox, tmp_path):
@@ -105,14 +95,8 @@ def test_always_blocked_escalates_and_retry_dispatches_a_new_generation(sandbox,
 
 
 def test_red_ci_gets_a_fix_follow_up_then_merges(sandbox, tmp_path):
-    body = """
-    if "Make CI pass" in prompt:
-        Path("BREAKS_CI").unlink(); done(summary="removed the CI breaker")
-    else:
-        slugify_files(); Path("BREAKS_CI").write_text("x"); done()
-    """
-    s = one_agent(sandbox, tmp_path, body)
-    sandbox.set_ci_command(REPO, f"{sys.executable} -m pytest -q && test ! -f BREAKS_CI")
+    s = one_agent(sandbox, tmp_path, BREAKS_CI_THEN_FIXES)
+    sandbox.set_ci_command(REPO, CI_BREAKER)
     run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers)
     assert s.ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
     states = [e["state"] for e in events(s.ctx)]

@@ -5,7 +5,6 @@ re-queued by pr_monitor while its PR stays red; a good push after an escalation 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 
@@ -17,11 +16,9 @@ from orchestrator.executors import ref_claims
 from orchestrator.jobs import pr_monitor, queue
 from orchestrator.values.models import TaskState
 from orchestrator.values.task_identity import identity_of
-from tests.e2e.scripted import all_pulls, events, one_agent
-from tests.e2e.test_merge_gate import the_pull, work
+from tests.e2e.scripted import CI_BREAKER, all_pulls, events, one_agent, the_pull, work
 
 pytestmark = pytest.mark.slow
-CI_BREAKER = f"{sys.executable} -m pytest -q && test ! -f BREAKS_CI"
 
 
 def test_a_slow_fix_spanning_several_ticks_is_one_attempt_and_its_good_push_merges(sandbox, tmp_path):

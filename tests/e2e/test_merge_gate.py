@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,20 @@ import requests
 
 from orchestrator.demo.runner import REPO
 from orchestrator.edges.process import run
-from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.jobs import pr_monitor
 from orchestrator.values.models import TaskState
 from orchestrator.values.task_identity import identity_of
 from orchestrator.values.task_record import PRState
-from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
+from tests.e2e.scripted import (
+    all_pulls,
+    events,
+    later,
+    note_issues,
+    one_agent,
+    run_until_settled,
+    the_pull,
+    work,
+)
 
 pytestmark = pytest.mark.slow
 APPROVAL = "agent-os:approved"
@@ -42,37 +50,9 @@ def api(sandbox: Any, method: str, path: str, body: Any = None, ok: tuple[int, .
     return response.json() if response.content else None
 
 
-def work(ctx: Any, sandbox: Any) -> None:
-    """Dispatch and run the agent, then let CI finish."""
-    dispatcher.run(ctx)
-    queue.run(ctx)
-    sandbox.wait_ci_idle(timeout=120)
-
-
-def later(ctx: Any, **delta: float) -> None:
-    moment = datetime.now(UTC) + timedelta(**delta)
-    ctx.clock = lambda: moment
-
-
-def the_pull(sandbox: Any) -> dict:
-    (pull,) = all_pulls(sandbox)
-    return pull
-
-
 def audit(ctx: Any, action: str) -> list[dict]:
     path = ctx.paths.root / "audit" / "audit.jsonl"
     return [e for e in map(json.loads, path.read_text().splitlines()) if e["action"] == action]
-
-
-def settle(ctx: Any, sandbox: Any, number: int, ticks: int = 8) -> None:
-    for _ in range(ticks):
-        dispatcher.run(ctx)
-        queue.run(ctx)
-        sandbox.wait_ci_idle(timeout=120)
-        pr_monitor.run(ctx)
-        issue = ctx.forge.get_issue(REPO, number)
-        if issue.state == "closed" or "blocked" in issue.labels:
-            return
 
 
 def git_env(sandbox: Any) -> dict[str, str]:
@@ -101,7 +81,7 @@ def test_the_approval_label_takes_effect_on_the_next_tick_and_waiting_is_never_w
     Path(".github/workflows/docs.yml").write_text("on: push\\njobs: {}\\n")
     done()
     """
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     work(ctx, sandbox)
     report = pr_monitor.run(ctx)
@@ -132,14 +112,7 @@ def test_approval_clears_a_deleted_obsolete_test_even_when_escalated(sandbox, tm
     subprocess.run(["git", "rm", "-q", "tests/test_core.py"], check=True)
     done()
     """
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", body)},
-        ["worker"],
-        [SLUG_ISSUE],
-        max_ci_fix_attempts=0,
-    )
+    s = one_agent(sandbox, tmp_path, body, max_ci_fix_attempts=0)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     work(ctx, sandbox)
     pr_monitor.run(ctx)
@@ -156,13 +129,7 @@ def test_approval_clears_a_deleted_obsolete_test_even_when_escalated(sandbox, tm
 
 
 def test_a_late_required_check_holds_the_merge_until_it_is_green(sandbox, tmp_path):
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", "slugify_files(); done()")},
-        ["worker"],
-        [SLUG_ISSUE],
-    )
+    s = one_agent(sandbox, tmp_path, "slugify_files(); done()")
     ctx = s.ctx
     api(
         sandbox,
@@ -187,13 +154,7 @@ def test_a_late_required_check_holds_the_merge_until_it_is_green(sandbox, tmp_pa
 
 
 def test_without_known_required_checks_the_grace_period_lets_a_late_check_appear(sandbox, tmp_path):
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", "slugify_files(); done()")},
-        ["worker"],
-        [SLUG_ISSUE],
-    )
+    s = one_agent(sandbox, tmp_path, "slugify_files(); done()")
     ctx = s.ctx
     api(sandbox, "DELETE", f"/repos/{REPO}/branches/main/protection")
     work(ctx, sandbox)
@@ -260,14 +221,14 @@ VERIFIER_CASES = {
 def test_the_verifier_refuses_with_the_reason_until_a_follow_up_fixes_it(sandbox, tmp_path, case):
     harm, fix, reason, path = VERIFIER_CASES[case]
     body = FIXED_BY_FOLLOW_UP.format(harm=harm, fix=fix)
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     work(ctx, sandbox)
     report = pr_monitor.run(ctx)
     assert not report.merged and report.follow_ups, report
     (follow_up,) = [e for e in events(ctx) if e["state"] == "fix_verifier"]
     assert reason in follow_up["reason"] and path in follow_up["reason"]
-    settle(ctx, sandbox, number)
+    run_until_settled(ctx, sandbox, [number], ticks=8)
     assert ctx.forge.get_issue(REPO, number).state == "closed"
     tree = merged_tree(sandbox, tmp_path)
     assert (tree / "tests" / "test_core.py").exists() and not (tree / "env.txt").exists()
@@ -283,7 +244,7 @@ def test_conflict_markers_pushed_to_a_pr_are_refused_with_the_reason(sandbox, tm
     else:
         slugify_files(); done()
     """
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     work(ctx, sandbox)
     pull = the_pull(sandbox)
@@ -301,7 +262,7 @@ def test_conflict_markers_pushed_to_a_pr_are_refused_with_the_reason(sandbox, tm
     assert not report.merged and report.follow_ups == [pull["number"]]
     (follow_up,) = [e for e in events(ctx) if e["state"] == "fix_verifier"]
     assert "NOTES.md: leftover conflict marker at line 2, 4, 6" in follow_up["reason"]
-    settle(ctx, sandbox, number)
+    run_until_settled(ctx, sandbox, [number], ticks=8)
     assert ctx.forge.get_issue(REPO, number).state == "closed"
     assert "<<<<<<<" not in (merged_tree(sandbox, tmp_path) / "NOTES.md").read_text()
 
@@ -312,7 +273,7 @@ def test_moving_the_ci_workflow_away_waits_for_a_human(sandbox, tmp_path):
     subprocess.run(["git", "mv", ".github/workflows/ci.yml", "ci.yml.disabled"], check=True)
     done()
     """
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body)
     ctx = s.ctx
     seed = tmp_path / "seed-ci"
     assert run(["git", "clone", "-q", s.seeded.clone_url, str(seed)], timeout=60, env=git_env(sandbox)).ok
@@ -329,14 +290,7 @@ def test_moving_the_ci_workflow_away_waits_for_a_human(sandbox, tmp_path):
 
 def test_a_forged_verdict_for_other_inputs_is_not_reused(sandbox, tmp_path):
     body = "slugify_files(); os.symlink('/proc/self/environ', 'env.txt'); done()"
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", body)},
-        ["worker"],
-        [SLUG_ISSUE],
-        max_ci_fix_attempts=0,
-    )
+    s = one_agent(sandbox, tmp_path, body, max_ci_fix_attempts=0)
     ctx = s.ctx
     work(ctx, sandbox)
     pull = the_pull(sandbox)
@@ -361,22 +315,7 @@ def test_after_a_merge_only_the_head_of_the_merge_line_is_rebased(sandbox, tmp_p
     Path("notes", name + ".md").write_text("note\\n")
     done()
     """
-    issues = [
-        {
-            "title": f"Write note {i}",
-            "status": "Ready",
-            "body": f"## Goal\nWrite note number {i} for the team handbook.\n\n## Success Criteria\n- notes/ has note {i}\n",
-        }
-        for i in range(3)
-    ]
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", body)},
-        ["worker"],
-        issues,
-        max_parallel_workers=3,
-    )
+    s = one_agent(sandbox, tmp_path, body, issues=note_issues(3), max_parallel_workers=3)
     ctx = s.ctx
     work(ctx, sandbox)
     assert len(all_pulls(sandbox)) == 3

@@ -8,71 +8,28 @@
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from orchestrator.demo.runner import REPO, prepare
+from orchestrator.demo.runner import REPO
 from orchestrator.executors import ref_claims
 from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.state.runtime import JobContext
 from orchestrator.values.models import TaskState
-from tests.e2e.test_failure_paths import AGENT_PRELUDE, SLUG_ISSUE, all_pulls
-from tests.e2e.test_multi_host import hosts
+from tests.e2e.hosts import at_once, hosts
+from tests.e2e.scripted import BREAKS_CI_THEN_FIXES, CI_BREAKER, all_pulls, one_agent
 
 pytestmark = pytest.mark.slow
-CI_BREAKER = f"{sys.executable} -m pytest -q && test ! -f BREAKS_CI"
-FIXING_AGENT = """
-if "Make CI pass" in prompt:
-    Path("BREAKS_CI").unlink(); done(summary="removed the CI breaker")
-else:
-    slugify_files(); Path("BREAKS_CI").write_text("x"); done()
-"""
 
 
-def overrides(tmp_path: Any) -> dict[str, Any]:
-    script = tmp_path / "fixing_agent.py"
-    script.write_text(AGENT_PRELUDE + FIXING_AGENT)
-    return {
-        "agents": {
-            "worker": {
-                "kind": "script",
-                "command": [sys.executable, str(script)],
-                "timeout_minutes": 2,
-                "stall_minutes": 2,
-            }
-        },
-        "routing": {"default": ["worker"]},
-        "limits": {"max_parallel_workers": 1, "lease_seconds": 1, "max_attempts": 3},
-    }
-
-
-def at_once(contexts: list[JobContext], job: Any) -> list[Any]:
-    barrier = threading.Barrier(len(contexts))
-    results: list[Any] = [None] * len(contexts)
-    errors: list[BaseException] = []
-
-    def one(i: int, ctx: JobContext) -> None:
-        try:
-            barrier.wait()
-            results[i] = job(ctx)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one, args=(i, c)) for i, c in enumerate(contexts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors, errors
-    return results
+def one_fixing_agent(sandbox: Any, tmp_path: Any) -> Any:
+    """The setup: one issue, its agent breaks CI then fixes it in the follow-up; a lease of one second."""
+    return one_agent(sandbox, tmp_path, BREAKS_CI_THEN_FIXES, timeout_minutes=2, lease_seconds=1)
 
 
 def test_a_taken_over_task_with_red_ci_gets_a_real_fix_from_a_third_host(sandbox, tmp_path):
-    setup = prepare(sandbox, tmp_path / "seed", issues=[SLUG_ISSUE], overrides=overrides(tmp_path))
+    setup = one_fixing_agent(sandbox, tmp_path)
     sandbox.set_ci_command(REPO, CI_BREAKER)
     first, second, third = hosts(setup.ctx, tmp_path, ["first", "second", "third"])
     number = setup.seeded.issue_numbers[0]
@@ -103,7 +60,7 @@ def test_three_hosts_at_once_make_one_follow_up_and_one_merge(sandbox, tmp_path,
     """Strict protection: GitHub refuses a head not up to date; without it the merge slot serializes."""
     import requests
 
-    setup = prepare(sandbox, tmp_path / "seed", issues=[SLUG_ISSUE], overrides=overrides(tmp_path))
+    setup = one_fixing_agent(sandbox, tmp_path)
     sandbox.set_ci_command(REPO, CI_BREAKER)
     protection = {
         "required_status_checks": {"strict": strict, "contexts": ["sandbox-ci"]},

@@ -14,9 +14,7 @@ from orchestrator.state.mailbox import Mailbox
 from orchestrator.state.store import update_json
 from orchestrator.values.task_identity import identity_of
 from orchestrator.values.task_record import pr_record_key
-from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, setup
-from tests.e2e.test_follow_up_attempts import CI_BREAKER
-from tests.e2e.test_merge_gate import the_pull, work
+from tests.e2e.scripted import CI_BREAKER, one_agent, the_pull, work
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +22,7 @@ SEEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_pr_monitor_carries_on_from_a_migrated_pr_monitor_json(sandbox, tmp_path):
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", "slugify_files(); done()")},
-        ["worker"],
-        [SLUG_ISSUE],
-    )
+    s = one_agent(sandbox, tmp_path, "slugify_files(); done()")
     ctx = s.ctx
     work(ctx, sandbox)
     pull = the_pull(sandbox)
@@ -64,14 +56,7 @@ def _files(folder):
 
 def test_pr_monitor_writes_a_record_only_when_something_changed(sandbox, tmp_path):
     body = 'slugify_files(); Path("BREAKS_CI").write_text("x"); done()'
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", body)},
-        ["worker"],
-        [SLUG_ISSUE],
-        max_ci_fix_attempts=0,
-    )
+    s = one_agent(sandbox, tmp_path, body, max_ci_fix_attempts=0)
     ctx = s.ctx
     sandbox.set_ci_command(REPO, CI_BREAKER)
     work(ctx, sandbox)
@@ -86,7 +71,7 @@ def test_pr_monitor_writes_a_record_only_when_something_changed(sandbox, tmp_pat
 
 
 def test_an_idle_dispatcher_tick_writes_no_record(sandbox, tmp_path):
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", "done()")}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, "done()")
     ctx = s.ctx
     [task_id] = dispatcher.run(ctx).dispatched
     assert ctx.mailbox.records.load(task_id).remote_lease is not None, "the lease comment is in the record"

@@ -5,38 +5,70 @@ once, never left in running/."""
 from __future__ import annotations
 
 import subprocess
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from orchestrator.agents import run_agent
 from orchestrator.demo.runner import REPO
+from orchestrator.executors.task_runner import AgentRunner
 from orchestrator.github.errors import GitHubError
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.values.models import AgentRun, TaskState
 from orchestrator.views.status import render_status
-from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
+from tests.e2e.scripted import all_pulls, events, later, one_agent
 
 pytestmark = pytest.mark.slow
 
 
-def later(ctx, **delta: float) -> None:
-    moment = datetime.now(UTC) + timedelta(**delta)
-    ctx.clock = lambda: moment
-
-
-def merge(ctx, sandbox, number: int) -> None:
+def merged(ctx, sandbox, number: int) -> None:
+    """pr_monitor merges the open PR within four ticks: the issue is closed by that one PR."""
     for _ in range(4):
         sandbox.wait_ci_idle(timeout=120)
         pr_monitor.run(ctx)
         if ctx.forge.get_issue(REPO, number).state == "closed":
-            return
+            break
+    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+
+
+def retried_and_merged(ctx, sandbox, number: int, runner: AgentRunner | None = None, **wait: float) -> None:
+    """Once `wait` (default five minutes: past the backoff) has passed, the retry opens a PR, which is `merged`."""
+    later(ctx, **(wait or {"minutes": 5}))
+    assert queue.run(ctx, runner=runner).opened
+    merged(ctx, sandbox, number)
 
 
 def nothing_running(ctx) -> bool:
     return not ctx.mailbox.list(TaskState.RUNNING)
+
+
+def outcome(ctx, report, state: str) -> str:
+    """The queue run ended the attempt as `state` (one event), without errors and with nothing left running:
+    the reason it gave."""
+    assert not report.errors and nothing_running(ctx)
+    (event,) = [e for e in events(ctx) if e["state"] == state]
+    return event["reason"]
+
+
+def solo_dispatched(sandbox, tmp_path):
+    """The setup with one issue, dispatched to the one agent `solo`, which adds slugify() and is done."""
+    s = one_agent(sandbox, tmp_path, "slugify_files(); done()", name="solo")
+    dispatcher.run(s.ctx)
+    return s
+
+
+def runner_then(ctx, after: Callable[[], None]) -> AgentRunner:
+    """The real agent runner, then `after()`: what happens once the agent has run, before our push."""
+
+    def runner(spec, prompt, worktree: Path, run_dir: Path, git=None) -> AgentRun:
+        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ, git=git)
+        after()
+        return run
+
+    return runner
 
 
 def first_try(outcome: str) -> str:
@@ -53,17 +85,13 @@ def test_one_agent_that_crashes_once_is_merged_on_its_second_attempt(sandbox, tm
         sys.exit(3)
     slugify_files(); done()
     """
-    s = setup(sandbox, tmp_path, {"solo": agent(tmp_path, "solo", body)}, ["solo"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body, name="solo")
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     dispatcher.run(ctx)
     report = queue.run(ctx)
     assert not report.escalated and report.waiting and nothing_running(ctx)
     assert not queue.run(ctx).opened, "the retry waits out its backoff"
-    later(ctx, minutes=5)
-    assert queue.run(ctx).opened
-    merge(ctx, sandbox, number)
-    assert ctx.forge.get_issue(REPO, number).state == "closed"
-    assert len(all_pulls(sandbox)) == 1
+    retried_and_merged(ctx, sandbox, number)
     (done,) = ctx.mailbox.list(TaskState.DONE)
     assert done.task is not None and done.task.attempt == 2
     assert [e["state"] for e in events(ctx) if e.get("agent") == "solo"][2:4] == ["crash", "agent_started"]
@@ -77,9 +105,7 @@ def test_a_one_agent_chain_hitting_a_429_waits_for_the_cooldown_then_merges(sand
         sys.exit(1)
     slugify_files(); done()
     """
-    s = setup(
-        sandbox, tmp_path, {"solo": agent(tmp_path, "solo", body)}, ["solo"], [SLUG_ISSUE], max_attempts=1
-    )
+    s = one_agent(sandbox, tmp_path, body, name="solo", max_attempts=1)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     dispatcher.run(ctx)
     report = queue.run(ctx)
@@ -91,11 +117,7 @@ def test_a_one_agent_chain_hitting_a_429_waits_for_the_cooldown_then_merges(sand
     status = render_status(ctx.config, ctx.paths, now=ctx.clock(), width=200)
     assert "rate limited: solo cools down" in status
     assert [e["state"] for e in events(ctx)].count("agent_started") == 1, "not even claimed while cooling"
-    later(ctx, seconds=130)
-    assert queue.run(ctx).opened
-    merge(ctx, sandbox, number)
-    assert ctx.forge.get_issue(REPO, number).state == "closed"
-    assert len(all_pulls(sandbox)) == 1
+    retried_and_merged(ctx, sandbox, number, seconds=130)
 
 
 class PushLostForge:
@@ -123,37 +145,18 @@ class PushLostForge:
 
 
 def test_a_refused_pr_creation_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
-        ["solo"],
-        [SLUG_ISSUE],
-    )
+    s = solo_dispatched(sandbox, tmp_path)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
-    dispatcher.run(ctx)
     ctx.forge = PushLostForge(ctx.forge, sandbox.api_url, sandbox.token)
     report = queue.run(ctx)
-    assert not report.errors and not report.opened and nothing_running(ctx)
-    (failed,) = [e for e in events(ctx) if e["state"] == "pr_failed"]
-    assert "No commits between" in failed["reason"]
-    later(ctx, minutes=5)
-    assert queue.run(ctx).opened
-    merge(ctx, sandbox, number)
-    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+    assert not report.opened and "No commits between" in outcome(ctx, report, "pr_failed")
+    retried_and_merged(ctx, sandbox, number)
 
 
 def test_a_refused_push_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
     """Someone else pushes to the task branch while the agent runs: our push is refused (not a fast-forward)."""
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
-        ["solo"],
-        [SLUG_ISSUE],
-    )
+    s = solo_dispatched(sandbox, tmp_path)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
-    dispatcher.run(ctx)
     (queued,) = ctx.mailbox.list(TaskState.INBOX)
     assert queued.task is not None
     branch = queued.task.branch
@@ -162,10 +165,7 @@ def test_a_refused_push_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
     subprocess.run(["git", "clone", "-q", url, str(other)], check=True)
     pushed: list[str] = []
 
-    def runner_with_a_rival_push(spec, prompt, worktree: Path, run_dir: Path, git=None) -> AgentRun:
-        from orchestrator.agents import run_agent
-
-        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ, git=git)
+    def a_rival_push() -> None:
         if not pushed:
             (other / "RIVAL.md").write_text("someone else's commit\n")
             git = ["git", "-C", str(other)]
@@ -173,64 +173,34 @@ def test_a_refused_push_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
             subprocess.run([*git, "commit", "-qm", "rival"], check=True)
             subprocess.run([*git, "push", "-q", "origin", f"HEAD:refs/heads/{branch}"], check=True)
             pushed.append(branch)
-        return run
 
-    report = queue.run(ctx, runner=runner_with_a_rival_push)
-    assert not report.errors and nothing_running(ctx)
-    (rejected,) = [e for e in events(ctx) if e["state"] == "push_rejected"]
-    assert "someone else pushed" in rejected["reason"]
-    if not report.opened:  # the same agent goes on at once (gittrust's push_rejected); else after a wait
-        later(ctx, minutes=5)
-        assert queue.run(ctx, runner=runner_with_a_rival_push).opened
-    merge(ctx, sandbox, number)
-    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+    runner = runner_then(ctx, a_rival_push)
+    report = queue.run(ctx, runner=runner)
+    assert "someone else pushed" in outcome(ctx, report, "push_rejected")
+    if report.opened:  # the same agent goes on at once (gittrust's push_rejected); else after a wait
+        merged(ctx, sandbox, number)
+    else:
+        retried_and_merged(ctx, sandbox, number, runner=runner)
 
 
 def test_a_git_error_after_the_agent_ran_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
     """The forge's repository cannot be reached while the agent's work is pushed (an outage): the push fails
     with a git error — the attempt ends as `push_failed`, never left in running/, and is retried later."""
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
-        ["solo"],
-        [SLUG_ISSUE],
-    )
+    s = solo_dispatched(sandbox, tmp_path)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
-    dispatcher.run(ctx)
     (remote,) = (tmp_path / "sandbox").glob("git/*/textkit.git")
     away = remote.with_name("textkit.git.away")
 
-    def runner_then_outage(spec, prompt, worktree: Path, run_dir: Path, git=None) -> AgentRun:
-        from orchestrator.agents import run_agent
-
-        run = run_agent(spec, prompt, worktree, run_dir, environ=ctx.environ, git=git)
-        remote.rename(away)  # the forge's git goes away before our push
-        return run
-
-    try:
-        report = queue.run(ctx, runner=runner_then_outage)
+    try:  # the forge's git goes away before our push
+        report = queue.run(ctx, runner=runner_then(ctx, lambda: remote.rename(away)))
     finally:
         away.rename(remote)
-    assert not report.errors and not report.opened and nothing_running(ctx)
-    (failed,) = [e for e in events(ctx) if e["state"] == "push_failed"]
-    assert "not pushed" in failed["reason"]
-    later(ctx, minutes=5)
-    assert queue.run(ctx).opened
-    merge(ctx, sandbox, number)
-    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+    assert not report.opened and "not pushed" in outcome(ctx, report, "push_failed")
+    retried_and_merged(ctx, sandbox, number)
 
 
 def test_github_down_before_the_agent_is_an_infrastructure_retry(sandbox, tmp_path):
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"solo": agent(tmp_path, "solo", "slugify_files(); done()")},
-        ["solo"],
-        [SLUG_ISSUE],
-    )
-    ctx = s.ctx
-    dispatcher.run(ctx)
+    ctx = solo_dispatched(sandbox, tmp_path).ctx
 
     class Down:
         def __getattr__(self, name: str) -> Any:
