@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from orchestrator.state.task_waits import describe, hold_back
 from orchestrator.values.models import Task, TaskState
 from orchestrator.values.task_record import PendingEscalation, RemoteLease, Wait, pr_record_key
 from orchestrator.views.snapshot import collect
+from tests.polling import wait_until
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 REPO = "acme/widgets"
@@ -194,10 +194,8 @@ def test_a_kill_in_the_middle_of_a_migration_and_a_rerun(tmp_path: Path) -> None
     expected = snapshot(Mailbox(clean / "mailbox").records)
     worker = multiprocessing.get_context("fork").Process(target=_migrate, args=(str(big),))
     worker.start()
-    deadline = time.monotonic() + 20
     tasks = big / "state" / "tasks"
-    while time.monotonic() < deadline and len(list(tasks.glob("*.json"))) < 30:
-        time.sleep(0.005)
+    wait_until(lambda: len(list(tasks.glob("*.json"))) >= 30, 20, interval=0.005)
     os.kill(worker.pid or 0, signal.SIGKILL)
     worker.join(10)
     assert (big / "state" / "escalations_pending.json").exists(), "killed in the middle: not renamed yet"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from chaos.aim import World, work_of
 from chaos.procs import RunProcess, run_processes
+from tests.polling import wait_until
 
 # Holds an flock on argv[1] until killed; prints "locked" once it holds it. The `-m orchestrator.jobs.cron_tick JOB`
 # after `-c` only lands in its command line (sys.argv), as a real tick's would.
@@ -60,13 +60,8 @@ def test_a_lock_released_by_a_killed_tick_is_no_longer_held(tick, tmp_path):
     holder, config = tick
     holder.kill()
     holder.wait()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        found = run_processes(tmp_path, config, tmp_path / "runtime" / "locks")
-        if all(p.pid != holder.pid for p in found):
-            break
-        time.sleep(0.05)
-    assert all(p.pid != holder.pid for p in found)
+    locks = tmp_path / "runtime" / "locks"
+    assert wait_until(lambda: all(p.pid != holder.pid for p in run_processes(tmp_path, config, locks)), 5)
 
 
 class Counts:

@@ -15,6 +15,7 @@ import pytest
 from orchestrator.containment.sandbox import new_marker
 from orchestrator.edges import process
 from tests.containment.conftest import live_with
+from tests.polling import wait_until
 
 SLEEPER = "import time; time.sleep(1000)"
 
@@ -26,9 +27,7 @@ def start_group(tag: str, marker: str | None) -> subprocess.Popen[bytes]:
         f"{sys.executable} -c '{SLEEPER}' {tag} & setsid {sys.executable} -c '{SLEEPER}' {tag} & sleep 1000"
     )
     proc = subprocess.Popen(["/bin/sh", "-c", script], env=env, start_new_session=True)
-    deadline = time.monotonic() + 10
-    while len(live_with(tag)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(live_with(tag)) >= 2, 10)
     return proc
 
 
@@ -119,9 +118,7 @@ def test_kill_minus_nine_of_an_unisolated_queue_then_recovery_leaves_nothing(san
     ctx = setup.ctx
     dispatcher.run(ctx)
     job = start_cron_job("queue", tmp_path / "case" / "config.yaml", sandbox.token)
-    deadline = time.monotonic() + 60
-    while len(live_with(tag)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: len(live_with(tag)) >= 2, 60)
     assert len(live_with(tag)) == 2, "the agent and its detached child run"
     job.send_signal(signal.SIGKILL)
     job.wait(timeout=10)

@@ -33,6 +33,7 @@ from tests.e2e.scripted import (
     setup,
     start_cron_job,
 )
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -171,10 +172,7 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
     ctx = s.ctx
     dispatcher.run(ctx)
     job = start_cron_job("queue", tmp_path / "case" / "config.yaml", sandbox.token)
-    deadline = time.monotonic() + 60
-    while not list(ctx.paths.worktrees.glob("*/*/started")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert list(ctx.paths.worktrees.glob("*/*/started")), "the agent never started"
+    assert wait_until(lambda: list(ctx.paths.worktrees.glob("*/*/started")), 60), "the agent never started"
     (pidfile,) = ctx.paths.agent_runs.glob("*/*/*/agent.pid")
     run_marker = pidfile.read_text().split()[2]
     assert process.members(None, run_marker), "the agent and its detached child run"
@@ -182,9 +180,7 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
     job.wait(timeout=10)
     # the sandbox dies with the queue (--die-with-parent) and its pid namespace with its init: the agent
     # and the child it detached into its own session are gone at once, before any recovery
-    deadline = time.monotonic() + 5
-    while process.members(None, run_marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not process.members(None, run_marker), 5)
     assert process.members(None, run_marker) == [], "nothing the agent started survives the queue"
     Path(str(marker) + ".seen").write_text("yes")
     time.sleep(3)  # the lease (2 s) expires: no heartbeat from the dead queue
@@ -280,9 +276,7 @@ def test_off_now_stops_the_running_agent_pushes_its_work_and_resumes_when_on(san
         },
     )
     worker.start()
-    deadline = time.monotonic() + 60
-    while not list(ctx.paths.worktrees.glob("*/*/WIP.md")) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: list(ctx.paths.worktrees.glob("*/*/WIP.md")), 60)
     switches.set_global(False, "test", now=True)
     worker.join(timeout=60)
     assert not worker.is_alive(), "the queue stopped promptly"

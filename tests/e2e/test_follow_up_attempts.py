@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import pytest
 
@@ -17,6 +16,7 @@ from orchestrator.jobs import pr_monitor, queue
 from orchestrator.values.models import TaskState
 from orchestrator.values.task_identity import identity_of
 from tests.e2e.scripted import CI_BREAKER, all_pulls, events, one_agent, the_pull, work
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +44,9 @@ def test_a_slow_fix_spanning_several_ticks_is_one_attempt_and_its_good_push_merg
     worker = threading.Thread(target=queue.run, args=(ctx,))
     worker.start()
     try:
-        deadline = time.monotonic() + 60
-        while not list(ctx.paths.worktrees.glob("*/*/FIX_STARTED")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        started = list(ctx.paths.worktrees.glob("*/*/FIX_STARTED"))
-        assert started, "the fix never started"
+        assert wait_until(lambda: list(ctx.paths.worktrees.glob("*/*/FIX_STARTED")), 60), (
+            "the fix never started"
+        )
         for _ in range(4):  # pr_monitor ticks every minute; the agent takes longer
             report = pr_monitor.run(ctx)
             assert not report.follow_ups and not report.escalated, report

@@ -17,6 +17,7 @@ from orchestrator.state.runtime import JobContext
 from orchestrator.values.models import TaskState
 from tests.e2e.hosts import at_once, hosts
 from tests.e2e.scripted import all_pulls, events, later, note_issues, script_agent, start_cron_job
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -82,11 +83,8 @@ def test_a_killed_host_is_taken_over_after_its_lease_expires_and_fenced_when_it_
     data["runtime_dir"] = str(host_a.paths.root)
     config_file.write_text(yaml.safe_dump(data))
     job = start_cron_job("queue", config_file, sandbox.token, AGENT_OS_HOST="host-a")
-    deadline = time.monotonic() + 60
-    started = lambda: list(host_a.paths.worktrees.glob(f"*/*/{marker.name}"))  # noqa: E731
-    while not started() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert started(), "host A's agent never started"
+    started = wait_until(lambda: list(host_a.paths.worktrees.glob(f"*/*/{marker.name}")), 60)
+    assert started, "host A's agent never started"
     time.sleep(1.5)  # at least one heartbeat reaches the lease comment
     job.send_signal(signal.SIGKILL)  # host A dies mid-task
     job.wait(timeout=10)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 import textwrap
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from orchestrator.state.runtime import JobContext
 from orchestrator.state.switches import Switches
 from orchestrator.views.status import render_status
 from orchestrator.views.why import why_text
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -130,13 +130,6 @@ def _run_queue_in_background(ctx: JobContext) -> threading.Thread:
     return thread
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_why_while_running_waiting_on_ci_behind_base_needing_approval_and_merged(
     sandbox, tmp_path: Path
 ) -> None:
@@ -151,7 +144,7 @@ def test_why_while_running_waiting_on_ci_behind_base_needing_approval_and_merged
 
     worker = _run_queue_in_background(ctx)
     # the task moves to running/ a moment before the queue records its decision: wait for both
-    _wait_for(lambda: "attempt 1 of 1 with worker" in why(ctx, number))
+    assert wait_until(lambda: "attempt 1 of 1 with worker" in why(ctx, number), 30), "timed out"
     running = why(ctx, number)
     assert f"running on host {ctx.host}" in running and "attempt 1 of 1 with worker" in running
     gate.touch()
