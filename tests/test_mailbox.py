@@ -24,6 +24,7 @@ from orchestrator.state.mailbox import (
 from orchestrator.state.task_file import TaskFileError, parse_task, render_task
 from orchestrator.values.models import AttemptRecord, Task, TaskState
 from tests import task_factory
+from tests.forked import FORK, run_forked
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -216,15 +217,9 @@ def _enqueue_once(root: str, barrier: multiprocessing.synchronize.Barrier, out: 
 
 
 def test_concurrent_enqueues_of_one_task_create_exactly_one_file(mailbox: Mailbox, tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(4)
+    barrier = FORK.Barrier(4)
     outs = [tmp_path / f"{n}.txt" for n in range(4)]
-    procs = [ctx.Process(target=_enqueue_once, args=(str(mailbox.root), barrier, str(o))) for o in outs]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_forked(_enqueue_once, [(str(mailbox.root), barrier, str(o)) for o in outs])
     assert sorted(o.read_text() for o in outs) == ["lost", "lost", "lost", "won"]
     assert [e.task for e in mailbox.list(TaskState.INBOX)] == [make_task()]
     assert list((mailbox.root / "tmp").iterdir()) == []
@@ -270,15 +265,9 @@ def test_two_processes_claiming_the_same_tasks_each_task_has_one_winner(
     mailbox: Mailbox, tmp_path: Path
 ) -> None:
     ids = [mailbox.enqueue(make_task(issue=n)).stem for n in range(1, 31)]
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(2)
+    barrier = FORK.Barrier(2)
     outs = [tmp_path / "a.txt", tmp_path / "b.txt"]
-    procs = [ctx.Process(target=_claim_all, args=(str(mailbox.root), ids, barrier, str(o))) for o in outs]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_forked(_claim_all, [(str(mailbox.root), ids, barrier, str(o)) for o in outs])
     won = [set(filter(None, o.read_text().split("\n"))) for o in outs]
     assert won[0].isdisjoint(won[1])
     assert won[0] | won[1] == set(ids)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from orchestrator.state.metrics import (
     record_event,
     tail_events,
 )
+from tests.forked import run_forked
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -86,13 +86,7 @@ def _write_many(metrics_dir: str, writer: int, count: int) -> None:
 
 
 def test_concurrent_writers_never_interleave(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_write_many, args=(str(tmp_path), w, 150)) for w in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_forked(_write_many, [(str(tmp_path), w, 150) for w in range(4)])
     stream = read_events(tmp_path)
     events = list(stream)
     assert stream.corrupt == 0

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from orchestrator.state.store import (
     update_json,
     write_json_atomic,
 )
+from tests.forked import run_forked
 
 
 def test_missing_file_gives_default(tmp_path: Path) -> None:
@@ -135,13 +135,7 @@ def _increment_many(path_str: str, times: int) -> None:
 
 def test_concurrent_updates_from_processes_never_lose_an_increment(tmp_path: Path) -> None:
     path = tmp_path / "counter.json"
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_increment_many, args=(str(path), 25)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_forked(_increment_many, [(str(path), 25)] * 4)
     assert read_json(path, dict) == {"n": 100}
 
 

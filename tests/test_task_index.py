@@ -3,7 +3,6 @@ true when folders change outside it, rebuilt when lost, and generations that sur
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from orchestrator.state.task_archive import archive_finished
 from orchestrator.state.task_file import render_task
 from orchestrator.values.models import Task, TaskState
 from tests import task_factory
+from tests.forked import run_forked
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 REPO = "acme/widgets"
@@ -147,15 +147,7 @@ def _finish_many(root: str, issues: list[int]) -> None:
 
 
 def test_concurrent_writers_leave_the_index_equal_to_the_folders(mailbox: Mailbox) -> None:
-    ctx = multiprocessing.get_context("fork")
-    procs = [
-        ctx.Process(target=_finish_many, args=(str(mailbox.root), list(range(k, 40, 3)))) for k in range(3)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_forked(_finish_many, [(str(mailbox.root), list(range(k, 40, 3))) for k in range(3)])
     for issue in range(40):
         (entry,) = mailbox.find(REPO, issue=issue)
         assert entry.state == (TaskState.DONE if issue % 2 else TaskState.FAILED)

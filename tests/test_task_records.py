@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import multiprocessing
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from orchestrator.values.task_record import (
     decode,
     encode,
 )
+from tests.forked import run_forked
 from tests.offline_context import offline_context
 from tests.task_factory import make_task
 
@@ -145,12 +145,7 @@ def _bump(directory: str, times: int) -> None:
 
 
 def test_concurrent_updates_of_one_task_lose_nothing(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_bump, args=(str(tmp_path / "tasks"), 25)) for _ in range(3)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(30)
+    run_forked(_bump, [(str(tmp_path / "tasks"), 25)] * 3, timeout=30)
     assert TaskRecords(tmp_path / "tasks").load(TASK).infra_retries == 75
 
 
