@@ -24,7 +24,7 @@ from orchestrator.edges import process
 from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.values.models import TaskState
-from tests.e2e.scripted import all_pulls
+from tests.e2e.scripted import all_pulls, later, monitor_until_closed
 
 pytestmark = pytest.mark.slow
 
@@ -78,14 +78,6 @@ def as_if_killed(ctx: Any, task_id: str) -> None:
     os.utime(ctx.mailbox.path(TaskState.RUNNING, task_id), (hour_ago, hour_ago))
 
 
-def merge_all(ctx: Any, sandbox: Any, number: int) -> None:
-    for _ in range(4):
-        sandbox.wait_ci_idle(timeout=120)
-        pr_monitor.run(ctx)
-        if ctx.forge.get_issue(REPO, number).state == "closed":
-            return
-
-
 def test_a_task_recovered_after_its_pr_merged_opens_no_second_pr(sandbox, tmp_path):
     s = setup(sandbox, tmp_path, "steady", ("chaos-a",))
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
@@ -96,16 +88,13 @@ def test_a_task_recovered_after_its_pr_merged_opens_no_second_pr(sandbox, tmp_pa
     ctx.forge = real
     (running,) = ctx.mailbox.list(TaskState.RUNNING)
     as_if_killed(ctx, running.id)
-    merge_all(ctx, sandbox, number)
-    assert ctx.forge.get_issue(REPO, number).state == "closed", "the first PR merged"
+    assert monitor_until_closed(ctx, sandbox, number), "the first PR merged"
 
-    later = datetime.now(UTC) + timedelta(hours=1)
-    ctx.clock = lambda: later
+    later(ctx, hours=1)
     assert queue.run(ctx).recovered == [running.id]
-    even_later = later + timedelta(hours=1)  # past the infrastructure-retry backoff
-    ctx.clock = lambda: even_later
+    later(ctx, hours=2)  # past the infrastructure-retry backoff
     queue.run(ctx)
-    merge_all(ctx, sandbox, number)
+    monitor_until_closed(ctx, sandbox, number)
     merged = [p["number"] for p in all_pulls(sandbox) if p["merged_at"]]
     if len(all_pulls(sandbox)) > 1:
         raise BugReproduced(f"issue #{number}: {len(all_pulls(sandbox))} PRs, merged {merged}")

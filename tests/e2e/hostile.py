@@ -3,9 +3,7 @@ objects, our clones and the marker files a filter or hook would have written."""
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -13,12 +11,12 @@ from typing import Any
 import yaml
 
 from orchestrator.config import parse_config
-from orchestrator.demo.runner import REPO, DemoSetup, prepare
+from orchestrator.demo.runner import REPO, DemoSetup
 from orchestrator.edges.process import run
 from orchestrator.git import git_layout
 from orchestrator.jobs import dispatcher, queue
 from orchestrator.jobs.entry import build_context
-from orchestrator.state import metrics
+from tests.e2e import scripted
 from tests.security.fake_secrets import GITHUB_CLASSIC
 
 TOKEN = GITHUB_CLASSIC
@@ -55,24 +53,14 @@ def setup_case(
     issues: list[dict[str, Any]] | None = None,
     agent_extra: dict[str, Any] | None = None,
 ) -> DemoSetup:
-    overrides = {
-        "agents": {
-            # Most cases prove our git's own defences against an agent that can reach everything: it runs
-            # unisolated on purpose (in the bwrap sandbox it could not even try — tests/containment/).
-            "isolation": isolation,
-            "bad": {
-                "kind": "script",
-                "command": [sys.executable, "-c", agent_code(body)],
-                "timeout_minutes": 1,
-                "stall_minutes": 1,
-                **(agent_extra or {}),
-            },
-        },
-        "routing": {"default": ["bad"]},
-        "limits": {"max_parallel_workers": 1, "max_attempts": max_attempts, "lease_seconds": 60},
+    agents = {
+        # Most cases prove our git's own defences against an agent that can reach everything: it runs
+        # unisolated on purpose (in the bwrap sandbox it could not even try — tests/containment/).
+        "isolation": isolation,
+        "bad": {**scripted.python_agent(["-c", agent_code(body)]), **(agent_extra or {})},
     }
     issues = issues or [{"title": "Add slugify()", "body": GOOD, "status": "Ready"}]
-    setup = prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
+    setup = scripted.setup(sandbox, tmp_path, agents, ["bad"], issues, max_attempts=max_attempts)
     if repo_extra:
         config_file = tmp_path / "case" / "config.yaml"
         data = yaml.safe_load(config_file.read_text())
@@ -112,7 +100,7 @@ def branch_of(setup: DemoSetup) -> str:
 
 
 def events(setup: DemoSetup) -> list[dict[str, Any]]:
-    return [json.loads(e.to_json()) for e in metrics.read_events(setup.ctx.paths.metrics)]
+    return scripted.events(setup.ctx)
 
 
 def security_reasons(setup: DemoSetup) -> list[str]:

@@ -64,15 +64,20 @@ else:
 """
 
 
-def script_agent(script: Path, timeout_minutes: float = 1.0) -> dict[str, Any]:
-    """The config of an agent that is the Python file `script`, stopped after `timeout_minutes` (or as long
-    silent)."""
+def python_agent(args: Sequence[str], timeout_minutes: float = 1.0) -> dict[str, Any]:
+    """The config of an agent that is `python ARGS` (a script file, or `-c CODE`), stopped after
+    `timeout_minutes` (or as long silent)."""
     return {
         "kind": "script",
-        "command": [sys.executable, str(script)],
+        "command": [sys.executable, *args],
         "timeout_minutes": timeout_minutes,
         "stall_minutes": timeout_minutes,
     }
+
+
+def script_agent(script: Path, timeout_minutes: float = 1.0) -> dict[str, Any]:
+    """`python_agent` running the Python file `script`."""
+    return python_agent([str(script)], timeout_minutes)
 
 
 def agent(tmp_path: Path, name: str, body: str, timeout_minutes: float = 1.0) -> dict[str, Any]:
@@ -138,6 +143,16 @@ def work(ctx, sandbox) -> None:
     dispatcher.run(ctx)
     queue.run(ctx)
     sandbox.wait_ci_idle(timeout=120)
+
+
+def monitor_until_closed(ctx, sandbox, number: int, ticks: int = 4) -> bool:
+    """Up to `ticks` rounds of CI then pr_monitor, until issue `number` is closed: whether it is."""
+    for _ in range(ticks):
+        sandbox.wait_ci_idle(timeout=120)
+        pr_monitor.run(ctx)
+        if ctx.forge.get_issue(REPO, number).state == "closed":
+            return True
+    return False
 
 
 def run_until_settled(ctx, sandbox, numbers: Sequence[int], ticks: int = 10) -> None:

@@ -11,45 +11,26 @@ import random
 import string
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.jobs import dispatcher, queue
-from orchestrator.state import metrics
 from orchestrator.values.models import TaskState
+from tests.e2e.scripted import events, python_agent, setup
 
 pytestmark = pytest.mark.slow
 
 GOOD = '## Goal\nImplement slugify() in the textkit package.\n\n## Success Criteria\n- `slugify("A B") == "a-b"`\n'
 
 
-def script_agent(code: str, timeout_minutes: float = 1.0) -> dict[str, Any]:
-    return {
-        "bad": {
-            "kind": "script",
-            "command": [sys.executable, "-c", code],
-            "timeout_minutes": timeout_minutes,
-            "stall_minutes": timeout_minutes,
-        }
-    }
-
-
 def setup_with(
     sandbox, tmp_path: Path, code: str, body: str = GOOD, max_attempts: int = 3, timeout: float = 1.0
 ):
-    overrides = {
-        "agents": script_agent(code, timeout),
-        "routing": {"default": ["bad"]},
-        "limits": {"max_parallel_workers": 1, "max_attempts": max_attempts, "lease_seconds": 60},
-    }
-    issues = [{"title": "Add slugify()", "body": body, "status": "Ready"}]
-    return prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
-
-
-def events(ctx) -> list[dict]:
-    return [json.loads(e.to_json()) for e in metrics.read_events(ctx.paths.metrics)]
+    """`setup` with one agent `bad` that is `python -c code` (no prelude), on one issue with `body`."""
+    issue = {"title": "Add slugify()", "body": body, "status": "Ready"}
+    agents = {"bad": python_agent(["-c", code], timeout)}
+    return setup(sandbox, tmp_path, agents, ["bad"], [issue], max_attempts=max_attempts)
 
 
 @pytest.mark.parametrize(

@@ -6,48 +6,26 @@ subprocesses (the scripted demo agent, the repo's pytest run by us and by the sa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import requests
 
 from orchestrator.demo.runner import REPO, prepare
-from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.state import metrics
+from orchestrator.jobs import dispatcher, pr_monitor
 from orchestrator.values.models import TaskState
+from tests.e2e.scripted import all_pulls, events, run_until_settled, work
 
 pytestmark = pytest.mark.slow
-
-
-def _events(ctx) -> list[dict]:
-    return [json.loads(e.to_json()) for e in metrics.read_events(ctx.paths.metrics)]
-
-
-def _tick(ctx, forge) -> None:
-    dispatcher.run(ctx)
-    queue.run(ctx)
-    forge.wait_ci_idle(timeout=120)
-    pr_monitor.run(ctx)
 
 
 def test_ready_issues_become_merged_prs(sandbox, tmp_path: Path):
     setup = prepare(sandbox, tmp_path / "demo")
     ctx = setup.ctx
-    for _ in range(8):
-        _tick(ctx, sandbox)
-        issues = [ctx.forge.get_issue(REPO, n) for n in setup.seeded.issue_numbers]
-        if all(i.state == "closed" for i in issues):
-            break
-    assert [i.state for i in issues] == ["closed"] * 3
+    run_until_settled(ctx, sandbox, setup.seeded.issue_numbers, ticks=8)
+    assert [ctx.forge.get_issue(REPO, n).state for n in setup.seeded.issue_numbers] == ["closed"] * 3
 
     # every PR merged exactly once, from agent/* branches, each closing its issue
-    pulls = requests.get(
-        f"{sandbox.api_url}/repos/{REPO}/pulls",
-        params={"state": "all"},
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
-    ).json()
+    pulls = all_pulls(sandbox)
     assert len(pulls) == 3
     assert all(p["merged_at"] and p["head"]["ref"].startswith("agent/") for p in pulls)
     assert sorted(int(p["body"].split("Closes #")[1].split()[0]) for p in pulls) == list(
@@ -59,7 +37,7 @@ def test_ready_issues_become_merged_prs(sandbox, tmp_path: Path):
     statuses = {i.issue_number: i.status for i in ctx.forge.board_items(board)}
     assert all(statuses[n] == "Done" for n in setup.seeded.issue_numbers)
 
-    states = [e["state"] for e in _events(ctx)]
+    states = [e["state"] for e in events(ctx)]
     assert states.count("dispatched") == 3 and states.count("pr_opened") == 3 and states.count("merged") == 3
     assert ctx.mailbox.list(TaskState.INBOX) == [] and ctx.mailbox.list(TaskState.RUNNING) == []
     assert len(ctx.mailbox.list(TaskState.DONE)) == 3
@@ -86,9 +64,7 @@ def test_repo_switch_and_review_mode_are_honoured(sandbox, tmp_path: Path):
     assert dispatcher.run(ctx).dispatched == []
     switches.set_repo("textkit", True, actor="test")
     switches.set_repo_mode("textkit", "review", actor="test")
-    dispatcher.run(ctx)
-    queue.run(ctx)
-    sandbox.wait_ci_idle(timeout=120)
+    work(ctx, sandbox)
     report = pr_monitor.run(ctx)
     assert report.merged == []
     assert any("review mode" in reason for reason in report.waiting.values()), report.waiting

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from orchestrator.jobs import dashboard as dashboard_job
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.views.dashboard_data import web_base
-from tests.e2e.scripted import script_agent
+from tests.e2e.scripted import later, script_agent
 
 pytestmark = pytest.mark.slow
 
@@ -107,8 +106,7 @@ def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: 
 
     out = tmp_path / "dashboard"
     web = web_base(ctx.config.github.api_url)
-    later = datetime.now(UTC) + timedelta(minutes=20)  # the hourly dashboard job, once things settled
-    ctx.clock = lambda: later
+    later(ctx, minutes=20)  # the hourly dashboard job, once things settled
     assert dashboard_job.run_job(ctx, ["--out", str(out)]) == 0
     data = json.loads((out / "metrics.json").read_text())
 
@@ -165,8 +163,7 @@ def test_a_pr_a_human_merged_by_hand_counts_as_merged(sandbox, tmp_path: Path) -
     ctx.forge.close_issue(REPO, number)  # what "Closes #N" does on github.com
 
     out = tmp_path / "dashboard"
-    later = datetime.now(UTC) + timedelta(minutes=20)
-    ctx.clock = lambda: later
+    later(ctx, minutes=20)
     assert dashboard_job.run_job(ctx, ["--out", str(out)]) == 0
     data = json.loads((out / "metrics.json").read_text())
     merged_prs = [p for p in _forge_get(sandbox, "pulls", state="all") if p["merged_at"]]

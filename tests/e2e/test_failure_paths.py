@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from orchestrator.control.control_hooks import retry_issue
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.edges import process
-from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.jobs import dispatcher, queue
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.state import metrics
@@ -28,6 +27,8 @@ from tests.e2e.scripted import (
     agent,
     all_pulls,
     events,
+    later,
+    monitor_until_closed,
     one_agent,
     run_until_settled,
     setup,
@@ -189,17 +190,9 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
     assert report.recovered and process.members(None, run_marker) == []
     assert not report.opened, "an infrastructure retry waits out its backoff first"
     assert len(ctx.mailbox.list(TaskState.INBOX)) == 1, "recovered, not lost"
-    later = datetime.now(UTC) + timedelta(hours=1)
-    ctx.clock = lambda: later
-    report = queue.run(ctx)
-    assert report.opened
-    sandbox.wait_ci_idle(timeout=120)
-    for _ in range(4):
-        pr_monitor.run(ctx)
-        if ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed":
-            break
-        sandbox.wait_ci_idle(timeout=120)
-    assert ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
+    later(ctx, hours=1)
+    assert queue.run(ctx).opened
+    assert monitor_until_closed(ctx, sandbox, s.seeded.issue_numbers[0])
     assert len(all_pulls(sandbox)) == 1
     (done,) = ctx.mailbox.list(TaskState.DONE)
     assert done.task is not None and "infra-retry 1" in done.task.notes

@@ -4,7 +4,6 @@ alone, on one host or several, with exactly one PR in the end."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,12 +13,12 @@ import requests
 from orchestrator.demo.runner import REPO
 from orchestrator.executors import claim_facts
 from orchestrator.github.errors import GitHubError
-from orchestrator.jobs import dispatcher, pr_monitor, queue
-from orchestrator.jobs.entry import build_context
+from orchestrator.jobs import dispatcher, queue
 from orchestrator.policy.dispatch import branch_name
 from orchestrator.values.models import TaskState
 from orchestrator.views.status import render_status
-from tests.e2e.scripted import SLUG_ISSUE, all_pulls, events, one_agent
+from tests.e2e.hosts import hosts
+from tests.e2e.scripted import SLUG_ISSUE, all_pulls, events, monitor_until_closed, one_agent
 
 pytestmark = pytest.mark.slow
 T0 = datetime.now(UTC)
@@ -28,13 +27,6 @@ T0 = datetime.now(UTC)
 def at(ctx, seconds: float) -> None:
     moment = T0 + timedelta(seconds=seconds)
     ctx.clock = lambda: moment
-
-
-def second_host(ctx, tmp_path, name: str):
-    config = replace(ctx.config, runtime_dir=tmp_path / name / "runtime")
-    other = build_context(config, environ=ctx.environ)
-    other.host = name
-    return other
 
 
 def create_orphan_branch(sandbox, number: int) -> str:
@@ -55,12 +47,7 @@ def create_orphan_branch(sandbox, number: int) -> str:
 
 def finish(ctx, sandbox, number: int) -> None:
     assert queue.run(ctx).opened
-    for _ in range(4):
-        sandbox.wait_ci_idle(timeout=120)
-        pr_monitor.run(ctx)
-        if ctx.forge.get_issue(REPO, number).state == "closed":
-            break
-    assert ctx.forge.get_issue(REPO, number).state == "closed"
+    assert monitor_until_closed(ctx, sandbox, number)
     assert len(all_pulls(sandbox)) == 1, "exactly one PR"
 
 
@@ -91,7 +78,7 @@ def test_two_hosts_recover_an_orphan_claim_exactly_once(sandbox, tmp_path):
     s = one_agent(sandbox, tmp_path, "slugify_files(); done()", name="w")
     host_a, number = s.ctx, s.seeded.issue_numbers[0]
     host_a.host = "host-a"
-    host_b = second_host(host_a, tmp_path, "host-b")
+    (host_b,) = hosts(host_a, tmp_path, ["host-b"])
     create_orphan_branch(sandbox, number)
     lease = host_a.config.limits.lease_seconds
     for ctx in (host_a, host_b):
@@ -131,7 +118,7 @@ def test_an_unannounced_task_is_announced_by_its_host_before_others_supersede_it
     s = one_agent(sandbox, tmp_path, "slugify_files(); done()", name="w")
     host_a, number = s.ctx, s.seeded.issue_numbers[0]
     host_a.host = "host-a"
-    host_b = second_host(host_a, tmp_path, "host-b")
+    (host_b,) = hosts(host_a, tmp_path, ["host-b"])
     real = host_a.forge
     host_a.forge = CommentsFailOnce(real)
     at(host_a, 0)

@@ -13,25 +13,19 @@ import pytest
 import requests
 
 from orchestrator.agents import run_agent
-from orchestrator.demo.runner import REPO
 from orchestrator.executors.task_runner import AgentRunner
 from orchestrator.github.errors import GitHubError
-from orchestrator.jobs import dispatcher, pr_monitor, queue
+from orchestrator.jobs import dispatcher, queue
 from orchestrator.values.models import AgentRun, TaskState
 from orchestrator.views.status import render_status
-from tests.e2e.scripted import all_pulls, events, later, one_agent
+from tests.e2e.scripted import all_pulls, events, later, monitor_until_closed, one_agent
 
 pytestmark = pytest.mark.slow
 
 
 def merged(ctx, sandbox, number: int) -> None:
     """pr_monitor merges the open PR within four ticks: the issue is closed by that one PR."""
-    for _ in range(4):
-        sandbox.wait_ci_idle(timeout=120)
-        pr_monitor.run(ctx)
-        if ctx.forge.get_issue(REPO, number).state == "closed":
-            break
-    assert ctx.forge.get_issue(REPO, number).state == "closed" and len(all_pulls(sandbox)) == 1
+    assert monitor_until_closed(ctx, sandbox, number) and len(all_pulls(sandbox)) == 1
 
 
 def retried_and_merged(ctx, sandbox, number: int, runner: AgentRunner | None = None, **wait: float) -> None:

@@ -15,8 +15,8 @@ import yaml
 
 from orchestrator.demo import runner
 from orchestrator.demo.runner import REPO, prepare
-from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.sandbox.server import SandboxForge
+from tests.e2e.scripted import run_until_settled
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +36,7 @@ def test_a_ready_issue_is_merged_over_https(tls_sandbox: SandboxForge, tmp_path:
     assert ctx.config.github.api_url.startswith("https://") and ctx.config.github.ca_bundle is not None
     assert (ctx.config.repos[0].clone_url or "").startswith("https://")
     (number,) = setup.seeded.issue_numbers
-    for _ in range(4):
-        dispatcher.run(ctx)
-        queue.run(ctx)
-        tls_sandbox.wait_ci_idle(timeout=120)
-        pr_monitor.run(ctx)
-        if ctx.forge.get_issue(REPO, number).state == "closed":
-            break
+    run_until_settled(ctx, tls_sandbox, [number], ticks=4)
     assert ctx.forge.get_issue(REPO, number).state == "closed"
     (pull,) = ctx.forge.list_pulls(REPO, state="closed")
     assert pull.head_ref.startswith(f"agent/{number}-")
