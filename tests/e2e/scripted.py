@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,13 +117,32 @@ def events(ctx) -> list[dict]:
     return [json.loads(e.to_json()) for e in metrics.read_events(ctx.paths.metrics)]
 
 
-def all_pulls(sandbox) -> list[dict]:
-    return requests.get(
-        f"{sandbox.api_url}/repos/{REPO}/pulls",
-        params={"state": "all", "per_page": "100"},
+def forge_api(
+    sandbox,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    ok: tuple[int, ...] = (200, 201, 204),
+    params: Mapping[str, str] | None = None,
+) -> Any:
+    """A REST call to the sandbox forge as its admin (what a person does, not what we do): `path` below the API
+    URL, `body` as JSON, `params` as the query. Fails the test unless the status is in `ok`; the JSON answer
+    (None when empty)."""
+    response = requests.request(
+        method,
+        f"{sandbox.api_url}{path}",
+        json=body,
+        params=params,
         headers={"Authorization": f"token {sandbox.token}"},
         timeout=10,
-    ).json()
+    )
+    assert response.status_code in ok, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json() if response.content else None
+
+
+def all_pulls(sandbox) -> list[dict]:
+    return list(forge_api(sandbox, "GET", f"/repos/{REPO}/pulls", params={"state": "all", "per_page": "100"}))
 
 
 def the_pull(sandbox) -> dict:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from orchestrator.control.control_hooks import close_issue, retry_issue
 from orchestrator.demo.runner import REPO, prepare
@@ -22,7 +21,7 @@ from orchestrator.jobs import dashboard as dashboard_job
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.views.dashboard_data import web_base
-from tests.e2e.scripted import later, script_agent
+from tests.e2e.scripted import forge_api, later, script_agent
 
 pytestmark = pytest.mark.slow
 
@@ -51,14 +50,7 @@ def _body(name: str) -> str:
 
 
 def _forge_get(sandbox, path: str, **params: str) -> list[dict[str, Any]]:
-    answer = requests.get(
-        f"{sandbox.api_url}/repos/{REPO}/{path}",
-        params={"per_page": "100", **params},
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return list(answer.json())
+    return list(forge_api(sandbox, "GET", f"/repos/{REPO}/{path}", params={"per_page": "100", **params}))
 
 
 def _tick(ctx, sandbox) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from orchestrator.demo.runner import REPO
 from orchestrator.edges.process import run
@@ -26,6 +25,7 @@ from orchestrator.values.task_record import PRState
 from tests.e2e.scripted import (
     all_pulls,
     events,
+    forge_api,
     later,
     note_issues,
     one_agent,
@@ -36,18 +36,6 @@ from tests.e2e.scripted import (
 
 pytestmark = pytest.mark.slow
 APPROVAL = "agent-os:approved"
-
-
-def api(sandbox: Any, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201, 204)) -> Any:
-    response = requests.request(
-        method,
-        f"{sandbox.api_url}{path}",
-        json=body,
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
-    )
-    assert response.status_code in ok, response.text
-    return response.json() if response.content else None
 
 
 def audit(ctx: Any, action: str) -> list[dict]:
@@ -131,7 +119,7 @@ def test_approval_clears_a_deleted_obsolete_test_even_when_escalated(sandbox, tm
 def test_a_late_required_check_holds_the_merge_until_it_is_green(sandbox, tmp_path):
     s = one_agent(sandbox, tmp_path, "slugify_files(); done()")
     ctx = s.ctx
-    api(
+    forge_api(
         sandbox,
         "PUT",
         f"/repos/{REPO}/branches/main/protection",
@@ -147,21 +135,21 @@ def test_a_late_required_check_holds_the_merge_until_it_is_green(sandbox, tmp_pa
     sha = pull["head"]["sha"]
     report = pr_monitor.run(ctx)
     assert report.waiting[pull["number"]] == "waiting for required check(s) slow-ci to report"
-    api(sandbox, "POST", f"/repos/{REPO}/statuses/{sha}", {"state": "pending", "context": "slow-ci"})
+    forge_api(sandbox, "POST", f"/repos/{REPO}/statuses/{sha}", {"state": "pending", "context": "slow-ci"})
     assert pr_monitor.run(ctx).waiting[pull["number"]] == "CI is running"
-    api(sandbox, "POST", f"/repos/{REPO}/statuses/{sha}", {"state": "success", "context": "slow-ci"})
+    forge_api(sandbox, "POST", f"/repos/{REPO}/statuses/{sha}", {"state": "success", "context": "slow-ci"})
     assert pr_monitor.run(ctx).merged == [pull["number"]]
 
 
 def test_without_known_required_checks_the_grace_period_lets_a_late_check_appear(sandbox, tmp_path):
     s = one_agent(sandbox, tmp_path, "slugify_files(); done()")
     ctx = s.ctx
-    api(sandbox, "DELETE", f"/repos/{REPO}/branches/main/protection")
+    forge_api(sandbox, "DELETE", f"/repos/{REPO}/branches/main/protection")
     work(ctx, sandbox)
     pull = the_pull(sandbox)
     report = pr_monitor.run(ctx)  # sandbox-ci (fast) is green, but no check is known to be required
     assert "giving checks 120 s after the push" in report.waiting[pull["number"]]
-    api(
+    forge_api(
         sandbox,
         "POST",
         f"/repos/{REPO}/statuses/{pull['head']['sha']}",
@@ -169,7 +157,7 @@ def test_without_known_required_checks_the_grace_period_lets_a_late_check_appear
     )
     later(ctx, seconds=200)
     assert pr_monitor.run(ctx).waiting[pull["number"]] == "CI is running", "the real CI showed up in time"
-    api(
+    forge_api(
         sandbox,
         "POST",
         f"/repos/{REPO}/statuses/{pull['head']['sha']}",

@@ -18,7 +18,7 @@ from orchestrator.executors import ref_claims
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.values.models import TaskState
 from tests.e2e.hosts import at_once, hosts
-from tests.e2e.scripted import BREAKS_CI_THEN_FIXES, CI_BREAKER, all_pulls, one_agent
+from tests.e2e.scripted import BREAKS_CI_THEN_FIXES, CI_BREAKER, all_pulls, forge_api, one_agent
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,6 @@ def test_a_taken_over_task_with_red_ci_gets_a_real_fix_from_a_third_host(sandbox
 @pytest.mark.parametrize("strict", [True, False], ids=["strict-protection", "merge-slot"])
 def test_three_hosts_at_once_make_one_follow_up_and_one_merge(sandbox, tmp_path, strict):
     """Strict protection: GitHub refuses a head not up to date; without it the merge slot serializes."""
-    import requests
 
     setup = one_fixing_agent(sandbox, tmp_path)
     sandbox.set_ci_command(REPO, CI_BREAKER)
@@ -68,9 +67,7 @@ def test_three_hosts_at_once_make_one_follow_up_and_one_merge(sandbox, tmp_path,
         "required_pull_request_reviews": None,
         "restrictions": None,
     }
-    url = f"{sandbox.api_url}/repos/{REPO}/branches/main/protection"
-    headers = {"Authorization": f"token {sandbox.token}"}
-    assert requests.put(url, json=protection, headers=headers, timeout=10).status_code == 200
+    forge_api(sandbox, "PUT", f"/repos/{REPO}/branches/main/protection", protection, ok=(200,))
     contexts = hosts(setup.ctx, tmp_path, ["a", "b", "c"])
     dispatcher.run(contexts[0])
     queue.run(contexts[0])

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 
 from orchestrator.demo.runner import REPO
 from orchestrator.executors import claim_facts
@@ -18,7 +17,7 @@ from orchestrator.policy.dispatch import branch_name
 from orchestrator.values.models import TaskState
 from orchestrator.views.status import render_status
 from tests.e2e.hosts import hosts
-from tests.e2e.scripted import SLUG_ISSUE, all_pulls, events, monitor_until_closed, one_agent
+from tests.e2e.scripted import SLUG_ISSUE, all_pulls, events, forge_api, monitor_until_closed, one_agent
 
 pytestmark = pytest.mark.slow
 T0 = datetime.now(UTC)
@@ -32,16 +31,10 @@ def at(ctx, seconds: float) -> None:
 def create_orphan_branch(sandbox, number: int) -> str:
     """What a dispatcher killed right after its claim leaves behind: the branch, nothing else."""
     branch = branch_name(number, SLUG_ISSUE["title"], 1)
-    headers = {"Authorization": f"token {sandbox.token}"}
-    main = requests.get(f"{sandbox.api_url}/repos/{REPO}/git/ref/heads/main", headers=headers, timeout=10)
-    sha = main.json()["object"]["sha"]
-    created = requests.post(
-        f"{sandbox.api_url}/repos/{REPO}/git/refs",
-        json={"ref": f"refs/heads/{branch}", "sha": sha},
-        headers=headers,
-        timeout=10,
+    sha = forge_api(sandbox, "GET", f"/repos/{REPO}/git/ref/heads/main")["object"]["sha"]
+    forge_api(
+        sandbox, "POST", f"/repos/{REPO}/git/refs", {"ref": f"refs/heads/{branch}", "sha": sha}, ok=(201,)
     )
-    assert created.status_code == 201
     return branch
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from bench.counting_forge import CountingForge
 from bench.forge_setup import close_context, config_data, open_context, repo_entry, seed, tiny_source
@@ -21,6 +20,7 @@ from bench.pr_monitor_tick import open_note_prs
 from orchestrator.jobs import pr_monitor
 from orchestrator.sandbox.seed import SeedIssue
 from orchestrator.values.models import TaskState
+from tests.e2e.scripted import forge_api
 
 pytestmark = pytest.mark.slow
 PRS = 5
@@ -89,13 +89,8 @@ def test_a_repo_without_agent_prs_costs_no_graphql_point(sandbox: Any, tmp_path:
     main = ctx.forge.get_branch_sha(seeded.repo, "main")
     assert main
     ctx.forge.create_branch(seeded.repo, "someones-feature", main)
-    answer = requests.put(
-        f"{sandbox.api_url}/repos/{seeded.repo}/contents/feature.txt",
-        json={"message": "feature", "content": "eA==", "branch": "someones-feature"},
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
-    )
-    assert answer.status_code == 201, answer.text
+    content = {"message": "feature", "content": "eA==", "branch": "someones-feature"}
+    forge_api(sandbox, "PUT", f"/repos/{seeded.repo}/contents/feature.txt", content, ok=(201,))
     ctx.forge.create_pull(seeded.repo, title="Feature", body="", head="someones-feature", base="main")
     assert pr_monitor.run(ctx).errors == []
     sandbox.reset_stats()

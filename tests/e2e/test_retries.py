@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from orchestrator.agents import run_agent
 from orchestrator.executors.task_runner import AgentRunner
@@ -18,7 +17,7 @@ from orchestrator.github.errors import GitHubError
 from orchestrator.jobs import dispatcher, queue
 from orchestrator.values.models import AgentRun, TaskState
 from orchestrator.views.status import render_status
-from tests.e2e.scripted import all_pulls, events, later, monitor_until_closed, one_agent
+from tests.e2e.scripted import all_pulls, events, forge_api, later, monitor_until_closed, one_agent
 
 pytestmark = pytest.mark.slow
 
@@ -118,8 +117,8 @@ class PushLostForge:
     """The forge as seen by the queue, except that the first PR creation finds the task branch back at the
     base (as when a push did not reach the branch): GitHub then answers 422 "No commits between"."""
 
-    def __init__(self, forge: Any, api_url: str, token: str) -> None:
-        self._forge, self._api, self._token = forge, api_url, token
+    def __init__(self, forge: Any, sandbox: Any) -> None:
+        self._forge, self._sandbox = forge, sandbox
         self.sabotaged = False
 
     def __getattr__(self, name: str) -> Any:
@@ -129,19 +128,19 @@ class PushLostForge:
         if not self.sabotaged:
             self.sabotaged = True
             base = self._forge.get_branch_sha(repo, kw["base"])
-            requests.patch(
-                f"{self._api}/repos/{repo}/git/refs/heads/{kw['head']}",
-                json={"sha": base, "force": True},
-                headers={"Authorization": f"token {self._token}"},
-                timeout=10,
-            ).raise_for_status()
+            forge_api(
+                self._sandbox,
+                "PATCH",
+                f"/repos/{repo}/git/refs/heads/{kw['head']}",
+                {"sha": base, "force": True},
+            )
         return self._forge.create_pull(repo, **kw)
 
 
 def test_a_refused_pr_creation_is_an_outcome_and_the_retry_merges(sandbox, tmp_path):
     s = solo_dispatched(sandbox, tmp_path)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
-    ctx.forge = PushLostForge(ctx.forge, sandbox.api_url, sandbox.token)
+    ctx.forge = PushLostForge(ctx.forge, sandbox)
     report = queue.run(ctx)
     assert not report.opened and "No commits between" in outcome(ctx, report, "pr_failed")
     retried_and_merged(ctx, sandbox, number)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-import requests
 
 from orchestrator.config.settings import BoardMode
 from orchestrator.demo.runner import REPO, prepare
@@ -23,6 +22,7 @@ from orchestrator.jobs.entry import build_context
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.state.runtime import JobContext
 from orchestrator.values.models import Issue
+from tests.e2e.scripted import forge_api
 
 pytestmark = pytest.mark.slow
 
@@ -64,12 +64,7 @@ def _move_to_ready(actor: GitHubClient, setting: Setting, issue: Issue) -> None:
 
 
 def _comments(forge: SandboxForge, number: int) -> list[dict]:
-    answer = requests.get(
-        f"{forge.api_url}/repos/{REPO}/issues/{number}/comments",
-        headers={"Authorization": f"token {forge.token}"},
-        timeout=10,
-    )
-    return list(answer.json())
+    return list(forge_api(forge, "GET", f"/repos/{REPO}/issues/{number}/comments"))
 
 
 def _assert_left_alone(forge: SandboxForge, ctx: JobContext, issue: Issue) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from bench.counting_forge import CountingForge
 from bench.forge_setup import (
@@ -24,6 +23,7 @@ from bench.forge_setup import (
 )
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.sandbox import automations
+from tests.e2e.scripted import forge_api
 
 pytestmark = pytest.mark.slow
 TASKS = 2
@@ -37,13 +37,10 @@ def _run(
     )
     if not github_does_it:
         automations.set_workflow(sandbox.db, seeded.project_id or "", automations.ITEM_CLOSED, False)
-    answer = requests.patch(
-        f"{sandbox.api_url}/repos/{seeded.repo}",
-        json={"delete_branch_on_merge": github_does_it},
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
+    answer = forge_api(
+        sandbox, "PATCH", f"/repos/{seeded.repo}", {"delete_branch_on_merge": github_does_it}, ok=(200,)
     )
-    assert answer.status_code == 200 and answer.json()["delete_branch_on_merge"] is github_does_it
+    assert answer["delete_branch_on_merge"] is github_does_it
     limits = {"max_parallel_workers": 1, "lease_seconds": 300, "wedge_hours": 1}
     data = {**config_data(sandbox, tmp_path / name, [repo_entry(seeded, name, "project")]), "limits": limits}
     ctx = open_context(sandbox, data, tmp_path / name)
