@@ -11,15 +11,16 @@ from orchestrator.executors.control_actions import budget_report
 from orchestrator.executors.notify import Notifier, Outcome
 from orchestrator.jobs.daily_digest import render_digest, run, send_digest
 from orchestrator.jobs.telegram_control import month_budget_text
-from orchestrator.policy.digest import DigestEvent, InFlight, build_digest, costs_by_agent
+from orchestrator.policy.digest import InFlight, build_digest, costs_by_agent
+from orchestrator.state.event_files import Event
 from orchestrator.state.mailbox import Mailbox
 from orchestrator.state.metrics import record_event
 
 NOW = datetime(2025, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def ev(hours_ago: float, state: str, **fields) -> DigestEvent:
-    return DigestEvent(ts=NOW - timedelta(hours=hours_ago), state=state, **fields)
+def ev(hours_ago: float, state: str, **fields) -> Event:
+    return Event(ts=NOW - timedelta(hours=hours_ago), state=state, **fields)
 
 
 SEEDED = [
