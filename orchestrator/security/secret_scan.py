@@ -159,25 +159,30 @@ def scan_diff(unified_diff: str, allow: Sequence[AllowedSecret] = ()) -> list[Fi
 
 
 def added_lines(unified_diff: str) -> Iterator[tuple[str, int, str]]:
-    """(path, new line number, text) for every added line; a hunk's counts say where it ends."""
+    """(path, new line number, text) for every added line."""
+    for path, tag, number, text, _ in diff_lines(unified_diff):
+        if tag == "+":
+            yield path, number, text
+
+
+def diff_lines(unified_diff: str) -> Iterator[tuple[str, str, int, str, bool]]:
+    """(path, tag, new line number, text, whether it ends its hunk) for every line of every hunk; tag is "+",
+    "-" or " " (other lines, such as "\\ No newline at end of file", are skipped). A hunk's counts say where it
+    ends. Lines are split on "\n" only: a "\r" or another line separator stays in the text (so a secret behind
+    one is still scanned)."""
     path = "<diff>"
-    new_line = 0
-    old_left = new_left = 0
-    for raw in unified_diff.splitlines():
+    new_line = old_left = new_left = 0
+    for raw in unified_diff.split("\n"):
         if old_left > 0 or new_left > 0:
-            tag, text = raw[:1], raw[1:]
-            if tag == "+":
-                yield path, new_line, text
+            tag, text, number = raw[:1] or " ", raw[1:], new_line
+            if tag in ("+", " "):
                 new_line += 1
                 new_left -= 1
-            elif tag == "-":
+            if tag in ("-", " "):
                 old_left -= 1
-            elif tag == " " or raw == "":
-                new_line += 1
-                old_left -= 1
-                new_left -= 1
-            continue
-        if raw.startswith("+++ "):
+            if tag in ("+", "-", " "):
+                yield path, tag, number, text, old_left <= 0 and new_left <= 0
+        elif raw.startswith("+++ "):
             path = diff_path(raw[4:])
         elif hunk := _HUNK.match(raw):
             old_left = int(hunk.group(1) or "1")
