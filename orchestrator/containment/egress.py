@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import socket
 import threading
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.config.isolation import Network
+from orchestrator.containment.forwarder import pipe
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class EgressProxy:
                     upstream.sendall(rest)
             else:
                 upstream.sendall(_origin_form(head, target) + rest)
-            _pipe(client, upstream, self._stopped)
+            pipe(client, upstream, self._stopped)
         except OSError:
             return
         finally:
@@ -213,19 +213,3 @@ def _reply(client: socket.socket, status: int, text: str) -> None:
     head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
     with contextlib.suppress(OSError):
         client.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
-
-
-def _pipe(a: socket.socket, b: socket.socket, stopped: threading.Event) -> None:
-    """Relay bytes both ways until both sides are done (a half-close is passed on)."""
-    peers = {a: b, b: a}
-    readable = [a, b]
-    while readable and not stopped.is_set():
-        ready, _, _ = select.select(readable, [], [], 0.5)
-        for sock in ready:
-            chunk = sock.recv(65536)
-            if chunk:
-                peers[sock].sendall(chunk)
-                continue
-            readable.remove(sock)
-            with contextlib.suppress(OSError):
-                peers[sock].shutdown(socket.SHUT_WR)
