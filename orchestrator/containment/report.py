@@ -4,9 +4,11 @@ every escalation, and the queue's refusal to start agents when the configured is
 from __future__ import annotations
 
 import os
+import urllib.request
 
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.probe import probe
+from orchestrator.containment.upstream import UpstreamError, UpstreamProxies
 from orchestrator.edges import process
 from orchestrator.values.check import Check
 
@@ -22,7 +24,7 @@ def doctor_checks(isolation: Isolation, euid: int | None = None) -> list[Check]:
     """Rows for `bin/agentos doctor`: the mode, whether it works here (bwrap found and able to create a
     sandbox, user namespaces allowed, the uid inside — and what it means when we run as root), and the
     network mode."""
-    network = Check("agent network", True, isolation.network.describe())
+    network = _network_check(isolation)
     if isolation.mode == "none":
         fix = "set agents.isolation: bwrap (apt-get install bubblewrap) or sudo_user (docs/security.md)"
         return [Check("isolation", False, UNISOLATED_NOTE, fix), network]
@@ -38,6 +40,22 @@ def doctor_checks(isolation: Isolation, euid: int | None = None) -> list[Check]:
     if (os.geteuid() if euid is None else euid) == 0:
         detail = f"{detail}, {AS_ROOT_NOTE}"
     return [Check("isolation", True, detail), network]
+
+
+def _network_check(isolation: Isolation) -> Check:
+    """The network mode; with an allow-list, also how the egress proxy goes out (direct or through the
+    operator's HTTPS_PROXY / HTTP_PROXY), and a bad proxy URL as a failing row."""
+    detail = isolation.network.describe()
+    if isolation.network.mode != "allow":
+        return Check("agent network", True, detail)
+    try:
+        route = UpstreamProxies.parse(urllib.request.getproxies_environment()).describe()
+    except UpstreamError as exc:
+        fix = (
+            "set HTTPS_PROXY / HTTP_PROXY to an http:// proxy URL, or unset them (docs/security.md, Network)"
+        )
+        return Check("agent network", False, f"{detail}; {exc}", fix)
+    return Check("agent network", True, f"{detail}; egress {route}")
 
 
 def _sudo_check(isolation: Isolation) -> Check:
