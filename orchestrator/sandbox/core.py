@@ -141,6 +141,21 @@ class ForgeCore:
         repo = self.readable_repo(request)
         return repo, self.issue_row(repo, int_param(request.params["number"]))
 
+    def pull_row(self, repo: Repo, number: int) -> sqlite3.Row:
+        """PR `number` of `repo`: its issue row joined to its pulls row; 404 when there is none."""
+        row = self.db.one(
+            "SELECT i.*, p.* FROM issues i JOIN pulls p ON p.issue_id = i.id WHERE i.repo_id = ? AND i.number = ?",
+            (repo.id, number),
+        )
+        if row is None:
+            raise not_found()
+        return row
+
+    def readable_pull(self, request: Request) -> tuple[Repo, sqlite3.Row]:
+        """The repository and PR of a `/repos/{owner}/{repo}/pulls/{number}/…` request (404 as `pull_row`)."""
+        repo = self.readable_repo(request)
+        return repo, self.pull_row(repo, int_param(request.params["number"]))
+
     def readable_repo(self, request: Request) -> Repo:
         """The repository of a `/repos/{owner}/{repo}/…` request; 404 when the viewer cannot see it."""
         repo = self.repo(request.params["owner"], request.params["repo"])
