@@ -193,15 +193,28 @@ def diff_lines(unified_diff: str) -> Iterator[tuple[str, str, int, str, bool]]:
 def diff_path(header: str) -> str:
     header = header.split("\t", 1)[0]
     if header.startswith('"') and header.endswith('"'):
-        header = _unquote_c_style(header[1:-1])
+        header = unquote_c_style(header[1:-1])
     if header == "/dev/null":
         return header
     return header[2:] if header.startswith("b/") else header
 
 
-def _unquote_c_style(quoted: str) -> str:
-    """git's C-style path quoting: backslash escapes and octal UTF-8 bytes."""
-    escapes = {"n": b"\n", "t": b"\t", '"': b'"', "\\": b"\\", "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v"}
+_C_ESCAPES = {
+    "a": b"\a",
+    "b": b"\b",
+    "t": b"\t",
+    "n": b"\n",
+    "v": b"\v",
+    "f": b"\f",
+    "r": b"\r",
+    '"': b'"',
+    "\\": b"\\",
+}
+
+
+def unquote_c_style(quoted: str) -> str:
+    """The inside of a path git quoted C-style (without the quotes): backslash escapes and octal UTF-8 bytes
+    (exactly three digits; anything else after a backslash stands for itself)."""
     out = bytearray()
     index = 0
     while index < len(quoted):
@@ -210,10 +223,10 @@ def _unquote_c_style(quoted: str) -> str:
             following = quoted[index + 1]
             octal = quoted[index + 1 : index + 4]
             if re.fullmatch(r"[0-7]{3}", octal):
-                out.append(int(octal, 8))
+                out.append(int(octal, 8) & 0xFF)
                 index += 4
                 continue
-            out.extend(escapes.get(following, following.encode()))
+            out.extend(_C_ESCAPES.get(following, following.encode()))
             index += 2
             continue
         out.extend(char.encode())
