@@ -178,12 +178,29 @@ def _runtime_checks(config: Config) -> Iterator[Check]:
         f"{free / (1 << 30):.1f} GiB free under {root}",
         "" if free >= MIN_FREE_BYTES else "free at least 1 GiB (worktrees and agent runs live there)",
     )
+    yield _task_records_check(root)
     git = shutil.which("git")
     yield Check(
         "git",
         git is not None,
         f"{git}; commits as {config.git.author_name} <{config.git.author_email}>" if git else "git not found",
         "" if git else "apt-get install git",
+    )
+
+
+def _task_records_check(root: Path) -> Check:
+    """Task records that do not decode (each named): their task runs on, without what the record held."""
+    from orchestrator.state.task_records import TaskRecords
+
+    problems = TaskRecords(root / "state" / "tasks").problems()
+    if not problems:
+        return Check("task records", True, "every record in runtime/state/tasks/ reads")
+    return Check(
+        "task records",
+        False,
+        "; ".join(problems),
+        "look at the file named (the task file in runtime/mailbox/ is the truth), then move it out of "
+        "runtime/state/tasks/",
     )
 
 

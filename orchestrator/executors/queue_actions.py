@@ -19,6 +19,7 @@ from orchestrator.executors.remote_lease import superseded
 from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import GitHubError
 from orchestrator.policy import retry
+from orchestrator.policy.budget import over_task_budget
 from orchestrator.state import metrics
 from orchestrator.state.task_waits import cooldowns, set_cooldown, set_wait
 from orchestrator.values.models import AttemptRecord, Task, TaskState
@@ -110,12 +111,8 @@ def decide(ctx: JobContext, task: Task, out: AttemptOutcome) -> retry.RetryActio
         blockers_text=out.result.blockers if out.result else "",
     )
     spent = budgets.task_spend(ctx, task)
-    cap = ctx.config.budgets.per_task_usd
-    if spent > cap and not isinstance(action, retry.OpenPR):
-        action = retry.Escalate(
-            f"budget: this task has cost ${spent:.2f}, over the per-task limit ${cap:.2f}"
-        )
-    return action
+    over = over_task_budget(spent, ctx.config.budgets.per_task_usd, isinstance(action, retry.OpenPR))
+    return retry.Escalate(over) if over else action
 
 
 def act(

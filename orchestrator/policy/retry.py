@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from orchestrator.values.models import AttemptRecord, Task
+from orchestrator.values.task_record import Wait
 
 
 class Outcome(StrEnum):
@@ -315,17 +316,6 @@ def all_cooling(agents: Collection[str], cooldowns: Mapping[str, datetime], now:
 def _cooling(agent: str, cooldowns: Mapping[str, datetime], now: datetime) -> bool:
     until = cooldowns.get(agent)
     return until is not None and until > now
-
-
-@dataclass(frozen=True)
-class Wait:
-    """Why a task in the inbox is not run yet: a time (backoff, cooldown) and/or a parked condition."""
-
-    reason: str
-    until: datetime | None = None  # run no sooner than this
-    base_sha: str | None = None  # parked: run once the base branch is no longer at this commit …
-    issues: tuple[int, ...] = ()  # … or once one of these issues is closed …
-    give_up_at: datetime | None = None  # … or, at the latest, at this time
 
 
 def wait_over(wait: Wait, now: datetime, base_sha: str | None, closed: Collection[int]) -> bool:

@@ -108,7 +108,8 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
 
 
 def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str, ...]:
-    """What the queue and the dispatcher are waiting for (task_waits, orphan claims), one line each."""
+    """What the queue and the dispatcher are waiting for (task waits, orphan claims), one line each, and the
+    task records that cannot be read."""
     from orchestrator.executors import claim_facts
     from orchestrator.state import task_waits
 
@@ -118,6 +119,7 @@ def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str,
             f"{issue}: {why}"
             for issue, why in sorted(claim_facts.describe(paths.state, lease_seconds).items())
         ]
+        lines += task_waits.records_of(paths.state).problems()  # task records that do not decode, by name
     except CorruptStateError as exc:
         return (f"unreadable: {exc}",)
     return tuple(lines)

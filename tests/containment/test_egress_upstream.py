@@ -9,7 +9,6 @@ import base64
 import json
 import socket
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from orchestrator.containment.upstream import UpstreamError, UpstreamProxies
 from orchestrator.edges import process
 from tests.containment.conftest import Host, job, require_bwrap
 from tests.containment.test_egress import echo_server, proxy_request
+from tests.loopback import serve_loopback
 
 AUTH = "Basic " + base64.b64encode(b"ops:p@ss word").decode()
 PROXY_USERINFO = "ops:p%40ss%20word"
@@ -66,20 +66,9 @@ class UpstreamStub:
 
 @contextmanager
 def upstream_proxy(routes: dict[str, tuple[str, int]]) -> Iterator[UpstreamStub]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stub = UpstreamStub(routes, port=server.getsockname()[1])
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=stub.serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    stub = UpstreamStub(routes)
+    server = serve_loopback(stub.serve, thread_each=True)
+    stub.port = server.getsockname()[1]
     try:
         yield stub
     finally:
