@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import socket
 import threading
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.config.isolation import Network
+from orchestrator.containment.forwarder import pipe
 from orchestrator.containment.upstream import UpstreamError, UpstreamProxies, UpstreamProxy, open_tunnel
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class EgressProxy:
                 via = self.upstream.for_plain_http(host)
                 request = _origin_form(head, target) if via is None else _proxy_form(head, via)
                 upstream.sendall(request + rest)
-            _pipe(client, upstream, self._stopped)
+            pipe(client, upstream, self._stopped)
         except OSError:
             return
         finally:
@@ -236,19 +236,3 @@ def _reply(client: socket.socket, status: int, text: str) -> None:
     head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
     with contextlib.suppress(OSError):
         client.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
-
-
-def _pipe(a: socket.socket, b: socket.socket, stopped: threading.Event) -> None:
-    """Relay bytes both ways until both sides are done (a half-close is passed on)."""
-    peers = {a: b, b: a}
-    readable = [a, b]
-    while readable and not stopped.is_set():
-        ready, _, _ = select.select(readable, [], [], 0.5)
-        for sock in ready:
-            chunk = sock.recv(65536)
-            if chunk:
-                peers[sock].sendall(chunk)
-                continue
-            readable.remove(sock)
-            with contextlib.suppress(OSError):
-                peers[sock].shutdown(socket.SHUT_WR)

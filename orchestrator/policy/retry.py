@@ -44,6 +44,10 @@ class Outcome(StrEnum):
     PUSH_REJECTED = "push_rejected"  # the forge's branch moved under us (someone else pushed): not pushed
 
 
+# Every outcome an attempt is recorded with in the event log (an event's `state`).
+ATTEMPT_STATES = frozenset(outcome.value for outcome in Outcome)
+
+
 NEEDS_PREREQUISITE = "needs_prerequisite"  # the blocker code for "needs work not yet on the base branch"
 PARKED = "parked"  # the outcome recorded for an attempt that parked the task
 
