@@ -2,14 +2,14 @@
 
 import os
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import yaml
 
 from orchestrator.control.doctor import render, run_checks
 from orchestrator.demo.runner import TOKEN_ENV, prepare
+from tests.loopback import LoopbackHTTP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_the_unchanged_example_placeholders_are_flagged(tmp_path, monkeypatch):
     assert checks["placeholders"].ok
 
 
-class FailingApi(ThreadingHTTPServer):
+class FailingApi(LoopbackHTTP):
     """A GitHub API that answers every request 502 and counts them."""
 
     def __init__(self) -> None:
@@ -96,15 +96,15 @@ class FailingApi(ThreadingHTTPServer):
             def log_message(self, *args) -> None:
                 return
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
 
 def test_an_unreachable_github_is_asked_once_not_retried_for_every_repo(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENT_OS_CRONTAB", str(tmp_path / "crontab"))
     api = FailingApi()
+    api.start()
     try:
-        url = f"http://127.0.0.1:{api.server_address[1]}"
+        url = api.url
         cfg = tmp_path / "config.yaml"
         repos = [{"owner": "acme", "name": n, "board": {"mode": "labels"}} for n in ("a", "b", "c")]
         cfg.write_text(
@@ -118,7 +118,7 @@ def test_an_unreachable_github_is_asked_once_not_retried_for_every_repo(tmp_path
         )
         checks = run_checks(str(cfg), {"GITHUB_TOKEN": "x" * 20}, run_cron_lines=False)
     finally:
-        api.shutdown()
+        api.stop()
     github = next(c for c in checks if c.name == "github")
     assert not github.ok and "502" in github.detail and "one try, 5 s timeout" in github.detail
     assert api.requests == 1  # not 6 tries for each of 3 repos

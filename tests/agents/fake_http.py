@@ -11,8 +11,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackHTTP, request_body
 
 
 @dataclass(frozen=True)
@@ -80,22 +82,18 @@ class FakeModelServer:
         self.responder = responder
         self.requests: list[RecordedRequest] = []
         self.released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LoopbackHTTP(_handler_for(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def start(self) -> None:
-        self._thread.start()
+        self._http.start()
 
     def stop(self) -> None:
         self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
@@ -113,7 +111,7 @@ def serving(responder: Responder) -> Iterator[FakeModelServer]:
 
 def handle_connection(server: FakeModelServer, sock: Any, address: Any) -> None:
     """Serve one already-accepted connection (e.g. a TLS tunnel opened by a proxy) with `server`'s responder."""
-    _handler_for(server)(sock, address, server._server)
+    _handler_for(server)(sock, address, server._http.server)
 
 
 def _handler_for(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
@@ -121,9 +119,7 @@ def _handler_for(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            request = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
+            request = RecordedRequest(self.command, self.path, dict(self.headers.items()), request_body(self))
             server.requests.append(request)
             reply = server.responder(request)
             if isinstance(reply, Hang):

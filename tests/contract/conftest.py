@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import requests
 
 from orchestrator.edges.process import kill_group
 from orchestrator.sandbox.server import SandboxForge
+from tests.loopback import LoopbackHTTP, request_body
 
 ROOT = Path(__file__).resolve().parents[2]
 NPM = ROOT / "tools" / "npm" / "node_modules"
@@ -144,8 +145,7 @@ def _recording_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
+            body = request_body(self) or None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
             if self.path.split("?")[0] in ("/graphql", "/api/graphql"):
                 target = recorder.sandbox_graphql
@@ -324,15 +324,11 @@ def prism(contract_forge: SandboxForge, tmp_path_factory: pytest.TempPathFactory
             sandbox_api=contract_forge.api_url,
             sandbox_graphql=contract_forge.graphql_url,
         )
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _recording_handler(recorder))
-        server.daemon_threads = True
-        recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
-        thread = threading.Thread(target=server.serve_forever, name="prism-recorder", daemon=True)
-        thread.start()
+        server = LoopbackHTTP(_recording_handler(recorder)).start()
+        recorder.url = server.url
         try:
             yield recorder
         finally:
-            server.shutdown()
-            server.server_close()
+            server.stop()
     finally:
         kill_group(proc.pid, reap=proc.wait)

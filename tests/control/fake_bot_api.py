@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.loopback import LoopbackHTTP, request_body
 
 BOT_USER = {"id": 999, "is_bot": True, "first_name": "Agent OS", "username": "agentos_bot"}
 JSON_FIELDS = (
@@ -45,26 +47,18 @@ class FakeBotApi:
         self._next_update_id = 100
         self._next_message_id = 5000
         self._cond = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-bot-api",
-            daemon=True,
-        )
+        self._http = LoopbackHTTP(self._handler_class())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self._http.url
 
     def start(self) -> FakeBotApi:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     # --- test controls ---------------------------------------------------------------------------------
 
@@ -180,8 +174,7 @@ class FakeBotApi:
                 self._reply(200, {"ok": True, "result": result})
 
             def _params(self) -> dict[str, Any]:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode() if length else ""
+                raw = request_body(self).decode()
                 if self.headers.get("Content-Type", "").startswith("application/json"):
                     return json.loads(raw or "{}")
                 params: dict[str, Any] = {key: values[0] for key, values in parse_qs(raw).items()}

@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.github.etag_cache import EtagCache
+from tests.loopback import LoopbackHTTP, request_body
 
 TOKEN = "test-token-123"
 
@@ -45,13 +46,11 @@ class ScriptedServer:
         self._scripts: dict[tuple[str, str], list[Reply]] = {}
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._http = LoopbackHTTP(self._make_handler())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._http.url
 
     def script(self, method: str, path: str, *replies: Reply) -> None:
         self._scripts[(method, path)] = list(replies)
@@ -63,12 +62,11 @@ class ScriptedServer:
         return [r for r in self.requests if r.method == method and r.path == path]
 
     def start(self) -> ScriptedServer:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._http.stop()
 
     def _reply_for(self, seen: Seen) -> Reply:
         with self._lock:
@@ -90,8 +88,7 @@ class ScriptedServer:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = request_body(self)
                 body = json.loads(raw) if raw else None
                 seen = Seen(self.command, self.path, dict(self.headers.items()), body)
                 reply = server._reply_for(seen)

@@ -10,7 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from orchestrator.github.client import GitHubClient
 from orchestrator.github.connection import Connections, Headers, SendFailed
 from orchestrator.github.errors import GitHubUnavailable
 from tests.github import payloads
-from tests.loopback import serve_loopback
+from tests.loopback import LoopbackHTTP, request_body, serve_loopback
 
 
 class Recorder:
@@ -36,8 +36,7 @@ class Recorder:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = request_body(self)
                 recorder.seen.append(
                     {
                         "method": self.command,
@@ -63,17 +62,14 @@ class Recorder:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.http = LoopbackHTTP(Handler).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.http.url
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.http.stop()
 
 
 @pytest.fixture

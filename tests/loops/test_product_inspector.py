@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from orchestrator.demo.runner import REPO, prepare
 from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import product_inspector as job
 from orchestrator.policy import product as policy
+from tests.loopback import LoopbackHTTP
 
 NOW = datetime(2025, 3, 4, 6, 0, tzinfo=UTC)
 
@@ -48,15 +48,11 @@ class _Product(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def product() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Product)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LoopbackHTTP(_Product).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server.url
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def probe(base: str, path: str, contains: str | None = "ok", max_ms: int = 300) -> ProductProbe:
