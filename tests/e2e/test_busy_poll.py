@@ -124,6 +124,14 @@ def test_the_pass_honours_the_dispatcher_lock_and_switch(sandbox, tmp_path):
     switches.set_global(True, "test")
     assert dispatcher.between_ticks(ctx) == 1
     assert len(claim_branches(ctx, first)) == 1
+    assert dispatcher.between_ticks(ctx) == 0  # reads what the claim changed
+    time.sleep(5.5)  # a board changed in the last 5 s is read again (github/graphql.py): let it settle
+    assert dispatcher.between_ticks(ctx) == 0
+    sandbox.reset_stats()
+    assert dispatcher.between_ticks(ctx) == 0
+    spent = sandbox.stats()  # a pass with nothing new: conditional reads and the board probe only
+    assert spent["counted"] == 0 and spent["writes"] == 0, spent
+    assert spent["graphql_points"] == 1, spent  # every board's updatedAt in one query
 
 
 class ClaimRace:
