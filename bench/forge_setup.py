@@ -23,13 +23,14 @@ from orchestrator.config import parse_config
 from orchestrator.edges import process
 from orchestrator.jobs.entry import build_context
 from orchestrator.sandbox import projects_store
+from orchestrator.sandbox.client_config import client_environ, github_section
 from orchestrator.sandbox.db import make_node_id
 from orchestrator.sandbox.seed import SeedIssue, SeedResult, seed_repo
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.state.runtime import JobContext
+from orchestrator.values.task_identity import marker
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"
 ORG = "bench"
 _GITHUB_TIME = "%Y-%m-%dT%H:%M:%SZ"
 _SEED_IDENTITY = {
@@ -208,14 +209,7 @@ def config_data(
     }
     return {
         "runtime_dir": str(runtime),
-        "github": {
-            "api_url": forge.api_url,
-            "graphql_url": forge.graphql_url,
-            "token_env": TOKEN_ENV,
-            "seconds_between_writes": 0,
-            "max_retries": 3,
-            "request_timeout_seconds": 30,
-        },
+        "github": github_section(forge, request_timeout_seconds=30),
         "git": {"author_name": "Agent OS bench", "author_email": "bench@agent-os.invalid"},
         "repos": repos,
         "agents": {"zero": zero_agent},
@@ -239,7 +233,7 @@ def open_context(forge: SandboxForge, data: dict[str, Any], workdir: Path) -> Jo
 
 
 def job_environ(forge: SandboxForge) -> dict[str, str]:
-    return {**os.environ, TOKEN_ENV: forge.token}
+    return client_environ(forge)
 
 
 def close_context(ctx: JobContext) -> None:
@@ -247,3 +241,46 @@ def close_context(ctx: JobContext) -> None:
     close = getattr(ctx.forge, "close", None)
     if close is not None:
         close()
+
+
+def open_note_prs(
+    ctx: JobContext, git_auth: dict[str, str], workdir: Path, seeded: SeedResult, bad_position: int = 0
+) -> list[int]:
+    """One agent branch per issue (agent/<n>-note-<n>) adding notes/<n>.md — the one at `bad_position`
+    (1-based; 0: none) also BAD — pushed at once, and its PR with the task marker in the body, as Agent OS
+    opens them."""
+    env = {
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "b@x.invalid",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "b@x.invalid",
+        **git_auth,  # the forge's remotes are HTTP with a token, as GitHub's
+    }
+    work = workdir / "work"
+    _git(workdir, env, "clone", "-q", seeded.clone_url, str(work))
+    refspecs = []
+    for position, number in enumerate(seeded.issue_numbers, start=1):
+        branch = f"agent/{number}-note-{number}"
+        _git(work, env, "checkout", "-q", "-B", branch, "origin/main")
+        (work / "notes").mkdir(exist_ok=True)
+        (work / "notes" / f"{number}.md").write_text(f"note {number}\n")
+        if position == bad_position:
+            (work / "BAD").write_text("x\n")
+        _git(work, env, "add", "-A")
+        _git(work, env, "commit", "-qm", f"Note {number}")
+        refspecs.append(f"{branch}:{branch}")
+    _git(work, env, "push", "-q", "origin", *refspecs)
+    return [
+        ctx.forge.create_pull(
+            seeded.repo,
+            title=f"Write note {n}",
+            body=f"Closes #{n}\n\n{marker(seeded.repo, n, 1)}\n",
+            head=f"agent/{n}-note-{n}",
+            base="main",
+        ).number
+        for n in seeded.issue_numbers
+    ]
+
+
+def _git(cwd: Path, env: dict[str, str], *args: str) -> None:
+    _checked(process.run(["git", *args], cwd=cwd, env={**os.environ, **env}, timeout=120))

@@ -24,13 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import forge_setup
-from orchestrator.edges import process
 from orchestrator.jobs import pr_monitor
 from orchestrator.sandbox.seed import SeedIssue
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.state.runtime import JobContext
 from orchestrator.values.models import TaskState
-from orchestrator.values.task_identity import marker
 
 SIM_CI = """
 import os, sys, time
@@ -130,9 +128,7 @@ def _one(workdir: Path, prs: int, ci_minutes: int, bad_position: int, batch_size
         data["merge"] = {"batch_size": batch_size, "batch_wait_seconds": 0}
         ctx = forge_setup.open_context(forge, data, workdir)
         ctx.clock = lambda: T0
-        numbers = _open_prs(
-            ctx, forge.git_env(), workdir, seeded.clone_url, seeded.repo, seeded.issue_numbers, bad_position
-        )
+        numbers = forge_setup.open_note_prs(ctx, forge.git_env(), workdir, seeded, bad_position)
         bad = numbers[bad_position - 1]
         tips: list[str] = []
         merged: set[int] = set()
@@ -150,55 +146,6 @@ def _one(workdir: Path, prs: int, ci_minutes: int, bad_position: int, batch_size
 
 def _at(moment: datetime) -> Callable[[], datetime]:
     return lambda: moment
-
-
-def _open_prs(
-    ctx: JobContext,
-    git_auth: dict[str, str],
-    workdir: Path,
-    clone_url: str,
-    repo: str,
-    issues: tuple[int, ...],
-    bad_position: int,
-) -> list[int]:
-    """One branch per issue (agent/<n>-note-<n>) adding notes/<n>.md — the bad one also BAD — and its PR."""
-    work = workdir / "work"
-    env = {
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "b@x.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "b@x.invalid",
-        **git_auth,  # the forge's remotes are HTTP with a token, as GitHub's
-    }
-    _git(workdir, env, "clone", "-q", clone_url, str(work))
-    refspecs = []
-    for position, number in enumerate(issues, start=1):
-        branch = f"agent/{number}-note-{number}"
-        _git(work, env, "checkout", "-q", "-B", branch, "origin/main")
-        (work / "notes").mkdir(exist_ok=True)
-        (work / "notes" / f"{number}.md").write_text(f"note {number}\n")
-        if position == bad_position:
-            (work / "BAD").write_text("x\n")
-        _git(work, env, "add", "-A")
-        _git(work, env, "commit", "-qm", f"Note {number}")
-        refspecs.append(f"{branch}:{branch}")
-    _git(work, env, "push", "-q", "origin", *refspecs)
-    return [
-        ctx.forge.create_pull(
-            repo,
-            title=f"Write note {number}",
-            body=f"Closes #{number}\n\n{marker(repo, number, 1)}\n",
-            head=f"agent/{number}-note-{number}",
-            base="main",
-        ).number
-        for number in issues
-    ]
-
-
-def _git(cwd: Path, env: dict[str, str], *args: str) -> None:
-    result = process.run(["git", *args], cwd=cwd, env={**os.environ, **env}, timeout=120)
-    if not result.ok:
-        raise RuntimeError(f"git {' '.join(args)}: {result.stderr.strip()}")
 
 
 def _measure(

@@ -16,8 +16,7 @@ from typing import Any
 import yaml
 
 from orchestrator.github import queries
-
-TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"
+from orchestrator.sandbox.client_config import TOKEN_ENV
 
 
 def client(api_url: str, token: str) -> Any:

@@ -11,7 +11,6 @@ ones (non-304 REST), and GraphQL points.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -19,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import forge_setup
-from orchestrator.edges import process
 from orchestrator.executors import ref_claims
 from orchestrator.jobs import pr_monitor
-from orchestrator.sandbox.seed import SeedIssue, SeedResult
+from orchestrator.sandbox.seed import SeedIssue
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.state.runtime import JobContext
-from orchestrator.values.task_identity import marker
 
 NEVER = "never-reported"  # a required check no CI reports: the PRs wait, every tick after the first is idle
 
@@ -41,7 +38,7 @@ def run(workdir: Path, prs: int, repeats: int = 5) -> dict[str, Any]:
         ctx = forge_setup.open_context(
             forge, forge_setup.config_data(forge, workdir / "runtime", [entry]), workdir
         )
-        numbers = open_note_prs(ctx, forge.git_env(), workdir, seeded)
+        numbers = forge_setup.open_note_prs(ctx, forge.git_env(), workdir, seeded)
         forge.wait_ci_idle(timeout=120)
         first = pr_monitor.run(ctx)
         waiting = sorted(n for n, why in first.waiting.items() if NEVER in why)
@@ -56,46 +53,6 @@ def run(workdir: Path, prs: int, repeats: int = 5) -> dict[str, Any]:
         "ours_reads": _summary(reads),  # the tick's GitHub reads alone, as `before` measures them
         "before": _summary(before),
     }
-
-
-def open_note_prs(ctx: JobContext, git_auth: dict[str, str], workdir: Path, seeded: SeedResult) -> list[int]:
-    """One agent branch per issue (agent/<n>-note-<n>) adding notes/<n>.md, pushed at once, and its PR with the
-    task marker in the body, as Agent OS opens them."""
-    env = {
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "b@x.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "b@x.invalid",
-        **git_auth,
-    }
-    work = workdir / "work"
-    _git(workdir, env, "clone", "-q", seeded.clone_url, str(work))
-    refspecs = []
-    for number in seeded.issue_numbers:
-        branch = f"agent/{number}-note-{number}"
-        _git(work, env, "checkout", "-q", "-B", branch, "origin/main")
-        (work / "notes").mkdir(exist_ok=True)
-        (work / "notes" / f"{number}.md").write_text(f"note {number}\n")
-        _git(work, env, "add", "-A")
-        _git(work, env, "commit", "-qm", f"Note {number}")
-        refspecs.append(f"{branch}:{branch}")
-    _git(work, env, "push", "-q", "origin", *refspecs)
-    return [
-        ctx.forge.create_pull(
-            seeded.repo,
-            title=f"Write note {n}",
-            body=f"Closes #{n}\n\n{marker(seeded.repo, n, 1)}\n",
-            head=f"agent/{n}-note-{n}",
-            base="main",
-        ).number
-        for n in seeded.issue_numbers
-    ]
-
-
-def _git(cwd: Path, env: dict[str, str], *args: str) -> None:
-    result = process.run(["git", *args], cwd=cwd, env={**os.environ, **env}, timeout=120)
-    if not result.ok:
-        raise RuntimeError(f"git {' '.join(args)}: {result.stderr.strip()}")
 
 
 def _tick(ctx: JobContext) -> None:

@@ -40,7 +40,7 @@ class IssueFact:
     escalation_reason: str | None  # from the last Agent OS escalation comment
     agent_branches: tuple[str, ...]
     tasks: dict[str, str]  # task id → mailbox folder
-    leases: tuple[str, ...]  # task ids with a lease file in running/
+    leases: tuple[str, ...]  # running task ids whose record holds a lease
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def collect(
             if entry.task is not None:
                 tasks.setdefault(entry.task.issue, {})[entry.id] = state.value
     running = frozenset(e.id for e in ctx.mailbox.list(TaskState.RUNNING))
-    leases = {p.name.removesuffix(".lease") for p in (ctx.paths.mailbox / "running").glob("*.lease")}
+    held = ctx.mailbox.records.load_many(running)  # the lease is a field of the task's record
+    leases = {task_id for task_id, record in held.items() if record.lease is not None}
     issues = []
     for n in numbers:
         issue = ctx.forge.get_issue(repo.full_name, n)

@@ -4,7 +4,6 @@ with the plan's issues, a config for real cron ticks, and the cron ticker."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,9 @@ from chaos.disk import DiskError, RuntimeDisk
 from chaos.plan import API_TIMEOUT_SECONDS, ChaosPlan
 from chaos.ticker import Ticker
 from orchestrator.config import load_config
-from orchestrator.demo.runner import TOKEN_ENV, prepare
+from orchestrator.demo.runner import prepare
 from orchestrator.jobs.entry import build_context
+from orchestrator.sandbox.client_config import client_environ, github_section
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.state.runtime import JobContext
@@ -91,14 +91,7 @@ def chaos_agents(workdir: Path, seed: int, names: tuple[str, ...] = AGENTS) -> d
 def overrides(workdir: Path, plan: ChaosPlan, forge: SandboxForge) -> dict[str, Any]:
     agents = chaos_agents(workdir, plan.seed)
     return {
-        "github": {
-            "api_url": forge.api_url,
-            "graphql_url": forge.graphql_url,
-            "token_env": TOKEN_ENV,
-            "seconds_between_writes": 0,
-            "max_retries": 3,
-            "request_timeout_seconds": API_TIMEOUT_SECONDS,
-        },
+        "github": github_section(forge, request_timeout_seconds=API_TIMEOUT_SECONDS),
         "agents": agents,
         "routing": {"default": list(AGENTS)},
         "limits": {
@@ -128,7 +121,7 @@ def open_session(workdir: Path, plan: ChaosPlan, disk_mb: int) -> Session:
         disk.unmount()
         raise
     config_path = workdir / "config.yaml"
-    env = {**os.environ, TOKEN_ENV: forge.token}
+    env = client_environ(forge)
     ctx = build_context(load_config(str(config_path)), environ=env)
     world = World(SandboxCounts(forge), workdir / "runtime" / "mailbox")
     ticker = Ticker(config_path, env, workdir / "ticks.log", workdir, world)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,19 @@ def sandbox(tmp_path: Path) -> Iterator[object]:
         yield forge
     finally:
         forge.stop()
+
+
+@pytest.fixture
+def restore_root_logging() -> Iterator[None]:
+    """Whatever handlers and level a test adds to the root logger are gone after it (the handlers closed)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
 
 
 # In CI (`.ci/run` exports AGENTOS_REQUIRE_TOOLS=1) the pinned npm tools and gh are required: a test that would

@@ -7,29 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import parse_config
 from orchestrator.executors import budgets
 from orchestrator.policy.budget import months_from
 from orchestrator.state import metrics
-from orchestrator.state.mailbox import Mailbox
-from orchestrator.state.runtime import JobContext, RuntimePaths
+from orchestrator.state.runtime import JobContext
 from orchestrator.values.models import Task
+from tests.offline_context import offline_context
 
 NOW = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> JobContext:
-    config = parse_config(
-        {
-            "github": {"api_url": "https://api.github.com"},
-            "repos": [{"owner": "acme", "name": "widgets"}],
-            "runtime_dir": str(tmp_path / "runtime"),
-        }
-    )
-    paths = RuntimePaths(config.runtime_dir)
-    paths.ensure()
-    return JobContext(config, paths, forge=None, mailbox=Mailbox(paths.mailbox), clock=lambda: NOW)  # type: ignore[arg-type]
+    return offline_context(tmp_path, NOW)
 
 
 def task(created: datetime | None) -> Task:

@@ -23,25 +23,19 @@ from orchestrator.git.publish_guard import PublishRefused, blocked_reason, diff_
 from orchestrator.git.worktree_pool import WorktreePool
 from orchestrator.security.secret_catalog import fingerprint
 from orchestrator.security.secret_scan import AllowedSecret
+from tests.git_origin import agent_worktree, bare_origin, push_main
 from tests.security.fake_secrets import GITHUB_CLASSIC
 
 
 @pytest.fixture
 def origin(tmp_path: Path) -> Path:
-    bare = tmp_path / "origin.git"
-    run_git(["init", "--quiet", "--bare", "-b", "main", str(bare)], tmp_path)
-    seed = tmp_path / "seed"
-    run_git(["clone", "--quiet", str(bare), str(seed)], tmp_path)
-    (seed / ".gitignore").write_text("*.log\nbuild/\n")
-    (seed / "README.md").write_text("hello\n")
-    (seed / "run.sh").write_text("#!/bin/sh\n")
-    (seed / "run.sh").chmod(0o755)
-    (seed / "build").mkdir()
-    (seed / "build" / "keep.txt").write_text("tracked although ignored\n")
-    run_git(["add", "-f", "."], seed)
-    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "base"], seed)
-    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
-    return bare
+    files = {
+        ".gitignore": "*.log\nbuild/\n",
+        "README.md": "hello\n",
+        "run.sh": "#!/bin/sh\n",
+        "build/keep.txt": "tracked although ignored\n",
+    }
+    return bare_origin(tmp_path, files, executable=["run.sh"])
 
 
 @pytest.fixture
@@ -268,12 +262,8 @@ def test_files_the_agent_did_not_touch_keep_the_parents_blobs_whatever_checkout_
     seed = tmp_path / "seed"
     (seed / ".gitattributes").write_text("*.txt text eol=crlf\n")
     (seed / "notes.txt").write_text("one\ntwo\n")
-    run_git(["add", "-A"], seed)
-    run_git(["-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "crlf"], seed)
-    run_git(["push", "-q", "origin", "HEAD:refs/heads/main"], seed)
-    clone = ensure_clone(str(origin), tmp_path / "clones" / "crlf")
-    pool = WorktreePool(clone, tmp_path / "worktrees" / "crlf", size=1)
-    worktree = pool.acquire("agent/1-x", "origin/main", owner="t1")
+    push_main(seed, "crlf")
+    pool, worktree = agent_worktree(origin, tmp_path, "crlf")
     assert (worktree / "notes.txt").read_bytes() == b"one\r\ntwo\r\n"
     start = agent_commit.prepare(worktree, "t1", "agent/1-x", "main", "implement", pool.settings)
     (worktree / "README.md").write_text("edited\n")

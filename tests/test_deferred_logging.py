@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from orchestrator.edges.deferred_logging import SetUpOnFirstRecord, defer
 from orchestrator.edges.log import setup_logging
 from orchestrator.security.redact import Redactor, install_log_redaction
 
 SECRET = "s3cr3t-value-for-the-test"
-
-
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
 
 
 def _deferred(tmp_path: Path, stream: io.StringIO, calls: list[str]) -> Path:

@@ -31,6 +31,7 @@ from orchestrator.git import (
 from orchestrator.git.clones import scratch_dir
 from orchestrator.git.result_contract import RESULT_FILE_NAME
 from orchestrator.git.worktree_pool import WorktreePool
+from tests.git_origin import bare_origin
 
 NAME, EMAIL = "Agent OS", "agent-os@example.test"
 
@@ -46,15 +47,7 @@ def commit_file(worktree: Path, name: str, content: str, message: str = "change"
 @pytest.fixture
 def origin(tmp_path: Path) -> Path:
     """A bare remote with `main` holding README.md and .gitignore, plus a `seed` clone to move main."""
-    bare = tmp_path / "origin.git"
-    run_git(["init", "--quiet", "--bare", "-b", "main", str(bare)], tmp_path)
-    seed = tmp_path / "seed"
-    run_git(["clone", "--quiet", str(bare), str(seed)], tmp_path)
-    run_git(["switch", "--quiet", "-c", "main"], seed)
-    (seed / ".gitignore").write_text("*.log\n")
-    commit_file(seed, "README.md", "hello\n", "initial")
-    run_git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], seed)
-    return bare
+    return bare_origin(tmp_path, {".gitignore": "*.log\n", "README.md": "hello\n"})
 
 
 @pytest.fixture

@@ -13,43 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import parse_config
 from orchestrator.executors.housekeeping import compress_month, run, run_if_due
 from orchestrator.state import metrics
-from orchestrator.state.mailbox import Lease, Mailbox
-from orchestrator.state.runtime import JobContext, RuntimePaths
+from orchestrator.state.mailbox import Lease
+from orchestrator.state.runtime import JobContext
 from orchestrator.values.models import Task, TaskState
+from tests import task_factory
+from tests.offline_context import offline_context
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = "acme/widgets"
 
 
 def make_task(issue: int) -> Task:
-    return Task(
-        repo=REPO,
-        issue=issue,
-        generation=1,
-        branch=f"agent/{issue}-fix",
-        title=f"Fix {issue}",
-        goal="Fix it.",
-        success_criteria="- fixed",
-        created_at=NOW,
-    )
+    return task_factory.make_task(issue, repo=REPO, branch=f"agent/{issue}-fix", created_at=NOW)
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> JobContext:
-    config = parse_config(
-        {
-            "github": {"api_url": "https://api.github.com"},
-            "repos": [{"owner": "acme", "name": "widgets"}],
-            "runtime_dir": str(tmp_path / "runtime"),
-            "retention": {"log_max_mb": 0.001, "log_backups": 2},
-        }
-    )
-    paths = RuntimePaths(config.runtime_dir)
-    paths.ensure()
-    return JobContext(config, paths, forge=None, mailbox=Mailbox(paths.mailbox), clock=lambda: NOW)  # type: ignore[arg-type]
+    return offline_context(tmp_path, NOW, retention={"log_max_mb": 0.001, "log_backups": 2})
 
 
 def age(path: Path, days: float) -> None:

@@ -19,7 +19,6 @@ from orchestrator.state.mailbox import (
     MalformedTask,
     TaskExists,
     TaskNotFound,
-    infra_retries,
     local_process_alive,
 )
 from orchestrator.state.task_file import TaskFileError, parse_task, render_task
@@ -318,7 +317,8 @@ def test_finish_moves_with_note_in_log_and_drops_lease(mailbox: Mailbox) -> None
     mailbox.claim(task.id, lease())
     path = mailbox.finish(task.id, TaskState.ESCALATED, "chain exhausted\nclaude: blocked")
     assert path == mailbox.path(TaskState.ESCALATED, task.id)
-    assert not mailbox.lease_path(task.id).exists()
+    assert mailbox.read_lease(task.id) is None
+    assert not mailbox.records.path(task.id).exists(), "nothing left to keep: the record is gone"
     assert "## Log\n\n- 2024-05-01T12:00:00Z running → escalated: chain exhausted\n  claude: blocked\n" in (
         path.read_text()
     )
@@ -349,7 +349,7 @@ def test_requeue_returns_updated_task_to_inbox(mailbox: Mailbox) -> None:
     follow_up = dataclasses.replace(task, attempt=2, kind="follow_up")
     mailbox.requeue(task.id, follow_up, "partial result")
     assert mailbox.get(task.id) == (TaskState.INBOX, follow_up)
-    assert not mailbox.lease_path(task.id).exists()
+    assert mailbox.read_lease(task.id) is None
     assert "running → inbox: partial result" in mailbox.path(TaskState.INBOX, task.id).read_text()
     with pytest.raises(ValueError, match="cannot replace"):
         mailbox.requeue(task.id, make_task(issue=8))
@@ -370,7 +370,7 @@ def test_expired_leases_need_old_heartbeat_and_dead_process(mailbox: Mailbox) ->
     for task, pid in ((alive, os.getpid()), (dead, _dead_pid()), (orphan, 0), (fresh, _dead_pid())):
         mailbox.enqueue(task)
         mailbox.claim(task.id, Lease(host, pid, NOW))
-    mailbox.lease_path(orphan.id).unlink()  # crashed between the rename and writing the lease
+    mailbox.records.path(orphan.id).unlink()  # crashed between the rename and writing the lease
     old = datetime.now(UTC).timestamp() - 1000
     for task in (alive, dead, orphan):
         os.utime(mailbox.path(TaskState.RUNNING, task.id), (old, old))
@@ -396,7 +396,8 @@ def test_recover_counts_infrastructure_retries(mailbox: Mailbox) -> None:
     for expected in (1, 2):
         mailbox.claim(task.id, lease())
         recovered = mailbox.recover(task.id, "lease expired (pid gone)")
-        assert infra_retries(recovered) == expected
+        assert mailbox.infra_retries(task.id) == expected
+        assert mailbox.records.load(task.id).infra_retries == expected
         assert mailbox.get(task.id) == (TaskState.INBOX, recovered)
         assert recovered.attempt == task.attempt
     assert (
@@ -456,7 +457,7 @@ def test_claim_of_malformed_file_quarantines_it(mailbox: Mailbox) -> None:
         mailbox.claim("x", lease())
     assert info.value.path == mailbox.root / "failed" / "x.md"
     assert info.value.error == "not UTF-8 at byte 10"
-    assert not mailbox.lease_path("x").exists()
+    assert mailbox.read_lease("x") is None and "x" not in mailbox.records.ids()
     assert "moved to failed/: malformed task file x.md: not UTF-8" in info.value.path.read_text(
         errors="replace"
     )

@@ -24,34 +24,19 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def test_record_then_read_round_trips(tmp_path: Path) -> None:
-    written = record_event(
-        tmp_path,
-        state="merged",
-        task_id="o__r__7__g1",
-        repo="o/r",
-        issue=7,
-        agent="claude",
-        reason="green",
-        duration_s=12.5,
-        cost_usd=0.42,
-        ts=T0,
-        pr=3,
-        labels=("a", "b"),
-    )
+    fields = {
+        "task_id": "o__r__7__g1",
+        "repo": "o/r",
+        "issue": 7,
+        "agent": "claude",
+        "reason": "green",
+        "duration_s": 12.5,
+        "cost_usd": 0.42,
+    }
+    written = record_event(tmp_path, state="merged", ts=T0, pr=3, labels=("a", "b"), **fields)  # type: ignore[arg-type]
     record_event(tmp_path, state="claimed", ts=T0 + timedelta(seconds=1))
     events = list(read_events(tmp_path))
-    assert events[0] == Event(
-        ts=T0,
-        state="merged",
-        task_id="o__r__7__g1",
-        repo="o/r",
-        issue=7,
-        agent="claude",
-        reason="green",
-        duration_s=12.5,
-        cost_usd=0.42,
-        extra={"pr": 3, "labels": ["a", "b"]},
-    )
+    assert events[0] == Event(ts=T0, state="merged", extra={"pr": 3, "labels": ["a", "b"]}, **fields)  # type: ignore[arg-type]
     assert written.ts == T0
     assert events[1] == Event(ts=T0 + timedelta(seconds=1), state="claimed")
     first_line = events_path(tmp_path, "2024-05").read_text().splitlines()[0]

@@ -19,6 +19,21 @@ from orchestrator.git.result_contract import (
 )
 from orchestrator.values.models import AgentResult
 
+EVERY_FIELD = AgentResult(
+    status="partial",
+    summary="s",
+    done="d1\n\nd2",
+    blockers="b",
+    blocker_code="other",
+    next_step="n",
+    files_changed=("x.py",),
+    tests_run="t",
+    decisions="  indented first\nthen not",
+    risks="r",
+    attempted_approaches="a",
+    unblock_notes="u",
+)
+
 GOOD_FILES = {
     "one-line fields": (
         "STATUS: complete\nSUMMARY: Fixed it.\nFILES_CHANGED: a.py, b/c.py\nTESTS_RUN: pytest -q: 3 passed\n",
@@ -63,38 +78,7 @@ GOOD_FILES = {
         "```\nSTATUS: complete\nSUMMARY: ok\nTESTS_RUN:\n```\nFOO: not a field\n## nor this\n```\n```\n",
         AgentResult(status="complete", summary="ok", tests_run="```\nFOO: not a field\n## nor this\n```"),
     ),
-    "every field": (
-        render_result(
-            AgentResult(
-                status="partial",
-                summary="s",
-                done="d1\n\nd2",
-                blockers="b",
-                blocker_code="other",
-                next_step="n",
-                files_changed=("x.py",),
-                tests_run="t",
-                decisions="  indented first\nthen not",
-                risks="r",
-                attempted_approaches="a",
-                unblock_notes="u",
-            )
-        ),
-        AgentResult(
-            status="partial",
-            summary="s",
-            done="d1\n\nd2",
-            blockers="b",
-            blocker_code="other",
-            next_step="n",
-            files_changed=("x.py",),
-            tests_run="t",
-            decisions="  indented first\nthen not",
-            risks="r",
-            attempted_approaches="a",
-            unblock_notes="u",
-        ),
-    ),
+    "every field": (render_result(EVERY_FIELD), EVERY_FIELD),
 }
 
 

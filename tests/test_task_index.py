@@ -3,7 +3,6 @@ true when folders change outside it, rebuilt when lost, and generations that sur
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import zipfile
@@ -16,25 +15,14 @@ from orchestrator.state.mailbox import Lease, Mailbox
 from orchestrator.state.task_archive import archive_finished
 from orchestrator.state.task_file import render_task
 from orchestrator.values.models import Task, TaskState
+from tests import task_factory
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 REPO = "acme/widgets"
 
 
 def make_task(issue: int = 7, generation: int = 1, repo: str = REPO, **changes: object) -> Task:
-    suffix = f"-g{generation}" if generation > 1 else ""
-    task = Task(
-        repo=repo,
-        issue=issue,
-        generation=generation,
-        branch=f"agent/{issue}-fix-it{suffix}",
-        title=f"Fix widget {issue}",
-        goal="Make the widget spin.",
-        success_criteria="- spins",
-        created_at=NOW,
-        agents=("claude",),
-    )
-    return dataclasses.replace(task, **changes)  # type: ignore[arg-type]
+    return task_factory.make_task(issue, generation, repo=repo, created_at=NOW, **changes)
 
 
 @pytest.fixture

@@ -249,12 +249,11 @@ class MapOf(Kind):
         self.type_name = what or f"mapping of ({self.key.type_name}) to ({value.type_name})"
 
     def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            return ctx.add(path, f"expected a mapping, got {describe(value)}")
+        mapping = _mapping(value, path, ctx)
+        if mapping is None:
+            return INVALID
         result: dict[str, object] = {}
-        for key, item in value.items():
+        for key, item in mapping.items():
             item_path = join(path, key)
             parsed_key = self.key.parse(key, item_path, ctx)
             parsed = self.value.parse(item, item_path, ctx)
@@ -263,6 +262,16 @@ class MapOf(Kind):
             else:
                 result[str(key)] = INVALID
         return INVALID if any(v is INVALID for v in result.values()) else _frozen_mapping(result)
+
+
+def _mapping(value: object, path: str, ctx: ParseContext) -> dict[Any, Any] | None:
+    """`value` as a mapping (None: an empty one); None, the problem recorded at `path`, when it is not one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        ctx.add(path, f"expected a mapping, got {describe(value)}")
+        return None
+    return value
 
 
 def _frozen_mapping(values: dict[str, Any]) -> Mapping[str, Any]:
@@ -304,18 +313,17 @@ def parse_section(
     section: Section[T], raw: object, path: str, ctx: ParseContext, injected: Mapping[str, Any] | None = None
 ) -> T:
     """Parse one mapping against its field table; returns the built dataclass or INVALID."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        return ctx.add(path or "<top level>", f"expected a mapping, got {describe(raw)}")
-    for key in raw:
+    mapping = _mapping(raw, path or "<top level>", ctx)
+    if mapping is None:
+        return INVALID
+    for key in mapping:
         if key not in section.names:
             ctx.add(join(path, key), unknown_key_message(key, section.names))
     values: dict[str, Any] = dict(injected or {})
     for spec in section.fields:
         key_path = join(path, spec.name)
-        if spec.name in raw:
-            values[spec.name] = spec.kind.parse(raw[spec.name], key_path, ctx)
+        if spec.name in mapping:
+            values[spec.name] = spec.kind.parse(mapping[spec.name], key_path, ctx)
         else:
             values[spec.name] = _default_value(spec, values, key_path, ctx)
     valid = True
@@ -377,19 +385,26 @@ class NestedMap(Kind):
         self.type_name = f"mapping of {placeholder} to mapping"
 
     def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            return ctx.add(path, f"expected a mapping, got {describe(value)}")
+        mapping = _mapping(value, path, ctx)
+        if mapping is None:
+            return INVALID
+        # partial: INVALID entries stay, so checks across entries still run
+        return _frozen_mapping(self._entries(mapping, path, ctx, {}))
+
+    def _entries(
+        self, mapping: Mapping[Any, Any], path: str, ctx: ParseContext, injected: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Each entry parsed against the section, its name as `key_field` and `injected` added to it."""
         result: dict[str, Any] = {}
-        for name, raw in value.items():
+        for name, raw in mapping.items():
             item_path = join(path, name)
             parsed_name = self.key.parse(name, item_path, ctx)
             if parsed_name is INVALID:
                 result[str(name)] = INVALID
                 continue
-            result[parsed_name] = parse_section(self.section, raw, item_path, ctx, {self.key_field: name})
-        return _frozen_mapping(result)  # partial: INVALID entries stay, so checks across entries still run
+            entry = {self.key_field: name, **injected}
+            result[parsed_name] = parse_section(self.section, raw, item_path, ctx, entry)
+        return result
 
 
 class NestedMapWithSettings(NestedMap):
@@ -412,21 +427,10 @@ class NestedMapWithSettings(NestedMap):
         self.type_name = f"mapping of {placeholder} to mapping, and the settings below"
 
     def parse(self, value: object, path: str, ctx: ParseContext) -> Any:
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            return ctx.add(path, f"expected a mapping, got {describe(value)}")
-        reserved = {k: v for k, v in value.items() if k in self.settings.names}
+        mapping = _mapping(value, path, ctx)
+        if mapping is None:
+            return INVALID
+        reserved = {k: v for k, v in mapping.items() if k in self.settings.names}
         settings = parse_section(self.settings, reserved, path, ctx)
-        result: dict[str, Any] = {}
-        for name, raw in value.items():
-            if name in reserved:
-                continue
-            item_path = join(path, name)
-            parsed_name = self.key.parse(name, item_path, ctx)
-            if parsed_name is INVALID:
-                result[str(name)] = INVALID
-                continue
-            injected = {self.key_field: name, self.settings_field: settings}
-            result[parsed_name] = parse_section(self.section, raw, item_path, ctx, injected)
-        return self.build(result, settings)
+        entries = {k: v for k, v in mapping.items() if k not in reserved}
+        return self.build(self._entries(entries, path, ctx, {self.settings_field: settings}), settings)

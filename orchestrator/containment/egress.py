@@ -6,6 +6,7 @@ forwarder inside (forwarder.py) listens on 127.0.0.1:3128 there and relays each 
 the CLI is pointed at it with HTTPS_PROXY / HTTP_PROXY. The proxy serves `CONNECT host:port` (HTTPS, the
 tunnelled bytes are not inspected) and absolute-form plain-HTTP requests (one request per connection), opens
 upstream connections only to hosts on the list, answers 403 to anything else and records each refusal.
+When our own environment names an HTTPS_PROXY / HTTP_PROXY, allowed connections go through it (upstream.py).
 It runs on threads of our process and stops with the attempt: at most MAX_CLIENTS connections are served at
 once and a connection that sends no request within HEAD_TIMEOUT_S is dropped, so an agent opening thousands
 of idle connections costs us a bounded number of threads.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import socket
 import threading
 from collections.abc import Callable
@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.config.isolation import Network
+from orchestrator.containment.forwarder import pipe
+from orchestrator.containment.upstream import UpstreamError, UpstreamProxies, UpstreamProxy, open_tunnel
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +44,14 @@ class EgressProxy:
         network: Network,
         on_refusal: Callable[[str], None] | None = None,
         connect: Callable[[tuple[str, int]], socket.socket] | None = None,
+        upstream: UpstreamProxies | None = None,
     ) -> None:
         self.socket_path = socket_path
         self.network = network
         self.refusals: list[str] = []
         self._on_refusal = on_refusal
         self._connect = connect or (lambda addr: socket.create_connection(addr, timeout=CONNECT_TIMEOUT_S))
+        self.upstream = upstream or UpstreamProxies()
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -129,18 +133,20 @@ class EgressProxy:
                 self._refuse(client, where)
                 return
             try:
-                upstream = self._connect((host, port))
-            except OSError as exc:
+                upstream, early = self._connect_toward(method, host, port)
+            except (OSError, UpstreamError) as exc:
                 _reply(client, 502, f"agentos egress proxy: cannot reach {where}: {exc}")
                 return
             self._track(upstream)
             if method == b"CONNECT":
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" + early)
                 if rest:
                     upstream.sendall(rest)
             else:
-                upstream.sendall(_origin_form(head, target) + rest)
-            _pipe(client, upstream, self._stopped)
+                via = self.upstream.for_plain_http(host)
+                request = _origin_form(head, target) if via is None else _proxy_form(head, via)
+                upstream.sendall(request + rest)
+            pipe(client, upstream, self._stopped)
         except OSError:
             return
         finally:
@@ -150,6 +156,15 @@ class EgressProxy:
                         self._open.discard(sock)
                     with contextlib.suppress(OSError):
                         sock.close()
+
+    def _connect_toward(self, method: bytes, host: str, port: int) -> tuple[socket.socket, bytes]:
+        """The connection toward an allowed host (through the operator's proxy when there is one), and any
+        bytes the upstream proxy already sent past its CONNECT reply."""
+        if method == b"CONNECT" and (via := self.upstream.for_tunnel(host)) is not None:
+            return open_tunnel(via, host, port, self._connect)
+        if method != b"CONNECT" and (via := self.upstream.for_plain_http(host)) is not None:
+            return self._connect((via.host, via.port)), b""
+        return self._connect((host, port)), b""
 
     def _refuse(self, client: socket.socket, where: str) -> None:
         self.refusals.append(where)
@@ -207,25 +222,17 @@ def _origin_form(head: bytes, target: bytes) -> bytes:
     return b"\r\n".join([first, *kept, b"Connection: close"]) + b"\r\n\r\n"
 
 
+def _proxy_form(head: bytes, via: UpstreamProxy) -> bytes:
+    """The request as the upstream proxy expects it: the absolute-form target kept, hop-by-hop headers (the
+    agent's own Proxy-Authorization among them) replaced by ours, one request per connection."""
+    lines = head.rstrip(b"\r\n").split(b"\r\n")
+    kept = [ln for ln in lines[1:] if ln.split(b":", 1)[0].strip().lower() not in _HOP_HEADERS]
+    return b"\r\n".join([lines[0], *kept]) + b"\r\n" + via.headers() + b"Connection: close\r\n\r\n"
+
+
 def _reply(client: socket.socket, status: int, text: str) -> None:
     reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
     body = (text + "\n").encode()
     head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
     with contextlib.suppress(OSError):
         client.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
-
-
-def _pipe(a: socket.socket, b: socket.socket, stopped: threading.Event) -> None:
-    """Relay bytes both ways until both sides are done (a half-close is passed on)."""
-    peers = {a: b, b: a}
-    readable = [a, b]
-    while readable and not stopped.is_set():
-        ready, _, _ = select.select(readable, [], [], 0.5)
-        for sock in ready:
-            chunk = sock.recv(65536)
-            if chunk:
-                peers[sock].sendall(chunk)
-                continue
-            readable.remove(sock)
-            with contextlib.suppress(OSError):
-                peers[sock].shutdown(socket.SHUT_WR)

@@ -17,25 +17,31 @@ def relay(client: socket.socket, socket_path: str) -> None:
     upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         upstream.connect(socket_path)
-        peers = {client: upstream, upstream: client}
-        readable = [client, upstream]
-        while readable:
-            ready, _, _ = select.select(readable, [], [])
-            for sock in ready:
-                chunk = sock.recv(65536)
-                if chunk:
-                    peers[sock].sendall(chunk)
-                    continue
-                readable.remove(sock)
-                try:
-                    peers[sock].shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
+        pipe(client, upstream)
     except OSError:
         pass
     finally:
         client.close()
         upstream.close()
+
+
+def pipe(a: socket.socket, b: socket.socket, stopped: threading.Event | None = None) -> None:
+    """Relay bytes both ways until both sides are done (a half-close is passed on) or `stopped` is set.
+    The egress proxy relays its connections with it too."""
+    peers = {a: b, b: a}
+    readable = [a, b]
+    while readable and not (stopped is not None and stopped.is_set()):
+        ready, _, _ = select.select(readable, [], [], 0.5)
+        for sock in ready:
+            chunk = sock.recv(65536)
+            if chunk:
+                peers[sock].sendall(chunk)
+                continue
+            readable.remove(sock)
+            try:
+                peers[sock].shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
 
 
 def serve(listener: socket.socket, socket_path: str) -> None:

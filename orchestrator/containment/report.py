@@ -4,11 +4,13 @@ every escalation, and the queue's refusal to start agents when the configured is
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import urllib.request
 
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.probe import probe
+from orchestrator.containment.upstream import UpstreamError, UpstreamProxies
 from orchestrator.edges import process
+from orchestrator.values.check import Check
 
 UNISOLATED_NOTE = "agents run UNISOLATED here (agents.isolation: none)"
 AS_ROOT_NOTE = (
@@ -18,43 +20,51 @@ AS_ROOT_NOTE = (
 SUDO_TIMEOUT_S = 15.0
 
 
-@dataclass(frozen=True)
-class IsolationCheck:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-def doctor_checks(isolation: Isolation, euid: int | None = None) -> list[IsolationCheck]:
+def doctor_checks(isolation: Isolation, euid: int | None = None) -> list[Check]:
     """Rows for `bin/agentos doctor`: the mode, whether it works here (bwrap found and able to create a
     sandbox, user namespaces allowed, the uid inside — and what it means when we run as root), and the
     network mode."""
-    network = IsolationCheck("agent network", True, isolation.network.describe())
+    network = _network_check(isolation)
     if isolation.mode == "none":
         fix = "set agents.isolation: bwrap (apt-get install bubblewrap) or sudo_user (docs/security.md)"
-        return [IsolationCheck("isolation", False, UNISOLATED_NOTE, fix), network]
+        return [Check("isolation", False, UNISOLATED_NOTE, fix), network]
     if isolation.mode == "sudo_user":
         return [_sudo_check(isolation), network]
     checked = probe(isolation.uid)
     if not checked.ok:
-        return [IsolationCheck("isolation", False, f"bwrap: {checked.error}", checked.fix), network]
+        return [Check("isolation", False, f"bwrap: {checked.error}", checked.fix), network]
     detail = (
         f"bwrap sandbox works: {checked.bwrap} ({checked.version}); user namespaces allowed; "
         f"uid {checked.uid_inside} inside"
     )
     if (os.geteuid() if euid is None else euid) == 0:
         detail = f"{detail}, {AS_ROOT_NOTE}"
-    return [IsolationCheck("isolation", True, detail), network]
+    return [Check("isolation", True, detail), network]
 
 
-def _sudo_check(isolation: Isolation) -> IsolationCheck:
+def _network_check(isolation: Isolation) -> Check:
+    """The network mode; with an allow-list, also how the egress proxy goes out (direct or through the
+    operator's HTTPS_PROXY / HTTP_PROXY), and a bad proxy URL as a failing row."""
+    detail = isolation.network.describe()
+    if isolation.network.mode != "allow":
+        return Check("agent network", True, detail)
+    try:
+        route = UpstreamProxies.parse(urllib.request.getproxies_environment()).describe()
+    except UpstreamError as exc:
+        fix = (
+            "set HTTPS_PROXY / HTTP_PROXY to an http:// proxy URL, or unset them (docs/security.md, Network)"
+        )
+        return Check("agent network", False, f"{detail}; {exc}", fix)
+    return Check("agent network", True, f"{detail}; egress {route}")
+
+
+def _sudo_check(isolation: Isolation) -> Check:
     user = isolation.sudo_user or "?"
     problem = sudo_problem(isolation)
     if problem:
         fix = f"let this user run `sudo -n -u {user}` without a password (docs/security.md, sudo_user)"
-        return IsolationCheck("isolation", False, problem, fix)
-    return IsolationCheck("isolation", True, f"agents run as {user} through sudo -n -u {user}")
+        return Check("isolation", False, problem, fix)
+    return Check("isolation", True, f"agents run as {user} through sudo -n -u {user}")
 
 
 def sudo_problem(isolation: Isolation) -> str:

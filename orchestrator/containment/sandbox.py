@@ -19,6 +19,7 @@ import os
 import secrets
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from orchestrator.containment.limits import limited
 from orchestrator.containment.private_git import GitSourceError
 from orchestrator.containment.probe import probe
 from orchestrator.containment.spec import Mount, SandboxSpec
+from orchestrator.containment.upstream import UpstreamError, UpstreamProxies
 
 MARKER_VARIABLE = "AGENTOS_RUN"
 PROXY_PORT = 3128
@@ -91,7 +93,7 @@ def contained(
     # a unix socket path must be short (108 bytes): a private 0700 directory under /tmp
     with tempfile.TemporaryDirectory(prefix="agentos-egress-", dir=_short_temp_dir()) as short:
         socket_path = Path(short) / "egress.sock"
-        with EgressProxy(socket_path, isolation.network, on_refusal) as proxy:
+        with EgressProxy(socket_path, isolation.network, on_refusal, upstream=_operator_proxy()) as proxy:
             extra = (Mount("ro", SOCKET_INSIDE, socket_path), Mount("ro", FORWARDER, FORWARDER))
             spec = _spec(isolation, job, share_net=False, extra=extra)
             forward = (str(FORWARDER), str(SOCKET_INSIDE), str(PROXY_PORT))
@@ -105,6 +107,16 @@ def _spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mount, .
         return build_spec(isolation, job, share_net, extra)
     except (SandboxRefused, GitSourceError, OSError) as exc:
         raise IsolationUnavailable(f"the sandbox could not be laid out: {exc}") from exc
+
+
+def _operator_proxy() -> UpstreamProxies:
+    """The proxy our own environment names (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, lower case first as curl)."""
+    try:
+        return UpstreamProxies.parse(urllib.request.getproxies_environment())
+    except UpstreamError as exc:
+        raise IsolationUnavailable(
+            f"agents.network allow-list cannot chain to the operator's proxy: {exc}"
+        ) from None
 
 
 def _short_temp_dir() -> str | None:

@@ -172,21 +172,17 @@ def _handle(
 ) -> list[Reply]:
     """Authorise, parse and execute one update; return the replies to send."""
     if isinstance(update, IncomingMessage):
-        if not auth.allows(update.chat_id, update.user_id):
-            _refuse(update.chat_id, update.user_id, update.username, update.text)
-            report.refused.append(update.update_id)
+        actor = _authorised(auth, update, report, update.text)
+        if actor is None:
             return [partial(_safely, bot.send_message, update.chat_id, NOT_AUTHORIZED)]
-        actor = _actor(update.username, update.user_id)
         text = _run(lambda: cc.parse_command(update.text, ctx), actions, actor)
         log.info("telegram command actor=%s text=%r reply=%r", actor, update.text, text.splitlines()[0])
         report.handled.append(update.update_id)
         return [partial(_safely, bot.send_message, update.chat_id, text)]
     if isinstance(update, IncomingCallback):
-        if not auth.allows(update.chat_id, update.user_id):
-            _refuse(update.chat_id, update.user_id, update.username, f"button {update.data}")
-            report.refused.append(update.update_id)
+        actor = _authorised(auth, update, report, f"button {update.data}")
+        if actor is None:
             return [partial(_safely, bot.answer_callback, update.callback_id, NOT_AUTHORIZED)]
-        actor = _actor(update.username, update.user_id)
         text = _run(lambda: cc.parse_callback(update.data, ctx), actions, actor)
         log.info("telegram button actor=%s data=%r reply=%r", actor, update.data, text.splitlines()[0])
         report.handled.append(update.update_id)
@@ -197,6 +193,17 @@ def _handle(
         return replies
     log.debug("telegram update ignored id=%s kind=%s", update.update_id, update.description)
     return []
+
+
+def _authorised(
+    auth: Authorizer, update: IncomingMessage | IncomingCallback, report: TickReport, asked: str
+) -> str | None:
+    """The actor of an update from an allowed chat and user; None, refused and logged with `asked`, else."""
+    if not auth.allows(update.chat_id, update.user_id):
+        _refuse(update.chat_id, update.user_id, update.username, asked)
+        report.refused.append(update.update_id)
+        return None
+    return _actor(update.username, update.user_id)
 
 
 def _run(parse: Callable[[], cc.Command], actions: ControlActions, actor: str) -> str:

@@ -13,7 +13,6 @@ import getpass
 import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from orchestrator.control import cron
 from orchestrator.control.cron_preflight import PREFLIGHT_ENV
 from orchestrator.edges import process
 from orchestrator.state.env_file import EnvFileError, env_file_path, read_env_file
+from orchestrator.values.check import Check
 
 if TYPE_CHECKING:
     from orchestrator.config import Config
@@ -29,14 +29,6 @@ CRON_PATH = "/usr/bin:/bin"
 LINE_TIMEOUT_S = 60
 PARALLEL_LINES = 4
 OUTPUT_SHOWN = 400
-
-
-@dataclass(frozen=True)
-class CronCheck:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
 
 
 def cron_environment(crontab: str, home: str | None = None) -> dict[str, str]:
@@ -48,31 +40,31 @@ def cron_environment(crontab: str, home: str | None = None) -> dict[str, str]:
     return env
 
 
-def cron_checks(config: Config, environ: Mapping[str, str], run_lines: bool = True) -> Iterator[CronCheck]:
+def cron_checks(config: Config, environ: Mapping[str, str], run_lines: bool = True) -> Iterator[Check]:
     try:
         crontab = cron.read_crontab()
     except cron.CronError as exc:
-        yield CronCheck("cron", False, str(exc), "install cron, or use bin/agentos cron install --systemd")
+        yield Check("cron", False, str(exc), "install cron, or use bin/agentos cron install --systemd")
         return
     yield _secrets_reach_cron(config, environ, crontab)
     lines = cron.block_lines(crontab)
     if not lines:
-        yield CronCheck("cron", False, "no Agent OS block in the crontab", "bin/agentos cron install")
+        yield Check("cron", False, "no Agent OS block in the crontab", "bin/agentos cron install")
         return
     if run_lines:
         yield from run_cron_lines(lines, cron_environment(crontab))
     else:
-        yield CronCheck("cron", True, f"Agent OS block installed ({len(lines)} lines; not run)")
+        yield Check("cron", True, f"Agent OS block installed ({len(lines)} lines; not run)")
 
 
-def _secrets_reach_cron(config: Config, environ: Mapping[str, str], crontab: str) -> CronCheck:
+def _secrets_reach_cron(config: Config, environ: Mapping[str, str], crontab: str) -> Check:
     """The secrets the config names must be in the secrets file (or the crontab, or the vault): a variable
     exported only in this shell is invisible to cron."""
     path = env_file_path(config.runtime_dir)
     try:
         in_file = read_env_file(path)
     except EnvFileError as exc:
-        return CronCheck("secrets for cron", False, str(exc), f"chmod 600 {path} / fix the line named")
+        return Check("secrets for cron", False, str(exc), f"chmod 600 {path} / fix the line named")
     visible = set(in_file) | set(cron.crontab_environment(crontab))
     wanted = named_secrets(config)
     missing = [name for name in wanted if name not in visible]
@@ -80,9 +72,9 @@ def _secrets_reach_cron(config: Config, environ: Mapping[str, str], crontab: str
         exported = [name for name in missing if environ.get(name)]
         why = "exported in this shell only, which cron never sees" if exported else "set nowhere cron looks"
         fixes = "; ".join(f"bin/agentos env set {name}" for name in missing)
-        return CronCheck("secrets for cron", False, f"{', '.join(missing)}: {why} ({path})", fixes)
+        return Check("secrets for cron", False, f"{', '.join(missing)}: {why} ({path})", fixes)
     source = f"{path}: {', '.join(sorted(in_file))}" if in_file else "the crontab"
-    return CronCheck("secrets for cron", True, f"{', '.join(wanted) or 'none needed'} from {source}")
+    return Check("secrets for cron", True, f"{', '.join(wanted) or 'none needed'} from {source}")
 
 
 def named_secrets(config: Config) -> list[str]:
@@ -95,7 +87,7 @@ def named_secrets(config: Config) -> list[str]:
     return sorted(set(plain))
 
 
-def run_cron_lines(lines: list[cron.CronLine], env: Mapping[str, str]) -> list[CronCheck]:
+def run_cron_lines(lines: list[cron.CronLine], env: Mapping[str, str]) -> list[Check]:
     """Each line once, as cron would run it, in preflight mode: one row for the lines that are ready, one row
     per distinct failure (lines that fail the same way — a missing token, GitHub down — share a row)."""
     with ThreadPoolExecutor(max_workers=PARALLEL_LINES) as pool:
@@ -104,9 +96,7 @@ def run_cron_lines(lines: list[cron.CronLine], env: Mapping[str, str]) -> list[C
     checks = []
     if ready:
         checks.append(
-            CronCheck(
-                "cron lines", True, f"{len(ready)} of {len(results)} ready under cron: {', '.join(ready)}"
-            )
+            Check("cron lines", True, f"{len(ready)} of {len(results)} ready under cron: {', '.join(ready)}")
         )
     failures: dict[tuple[str, str], list[str]] = {}
     for job, check in results:
@@ -115,14 +105,14 @@ def run_cron_lines(lines: list[cron.CronLine], env: Mapping[str, str]) -> list[C
             failures.setdefault((same, check.fix), []).append(job or check.name)
     for (detail, fix), jobs in failures.items():
         if len(jobs) == 1:
-            checks.append(CronCheck(f"cron line {jobs[0]}", False, detail.replace("JOB", jobs[0]), fix))
+            checks.append(Check(f"cron line {jobs[0]}", False, detail.replace("JOB", jobs[0]), fix))
         else:
             same = f"{', '.join(jobs)}: {detail.replace('JOB', 'each')}"
-            checks.append(CronCheck(f"cron lines ({len(jobs)})", False, same, fix))
+            checks.append(Check(f"cron lines ({len(jobs)})", False, same, fix))
     return checks
 
 
-def _run_line(line: cron.CronLine, env: Mapping[str, str]) -> CronCheck:
+def _run_line(line: cron.CronLine, env: Mapping[str, str]) -> Check:
     name = f"cron line {line.job or line.schedule}"
     # exactly this environment and nothing inherited (what `env -i` does), values never on a command line
     only = {**env, PREFLIGHT_ENV: "1"}
@@ -131,13 +121,13 @@ def _run_line(line: cron.CronLine, env: Mapping[str, str]) -> CronCheck:
             ["/bin/sh", "-c", line.command], env=only, timeout=LINE_TIMEOUT_S, cwd=Path(only["HOME"])
         )
     except process.ProcessError as exc:
-        return CronCheck(name, False, f"cannot start /bin/sh: {exc}", "cron needs /bin/sh")
+        return Check(name, False, f"cannot start /bin/sh: {exc}", "cron needs /bin/sh")
     printed = " ".join((res.stdout + "\n" + res.stderr).split())[:OUTPUT_SHOWN] or "(printed nothing)"
     if res.timed_out:
-        return CronCheck(name, False, f"still running after {LINE_TIMEOUT_S} s: {printed}", "run it by hand")
+        return Check(name, False, f"still running after {LINE_TIMEOUT_S} s: {printed}", "run it by hand")
     if res.returncode == 0:
-        return CronCheck(name, True, printed)
-    return CronCheck(name, False, f"exit {res.returncode}: {printed}", _fix_for(printed))
+        return Check(name, True, printed)
+    return Check(name, False, f"exit {res.returncode}: {printed}", _fix_for(printed))
 
 
 def _fix_for(printed: str) -> str:

@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -23,6 +22,7 @@ from orchestrator.config import ConfigError, load_config
 from orchestrator.control.cron_preflight import CHECK_TIMEOUT_S
 from orchestrator.edges import process
 from orchestrator.github.errors import BadCredentials, GitHubError, GitHubUnavailable, NotFound
+from orchestrator.values.check import Check
 
 if TYPE_CHECKING:
     from orchestrator.config import Config
@@ -35,14 +35,6 @@ GITHUB_TIMEOUT_S = (
 TELEGRAM_TIMEOUT_S = 5.0
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "example.config.yaml"
 RESERVED_HOSTS = ("example.com", "example.org", "example.net")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
 
 
 def run_checks(
@@ -91,7 +83,7 @@ def _with_secrets_file(config: Config, environ: Mapping[str, str]) -> tuple[dict
 def _cron_checks(config: Config, env: Mapping[str, str], run_lines: bool) -> list[Check]:
     from orchestrator.control.cron_check import cron_checks
 
-    return [Check(c.name, c.ok, c.detail, c.fix) for c in cron_checks(config, env, run_lines)]
+    return list(cron_checks(config, env, run_lines))
 
 
 def placeholder_checks(config: Config) -> list[Check]:
@@ -186,12 +178,29 @@ def _runtime_checks(config: Config) -> Iterator[Check]:
         f"{free / (1 << 30):.1f} GiB free under {root}",
         "" if free >= MIN_FREE_BYTES else "free at least 1 GiB (worktrees and agent runs live there)",
     )
+    yield _task_records_check(root)
     git = shutil.which("git")
     yield Check(
         "git",
         git is not None,
         f"{git}; commits as {config.git.author_name} <{config.git.author_email}>" if git else "git not found",
         "" if git else "apt-get install git",
+    )
+
+
+def _task_records_check(root: Path) -> Check:
+    """Task records that do not decode (each named): their task runs on, without what the record held."""
+    from orchestrator.state.task_records import TaskRecords
+
+    problems = TaskRecords(root / "state" / "tasks").problems()
+    if not problems:
+        return Check("task records", True, "every record in runtime/state/tasks/ reads")
+    return Check(
+        "task records",
+        False,
+        "; ".join(problems),
+        "look at the file named (the task file in runtime/mailbox/ is the truth), then move it out of "
+        "runtime/state/tasks/",
     )
 
 
@@ -218,7 +227,7 @@ def _isolation_checks(config: Config) -> list[Check]:
     from orchestrator.config.settings import isolation_of
     from orchestrator.containment.report import doctor_checks
 
-    return [Check(c.name, c.ok, c.detail, c.fix) for c in doctor_checks(isolation_of(config))]
+    return doctor_checks(isolation_of(config))
 
 
 def _version(binary: str) -> str:

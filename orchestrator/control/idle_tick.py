@@ -226,9 +226,9 @@ def _boards_unchanged(memo: dict[str, Any], token: str) -> bool:
 
 def _record(runtime: Path, started: datetime, message: str) -> None:
     """The run in job_runs.json and its one GraphQL point in api_usage.json, as a full tick records them."""
-    from orchestrator.views.job_run_record import record_run_in
+    from orchestrator.views.job_run_record import record_job_run
 
-    record_run_in(
+    record_job_run(
         runtime / "state",
         JOB,
         started=started,

@@ -34,13 +34,14 @@ from orchestrator.edges.log import setup_logging
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
 from orchestrator.policy.retry import Outcome
+from orchestrator.sandbox.client_config import TOKEN_ENV as TOKEN_ENV
+from orchestrator.sandbox.client_config import client_environ, github_section
 from orchestrator.state import metrics
 from orchestrator.state.runtime import JobContext
 
 HERE = Path(__file__).resolve().parent
 NPM_BIN = HERE.parents[1] / "tools" / "npm" / "node_modules" / ".bin"
 REPO = "agentos-admin/textkit"
-TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"
 KEY_ENV = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
 BASE_URL_ENV = {
     "claude": ("ANTHROPIC_BASE_URL",),
@@ -110,15 +111,7 @@ def demo_config(
         agents[agent] = real_agent_config(agent, environ)
     return {
         "runtime_dir": str(runtime),
-        "github": {
-            "api_url": forge.api_url,
-            "graphql_url": forge.graphql_url,
-            "token_env": TOKEN_ENV,
-            "seconds_between_writes": 0,
-            "max_retries": 3,
-            "request_timeout_seconds": 10,
-            "ca_bundle": getattr(forge, "ca_bundle", None),  # a forge serving HTTPS with its own CA
-        },
+        "github": github_section(forge, request_timeout_seconds=10),
         "git": {"author_name": "Agent OS demo", "author_email": "demo@agent-os.invalid"},
         "repos": [
             {
@@ -175,7 +168,7 @@ def prepare(
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     config = parse_config(data, source=str(workdir / "config.yaml"), base_dir=workdir)
-    ctx = build_context(config, environ={**os.environ, TOKEN_ENV: forge.token})
+    ctx = build_context(config, environ=client_environ(forge))
     return DemoSetup(ctx, seeded, issues, forge)
 
 

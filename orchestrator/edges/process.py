@@ -69,20 +69,7 @@ def run(
     carrying it is killed with the group. `binary`: stdout is kept as bytes (`stdout_bytes`), not decoded.
     """
     start = time.monotonic()
-    child_env = absolute_search_path(env)
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            executable=program(argv[0], child_env),
-            cwd=str(cwd) if cwd is not None else None,
-            env=child_env,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
+    proc = _start(argv, cwd, env, with_stdin=stdin is not None)
     if on_start is not None:
         on_start(proc.pid)
     if stdin is not None and proc.stdin is not None:
@@ -114,6 +101,27 @@ def run(
         leftovers_killed=leftovers,
         stdout_bytes=out if binary else b"",
     )
+
+
+def _start(
+    argv: Sequence[str], cwd: str | Path | None, env: Mapping[str, str] | None, *, with_stdin: bool
+) -> subprocess.Popen[bytes]:
+    """Start argv in its own session (so its own process group) with piped stdout and stderr, and stdin
+    piped when `with_stdin` (else /dev/null); ProcessError when it cannot start."""
+    child_env = absolute_search_path(env)
+    try:
+        return subprocess.Popen(
+            list(argv),
+            executable=program(argv[0], child_env),
+            cwd=str(cwd) if cwd is not None else None,
+            env=child_env,
+            stdin=subprocess.PIPE if with_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
 
 
 def absolute_search_path(env: Mapping[str, str] | None) -> dict[str, str] | None:
@@ -348,6 +356,17 @@ def start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def pid_exists(pid: int) -> bool:
+    """A process with this pid exists (a zombie too; one we may not signal too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def is_running(pid: int) -> bool:
     """The process exists and is not a zombie waiting to be reaped."""
     try:
@@ -407,20 +426,7 @@ def run_bytes(
     max_output: int = 1 << 31,
 ) -> BytesResult:
     """`run` for binary stdin and stdout (own process group, hard timeout, group killed on timeout)."""
-    child_env = absolute_search_path(env)
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            executable=program(argv[0], child_env),
-            cwd=str(cwd) if cwd is not None else None,
-            env=child_env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
+    proc = _start(argv, cwd, env, with_stdin=True)
     assert proc.stdin is not None
     threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
     out, err, timed_out, _ = _pump(proc, time.monotonic(), timeout, None, max_output)

@@ -50,13 +50,10 @@ def blocked_agents(ctx: JobContext, spend: Spend, ask: Ask | None = None) -> set
     answers = overrides(ctx)
     blocked: set[str] = set()
     for agent in ctx.config.agents:
-        override = answers.get(agent)
-        gate = agent_gate(agent, spend, budgets.monthly_usd, budgets.soft_limit_ratio, override)
+        gate = agent_gate(agent, spend, budgets.monthly_usd, budgets.soft_limit_ratio, answers.get(agent))
         spent = spend.by_agent.get(agent, 0.0)
         limit = budgets.monthly_usd.get(agent)
-        if gate == "hard" or (
-            override is not None and override.choice == "stop" and limit and spent >= limit
-        ):
+        if gate == "hard":  # "stop" at the limit is hard too (policy.budget.agent_gate)
             blocked.add(agent)
             if ask is not None:
                 ask(

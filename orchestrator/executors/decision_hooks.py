@@ -45,6 +45,21 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _record_for_task(ctx: JobContext, job: str, task: Task, said: Words, pr: int | None = None) -> None:
+    """Record `job`'s decision `said` about the issue of `task` (`pr`: the PR it is about, if any)."""
+    decisions.record(
+        ctx,
+        job=job,
+        repo=task.repo,
+        issue=task.issue,
+        pr=pr,
+        title=task.title,
+        code=said.code,
+        words=said.words,
+        facts=said.facts,
+    )
+
+
 # --- dispatcher ----------------------------------------------------------------------------------------------
 
 # (pattern in a Skip reason, code): the dispatch policy's skip reasons, most specific first.
@@ -63,9 +78,14 @@ SKIP_CODES: tuple[tuple[str, str], ...] = (
 )
 
 
-def skip_code(reason: str) -> str:
+def _code_of(reason: str, table: Sequence[tuple[str, str]], default: str) -> str:
+    """The code of the first (pattern, code) of `table` whose pattern is in `reason` (any case)."""
     lowered = reason.lower()
-    return next((code for pattern, code in SKIP_CODES if pattern in lowered), "skipped")
+    return next((code for pattern, code in table if pattern in lowered), default)
+
+
+def skip_code(reason: str) -> str:
+    return _code_of(reason, SKIP_CODES, "skipped")
 
 
 def dispatch_words(
@@ -141,31 +161,31 @@ def note_running(ctx: JobContext, task: Task, agent: str) -> None:
     """Queue hook: an attempt at `task` starts with `agent` on this host."""
     limit = ctx.config.limits.max_attempts
     what = "" if task.kind == "implement" else f" ({task.kind.replace('_', ' ')})"
-    decisions.record(
+    _record_for_task(
         ctx,
-        job="queue",
-        repo=task.repo,
-        issue=task.issue,
+        "queue",
+        task,
+        Words(
+            "running",
+            f"running on host {ctx.host}: attempt {task.attempt} of {limit} with {agent}{what}",
+            {"host": ctx.host, "attempt": task.attempt, "agent": agent, "task": task.id, "kind": task.kind},
+        ),
         pr=task.pr_number,
-        title=task.title,
-        code="running",
-        words=f"running on host {ctx.host}: attempt {task.attempt} of {limit} with {agent}{what}",
-        facts={"host": ctx.host, "attempt": task.attempt, "agent": agent, "task": task.id, "kind": task.kind},
     )
 
 
 def note_waiting_for_agent(ctx: JobContext, task: Task) -> None:
     """Queue hook: no agent of the chain may run now (cooling down after a rate limit, or over budget)."""
-    decisions.record(
+    _record_for_task(
         ctx,
-        job="queue",
-        repo=task.repo,
-        issue=task.issue,
-        title=task.title,
-        code="waiting_agent",
-        words=f"queued on host {ctx.host}: every agent of its chain ({', '.join(task.agents)}) is cooling "
-        "down after a rate limit or over its budget; it runs when one is free",
-        facts={"host": ctx.host, "agents": list(task.agents), "task": task.id},
+        "queue",
+        task,
+        Words(
+            "waiting_agent",
+            f"queued on host {ctx.host}: every agent of its chain ({', '.join(task.agents)}) is cooling "
+            "down after a rate limit or over its budget; it runs when one is free",
+            {"host": ctx.host, "agents": list(task.agents), "task": task.id},
+        ),
     )
 
 
@@ -198,31 +218,21 @@ def note_attempt(ctx: JobContext, task: Task, agent: str, outcome: str, action: 
     said = retry_words(task, agent, outcome, action)
     if said.code == "escalated":
         return
-    decisions.record(
-        ctx,
-        job="queue",
-        repo=task.repo,
-        issue=task.issue,
-        pr=task.pr_number,
-        title=task.title,
-        code=said.code,
-        words=said.words,
-        facts=said.facts,
-    )
+    _record_for_task(ctx, "queue", task, said, pr=task.pr_number)
 
 
 def note_pr_opened(ctx: JobContext, task: Task, pr: int, agent: str) -> None:
     """Queue hook: the task's PR is open (created or adopted); the queue is done with it."""
-    decisions.record(
+    _record_for_task(
         ctx,
-        job="queue",
-        repo=task.repo,
-        issue=task.issue,
+        "queue",
+        task,
+        Words(
+            "pr_opened",
+            f"PR #{pr} opened after attempt {task.attempt} by {agent}; pr_monitor takes it from here",
+            {"attempt": task.attempt, "agent": agent, "task": task.id},
+        ),
         pr=pr,
-        title=task.title,
-        code="pr_opened",
-        words=f"PR #{pr} opened after attempt {task.attempt} by {agent}; pr_monitor takes it from here",
-        facts={"attempt": task.attempt, "agent": agent, "task": task.id},
     )
 
 
@@ -248,8 +258,7 @@ WAIT_CODES: tuple[tuple[str, str], ...] = (
 
 
 def wait_code(reason: str) -> str:
-    lowered = reason.lower()
-    return next((code for pattern, code in WAIT_CODES if pattern in lowered), "waiting")
+    return _code_of(reason, WAIT_CODES, "waiting")
 
 
 def _pending(checks: ChecksSummary | None) -> list[str]:
@@ -350,16 +359,16 @@ def note_open_prs(ctx: JobContext, repo: str, numbers: Sequence[int]) -> None:
 
 def note_escalated(ctx: JobContext, task: Task, reason: str) -> None:
     """Escalation hook: the task was handed to a human."""
-    decisions.record(
+    _record_for_task(
         ctx,
-        job="escalation",
-        repo=task.repo,
-        issue=task.issue,
+        "escalation",
+        task,
+        Words(
+            "escalated",
+            f"escalated to a human (label blocked, Retry / Close offered): {reason}",
+            {"task": task.id, "attempt": task.attempt},
+        ),
         pr=task.pr_number,
-        title=task.title,
-        code="escalated",
-        words=f"escalated to a human (label blocked, Retry / Close offered): {reason}",
-        facts={"task": task.id, "attempt": task.attempt},
     )
 
 

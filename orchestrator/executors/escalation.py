@@ -1,11 +1,13 @@
 """Escalation: when the system gives up on a task it says exactly why, where a human will see it.
 
 Issue comment (what failed, what was tried), label `blocked`, board → Blocked, a notification with Retry / Close
-buttons, and an event. Used by the queue (chain exhausted) and pr_monitor (wedged / unfixable PR).
+buttons, and an event. Used by the queue (chain exhausted) and pr_monitor (wedged / unfixable PR). Until all
+of it has gone through, the task's record (`orchestrator.state.task_records`) holds the escalation as pending.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,13 +20,11 @@ from orchestrator.github.errors import GitHubError
 from orchestrator.state import metrics
 from orchestrator.state.mailbox import MalformedTask, TaskNotFound
 from orchestrator.state.runtime import JobContext
-from orchestrator.state.store import read_json, update_json
 from orchestrator.values.models import Task, TaskState
+from orchestrator.values.task_record import PendingEscalation
 
 if TYPE_CHECKING:
     from orchestrator.config import RepoConfig
-
-PENDING = "escalations_pending.json"
 
 # (text, buttons) → None. The notifier of the control plane; defaults to the job log.
 NotifyFn = Callable[[str, tuple[tuple[str, str], ...]], None]
@@ -63,7 +63,7 @@ def _post(ctx: JobContext, repo: RepoConfig, task: Task, reason: str) -> bool:
     """The GitHub side of an escalation, idempotent: the comment (skipped when its marker is already on the
     issue), the blocked label, the Blocked column. Recorded in state as pending until it all went through, so
     a crash or an API failure half-way is completed by `repair_pending`."""
-    _mark(ctx, task.id, {"repo": repo.full_name, "reason": reason})
+    _mark(ctx, task.id, PendingEscalation(repo.full_name, reason))
     try:
         issue = ctx.forge.get_issue(repo.full_name, task.issue)
         marker = f"agent-os:escalated task={task.id}"
@@ -80,29 +80,21 @@ def _post(ctx: JobContext, repo: RepoConfig, task: Task, reason: str) -> bool:
     return True
 
 
-def _mark(ctx: JobContext, task_id: str, pending: dict[str, str] | None) -> None:
-    def put(data: dict) -> dict:
-        if pending is None:
-            data.pop(task_id, None)
-        else:
-            data[task_id] = pending
-        return data
-
-    update_json(ctx.paths.state / PENDING, put)
+def _mark(ctx: JobContext, task_id: str, pending: PendingEscalation | None) -> None:
+    ctx.mailbox.records.update(task_id, lambda r: dataclasses.replace(r, escalation=pending))
 
 
 def mark_pending(ctx: JobContext, task_id: str, repo: str, reason: str) -> None:
-    _mark(ctx, task_id, {"repo": repo, "reason": reason})
+    _mark(ctx, task_id, PendingEscalation(repo, reason))
 
 
 def repair_pending(ctx: JobContext, notify: NotifyFn | None = None) -> list[str]:
     """Finish escalations a crash or an API error cut short (and tasks in escalated/ with no record of
     having been posted, e.g. killed between the mailbox move and the first request)."""
-    pending = dict(read_json(ctx.paths.state / PENDING, dict))
     repaired = []
-    escalated = set(ctx.mailbox.ids(TaskState.ESCALATED))
-    for task_id, record in sorted(pending.items()):
-        if task_id not in escalated or not isinstance(record, dict):
+    records = ctx.mailbox.records.load_many(ctx.mailbox.ids(TaskState.ESCALATED))
+    for task_id, record in sorted(records.items()):
+        if record.escalation is None:
             continue
         try:
             task = ctx.mailbox.get(task_id)[1]
@@ -112,6 +104,6 @@ def repair_pending(ctx: JobContext, notify: NotifyFn | None = None) -> list[str]
             repo = ctx.config.repo(task.repo)
         except KeyError:
             continue
-        escalate(ctx, repo, task, record.get("reason") or "escalated", notify)
+        escalate(ctx, repo, task, record.escalation.reason or "escalated", notify)
         repaired.append(task.id)
     return repaired

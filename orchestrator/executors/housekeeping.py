@@ -127,6 +127,7 @@ def _archive(ctx: JobContext, now: datetime, settings: RetentionConfig, report: 
     result = archive_finished(
         ctx.mailbox, now, timedelta(days=settings.archive_after_days), ctx.paths.agent_runs
     )
+    ctx.mailbox.records.forget_archived(result.archived)
     report.archived_tasks += len(result.archived)
     report.archives += result.archives
 

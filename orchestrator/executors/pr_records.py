@@ -1,44 +1,71 @@
-"""pr_monitor's own memory of each open agent PR (runtime/state/pr_monitor.json), written only by pr_monitor.
+"""pr_monitor's own memory of each open agent PR, written only by pr_monitor: the `pr` sub-record of the task
+record (`orchestrator.state.task_records`) of the task the PR belongs to.
 
-Per PR (`owner/name#N`): the blocker it waits on and since when (wedge detection), when its head was first
-seen (the checks grace period), the verifier's verdict under the key of every input it depends on, whether
-pr_monitor escalated it, whether the approval request was posted, and the follow-up claims this host made.
-Counters of attempts are not kept here: they are the follow-up claims on GitHub (`ref_claims`), which every
-host shares. Loaded once per repo pass and written once at its end, only when something changed, so an idle
-tick writes nothing; records of PRs that are no longer open are dropped.
+Per PR: the blocker it waits on and since when (wedge detection), when its head was first seen (the checks
+grace period), since when the merge queue has had it ready, the verifier's verdict under the key of every input
+it depends on, whether pr_monitor escalated it, whether the approval request was posted, the follow-up claims
+this host made and the merge slot it waited on. Counters of attempts are not kept here: they are the follow-up
+claims on GitHub (`ref_claims`), which every host shares.
+
+The record is the task's, found from the PR's branch and body marker (`values.task_identity`); a PR that
+carries no task identity (a merge queue candidate) is kept under a key derived from the PR itself,
+`pr__<owner>__<name>__<number>`. Records are loaded once per repo pass (`bind`, after the PR list is read) and
+written at its end, each only when it changed, so an idle tick writes nothing. A derived-key record is dropped
+once its PR is no longer open; a task's record keeps its PR state until the task is archived (a PR with
+another number starts afresh).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import builtins
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from orchestrator.executors.verification import verdict_from_json, verdict_to_json
 from orchestrator.policy.verifier import Verdict
-from orchestrator.state.store import read_json, update_json
-
-STATE_FILE = "pr_monitor.json"
+from orchestrator.state.task_records import TaskRecords
+from orchestrator.values.models import PullRequest
+from orchestrator.values.task_identity import identity_of
+from orchestrator.values.task_record import PRState, TaskRecord, pr_record_key
 
 
 class PRRecords:
-    def __init__(self, state_dir: Path, repo: str) -> None:
-        self.path = state_dir / STATE_FILE
+    def __init__(self, records: TaskRecords, repo: str) -> None:
+        self.store = records
         self.repo = repo
-        raw = read_json(self.path, dict)
-        self._records: dict[str, dict[str, Any]] = {
-            key: dict(value)
-            for key, value in raw.items()
-            if key.startswith(f"{repo}#") and isinstance(value, dict)
-        }
-        self._before = {key: dict(value) for key, value in self._records.items()}
+        self._keys: dict[int, str] = {}
+        self._records: dict[int, dict[str, Any]] = {}
+        self._before: dict[int, dict[str, Any]] = {}
+        self._adopted: builtins.set[str] = (
+            builtins.set()
+        )  # derived-key records (migrated) folded into their task's record
+
+    def bind(self, prs: Iterable[PullRequest]) -> None:
+        """Load the records of these open PRs (one listing of the store, one read per PR with a record)."""
+        present = self.store.ids()
+        for pr in prs:
+            identity = identity_of(pr)
+            key = identity.task_id if identity is not None else pr_record_key(self.repo, pr.number)
+            self._keys[pr.number] = key
+            state = self.store.load(key).pr if key in present else None
+            fallback = pr_record_key(self.repo, pr.number)
+            if (state is None or state.number != pr.number) and key != fallback and fallback in present:
+                state = self.store.load(fallback).pr  # kept under the PR's key (migrated): adopted
+                self._adopted.add(fallback)
+            data = _as_dict(state) if state is not None and state.number == pr.number else {}
+            self._records[pr.number] = data
+            self._before[pr.number] = {} if fallback in self._adopted else _copy(data)  # adopted: written
 
     def key(self, number: int) -> str:
-        return f"{self.repo}#{number}"
+        return self._keys.get(number) or pr_record_key(self.repo, number)
 
     def get(self, number: int) -> dict[str, Any]:
-        return self._records.setdefault(self.key(number), {})
+        if number not in self._records:
+            self._records[number] = {}
+            self._before[number] = {}
+        return self._records[number]
 
     def set(self, number: int, **values: Any) -> None:
         self.get(number).update(values)
@@ -48,17 +75,17 @@ class PRRecords:
         """When this host first saw `head_sha` as the PR's head (recorded now if it is new)."""
         record = self.get(number)
         if record.get("head") != head_sha or not record.get("head_seen"):
-            record.update(head=head_sha, head_seen=now.isoformat())
-        return datetime.fromisoformat(record["head_seen"])
+            record.update(head=head_sha, head_seen=now)
+        seen: datetime = record["head_seen"]
+        return seen
 
     def ready_since(self, number: int, head_sha: str, now: datetime) -> datetime:
         """Since when the merge queue has had this PR (at this head) ready (recorded now if it is new)."""
         record = self.get(number)
-        ready = record.get("ready")
-        if not isinstance(ready, dict) or ready.get("sha") != head_sha:
-            ready = {"sha": head_sha, "since": now.isoformat()}
-            record["ready"] = ready
-        return datetime.fromisoformat(ready["since"])
+        if record.get("ready_sha") != head_sha or not record.get("ready_since"):
+            record.update(ready_sha=head_sha, ready_since=now)
+        since: datetime = record["ready_since"]
+        return since
 
     def verdict(self, number: int, key: str) -> Verdict | None:
         cached = self.get(number).get("verdict")
@@ -74,12 +101,11 @@ class PRRecords:
         record = self.get(number)
         if record.get("blocker") == reason:
             return
-        record.update(blocker=reason, since=now.isoformat() if reason else None)
+        record.update(blocker=reason, since=now if reason else None)
 
     def blocker(self, number: int) -> tuple[str | None, datetime | None]:
         record = self.get(number)
-        since = record.get("since")
-        return record.get("blocker"), datetime.fromisoformat(since) if since else None
+        return record.get("blocker"), record.get("since")
 
     def made_claim(self, number: int, ref: str, task_id: str) -> None:
         claims = dict(self.get(number).get("claims") or {})
@@ -92,17 +118,61 @@ class PRRecords:
 
     # --- persistence --------------------------------------------------------------------------------------
     def save(self, open_prs: Collection[int]) -> bool:
-        """Write the records of this repo's open PRs (dropping the others) when anything changed."""
-        keep = {self.key(n) for n in open_prs}
-        current = {k: v for k, v in self._records.items() if k in keep and v}
-        if current == self._before:
-            return False
-        prefix = f"{self.repo}#"
+        """Write the records that changed (of open PRs); drop derived-key records of PRs no longer open."""
+        wrote = False
+        for number in sorted(builtins.set(open_prs) & builtins.set(self._records)):
+            current = self._records[number]
+            if current == self._before[number]:
+                continue
+            state = _as_state(self.repo, number, current)
+            self.store.update(self.key(number), lambda r, s=state: replace(r, pr=s))  # type: ignore[misc]
+            self._before[number] = _copy(current)
+            wrote = True
+        in_use = {pr_record_key(self.repo, n) for n in open_prs if self.key(n) == pr_record_key(self.repo, n)}
+        for key in sorted(self._derived_keys() - in_use):  # closed PRs', and those adopted by their task
+            self.store.update(key, _without_pr)
+            wrote = True
+        return wrote
 
-        def put(data: dict[str, Any]) -> dict[str, Any]:
-            others = {k: v for k, v in data.items() if not k.startswith(prefix)}
-            return {**others, **current}
+    def _derived_keys(self) -> builtins.set[str]:
+        prefix = pr_record_key(self.repo, 0)[:-1]
+        return {key for key in self.store.ids() if key.startswith(prefix) and key[len(prefix) :].isdigit()}
 
-        update_json(self.path, put)
-        self._before = {k: dict(v) for k, v in current.items()}
-        return True
+
+def _without_pr(record: TaskRecord) -> TaskRecord:
+    return replace(record, pr=None)
+
+
+_FIELDS = (
+    "blocker",
+    "since",
+    "head",
+    "head_seen",
+    "ready_sha",
+    "ready_since",
+    "verdict",
+    "asked",
+    "escalated",
+    "claims",
+    "slot",
+    "slot_since",
+)
+
+
+def _as_dict(state: PRState) -> dict[str, Any]:
+    data = {name: getattr(state, name) for name in _FIELDS}
+    data["verdict"] = dict(state.verdict) if state.verdict is not None else None
+    data["claims"] = dict(state.claims)
+    return {k: v for k, v in data.items() if v not in (None, False, {})}
+
+
+def _as_state(repo: str, number: int, data: dict[str, Any]) -> PRState:
+    return PRState(
+        repo=repo,
+        number=number,
+        **{name: data[name] for name in _FIELDS if data.get(name) is not None},
+    )
+
+
+def _copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}

@@ -19,6 +19,7 @@ from orchestrator.executors.remote_lease import superseded
 from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import GitHubError
 from orchestrator.policy import retry
+from orchestrator.policy.budget import over_task_budget
 from orchestrator.state import metrics
 from orchestrator.state.task_waits import cooldowns, set_cooldown, set_wait
 from orchestrator.values.models import AttemptRecord, Task, TaskState
@@ -77,15 +78,21 @@ def after_attempt(
 
 def _record_outcome(ctx: JobContext, task: Task, out: AttemptOutcome, **extra: Any) -> None:
     """The attempt's event: its outcome and reason, plus what only a run that happened has (time, cost)."""
+    _record_event(ctx, task, out, out.outcome.value, out.detail, attempt=task.attempt, **extra)
+
+
+def _record_event(
+    ctx: JobContext, task: Task, out: AttemptOutcome, state: str, reason: str, **extra: Any
+) -> None:
+    """An event of `task` after the attempt `out` (by its agent)."""
     metrics.record_event(
         ctx.paths.metrics,
         task=task.id,
         repo=task.repo,
         issue=task.issue,
         agent=out.agent,
-        state=out.outcome.value,
-        reason=out.detail,
-        attempt=task.attempt,
+        state=state,
+        reason=reason,
         **extra,
     )
 
@@ -104,12 +111,8 @@ def decide(ctx: JobContext, task: Task, out: AttemptOutcome) -> retry.RetryActio
         blockers_text=out.result.blockers if out.result else "",
     )
     spent = budgets.task_spend(ctx, task)
-    cap = ctx.config.budgets.per_task_usd
-    if spent > cap and not isinstance(action, retry.OpenPR):
-        action = retry.Escalate(
-            f"budget: this task has cost ${spent:.2f}, over the per-task limit ${cap:.2f}"
-        )
-    return action
+    over = over_task_budget(spent, ctx.config.budgets.per_task_usd, isinstance(action, retry.OpenPR))
+    return retry.Escalate(over) if over else action
 
 
 def act(
@@ -168,15 +171,7 @@ def _park(ctx: JobContext, task: Task, out: AttemptOutcome, action: retry.Park, 
         reason, base_sha=base_sha or "unknown", issues=action.issues, give_up_at=now + PARK_AT_MOST
     )
     set_wait(ctx, task.id, wait)
-    metrics.record_event(
-        ctx.paths.metrics,
-        task=task.id,
-        repo=task.repo,
-        issue=task.issue,
-        agent=out.agent,
-        state="parked",
-        reason=f"{reason}: {out.detail}",
-    )
+    _record_event(ctx, task, out, "parked", f"{reason}: {out.detail}")
 
 
 def follow_up(task: Task, out: AttemptOutcome, next_agent: str, label: str | None = None) -> Task:
@@ -223,16 +218,7 @@ def _open_pr(ctx: JobContext, repo: RepoConfig, task: Task, out: AttemptOutcome,
     ctx.mailbox.finish(task.id, TaskState.DONE, f"PR #{pr.number} at {out.head_sha}")
     report.opened.append(pr.number)
     note_pr_opened(ctx, task, pr.number, out.agent)  # views: the decision `agentos why` shows
-    metrics.record_event(
-        ctx.paths.metrics,
-        task=task.id,
-        repo=task.repo,
-        issue=task.issue,
-        agent=out.agent,
-        state="pr_opened",
-        reason=f"PR #{pr.number}",
-        pr=pr.number,
-    )
+    _record_event(ctx, task, out, "pr_opened", f"PR #{pr.number}", pr=pr.number)
     try:
         issue = ctx.forge.get_issue(repo.full_name, task.issue)
         Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(repo, issue, "in_review")

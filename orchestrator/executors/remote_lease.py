@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from orchestrator.state.store import read_json, update_json
 from orchestrator.values.models import Comment
+from orchestrator.values.task_record import RemoteLease as StoredLease
+from orchestrator.values.task_record import TaskRecord
 
 if TYPE_CHECKING:
     from orchestrator.state.runtime import JobContext
@@ -96,8 +97,8 @@ def newest_generation(branches: Iterable[str]) -> int:
 
 
 # --- the edge: posting and renewing the lease comment ----------------------------------------------------
-
-LEASES_FILE = "leases.json"
+# What this host needs to renew a task's lease comment is the `remote_lease` sub-record of the task's record
+# (`orchestrator.state.task_records`); the mailbox drops it when the task reaches a terminal folder.
 
 
 def post_lease(ctx: JobContext, repo: str, issue: int, task_id: str, generation: int, body: str) -> None:
@@ -106,63 +107,49 @@ def post_lease(ctx: JobContext, repo: str, issue: int, task_id: str, generation:
     lease_seconds = ctx.config.limits.lease_seconds
     text = f"{body.rstrip()}\n\n{lease_line(ctx.host, now, lease_seconds)}\n{lease_marker(task_id, ctx.host, generation, now)}\n"
     comment_id = ctx.forge.comment_issue(repo, issue, text)
+    held = StoredLease(repo=repo, comment=comment_id, body=body, generation=generation, renewed=now)
+    ctx.mailbox.records.update(task_id, lambda r: replace(r, remote_lease=held))
 
-    def put(data: dict[str, Any]) -> dict[str, Any]:
-        data[task_id] = {
-            "repo": repo,
-            "comment": comment_id,
-            "body": body,
-            "generation": generation,
-            "renewed": now.isoformat(),
-        }
-        return data
 
-    update_json(ctx.paths.state / LEASES_FILE, put)
+def announced(ctx: JobContext, task_ids: Iterable[str]) -> set[str]:
+    """Those of `task_ids` whose lease comment this host posted (and still renews)."""
+    found = ctx.mailbox.records.load_many(task_ids)
+    return {task_id for task_id, record in found.items() if record.remote_lease is not None}
 
 
 def renew_lease(ctx: JobContext, task_id: str) -> bool:
     """Edit the task's lease comment with a fresh heartbeat when the last one is older than a third of the
     lease (so at most one write per heartbeat interval, whoever calls). True when a heartbeat was posted."""
-    record = read_json(ctx.paths.state / LEASES_FILE, dict).get(task_id)
-    if not record:
+    return _renew(ctx, task_id, ctx.mailbox.records.load(task_id).remote_lease)
+
+
+def _renew(ctx: JobContext, task_id: str, held: StoredLease | None) -> bool:
+    if held is None:
         return False
     now = ctx.clock()
     lease_seconds = ctx.config.limits.lease_seconds
-    renewed = record.get("renewed")
-    if renewed and now - datetime.fromisoformat(renewed) < timedelta(seconds=lease_seconds / 3):
+    if now - held.renewed < timedelta(seconds=lease_seconds / 3):
         return False
     text = (
-        f"{record['body'].rstrip()}\n\n{lease_line(ctx.host, now, lease_seconds)}\n"
-        f"{lease_marker(task_id, ctx.host, int(record['generation']), now)}\n"
+        f"{held.body.rstrip()}\n\n{lease_line(ctx.host, now, lease_seconds)}\n"
+        f"{lease_marker(task_id, ctx.host, held.generation, now)}\n"
     )
-    ctx.forge.edit_comment(record["repo"], int(record["comment"]), text)
+    ctx.forge.edit_comment(held.repo, held.comment, text)
 
-    def put(data: dict[str, Any]) -> dict[str, Any]:
-        if task_id in data:
-            data[task_id]["renewed"] = now.isoformat()
-        return data
+    def put(record: TaskRecord) -> TaskRecord:
+        if record.remote_lease is None:
+            return record
+        return replace(record, remote_lease=replace(record.remote_lease, renewed=now))
 
-    update_json(ctx.paths.state / LEASES_FILE, put)
+    ctx.mailbox.records.update(task_id, put)
     return True
 
 
 def renew_waiting(ctx: JobContext, task_ids: Iterable[str]) -> None:
     """Keep the leases of tasks still waiting in this host's inbox alive, so a busy host's queue is not
-    mistaken for a dead one."""
-    for task_id in task_ids:
-        renew_lease(ctx, task_id)
-
-
-def prune_leases(ctx: JobContext, keep: set[str]) -> None:
-    """Forget the lease records of tasks that are no longer waiting or running on this host."""
-    known = read_json(ctx.paths.state / LEASES_FILE, dict)
-    if set(known) <= keep:
-        return
-
-    def drop(data: dict[str, Any]) -> dict[str, Any]:
-        return {task_id: record for task_id, record in data.items() if task_id in keep}
-
-    update_json(ctx.paths.state / LEASES_FILE, drop)
+    mistaken for a dead one (only tasks with a record are read)."""
+    for task_id, record in ctx.mailbox.records.load_many(task_ids).items():
+        _renew(ctx, task_id, record.remote_lease)
 
 
 def superseded(ctx: JobContext, repo: str, issue: int, generation: int) -> int | None:

@@ -124,21 +124,11 @@ def remove_dead_scratch(trusted: Path) -> list[str]:
 def _abandoned(scratch: Path) -> bool:
     pid, dash, _ = scratch.name.partition("-")
     if dash and pid.isdigit():
-        return not _pid_alive(int(pid))
+        return not process.pid_exists(int(pid))
     try:
         return time.time() - scratch.stat().st_mtime > 3600
     except OSError:
         return False  # removed by its owner meanwhile
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def trusted_of(repo_dir: Path) -> Path | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +133,7 @@ class _Spill:
     """The new blobs of a snapshot, each written to a file as soon as it is read, within the limits."""
 
     def __init__(self, trusted: Path, max_bytes: int) -> None:
-        self.root = trusted / "agentos-tmp"
+        self.trusted = trusted
         self.max_bytes = max_bytes
         self.directory: Path | None = None
         self.contents: dict[str, Path] = {}
@@ -147,7 +146,7 @@ class _Spill:
         if self.total + len(data) > self.max_bytes:
             return f"{path}: the work adds more than {self.max_bytes} bytes of new content (not committed)"
         if self.directory is None:
-            self.directory = self.root / f"blobs-{uuid.uuid4().hex}"
+            self.directory = scratch_dir(self.trusted)  # <pid>-…: removed once this process is gone
             self.directory.mkdir(parents=True)
         copy = self.directory / f"blob-{len(self.contents)}"
         copy.write_bytes(data)

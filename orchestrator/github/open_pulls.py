@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator.github import queries
 from orchestrator.github.errors import GitHubError, NotFound
 from orchestrator.github.graphql import GraphQL
-from orchestrator.github.parse import Fields, verdict
+from orchestrator.github.parse import Fields, status_check, verdict
 from orchestrator.values.models import CheckRun, ChecksSummary, OpenPull, OpenPulls, PullRequest
 
 _MERGEABLE = {"MERGEABLE": True, "CONFLICTING": False, "UNKNOWN": None}
@@ -128,13 +128,7 @@ def context_run(node: Any, where: str) -> CheckRun:
             details_url=f.opt_text("detailsUrl"),
         )
     if kind == "StatusContext":
-        state = f.text("state").lower()
-        finished = state not in ("pending", "expected")
-        return CheckRun(
-            name=f.text("context"),
-            status="completed" if finished else "in_progress",
-            conclusion=state if finished else None,
-            summary=f.opt_text("description"),
-            details_url=f.opt_text("targetUrl"),
+        return status_check(
+            f.text("context"), f.text("state"), f.opt_text("description"), f.opt_text("targetUrl")
         )
     raise GitHubError(f"malformed response from {where}: unknown check context type {kind!r}")

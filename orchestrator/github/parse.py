@@ -168,14 +168,22 @@ def check_run(data: Any, where: str) -> CheckRun:
 def commit_status(data: Any, where: str) -> CheckRun:
     """A commit status as a check run: pending → in_progress; success/failure/error → completed."""
     f = Fields(data, where)
-    state = f.text("state")
-    finished = state != "pending"
+    return status_check(
+        f.text("context"), f.text("state"), f.opt_text("description"), f.opt_text("target_url")
+    )
+
+
+def status_check(context: str, state: str, description: str, url: str) -> CheckRun:
+    """A commit status (REST) or status context (GraphQL, upper case) as a check run: pending or expected →
+    in_progress; success, failure or error → completed with that conclusion."""
+    state = state.lower()
+    finished = state not in ("pending", "expected")
     return CheckRun(
-        name=f.text("context"),
+        name=context,
         status="completed" if finished else "in_progress",
         conclusion=state if finished else None,
-        summary=f.opt_text("description"),
-        details_url=f.opt_text("target_url"),
+        summary=description,
+        details_url=url,
     )
 
 

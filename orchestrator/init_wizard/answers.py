@@ -7,7 +7,8 @@ from a default always reads `--repo: expected owner/name …`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.config.rules import AGENT_KINDS
@@ -95,17 +96,18 @@ def repo_full_name(raw: str) -> tuple[str, str]:
 
 def login(raw: str) -> str:
     assert LOGIN.pattern is not None
-    value = raw.strip()
-    if not LOGIN.pattern.fullmatch(value):
-        raise ValueError(f"expected a GitHub login (letters, digits and -), got {raw!r}")
-    return value
+    return _matching(raw, LOGIN.pattern, "a GitHub login (letters, digits and -)")
 
 
 def short_name(raw: str) -> str:
     assert SHORT_NAME.pattern is not None
+    return _matching(raw, SHORT_NAME.pattern, "a short name (letters, digits, . _ -)")
+
+
+def _matching(raw: str, pattern: re.Pattern[str], what: str) -> str:
     value = raw.strip()
-    if not SHORT_NAME.pattern.fullmatch(value):
-        raise ValueError(f"expected a short name (letters, digits, . _ -), got {raw!r}")
+    if not pattern.fullmatch(value):
+        raise ValueError(f"expected {what}, got {raw!r}")
     return value
 
 
@@ -171,22 +173,20 @@ def chat_id(raw: str) -> int:
 
 
 def positive_number(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError(f"expected a number > 0, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"expected a number > 0, got {value:g}")
-    return value
+    return _number(raw, "> 0", lambda value: value > 0)
 
 
 def non_negative_number(raw: str) -> float:
+    return _number(raw, "≥ 0", lambda value: value >= 0)
+
+
+def _number(raw: str, bound: str, within: Callable[[float], bool]) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise ValueError(f"expected a number ≥ 0, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"expected a number ≥ 0, got {value:g}")
+        raise ValueError(f"expected a number {bound}, got {raw!r}") from None
+    if not within(value):
+        raise ValueError(f"expected a number {bound}, got {value:g}")
     return value
 
 

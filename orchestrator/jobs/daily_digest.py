@@ -19,10 +19,10 @@ from orchestrator.executors.notify import Notifier, Outcome
 from orchestrator.policy.digest import (
     WINDOW,
     Digest,
-    DigestEvent,
     InFlight,
     build_digest,
 )
+from orchestrator.policy.event_join import EventLike
 from orchestrator.state.switches import utc_now
 from orchestrator.values.models import TaskState
 
@@ -58,24 +58,11 @@ def render_digest(digest: Digest) -> str:
     return text.strip()
 
 
-def load_events(metrics_dir: Path, since: datetime) -> list[DigestEvent]:
+def load_events(metrics_dir: Path, since: datetime) -> list[EventLike]:
     """Events recorded at or after `since` (metrics skips and logs lines it cannot parse)."""
     from orchestrator.state.metrics import read_events
 
-    return [
-        DigestEvent(
-            ts=event.ts,
-            state=event.state,
-            task=event.task_id,
-            repo=event.repo,
-            issue=event.issue,
-            agent=event.agent,
-            reason=event.reason,
-            duration_s=event.duration_s,
-            cost_usd=event.cost_usd,
-        )
-        for event in read_events(metrics_dir, since=since)
-    ]
+    return list(read_events(metrics_dir, since=since))
 
 
 def in_flight(mailbox: TaskLister) -> InFlight:
@@ -86,7 +73,7 @@ def in_flight(mailbox: TaskLister) -> InFlight:
 
 
 def send_digest(
-    events: Iterable[DigestEvent], flight: InFlight, now: datetime, notifier: Notifier
+    events: Iterable[EventLike], flight: InFlight, now: datetime, notifier: Notifier
 ) -> tuple[Digest, Outcome]:
     digest = build_digest(events, flight, now)
     text = render_digest(digest)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.executors import claim_facts
 from orchestrator.executors.decision_hooks import note_dispatch
-from orchestrator.executors.remote_lease import LEASES_FILE, post_lease, prune_leases, renew_waiting
+from orchestrator.executors.remote_lease import announced, post_lease, renew_waiting
 from orchestrator.executors.tracker import Tracker
 from orchestrator.github.errors import ClaimLost, GitHubError, NotFound
 from orchestrator.policy import dispatch as policy
@@ -104,14 +104,13 @@ def between_ticks(ctx: JobContext) -> int | None:
 
 
 def _renew_waiting_leases(ctx: JobContext, report: DispatchReport) -> None:
-    """Tasks waiting in this host's inbox keep their GitHub-visible lease alive; finished ones are forgotten."""
+    """Tasks waiting in this host's inbox keep their GitHub-visible lease alive (a finished task's lease
+    record is dropped by the mailbox when it reaches its terminal folder)."""
     waiting = [task_id for task_id in ctx.mailbox.ids(TaskState.INBOX) if task_id not in report.dispatched]
-    running = set(ctx.mailbox.ids(TaskState.RUNNING))
     try:
         renew_waiting(ctx, waiting)
     except GitHubError as exc:
         ctx.log.warning("lease renewal failed error=%s", exc)
-    prune_leases(ctx, keep={*waiting, *running, *report.dispatched})
 
 
 def _routing(ctx: JobContext) -> dict[str, tuple[str, ...]]:
@@ -340,11 +339,12 @@ def _repair_announcements(ctx: JobContext, tracker: Tracker, repo: RepoConfig) -
     """A task of this host whose picked-up comment (its GitHub-visible lease) was never posted — the
     dispatcher stopped or GitHub failed right after the claim — is announced now, before other hosts take
     its branch for an orphan claim."""
-    announced = read_json(ctx.paths.state / LEASES_FILE, dict)
     for state in (TaskState.INBOX, TaskState.RUNNING):
-        for entry in ctx.mailbox.list(state):
+        entries = ctx.mailbox.list(state)
+        posted = announced(ctx, (e.id for e in entries))
+        for entry in entries:
             task = entry.task
-            if task is None or task.repo != repo.full_name or task.id in announced:
+            if task is None or task.repo != repo.full_name or task.id in posted:
                 continue
             if task.kind != "implement" or task.pr_number is not None:
                 continue

@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from orchestrator.loops.common import (
-    FilingReport,
     LoopArgs,
     llm_json,
     llm_proposals,
     render_loop_template,
 )
-from orchestrator.loops.routing import file_proposals
+from orchestrator.loops.routing import LoopFilingReport, file_proposals
 from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.policy import incidents as policy
 from orchestrator.policy.proposal import Proposal
@@ -37,12 +36,8 @@ LOG_TAIL_BYTES = 512 * 1024
 
 
 @dataclass
-class IncidentReport:
+class IncidentReport(LoopFilingReport):
     incidents: list[policy.Incident] = field(default_factory=list)
-    filings: dict[str, FilingReport] = field(default_factory=dict)
-    not_due: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    noted: list[Proposal] = field(default_factory=list)  # ops incidents told on Telegram (no ops_repo)
 
 
 def read_log_errors(logs_dir: Path, since: datetime) -> list[policy.LogError]:
@@ -93,7 +88,7 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> IncidentReport:
     proposals = [policy.proposal(i, window) for i in report.incidents]
     proposals += _llm_incidents(ctx, events, report.incidents, rules, now)
     filed = file_proposals(ctx, repos, proposals, job=JOB, closed_within=window, dry_run=args.dry_run)
-    report.filings, report.errors, report.noted = filed.filings, filed.errors, filed.noted
+    report.take(filed)
     return report
 
 

@@ -13,17 +13,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from orchestrator.loops.common import (
-    FilingReport,
     LoopArgs,
     llm_json,
     render_loop_template,
     task_types,
     text_field,
 )
-from orchestrator.loops.routing import file_proposals
+from orchestrator.loops.routing import LoopFilingReport, file_proposals
 from orchestrator.loops.runner import due_repos, run_loop_job
 from orchestrator.policy import log_analysis as policy
-from orchestrator.policy.proposal import Proposal
 from orchestrator.policy.scoring import attempts_from_events
 from orchestrator.state.metrics import read_events
 from orchestrator.state.runtime import JobContext
@@ -35,12 +33,8 @@ EVERY = timedelta(days=7)
 
 
 @dataclass
-class AnalysisReport:
+class AnalysisReport(LoopFilingReport):
     patterns: list[policy.ChronicPattern] = field(default_factory=list)
-    filings: dict[str, FilingReport] = field(default_factory=dict)
-    not_due: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    noted: list[Proposal] = field(default_factory=list)  # ops patterns told on Telegram (no ops_repo)
 
 
 def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
@@ -56,7 +50,7 @@ def run(ctx: JobContext, args: LoopArgs | None = None) -> AnalysisReport:
     extra = _llm_reasoning(ctx, report.patterns)
     proposals = [policy.proposal(p, extra.get(p.key, "")) for p in report.patterns]
     filed = file_proposals(ctx, repos, proposals, job=JOB, closed_within=policy.WINDOW, dry_run=args.dry_run)
-    report.filings, report.errors, report.noted = filed.filings, filed.errors, filed.noted
+    report.take(filed)
     return report
 
 

@@ -12,7 +12,6 @@ are claimed through refs so that several hosts never do the same one twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from orchestrator import git
@@ -76,7 +75,7 @@ def run(ctx: JobContext, notify: NotifyFn | None = None) -> MonitorReport:
 def _monitor_repo(
     ctx: JobContext, repo: RepoConfig, report: MonitorReport, notify: NotifyFn | None, review_only: bool
 ) -> None:
-    records = PRRecords(ctx.paths.state, repo.full_name)
+    records = PRRecords(ctx.mailbox.records, repo.full_name)
     if not any(_ours(p.head_ref) for p in ctx.forge.list_pulls(repo.full_name)):  # conditional: a 304 is free
         note_open_prs(ctx, repo.full_name, [])  # views: `status` lists PRs waiting
         records.save(())  # the idle path: leftover claims are swept when PRs are open again
@@ -87,6 +86,7 @@ def _monitor_repo(
     prs = [p.pr for p in agent_prs]
     candidates = [p.pr for p in listed if p.pr.head_ref.startswith(queue_candidates.PREFIX)]
     note_open_prs(ctx, repo.full_name, [p.number for p in prs])
+    records.bind(p.pr for p in listed)  # each PR's record is its task's (one read per PR that has one)
     if not listed:  # closed since the list was read
         records.save(())
         return
@@ -179,8 +179,7 @@ def _queue(
         return None
 
     def follow_up(pr: PullRequest, kind: str, reason: str) -> None:
-        snap = snaps[pr.number]
-        if snap.ci_fix_attempts < snap.max_ci_fix_attempts:  # else the next tick escalates it
+        if policy.may_fix_ci(snaps[pr.number]):
             _follow_up(run_, pr, kind, reason)
 
     outcome = merge_queue_pass.run(
@@ -288,10 +287,10 @@ def _expire_slot(run_: RepoPass, pr: PullRequest, tip: str) -> None:
     between claiming and releasing it: delete it, so the next tick can claim it."""
     slot = ref_claims.slot_name(pr.base_ref, tip)
     record, now = run_.records.get(pr.number), run_.ctx.clock()
-    if record.get("slot") != slot:
-        run_.records.set(pr.number, slot=slot, slot_since=now.isoformat())
+    if record.get("slot") != slot or record.get("slot_since") is None:
+        run_.records.set(pr.number, slot=slot, slot_since=now)
         return
-    held = (now - datetime.fromisoformat(record["slot_since"])).total_seconds()
+    held = (now - record["slot_since"]).total_seconds()
     if held > 2 * run_.ctx.config.limits.lease_seconds:
         run_.ctx.forge.delete_branch(run_.repo.full_name, slot)
         run_.ctx.log.warning("expired merge slot %s held for %.0f s", slot, held)
@@ -315,11 +314,7 @@ def _rebase(run_: RepoPass, pr: PullRequest, snap: policy.PRSnapshot) -> None:
         report.rebased.append(pr.number)
         metrics.record_event(ctx.paths.metrics, repo=run_.repo.full_name, pr=pr.number, state="rebased")
         return
-    if snap.conflict_attempts >= snap.max_conflict_attempts:
-        reason = f"rebase of PR #{pr.number} onto {pr.base_ref} conflicts and {snap.conflict_attempts} attempt(s) to resolve it failed"
-        _act(run_, pr, snap, policy.Escalate(reason))
-        return
-    _follow_up(run_, pr, "resolve_conflict", f"rebase onto {pr.base_ref} conflicts")
+    _act(run_, pr, snap, policy.after_rebase_conflict(snap))  # a follow-up, or past the limit an escalation
 
 
 def _follow_up(run_: RepoPass, pr: PullRequest, kind: str, reason: str) -> None:

@@ -36,7 +36,7 @@ from orchestrator.executors.worktrees import has_ref, pool_for
 from orchestrator.github.errors import GitHubError
 from orchestrator.policy import retry
 from orchestrator.state import metrics
-from orchestrator.state.mailbox import AlreadyClaimed, Lease, MailboxError, TaskNotFound, infra_retries
+from orchestrator.state.mailbox import AlreadyClaimed, Lease, MailboxError, TaskNotFound
 from orchestrator.state.runtime import JobContext
 from orchestrator.state.store import StoreError
 from orchestrator.state.switches import Switches, is_allowed
@@ -195,8 +195,7 @@ def _runnable(ctx: JobContext, running: set[str], seen: dict[str, int]) -> list[
     """Inbox tasks that may start now, in queue order: not running here, not already run at this attempt
     in this burst, not waiting (backoff, cooldown, parked), and of a repo that is switched on."""
     queued = ctx.mailbox.next_tasks(10_000)
-    live = [e.id for e in ctx.mailbox.list(TaskState.RUNNING)]
-    held = hold_back(ctx, queued, live)
+    held = hold_back(ctx, queued)
     return [
         task
         for task in queued
@@ -245,11 +244,11 @@ def _recover(ctx: JobContext, report: QueueReport) -> None:
 
 def _infra_retry(ctx: JobContext, task_id: str, reason: str) -> None:
     """Running → inbox after an infrastructure failure (the process died, no worktree could be prepared):
-    counted in the task's notes, retried after a backoff, escalated past `MAX_INFRA_RETRIES`. The wait is
+    counted in the task's record, retried after a backoff, escalated past `MAX_INFRA_RETRIES`. The wait is
     recorded before the task leaves running/, so no other queue process can claim it inside its backoff."""
     now = ctx.clock()
-    _, current = ctx.mailbox.get(task_id)
-    retries = infra_retries(current) + 1
+    ctx.mailbox.get(task_id)  # TaskNotFound / MalformedTask when it moved meanwhile
+    retries = ctx.mailbox.infra_retries(task_id) + 1
     if retries <= retry.MAX_INFRA_RETRIES:
         until = now + retry.infra_backoff(retries, task_id)
         set_wait(ctx, task_id, retry.Wait(f"infrastructure retry {retries}: {reason}", until=until))

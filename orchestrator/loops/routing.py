@@ -49,6 +49,19 @@ class RepoFilings:
     noted: list[Proposal] = field(default_factory=list)  # ops proposals told on Telegram (no ops_repo)
 
 
+@dataclass
+class LoopFilingReport:
+    """What a loop job that files proposals (incident_scanner, log_analyzer) reports, besides what it found."""
+
+    filings: dict[str, FilingReport] = field(default_factory=dict)
+    not_due: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    noted: list[Proposal] = field(default_factory=list)  # ops proposals told on Telegram (no ops_repo)
+
+    def take(self, filed: RepoFilings) -> None:
+        self.filings, self.errors, self.noted = filed.filings, filed.errors, filed.noted
+
+
 def file_proposals(
     ctx: JobContext,
     repos: Sequence[RepoConfig],

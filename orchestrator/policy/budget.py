@@ -98,3 +98,11 @@ def agent_gate(
 
 def task_over_budget(task_id: str, spend: Spend, per_task_usd: float) -> bool:
     return spend.by_task.get(task_id, 0.0) > per_task_usd
+
+
+def over_task_budget(spent: float, per_task_usd: float, opens_pr: bool) -> str | None:
+    """Why the task must be escalated for its cost — it has cost more than `per_task_usd` over its life and its
+    attempt did not end in a PR (work that is done is never thrown away for its cost) — or None."""
+    if spent > per_task_usd and not opens_pr:
+        return f"budget: this task has cost ${spent:.2f}, over the per-task limit ${per_task_usd:.2f}"
+    return None

@@ -21,11 +21,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from orchestrator.security.secret_scan import diff_path
+from orchestrator.security.secret_scan import diff_lines
 
 MARKER_SIZE = 7
 _MARKER = re.compile(r"^([<=>|])\1{6}(?:\s|$)")
-_HUNK = re.compile(r"^@@@* -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 CONFLICT_MARKER = "leftover conflict marker"
 TRAILING_WHITESPACE = "trailing whitespace"
@@ -83,32 +82,10 @@ def _reported(problems: list[DiffProblem], path: str, line: int) -> bool:
 
 
 def _hunks(unified_diff: str) -> Iterator[tuple[str, list[tuple[str, int, str]]]]:
-    """(path, [(tag, new line number, text)]) per hunk; tag is "+", "-" or " "."""
-    path = "<diff>"
+    """(path, [(tag, new line number, text)]) per complete hunk; tag is "+", "-" or " "."""
     lines: list[tuple[str, int, str]] = []
-    new_line = old_left = new_left = 0
-    for raw in unified_diff.split("\n"):
-        if old_left > 0 or new_left > 0:
-            tag, text = raw[:1], raw[1:]
-            if tag == "+":
-                lines.append(("+", new_line, text))
-                new_line += 1
-                new_left -= 1
-            elif tag == "-":
-                lines.append(("-", new_line, text))
-                old_left -= 1
-            elif tag == " " or raw == "":
-                lines.append((" ", new_line, text))
-                new_line += 1
-                old_left -= 1
-                new_left -= 1
-            if old_left <= 0 and new_left <= 0:
-                yield path, lines
-                lines = []
-            continue
-        if raw.startswith("+++ "):
-            path = diff_path(raw[4:])
-        elif hunk := _HUNK.match(raw):
-            old_left = int(hunk.group(1) or "1")
-            new_line = int(hunk.group(2))
-            new_left = int(hunk.group(3) or "1")
+    for path, tag, number, text, ends_hunk in diff_lines(unified_diff):
+        lines.append((tag, number, text))
+        if ends_hunk:
+            yield path, lines
+            lines = []

@@ -1,6 +1,6 @@
 """The daily digest as numbers: what merged, what escalated, what is in flight, what it cost (pure, no I/O).
 
-Input is the event log (`runtime/metrics/events/<month>.jsonl`, read by orchestrator.state.metrics) as `DigestEvent`s, plus the mailbox's in-flight task ids; `now` is passed in.
+Input is the event log (`runtime/metrics/events/<month>.jsonl`, read by orchestrator.state.metrics) (`EventLike`s), plus the mailbox's in-flight task ids; `now` is passed in.
 """
 
 from __future__ import annotations
@@ -10,45 +10,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from orchestrator.policy.event_join import EventLike
+from orchestrator.policy.retry import ATTEMPT_STATES
+
 WINDOW = timedelta(hours=24)
 TOP_BLOCKERS = 5
-# Agent attempt outcomes as the queue records them (the values of policy.retry.Outcome).
-ATTEMPT_STATES = frozenset(
-    {
-        "complete",
-        "tests_failed",
-        "partial",
-        "blocked",
-        "timeout",
-        "crash",
-        "rate_limited",
-        "contract_error",
-        "no_changes",
-        "push_failed",
-        "pr_failed",
-    }
-)
 # States whose reason says what stood in the way.
 BLOCKER_STATES = frozenset(ATTEMPT_STATES - {"complete"} | {"escalated", "wedged_closed", "needs_info"})
 
 
-@dataclass(frozen=True)
-class DigestEvent:
-    ts: datetime
-    state: str
-    task: str = ""
-    repo: str = ""
-    issue: int | None = None
-    agent: str = ""
-    reason: str = ""
-    duration_s: float | None = None
-    cost_usd: float | None = None
-
-    @property
-    def ref(self) -> str:
-        if self.repo and self.issue is not None:
-            return f"{self.repo}#{self.issue}"
-        return self.task or self.repo or "?"
+def _ref(event: EventLike) -> str:
+    """What the digest calls the subject of an event: repo#issue, else the task id, else the repo."""
+    if event.repo and event.issue is not None:
+        return f"{event.repo}#{event.issue}"
+    return event.task_id or event.repo or "?"
 
 
 @dataclass(frozen=True)
@@ -81,14 +56,14 @@ class Digest:
         return self.attempts_complete / self.attempts if self.attempts else None
 
 
-def build_digest(events: Iterable[DigestEvent], in_flight: InFlight, now: datetime) -> Digest:
+def build_digest(events: Iterable[EventLike], in_flight: InFlight, now: datetime) -> Digest:
     since = now - WINDOW
     recent = [e for e in events if since < e.ts <= now]
-    merged = tuple(dict.fromkeys(e.ref for e in recent if e.state == "merged"))
+    merged = tuple(dict.fromkeys(_ref(e) for e in recent if e.state == "merged"))
     escalated_by_ref: dict[str, str] = {}
     for event in recent:
         if event.state == "escalated":
-            escalated_by_ref[event.ref] = _short(event.reason)
+            escalated_by_ref[_ref(event)] = _short(event.reason)
     attempts = [e for e in recent if e.state in ATTEMPT_STATES]
     costs = costs_by_agent(recent, since)
     blockers = Counter(_short(e.reason) or e.state for e in recent if e.state in BLOCKER_STATES)
@@ -106,7 +81,7 @@ def build_digest(events: Iterable[DigestEvent], in_flight: InFlight, now: dateti
     )
 
 
-def costs_by_agent(events: Iterable[DigestEvent], since: datetime) -> dict[str, float]:
+def costs_by_agent(events: Iterable[EventLike], since: datetime) -> dict[str, float]:
     """Total cost_usd per agent of the events after `since` (events without an agent count as "unknown")."""
     totals: dict[str, float] = defaultdict(float)
     for event in events:

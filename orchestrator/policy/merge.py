@@ -145,6 +145,24 @@ def plan(
     return actions
 
 
+def after_rebase_conflict(snap: PRSnapshot) -> ResolveConflict | Escalate:
+    """pr_monitor's rebase of the PR conflicts: a resolve-conflict follow-up, or — once
+    `max_conflict_attempts` of them have ended — an escalation."""
+    pr = snap.pr
+    if snap.conflict_attempts >= snap.max_conflict_attempts:
+        return Escalate(
+            f"rebase of PR #{pr.number} onto {pr.base_ref} conflicts and {snap.conflict_attempts} "
+            "attempt(s) to resolve it failed"
+        )
+    return ResolveConflict(f"rebase onto {pr.base_ref} conflicts")
+
+
+def may_fix_ci(snap: PRSnapshot) -> bool:
+    """Whether another fix-CI follow-up may be made (the merge queue blamed the PR); else the next tick's
+    `decide` escalates it."""
+    return snap.ci_fix_attempts < snap.max_ci_fix_attempts
+
+
 def _enqueued(snap: PRSnapshot, action: MergeAction, now: datetime) -> MergeAction:
     if isinstance(action, Merge):
         return Enqueue(action.sha, action.approved_findings)

@@ -26,25 +26,16 @@ from orchestrator.policy.plan_scoring import PlanItem as PlanItem
 from orchestrator.policy.plan_scoring import in_window as in_window
 from orchestrator.policy.plan_scoring import metric_readings as metric_readings
 from orchestrator.policy.plan_scoring import rank, score_issue
+from orchestrator.policy.retry import ATTEMPT_STATES
 from orchestrator.values.models import Issue
 
 MAX_PLAN_ITEMS = 10
 DEFAULT_MAX_BOT_ITEMS = 2
-FAILURE_STATES = frozenset(
-    {
-        "tests_failed",
-        "partial",
-        "blocked",
-        "timeout",
-        "crash",
-        "rate_limited",
-        "contract_error",
-        "no_changes",
-        "secret_in_diff",
-        "escalated",
-        "wedged_closed",
-    }
-)
+# Attempts that failed and the ends of tasks that did not merge.
+FAILURE_STATES = (ATTEMPT_STATES - {"complete", "push_failed", "pr_failed", "refused", "push_rejected"}) | {
+    "escalated",
+    "wedged_closed",
+}
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,9 @@ from orchestrator.policy.event_join import EventLike as EventLike
 from orchestrator.policy.event_join import KeyedEvent as KeyedEvent
 from orchestrator.policy.event_join import TaskRecord as TaskRecord
 from orchestrator.policy.event_join import join_tasks as join_tasks
-from orchestrator.policy.retry import Outcome
+from orchestrator.policy.retry import ATTEMPT_STATES
 
 WINDOW_DAYS = 14
-ATTEMPT_STATES = frozenset(outcome.value for outcome in Outcome)
 DAILY_OUTCOMES = ("merged", "escalated", "wedged_closed", "human_close")
 # Completion-time histogram: upper bounds in seconds and their labels (the last bucket is open-ended).
 COMPLETION_BUCKETS: tuple[tuple[float, str], ...] = (

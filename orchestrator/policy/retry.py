@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from orchestrator.values.models import AttemptRecord, Task
+from orchestrator.values.task_record import Wait
 
 
 class Outcome(StrEnum):
@@ -41,6 +42,10 @@ class Outcome(StrEnum):
     PR_FAILED = "pr_failed"  # the work was pushed, but GitHub refused to open the PR
     REFUSED = "refused"  # not pushed: conflict markers, a nested repo… (the agent can fix)
     PUSH_REJECTED = "push_rejected"  # the forge's branch moved under us (someone else pushed): not pushed
+
+
+# Every outcome an attempt is recorded with in the event log (an event's `state`).
+ATTEMPT_STATES = frozenset(outcome.value for outcome in Outcome)
 
 
 NEEDS_PREREQUISITE = "needs_prerequisite"  # the blocker code for "needs work not yet on the base branch"
@@ -311,17 +316,6 @@ def all_cooling(agents: Collection[str], cooldowns: Mapping[str, datetime], now:
 def _cooling(agent: str, cooldowns: Mapping[str, datetime], now: datetime) -> bool:
     until = cooldowns.get(agent)
     return until is not None and until > now
-
-
-@dataclass(frozen=True)
-class Wait:
-    """Why a task in the inbox is not run yet: a time (backoff, cooldown) and/or a parked condition."""
-
-    reason: str
-    until: datetime | None = None  # run no sooner than this
-    base_sha: str | None = None  # parked: run once the base branch is no longer at this commit …
-    issues: tuple[int, ...] = ()  # … or once one of these issues is closed …
-    give_up_at: datetime | None = None  # … or, at the latest, at this time
 
 
 def wait_over(wait: Wait, now: datetime, base_sha: str | None, closed: Collection[int]) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from orchestrator.security.secret_scan import unquote_c_style
+
 SYMLINK_MODE = "120000"
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 _INDEX_MODE = re.compile(r"^index [0-9a-f]+\.\.[0-9a-f]+ (\d{6})$")
-_ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
 @dataclass(frozen=True)
@@ -138,22 +139,7 @@ def unquote(path: str) -> str:
     path = path.rstrip("\t")
     if not (len(path) >= 2 and path.startswith('"') and path.endswith('"')):
         return path
-    out = bytearray()
-    body, i = path[1:-1], 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt in "01234567" and i + 3 < len(body) + 1:
-                out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
-                i += 4
-                continue
-            out += _ESCAPES.get(nxt, nxt).encode()
-            i += 2
-            continue
-        out += char.encode()
-        i += 1
-    return out.decode("utf-8", errors="replace")
+    return unquote_c_style(path[1:-1])
 
 
 def _side(text: str, prefix: str) -> str:

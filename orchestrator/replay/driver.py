@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import sys
 import time
@@ -41,11 +40,11 @@ from orchestrator.replay.changes import write_changes
 from orchestrator.replay.history import Commit, History, git, read_history
 from orchestrator.replay.observe import ForgeObserver
 from orchestrator.sandbox.ci import CHECK_NAME
+from orchestrator.sandbox.client_config import client_environ, github_section
 from orchestrator.state import metrics
 from orchestrator.state.runtime import JobContext
 
 AGENT_SCRIPT = Path(__file__).resolve().parent / "agent.py"
-TOKEN_ENV = "AGENT_OS_SANDBOX_TOKEN"
 READY = "ready"
 APPROVAL_LABEL = "agent-os:approved"
 SETTLED = ("merged", "escalated", "needs_info")
@@ -142,15 +141,7 @@ def replay_config(
         repo["required_checks"] = [CHECK_NAME]  # the sandbox CI is the one required check: no grace period
     return {
         "runtime_dir": str(options.workdir / "runtime"),
-        "github": {
-            "api_url": forge.api_url,
-            "graphql_url": forge.graphql_url,
-            "token_env": TOKEN_ENV,
-            "seconds_between_writes": 0,
-            "max_retries": 3,
-            "request_timeout_seconds": 30,
-            "ca_bundle": forge.ca_bundle,  # a forge serving HTTPS with its own CA
-        },
+        "github": github_section(forge, request_timeout_seconds=30),
         "git": {"author_name": "Agent OS replay", "author_email": "replay@agent-os.invalid"},
         "repos": [repo],
         "agents": {
@@ -205,7 +196,7 @@ def start(options: ReplayOptions, forge: Any, say: Callable[[str], None]) -> Rep
     config_file = options.workdir / "config.yaml"
     config_file.write_text(yaml.safe_dump(data, sort_keys=False))
     config = parse_config(data, source=str(config_file), base_dir=options.workdir)
-    ctx = build_context(config, environ={**os.environ, TOKEN_ENV: forge.token})
+    ctx = build_context(config, environ=client_environ(forge))
     costs = IssueCostForge(ctx.forge, set(seeded.issue_numbers))
     ctx.forge = costs.as_forge()
     setup_logging("replay", ctx.paths.logs, logging.INFO, stream=io.StringIO())

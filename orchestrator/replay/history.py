@@ -9,12 +9,12 @@ conversion), because the agent must write exactly what the real commit holds.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.edges import process
+from orchestrator.edges.local_git import local_git_argv, local_git_env
 
 GIT_TIMEOUT = 120.0
 _ZERO = "0" * 40
@@ -77,18 +77,8 @@ def git(
 ) -> str:
     """Run one read-only git command on `repo` (a work tree or a bare repository); stdout, or HistoryError
     naming the command. `cwd` (default: `repo`) is where git runs."""
-    base = {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": os.environ.get("HOME", "/nonexistent"),
-        "LC_ALL": "C",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-        **(env or {}),
-    }
-    argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args]
     try:
-        result = process.run(argv, cwd=cwd or repo, env=base, timeout=timeout)
+        result = process.run(local_git_argv(*args), cwd=cwd or repo, env=local_git_env(env), timeout=timeout)
     except process.ProcessError as exc:
         raise HistoryError(f"{repo}: {exc}") from exc
     if not result.ok:

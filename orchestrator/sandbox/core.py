@@ -19,7 +19,7 @@ from orchestrator.sandbox.db import SandboxDB, utc_now
 from orchestrator.sandbox.gitrepo import ZERO_SHA, BareRepo
 from orchestrator.sandbox.issue_events import record_event, referenced_numbers
 from orchestrator.sandbox.payloads import Urls
-from orchestrator.sandbox.routing import ApiError, Request, not_found
+from orchestrator.sandbox.routing import ApiError, Request, int_param, not_found
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,34 @@ class ForgeCore:
         if row is None:
             raise not_found()
         return Repo.from_row(row)
+
+    def issue_row(self, repo: Repo, number: int) -> sqlite3.Row:
+        """Issue (or PR) `number` of `repo`; 404 when there is none."""
+        row = self.db.one("SELECT * FROM issues WHERE repo_id = ? AND number = ?", (repo.id, number))
+        if row is None:
+            raise not_found()
+        return row
+
+    def readable_issue(self, request: Request) -> tuple[Repo, sqlite3.Row]:
+        """The repository and issue (or PR) of a `/repos/{owner}/{repo}/issues/{number}/…` request; 404 when
+        the viewer cannot see the repository or it has no such issue."""
+        repo = self.readable_repo(request)
+        return repo, self.issue_row(repo, int_param(request.params["number"]))
+
+    def pull_row(self, repo: Repo, number: int) -> sqlite3.Row:
+        """PR `number` of `repo`: its issue row joined to its pulls row; 404 when there is none."""
+        row = self.db.one(
+            "SELECT i.*, p.* FROM issues i JOIN pulls p ON p.issue_id = i.id WHERE i.repo_id = ? AND i.number = ?",
+            (repo.id, number),
+        )
+        if row is None:
+            raise not_found()
+        return row
+
+    def readable_pull(self, request: Request) -> tuple[Repo, sqlite3.Row]:
+        """The repository and PR of a `/repos/{owner}/{repo}/pulls/{number}/…` request (404 as `pull_row`)."""
+        repo = self.readable_repo(request)
+        return repo, self.pull_row(repo, int_param(request.params["number"]))
 
     def readable_repo(self, request: Request) -> Repo:
         """The repository of a `/repos/{owner}/{repo}/…` request; 404 when the viewer cannot see it."""

@@ -58,13 +58,7 @@ class CommentRoutes:
         return repo, comment, issue
 
     def list_comments(self, request: Request) -> Response:
-        repo = self.core.readable_repo(request)
-        issue = self.core.db.one(
-            "SELECT * FROM issues WHERE repo_id = ? AND number = ?",
-            (repo.id, int_param(request.params["number"])),
-        )
-        if issue is None:
-            raise not_found()
+        repo, issue = self.core.readable_issue(request)
         args: list[object] = [issue["id"]]
         since_clause = ""
         if "since" in request.query:
@@ -98,13 +92,7 @@ class CommentRoutes:
         return paged_response(request, self.core.urls.api, body)
 
     def create_comment(self, request: Request) -> Response:
-        repo = self.core.readable_repo(request)
-        issue = self.core.db.one(
-            "SELECT * FROM issues WHERE repo_id = ? AND number = ?",
-            (repo.id, int_param(request.params["number"])),
-        )
-        if issue is None:
-            raise not_found()
+        repo, issue = self.core.readable_issue(request)
         body = request.json_object().get("body")
         if not isinstance(body, str) or not body:
             raise validation_failed("IssueComment", "body", "missing_field")

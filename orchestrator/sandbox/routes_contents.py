@@ -69,7 +69,9 @@ class ContentRoutes:
             "_links": {"self": api, "git": git_url, "html": html},
         }
 
-    def get_contents(self, request: Request) -> Response:
+    def _read_at_ref(self, request: Request) -> tuple[Repo, BareRepo, str, str]:
+        """The readable repo of `request`, its bare repository, the `ref` asked for (default: the default
+        branch) and the commit it names; 404 when the repository is empty or the ref names no commit."""
         repo = self.core.readable_repo(request)
         bare = self.core.bare(repo)
         ref = request.query.get("ref") or repo.default_branch
@@ -78,6 +80,10 @@ class ContentRoutes:
         commit = bare.resolve(ref)
         if commit is None:
             raise ApiError(404, f"No commit found for the ref {ref}")
+        return repo, bare, ref, commit
+
+    def get_contents(self, request: Request) -> Response:
+        repo, bare, ref, commit = self._read_at_ref(request)
         path = request.params.get("path", "").strip("/")
         if not path:
             entries = bare.tree_entries(commit, "", children=True)
@@ -95,14 +101,7 @@ class ContentRoutes:
 
     def get_readme(self, request: Request) -> Response:
         """The preferred README of a directory (the root: then .github/ and docs/), as a file's contents."""
-        repo = self.core.readable_repo(request)
-        bare = self.core.bare(repo)
-        ref = request.query.get("ref") or repo.default_branch
-        if bare.is_empty():
-            raise ApiError(404, "This repository is empty.")
-        commit = bare.resolve(ref)
-        if commit is None:
-            raise ApiError(404, f"No commit found for the ref {ref}")
+        repo, bare, ref, commit = self._read_at_ref(request)
         folder = request.params.get("dir", "").strip("/")
         for place in [folder] if folder else ["", ".github", "docs"]:
             found = [

@@ -22,13 +22,7 @@ class IssueEventRoutes:
         router.add("GET", "/repos/{owner}/{repo}/issues/events/{event_id}", self.get_event)
 
     def list_events(self, request: Request) -> Response:
-        repo = self.core.readable_repo(request)
-        issue = self.core.db.one(
-            "SELECT id FROM issues WHERE repo_id = ? AND number = ?",
-            (repo.id, int_param(request.params["number"])),
-        )
-        if issue is None:
-            raise not_found()
+        repo, issue = self.core.readable_issue(request)
         rows = self.core.db.all("SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id", (issue["id"],))
         body = [event_json(self.core.urls, self.core.db, repo.full_name, row) for row in rows]
         return paged_response(request, self.core.urls.api, body)

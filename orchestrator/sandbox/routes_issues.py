@@ -48,14 +48,8 @@ class IssueRoutes:
         router.add("GET", base + "/assignees/{login}", self.check_assignable)
 
     # --- helpers ------------------------------------------------------------------------------------------
-    def issue_row(self, repo: Repo, number: int) -> sqlite3.Row:
-        row = self.core.db.one("SELECT * FROM issues WHERE repo_id = ? AND number = ?", (repo.id, number))
-        if row is None:
-            raise not_found()
-        return row
-
     def issue_body(self, repo: Repo, number: int) -> dict[str, Any]:
-        return issue_json(self.core.urls, self.core.db, repo.full_name, self.issue_row(repo, number))
+        return issue_json(self.core.urls, self.core.db, repo.full_name, self.core.issue_row(repo, number))
 
     def _touch(self, issue_id: int) -> None:
         self.core.db.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (utc_now(), issue_id))
@@ -132,8 +126,7 @@ class IssueRoutes:
         return Response(200, self.issue_body(repo, int_param(request.params["number"])))
 
     def update_issue(self, request: Request) -> Response:
-        repo = self.core.readable_repo(request)
-        row = self.issue_row(repo, int_param(request.params["number"]))
+        repo, row = self.core.readable_issue(request)
         data = request.json_object()
         if "title" in data and str(data["title"]) != row["title"]:
             self.rename(row, str(data["title"]), request.viewer)
@@ -246,8 +239,7 @@ class IssueRoutes:
                 record_event(self.core.db, issue_id, "assigned", actor, subject_login=canonical)
 
     def add_assignees(self, request: Request) -> Response:
-        repo = self.core.readable_repo(request)
-        row = self.issue_row(repo, int_param(request.params["number"]))
+        repo, row = self.core.readable_issue(request)
         logins = _assignees_of(request.json_object())
         for login in logins:
             self._check_assignee(login)
@@ -256,8 +248,7 @@ class IssueRoutes:
         return Response(201, self.issue_body(repo, row["number"]))
 
     def remove_assignees(self, request: Request) -> Response:
-        repo = self.core.readable_repo(request)
-        row = self.issue_row(repo, int_param(request.params["number"]))
+        repo, row = self.core.readable_issue(request)
         drop = {login.lower() for login in _assignees_of(request.json_object())}
         keep = [
             r["login"] for r in issue_assignees(self.core.db, row["id"]) if r["login"].lower() not in drop

@@ -16,7 +16,6 @@ from orchestrator.sandbox.routing import (
     Request,
     Response,
     Router,
-    int_param,
     not_found,
     validation_failed,
 )
@@ -110,16 +109,6 @@ class LabelRoutes:
     def _body(self, repo: Repo, row: sqlite3.Row) -> dict[str, Any]:
         return label_json(self.core.urls, repo.full_name, row)
 
-    def _issue(self, request: Request) -> tuple[Repo, sqlite3.Row]:
-        repo = self.core.readable_repo(request)
-        row = self.core.db.one(
-            "SELECT * FROM issues WHERE repo_id = ? AND number = ?",
-            (repo.id, int_param(request.params["number"])),
-        )
-        if row is None:
-            raise not_found()
-        return repo, row
-
     def _issue_labels_body(self, repo: Repo, issue_id: int) -> list[dict[str, Any]]:
         return [self._body(repo, row) for row in issue_labels(self.core.db, issue_id)]
 
@@ -192,11 +181,11 @@ class LabelRoutes:
 
     # --- issue labels -------------------------------------------------------------------------------------
     def list_issue_labels(self, request: Request) -> Response:
-        repo, row = self._issue(request)
+        repo, row = self.core.readable_issue(request)
         return paged_response(request, self.core.urls.api, self._issue_labels_body(repo, row["id"]))
 
     def add_labels(self, request: Request) -> Response:
-        repo, row = self._issue(request)
+        repo, row = self.core.readable_issue(request)
         replace_labels(
             self.core, repo, row["id"], _labels_from_body(request.json()), request.viewer, keep=True
         )
@@ -204,19 +193,19 @@ class LabelRoutes:
         return Response(200, self._issue_labels_body(repo, row["id"]))
 
     def set_labels(self, request: Request) -> Response:
-        repo, row = self._issue(request)
+        repo, row = self.core.readable_issue(request)
         replace_labels(self.core, repo, row["id"], _labels_from_body(request.json()), request.viewer)
         self._touch(row["id"])
         return Response(200, self._issue_labels_body(repo, row["id"]))
 
     def clear_labels(self, request: Request) -> Response:
-        repo, row = self._issue(request)
+        repo, row = self.core.readable_issue(request)
         replace_labels(self.core, repo, row["id"], [], request.viewer)
         self._touch(row["id"])
         return Response(204, None)
 
     def remove_label(self, request: Request) -> Response:
-        repo, row = self._issue(request)
+        repo, row = self.core.readable_issue(request)
         label = label_row(self.core, repo, request.params["name"])
         removed = 0
         if label is not None:

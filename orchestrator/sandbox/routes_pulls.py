@@ -69,18 +69,9 @@ class PullRoutes:
     def _repo(self, request: Request) -> Repo:
         return self.core.readable_repo(request)
 
-    def _row(self, repo: Repo, number: int) -> sqlite3.Row:
-        row = self.core.db.one(
-            "SELECT i.*, p.* FROM issues i JOIN pulls p ON p.issue_id = i.id WHERE i.repo_id = ? AND i.number = ?",
-            (repo.id, number),
-        )
-        if row is None:
-            raise not_found()
-        return row
-
     def _view(self, repo: Repo, number: int, full: bool) -> PullView:
         self.core.reconcile_heads(repo)
-        return PullView(self.core, self.checks, repo, self._row(repo, number), full)
+        return PullView(self.core, self.checks, repo, self.core.pull_row(repo, number), full)
 
     def _split_head(self, repo: Repo, head: str) -> str:
         owner, sep, branch = head.partition(":")
@@ -175,7 +166,7 @@ class PullRoutes:
 
     def update_pull(self, request: Request) -> Response:
         repo = self._repo(request)
-        row = self._row(repo, int_param(request.params["number"]))
+        row = self.core.pull_row(repo, int_param(request.params["number"]))
         data = request.json_object()
         if "base" in data:
             if data["base"] not in self.core.bare(repo).heads():
@@ -224,7 +215,7 @@ class PullRoutes:
         return paged_response(request, self.core.urls.api, body)
 
     def is_merged(self, request: Request) -> Response:
-        row = self._row(self._repo(request), int_param(request.params["number"]))
+        row = self.core.pull_row(self._repo(request), int_param(request.params["number"]))
         if not row["merged"]:
             raise not_found()
         return Response(204, None)

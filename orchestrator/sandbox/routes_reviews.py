@@ -96,25 +96,15 @@ class ReviewRoutes:
         )
         router.add("GET", pull + "/requested_reviewers", self.no_review_requests)
 
-    def _pull(self, request: Request) -> tuple[Repo, sqlite3.Row]:
-        repo = self.core.readable_repo(request)
-        row = self.core.db.one(
-            "SELECT i.*, p.* FROM issues i JOIN pulls p ON p.issue_id = i.id WHERE i.repo_id = ? AND i.number = ?",
-            (repo.id, int_param(request.params["number"])),
-        )
-        if row is None:
-            raise not_found()
-        return repo, row
-
     def no_line_comments(self, request: Request) -> Response:
         if "number" in request.params:
-            self._pull(request)  # 404 for a pull request that does not exist
+            self.core.readable_pull(request)  # 404 for a pull request that does not exist
         else:
             self.core.readable_repo(request)
         return paged_response(request, self.core.urls.api, [])
 
     def no_review_requests(self, request: Request) -> Response:
-        self._pull(request)
+        self.core.readable_pull(request)
         return Response(200, {"users": [], "teams": []})
 
     def _review(self, request: Request, pull: sqlite3.Row) -> sqlite3.Row:
@@ -127,7 +117,7 @@ class ReviewRoutes:
         return row
 
     def list_reviews(self, request: Request) -> Response:
-        repo, pull = self._pull(request)
+        repo, pull = self.core.readable_pull(request)
         rows = self.core.db.all(
             "SELECT * FROM reviews WHERE issue_id = ? AND (state != 'PENDING' OR user_login = ?) ORDER BY id",
             (pull["issue_id"], request.viewer),
@@ -136,7 +126,7 @@ class ReviewRoutes:
         return paged_response(request, self.core.urls.api, body)
 
     def create_review(self, request: Request) -> Response:
-        repo, pull = self._pull(request)
+        repo, pull = self.core.readable_pull(request)
         data = request.json_object()
         if data.get("comments"):
             raise unsupported("body field", "comments", "reviews with line comments")
@@ -153,11 +143,11 @@ class ReviewRoutes:
         return Response(200, review_json(self.core, repo, pull["number"], row))
 
     def get_review(self, request: Request) -> Response:
-        repo, pull = self._pull(request)
+        repo, pull = self.core.readable_pull(request)
         return Response(200, review_json(self.core, repo, pull["number"], self._review(request, pull)))
 
     def submit_review(self, request: Request) -> Response:
-        repo, pull = self._pull(request)
+        repo, pull = self.core.readable_pull(request)
         review = self._review(request, pull)
         if review["state"] != "PENDING" or review["user_login"].lower() != request.viewer.lower():
             raise ApiError(422, "Unprocessable Entity", ["Can not submit a review that is not pending"])

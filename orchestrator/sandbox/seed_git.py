@@ -12,13 +12,13 @@ system or global config.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator.edges.local_git import local_git_argv, local_git_env
 from orchestrator.edges.process import ProcessError, run
 from orchestrator.sandbox.git_auth import git_auth_env
 from orchestrator.sandbox.seed import SeedError, SeedIssue, SeedResult, seed_repo
@@ -89,17 +89,9 @@ def _git(
     env: Mapping[str, str] | None = None,
     timeout: float = LOCAL_TIMEOUT,
 ) -> str:
-    base = {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": os.environ.get("HOME", "/nonexistent"),
-        "LC_ALL": "C",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-    }
-    argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "gc.auto=0", *args]
+    argv = local_git_argv("-c", "gc.auto=0", *args)
     try:
-        result = run(argv, cwd=cwd, env={**base, **(env or {})}, timeout=timeout)
+        result = run(argv, cwd=cwd, env=local_git_env(env), timeout=timeout)
     except ProcessError as exc:
         raise SeedError(f"{what}: {exc}") from exc
     if not result.ok:

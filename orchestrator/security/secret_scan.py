@@ -159,25 +159,30 @@ def scan_diff(unified_diff: str, allow: Sequence[AllowedSecret] = ()) -> list[Fi
 
 
 def added_lines(unified_diff: str) -> Iterator[tuple[str, int, str]]:
-    """(path, new line number, text) for every added line; a hunk's counts say where it ends."""
+    """(path, new line number, text) for every added line."""
+    for path, tag, number, text, _ in diff_lines(unified_diff):
+        if tag == "+":
+            yield path, number, text
+
+
+def diff_lines(unified_diff: str) -> Iterator[tuple[str, str, int, str, bool]]:
+    """(path, tag, new line number, text, whether it ends its hunk) for every line of every hunk; tag is "+",
+    "-" or " " (other lines, such as "\\ No newline at end of file", are skipped). A hunk's counts say where it
+    ends. Lines are split on "\n" only: a "\r" or another line separator stays in the text (so a secret behind
+    one is still scanned)."""
     path = "<diff>"
-    new_line = 0
-    old_left = new_left = 0
-    for raw in unified_diff.splitlines():
+    new_line = old_left = new_left = 0
+    for raw in unified_diff.split("\n"):
         if old_left > 0 or new_left > 0:
-            tag, text = raw[:1], raw[1:]
-            if tag == "+":
-                yield path, new_line, text
+            tag, text, number = raw[:1] or " ", raw[1:], new_line
+            if tag in ("+", " "):
                 new_line += 1
                 new_left -= 1
-            elif tag == "-":
+            if tag in ("-", " "):
                 old_left -= 1
-            elif tag == " " or raw == "":
-                new_line += 1
-                old_left -= 1
-                new_left -= 1
-            continue
-        if raw.startswith("+++ "):
+            if tag in ("+", "-", " "):
+                yield path, tag, number, text, old_left <= 0 and new_left <= 0
+        elif raw.startswith("+++ "):
             path = diff_path(raw[4:])
         elif hunk := _HUNK.match(raw):
             old_left = int(hunk.group(1) or "1")
@@ -188,15 +193,28 @@ def added_lines(unified_diff: str) -> Iterator[tuple[str, int, str]]:
 def diff_path(header: str) -> str:
     header = header.split("\t", 1)[0]
     if header.startswith('"') and header.endswith('"'):
-        header = _unquote_c_style(header[1:-1])
+        header = unquote_c_style(header[1:-1])
     if header == "/dev/null":
         return header
     return header[2:] if header.startswith("b/") else header
 
 
-def _unquote_c_style(quoted: str) -> str:
-    """git's C-style path quoting: backslash escapes and octal UTF-8 bytes."""
-    escapes = {"n": b"\n", "t": b"\t", '"': b'"', "\\": b"\\", "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v"}
+_C_ESCAPES = {
+    "a": b"\a",
+    "b": b"\b",
+    "t": b"\t",
+    "n": b"\n",
+    "v": b"\v",
+    "f": b"\f",
+    "r": b"\r",
+    '"': b'"',
+    "\\": b"\\",
+}
+
+
+def unquote_c_style(quoted: str) -> str:
+    """The inside of a path git quoted C-style (without the quotes): backslash escapes and octal UTF-8 bytes
+    (exactly three digits; anything else after a backslash stands for itself)."""
     out = bytearray()
     index = 0
     while index < len(quoted):
@@ -205,10 +223,10 @@ def _unquote_c_style(quoted: str) -> str:
             following = quoted[index + 1]
             octal = quoted[index + 1 : index + 4]
             if re.fullmatch(r"[0-7]{3}", octal):
-                out.append(int(octal, 8))
+                out.append(int(octal, 8) & 0xFF)
                 index += 4
                 continue
-            out.extend(escapes.get(following, following.encode()))
+            out.extend(_C_ESCAPES.get(following, following.encode()))
             index += 2
             continue
         out.extend(char.encode())

@@ -2,15 +2,16 @@
 
     tmp/                       files being written (never read as tasks)
     inbox/ running/ done/ failed/ blocked/ escalated/   <task-id>.md — the folder is the state
-    running/<task-id>.lease    JSON {host, pid, started} of the claimant
 
 A task file's format is `orchestrator.state.task_file`. Every state change is one `os.rename` within the mailbox,
 so a task is always in exactly one folder. Creation writes the whole file in tmp/ and then `os.link`s it
 into inbox/ (fails if the name exists), so a half-written task is never visible. A claim is the rename
 inbox → running: of two processes claiming the same task exactly one rename succeeds, the other gets
 `AlreadyClaimed`. The lease's heartbeat is the mtime of the running file (`heartbeat()` touches it); the
-sidecar `.lease` file says which host and pid hold it. A file that does not parse is moved to failed/ with
-the parse error appended under "## Log", so it never blocks the queue.
+task's record (`orchestrator.state.task_records`, `runtime/state/tasks/<task-id>.json`) says which host and
+pid hold it, and counts the infrastructure retries (`recover`). A task that leaves running/ loses its lease;
+one that reaches a terminal folder loses its live state (lease, remote lease, wait) too. A file that does not
+parse is moved to failed/ with the parse error appended under "## Log", so it never blocks the queue.
 
 `find()` / `task_for_branch()` / `last_generations()` are the one lookup of "the task of this issue or branch":
 they read the index (`orchestrator.state.task_index`, kept in step with every change made here and reconciled
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import json
 import logging
 import os
 import tempfile
@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator.state import task_record_migration
 from orchestrator.state.mailbox_types import (
     TERMINAL_STATES,
     AlreadyClaimed,
@@ -42,8 +43,6 @@ from orchestrator.state.mailbox_types import (
     TaskEntry,
     TaskExists,
     TaskNotFound,
-    infra_retries,
-    lease_json,
     local_process_alive,
 )
 from orchestrator.state.store import atomic_write_text, fsync_dir
@@ -56,7 +55,9 @@ from orchestrator.state.task_file import (
     render_task,
 )
 from orchestrator.state.task_index import ARCHIVED, GONE, Change, IndexedTask, TaskIndex
+from orchestrator.state.task_records import TaskRecords
 from orchestrator.values.models import Task, TaskState
+from orchestrator.values.task_record import TaskRecord
 
 __all__ = [
     "TERMINAL_STATES",
@@ -70,7 +71,6 @@ __all__ = [
     "TaskEntry",
     "TaskExists",
     "TaskNotFound",
-    "infra_retries",
     "local_process_alive",
 ]
 
@@ -92,21 +92,23 @@ def _utc_now() -> datetime:
 
 
 class Mailbox:
-    def __init__(self, root: Path, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self, root: Path, clock: Callable[[], datetime] = _utc_now, records: TaskRecords | None = None
+    ) -> None:
         self.root = root
         self.clock = clock
+        self.records = records or TaskRecords(records_dir(root))
         self.tmp_dir = root / "tmp"
         for folder in [self.tmp_dir, *(root / s.value for s in TaskState)]:
             folder.mkdir(parents=True, exist_ok=True)
         self.index = TaskIndex(root, (s.value for s in TaskState), _branch_of, self._archived_rows)
+        if records is None and root.name == "mailbox":  # the standard layout: first run after an upgrade
+            task_record_migration.migrate(root.parent / "state", root, self.records)
 
     # ------------------------------------------------------------------------------------------ paths
 
     def path(self, state: TaskState, task_id: str) -> Path:
         return self.root / state.value / f"{task_id}.md"
-
-    def lease_path(self, task_id: str) -> Path:
-        return self.root / TaskState.RUNNING.value / f"{task_id}.lease"
 
     def locate(self, task_id: str) -> tuple[TaskState, Path] | None:
         for state in TaskState:
@@ -158,7 +160,7 @@ class Mailbox:
                 raise AlreadyClaimed(f"task {task_id} is no longer in inbox/") from None
             change.move(task_id, TaskState.RUNNING.value)
         os.utime(target)  # the heartbeat starts now, not when the file was written
-        atomic_write_text(self.lease_path(task_id), lease_json(lease))
+        self.records.update(task_id, lambda r: dataclasses.replace(r, lease=lease))
         document = self._parse_or_quarantine(target)
         return ClaimedTask(task=document.task, path=target, lease=lease)
 
@@ -169,17 +171,7 @@ class Mailbox:
             raise TaskNotFound(f"task {task_id} is not running") from None
 
     def read_lease(self, task_id: str) -> Lease | None:
-        path = self.lease_path(task_id)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return Lease(
-                host=data["host"], pid=int(data["pid"]), started=datetime.fromisoformat(data["started"])
-            )
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("unreadable lease file %s: %s", path, exc)
-            return None
+        return self.records.load(task_id).lease
 
     def update(self, task: Task) -> Path:
         """Rewrite the task's file in place (whatever folder it is in), keeping its log."""
@@ -205,20 +197,24 @@ class Mailbox:
         return self._move(task, document.log, current, TaskState.INBOX, note or "requeued")
 
     def recover(self, task_id: str, reason: str = "lease expired") -> Task:
-        """Running → inbox after its process died: counted as an infrastructure retry in the notes."""
+        """Running → inbox after its process died: counted as an infrastructure retry in the task's record
+        (the notes say so too, for humans)."""
         path = self.path(TaskState.RUNNING, task_id)
         if not path.exists():
             raise TaskNotFound(f"task {task_id} is not running")
         document = self._parse_or_quarantine(path)
-        count = infra_retries(document.task) + 1
-        line = f"infra-retry {count}: {reason}"
+        record = self.records.update(
+            task_id, lambda r: dataclasses.replace(r, infra_retries=r.infra_retries + 1)
+        )
+        line = f"infra-retry {record.infra_retries}: {reason}"
         notes = f"{document.task.notes}\n{line}" if document.task.notes else line
-        changes: dict[str, object] = {"notes": notes}
-        if any(f.name == "infra_retries" for f in dataclasses.fields(Task)):
-            changes["infra_retries"] = count
-        task = dataclasses.replace(document.task, **changes)  # type: ignore[arg-type]
+        task = dataclasses.replace(document.task, notes=notes)
         self._move(task, document.log, TaskState.RUNNING, TaskState.INBOX, f"recovered: {reason}")
         return task
+
+    def infra_retries(self, task_id: str) -> int:
+        """How many times the task was recovered after its process died (from its record)."""
+        return self.records.load(task_id).infra_retries
 
     def get(self, task_id: str) -> tuple[TaskState, Task]:
         state, path = self._require(task_id)
@@ -234,13 +230,26 @@ class Mailbox:
         if source != target:
             if target_path.exists():
                 raise TaskExists(f"task {task.id} exists in both {source.value}/ and {target.value}/")
-            with self.index.change() as change:
-                os.rename(source_path, target_path)
-                change.put(task.id, task.branch, target.value)
-            fsync_dir(target_path.parent)
-        if source == TaskState.RUNNING:
-            self.lease_path(task.id).unlink(missing_ok=True)
+            try:
+                with self.index.change() as change:
+                    os.rename(source_path, target_path)
+                    change.put(task.id, task.branch, target.value)
+                fsync_dir(target_path.parent)
+            finally:  # moved, even if the index or the fsync failed after the rename: its state follows
+                if not source_path.exists():
+                    self._forget_live_state(task.id, source, target)
         return target_path
+
+    def _forget_live_state(self, task_id: str, source: TaskState, target: TaskState) -> None:
+        """Out of running/: no lease. In a terminal folder: no remote lease, no wait either."""
+        if target in TERMINAL_STATES:
+            change: Callable[[TaskRecord], TaskRecord] = TaskRecord.without_live_state
+        elif source == TaskState.RUNNING and target != source:
+            change = _without_lease
+        else:
+            return
+        if task_id in self.records.ids():
+            self.records.update(task_id, change)
 
     # ---------------------------------------------------------------------------------------- queries
 
@@ -422,10 +431,22 @@ class Mailbox:
             os.rename(path, target)
             _record_quarantine(change, path.stem, target)
         fsync_dir(target.parent)
-        if path.parent.name == TaskState.RUNNING.value:
-            self.lease_path(path.stem).unlink(missing_ok=True)
+        if path.stem in self.records.ids():  # in failed/ now: no lease, no wait, no remote lease
+            self.records.update(path.stem, TaskRecord.without_live_state)
         log.warning("quarantined malformed task file %s: %s", target, error)
         return target
+
+
+def records_dir(mailbox_root: Path) -> Path:
+    """Where the task records of this mailbox live: `runtime/state/tasks/` beside `runtime/mailbox/`; a
+    mailbox folder with another name (tests, tools) keeps them inside itself, in `records/`."""
+    if mailbox_root.name == "mailbox":
+        return mailbox_root.parent / "state" / "tasks"
+    return mailbox_root / "records"
+
+
+def _without_lease(record: TaskRecord) -> TaskRecord:
+    return dataclasses.replace(record, lease=None)
 
 
 def _branch_of(path: Path) -> str | None:

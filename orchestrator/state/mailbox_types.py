@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from orchestrator.values.models import Task, TaskState
+from orchestrator.values.task_record import Lease
 
 TERMINAL_STATES = (TaskState.DONE, TaskState.FAILED, TaskState.BLOCKED, TaskState.ESCALATED)
-_INFRA_RETRY_RE = re.compile(r"^infra-retry (\d+):", re.MULTILINE)
 
 
 class MailboxError(Exception):
@@ -42,17 +40,6 @@ class MalformedTask(MailboxError):
 
 
 @dataclass(frozen=True)
-class Lease:
-    host: str
-    pid: int
-    started: datetime
-
-    @classmethod
-    def for_this_process(cls, now: datetime) -> Lease:
-        return cls(host=socket.gethostname(), pid=os.getpid(), started=now)
-
-
-@dataclass(frozen=True)
 class ClaimedTask:
     task: Task
     path: Path
@@ -78,19 +65,6 @@ class ExpiredLease:
     lease: Lease | None  # None when the sidecar is missing or unreadable
 
 
-def infra_retries(task: Task) -> int:
-    """How many times the task was recovered after its process died.
-
-    Read from a `Task.infra_retries` field when models.Task has one, else from the `infra-retry N:` lines
-    that `recover()` appends to the task's notes.
-    """
-    field_value = getattr(task, "infra_retries", None)
-    if isinstance(field_value, int):
-        return field_value
-    counts = [int(n) for n in _INFRA_RETRY_RE.findall(task.notes)]
-    return max(counts, default=0)
-
-
 def local_process_alive(host: str, pid: int) -> bool:
     """Liveness for `expired_leases`: the pid exists on this host. A lease from another host name is dead
     (the mailbox lives on local disk; a different name means the host was renamed or the disk moved)."""
@@ -103,8 +77,3 @@ def local_process_alive(host: str, pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def lease_json(lease: Lease) -> str:
-    data = {"host": lease.host, "pid": lease.pid, "started": lease.started.isoformat()}
-    return json.dumps(data, sort_keys=True) + "\n"

@@ -1,9 +1,12 @@
-"""Why a task in the inbox is not run yet, kept in `runtime/state/`: backoffs, agent cooldowns, parking.
+"""Why a task in the inbox is not run yet: backoffs, agent cooldowns, parking.
 
-- `task_waits.json`: task id → a `policy.retry.Wait` — a backoff after a transient failure or a crash
-  recovery (`until`), a rate-limit wait, or a parked task (run again once one of the `issues` it names
-  closes — or, naming none, once the base branch moves away from `base_sha` — or `give_up_at` passes).
-- `agent_cooldowns.json`: agent name → until when it rests after a rate limit.
+- A task's wait is a field of its record (`orchestrator.state.task_records`, `runtime/state/tasks/<id>.json`):
+  a `Wait` — a backoff after a transient failure or a crash recovery (`until`), a rate-limit wait, or a parked
+  task (run again once one of the `issues` it names closes — or, naming none, once the base branch moves away
+  from `base_sha` — or `give_up_at` passes). It goes when it is over, or when the task reaches a terminal
+  folder (the mailbox clears a finished task's live state).
+- `agent_cooldowns.json` (in `runtime/state/`): agent name → until when it rests after a rate limit. Per
+  agent, not per task, so not in a task record.
 
 The queue asks `hold_back` before it claims a task, so a waiting task is never claimed, rewritten or
 spun on; `describe` gives the operator's view (`agentos status`).
@@ -11,14 +14,16 @@ spun on; `describe` gives the operator's view (`agentos status`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.github.errors import GitHubError
 from orchestrator.policy.retry import Wait, all_cooling, wait_over
 from orchestrator.state.store import read_json, update_json
+from orchestrator.state.task_records import TaskRecords
 from orchestrator.values.models import Task
 
 if TYPE_CHECKING:
@@ -26,60 +31,31 @@ if TYPE_CHECKING:
 
     from orchestrator.state.runtime import JobContext
 
-WAITS_FILE = "task_waits.json"
 COOLDOWNS_FILE = "agent_cooldowns.json"
 
 
-def _encode(wait: Wait) -> dict[str, Any]:
-    return {
-        "reason": wait.reason,
-        "until": wait.until.isoformat() if wait.until else None,
-        "base_sha": wait.base_sha,
-        "issues": list(wait.issues),
-        "give_up_at": wait.give_up_at.isoformat() if wait.give_up_at else None,
-    }
+def records_of(state_dir: Path) -> TaskRecords:
+    """The task records kept under `runtime/state/` (see `Mailbox.records`)."""
+    return TaskRecords(state_dir / "tasks")
 
 
-def _decode(raw: object) -> Wait | None:
-    if isinstance(raw, str):  # the older format: an ISO time only
-        return Wait("backoff", until=datetime.fromisoformat(raw))
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return Wait(
-            reason=str(raw.get("reason", "")),
-            until=datetime.fromisoformat(raw["until"]) if raw.get("until") else None,
-            base_sha=raw.get("base_sha") or None,
-            issues=tuple(int(n) for n in raw.get("issues") or ()),
-            give_up_at=datetime.fromisoformat(raw["give_up_at"]) if raw.get("give_up_at") else None,
-        )
-    except (TypeError, ValueError):
-        return None
-
-
-def load_waits(state_dir: Path) -> dict[str, Wait]:
-    raw = read_json(state_dir / WAITS_FILE, dict)
-    waits = {task_id: _decode(value) for task_id, value in raw.items()}
-    return {task_id: wait for task_id, wait in waits.items() if wait is not None}
+def load_waits(records: TaskRecords, task_ids: Iterable[str] | None = None) -> dict[str, Wait]:
+    """Task id → its wait, for `task_ids` (default: every task with a record)."""
+    wanted = records.ids() if task_ids is None else task_ids
+    found = records.load_many(wanted)
+    return {task_id: r.wait for task_id, r in found.items() if r.wait is not None}
 
 
 def set_wait(ctx: JobContext, task_id: str, wait: Wait) -> None:
-    def put(data: dict[str, Any]) -> dict[str, Any]:
-        data[task_id] = _encode(wait)
-        return data
-
-    update_json(ctx.paths.state / WAITS_FILE, put)
+    ctx.mailbox.records.update(task_id, lambda r: dataclasses.replace(r, wait=wait))
 
 
 def clear_waits(ctx: JobContext, task_ids: Iterable[str]) -> None:
-    gone = set(task_ids)
-    if not gone:
-        return
-
-    def drop(data: dict[str, Any]) -> dict[str, Any]:
-        return {task_id: value for task_id, value in data.items() if task_id not in gone}
-
-    update_json(ctx.paths.state / WAITS_FILE, drop)
+    records = ctx.mailbox.records
+    present = records.ids()
+    for task_id in task_ids:
+        if task_id in present:
+            records.update(task_id, lambda r: dataclasses.replace(r, wait=None))
 
 
 def cooldowns(state_dir: Path) -> dict[str, datetime]:
@@ -128,12 +104,13 @@ class _BaseTips:
         return found
 
 
-def hold_back(ctx: JobContext, tasks: Iterable[Task], live: Iterable[str] = ()) -> dict[str, str]:
-    """Task id → why it must not be claimed now, for the given inbox tasks. Waits that are over, and
-    waits of tasks neither given nor `live` (running), are forgotten in one write."""
+def hold_back(ctx: JobContext, tasks: Iterable[Task]) -> dict[str, str]:
+    """Task id → why it must not be claimed now, for the given inbox tasks. Waits that are over are
+    forgotten (one write per such task; none when nothing is over); a finished task's wait is cleared by
+    the mailbox when it reaches its terminal folder."""
     now = ctx.clock()
     tasks = list(tasks)
-    waits = load_waits(ctx.paths.state)
+    waits = load_waits(ctx.mailbox.records, (t.id for t in tasks))
     resting = cooldowns(ctx.paths.state)
     tips = _BaseTips(ctx, {}, {})
     held: dict[str, str] = {}
@@ -151,15 +128,14 @@ def hold_back(ctx: JobContext, tasks: Iterable[Task], live: Iterable[str] = ()) 
         if all_cooling(task.agents, resting, now):
             back = min(resting[a] for a in task.agents)
             held[task.id] = f"every agent of its chain is cooling down (until {back:%H:%M} UTC)"
-    known = {t.id for t in tasks} | set(live)
-    clear_waits(ctx, [*over, *(task_id for task_id in waits if task_id not in known)])
+    clear_waits(ctx, over)
     return held
 
 
 def describe(state_dir: Path, now: datetime) -> Mapping[str, str]:
     """Task id → one line for the operator: what the task waits for (read-only)."""
     lines = {}
-    for task_id, wait in load_waits(state_dir).items():
+    for task_id, wait in load_waits(records_of(state_dir)).items():
         parts = [wait.reason]
         if wait.until is not None and wait.until > now:
             parts.append(f"until {wait.until:%Y-%m-%d %H:%M} UTC")

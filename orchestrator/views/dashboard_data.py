@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orchestrator.policy.api_budget import ApiBudget
 from orchestrator.policy.reliability import ReliabilityReport
 from orchestrator.values.models import TaskState
+
+if TYPE_CHECKING:
+    from orchestrator.views.snapshot import TaskView
 
 DEFAULT_WEB = "https://github.com"
 MAX_LISTED_ESCALATIONS = 100  # in metrics.json
@@ -50,22 +54,6 @@ class Links:
         return f"{self.base}/{repo}" if repo else ""
 
 
-@dataclass(frozen=True)
-class FlightTask:
-    """A task in this host's mailbox (running or queued) at build time."""
-
-    id: str
-    state: TaskState
-    repo: str
-    issue: int | None
-    title: str
-    agent: str
-    attempt: int | None
-    age_s: float
-    host: str = ""
-    pr: int | None = None
-
-
 def _r(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -73,7 +61,7 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 def report_to_json(
     report: ReliabilityReport,
     budget: ApiBudget,
-    flight: Sequence[FlightTask] = (),
+    flight: Sequence[TaskView] = (),
     links: Links = Links(),
     corrupt_lines: int = 0,
 ) -> dict[str, Any]:
@@ -131,7 +119,7 @@ def report_to_json(
         },
         "repos": [_repo_json(row, links) for row in report.repos],
         "loops": _loops_json(report, links),
-        "in_flight": [_task_json(t, links) for t in (*running, *queued)][:MAX_LISTED_TASKS],
+        "in_flight": [_task_json(t, links, report.now) for t in (*running, *queued)][:MAX_LISTED_TASKS],
         "open_escalations_count": len(report.open_escalations),
         "open_escalations": [
             {
@@ -188,7 +176,8 @@ def _ref_link(ref: str, links: Links) -> dict[str, str]:
     return {"ref": ref, "url": links.issue(repo, int(number)) if number.isdigit() else ""}
 
 
-def _task_json(task: FlightTask, links: Links) -> dict[str, Any]:
+def _task_json(task: TaskView, links: Links, now: datetime) -> dict[str, Any]:
+    since = task.since if task.since.tzinfo else task.since.replace(tzinfo=UTC)
     return {
         "id": task.id,
         "state": task.state.value,
@@ -201,7 +190,7 @@ def _task_json(task: FlightTask, links: Links) -> dict[str, Any]:
         "agent": task.agent,
         "attempt": task.attempt,
         "host": task.host,
-        "age_s": round(task.age_s, 1),
+        "age_s": round(max(0.0, (now - since).total_seconds()), 1),
     }
 
 

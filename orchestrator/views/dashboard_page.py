@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,13 @@ from orchestrator.policy import reliability
 from orchestrator.policy.api_budget import ApiBudget, api_budget
 from orchestrator.policy.reliability import ReliabilityReport
 from orchestrator.state import metrics
-from orchestrator.state.mailbox import Mailbox
 from orchestrator.state.runtime import RuntimePaths
 from orchestrator.state.store import atomic_write_text
 from orchestrator.values.models import TaskState
 from orchestrator.views import charts, formatting
-from orchestrator.views.dashboard_data import DEFAULT_WEB, FlightTask, Links, report_to_json
+from orchestrator.views.dashboard_data import DEFAULT_WEB, Links, report_to_json
 from orchestrator.views.job_runs import read_api_usage
+from orchestrator.views.snapshot import TaskView, mailbox_tasks
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "dashboard"
 OUTCOME_COLORS = {
@@ -79,7 +79,7 @@ def build_dashboard(
     usage = read_api_usage(paths)
     budget = api_budget(usage.hours, now, usage.last_remaining, usage.last_seen)
     links = Links(web_url.rstrip("/"))
-    data = report_to_json(report, budget, flight_tasks(paths, now), links, corrupt_lines=stream.corrupt)
+    data = report_to_json(report, budget, flight_tasks(paths), links, corrupt_lines=stream.corrupt)
     html = render_html(report, budget, data)
     readme = render_readme(report, data)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -100,33 +100,10 @@ def build_dashboard(
     )
 
 
-def flight_tasks(paths: RuntimePaths, now: datetime) -> list[FlightTask]:
+def flight_tasks(paths: RuntimePaths) -> list[TaskView]:
     """Tasks running or queued in this host's mailbox (a malformed file is left to `status` to show)."""
-    mailbox = Mailbox(paths.mailbox)
-    found = []
-    for state in (TaskState.RUNNING, TaskState.INBOX):
-        for entry in mailbox.list(state):
-            task = entry.task
-            if task is None:
-                continue
-            lease = mailbox.read_lease(entry.id) if state == TaskState.RUNNING else None
-            since = lease.started if lease else (task.created_at or entry.mtime)
-            since = since if since.tzinfo else since.replace(tzinfo=UTC)
-            found.append(
-                FlightTask(
-                    id=task.id,
-                    state=state,
-                    repo=task.repo,
-                    issue=task.issue,
-                    title=task.title,
-                    agent=task.agents[0] if task.agents else "",
-                    attempt=task.attempt,
-                    age_s=max(0.0, (now - since).total_seconds()),
-                    host=lease.host if lease else "",
-                    pr=task.pr_number,
-                )
-            )
-    return found
+    in_flight = (TaskState.RUNNING, TaskState.INBOX)
+    return [t for t in mailbox_tasks(paths) if t.state in in_flight and not t.error]
 
 
 # --- rendering ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ API_USAGE_KEEP = timedelta(days=15)
 
 
 def record_job_run(
-    paths: RuntimePaths,
+    where: RuntimePaths | Path,
     job: str,
     *,
     started: datetime,
@@ -32,24 +32,10 @@ def record_job_run(
     message: str,
     stats: RequestStats | None = None,
 ) -> None:
-    """Remember this run of `job` and add its API spend to the hour it finished in. Never raises on a
-    broken state file: the job's own work is done, so the problem is logged instead."""
-    record_run_in(
-        paths.state, job, started=started, finished=finished, code=code, message=message, stats=stats
-    )
-
-
-def record_run_in(
-    state: Path,
-    job: str,
-    *,
-    started: datetime,
-    finished: datetime,
-    code: int,
-    message: str,
-    stats: RequestStats | None = None,
-) -> None:
-    """`record_job_run` for a caller that has the state directory but no RuntimePaths (the idle tick)."""
+    """Remember this run of `job` and add its API spend to the hour it finished in. `where`: the runtime's
+    paths, or its state directory alone (the idle tick has no RuntimePaths). Never raises on a broken state
+    file: the job's own work is done, so the problem is logged instead."""
+    state = where if isinstance(where, Path) else where.state
     entry = {
         "started": started.isoformat(),
         "finished": finished.isoformat(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -121,16 +122,10 @@ def _api_hour(key: str, bucket: Any) -> ApiHour:
 
 def last_log_record(logs_dir: Path, job: str) -> JobRun | None:
     """The last line of `<logs_dir>/<job>.log` as a JobRun (no exit code), or None without a log."""
-    path = logs_dir / f"{job}.log"
-    try:
-        with path.open("rb") as handle:
-            size = handle.seek(0, 2)
-            handle.seek(max(0, size - _LOG_TAIL_BYTES))
-            tail = handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
+    lines = _log_fields_newest_first(logs_dir, job)
+    if lines is None:
         return None
-    for line in reversed(tail.splitlines()):
-        fields = {k: _unquote(v) for k, v in _LOG_FIELD_RE.findall(line)}
+    for fields in lines:
         if "ts" in fields and "msg" in fields:
             try:
                 finished = _parse_ts(fields["ts"].replace("Z", "+00:00"))
@@ -143,16 +138,7 @@ def last_log_record(logs_dir: Path, job: str) -> JobRun | None:
 def last_error(logs_dir: Path, job: str, since: datetime | None) -> str:
     """The message of the last `level=error` line of `<logs_dir>/<job>.log` at or after `since` ("" if none):
     why a run that exited non-zero failed, when the job said so in its log."""
-    path = logs_dir / f"{job}.log"
-    try:
-        with path.open("rb") as handle:
-            size = handle.seek(0, 2)
-            handle.seek(max(0, size - _LOG_TAIL_BYTES))
-            tail = handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-    for line in reversed(tail.splitlines()):
-        fields = {k: _unquote(v) for k, v in _LOG_FIELD_RE.findall(line)}
+    for fields in _log_fields_newest_first(logs_dir, job) or ():
         if fields.get("level") not in ("error", "critical") or "msg" not in fields:
             continue
         try:
@@ -163,6 +149,20 @@ def last_error(logs_dir: Path, job: str, since: datetime | None) -> str:
             return fields["msg"]
         return ""
     return ""
+
+
+def _log_fields_newest_first(logs_dir: Path, job: str) -> Iterator[dict[str, str]] | None:
+    """The key=value fields of each line of the tail of `<logs_dir>/<job>.log`, newest line first; None
+    without a log."""
+    path = logs_dir / f"{job}.log"
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    return ({k: _unquote(v) for k, v in _LOG_FIELD_RE.findall(line)} for line in reversed(tail.splitlines()))
 
 
 def _unquote(value: str) -> str:

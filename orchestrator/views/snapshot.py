@@ -62,6 +62,7 @@ class TaskView:
     since: datetime  # running: the lease start (else the heartbeat); inbox: created; else: the file's mtime
     host: str = ""
     error: str = ""  # a malformed file's parse error
+    pr: int | None = None  # the task's PR, once it has one
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
     """Read the runtime dir. `config` may be None (no repos are listed then, only tasks)."""
     switches, switch_error = _switches(paths)
     tail = tail_events(paths.metrics)
-    tasks = _tasks(paths, tail)
+    tasks = mailbox_tasks(paths, tail)
     repos = tuple(_repo_view(repo, switches, tasks, tail) for repo in (config.repos if config else ()))
     recorded = read_job_runs(paths)
     jobs = tuple(
@@ -107,7 +108,8 @@ def collect(config: Config | None, paths: RuntimePaths, now: datetime) -> Operat
 
 
 def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str, ...]:
-    """What the queue and the dispatcher are waiting for (task_waits, orphan claims), one line each."""
+    """What the queue and the dispatcher are waiting for (task waits, orphan claims), one line each, and the
+    task records that cannot be read."""
     from orchestrator.executors import claim_facts
     from orchestrator.state import task_waits
 
@@ -117,6 +119,7 @@ def _waits(paths: RuntimePaths, now: datetime, lease_seconds: int) -> tuple[str,
             f"{issue}: {why}"
             for issue, why in sorted(claim_facts.describe(paths.state, lease_seconds).items())
         ]
+        lines += task_waits.records_of(paths.state).problems()  # task records that do not decode, by name
     except CorruptStateError as exc:
         return (f"unreadable: {exc}",)
     return tuple(lines)
@@ -172,7 +175,10 @@ def tail_events(metrics_dir: Path, max_bytes: int = EVENT_TAIL_BYTES) -> list[Ev
     return metrics_tail(metrics_dir, max_bytes)
 
 
-def _tasks(paths: RuntimePaths, tail: Sequence[Event]) -> tuple[TaskView, ...]:
+def mailbox_tasks(paths: RuntimePaths, tail: Sequence[Event] = ()) -> tuple[TaskView, ...]:
+    """The tasks of this host's mailbox that `status` and the dashboard show (running, queued, escalated,
+    blocked; a malformed file as its error). The agent is the last one `tail` saw start, else the chain's
+    first."""
     last_agent = {e.task_id: e.agent for e in tail if e.state == "agent_started" and e.task_id}
     mailbox = Mailbox(paths.mailbox)
     views = []
@@ -192,7 +198,18 @@ def _tasks(paths: RuntimePaths, tail: Sequence[Event]) -> tuple[TaskView, ...]:
                     since, host = lease.started, lease.host
             agent = last_agent.get(task.id) or (task.agents[0] if task.agents else "")
             views.append(
-                TaskView(task.id, state, task.repo, task.issue, task.title, agent, task.attempt, since, host)
+                TaskView(
+                    task.id,
+                    state,
+                    task.repo,
+                    task.issue,
+                    task.title,
+                    agent,
+                    task.attempt,
+                    since,
+                    host,
+                    pr=task.pr_number,
+                )
             )
     return tuple(views)
 

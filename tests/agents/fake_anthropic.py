@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, SseReply
+from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, ScriptedSession, SseReply, always
 from tests.agents.scripts import Say, Step, ToolCall
 
 INPUT_TOKENS = 1000
 OUTPUT_TOKENS = 50
 
 
-class AnthropicScript:
-    def __init__(self, steps: Sequence[Step]) -> None:
-        self.steps = list(steps)
-        self.turn_requests = 0
-        self.last_headers: dict[str, str] = {}
-        self.last_body: dict[str, Any] = {}
-
+class AnthropicScript(ScriptedSession):
     def __call__(self, request: RecordedRequest) -> Reply:
         if request.method != "POST" or not request.path.startswith("/v1/messages"):
             return JsonReply(404, error_body("not_found_error", f"no route {request.path}"))
         if "count_tokens" in request.path:
             return JsonReply(200, {"input_tokens": INPUT_TOKENS})
         body = request.json()
-        self.last_headers, self.last_body = request.headers, body
-        self.turn_requests += 1
-        step = self.steps[min(tool_results(body), len(self.steps) - 1)]
+        step: Step = self.next_step(request, body, tool_results(body))
         return stream(body.get("model", "fake"), step, self.turn_requests)
 
 
@@ -96,8 +88,4 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 
 def failing(status: int, kind: str, message: str) -> Callable[[RecordedRequest], Reply]:
     """A responder that answers every request with an Anthropic error."""
-
-    def respond(request: RecordedRequest) -> Reply:
-        return JsonReply(status, error_body(kind, message))
-
-    return respond
+    return always(JsonReply(status, error_body(kind, message)))

@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, SseReply
+from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, ScriptedSession, SseReply, always
 from tests.agents.scripts import Say, Step, ToolCall
 
 PROMPT_TOKENS = 3000
 CANDIDATE_TOKENS = 30
 
 
-class GeminiScript:
+class GeminiScript(ScriptedSession):
     def __init__(self, steps: Sequence[Step], utility_answer: str = "{}") -> None:
-        self.steps = list(steps)
+        super().__init__(steps)
         self.utility_answer = utility_answer
-        self.turn_requests = 0
-        self.last_headers: dict[str, str] = {}
-        self.last_body: dict[str, Any] = {}
 
     def __call__(self, request: RecordedRequest) -> Reply:
         path = request.path.split("?")[0]
@@ -28,9 +25,7 @@ class GeminiScript:
         if not body.get("tools"):
             # Side requests (routing, next-speaker checks) ask for JSON without tools.
             return _reply(path, _response(Say(self.utility_answer)))
-        self.last_headers, self.last_body = request.headers, body
-        self.turn_requests += 1
-        step = self.steps[min(function_responses(body), len(self.steps) - 1)]
+        step: Step = self.next_step(request, body, function_responses(body))
         return _reply(path, _response(step))
 
 
@@ -72,7 +67,4 @@ def error_body(code: int, status: str, message: str) -> dict[str, Any]:
 
 
 def failing(code: int, status: str, message: str) -> Callable[[RecordedRequest], Reply]:
-    def respond(request: RecordedRequest) -> Reply:
-        return JsonReply(code, error_body(code, status, message))
-
-    return respond
+    return always(JsonReply(code, error_body(code, status, message)))

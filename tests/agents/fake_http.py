@@ -49,6 +49,32 @@ Reply = JsonReply | SseReply | Hang
 Responder = Callable[[RecordedRequest], Reply]
 
 
+def always(reply: Reply) -> Responder:
+    """A responder that answers every request with `reply` (e.g. an API's error)."""
+
+    def respond(request: RecordedRequest) -> Reply:
+        return reply
+
+    return respond
+
+
+class ScriptedSession:
+    """What a fake model API remembers of a scripted session: the steps to play, how many turn requests came,
+    and the last one's headers and body. The k-th turn (k = tool results the agent has sent back) plays step k,
+    the last step again past the end."""
+
+    def __init__(self, steps: Sequence[Any]) -> None:
+        self.steps = list(steps)
+        self.turn_requests = 0
+        self.last_headers: dict[str, str] = {}
+        self.last_body: dict[str, Any] = {}
+
+    def next_step(self, request: RecordedRequest, body: dict[str, Any], tool_results: int) -> Any:
+        self.last_headers, self.last_body = request.headers, body
+        self.turn_requests += 1
+        return self.steps[min(tool_results, len(self.steps) - 1)]
+
+
 class FakeModelServer:
     def __init__(self, responder: Responder) -> None:
         self.responder = responder

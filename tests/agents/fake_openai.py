@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, SseReply
+from tests.agents.fake_http import JsonReply, RecordedRequest, Reply, ScriptedSession, SseReply, always
 from tests.agents.scripts import CustomToolCall, Say, Step, ToolCall
 
 INPUT_TOKENS = 2000
 OUTPUT_TOKENS = 40
 
 
-class ResponsesScript:
-    def __init__(self, steps: Sequence[Step]) -> None:
-        self.steps = list(steps)
-        self.turn_requests = 0
-        self.last_headers: dict[str, str] = {}
-        self.last_body: dict[str, Any] = {}
-
+class ResponsesScript(ScriptedSession):
     def __call__(self, request: RecordedRequest) -> Reply:
         if request.method != "POST" or not request.path.rstrip("/").endswith("/responses"):
             return JsonReply(404, error_body("not_found", f"no route {request.path}"))
         body = request.json()
-        self.last_headers, self.last_body = request.headers, body
-        self.turn_requests += 1
-        step = self.steps[min(tool_outputs(body), len(self.steps) - 1)]
+        step: Step = self.next_step(request, body, tool_outputs(body))
         return stream(body.get("model", "fake"), step, self.turn_requests)
 
 
@@ -137,7 +129,4 @@ def failing_stream(code: str, message: str) -> Callable[[RecordedRequest], Reply
 
 
 def failing(status: int, code: str, message: str) -> Callable[[RecordedRequest], Reply]:
-    def respond(request: RecordedRequest) -> Reply:
-        return JsonReply(status, error_body(code, message))
-
-    return respond
+    return always(JsonReply(status, error_body(code, message)))

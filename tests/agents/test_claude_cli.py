@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agents import AgentSpec, print_mode, run_agent
+from orchestrator.agents import AgentSpec, print_mode
 from orchestrator.values.models import AgentRun
-from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
+from tests.agents.conftest import (
+    ORIGINAL_GREETING,
+    assert_greeting_changed,
+    cli_spec,
+    processes_using,
+    run_cli,
+)
 from tests.agents.fake_anthropic import INPUT_TOKENS, OUTPUT_TOKENS, AnthropicScript, failing
 from tests.agents.fake_http import Hang, RecordedRequest, Reply, Responder, serving
-from tests.agents.scripts import NEW_GREETING, RESULT_TEXT, Say, claude_script
+from tests.agents.scripts import RESULT_TEXT, Say, claude_script
 
 pytestmark = pytest.mark.npm
 
@@ -26,27 +32,16 @@ ENVIRON = {
 def run_claude(
     responder: Responder, worktree: Path, run_dir: Path, *, timeout_s: float = 30.0, max_turns: int = 10
 ) -> tuple[AgentRun, list[str]]:
-    with serving(responder) as server:
-        spec = AgentSpec(
-            name="claude",
-            kind="claude",
-            command=(str(npm_cli("claude")),),
-            api_key_env="ANTHROPIC_API_KEY",
-            base_url=server.url,
-            timeout_s=timeout_s,
-            stall_timeout_s=timeout_s,
-            max_turns=max_turns,
-        )
-        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=ENVIRON)
-        return run, server.paths()
+    def spec_for(url: str) -> AgentSpec:
+        return cli_spec("claude", url, timeout_s=timeout_s, max_turns=max_turns)
+
+    return run_cli(spec_for, responder, worktree, run_dir, ENVIRON)
 
 
 def test_claude_edits_the_worktree_and_reports_cost_and_turns(worktree: Path, run_dir: Path) -> None:
     script = AnthropicScript(claude_script(worktree))
     run, paths = run_claude(script, worktree, run_dir)
-    assert run.ok, run.error
-    assert (worktree / "hello.txt").read_text() == NEW_GREETING != ORIGINAL_GREETING
-    assert (worktree / ".agent_result.md").read_text() == RESULT_TEXT
+    assert_greeting_changed(run, worktree)
     assert run.turns == 3
     assert (run.input_tokens, run.output_tokens) == (3 * INPUT_TOKENS, 3 * OUTPUT_TOKENS)
     assert run.cost_usd is not None and run.cost_usd > 0
@@ -63,19 +58,12 @@ def test_a_healthy_run_longer_than_the_stall_timeout_is_not_killed(worktree: Pat
         time.sleep(1.5)
         return script(request)
 
-    with serving(slow) as server:
-        spec = AgentSpec(
-            name="claude",
-            kind="claude",
-            command=(str(npm_cli("claude")),),
-            api_key_env="ANTHROPIC_API_KEY",
-            base_url=server.url,
-            timeout_s=30.0,
-            stall_timeout_s=4.0,
-        )
-        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=ENVIRON)
+    def spec_for(url: str) -> AgentSpec:
+        return cli_spec("claude", url, timeout_s=30.0, stall_timeout_s=4.0)
+
+    run, _ = run_cli(spec_for, slow, worktree, run_dir, ENVIRON)
     assert run.ok, run.error
-    assert run.duration_s > spec.stall_timeout_s
+    assert run.duration_s > 4.0  # the stall limit
 
 
 def test_claude_api_error_is_an_error_not_rate_limited(worktree: Path, run_dir: Path) -> None:
@@ -109,16 +97,7 @@ def test_claude_hung_server_is_killed_by_our_timeout(worktree: Path, run_dir: Pa
 def test_claude_print_mode_answers_without_tools(run_dir: Path) -> None:
     script = AnthropicScript([Say("Goal: greet\nSuccess criteria: hello.txt says hi")])
     with serving(script) as server:
-        spec = AgentSpec(
-            name="claude",
-            kind="claude",
-            command=(str(npm_cli("claude")),),
-            api_key_env="ANTHROPIC_API_KEY",
-            base_url=server.url,
-            timeout_s=30.0,
-            stall_timeout_s=30.0,
-        )
-        answer = print_mode(spec, "Format this issue.", run_dir, ENVIRON)
+        answer = print_mode(cli_spec("claude", server.url), "Format this issue.", run_dir, ENVIRON)
     assert answer == "Goal: greet\nSuccess criteria: hello.txt says hi"
     assert not script.last_body.get("tools")
 
@@ -127,21 +106,20 @@ def test_deepseek_through_claude_code_prices_tokens_at_configured_rates(
     worktree: Path, run_dir: Path
 ) -> None:
     script = AnthropicScript(claude_script(worktree))
-    with serving(script) as server:
-        spec = AgentSpec(
-            name="deepseek",
-            kind="deepseek",
-            command=(str(npm_cli("claude")),),
+
+    def spec_for(url: str) -> AgentSpec:
+        return cli_spec(
+            "deepseek",
+            url,
+            cli="claude",
             model="deepseek-v4-pro",
             api_key_env="DEEPSEEK_API_KEY",
-            base_url=server.url,
-            timeout_s=30.0,
-            stall_timeout_s=30.0,
             price_per_million_input=0.5,
             price_per_million_output=2.0,
         )
-        environ = {"PATH": ENVIRON["PATH"], "DEEPSEEK_API_KEY": "sk-deepseek-fake"}
-        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=environ)
+
+    environ = {"PATH": ENVIRON["PATH"], "DEEPSEEK_API_KEY": "sk-deepseek-fake"}
+    run, _ = run_cli(spec_for, script, worktree, run_dir, environ)
     assert run.ok, run.error
     assert (worktree / ".agent_result.md").read_text() == RESULT_TEXT
     assert run.cost_usd == pytest.approx((3 * INPUT_TOKENS * 0.5 + 3 * OUTPUT_TOKENS * 2.0) / 1e6)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agents import AgentSpec, print_mode, run_agent
+from orchestrator.agents import AgentSpec, print_mode
 from orchestrator.values.models import AgentRun
-from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
+from tests.agents.conftest import assert_greeting_changed, cli_spec, processes_using, run_cli
 from tests.agents.fake_http import Hang, Responder, serving
 from tests.agents.fake_openai import INPUT_TOKENS, OUTPUT_TOKENS, ResponsesScript, failing, failing_stream
-from tests.agents.scripts import NEW_GREETING, RESULT_TEXT, Say, shell_script
+from tests.agents.scripts import Say, shell_script
 
 pytestmark = pytest.mark.npm
 
@@ -19,15 +19,11 @@ ENVIRON = {"PATH": "/usr/local/bin:/usr/bin:/bin", "OPENAI_API_KEY": "sk-openai-
 
 
 def codex_spec(base_url: str, timeout_s: float) -> AgentSpec:
-    return AgentSpec(
-        name="codex",
-        kind="codex",
-        command=(str(npm_cli("codex")),),
-        model="gpt-5.5",
-        api_key_env="OPENAI_API_KEY",
-        base_url=base_url,
+    return cli_spec(
+        "codex",
+        base_url,
         timeout_s=timeout_s,
-        stall_timeout_s=timeout_s,
+        model="gpt-5.5",
         price_per_million_input=1.25,
         price_per_million_output=10.0,
     )
@@ -36,18 +32,13 @@ def codex_spec(base_url: str, timeout_s: float) -> AgentSpec:
 def run_codex(
     responder: Responder, worktree: Path, run_dir: Path, timeout_s: float = 30.0
 ) -> tuple[AgentRun, list[str]]:
-    with serving(responder) as server:
-        spec = codex_spec(f"{server.url}/v1", timeout_s)
-        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=ENVIRON)
-        return run, server.paths()
+    return run_cli(lambda url: codex_spec(f"{url}/v1", timeout_s), responder, worktree, run_dir, ENVIRON)
 
 
 def test_codex_edits_the_worktree_and_reports_tokens_cost_and_turns(worktree: Path, run_dir: Path) -> None:
     script = ResponsesScript(shell_script("exec_command", "cmd"))
     run, paths = run_codex(script, worktree, run_dir)
-    assert run.ok, run.error
-    assert (worktree / "hello.txt").read_text() == NEW_GREETING != ORIGINAL_GREETING
-    assert (worktree / ".agent_result.md").read_text() == RESULT_TEXT
+    assert_greeting_changed(run, worktree)
     assert (run.input_tokens, run.output_tokens) == (3 * INPUT_TOKENS, 3 * OUTPUT_TOKENS)
     assert run.cost_usd == pytest.approx((3 * INPUT_TOKENS * 1.25 + 3 * OUTPUT_TOKENS * 10.0) / 1e6)
     assert run.turns == 3  # two shell calls + the final answer

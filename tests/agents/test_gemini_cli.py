@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agents import AgentSpec, print_mode, run_agent
+from orchestrator.agents import AgentSpec, print_mode
 from orchestrator.values.models import AgentRun
-from tests.agents.conftest import ORIGINAL_GREETING, npm_cli, processes_using
+from tests.agents.conftest import assert_greeting_changed, cli_spec, processes_using, run_cli
 from tests.agents.fake_gemini import CANDIDATE_TOKENS, PROMPT_TOKENS, GeminiScript, failing
 from tests.agents.fake_http import Hang, Responder, serving
-from tests.agents.scripts import NEW_GREETING, RESULT_TEXT, Say, shell_script
+from tests.agents.scripts import Say, shell_script
 
 pytestmark = pytest.mark.npm
 
@@ -20,15 +20,11 @@ STREAM_PATH = "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
 
 
 def gemini_spec(base_url: str, timeout_s: float, max_turns: int = 10) -> AgentSpec:
-    return AgentSpec(
-        name="gemini",
-        kind="gemini",
-        command=(str(npm_cli("gemini")),),
-        model="gemini-2.5-pro",
-        api_key_env="GEMINI_API_KEY",
-        base_url=base_url,
+    return cli_spec(
+        "gemini",
+        base_url,
         timeout_s=timeout_s,
-        stall_timeout_s=timeout_s,
+        model="gemini-2.5-pro",
         max_turns=max_turns,
         price_per_million_input=1.25,
         price_per_million_output=10.0,
@@ -38,18 +34,13 @@ def gemini_spec(base_url: str, timeout_s: float, max_turns: int = 10) -> AgentSp
 def run_gemini(
     responder: Responder, worktree: Path, run_dir: Path, timeout_s: float = 40.0, max_turns: int = 10
 ) -> tuple[AgentRun, list[str]]:
-    with serving(responder) as server:
-        spec = gemini_spec(server.url, timeout_s, max_turns)
-        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=ENVIRON)
-        return run, server.paths()
+    return run_cli(lambda url: gemini_spec(url, timeout_s, max_turns), responder, worktree, run_dir, ENVIRON)
 
 
 def test_gemini_edits_the_worktree_and_reports_tokens_cost_and_turns(worktree: Path, run_dir: Path) -> None:
     script = GeminiScript(shell_script("run_shell_command", "command"))
     run, paths = run_gemini(script, worktree, run_dir)
-    assert run.ok, run.error
-    assert (worktree / "hello.txt").read_text() == NEW_GREETING != ORIGINAL_GREETING
-    assert (worktree / ".agent_result.md").read_text() == RESULT_TEXT
+    assert_greeting_changed(run, worktree)
     assert (run.input_tokens, run.output_tokens, run.turns) == (3 * PROMPT_TOKENS, 3 * CANDIDATE_TOKENS, 3)
     assert run.cost_usd == pytest.approx((3 * PROMPT_TOKENS * 1.25 + 3 * CANDIDATE_TOKENS * 10.0) / 1e6)
     assert paths == [STREAM_PATH] * 3

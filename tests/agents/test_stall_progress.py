@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agents import AgentSpec, run_agent
+from orchestrator.agents import AgentSpec
 from orchestrator.agents.claude import is_progress as claude_progress
 from orchestrator.agents.codex import is_progress as codex_progress
 from orchestrator.agents.gemini import is_progress as gemini_progress
 from orchestrator.edges import process
-from tests.agents.conftest import npm_cli, processes_using
-from tests.agents.fake_http import Hang, serving
+from tests.agents.conftest import cli_spec, processes_using, run_cli
+from tests.agents.fake_http import Hang
 
 SAMPLES = Path(__file__).parent / "samples"
 RECONNECT = json.dumps({"type": "error", "message": "Reconnecting... 1/5 (waiting for network)"})
@@ -91,20 +91,12 @@ def test_a_progress_line_split_across_reads_still_counts() -> None:
 
 @pytest.mark.npm
 def test_real_codex_against_a_silent_server_stops_at_the_stall_limit(worktree: Path, run_dir: Path) -> None:
-    with serving(lambda request: Hang()) as server:
-        spec = AgentSpec(
-            name="codex",
-            kind="codex",
-            command=(str(npm_cli("codex")),),
-            model="gpt-5-codex",
-            api_key_env="OPENAI_API_KEY",
-            base_url=f"{server.url}/v1",
-            timeout_s=120.0,
-            stall_timeout_s=3.0,
-        )
-        started = time.monotonic()
-        environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "OPENAI_API_KEY": "sk-openai-fake"}
-        run = run_agent(spec, "Change the greeting in hello.txt.", worktree, run_dir, environ=environ)
+    def spec_for(url: str) -> AgentSpec:
+        return cli_spec("codex", f"{url}/v1", model="gpt-5-codex", timeout_s=120.0, stall_timeout_s=3.0)
+
+    started = time.monotonic()
+    environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "OPENAI_API_KEY": "sk-openai-fake"}
+    run, _ = run_cli(spec_for, lambda request: Hang(), worktree, run_dir, environ)
     assert run.stalled and not run.timed_out, run.error
     assert time.monotonic() - started < 30, "stopped at the stall limit, far before the hard timeout"
     assert run.error.startswith("stalled: no progress (no model or tool event) for 3 s")

@@ -9,13 +9,13 @@ slots whose holder process is gone).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from chaos.plan import ChaosIssue
 from chaos.session import chaos_agents
@@ -24,6 +24,7 @@ from orchestrator.edges import process
 from orchestrator.executors.worktrees import pool_for
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.values.models import TaskState
+from tests.e2e.scripted import all_pulls
 
 pytestmark = pytest.mark.slow
 
@@ -68,8 +69,11 @@ def setup(sandbox: Any, tmp_path: Path, behaviour: str, chain: tuple[str, ...]) 
 def as_if_killed(ctx: Any, task_id: str) -> None:
     """The queue that held the task is gone: its lease names a dead pid and its heartbeat is old."""
     dead = process.run(["true"], timeout=10).pid
-    lease = ctx.mailbox.lease_path(task_id)
-    lease.write_text(lease.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {dead}'))
+    lease = ctx.mailbox.read_lease(task_id)
+    assert lease is not None and lease.pid == os.getpid()
+    ctx.mailbox.records.update(
+        task_id, lambda r: dataclasses.replace(r, lease=dataclasses.replace(lease, pid=dead))
+    )
     hour_ago = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
     os.utime(ctx.mailbox.path(TaskState.RUNNING, task_id), (hour_ago, hour_ago))
 
@@ -80,15 +84,6 @@ def merge_all(ctx: Any, sandbox: Any, number: int) -> None:
         pr_monitor.run(ctx)
         if ctx.forge.get_issue(REPO, number).state == "closed":
             return
-
-
-def pulls(sandbox: Any) -> list[dict]:
-    return requests.get(
-        f"{sandbox.api_url}/repos/{REPO}/pulls",
-        params={"state": "all", "per_page": "100"},
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
-    ).json()
 
 
 def test_a_task_recovered_after_its_pr_merged_opens_no_second_pr(sandbox, tmp_path):
@@ -111,9 +106,9 @@ def test_a_task_recovered_after_its_pr_merged_opens_no_second_pr(sandbox, tmp_pa
     ctx.clock = lambda: even_later
     queue.run(ctx)
     merge_all(ctx, sandbox, number)
-    merged = [p["number"] for p in pulls(sandbox) if p["merged_at"]]
-    if len(pulls(sandbox)) > 1:
-        raise BugReproduced(f"issue #{number}: {len(pulls(sandbox))} PRs, merged {merged}")
+    merged = [p["number"] for p in all_pulls(sandbox) if p["merged_at"]]
+    if len(all_pulls(sandbox)) > 1:
+        raise BugReproduced(f"issue #{number}: {len(all_pulls(sandbox))} PRs, merged {merged}")
 
 
 def test_an_escalation_cut_short_is_completed_by_a_later_tick(sandbox, tmp_path):

@@ -7,20 +7,20 @@ import json
 import socket
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from orchestrator.agents import AgentSpec, run_agent
+from orchestrator.agents import run_agent
 from orchestrator.config.isolation import Isolation, Network, parse_allow_entry
 from orchestrator.containment.egress import EgressProxy
 from tests.agents.fake_anthropic import AnthropicScript
 from tests.agents.fake_http import JsonReply, serving
 from tests.agents.scripts import NEW_GREETING, claude_script
 from tests.containment.conftest import Host, job, require_bwrap
+from tests.loopback import serve_loopback
 
 CLIENT = """
 import json, os, socket, sys, urllib.request, urllib.error
@@ -99,21 +99,14 @@ def test_open_shares_the_hosts_network(host: Host) -> None:
 
 
 def echo_server() -> tuple[socket.socket, int]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
+    """A loopback server sending back what it receives, and its port."""
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                while data := conn.recv(4096):
-                    conn.sendall(data)
+    def echo(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
 
-    threading.Thread(target=serve, daemon=True).start()
+    server = serve_loopback(echo)
     return server, server.getsockname()[1]
 
 
@@ -153,22 +146,13 @@ def test_the_real_claude_cli_works_through_the_allow_list(tmp_path: Path, host: 
     """Claude Code honours HTTPS_PROXY/HTTP_PROXY: inside a sandbox with no route out it reaches its (fake)
     model API through the proxy and does its work."""
     require_bwrap()
-    from tests.agents.conftest import npm_cli
+    from tests.agents.conftest import cli_spec
 
     script = AnthropicScript(claude_script(host.worktree))
     with serving(script) as server:
         port = int(server.url.rsplit(":", 1)[1])
         isolation = Isolation(network=Network(mode="allow", hosts=(parse_allow_entry(f"127.0.0.1:{port}"),)))
-        spec = AgentSpec(
-            name="claude",
-            kind="claude",
-            command=(str(npm_cli("claude")),),
-            api_key_env="ANTHROPIC_API_KEY",
-            base_url=server.url,
-            timeout_s=60,
-            stall_timeout_s=60,
-            isolation=isolation,
-        )
+        spec = cli_spec("claude", server.url, timeout_s=60, isolation=isolation)
         environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ANTHROPIC_API_KEY": "sk-ant-fake"}
         run = run_agent(
             spec, "Change the greeting.", host.worktree, host.run_dir, environ=environ, git=host.git

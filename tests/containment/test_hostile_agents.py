@@ -32,8 +32,26 @@ ISSUE = {
     "body": "## Goal\nAdd `textkit.slug.slugify(text)`.\n\n## Success Criteria\n- tests/test_slug.py passes\n",
 }
 
+
+def read_and_forge(by: str) -> str:
+    """Script lines for the body of a loop over `target`: read it into seen["read"], append "forged by `by`" to
+    it and list it in seen["wrote"] when that worked."""
+    return f"""    try:
+        seen["read"][target] = Path(target).read_text(errors="replace")[:4000]
+    except OSError:
+        pass
+    try:
+        with open(target, "a") as fh:
+            fh.write("forged by {by}")
+        seen["wrote"].append(target)
+    except OSError:
+        pass
+"""
+
+
 # Runs during OUR test step (pytest loads it): dumps what it can see into the worktree.
-CONFTEST = """
+CONFTEST = (
+    """
 import json, os
 from pathlib import Path
 seen = {"env": dict(os.environ), "procs": {}, "read": {}, "wrote": []}
@@ -43,20 +61,14 @@ for entry in Path("/proc").glob("[0-9]*"):
     except OSError:
         pass
 for target in json.loads(TARGETS):
-    try:
-        seen["read"][target] = Path(target).read_text(errors="replace")[:4000]
-    except OSError:
-        pass
-    try:
-        with open(target, "a") as fh:
-            fh.write("forged by the test step")
-        seen["wrote"].append(target)
-    except OSError:
-        pass
-Path("leak.txt").write_text(json.dumps(seen))
 """
+    + read_and_forge("the test step")
+    + """Path("leak.txt").write_text(json.dumps(seen))
+"""
+)
 
-HOSTILE = """
+HOSTILE = (
+    """
 import json, os, subprocess, sys
 from pathlib import Path
 targets, tag, conftest = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -76,17 +88,9 @@ for target in json.loads(targets):
             seen["listed"][probe] = os.listdir(probe)
         except OSError:
             pass
-    try:
-        seen["read"][target] = Path(target).read_text(errors="replace")[:4000]
-    except OSError:
-        pass
-    try:
-        with open(target, "a") as fh:
-            fh.write("forged by the agent")
-        seen["wrote"].append(target)
-    except OSError:
-        pass
-Path("conftest.py").write_text("TARGETS = " + repr(targets) + "\\n" + conftest)
+"""
+    + read_and_forge("the agent")
+    + """Path("conftest.py").write_text("TARGETS = " + repr(targets) + "\\n" + conftest)
 sleeper = "import time, sys; time.sleep(1000)"
 subprocess.Popen(["setsid", sys.executable, "-c", sleeper, tag])
 server = "import http.server, sys; http.server.test(port=0)"
@@ -97,6 +101,7 @@ Path("textkit/slug.py").write_text("import re\\n\\ndef slugify(t):\\n    return 
 Path("tests/test_slug.py").write_text("from textkit.slug import slugify\\n\\ndef test_slug():\\n    assert slugify('A B') == 'a-b'\\n")
 Path(".agent_result.md").write_text("STATUS: complete\\nSUMMARY: added slugify\\n")
 """
+)
 
 
 def digest(path: Path) -> str:
@@ -116,7 +121,7 @@ def test_a_hostile_agent_and_its_planted_conftest_reach_no_secret_and_no_state(s
     vault_key.write_text(VAULT_KEY)
     decoy = runtime / "worktrees" / "other-repo" / "wt-0" / "other-task.txt"
     targets = [
-        str(runtime / "state" / "pr_monitor.json"),
+        str(runtime / "state" / "tasks" / "other__repo__9__g1.json"),  # another task's record
         str(runtime / "state" / "agent_cooldowns.json"),
         str(runtime / "audit" / "audit.jsonl"),
         str(runtime / "mailbox" / "running"),
@@ -140,9 +145,13 @@ def test_a_hostile_agent_and_its_planted_conftest_reach_no_secret_and_no_state(s
     setup = prepare(sandbox, case, issues=[ISSUE], overrides=overrides)
     ctx = setup.ctx
     dispatcher.run(ctx)
-    for path in (runtime / "state" / "pr_monitor.json", decoy):
+    record = runtime / "state" / "tasks" / "other__repo__9__g1.json"
+    for path, text in (
+        (record, '{"version": 1, "task_id": "other__repo__9__g1", "infra_retries": 1}'),
+        (decoy, "ours"),
+    ):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text('{"verdict": "ours"}')
+        path.write_text(text)
     guarded = [Path(t) for t in targets if Path(t).is_file() and "audit" not in t]
     before = {p: digest(p) for p in guarded}
     env = {

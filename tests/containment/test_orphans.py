@@ -88,8 +88,9 @@ def test_nothing_to_kill_is_false(tmp_path: Path) -> None:
 def test_kill_minus_nine_of_an_unisolated_queue_then_recovery_leaves_nothing(sandbox, tmp_path: Path) -> None:
     """isolation: none has no pid namespace: the agent and its detached child outlive a killed queue, and the
     next queue's recovery kills them (leader dead, child in its own session: found by the run marker)."""
-    from orchestrator.demo.runner import TOKEN_ENV, prepare
+    from orchestrator.demo.runner import prepare
     from orchestrator.jobs import dispatcher, queue
+    from tests.e2e.scripted import start_cron_job
 
     tag = f"orphan-e2e-{time.monotonic_ns()}"
     script = tmp_path / "agents" / "stuck.py"
@@ -117,14 +118,7 @@ def test_kill_minus_nine_of_an_unisolated_queue_then_recovery_leaves_nothing(san
     setup = prepare(sandbox, tmp_path / "case", issues=[issue], overrides=overrides)
     ctx = setup.ctx
     dispatcher.run(ctx)
-    env = {**os.environ, "AGENT_OS_CONFIG": str(tmp_path / "case" / "config.yaml"), TOKEN_ENV: sandbox.token}
-    root = Path(__file__).resolve().parents[2]
-    job = subprocess.Popen(
-        [str(root / "bin" / "cron-run"), "queue"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    job = start_cron_job("queue", tmp_path / "case" / "config.yaml", sandbox.token)
     deadline = time.monotonic() + 60
     while len(live_with(tag)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)

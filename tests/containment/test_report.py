@@ -30,13 +30,30 @@ ISSUE = {
 }
 
 
-def test_doctor_shows_bwrap_working_the_uid_inside_and_the_network() -> None:
+def test_doctor_shows_bwrap_working_the_uid_inside_and_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     network = Network(mode="allow", hosts=(parse_allow_entry("api.anthropic.com"),))
     isolation, net = doctor_checks(Isolation(network=network))
     assert isolation.ok, isolation.detail
     assert "bwrap sandbox works" in isolation.detail and "uid 1000 inside" in isolation.detail
     assert "user namespaces allowed" in isolation.detail
-    assert net.ok and net.detail == "allow api.anthropic.com"
+    assert net.ok and net.detail == "allow api.anthropic.com; egress direct"
+
+
+def test_doctor_shows_the_operators_proxy_the_egress_goes_through_and_a_bad_one_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    network = Network(mode="allow", hosts=(parse_allow_entry("api.anthropic.com"),))
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://ops:secret@proxy.internal:3128")
+    _, net = doctor_checks(Isolation(network=network))
+    assert net.ok and net.detail.endswith("egress through the upstream proxy proxy.internal:3128")
+    assert "secret" not in net.detail
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.internal:1080")
+    _, net = doctor_checks(Isolation(network=network))
+    assert not net.ok and "HTTPS_PROXY uses the scheme 'socks5'" in net.detail and net.fix
 
 
 def test_a_sandbox_that_cannot_be_made_is_a_failure_with_a_fix() -> None:

@@ -10,7 +10,6 @@ that operation. The client runs with no retries, so a prism error surfaces at on
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,24 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.edges.process import run
 from orchestrator.github.auth import TokenAuth
 from orchestrator.github.client import GitHubClient
 from orchestrator.github.errors import ClaimLost, HeadChanged, MergeConflict
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.values.models import CheckState
 from tests.contract.conftest import Recorder
+from tests.contract.working_copy import commit_and_push, git
 
 pytestmark = pytest.mark.npm
 
 BOARD_STATUSES = ["Ready", "In Progress", "In Review", "Blocked", "Done"]
-
-
-def git(work: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    """git in `work`; `env` adds the forge's credentials (SandboxForge.git_env) for a fetch or push."""
-    result = run(["git", "-C", str(work), *args], env={**os.environ, **(env or {})}, timeout=60)
-    assert result.ok, f"git {' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
 
 
 class Workspace:
@@ -61,15 +53,8 @@ class Workspace:
         git(work, "config", "user.name", "Contract Test")
         self.main_sha = self.push("main", {"value.txt": "1\n"})
 
-    def push(self, branch: str, files: dict[str, str], start: str | None = None) -> str:
-        if start is not None:
-            git(self.work, "checkout", "-q", "-B", branch, start)
-        for name, text in files.items():
-            (self.work / name).write_text(text)
-        git(self.work, "add", "-A")
-        git(self.work, "commit", "-q", "-m", f"change on {branch}")
-        git(self.work, "push", "-q", self.clone_url, f"HEAD:refs/heads/{branch}", env=self.auth)
-        sha = git(self.work, "rev-parse", "HEAD")
+    def push(self, branch: str, files: dict[str, str], start: str = "") -> str:
+        sha = commit_and_push(self.work, self.clone_url, self.auth, branch, files, start)
         git(self.work, "checkout", "-q", "main")
         return sha
 

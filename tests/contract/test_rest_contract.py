@@ -12,7 +12,6 @@ being exercised would fail here rather than pass silently.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -24,10 +23,11 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from orchestrator.edges.process import run
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.sandbox.server import SandboxForge
+from tests.contract import working_copy
 from tests.contract.conftest import Exchange, Recorder
+from tests.contract.working_copy import git
 
 pytestmark = pytest.mark.npm
 
@@ -56,22 +56,8 @@ class Repo:
     auth: dict[str, str]  # SandboxForge.git_env(): git over HTTP with the token
 
 
-def git(work: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    """git in `work`; `env` adds the forge's credentials (SandboxForge.git_env) for a fetch or push."""
-    result = run(["git", "-C", str(work), *args], env={**os.environ, **(env or {})}, timeout=60)
-    assert result.ok, f"git {' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
-
-
-def commit_and_push(repo: Repo, branch: str, files: dict[str, str], start: str | None = None) -> str:
-    if start is not None:
-        git(repo.work, "checkout", "-q", "-B", branch, start)
-    for name, text in files.items():
-        (repo.work / name).write_text(text)
-    git(repo.work, "add", "-A")
-    git(repo.work, "commit", "-q", "-m", f"change on {branch}")
-    git(repo.work, "push", "-q", repo.clone_url, f"HEAD:refs/heads/{branch}", env=repo.auth)
-    return git(repo.work, "rev-parse", "HEAD")
+def commit_and_push(repo: Repo, branch: str, files: dict[str, str], start: str = "") -> str:
+    return working_copy.commit_and_push(repo.work, repo.clone_url, repo.auth, branch, files, start)
 
 
 def ref_path(repo: Repo, kind: str, branch: str) -> str:

@@ -11,15 +11,17 @@ from orchestrator.executors.control_actions import budget_report
 from orchestrator.executors.notify import Notifier, Outcome
 from orchestrator.jobs.daily_digest import render_digest, run, send_digest
 from orchestrator.jobs.telegram_control import month_budget_text
-from orchestrator.policy.digest import DigestEvent, InFlight, build_digest, costs_by_agent
+from orchestrator.policy.digest import InFlight, build_digest, costs_by_agent
+from orchestrator.policy.retry import Outcome as RetryOutcome
+from orchestrator.state.event_files import Event
 from orchestrator.state.mailbox import Mailbox
 from orchestrator.state.metrics import record_event
 
 NOW = datetime(2025, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def ev(hours_ago: float, state: str, **fields) -> DigestEvent:
-    return DigestEvent(ts=NOW - timedelta(hours=hours_ago), state=state, **fields)
+def ev(hours_ago: float, state: str, **fields) -> Event:
+    return Event(ts=NOW - timedelta(hours=hours_ago), state=state, **fields)
 
 
 SEEDED = [
@@ -60,6 +62,15 @@ def test_digest_numbers_from_seeded_events():
         ("half done", 1),
         ("what is the acceptance test?", 1),
     }
+
+
+@pytest.mark.parametrize("outcome", [o.value for o in RetryOutcome])
+def test_every_attempt_outcome_counts_as_an_attempt(outcome: str) -> None:
+    digest = build_digest([ev(1, outcome, repo="acme/app", issue=4, reason="why")], InFlight(), NOW)
+
+    assert digest.attempts == 1
+    assert digest.attempts_complete == (1 if outcome == "complete" else 0)
+    assert digest.top_blockers == (() if outcome == "complete" else (("why", 1),))
 
 
 def test_empty_day():

@@ -16,7 +16,7 @@ from orchestrator.telegram.bot_api import (
     TelegramSender,
     token_from_env,
 )
-from tests.control.conftest import TOKEN
+from tests.control.conftest import TOKEN, telegram_config
 
 
 def test_round_trip_through_python_telegram_bot(bot_api, caplog):
@@ -102,21 +102,9 @@ def test_token_from_env():
 def test_notifier_from_config_sends_through_telegram_or_falls_back_to_the_log(tmp_path, bot_api, caplog):
     from datetime import UTC, datetime
 
-    from orchestrator.config import parse_config
     from orchestrator.executors.notify import Notifier, Outcome
 
-    config = parse_config(
-        {
-            "runtime_dir": str(tmp_path / "rt"),
-            "repos": [{"key": "a", "owner": "acme", "name": "app"}],
-            "telegram": {
-                "enabled": True,
-                "api_url": bot_api.url,
-                "allowed_chat_ids": [10],
-                "allowed_user_ids": [20],
-            },
-        }
-    )
+    config = telegram_config(tmp_path, bot_api)
     clock = lambda: datetime(2025, 3, 1, tzinfo=UTC)  # noqa: E731
     notifier = Notifier.from_config(config, {"TELEGRAM_BOT_TOKEN": TOKEN}, clock)
     notifier.escalation(

@@ -8,29 +8,17 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from orchestrator.config import parse_config
 from orchestrator.executors.notify import Notifier
 from orchestrator.security.redact import default_redactor
 from orchestrator.telegram.bot_api import IncomingCallback, TelegramBot
-from tests.control.conftest import TOKEN
+from tests.control.conftest import TOKEN, telegram_config
 from tests.security.fake_secrets import GITHUB_CLASSIC
 
 KEY = "gw" + "7Hq2LmZ8xR4vT7nB1cY6pW0sD5hJ3k"  # a gateway key: no token shape
 
 
 def test_a_disguised_model_key_in_an_escalation_never_reaches_telegram(tmp_path, bot_api):
-    config = parse_config(
-        {
-            "runtime_dir": str(tmp_path / "rt"),
-            "repos": [{"key": "a", "owner": "acme", "name": "app"}],
-            "telegram": {
-                "enabled": True,
-                "api_url": bot_api.url,
-                "allowed_chat_ids": [10],
-                "allowed_user_ids": [20],
-            },
-        }
-    )
+    config = telegram_config(tmp_path, bot_api)
     environ = {"TELEGRAM_BOT_TOKEN": TOKEN, "ANTHROPIC_API_KEY": KEY}
     notifier = Notifier.from_config(config, environ, lambda: datetime(2026, 12, 5, tzinfo=UTC))
     spellings = {

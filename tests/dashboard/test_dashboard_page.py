@@ -56,42 +56,18 @@ def test_empty_history_renders_every_file(paths: RuntimePaths, tmp_path: Path) -
 
 def test_numbers_in_readme_and_json_agree(paths: RuntimePaths, tmp_path: Path) -> None:
     t0 = NOW - timedelta(hours=10)
-    for offset_h, state, extra in [
-        (0, "dispatched", {"agent": "claude"}),
-        (0.5, "complete", {"agent": "claude", "cost_usd": 0.75, "duration_s": 1200.0, "attempt": 1}),
-        (0.6, "pr_opened", {"agent": "claude", "pr": 7}),
+    t1 = {"task": "t1", "repo": "o/r", "issue": 1, "agent": "claude"}
+    t2 = {"task": "t2", "repo": "o/r", "issue": 2}
+    for offset_h, state, fields in [
+        (0, "dispatched", t1),
+        (0.5, "complete", {**t1, "cost_usd": 0.75, "duration_s": 1200.0, "attempt": 1}),
+        (0.6, "pr_opened", {**t1, "pr": 7}),
+        (2, "merged", {"repo": "o/r", "issue": 1, "pr": 7}),
+        (0, "dispatched", {**t2, "agent": "codex"}),
+        (1, "crash", {**t2, "agent": "codex"}),
+        (3, "escalated", {**t2, "reason": "<b>chain</b> exhausted"}),
     ]:
-        metrics.record_event(
-            paths.metrics,
-            ts=t0 + timedelta(hours=offset_h),
-            state=state,
-            task="t1",
-            repo="o/r",
-            issue=1,
-            **extra,
-        )  # type: ignore[arg-type]
-    metrics.record_event(paths.metrics, ts=t0 + timedelta(hours=2), state="merged", repo="o/r", issue=1, pr=7)
-    metrics.record_event(
-        paths.metrics, ts=t0, state="dispatched", task="t2", repo="o/r", issue=2, agent="codex"
-    )
-    metrics.record_event(
-        paths.metrics,
-        ts=t0 + timedelta(hours=1),
-        state="crash",
-        task="t2",
-        repo="o/r",
-        issue=2,
-        agent="codex",
-    )
-    metrics.record_event(
-        paths.metrics,
-        ts=t0 + timedelta(hours=3),
-        state="escalated",
-        task="t2",
-        repo="o/r",
-        issue=2,
-        reason="<b>chain</b> exhausted",
-    )
+        metrics.record_event(paths.metrics, ts=t0 + timedelta(hours=offset_h), state=state, **fields)  # type: ignore[arg-type]
     build_dashboard(paths, tmp_path / "out", NOW)
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert data["headline"] == {

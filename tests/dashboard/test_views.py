@@ -19,6 +19,7 @@ from orchestrator.values.models import Task, TaskState
 from orchestrator.views import activity
 from orchestrator.views.job_runs import last_log_record, read_job_runs, record_job_run
 from orchestrator.views.status import render_status
+from tests import task_factory
 
 NOW = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
 
@@ -38,18 +39,8 @@ def make_config(root: Path) -> Config:
 
 
 def make_task(repo: str, issue: int, agents: tuple[str, ...] = ("claude", "codex"), attempt: int = 1) -> Task:
-    return Task(
-        repo=repo,
-        issue=issue,
-        generation=1,
-        branch=f"agent/{issue}-x",
-        title=f"Fix thing {issue}",
-        goal="g",
-        success_criteria="s",
-        agents=agents,
-        attempt=attempt,
-        created_at=NOW - timedelta(hours=1),
-    )
+    created_at = NOW - timedelta(hours=1)
+    return task_factory.make_task(issue, repo=repo, agents=agents, attempt=attempt, created_at=created_at)
 
 
 @pytest.fixture
@@ -164,33 +155,16 @@ def feed_events(metrics_dir: Path) -> None:
     def rec(minutes: float, state: str, **fields: object) -> None:
         metrics.record_event(metrics_dir, ts=t0 + timedelta(minutes=minutes), state=state, **fields)  # type: ignore[arg-type]
 
-    rec(0, "dispatched", task="t1", repo="acme/api", issue=1, agent="claude", reason="chain claude, codex")
-    rec(1, "agent_started", task="t1", repo="acme/api", issue=1, agent="claude")
-    rec(
-        13,
-        "complete",
-        task="t1",
-        repo="acme/api",
-        issue=1,
-        agent="claude",
-        duration_s=725.0,
-        cost_usd=0.42,
-        attempt=1,
-    )
-    rec(14, "pr_opened", task="t1", repo="acme/api", issue=1, agent="claude", reason="PR #34", pr=34)
+    t1 = {"task": "t1", "repo": "acme/api", "issue": 1, "agent": "claude"}
+    t2 = {"task": "t2", "repo": "acme/web", "issue": 2, "agent": "codex"}
+    rec(0, "dispatched", **t1, reason="chain claude, codex")
+    rec(1, "agent_started", **t1)
+    rec(13, "complete", **t1, duration_s=725.0, cost_usd=0.42, attempt=1)
+    rec(14, "pr_opened", **t1, reason="PR #34", pr=34)
     rec(60, "rebased", repo="acme/api", pr=34)
     rec(90, "merged", repo="acme/api", issue=1, pr=34)
-    rec(200, "dispatched", task="t2", repo="acme/web", issue=2, agent="codex")
-    rec(
-        260,
-        "timeout",
-        task="t2",
-        repo="acme/web",
-        issue=2,
-        agent="codex",
-        reason="no output for 600s\nmore",
-        attempt=1,
-    )
+    rec(200, "dispatched", **t2)
+    rec(260, "timeout", **t2, reason="no output for 600s\nmore", attempt=1)
 
 
 def test_feed_lines_read_well() -> None:

@@ -9,7 +9,6 @@ blocked, issues closed as not planned, nothing in progress) — and link each is
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from orchestrator.jobs import dashboard as dashboard_job
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.views.dashboard_data import web_base
+from tests.e2e.scripted import script_agent
 
 pytestmark = pytest.mark.slow
 
@@ -79,12 +79,7 @@ def test_dashboard_equals_the_forge_after_retries_and_closes(sandbox, tmp_path: 
     overrides = {
         "agents": {
             "read_only_paths": [str(signals)],
-            "worker": {
-                "kind": "script",
-                "command": [sys.executable, str(script)],
-                "timeout_minutes": 1,
-                "stall_minutes": 1,
-            },
+            "worker": script_agent(script),
         },
         "routing": {"default": ["worker"]},
         "limits": {"max_parallel_workers": 2, "max_attempts": 1, "lease_seconds": 60},
@@ -155,14 +150,7 @@ def test_a_pr_a_human_merged_by_hand_counts_as_merged(sandbox, tmp_path: Path) -
     script = tmp_path / "agent.py"
     script.write_text(textwrap.dedent(AGENT).format(allowed=str(tmp_path / "unused")))
     overrides = {
-        "agents": {
-            "worker": {
-                "kind": "script",
-                "command": [sys.executable, str(script)],
-                "timeout_minutes": 1,
-                "stall_minutes": 1,
-            }
-        },
+        "agents": {"worker": script_agent(script)},
         "routing": {"default": ["worker"]},
         "limits": {"max_parallel_workers": 1, "max_attempts": 1, "lease_seconds": 60},
     }

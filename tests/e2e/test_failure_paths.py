@@ -6,71 +6,34 @@ attempt counters count real attempts.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
 import sys
-import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from orchestrator.control.control_hooks import retry_issue
-from orchestrator.demo.runner import REPO, TOKEN_ENV, prepare
+from orchestrator.demo.runner import REPO, prepare
 from orchestrator.edges import process
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.policy.control_commands import IssueRef
 from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.state import metrics
 from orchestrator.values.models import TaskState
+from tests.e2e.scripted import (
+    AGENT_PRELUDE,  # noqa: F401  (re-exported: test_multi_host_gate imports it here)
+    SLUG_ISSUE,
+    agent,
+    all_pulls,
+    events,
+    one_agent,
+    setup,
+    start_cron_job,
+)
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-
-SLUG_ISSUE = {
-    "title": "Add slugify()",
-    "status": "Ready",
-    "body": "## Goal\nAdd `textkit.slug.slugify(text)` for URL slugs.\n\n## Success Criteria\n- tests in tests/test_slug.py pass\n",
-}
-
-# A scripted agent: a Python file run in the worktree with the prompt on stdin.
-AGENT_PRELUDE = """
-import os, subprocess, sys
-from pathlib import Path
-prompt = sys.stdin.read()
-def done(status="complete", summary="did it"):
-    Path(".agent_result.md").write_text(f"STATUS: {status}\\nSUMMARY: {summary}\\n")
-def slugify_files():
-    Path("textkit/slug.py").write_text("import re\\n\\ndef slugify(t):\\n    return re.sub(r'[^a-z0-9]+', '-', t.lower()).strip('-')\\n")
-    Path("tests/test_slug.py").write_text("from textkit.slug import slugify\\n\\ndef test_slug():\\n    assert slugify('A B') == 'a-b'\\n")
-"""
-
-
-def agent(tmp_path: Path, name: str, body: str, timeout_minutes: float = 1.0) -> dict[str, Any]:
-    script = tmp_path / f"{name}.py"
-    script.write_text(AGENT_PRELUDE + textwrap.dedent(body))
-    return {
-        "kind": "script",
-        "command": [sys.executable, str(script)],
-        "timeout_minutes": timeout_minutes,
-        "stall_minutes": timeout_minutes,
-    }
-
-
-def setup(
-    sandbox, tmp_path: Path, agents: dict[str, Any], chain: list[str], issues: list[dict], **limits: Any
-):
-    overrides = {
-        "agents": agents,
-        "routing": {"default": chain},
-        "limits": {"max_parallel_workers": 1, "max_attempts": 3, "lease_seconds": 60, **limits},
-    }
-    return prepare(sandbox, tmp_path / "case", issues=issues, overrides=overrides)
 
 
 def run_until_settled(ctx, sandbox, numbers: tuple[int, ...], ticks: int = 10) -> None:
@@ -84,19 +47,6 @@ def run_until_settled(ctx, sandbox, numbers: tuple[int, ...], ticks: int = 10) -
             return
 
 
-def events(ctx) -> list[dict]:
-    return [json.loads(e.to_json()) for e in metrics.read_events(ctx.paths.metrics)]
-
-
-def all_pulls(sandbox) -> list[dict]:
-    return requests.get(
-        f"{sandbox.api_url}/repos/{REPO}/pulls",
-        params={"state": "all", "per_page": "100"},
-        headers={"Authorization": f"token {sandbox.token}"},
-        timeout=10,
-    ).json()
-
-
 def test_partial_then_complete_continues_on_the_same_branch(sandbox, tmp_path):
     body = """
     if not Path("WIP.md").exists():
@@ -105,7 +55,7 @@ def test_partial_then_complete_continues_on_the_same_branch(sandbox, tmp_path):
     else:
         slugify_files(); Path("WIP.md").unlink(); done()
     """
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body)
     run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers)
     assert s.ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
     states = [e["state"] for e in events(s.ctx) if e.get("agent") == "worker"]
@@ -161,7 +111,7 @@ def test_red_ci_gets_a_fix_follow_up_then_merges(sandbox, tmp_path):
     else:
         slugify_files(); Path("BREAKS_CI").write_text("x"); done()
     """
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body)
     sandbox.set_ci_command(REPO, f"{sys.executable} -m pytest -q && test ! -f BREAKS_CI")
     run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers)
     assert s.ctx.forge.get_issue(REPO, s.seeded.issue_numbers[0]).state == "closed"
@@ -198,7 +148,7 @@ def test_conflicting_prs_merge_one_after_the_other(sandbox, tmp_path):
             "body": "## Goal\nAdd whisper(t) returning lower case text.\n\n## Success Criteria\n- whisper('A') == 'a' (lower)\n",
         },
     ]
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], issues)
+    s = one_agent(sandbox, tmp_path, body, issues=issues)
     run_until_settled(s.ctx, sandbox, s.seeded.issue_numbers, ticks=12)
     closed = [s.ctx.forge.get_issue(REPO, n).state for n in s.seeded.issue_numbers]
     assert closed == ["closed", "closed"]
@@ -233,23 +183,10 @@ def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sa
         import time; time.sleep(120)
     slugify_files(); done()
     """
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", body, 5)},
-        ["worker"],
-        [SLUG_ISSUE],
-        lease_seconds=2,
-    )
+    s = one_agent(sandbox, tmp_path, body, timeout_minutes=5, lease_seconds=2)
     ctx = s.ctx
     dispatcher.run(ctx)
-    env = {**os.environ, "AGENT_OS_CONFIG": str(tmp_path / "case" / "config.yaml"), TOKEN_ENV: sandbox.token}
-    job = subprocess.Popen(
-        [str(ROOT / "bin" / "cron-run"), "queue"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    job = start_cron_job("queue", tmp_path / "case" / "config.yaml", sandbox.token)
     deadline = time.monotonic() + 60
     while not list(ctx.paths.worktrees.glob("*/*/started")) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -295,14 +232,7 @@ def test_per_task_budget_stops_a_task_that_keeps_costing(sandbox, tmp_path):
     Path("WIP.md").write_text(Path("WIP.md").read_text() + "x" if Path("WIP.md").exists() else "x")
     done("partial", "still going")
     """
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"pricey": agent(tmp_path, "pricey", body)},
-        ["pricey"],
-        [SLUG_ISSUE],
-        max_attempts=5,
-    )
+    s = one_agent(sandbox, tmp_path, body, name="pricey", max_attempts=5)
     ctx = s.ctx
     dispatcher.run(ctx)
     queue.run(ctx)
@@ -314,7 +244,6 @@ def test_per_task_budget_stops_a_task_that_keeps_costing(sandbox, tmp_path):
 
 def test_monthly_budget_blocks_the_agent_until_the_operator_answers(sandbox, tmp_path):
     from orchestrator.executors.budgets import budget_decision
-    from orchestrator.state import metrics
 
     agents = {"worker": agent(tmp_path, "worker", "slugify_files(); done()")}
     s = prepare(
@@ -354,7 +283,7 @@ def test_off_now_stops_the_running_agent_pushes_its_work_and_resumes_when_on(san
         import time; time.sleep(120)
     slugify_files(); done()
     """
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body, 5)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body, timeout_minutes=5)
     ctx = s.ctx
     switches = Switches.load(ctx.paths.root)
     dispatcher.run(ctx)

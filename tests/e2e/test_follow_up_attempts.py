@@ -8,7 +8,6 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,8 @@ from orchestrator.edges.process import run
 from orchestrator.executors import ref_claims
 from orchestrator.jobs import pr_monitor, queue
 from orchestrator.values.models import TaskState
-from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
+from orchestrator.values.task_identity import identity_of
+from tests.e2e.scripted import all_pulls, events, one_agent
 from tests.e2e.test_merge_gate import the_pull, work
 
 pytestmark = pytest.mark.slow
@@ -37,14 +37,7 @@ def test_a_slow_fix_spanning_several_ticks_is_one_attempt_and_its_good_push_merg
     else:
         slugify_files(); Path("BREAKS_CI").write_text("x"); done()
     """
-    s = setup(
-        sandbox,
-        tmp_path,
-        {"worker": agent(tmp_path, "worker", body, 5)},
-        ["worker"],
-        [SLUG_ISSUE],
-        max_ci_fix_attempts=1,
-    )
+    s = one_agent(sandbox, tmp_path, body, timeout_minutes=5, max_ci_fix_attempts=1)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     sandbox.set_ci_command(REPO, CI_BREAKER)
     work(ctx, sandbox)
@@ -81,7 +74,7 @@ def test_an_escalated_task_is_not_requeued_and_a_good_push_still_merges(sandbox,
     else:
         slugify_files(); Path("BREAKS_CI").write_text("x"); done()
     """
-    s = setup(sandbox, tmp_path, {"worker": agent(tmp_path, "worker", body)}, ["worker"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, body)
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     sandbox.set_ci_command(REPO, CI_BREAKER)
     work(ctx, sandbox)
@@ -115,4 +108,7 @@ def test_an_escalated_task_is_not_requeued_and_a_good_push_still_merges(sandbox,
     assert issue.state == "closed" and "blocked" not in issue.labels
     assert len(all_pulls(sandbox)) == 1
     assert escalated.id in {e.id for e in ctx.mailbox.list(TaskState.DONE)}
-    assert Path(ctx.paths.state / "pr_monitor.json").exists()
+    identity = identity_of(ctx.forge.get_pull(REPO, pull["number"]))
+    assert identity is not None
+    kept = ctx.mailbox.records.load(identity.task_id).pr
+    assert kept is not None and kept.number == pull["number"], "pr_monitor's memory is in the task's record"

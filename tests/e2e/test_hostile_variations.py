@@ -40,24 +40,29 @@ TWO_ISSUES = [
 ]
 
 
+def on_slugify(lines: str) -> str:
+    """An agent body: script `lines` on the slugify issue; on any other it adds shout() honestly."""
+    return (
+        'prompt = sys.stdin.read()\nif "slugify" in prompt:\n'
+        + textwrap.indent(textwrap.dedent(lines), "    ")
+        + 'else:\n    pathlib.Path("textkit/shout.py").write_text("def shout(text):\\n    return text.upper()\\n")\n'
+        + '    result("Added shout()")\n'
+    )
+
+
 def test_fifos_where_git_reads_its_rules_are_refused_fast_and_the_slot_serves_the_next_task(
     sandbox, tmp_path
 ):
     """A FIFO named `.gitignore` or `.gitattributes` blocks every git command that reads the tree (until its
     timeout, again at each reuse of the slot: `git clean` leaves FIFOs). The agent's work is refused naming
     the FIFO, without waiting on git, and the next task in the same slot runs normally."""
-    body = """
-    prompt = sys.stdin.read()
-    if "slugify" in prompt:
-        os.mkfifo(".gitattributes")
-        os.makedirs("textkit/deep", exist_ok=True)
-        os.mkfifo("textkit/deep/.gitignore")
-        good_change()
-        result()
-    else:
-        pathlib.Path("textkit/shout.py").write_text("def shout(text):\\n    return text.upper()\\n")
-        result("Added shout()")
-    """
+    body = on_slugify("""
+    os.mkfifo(".gitattributes")
+    os.makedirs("textkit/deep", exist_ok=True)
+    os.mkfifo("textkit/deep/.gitignore")
+    good_change()
+    result()
+    """)
     setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", issues=TWO_ISSUES)
     started = time.monotonic()
     run_once(setup)
@@ -287,19 +292,14 @@ def test_a_git_planted_in_the_worktree_never_runs_as_us_whatever_path_says(sandb
     the next time our git works in that slot. It never runs, and the slot serves the next task."""
     monkeypatch.setenv("PATH", ".:node_modules/.bin::" + os.environ["PATH"])
     ran = tmp_path / "planted-git-ran"
-    body = f"""
-    prompt = sys.stdin.read()
-    if "slugify" in prompt:
-        for where in (".", "node_modules/.bin"):
-            os.makedirs(where, exist_ok=True)
-            pathlib.Path(where, "git").write_text("#!/bin/sh\\necho ran >> {ran}\\nexec /usr/bin/git \\"$@\\"\\n")
-            os.chmod(os.path.join(where, "git"), 0o755)
-        good_change()
-        result()
-    else:
-        pathlib.Path("textkit/shout.py").write_text("def shout(text):\\n    return text.upper()\\n")
-        result("Added shout()")
-    """
+    body = on_slugify(f"""
+    for where in (".", "node_modules/.bin"):
+        os.makedirs(where, exist_ok=True)
+        pathlib.Path(where, "git").write_text("#!/bin/sh\\necho ran >> {ran}\\nexec /usr/bin/git \\"$@\\"\\n")
+        os.chmod(os.path.join(where, "git"), 0o755)
+    good_change()
+    result()
+    """)
     setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", issues=TWO_ISSUES)
     run_once(setup)
     run_once(setup)
@@ -383,24 +383,19 @@ def test_a_tree_deeper_than_path_max_neither_crashes_the_attempt_nor_kills_the_s
     """A directory chain 3000 levels deep (6000 characters of path) is beyond what a full path or a
     recursive walk reaches: `shutil.rmtree` raises RecursionError, `git clean` gives up on it. Left by the
     agent next to real work, it must not crash the attempt, and the slot must serve the next task."""
-    body = """
-    prompt = sys.stdin.read()
-    if "slugify" in prompt:
-        for top in ("deep", "node_modules"):
-            fd = os.open(".", os.O_RDONLY)
-            os.mkdir(top, dir_fd=fd)
-            for _ in range(3000):
-                inner = os.open(top if _ == 0 else "d", os.O_RDONLY, dir_fd=fd)
-                os.close(fd)
-                fd = inner
-                os.mkdir("d", dir_fd=fd)
+    body = on_slugify("""
+    for top in ("deep", "node_modules"):
+        fd = os.open(".", os.O_RDONLY)
+        os.mkdir(top, dir_fd=fd)
+        for _ in range(3000):
+            inner = os.open(top if _ == 0 else "d", os.O_RDONLY, dir_fd=fd)
             os.close(fd)
-        good_change()
-        result(status=STATUS)
-    else:
-        pathlib.Path("textkit/shout.py").write_text("def shout(text):\\n    return text.upper()\\n")
-        result("Added shout()")
-    """
+            fd = inner
+            os.mkdir("d", dir_fd=fd)
+        os.close(fd)
+    good_change()
+    result(status=STATUS)
+    """)
     try:
         body = body.replace("STATUS", repr(status))
         setup = setup_case(sandbox, tmp_path, body, isolation="bwrap", issues=TWO_ISSUES)

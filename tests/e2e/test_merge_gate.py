@@ -8,6 +8,7 @@ inputs; only the head of the merge line is rebased after a merge.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,8 @@ from orchestrator.demo.runner import REPO
 from orchestrator.edges.process import run
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.values.models import TaskState
+from orchestrator.values.task_identity import identity_of
+from orchestrator.values.task_record import PRState
 from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
 
 pytestmark = pytest.mark.slow
@@ -337,9 +340,11 @@ def test_a_forged_verdict_for_other_inputs_is_not_reused(sandbox, tmp_path):
     ctx = s.ctx
     work(ctx, sandbox)
     pull = the_pull(sandbox)
-    state = ctx.paths.state / "pr_monitor.json"
     forged = {"key": "0" * 64, "fixable": [], "needs_human": [], "blocked": []}  # an ok verdict, wrong key
-    state.write_text(json.dumps({f"{REPO}#{pull['number']}": {"verdict": forged}}))
+    identity = identity_of(ctx.forge.get_pull(REPO, pull["number"]))
+    assert identity is not None
+    state = PRState(REPO, pull["number"], verdict=forged)
+    ctx.mailbox.records.update(identity.task_id, lambda r: dataclasses.replace(r, pr=state))
     report = pr_monitor.run(ctx)
     assert not report.merged and report.escalated == [pull["number"]]
     assert "symlink pointing out" in ctx.forge.list_comments(REPO, s.seeded.issue_numbers[0])[-1].body

@@ -15,7 +15,7 @@ from orchestrator.executors import ref_claims
 from orchestrator.executors.queue_candidates import PREFIX
 from orchestrator.jobs import pr_monitor, queue
 from orchestrator.values.models import CheckState
-from tests.e2e.test_failure_paths import agent, all_pulls, events
+from tests.e2e.scripted import agent, all_pulls, events
 from tests.e2e.test_merge_gate import work
 
 pytestmark = pytest.mark.slow

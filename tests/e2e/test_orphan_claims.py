@@ -19,7 +19,7 @@ from orchestrator.jobs.entry import build_context
 from orchestrator.policy.dispatch import branch_name
 from orchestrator.values.models import TaskState
 from orchestrator.views.status import render_status
-from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
+from tests.e2e.scripted import SLUG_ISSUE, all_pulls, events, one_agent
 
 pytestmark = pytest.mark.slow
 T0 = datetime.now(UTC)
@@ -65,7 +65,7 @@ def finish(ctx, sandbox, number: int) -> None:
 
 
 def test_a_branch_created_with_no_task_is_dispatched_again_within_the_lease_time(sandbox, tmp_path):
-    s = setup(sandbox, tmp_path, {"w": agent(tmp_path, "w", "slugify_files(); done()")}, ["w"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, "slugify_files(); done()", name="w")
     ctx, number = s.ctx, s.seeded.issue_numbers[0]
     orphan = create_orphan_branch(sandbox, number)
     lease = ctx.config.limits.lease_seconds
@@ -88,7 +88,7 @@ def test_a_branch_created_with_no_task_is_dispatched_again_within_the_lease_time
 
 
 def test_two_hosts_recover_an_orphan_claim_exactly_once(sandbox, tmp_path):
-    s = setup(sandbox, tmp_path, {"w": agent(tmp_path, "w", "slugify_files(); done()")}, ["w"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, "slugify_files(); done()", name="w")
     host_a, number = s.ctx, s.seeded.issue_numbers[0]
     host_a.host = "host-a"
     host_b = second_host(host_a, tmp_path, "host-b")
@@ -128,7 +128,7 @@ class CommentsFailOnce:
 
 
 def test_an_unannounced_task_is_announced_by_its_host_before_others_supersede_it(sandbox, tmp_path):
-    s = setup(sandbox, tmp_path, {"w": agent(tmp_path, "w", "slugify_files(); done()")}, ["w"], [SLUG_ISSUE])
+    s = one_agent(sandbox, tmp_path, "slugify_files(); done()", name="w")
     host_a, number = s.ctx, s.seeded.issue_numbers[0]
     host_a.host = "host-a"
     host_b = second_host(host_a, tmp_path, "host-b")

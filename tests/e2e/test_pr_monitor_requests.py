@@ -16,8 +16,15 @@ import pytest
 import requests
 
 from bench.counting_forge import CountingForge
-from bench.forge_setup import close_context, config_data, open_context, repo_entry, seed, tiny_source
-from bench.pr_monitor_tick import open_note_prs
+from bench.forge_setup import (
+    close_context,
+    config_data,
+    open_context,
+    open_note_prs,
+    repo_entry,
+    seed,
+    tiny_source,
+)
 from orchestrator.jobs import pr_monitor
 from orchestrator.sandbox.seed import SeedIssue
 from orchestrator.values.models import TaskState

@@ -10,7 +10,7 @@ from orchestrator.demo.runner import REPO
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.state.task_waits import describe
 from orchestrator.values.models import TaskState
-from tests.e2e.test_failure_paths import SLUG_ISSUE, agent, all_pulls, events, setup
+from tests.e2e.scripted import SLUG_ISSUE, all_pulls, events, one_agent
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def test_depends_on_an_open_issue_waits_and_says_so_once(sandbox, tmp_path):
         SLUG_ISSUE,
         {"title": "Add slug_title()", "status": "Ready", "body": "Depends on #1\n\n" + TITLE_BODY},
     ]
-    s = setup(sandbox, tmp_path, {"w": agent(tmp_path, "w", BUILDS_ON_SLUGIFY)}, ["w"], issues)
+    s = one_agent(sandbox, tmp_path, BUILDS_ON_SLUGIFY, name="w", issues=issues)
     ctx, (first, second) = s.ctx, s.seeded.issue_numbers
     assert first == 1
     report = dispatcher.run(ctx)
@@ -69,9 +69,7 @@ def test_depends_on_an_open_issue_waits_and_says_so_once(sandbox, tmp_path):
 
 def test_an_agent_blocked_on_a_prerequisite_is_parked_until_the_base_moves(sandbox, tmp_path):
     issues = [SLUG_ISSUE, {"title": "Add slug_title()", "status": "Ready", "body": TITLE_BODY}]
-    s = setup(
-        sandbox, tmp_path, {"w": agent(tmp_path, "w", BUILDS_ON_SLUGIFY)}, ["w"], issues, max_attempts=1
-    )
+    s = one_agent(sandbox, tmp_path, BUILDS_ON_SLUGIFY, name="w", issues=issues, max_attempts=1)
     ctx, (first, second) = s.ctx, s.seeded.issue_numbers
     assert len(dispatcher.run(ctx).dispatched) == 2
     report = queue.run(ctx)

@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,6 +20,7 @@ from orchestrator.github.client import GitHubClient
 from orchestrator.github.connection import Connections, Headers, SendFailed
 from orchestrator.github.errors import GitHubUnavailable
 from tests.github import payloads
+from tests.loopback import serve_loopback
 
 
 class Recorder:
@@ -112,11 +114,8 @@ def test_threads_share_the_connections_safely(server: Recorder) -> None:
             except BaseException as error:  # collected and asserted below
                 errors.append(error)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(worker, range(4)))
     connections.close()
     assert errors == []
     assert len(answers) == 60 and all(path == answer for path, answer in answers.items())
@@ -197,22 +196,14 @@ def test_an_idle_close_that_races_a_get_is_retried_once_on_a_new_connection() ->
 
 def test_a_post_dropped_without_an_answer_is_not_resent() -> None:
     """A POST may have been acted on before the connection dropped: never sent twice by this layer."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    port = listener.getsockname()[1]
     received: list[bytes] = []
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            received.append(conn.recv(65536))
-            conn.close()
+    def drop_after_reading(conn: socket.socket) -> None:
+        received.append(conn.recv(65536))
+        conn.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+    listener = serve_loopback(drop_after_reading)
+    port = listener.getsockname()[1]
     connections = Connections(timeout=5)
     with pytest.raises(SendFailed) as failure:
         connections.request("POST", f"http://127.0.0.1:{port}/x", {}, b"{}")

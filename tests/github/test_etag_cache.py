@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -150,8 +151,6 @@ def test_two_processes_saving_keep_each_others_entries(tmp_path: Path) -> None:
 
 
 def test_threads_sharing_one_cache_store_look_up_and_save_at_once(tmp_path: Path) -> None:
-    import threading
-
     cache = EtagCache(tmp_path / "etag_cache", touch_seconds=0)
     errors: list[BaseException] = []
 
@@ -166,11 +165,8 @@ def test_threads_sharing_one_cache_store_look_up_and_save_at_once(tmp_path: Path
         except BaseException as exc:  # a RuntimeError from a dict changed during iteration, say
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
     assert errors == []
     assert EtagCache(tmp_path / "etag_cache").entry_count() == 800
 

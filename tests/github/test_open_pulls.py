@@ -233,6 +233,16 @@ def test_the_parse_does_not_change_its_input() -> None:
 # --- on the sandbox forge --------------------------------------------------------------------------------------
 
 
+Greeting = tuple[Any, str, str]
+
+
+@pytest.fixture
+def greeting(sandbox: Any, seeded: Any, forge_client: ClientFactory, tmp_path: Any) -> Greeting:  # noqa: F811
+    """A client of the seeded sandbox repo, the repo's name, and the head of its pushed agent/1-greeting."""
+    head = push_branch(tmp_path, seeded.clone_url, "agent/1-greeting", sandbox.git_env())
+    return forge_client(), seeded.repo, head
+
+
 def _post(sandbox: Any, path: str, body: dict[str, Any]) -> Any:
     answer = requests.post(
         f"{sandbox.api_url}{path}", json=body, headers={"Authorization": f"token {sandbox.token}"}, timeout=10
@@ -245,12 +255,9 @@ def _post(sandbox: Any, path: str, body: dict[str, Any]) -> Any:
 def test_the_query_agrees_with_the_rest_reads_it_replaces(
     sandbox: Any,
     seeded: Any,  # noqa: F811
-    forge_client: ClientFactory,
-    tmp_path: Any,
+    greeting: Greeting,
 ) -> None:
-    client = forge_client()
-    repo = seeded.repo
-    head = push_branch(tmp_path, seeded.clone_url, "agent/1-greeting", sandbox.git_env())
+    client, repo, head = greeting
     created = client.create_pull(
         repo, title="Greeting", body="Closes #1", head="agent/1-greeting", base="main"
     )
@@ -281,15 +288,8 @@ def test_the_query_agrees_with_the_rest_reads_it_replaces(
 
 
 @pytest.mark.slow
-def test_more_than_one_page_of_pull_requests(
-    sandbox: Any,
-    seeded: Any,  # noqa: F811
-    forge_client: ClientFactory,
-    tmp_path: Any,
-) -> None:
-    client = forge_client()
-    repo = seeded.repo
-    head = push_branch(tmp_path, seeded.clone_url, "agent/1-greeting", sandbox.git_env())
+def test_more_than_one_page_of_pull_requests(greeting: Greeting) -> None:
+    client, repo, head = greeting
     for n in range(2, 53):
         client.create_branch(repo, f"agent/{n}-same", head)
     numbers = [

@@ -34,7 +34,14 @@ def setup(sandbox: SandboxForge, tmp_path: Path):
     client.close()
 
 
-def protect(session, sandbox, body):
+def protect(session, sandbox, required_status_checks):
+    """PUT branch protection on main requiring `required_status_checks` and nothing else."""
+    body = {
+        "required_status_checks": required_status_checks,
+        "enforce_admins": None,
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
     response = session.put(f"{sandbox.api_url}/repos/{REPO}/branches/main/protection", json=body, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
@@ -50,17 +57,7 @@ def test_an_unprotected_branch_cannot_tell_and_rulesets_say_none(setup):
 def test_branch_protection_checks_and_contexts(setup):
     client, session, sandbox = setup
     body = protect(
-        session,
-        sandbox,
-        {
-            "required_status_checks": {
-                "strict": True,
-                "checks": [{"context": "ci"}, {"context": "lint", "app_id": 7}],
-            },
-            "enforce_admins": None,
-            "required_pull_request_reviews": None,
-            "restrictions": None,
-        },
+        session, sandbox, {"strict": True, "checks": [{"context": "ci"}, {"context": "lint", "app_id": 7}]}
     )
     assert body["required_status_checks"]["contexts"] == ["ci", "lint"]
     assert client.required_checks(REPO, "main") == RequiredChecks(("ci", "lint"), (), strict=True)
@@ -102,16 +99,7 @@ def test_rulesets_add_their_required_checks(setup):
 @pytest.mark.parametrize(("mode", "status"), [("forbidden", 403), ("hidden", 404)])
 def test_a_token_that_may_not_read_protection_cannot_tell(setup, mode, status):
     client, session, sandbox = setup
-    protect(
-        session,
-        sandbox,
-        {
-            "required_status_checks": {"strict": False, "contexts": ["ci"]},
-            "enforce_admins": None,
-            "required_pull_request_reviews": None,
-            "restrictions": None,
-        },
-    )
+    protect(session, sandbox, {"strict": False, "contexts": ["ci"]})
     response = session.put(
         f"{sandbox.url}/_sandbox/repos/{REPO}/protection-access", json={"mode": mode}, timeout=10
     )
@@ -146,16 +134,7 @@ def test_strict_protection_is_read_and_enforced_on_merges(setup, tmp_path):
     from orchestrator.github.errors import MergeConflict
 
     client, session, sandbox = setup
-    protect(
-        session,
-        sandbox,
-        {
-            "required_status_checks": {"strict": True, "contexts": ["ci"]},
-            "enforce_admins": None,
-            "required_pull_request_reviews": None,
-            "restrictions": None,
-        },
-    )
+    protect(session, sandbox, {"strict": True, "contexts": ["ci"]})
     assert client.required_checks(REPO, "main").strict
     work = tmp_path / "work"
     clone_url = sandbox.core.clone_url(sandbox.core.repo(*REPO.split("/")))

@@ -8,16 +8,9 @@ import pytest
 
 from orchestrator.policy import log_analysis
 from orchestrator.policy.scoring import Attempt
+from tests.loops.outcome_codes import OUTCOME
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
-OUTCOME = {
-    "c": "complete",
-    "p": "partial",
-    "b": "blocked",
-    "t": "timeout",
-    "r": "rate_limited",
-    "f": "tests_failed",
-}
 
 
 def runs(

@@ -9,22 +9,15 @@ import pytest
 from orchestrator.policy import scoring
 from orchestrator.policy.scoring import AgentScore, Attempt, WindowStats, reorder_chain
 from orchestrator.state.metrics import Event
+from tests.loops.outcome_codes import OUTCOME
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
 
 def attempts(agent: str, outcomes: str, task_type: str = "default", days_ago: float = 1) -> list[Attempt]:
     """`outcomes` is a compact string: c=complete p=partial b=blocked t=timeout r=rate_limited f=tests_failed."""
-    names = {
-        "c": "complete",
-        "p": "partial",
-        "b": "blocked",
-        "t": "timeout",
-        "r": "rate_limited",
-        "f": "tests_failed",
-    }
     ts = NOW - timedelta(days=days_ago)
-    return [Attempt(ts, agent, task_type, names[o], cost_usd=0.5, duration_s=60) for o in outcomes]
+    return [Attempt(ts, agent, task_type, OUTCOME[o], cost_usd=0.5, duration_s=60) for o in outcomes]
 
 
 def test_window_stats_buckets_and_means() -> None:

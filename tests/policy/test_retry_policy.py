@@ -164,29 +164,15 @@ def test_cooling_agents_are_skipped_and_hard_failures_exhaust_the_chain():
     action = decide(task(), "claude", Outcome.BLOCKED, "", 3, cool, NOW)
     assert isinstance(action, NextAgent) and action.agent == "gemini"
     records = [(1, "claude", "blocked"), (2, "codex", "no_changes")]
-    action = decide(
-        task(attempt=3, tried=("claude", "codex", "gemini"), records=records),
-        "gemini",
-        Outcome.BLOCKED,
-        "x",
-        5,
-        {},
-        NOW,
-    )
+    whole_chain_tried = task(attempt=3, tried=("claude", "codex", "gemini"), records=records)
+    action = decide(whole_chain_tried, "gemini", Outcome.BLOCKED, "x", 5, {}, NOW)
     assert isinstance(action, Escalate) and "every agent in the chain" in action.reason
 
 
 def test_after_the_chain_only_agents_that_failed_transiently_are_retried():
     records = [(1, "claude", "blocked"), (2, "codex", "crash")]
-    action = decide(
-        task(attempt=3, tried=("claude", "codex", "gemini"), records=records),
-        "gemini",
-        Outcome.TIMEOUT,
-        "",
-        5,
-        {},
-        NOW,
-    )
+    whole_chain_tried = task(attempt=3, tried=("claude", "codex", "gemini"), records=records)
+    action = decide(whole_chain_tried, "gemini", Outcome.TIMEOUT, "", 5, {}, NOW)
     assert isinstance(action, RetryLater) and action.agent == "codex"
 
 
@@ -280,15 +266,15 @@ def test_wait_over_table(wait, base, closed, over):
     ],
 )
 def test_classify_table(kw, expected):
-    base: dict[str, Any] = dict(
-        timed_out=False,
-        rate_limited=False,
-        process_failed=False,
-        contract_error=False,
-        status=None,
-        tests_passed=None,
-        changed=True,
-    )
+    base: dict[str, Any] = {
+        "timed_out": False,
+        "rate_limited": False,
+        "process_failed": False,
+        "contract_error": False,
+        "status": None,
+        "tests_passed": None,
+        "changed": True,
+    }
     base.update(kw)
     assert classify(**base) is expected
 

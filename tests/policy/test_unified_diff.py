@@ -73,3 +73,12 @@ def test_parser_keeps_both_paths_modes_and_quoted_names():
     assert renamed.paths == ("café old.txt", "café new.txt")
     assert link.is_symlink and link.created and link.added == ("/proc/self/environ",)
     assert unquote('"a\\tb"') == "a\tb" and unquote("plain") == "plain"
+
+
+def test_quoted_paths_unquote_like_the_secret_scan_and_never_raise():
+    """One C-style unquoting serves the gate's parser and the secret scan: git's escapes (\\r included), octal
+    UTF-8 bytes, and a backslash before anything else kept as that character (was a ValueError here)."""
+    from orchestrator.security.secret_scan import diff_path
+
+    assert unquote('"caf\\303\\251\\r"') == "café\r" == diff_path('"b/caf\\303\\251\\r"')
+    assert unquote('"x\\1a"') == "x1a" and unquote('"\\q"') == "q"

@@ -7,11 +7,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.replay.command import replay
 from orchestrator.replay.driver import ReplayOptions, plan_waves
+from orchestrator.replay.report import ReplayReport
 from tests.replay.gitrepo import calc_history, commit, git, init
 
 pytestmark = pytest.mark.slow
@@ -21,6 +23,17 @@ BUNDLE = ROOT / "bench" / "data" / "more-itertools-releases.bundle"
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
 
 
+def replay_calc(tmp_path: Path, **options: Any) -> tuple[ReplayReport, list[str]]:
+    """Replay the synthetic calc history (tests/replay/gitrepo.py) from its first commit with our pytest as the
+    test step; the report and the lines it said."""
+    shas = calc_history(tmp_path / "source")
+    replayed = ReplayOptions(
+        repo=tmp_path / "source", rev=shas[0], workdir=tmp_path / "run", test_command=PYTEST, **options
+    )
+    lines: list[str] = []
+    return replay(replayed, say=lines.append), lines
+
+
 def test_plan_waves_splits_in_order():
     assert plan_waves([1, 2, 3, 4, 5], 2) == [[1, 2, 3], [4, 5]]
     assert plan_waves([1, 2], 5) == [[1], [2]]
@@ -28,17 +41,7 @@ def test_plan_waves_splits_in_order():
 
 
 def test_a_history_with_dependencies_all_ready_at_once_merges_to_the_real_tree(tmp_path: Path):
-    shas = calc_history(tmp_path / "source")
-    options = ReplayOptions(
-        repo=tmp_path / "source",
-        rev=shas[0],
-        count=4,
-        workdir=tmp_path / "run",
-        test_command=PYTEST,
-        max_seconds=240,
-    )
-    lines: list[str] = []
-    report = replay(options, say=lines.append)
+    report, _ = replay_calc(tmp_path, count=4, max_seconds=240)
 
     by_subject = {i.subject: i for i in report.issues}
     assert report.merged == 4, [(i.issue, i.outcome, i.reasons) for i in report.issues]
@@ -53,19 +56,7 @@ def test_a_history_with_dependencies_all_ready_at_once_merges_to_the_real_tree(t
 
 
 def test_waves_release_issues_one_group_after_another(tmp_path: Path):
-    shas = calc_history(tmp_path / "source")
-    options = ReplayOptions(
-        repo=tmp_path / "source",
-        rev=shas[0],
-        count=2,
-        waves=2,
-        workers=1,
-        workdir=tmp_path / "run",
-        test_command=PYTEST,
-        max_seconds=180,
-    )
-    lines: list[str] = []
-    report = replay(options, say=lines.append)
+    report, lines = replay_calc(tmp_path, count=2, max_seconds=180, waves=2, workers=1)
     assert report.merged == 2 and report.tree is not None and report.tree.equal
     assert [line for line in lines if line.startswith("wave")] == [
         "wave 1/2: issues #1 Ready",

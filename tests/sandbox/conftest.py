@@ -46,6 +46,14 @@ class WorkingCopy:
         self.git("fetch", "-q", self.clone_url, "+refs/heads/*:refs/remotes/forge/*")
         self.git("checkout", "-q", "-B", branch, f"forge/{start}")
 
+    def publish(self, branch: str, files: dict[str, str], message: str) -> str:
+        """Start `branch` at the forge's main (or move to the forge's `branch` if it is main), commit `files`
+        on it and push it; the new commit's sha."""
+        self.switch(branch)
+        sha = self.commit(files, message)
+        self.push(branch)
+        return sha
+
 
 @pytest.fixture
 def forge(tmp_path: Path) -> Iterator[SandboxForge]:

@@ -11,22 +11,22 @@ from orchestrator.sandbox.faults import FaultConfig
 from orchestrator.sandbox.server import SandboxForge
 from tests.sandbox.conftest import WorkingCopy
 
+SEEDED_FAULTS = FaultConfig(
+    error_rate=0.3,
+    error_statuses=(502,),
+    rate_limit_rate=0.2,
+    secondary_limit_rate=0.2,
+    retry_after_seconds=7,
+    seed=42,
+)
+
 
 def _statuses(forge: SandboxForge, api: requests.Session, n: int) -> list[requests.Response]:
     return [api.get(f"{forge.api_url}/user") for _ in range(n)]
 
 
 def test_fault_injection_yields_the_configured_answers(forge: SandboxForge, api: requests.Session) -> None:
-    forge.set_faults(
-        FaultConfig(
-            error_rate=0.3,
-            error_statuses=(502,),
-            rate_limit_rate=0.2,
-            secondary_limit_rate=0.2,
-            retry_after_seconds=7,
-            seed=42,
-        )
-    )
+    forge.set_faults(SEEDED_FAULTS)
     answers = _statuses(forge, api, 120)
     counts = Counter(a.status_code for a in answers)
     assert set(counts) == {200, 502, 429, 403}
@@ -37,16 +37,7 @@ def test_fault_injection_yields_the_configured_answers(forge: SandboxForge, api:
     assert secondary.json()["message"].startswith("You have exceeded a secondary rate limit")
     assert secondary.headers["Retry-After"] == "7"
 
-    forge.set_faults(
-        FaultConfig(
-            error_rate=0.3,
-            error_statuses=(502,),
-            rate_limit_rate=0.2,
-            secondary_limit_rate=0.2,
-            retry_after_seconds=7,
-            seed=42,
-        )
-    )
+    forge.set_faults(SEEDED_FAULTS)
     again = [a.status_code for a in _statuses(forge, api, 120)]
     assert again == [a.status_code for a in answers]  # same seed, same sequence
 
@@ -75,9 +66,7 @@ def test_push_to_a_pull_request_branch_reruns_ci(
 ) -> None:
     repo, work = seeded
     forge.set_ci_command(repo.full_name, "echo running the tests; test ! -f broken.txt")
-    work.switch("topic")
-    first = work.commit({"topic.txt": "1\n"}, "topic")
-    work.push("topic")
+    first = work.publish("topic", {"topic.txt": "1\n"}, "topic")
     pr = repo.create_pull(title="topic", body="", head="topic", base="main")
     forge.wait_ci_idle(60)
     assert repo.get_pull(pr.number).mergeable_state == "clean"
@@ -101,12 +90,8 @@ def test_the_ci_tests_the_head_merged_into_the_current_base(
 ) -> None:
     repo, work = seeded
     forge.set_ci_command(repo.full_name, "test -f from-main.txt && test -f from-topic.txt")
-    work.switch("topic")
-    work.commit({"from-topic.txt": "t\n"}, "topic")
-    work.push("topic")
-    work.switch("main")
-    work.commit({"from-main.txt": "m\n"}, "main moves on")
-    work.push("main")
+    work.publish("topic", {"from-topic.txt": "t\n"}, "topic")
+    work.publish("main", {"from-main.txt": "m\n"}, "main moves on")
     pr = repo.create_pull(title="topic", body="", head="topic", base="main")
     forge.wait_ci_idle(60)
     [run] = list(repo.get_commit(pr.head.sha).get_check_runs())
@@ -116,9 +101,7 @@ def test_the_ci_tests_the_head_merged_into_the_current_base(
 
 def test_no_ci_command_means_no_checks(forge: SandboxForge, gh: Any, seeded: tuple[Any, WorkingCopy]) -> None:
     repo, work = seeded
-    work.switch("quiet")
-    work.commit({"q.txt": "q\n"}, "quiet")
-    work.push("quiet")
+    work.publish("quiet", {"q.txt": "q\n"}, "quiet")
     pr = repo.create_pull(title="quiet", body="", head="quiet", base="main")
     forge.wait_ci_idle(5)
     assert list(repo.get_commit(pr.head.sha).get_check_runs()) == []
@@ -127,9 +110,7 @@ def test_no_ci_command_means_no_checks(forge: SandboxForge, gh: Any, seeded: tup
 
 def test_deleting_a_head_branch_closes_its_pull_request(gh: Any, seeded: tuple[Any, WorkingCopy]) -> None:
     repo, work = seeded
-    work.switch("doomed")
-    work.commit({"d.txt": "d\n"}, "doomed")
-    work.push("doomed")
+    work.publish("doomed", {"d.txt": "d\n"}, "doomed")
     pr = repo.create_pull(title="doomed", body="", head="doomed", base="main")
     work.git("push", "-q", work.clone_url, ":refs/heads/doomed")  # deleted with git: the hook reports it
     assert repo.get_pull(pr.number).state == "closed"
@@ -143,9 +124,7 @@ def test_a_restarted_forge_finishes_ci_runs_left_unfinished(tmp_path: Any) -> No
         work.commit({"a.txt": "a\n"}, "a")
         work.push("main")
         first.set_ci_command("agentos-admin/app", "true")
-        work.switch("topic")
-        head = work.commit({"b.txt": "b\n"}, "b")
-        work.push("topic")
+        head = work.publish("topic", {"b.txt": "b\n"}, "b")
         requests.post(
             f"{first.api_url}/repos/agentos-admin/app/pulls",
             json={"title": "t", "head": "topic", "base": "main"},

@@ -87,9 +87,7 @@ def test_issue_filters_and_pull_requests_in_the_issue_list(
     repo, work = seeded
     bug = repo.create_issue("a bug", labels=["bug", "ready"])
     repo.create_issue("a chore", labels=["chore"])
-    work.switch("fix")
-    work.commit({"fix.txt": "x\n"}, "fix")
-    work.push("fix")
+    work.publish("fix", {"fix.txt": "x\n"}, "fix")
     pr = repo.create_pull(title="fix", body="Fixes #1", head="fix", base="main")
     everything = list(repo.get_issues(state="all"))
     assert sorted(i.number for i in everything) == [1, 2, pr.number]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -34,9 +35,7 @@ def test_issue_to_merged_pr(forge: SandboxForge, gh: Any, seeded: tuple[Any, Wor
     assert again.value.status == 422
     assert again.value.data["message"] == "Reference already exists"
 
-    work.switch("agent/1-feature")
-    head = work.commit({"feature.txt": "done\n"}, "Add the feature")
-    work.push("agent/1-feature")
+    head = work.publish("agent/1-feature", {"feature.txt": "done\n"}, "Add the feature")
     pr = repo.create_pull(
         title="Add a feature", body=f"Closes #{issue.number}", head="agent/1-feature", base="main"
     )
@@ -83,22 +82,15 @@ def test_ref_creation_race_has_exactly_one_winner(
         )
         statuses.append(answer.status_code)
 
-    threads = [threading.Thread(target=claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: claim(), range(8)))
     assert sorted(statuses) == [201] + [422] * 7
 
 
 def test_conflicting_pull_request_is_not_mergeable(gh: Any, seeded: tuple[Any, WorkingCopy]) -> None:
     repo, work = seeded
-    work.switch("left")
-    work.commit({"src/app.py": "VALUE = 2\n"}, "left")
-    work.push("left")
-    work.switch("right")
-    work.commit({"src/app.py": "VALUE = 3\n"}, "right")
-    work.push("right")
+    work.publish("left", {"src/app.py": "VALUE = 2\n"}, "left")
+    work.publish("right", {"src/app.py": "VALUE = 3\n"}, "right")
     left = repo.create_pull(title="left", body="", head="left", base="main")
     right = repo.create_pull(title="right", body="", head="right", base="main")
     left.merge(merge_method="squash")
@@ -141,9 +133,7 @@ def test_pull_request_validation(gh: Any, seeded: tuple[Any, WorkingCopy]) -> No
         repo.create_pull(title="nothing", body="", head="empty", base="main")
     assert no_commits.value.status == 422
     assert "No commits between main and empty" in str(no_commits.value.data)
-    work.switch("twice")
-    work.commit({"a.txt": "a\n"}, "a")
-    work.push("twice")
+    work.publish("twice", {"a.txt": "a\n"}, "a")
     repo.create_pull(title="first", body="", head="twice", base="main")
     with pytest.raises(GithubException) as duplicate:
         repo.create_pull(title="second", body="", head="agentos-admin:twice", base="main")
@@ -158,9 +148,7 @@ def test_diff_close_and_reopen(forge: SandboxForge, gh: Any, seeded: tuple[Any, 
     import requests
 
     repo, work = seeded
-    work.switch("edit")
-    work.commit({"src/app.py": "VALUE = 42\n"}, "change the value")
-    work.push("edit")
+    work.publish("edit", {"src/app.py": "VALUE = 42\n"}, "change the value")
     pr = repo.create_pull(title="edit", body="", head="edit", base="main", draft=True)
     assert repo.get_pull(pr.number).mergeable_state == "draft"
     diff = requests.get(

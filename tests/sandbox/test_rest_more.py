@@ -133,14 +133,20 @@ def test_compare_reports_diverged_branches(call: Any) -> None:
     call("GET", f"{REPO}/compare/main...nowhere", 422)
 
 
-def test_reviews_follow_githubs_rules(forge: SandboxForge, call: Any) -> None:
+def open_pull(call: Any, branch: str, path: str, content: bytes, title: str) -> int:
+    """Branch `branch` off main, put `path` on it through the contents API, open a PR titled `title` into
+    main; the PR's number."""
     main = call("GET", f"{REPO}/branches/main").json()["commit"]["sha"]
-    call("POST", f"{REPO}/git/refs", 201, json={"ref": "refs/heads/topic", "sha": main})
-    content = base64.b64encode(b"x").decode()
-    call("PUT", f"{REPO}/contents/x.txt", 201, json={"message": "x", "content": content, "branch": "topic"})
-    number = call("POST", f"{REPO}/pulls", 201, json={"title": "t", "head": "topic", "base": "main"}).json()[
-        "number"
-    ]
+    call("POST", f"{REPO}/git/refs", 201, json={"ref": f"refs/heads/{branch}", "sha": main})
+    encoded = base64.b64encode(content).decode()
+    put = {"message": path.split(".")[0], "content": encoded, "branch": branch}
+    call("PUT", f"{REPO}/contents/{path}", 201, json=put)
+    pull = call("POST", f"{REPO}/pulls", 201, json={"title": title, "head": branch, "base": "main"})
+    return int(pull.json()["number"])
+
+
+def test_reviews_follow_githubs_rules(forge: SandboxForge, call: Any) -> None:
+    number = open_pull(call, "topic", "x.txt", b"x", title="t")
     own = call("POST", f"{REPO}/pulls/{number}/reviews", 422, json={"event": "APPROVE"}).json()
     assert own["errors"] == ["Review Can not approve your own pull request"]
     reviewer = forge.create_user("reviewer")
@@ -213,13 +219,8 @@ def test_repository_names_are_case_insensitive(forge: SandboxForge, call: Any) -
 def test_lists_of_what_cannot_be_made_here_are_empty(call: Any) -> None:
     """Line comments and review requests are refused by name, so a PR has none (GitHub's answer for one
     without); a PR that does not exist is still a 404."""
+    number = open_pull(call, "f", "f.txt", b"f\n", title="f")
     main = call("GET", f"{REPO}/branches/main").json()["commit"]["sha"]
-    call("POST", f"{REPO}/git/refs", 201, json={"ref": "refs/heads/f", "sha": main})
-    content = base64.b64encode(b"f\n").decode()
-    call("PUT", f"{REPO}/contents/f.txt", 201, json={"message": "f", "content": content, "branch": "f"})
-    number = call("POST", f"{REPO}/pulls", 201, json={"title": "f", "head": "f", "base": "main"}).json()[
-        "number"
-    ]
     assert call("GET", f"{REPO}/pulls/{number}/comments").json() == []
     assert call("GET", f"{REPO}/pulls/comments").json() == []
     assert call("GET", f"{REPO}/pulls/{number}/requested_reviewers").json() == {"users": [], "teams": []}

@@ -137,6 +137,13 @@ def test_diff_with_quoted_unicode_path() -> None:
     assert [str(f) for f in scan_diff(diff)] == ["café notes.txt:1: github-token"]
 
 
+@pytest.mark.parametrize("separator", ["\r", "\v", "\x1c", "\u2028"])
+def test_diff_secret_behind_a_line_separator_other_than_newline_is_found(separator: str) -> None:
+    diff = f"--- a/x\n+++ b/x\n@@ -1 +1,2 @@\n context\n+key ={separator}{GITHUB_CLASSIC}\n"
+
+    assert [str(f) for f in scan_diff(diff)] == ["x:2: github-token"]
+
+
 def _git(repo: Path, *args: str) -> str:
     env = {**os.environ, "HOME": str(repo.parent), "GIT_CONFIG_NOSYSTEM": "1"}
     result = run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=repo, env=env)
