@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from bench.forge_setup import (
-    TOKEN_ENV,
     add_issues,
     config_data,
     repo_entry,
@@ -27,6 +26,7 @@ from bench.forge_setup import (
 )
 from orchestrator.control import idle_tick
 from orchestrator.jobs.entry import run_job
+from orchestrator.sandbox.client_config import TOKEN_ENV
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
