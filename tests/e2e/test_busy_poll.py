@@ -20,12 +20,19 @@ from orchestrator.jobs.entry import build_context
 from orchestrator.state.store import FileLock
 from orchestrator.state.switches import Switches
 from orchestrator.values.models import TaskState
-from tests.e2e.test_busy_queue import BODY, ISSUES, start_in_thread, started_at, wait_for
+from tests.e2e.test_busy_queue import BODY, ISSUES, start_in_thread, started_at
 from tests.e2e.test_failure_paths import agent
 
 pytestmark = pytest.mark.slow
 
 POLL_S = 1.0
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def busy_host(sandbox, tmp_path: Path, poll_s: float = POLL_S):
@@ -63,7 +70,7 @@ def start_busy_queue(ctx, first: int) -> threading.Thread:
     """The cron tick that dispatches note 1 and the queue it starts, with the busy poll the entry wires."""
     assert dispatcher.run(ctx).dispatched
     busy = start_in_thread(queue.run, ctx, dispatch=lambda: dispatcher.between_ticks(ctx))
-    wait_for(lambda: started_at(ctx, first) is not None)
+    wait_for(lambda: started_at(ctx, first) is not None, "note 1's agent")
     return busy
 
 
@@ -75,10 +82,10 @@ def test_an_issue_made_ready_while_the_only_worker_is_busy_is_claimed_and_starte
     make_ready(ctx, second)
     ready = time.monotonic()
     # no cron tick from here on: only the busy queue's pass can find the issue
-    wait_for(lambda: len(claim_branches(ctx, second)) == 1, timeout=30)
+    wait_for(lambda: len(claim_branches(ctx, second)) == 1, "the claim of note 2", timeout=30)
     claimed_after = time.monotonic() - ready
     assert claimed_after < 20, f"claimed {claimed_after:.1f} s after Ready: by the busy poll, not a tick"
-    wait_for(lambda: len(picked_up_comments(ctx, second)) == 1, timeout=10)
+    wait_for(lambda: len(picked_up_comments(ctx, second)) == 1, "the picked-up comment", timeout=10)
     (waiting,) = ctx.mailbox.list(TaskState.INBOX)
     assert waiting.task is not None and waiting.task.issue == second
     time.sleep(2 * POLL_S)  # more passes while the worker is still busy: nothing claimed twice, no start
@@ -86,7 +93,7 @@ def test_an_issue_made_ready_while_the_only_worker_is_busy_is_claimed_and_starte
     assert len(claim_branches(ctx, second)) == 1 and len(picked_up_comments(ctx, second)) == 1
     freed = time.time()
     release.write_text("go")
-    wait_for(lambda: started_at(ctx, second) is not None, timeout=30)
+    wait_for(lambda: started_at(ctx, second) is not None, "note 2's agent", timeout=30)
     assert (started_at(ctx, second) or 0) - freed < 15, "started as soon as the worker freed"
     busy.join(timeout=60)
     assert not busy.is_alive(), "the busy queue ran both and exited"
@@ -161,7 +168,7 @@ def test_no_double_dispatch_when_the_busy_poll_races_another_hosts_cron_tick(san
     ctx_a = replace(ctx, forge=race)
     busy = start_busy_queue(ctx_a, first)
     make_ready(ctx, second)
-    wait_for(lambda: bool(race.raced), timeout=30)
+    wait_for(lambda: bool(race.raced), "host A's claim", timeout=30)
     (tick_b,) = race.raced
     assert tick_b.dispatched, "host B's cron tick claimed the issue first"
     time.sleep(3 * 0.5)  # host A's busy poll keeps passing: it must not claim again
