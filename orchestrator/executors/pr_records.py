@@ -73,19 +73,21 @@ class PRRecords:
     # --- the facts the snapshot needs -----------------------------------------------------------------------
     def head_seen_at(self, number: int, head_sha: str, now: datetime) -> datetime:
         """When this host first saw `head_sha` as the PR's head (recorded now if it is new)."""
-        record = self.get(number)
-        if record.get("head") != head_sha or not record.get("head_seen"):
-            record.update(head=head_sha, head_seen=now)
-        seen: datetime = record["head_seen"]
-        return seen
+        return self._first_seen(number, "head", "head_seen", head_sha, now)
 
     def ready_since(self, number: int, head_sha: str, now: datetime) -> datetime:
         """Since when the merge queue has had this PR (at this head) ready (recorded now if it is new)."""
+        return self._first_seen(number, "ready_sha", "ready_since", head_sha, now)
+
+    def _first_seen(
+        self, number: int, sha_field: str, time_field: str, head_sha: str, now: datetime
+    ) -> datetime:
+        """The time kept under `time_field` for `head_sha` (kept under `sha_field`); now when the head is new."""
         record = self.get(number)
-        if record.get("ready_sha") != head_sha or not record.get("ready_since"):
-            record.update(ready_sha=head_sha, ready_since=now)
-        since: datetime = record["ready_since"]
-        return since
+        if record.get(sha_field) != head_sha or not record.get(time_field):
+            record.update({sha_field: head_sha, time_field: now})
+        seen: datetime = record[time_field]
+        return seen
 
     def verdict(self, number: int, key: str) -> Verdict | None:
         cached = self.get(number).get("verdict")

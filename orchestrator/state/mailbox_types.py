@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from orchestrator.edges.process import pid_exists
 from orchestrator.values.models import Task, TaskState
 from orchestrator.values.task_record import Lease
 
@@ -68,12 +68,4 @@ class ExpiredLease:
 def local_process_alive(host: str, pid: int) -> bool:
     """Liveness for `expired_leases`: the pid exists on this host. A lease from another host name is dead
     (the mailbox lives on local disk; a different name means the host was renamed or the disk moved)."""
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return host == socket.gethostname() and pid_exists(pid)
