@@ -268,13 +268,7 @@ def _is_alive(this_host: str) -> Callable[[str, int], bool]:
     def alive(host: str, pid: int) -> bool:
         if host != this_host:
             return True  # another host's lease: only its own expiry can free it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return process.pid_exists(pid)
 
     return alive
 
