@@ -109,6 +109,12 @@ def _busy_targets(s: dict[str, Any]) -> list[Target]:
             "s",
         ),
         Target.at_most(
+            "i. Ready → agent started, every worker busy (worst, 1-min cadence)",
+            b["all_busy"]["ready_to_started_s"]["max"],
+            60,
+            "s",
+        ),
+        Target.at_most(
             "i. worker free → next task started, every worker busy (no later tick)",
             b["all_busy"]["worker_free_to_started_s"],
             10,

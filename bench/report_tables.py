@@ -120,9 +120,11 @@ def issue15_lines(sections: dict[str, Any]) -> list[str]:
         rows.append(("  the whole tick (reads, git fetch, policy), median ms", ours["median_ms"], "-", "-"))
     busy = sections.get("busy_queue")
     if busy and "error" not in busy:
-        probes = busy["free_worker"]["probes"]
-        worst = max((p["ready_to_started_s"] for p in probes), default=None)
-        rows.append(("Ready → agent started, queue busy, a worker free (worst)", worst, "-", "-"))
+        for case, what in (("free_worker", "a worker free"), ("all_busy", "every worker busy")):
+            ours, before = busy[case]["ready_to_started_s"], busy[case]["before"]["ready_to_started_s"]
+            rows.append(
+                (f"Ready → agent started, queue busy, {what} (worst)", ours["max"], before["max"], "-")
+            )
         rows.append(
             (
                 "  every worker busy: worker free → next task started",
@@ -314,23 +316,26 @@ def _dashboard(s: dict[str, Any]) -> list[str]:
 def _busy(s: dict[str, Any]) -> list[str]:
     rows = []
     for case in ("free_worker", "all_busy"):
-        c = s[case]
-        for p in c["probes"]:
-            rows.append(
-                [
-                    case,
-                    c["workers"],
-                    p["issue"],
-                    p["busy_remaining_s"],
-                    p["tick_to_started_s"],
-                    p["ready_to_started_s"],
-                ]
-            )
-    headers = ["case", "workers", "issue", "busy left s", "tick→start s", "Ready→start s"]
+        for label, c in (("before", s[case]["before"]), ("after", s[case])):
+            for p in c["probes"]:
+                rows.append(
+                    [
+                        case,
+                        label,
+                        c["workers"],
+                        p["issue"],
+                        p["ready_s"],
+                        "yes" if p["all_busy_at_ready"] else "no",
+                        p["ready_to_dispatched_s"],
+                        p["ready_to_started_s"],
+                    ]
+                )
+    headers = ["case", "poll", "workers", "issue", "Ready at s", "all busy", "Ready→claim s", "Ready→start s"]
     free = s["all_busy"]["worker_free_to_started_s"]
     return [
         *table(headers, rows),
-        f"  long agent {s['agent_seconds']:g} s; every worker busy: worker free → next task started {free} s",
+        f"  long agent {s['agent_seconds']:g} s, cron every {s['cadence_s']:g} s, busy poll every "
+        f"{s['busy_poll_s']:g} s (before: off); every worker busy: worker free → next task started {free} s",
     ]
 
 

@@ -56,6 +56,7 @@ from .settings import (
     BoardConfig,
     Budgets,
     Config,
+    DispatchConfig,
     GitHubConfig,
     GitIdentity,
     LabelNames,
@@ -588,6 +589,20 @@ RETENTION = Section(
 )
 
 
+DISPATCH = Section(
+    (
+        Field(
+            "busy_poll_seconds",
+            Number(at_least=0),
+            "while a queue process has work in flight it runs a dispatcher pass this often, so an issue made "
+            "Ready between cron ticks is claimed at once and starts as soon as a worker is free "
+            "(0 = only at the dispatcher's cron tick)",
+            15,
+        ),
+    ),
+    DispatchConfig,
+)
+
 CONFIG = Section(
     (
         Field("runtime_dir", FilePath(), "holds mailbox/, state/, logs/, metrics/, worktrees/", "runtime"),
@@ -623,6 +638,7 @@ CONFIG = Section(
         Field("verifier", Nested(VERIFIER), "deterministic checks of every agent diff before merge", {}),
         Field("loops", Nested(LOOPS), "the self-improvement jobs", {}),
         Field("retention", Nested(RETENTION), "how long history stays in runtime/ and how it is bounded", {}),
+        Field("dispatch", Nested(DISPATCH), "how Ready issues are found between cron ticks", {}),
     ),
     Config,
     (

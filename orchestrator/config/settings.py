@@ -169,6 +169,13 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class DispatchConfig:
+    """How Ready issues are found between cron ticks (orchestrator/executors/busy_poll.py)."""
+
+    busy_poll_seconds: float = 15  # while a queue has work in flight; 0 = only at the dispatcher's cron tick
+
+
+@dataclass(frozen=True)
 class RetentionConfig:
     """How long history stays in runtime/ (see orchestrator.executors.housekeeping)."""
 
@@ -265,6 +272,7 @@ class Config:
     loops: LoopsConfig
     source: Path | None
     retention: RetentionConfig = RetentionConfig()
+    dispatch: DispatchConfig = DispatchConfig()
 
     @property
     def enabled_repos(self) -> tuple[RepoConfig, ...]:

@@ -16,7 +16,6 @@ parser, no dataclasses, no models.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import stat
@@ -25,6 +24,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+
+from orchestrator.edges.flock import try_lock
 
 if TYPE_CHECKING:
     from orchestrator.executors.tracker import Tracker
@@ -176,17 +177,12 @@ def _token(memo: dict[str, Any], environ: Mapping[str, str]) -> str | None:
 
 
 def _try_lock(path: Path) -> int | None:
-    """The job's lock (the same flock the full tick takes), or None when another tick holds it."""
+    """The job's lock (the same flock the full tick takes), or None when another tick holds it or it cannot
+    be taken here (the full tick then reports why)."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return try_lock(path)
     except OSError:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _boards_unchanged(memo: dict[str, Any], token: str) -> bool:

@@ -3,7 +3,8 @@
 One tick, per enabled repo: snapshot (Ready issues, in-flight tasks, open agent PRs) → `policy.dispatch.decide`
 → act. The claim is the creation of the task branch through the API (422 = someone else holds it); only then is
 the task file written (O_EXCL), the card moved to In Progress and a comment posted. When anything was enqueued
-the queue is started in the same tick so the agent starts within a minute of the issue becoming Ready.
+the queue is started in the same tick so the agent starts within a minute of the issue becoming Ready; while a
+queue has work in flight it also runs this pass between ticks (`between_ticks`, dispatch.busy_poll_seconds).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from orchestrator.policy import dispatch as policy
 from orchestrator.state import metrics
 from orchestrator.state.mailbox import TaskExists
 from orchestrator.state.runtime import JobContext
-from orchestrator.state.store import read_json, update_json
+from orchestrator.state.store import FileLock, LockTimeout, read_json, update_json
 from orchestrator.state.switches import Switches, is_allowed
 from orchestrator.state.task_index import identity_of
 from orchestrator.values.models import Issue, PullRequest, Task, TaskState
@@ -72,6 +73,34 @@ def run(
     if report.dispatched and start_queue is not None:
         start_queue()
     return report
+
+
+def between_ticks(ctx: JobContext) -> int | None:
+    """A pass run by a busy queue between cron ticks (orchestrator/executors/busy_poll.py): the cron tick's
+    pass under the same kill switches and job lock, so it never overlaps a tick's; it starts no queue (the
+    busy one takes what it enqueues as soon as a worker frees). The number of tasks enqueued, or None when it
+    did not run (switched off, or the dispatcher is running right now)."""
+    allowed, why = is_allowed(Switches.load(ctx.paths.root).reload(), "dispatcher")
+    if not allowed:
+        ctx.log.debug("busy dispatcher pass skipped reason=%s", why)
+        return None
+    lock = FileLock(ctx.paths.locks / "dispatcher.lock", timeout_s=0)  # the cron tick's (jobs/entry.py)
+    try:
+        lock.acquire()
+    except LockTimeout:
+        return None
+    try:
+        report = run(ctx)
+    finally:
+        lock.release()
+    if report.dispatched or report.lost_claims or report.errors:
+        ctx.log.info(
+            "busy dispatcher pass dispatched=%s lost=%s errors=%s",
+            len(report.dispatched),
+            len(report.lost_claims),
+            len(report.errors),
+        )
+    return len(report.dispatched)
 
 
 def _renew_waiting_leases(ctx: JobContext, report: DispatchReport) -> None:

@@ -337,7 +337,7 @@ def _start_queue_detached(ctx: JobContext) -> None:
 
 def run_queue(ctx: JobContext, argv: list[str]) -> int:
     from orchestrator.executors.notify import Notifier
-    from orchestrator.jobs import queue
+    from orchestrator.jobs import dispatcher, queue
 
     notifier = Notifier.for_context(ctx)
 
@@ -353,6 +353,7 @@ def run_queue(ctx: JobContext, argv: list[str]) -> int:
         notify=notifier.escalation,
         ask=ask,
         stop_now=lambda: switches.stop_request() is not None,
+        dispatch=lambda: dispatcher.between_ticks(ctx),  # Ready issues found between cron ticks
     )
     log.info(
         "queue tick opened=%s follow_ups=%s escalated=%s recovered=%s errors=%s",

@@ -19,13 +19,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import git
 from orchestrator.config.settings import isolation_of
 from orchestrator.containment.report import refusal as isolation_refusal
 from orchestrator.edges import process
 from orchestrator.executors import budgets
+from orchestrator.executors.busy_poll import BusyPoll, DispatchPass
 from orchestrator.executors.decision_hooks import note_running, note_waiting_for_agent
 from orchestrator.executors.escalation import NotifyFn, escalate, mark_pending, repair_pending
 from orchestrator.executors.queue_actions import QueueReport, after_attempt
@@ -79,10 +80,13 @@ def run(
     max_tasks: int | None = None,
     ask: budgets.Ask | None = None,
     stop_now: Callable[[], bool] = lambda: False,
+    dispatch: DispatchPass | None = None,
 ) -> QueueReport:
     """Drain the inbox. Several queue processes may run at once (the dispatcher starts one each tick it
     enqueues work): each task runs in one of the host's `max_parallel_workers` worker slots, whichever
-    process holds it, and a busy queue keeps picking up new tasks while a worker of its own is free."""
+    process holds it, and a busy queue keeps picking up new tasks while a worker of its own is free.
+    `dispatch` is a dispatcher pass the queue runs every `dispatch.busy_poll_seconds` while it has work in
+    flight, so issues made Ready between cron ticks are claimed and start as soon as a worker frees."""
     report = QueueReport()
     hooks = Hooks(runner or default_runner(ctx.environ), notify, ask, stop_now)
     _maintain(ctx, report)
@@ -91,6 +95,30 @@ def run(
         ctx.log.error("queue: no agent started: %s", refused)
         report.errors.append(refused)
         return report
+    poll = BusyPoll(
+        dispatch,
+        ctx.config.dispatch.busy_poll_seconds,
+        ctx.paths.locks,
+        ctx.log,
+        rate_remaining=lambda: ctx.forge.stats.rate_remaining,
+    )
+    try:
+        _drain(ctx, hooks, report, should_stop, max_tasks, poll)
+    finally:
+        poll.close()
+        report.errors.extend(poll.errors)
+    return report
+
+
+def _drain(
+    ctx: JobContext,
+    hooks: Hooks,
+    report: QueueReport,
+    should_stop: StopCheck,
+    max_tasks: int | None,
+    poll: BusyPoll,
+) -> None:
+    """Start inbox tasks while workers are free, until nothing runs here and no dispatcher pass is pending."""
     workers = max(1, ctx.config.limits.max_parallel_workers)
     slots = WorkerSlots(ctx.paths.locks, workers)
     inbox = _InboxWatch(ctx.mailbox.root / TaskState.INBOX.value)
@@ -114,17 +142,23 @@ def run(
                     fut = pool.submit(_work_in_slot, ctx, queued.id, hooks, report, slot)
                     running[fut] = queued.id
                     started += 1
-            if not running:
+            wake_in = poll.start_if_due(len(running), stopping=bool(stop_reason) or hooks.stop_now())
+            waiting: list[Future[Any]] = [*running, *([poll.pending] if poll.pending else [])]
+            if not waiting:
                 break
-            done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
+            timeout = POLL_S if wake_in is None else max(0.05, min(POLL_S, wake_in))
+            done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+            if poll.collect():
+                inbox.force()  # the pass enqueued work: look at once
             for fut in done:
+                if fut not in running:
+                    continue  # the dispatcher pass, collected above
                 task_id = running.pop(fut)
                 inbox.force()  # a worker is free: look again
                 exc = fut.exception()
                 if exc is not None:
                     report.errors.append(f"{task_id}: {exc!r}")
                     ctx.log.error("task crashed task=%s error=%r", task_id, exc)
-    return report
 
 
 class _InboxWatch:
@@ -234,13 +268,7 @@ def _is_alive(this_host: str) -> Callable[[str, int], bool]:
     def alive(host: str, pid: int) -> bool:
         if host != this_host:
             return True  # another host's lease: only its own expiry can free it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return process.pid_exists(pid)
 
     return alive
 

@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.edges.flock import try_lock as edges_try_lock
+
 SLOTS_DIR = "worker-slots"
 
 
@@ -42,13 +44,9 @@ class WorkerSlots:
     def try_acquire(self) -> Slot | None:
         """A free slot, held until `release()` (or this process's exit); None when all are taken."""
         for index in range(self.size):
-            fd = os.open(self.directory / f"slot-{index}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return Slot(index, fd)
+            fd = edges_try_lock(self.directory / f"slot-{index}.lock")
+            if fd is not None:
+                return Slot(index, fd)
         return None
 
     def busy(self) -> int:
@@ -71,10 +69,4 @@ class WorkerSlots:
 def try_lock(path: Path) -> int | None:
     """A non-blocking exclusive flock on `path` (an fd to close to release it), or None when held."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    return edges_try_lock(path)

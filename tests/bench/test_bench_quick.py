@@ -65,9 +65,12 @@ def test_the_numbers_come_from_real_runs(quick: tuple[ProcessResult, dict[str, A
         assert flow["merged"] == sections["timeline"]["issues"], flow["job_errors"]
     assert sections["fresh_process"]["cases"][0]["ours"]["peak_rss_mib"] > 0
     busy = sections["busy_queue"]
-    assert busy["free_worker"]["all_done"] and busy["all_busy"]["all_done"]
-    for probe in busy["free_worker"]["probes"]:  # started while the long task still had time to run
-        assert probe["tick_to_started_s"] < probe["busy_remaining_s"]
+    for case in ("free_worker", "all_busy"):
+        assert busy[case]["all_done"] and busy[case]["before"]["all_done"]
+        for probe in busy[case]["probes"]:  # claimed by the busy queue's pass, before the next cron tick
+            assert probe["ready_s"] + probe["ready_to_dispatched_s"] < busy["cadence_s"]
+        for probe in busy[case]["before"]["probes"]:  # with the poll off, only a cron tick claims it
+            assert probe["ready_s"] + probe["ready_to_dispatched_s"] > busy["cadence_s"]
     hosts = sections["multi_host"]
     assert hosts["claimed_exactly_once"] == hosts["issues"] == hosts["pull_requests"]
     queue = sections["merge_queue"]
