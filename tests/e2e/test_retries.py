@@ -196,13 +196,22 @@ def test_github_down_before_the_agent_is_an_infrastructure_retry(sandbox, tmp_pa
     ctx = solo_dispatched(sandbox, tmp_path).ctx
 
     class Down:
+        """The forge while GitHub is down: every call answers 502; its request statistics stay readable."""
+
+        def __init__(self, forge: Any) -> None:
+            self._forge = forge
+
         def __getattr__(self, name: str) -> Any:
+            if not callable(value := getattr(self._forge, name)):
+                return value
+
             def fail(*args: Any, **kw: Any) -> Any:
                 raise GitHubError("GitHub answered 502 (test)", 502)
 
             return fail
 
-    real, ctx.forge = ctx.forge, Down()
+    real = ctx.forge
+    ctx.forge = Down(real)
     report = queue.run(ctx)
     ctx.forge = real
     assert not report.opened and nothing_running(ctx)
