@@ -160,16 +160,18 @@ def test_api_faults_at_twenty_percent_still_merge_everything_exactly_once(sandbo
 
 
 def test_kill_minus_nine_mid_agent_is_recovered_without_duplicates_or_orphans(sandbox, tmp_path):
-    marker = tmp_path / "first-run-started"
+    signals = tmp_path / "signals"  # shown read-only in the sandbox: the retried agent sees the marker
+    signals.mkdir()
+    marker = signals / "first-run-started"
     body = f"""
-    marker = Path({str(marker)!r})
     if not os.path.exists({str(marker)!r} + ".seen"):
         subprocess.Popen(["setsid", "sleep", "1000"])  # a detached child in its own session
         Path("started").write_text("yes")
         import time; time.sleep(120)
     slugify_files(); done()
     """
-    s = one_agent(sandbox, tmp_path, body, timeout_minutes=5, lease_seconds=2)
+    agents = {"read_only_paths": [str(signals)], "worker": agent(tmp_path, "worker", body, 5)}
+    s = setup(sandbox, tmp_path, agents, ["worker"], [SLUG_ISSUE], lease_seconds=2)
     ctx = s.ctx
     dispatcher.run(ctx)
     job = start_cron_job("queue", tmp_path / "case" / "config.yaml", sandbox.token)
