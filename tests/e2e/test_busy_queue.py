@@ -15,7 +15,8 @@ from orchestrator.executors.tracker import Tracker
 from orchestrator.jobs import dispatcher, queue
 from orchestrator.state.worker_slots import WorkerSlots
 from orchestrator.values.models import TaskState
-from tests.e2e.test_failure_paths import agent, events, setup
+from tests.e2e.scripted import agent, events, setup
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +56,6 @@ def started_at(ctx, issue: int) -> float | None:
     return None
 
 
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def busy_with_note_1(sandbox, tmp_path: Path, workers: int):
     signals = tmp_path / "signals"  # shown read-only in the sandbox: the test releases note 1 through it
     signals.mkdir()
@@ -80,7 +74,7 @@ def busy_with_note_1(sandbox, tmp_path: Path, workers: int):
     ctx, (first, second) = s.ctx, s.seeded.issue_numbers
     dispatcher.run(ctx)
     busy = start_in_thread(queue.run, ctx)
-    wait_for(lambda: started_at(ctx, first) is not None)
+    assert wait_until(lambda: started_at(ctx, first) is not None, 60), "the first task never started"
     issue = ctx.forge.get_issue(REPO, second)
     Tracker(ctx.forge, ctx.paths.state, ctx.audit).move(ctx.config.repo(REPO), issue, "ready")
     return ctx, first, second, release, busy
@@ -91,7 +85,7 @@ def test_a_new_task_starts_in_a_second_queue_while_the_first_is_busy(sandbox, tm
     second_queue: list[threading.Thread] = []
     report = dispatcher.run(ctx, start_queue=lambda: second_queue.append(start_in_thread(queue.run, ctx)))
     assert len(report.dispatched) == 1 and second_queue
-    wait_for(lambda: started_at(ctx, second) is not None, timeout=30)
+    assert wait_until(lambda: started_at(ctx, second) is not None, 30), "the second task never started"
     assert not release.exists() and busy.is_alive(), "started while note 1 still runs, not after it"
     second_queue[0].join(timeout=60)
     assert not second_queue[0].is_alive(), "the second queue finished its task and exited"
@@ -113,7 +107,7 @@ def test_when_every_slot_is_busy_the_busy_queue_takes_the_task_as_soon_as_a_work
     assert waiting.task is not None and waiting.task.issue == second
     freed = time.time()
     release.write_text("go")
-    wait_for(lambda: started_at(ctx, second) is not None, timeout=30)
+    assert wait_until(lambda: started_at(ctx, second) is not None, 30), "the second task never started"
     assert (started_at(ctx, second) or 0) - freed < 30, "the busy queue went on to it, no later tick needed"
     busy.join(timeout=60)
     assert not busy.is_alive()
@@ -124,7 +118,7 @@ def test_a_busy_queue_with_a_free_worker_picks_up_new_work_by_itself(sandbox, tm
     ready_at = time.time()
     report = dispatcher.run(ctx)  # no second queue started: the busy one must notice
     assert len(report.dispatched) == 1
-    wait_for(lambda: started_at(ctx, second) is not None, timeout=30)
+    assert wait_until(lambda: started_at(ctx, second) is not None, 30), "the second task never started"
     assert busy.is_alive() and not release.exists(), "picked up while note 1 still runs"
     assert (started_at(ctx, second) or 0) - ready_at < 30
     release.write_text("go")
