@@ -135,7 +135,9 @@ def _drain(
                 free = min(free, max_tasks - started)
             if not stop_reason and free > 0 and inbox.changed():
                 for queued in _runnable(ctx, set(running.values()), seen)[:free]:
-                    slot = slots.try_acquire()
+                    # nothing running here: a slot that looks held may be a released one a forked child
+                    # still holds for a moment, so look again briefly before leaving work in the inbox
+                    slot = slots.try_acquire() if running else slots.acquire_within()
                     if slot is None:
                         break  # every worker slot of this host is busy (maybe in another queue process)
                     seen[queued.id] = queued.attempt

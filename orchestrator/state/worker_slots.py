@@ -9,18 +9,25 @@ of one process exclude each other just as two processes do.
 This is what lets a second queue process — the one the dispatcher starts in the same tick as it enqueues work —
 run alongside a queue that is busy with a long task: it takes a free slot and starts the new task at once, or
 exits when every slot is taken (the busy queue picks the task up as soon as one of its tasks ends).
+
+A slot just released can still look taken for a moment: a process forked by another thread (a git or test
+subprocess between its fork and its exec) holds a copy of every descriptor, and with it the flock, until it
+execs. `acquire_within` therefore looks again for a short grace before a queue with nothing running concludes
+that every slot is held elsewhere and exits with work left in the inbox.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.edges.flock import try_lock as edges_try_lock
 
 SLOTS_DIR = "worker-slots"
+FORK_GRACE_S = 1.0  # how long a released slot may look held (a forked child's copy of the fd until its exec)
 
 
 @dataclass
@@ -48,6 +55,13 @@ class WorkerSlots:
             if fd is not None:
                 return Slot(index, fd)
         return None
+
+    def acquire_within(self, grace_s: float = FORK_GRACE_S, step_s: float = 0.02) -> Slot | None:
+        """`try_acquire`, looked at again for up to `grace_s`: None only when every slot stayed held."""
+        deadline = time.monotonic() + grace_s
+        while (slot := self.try_acquire()) is None and time.monotonic() < deadline:
+            time.sleep(step_s)
+        return slot
 
     def busy(self) -> int:
         """How many slots are held right now (by any process)."""
