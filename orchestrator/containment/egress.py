@@ -132,18 +132,19 @@ class EgressProxy:
             if not self.network.allows(host, port):
                 self._refuse(client, where)
                 return
+            tunnel = method == b"CONNECT"
+            via = self.upstream.for_tunnel(host) if tunnel else self.upstream.for_plain_http(host)
             try:
-                upstream, early = self._connect_toward(method, host, port)
+                upstream, early = self._connect_toward(tunnel, host, port, via)
             except (OSError, UpstreamError) as exc:
                 _reply(client, 502, f"agentos egress proxy: cannot reach {where}: {exc}")
                 return
             self._track(upstream)
-            if method == b"CONNECT":
+            if tunnel:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" + early)
                 if rest:
                     upstream.sendall(rest)
             else:
-                via = self.upstream.for_plain_http(host)
                 request = _origin_form(head, target) if via is None else _proxy_form(head, via)
                 upstream.sendall(request + rest)
             pipe(client, upstream, self._stopped)
@@ -157,14 +158,16 @@ class EgressProxy:
                     with contextlib.suppress(OSError):
                         sock.close()
 
-    def _connect_toward(self, method: bytes, host: str, port: int) -> tuple[socket.socket, bytes]:
-        """The connection toward an allowed host (through the operator's proxy when there is one), and any
-        bytes the upstream proxy already sent past its CONNECT reply."""
-        if method == b"CONNECT" and (via := self.upstream.for_tunnel(host)) is not None:
+    def _connect_toward(
+        self, tunnel: bool, host: str, port: int, via: UpstreamProxy | None
+    ) -> tuple[socket.socket, bytes]:
+        """The connection toward an allowed host (through the operator's proxy `via` when there is one), and
+        any bytes the upstream proxy already sent past its CONNECT reply."""
+        if via is None:
+            return self._connect((host, port)), b""
+        if tunnel:
             return open_tunnel(via, host, port, self._connect)
-        if method != b"CONNECT" and (via := self.upstream.for_plain_http(host)) is not None:
-            return self._connect((via.host, via.port)), b""
-        return self._connect((host, port)), b""
+        return self._connect((via.host, via.port)), b""
 
     def _refuse(self, client: socket.socket, where: str) -> None:
         self.refusals.append(where)
@@ -213,11 +216,10 @@ def _target(head: bytes) -> tuple[bytes, bytes, str | None, int]:
 def _origin_form(head: bytes, target: bytes) -> bytes:
     """The request as the origin server expects it: path-only target, hop-by-hop headers dropped, and
     `Connection: close` so the next request (maybe for another host) comes on a new, checked connection."""
-    lines = head.rstrip(b"\r\n").split(b"\r\n")
-    method, _, version = lines[0].split(b" ")
+    request_line, kept = _end_to_end(head)
+    method, _, version = request_line.split(b" ")
     url = urlsplit(target.decode("ascii", errors="replace"))
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    kept = [ln for ln in lines[1:] if ln.split(b":", 1)[0].strip().lower() not in _HOP_HEADERS]
     first = b" ".join((method, path.encode("ascii", errors="replace"), version))
     return b"\r\n".join([first, *kept, b"Connection: close"]) + b"\r\n\r\n"
 
@@ -225,9 +227,14 @@ def _origin_form(head: bytes, target: bytes) -> bytes:
 def _proxy_form(head: bytes, via: UpstreamProxy) -> bytes:
     """The request as the upstream proxy expects it: the absolute-form target kept, hop-by-hop headers (the
     agent's own Proxy-Authorization among them) replaced by ours, one request per connection."""
-    lines = head.rstrip(b"\r\n").split(b"\r\n")
-    kept = [ln for ln in lines[1:] if ln.split(b":", 1)[0].strip().lower() not in _HOP_HEADERS]
-    return b"\r\n".join([lines[0], *kept]) + b"\r\n" + via.headers() + b"Connection: close\r\n\r\n"
+    request_line, kept = _end_to_end(head)
+    return b"\r\n".join([request_line, *kept]) + b"\r\n" + via.headers() + b"Connection: close\r\n\r\n"
+
+
+def _end_to_end(head: bytes) -> tuple[bytes, list[bytes]]:
+    """The request line and the header lines of `head` that are not hop-by-hop."""
+    request_line, *headers = head.rstrip(b"\r\n").split(b"\r\n")
+    return request_line, [ln for ln in headers if ln.split(b":", 1)[0].strip().lower() not in _HOP_HEADERS]
 
 
 def _reply(client: socket.socket, status: int, text: str) -> None:

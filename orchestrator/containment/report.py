@@ -4,7 +4,6 @@ every escalation, and the queue's refusal to start agents when the configured is
 from __future__ import annotations
 
 import os
-import urllib.request
 
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.probe import probe
@@ -49,7 +48,7 @@ def _network_check(isolation: Isolation) -> Check:
     if isolation.network.mode != "allow":
         return Check("agent network", True, detail)
     try:
-        route = UpstreamProxies.parse(urllib.request.getproxies_environment()).describe()
+        route = UpstreamProxies.from_environment().describe()
     except UpstreamError as exc:
         fix = (
             "set HTTPS_PROXY / HTTP_PROXY to an http:// proxy URL, or unset them (docs/security.md, Network)"

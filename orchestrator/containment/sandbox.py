@@ -19,7 +19,6 @@ import os
 import secrets
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,7 +111,7 @@ def _spec(isolation: Isolation, job: Job, share_net: bool, extra: tuple[Mount, .
 def _operator_proxy() -> UpstreamProxies:
     """The proxy our own environment names (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, lower case first as curl)."""
     try:
-        return UpstreamProxies.parse(urllib.request.getproxies_environment())
+        return UpstreamProxies.from_environment()
     except UpstreamError as exc:
         raise IsolationUnavailable(
             f"agents.network allow-list cannot chain to the operator's proxy: {exc}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -57,6 +58,11 @@ class UpstreamProxies:
             http=_proxy("HTTP_PROXY", proxies.get("http", "")),
             no_proxy=proxies.get("no", ""),
         )
+
+    @classmethod
+    def from_environment(cls) -> UpstreamProxies:
+        """Ours: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case first, as curl) of this process."""
+        return cls.parse(urllib.request.getproxies_environment())
 
     def for_tunnel(self, host: str) -> UpstreamProxy | None:
         return None if self._bypassed(host) else self.https
