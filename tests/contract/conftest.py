@@ -25,6 +25,7 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -80,7 +81,12 @@ class Recorder:
     For clients that follow the URLs in GitHub's answers (PyGithub edits an issue at its `url`), the sandbox's
     API address in answers and Link headers is rewritten to the recorder's, so those requests go through
     prism too. GraphQL (`/graphql`, PyGithub's address for a base URL without /api/v3) goes straight to the
-    sandbox: GitHub's OpenAPI description has no GraphQL."""
+    sandbox: GitHub's OpenAPI description has no GraphQL.
+
+    When prism itself cannot get an answer from the sandbox (its `FetchError`: the hop prism → sandbox broke,
+    so there is no answer to judge), the request is sent once more and the failure is kept in
+    `transport_failures` and reported as a warning at the end of the session; a second one reaches the client.
+    A retry cannot turn a violation into a pass: violations are only ever read from answers prism judged."""
 
     upstream: str  # prism's URL
     exchanges: list[Exchange] = field(default_factory=list)
@@ -88,6 +94,7 @@ class Recorder:
     url: str = ""
     sandbox_api: str = ""  # the sandbox's API URL, rewritten to `url` in answers
     sandbox_graphql: str = ""
+    transport_failures: list[str] = field(default_factory=list)  # prism could not reach the sandbox (retried)
 
     def mark(self) -> int:
         with self.lock:
@@ -125,6 +132,17 @@ def prism_violations(status: int, headers: Any, body: bytes) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _prism_could_not_reach_upstream(reply: requests.Response) -> bool:
+    """prism's own answer when its request to the sandbox failed below HTTP (no answer to validate)."""
+    if reply.status_code != 500 or "problem+json" not in reply.headers.get("content-type", ""):
+        return False
+    try:
+        problem = reply.json()
+    except ValueError:
+        return False
+    return isinstance(problem, dict) and problem.get("type") == "FetchError"
+
+
 def _is_unlisted_304(status: int, violation: dict[str, Any]) -> bool:
     return (
         status == 304
@@ -138,7 +156,7 @@ def _describe(violation: dict[str, Any]) -> str:
     return f"[{violation.get('severity')}] {where}: {violation.get('message')}"
 
 
-def _recording_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
+def recording_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
     session = requests.Session()
 
     class Handler(BaseHTTPRequestHandler):
@@ -153,6 +171,10 @@ def _recording_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 target = recorder.upstream + self.path
             started = time.monotonic()
             reply = session.request(self.command, target, data=body, headers=headers, timeout=120)
+            if _prism_could_not_reach_upstream(reply):
+                with recorder.lock:
+                    recorder.transport_failures.append(f"{self.command} {self.path}: {reply.text[:300]}")
+                reply = session.request(self.command, target, data=body, headers=headers, timeout=120)
             content = reply.content
             seconds = time.monotonic() - started
             exchange = Exchange(
@@ -324,11 +346,22 @@ def prism(contract_forge: SandboxForge, tmp_path_factory: pytest.TempPathFactory
             sandbox_api=contract_forge.api_url,
             sandbox_graphql=contract_forge.graphql_url,
         )
-        server = LoopbackHTTP(_recording_handler(recorder)).start()
+        server = LoopbackHTTP(recording_handler(recorder)).start()
         recorder.url = server.url
         try:
             yield recorder
         finally:
             server.stop()
+            if recorder.transport_failures:
+                warnings.warn(
+                    f"prism could not reach the sandbox {len(recorder.transport_failures)} time(s); each request "
+                    "was sent again:\n  "
+                    + "\n  ".join(recorder.transport_failures)
+                    + "\nprism's log ends:\n"
+                    + "\n".join(
+                        line for line in log.read_text(errors="replace").splitlines() if "rror" in line
+                    )[-3000:],
+                    stacklevel=1,
+                )
     finally:
         kill_group(proc.pid, reap=proc.wait)
