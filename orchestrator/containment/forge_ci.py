@@ -24,6 +24,7 @@ from orchestrator.edges.process import ProcessResult
 from orchestrator.sandbox.ci_runner import CIRunRefused, ci_environment, shell_argv
 
 NO_NETWORK = Isolation(mode="bwrap", network=Network(mode="none"))
+CI_ISOLATION_MODES = ("bwrap", "none")
 
 
 class ContainedCI:
@@ -53,3 +54,13 @@ class ContainedCI:
 
     def describe(self) -> str:
         return self.isolation.describe()
+
+
+def forge_ci_runner(mode: str = "bwrap") -> ContainedCI:
+    """The runner for `agentos sandbox serve --ci-isolation MODE`: `bwrap` (the sandbox, no network) or
+    `none` (asked for explicitly: unsandboxed, our user and files, the scrubbed environment only)."""
+    if mode not in CI_ISOLATION_MODES:
+        raise ValueError(f"CI isolation must be one of {', '.join(CI_ISOLATION_MODES)}, not {mode!r}")
+    return ContainedCI(
+        NO_NETWORK if mode == "bwrap" else Isolation(mode="none", network=Network(mode="none"))
+    )

@@ -18,7 +18,7 @@ import requests
 from orchestrator.config.isolation import Isolation
 from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.containment.probe import probe
-from orchestrator.sandbox.ci_runner import PlainCI
+from orchestrator.sandbox.ci_runner import CIRunner, PlainCI
 from orchestrator.sandbox.server import SandboxForge
 from tests.sandbox.conftest import WorkingCopy
 
@@ -55,8 +55,8 @@ print("PROBE " + json.dumps(seen))
 """
 
 
-def _forge(tmp_path: Path, runner: object) -> SandboxForge:
-    return SandboxForge(tmp_path / "forge", ci_runner=runner).start()  # type: ignore[arg-type]
+def _forge(tmp_path: Path, runner: CIRunner) -> SandboxForge:
+    return SandboxForge(tmp_path / "forge", ci_runner=runner).start()
 
 
 def _repo(forge: SandboxForge, tmp_path: Path, ci_command: str) -> WorkingCopy:
