@@ -168,9 +168,14 @@ class SandboxCI:
         return f"Tested {job.head_sha[:12]} merged into {row['base_ref']} ({base_sha[:12]}).", merged
 
     def _test(self, repo: Repo, directory: Path, commit: str, note: str) -> CIOutcome:
-        """Check out `commit` in DIRECTORY/checkout and run the CI command there through the runner."""
+        """Check out `commit` in DIRECTORY/checkout and run the CI command there through the runner.
+
+        DIRECTORY is ours only (0700): what the pushed code leaves in the checkout while it runs — a set-user-ID
+        file owned by us, made inside the sandbox — is out of reach of the host's other users until the
+        directory is removed after the run."""
         shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
+        directory.mkdir(parents=True, mode=0o700)
+        directory.chmod(0o700)  # whatever the umask
         workdir = directory / "checkout"
         self._checkout(repo, workdir, commit)
         command = repo.ci_command or "true"

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from orchestrator.config.isolation import Isolation
-from orchestrator.containment.forge_ci import ContainedCI
+from orchestrator.containment.forge_ci import ContainedCI, forge_ci_runner
 from orchestrator.containment.probe import probe
 from orchestrator.sandbox.ci_runner import CIRunner, PlainCI
 from orchestrator.sandbox.server import SandboxForge
@@ -205,7 +205,7 @@ def test_the_default_runner_is_no_sandbox_but_never_hands_over_our_environment(
     monkeypatch.setenv("AGENTOS_TEST_SECRET", OUR_SECRET)
     assert "unsandboxed" in PlainCI().describe()
     with SandboxForge(tmp_path / "forge").start() as forge:
-        work = _repo(forge, tmp_path, "env; echo HOME=$HOME")
+        work = _repo(forge, tmp_path, "env; echo HOME=$HOME; stat -c 'run dir mode=%a' ..")
         check = _pull_checks(forge, work, {"a.txt": "a\n"})
         home_root = forge.data_dir / "ci"
     output = check["output"]
@@ -213,6 +213,7 @@ def test_the_default_runner_is_no_sandbox_but_never_hands_over_our_environment(
     assert check["conclusion"] == "success"
     assert OUR_SECRET not in output["text"] and "AGENTOS_TEST_SECRET" not in output["text"]
     assert f"HOME={home_root}" in output["text"] and "unsandboxed" in output["summary"]
+    assert "run dir mode=700" in output["text"]  # the run's directory is ours only, whatever the runner
 
 
 def test_git_works_in_the_ci_checkout_inside_the_sandbox(tmp_path: Path) -> None:
@@ -221,3 +222,22 @@ def test_git_works_in_the_ci_checkout_inside_the_sandbox(tmp_path: Path) -> None
         check = _pull_checks(forge, work, {"a.txt": "a\n"})
     assert check["conclusion"] == "success", check["output"]
     assert "topic" in check["output"]["text"]  # type: ignore[index]
+
+
+def test_a_ci_run_past_its_timeout_is_killed_with_all_it_started(tmp_path: Path) -> None:
+    tag = f"ci-timeout-{time.monotonic_ns()}"
+    sleeper = f"{sys.executable} -c 'import time; time.sleep(1000)' {tag}"
+    with _forge(tmp_path, ContainedCI()) as forge:
+        forge.ci.timeout = 1.0
+        work = _repo(forge, tmp_path, f"setsid {sleeper} & {sleeper}")
+        check = _pull_checks(forge, work, {"a.txt": "a\n"})
+    assert check["conclusion"] == "timed_out", check["output"]
+    assert _alive(tag) == []
+
+
+def test_the_serve_command_runs_the_ci_in_bwrap_unless_told_none() -> None:
+    assert "bwrap sandbox" in forge_ci_runner().describe()
+    assert "network none" in forge_ci_runner("bwrap").describe()
+    assert forge_ci_runner("none").describe().startswith("NONE: ")
+    with pytest.raises(ValueError, match="bwrap, none"):
+        forge_ci_runner("docker")
