@@ -115,6 +115,7 @@ def run(workdir: Path, files: int, repeats: int) -> dict[str, Any]:
 def _forge_ci(workdir: Path, worktree: Path, repeats: int) -> dict[str, dict[str, float]]:
     """Median ms of one sandbox-forge CI run per runner and command, in a copy of the worktree's tree."""
     checkout = workdir / "checkout"
+    workdir.mkdir(parents=True)
     subprocess.run(["cp", "-r", str(worktree), str(checkout)], check=True)
     (checkout / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
     commands = {"true": "true", "pytest": f"{sys.executable} -m pytest -q -p no:cacheprovider test_one.py"}
