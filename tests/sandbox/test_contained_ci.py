@@ -32,7 +32,22 @@ PROBE = """
 import json, os, socket, subprocess, sys
 from pathlib import Path
 targets = json.loads(Path("targets.json").read_text())
-seen = {"env": dict(os.environ), "read": {}, "wrote": [], "net": {}}
+seen = {"env": dict(os.environ), "read": {}, "wrote": [], "net": {}, "git": []}
+# the checkout's git objects are hard links to the forge's repository: none may be changed
+for target in [".git/config", *sorted(str(p) for p in Path(".git/objects").rglob("*") if p.is_file())]:
+    try:
+        with open(target, "a") as fh:
+            fh.write("forged by the CI")
+        seen["git"].append(target)
+    except OSError:
+        pass
+    try:
+        os.link(target, "linked-" + Path(target).name)
+        with open("linked-" + Path(target).name, "a") as fh:
+            fh.write("forged by the CI")
+        seen["git"].append("link " + target)
+    except OSError:
+        pass
 for target in targets["files"]:
     try:
         seen["read"][target] = Path(target).read_text(errors="replace")[:200]
@@ -128,6 +143,9 @@ def test_a_hostile_tree_in_the_ci_reaches_no_secret_no_file_no_network_and_leave
     with _forge(tmp_path, ContainedCI()) as forge:
         work = _repo(forge, tmp_path, f"{sys.executable} probe.py")
         forge_files = [forge.data_dir / "token", forge.data_dir / "forge.sqlite3"]
+        bare = forge.data_dir / "git" / "agentos-admin" / "app.git"
+        objects_before = {p: p.read_bytes() for p in bare.rglob("*") if p.is_file() and "objects" in p.parts}
+        assert objects_before
         guarded = [host_file, *forge_files]
         before = {p: p.read_bytes() for p in guarded}
         targets = {
@@ -137,6 +155,7 @@ def test_a_hostile_tree_in_the_ci_reaches_no_secret_no_file_no_network_and_leave
         }
         check = _pull_checks(forge, work, {"probe.py": PROBE, "targets.json": json.dumps(targets)})
         assert {p: p.read_bytes() for p in guarded} == before
+        assert {p: p.read_bytes() for p in objects_before} == objects_before
         token = forge.token
     output = check["output"]
     assert isinstance(output, dict)
@@ -147,6 +166,7 @@ def test_a_hostile_tree_in_the_ci_reaches_no_secret_no_file_no_network_and_leave
     # none of our files was there to read; what it "wrote" landed in the sandbox's own /tmp (the host's
     # files are unchanged, above)
     assert seen["read"] == {}
+    assert seen["git"] == []
     assert "AGENTOS_TEST_SECRET" not in seen["env"] and OUR_SECRET not in output["text"]
     assert token not in output["text"]
     assert set(seen["env"]) <= {
