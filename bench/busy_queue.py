@@ -40,6 +40,7 @@ from bench.forge_setup import (
     task_issue,
     tiny_source,
 )
+from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.edges import process
 from orchestrator.executors.tracker import Tracker
 from orchestrator.sandbox.server import SandboxForge
@@ -80,7 +81,7 @@ def _case(
     script = workdir / "long_agent.py"
     workdir.mkdir(parents=True, exist_ok=True)
     script.write_text(LONG_AGENT.format(seconds=agent_seconds))
-    with SandboxForge(workdir / "forge", ci_workers=2).start() as forge:
+    with SandboxForge(workdir / "forge", ci_workers=2, ci_runner=ContainedCI()).start() as forge:
         issues = [task_issue(1), *(task_issue(n, status="Todo") for n in range(2, probes + 2))]
         seeded = seed(forge, "busy", source=tiny_source(forge), ci_command="true", issues=issues)
         data = config_data(forge, workdir / "runtime", [repo_entry(seeded, "busy", "project")], workers)

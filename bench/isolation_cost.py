@@ -3,7 +3,9 @@
 A real git worktree of a repository with `files` files (its index is copied into the agent's private git
 dir, so size matters), a `script` agent that exits at once (`true`) run through `run_agent`, and our test step
 (`run_tests` with `true`) — each `repeats` times per mode. The medians' difference is the sandbox's cost:
-workspace + private git dir + bwrap namespaces and mounts (+ the egress proxy for `allow`).
+workspace + private git dir + bwrap namespaces and mounts (+ the egress proxy for `allow`). And the sandbox
+forge's CI runner on a checkout of the same tree: `true` and a one-test pytest, `PlainCI` (not a sandbox)
+beside `ContainedCI` (bwrap, no network).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +21,10 @@ from typing import Any
 
 from orchestrator.agents import AgentSpec, run_agent
 from orchestrator.config.isolation import Isolation, Network, parse_allow_entry
+from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.containment.private_git import source_from_clone
 from orchestrator.executors.task_runner import run_tests
+from orchestrator.sandbox.ci_runner import CIRunner, PlainCI
 
 GIT = ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", "-c", "init.defaultBranch=main"]
 ENVIRON = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -89,13 +94,41 @@ def run(workdir: Path, files: int, repeats: int) -> dict[str, Any]:
 
         agent[name] = _time(repeats, start)
         tests[name] = _time(repeats, test_step)
+    forge_ci = _forge_ci(workdir / "forge-ci", worktree, repeats)
     return {
         "files": files,
         "repeats": repeats,
         "cores": os.cpu_count(),
+        "forge_ci_ms": forge_ci,
+        "forge_ci_overhead_ms": {
+            command: round(forge_ci["contained"][command] - forge_ci["plain"][command], 1)
+            for command in forge_ci["plain"]
+        },
         "agent_start_ms": {name: _median_ms(s) for name, s in agent.items()},
         "test_step_ms": {name: _median_ms(s) for name, s in tests.items()},
         "agent_start_overhead_ms": round(_median_ms(agent["bwrap"]) - _median_ms(agent["none"]), 1),
         "test_step_overhead_ms": round(_median_ms(tests["bwrap"]) - _median_ms(tests["none"]), 1),
         "allow_overhead_ms": round(_median_ms(agent["bwrap_allow"]) - _median_ms(agent["none"]), 1),
     }
+
+
+def _forge_ci(workdir: Path, worktree: Path, repeats: int) -> dict[str, dict[str, float]]:
+    """Median ms of one sandbox-forge CI run per runner and command, in a copy of the worktree's tree."""
+    checkout = workdir / "checkout"
+    workdir.mkdir(parents=True)
+    subprocess.run(["cp", "-r", str(worktree), str(checkout)], check=True)
+    (checkout / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    commands = {"true": "true", "pytest": f"{sys.executable} -m pytest -q -p no:cacheprovider test_one.py"}
+    runners: dict[str, CIRunner] = {"plain": PlainCI(), "contained": ContainedCI()}
+    medians: dict[str, dict[str, float]] = {}
+    for name, runner in runners.items():
+        medians[name] = {}
+        for label, command in commands.items():
+
+            def ci_run(runner: CIRunner = runner, command: str = command, name: str = name) -> None:
+                result = runner.run(command, checkout, workdir / f"private-{name}", 60)
+                if not result.ok:
+                    raise RuntimeError(f"forge CI {name}: {result.stdout[-2000:]}")
+
+            medians[name][label] = _median_ms(_time(repeats, ci_run))
+    return medians

@@ -130,6 +130,12 @@ def _isolation_targets(s: dict[str, Any]) -> list[Target]:
             "j. sandbox cost per agent start (bwrap − none)", i["agent_start_overhead_ms"], 50, "ms"
         ),
         Target.at_most("j. sandbox cost per test step (bwrap − none)", i["test_step_overhead_ms"], 50, "ms"),
+        Target.at_most(
+            "j. sandbox cost per forge CI run (contained − plain, `true`)",
+            i["forge_ci_overhead_ms"]["true"],
+            50,
+            "ms",
+        ),
     ]
 
 

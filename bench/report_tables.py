@@ -149,6 +149,12 @@ def _isolation(s: dict[str, Any]) -> list[str]:
         f"  sandbox cost: agent start +{s['agent_start_overhead_ms']} ms, test step "
         f"+{s['test_step_overhead_ms']} ms (egress proxy: +{s['allow_overhead_ms']} ms per start)"
     )
+    ci, extra = s["forge_ci_ms"], s["forge_ci_overhead_ms"]
+    for runner in ("plain", "contained"):
+        lines.append(
+            f"  forge CI {runner:<10} true {ci[runner]['true']:>8.1f}   pytest {ci[runner]['pytest']:>8.1f}"
+        )
+    lines.append(f"  forge CI sandbox cost: true +{extra['true']} ms, pytest +{extra['pytest']} ms")
     return lines
 
 

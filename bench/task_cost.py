@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from bench.counting_forge import CountingForge
+from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.demo.runner import REPO, DemoSetup, prepare
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.sandbox import automations
@@ -54,7 +55,7 @@ def _use_github_automations(forge: SandboxForge, setup: DemoSetup, on: bool) -> 
 
 
 def _run_variant(workdir: Path, github_automations: bool) -> dict[str, Any]:
-    with SandboxForge(workdir / "forge").start() as forge:
+    with SandboxForge(workdir / "forge", ci_runner=ContainedCI()).start() as forge:
         limits = {"max_parallel_workers": 1, "lease_seconds": 300, "wedge_hours": 1}
         setup = prepare(forge, workdir / "demo", overrides={"limits": limits})
         _use_github_automations(forge, setup, github_automations)

@@ -33,6 +33,7 @@ from bench.forge_setup import (
     task_issue,
     tiny_source,
 )
+from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.sandbox.server import SandboxForge
 from orchestrator.state import metrics
@@ -57,7 +58,7 @@ def run(workdir: Path, issues: int, workers: Sequence[int]) -> dict[str, Any]:
 
 
 def _run_with_workers(workdir: Path, issues: int, workers: int) -> dict[str, Any]:
-    with SandboxForge(workdir / "forge", ci_workers=2).start() as forge:
+    with SandboxForge(workdir / "forge", ci_workers=2, ci_runner=ContainedCI()).start() as forge:
         seeded = seed(
             forge,
             "flow",

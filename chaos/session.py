@@ -14,6 +14,7 @@ from chaos.disk import DiskError, RuntimeDisk
 from chaos.plan import API_TIMEOUT_SECONDS, ChaosPlan
 from chaos.ticker import Ticker
 from orchestrator.config import load_config
+from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.demo.runner import prepare
 from orchestrator.jobs.entry import build_context
 from orchestrator.sandbox.client_config import client_environ, github_section
@@ -112,7 +113,7 @@ def open_session(workdir: Path, plan: ChaosPlan, disk_mb: int) -> Session:
     except DiskError as exc:
         skipped = f"runtime/ could not get its own filesystem ({exc}); the disk-full phase is skipped"
         log.warning("%s", skipped)
-    forge = SandboxForge(workdir / "sandbox").start()
+    forge = SandboxForge(workdir / "sandbox", ci_runner=ContainedCI()).start()  # the agents' pushed code
     try:
         issues = [issue.seed_data() for issue in plan.issues]
         setup = prepare(forge, workdir, issues=issues, overrides=overrides(workdir, plan, forge))

@@ -309,10 +309,11 @@ def _register_replay(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_sandbox(sub: argparse._SubParsersAction) -> None:
+    from orchestrator.containment.forge_ci import forge_ci_runner
     from orchestrator.sandbox.commands import register
 
     sandbox = sub.add_parser("sandbox", help="the built-in local GitHub-compatible forge")
-    register(sandbox.add_subparsers(dest="sandbox_command", required=True))
+    register(sandbox.add_subparsers(dest="sandbox_command", required=True), ci_runner=forge_ci_runner)
 
 
 def _register_security(sub: argparse._SubParsersAction) -> None:

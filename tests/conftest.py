@@ -24,10 +24,13 @@ NPM_BIN = ROOT / "tools" / "npm" / "node_modules" / ".bin"
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[object]:
-    """A running sandbox forge with its own data directory."""
+    """A running sandbox forge with its own data directory. Its CI runs the pushed trees (agent-written code in
+    the e2e and hostile-agent tests) contained: in a bubblewrap sandbox without network, as it would on a
+    machine of ours (orchestrator/containment/forge_ci.py)."""
+    from orchestrator.containment.forge_ci import ContainedCI
     from orchestrator.sandbox.server import SandboxForge
 
-    forge = SandboxForge(tmp_path / "sandbox").start()
+    forge = SandboxForge(tmp_path / "sandbox", ci_runner=ContainedCI()).start()
     try:
         yield forge
     finally:

@@ -173,6 +173,7 @@ def prepare(
 
 
 def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
+    from orchestrator.containment.forge_ci import ContainedCI
     from orchestrator.sandbox.server import SandboxForge
 
     if agent != "demo" and not os.environ.get(KEY_ENV.get(agent, "")):
@@ -192,7 +193,8 @@ def run_demo(workdir: Path, agent: str, max_seconds: float) -> int:
         where = chosen.get("base_url") or "the vendor's API"
         say(f"agent: the real {agent} CLI ({chosen['command'][0]}) talking to {where}")
     t0 = time.monotonic()
-    with SandboxForge(workdir / "sandbox").start() as forge:
+    # the forge's CI runs the agents' pushed code: contained, like our own test step
+    with SandboxForge(workdir / "sandbox", ci_runner=ContainedCI()).start() as forge:
         say(f"sandbox forge listening on {forge.url} (GitHub API at {forge.api_url})")
         setup = prepare(forge, workdir, agent)
         setup_logging("demo", setup.ctx.paths.logs, logging.INFO, stream=io.StringIO())

@@ -94,12 +94,14 @@ def _say(text: str) -> None:
 
 def replay(options: ReplayOptions, say: Callable[[str], None] = _say) -> reporting.ReplayReport:
     """The whole replay on a fresh sandbox forge under `options.workdir`; the report."""
+    from orchestrator.containment.forge_ci import ContainedCI
     from orchestrator.sandbox.server import SandboxForge
 
     if options.count < 1 or options.waves < 1 or options.workers < 1:
         raise ReplayError("--count, --waves and --workers must be at least 1")
     options.workdir.mkdir(parents=True, exist_ok=True)
-    with SandboxForge(options.workdir / "sandbox").start() as forge:
+    # the forge's CI runs the pushed trees (the agent's work on your code): contained, like our test step
+    with SandboxForge(options.workdir / "sandbox", ci_runner=ContainedCI()).start() as forge:
         session = start(options, forge, say)
         say(
             f"replaying {len(session.issue_of)} commit(s) of {options.repo} after {session.history.base[:12]} "

@@ -1,8 +1,11 @@
 """Sandbox CI: run a repo's test command on each open PR head merged into its base; report a check run.
 
 A PR opening, or a push moving its head, queues one run (check run "sandbox-ci": queued → in_progress →
-completed). At most `workers` runs at once, each in a fresh shared clone under DATA_DIR/ci/, through
-orchestrator.edges.process.run with a timeout. A repo without a CI command gets no checks.
+completed). At most `workers` runs at once, each in a fresh local clone under DATA_DIR/ci/run-N/checkout.
+The command runs through the forge's `CIRunner` (ci_runner.py) — the only way the forge runs pushed code:
+`ContainedCI` (a bubblewrap sandbox) wherever agent-written code may be pushed, `PlainCI` (not a sandbox)
+by default. A runner that refuses (no sandbox here) concludes the run `failure`, saying why. A repo without
+a CI command gets no checks.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.edges.process import ProcessError, ProcessResult, run, tail
+from orchestrator.sandbox.ci_runner import CIRunner, CIRunRefused, PlainCI
 from orchestrator.sandbox.core import ForgeCore, Repo
 from orchestrator.sandbox.db import utc_now
 from orchestrator.sandbox.gitrepo import GitError, Identity
@@ -45,8 +49,15 @@ class CIOutcome:
 
 
 class SandboxCI:
-    def __init__(self, core: ForgeCore, workers: int = 2, timeout: float = CI_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        core: ForgeCore,
+        workers: int = 2,
+        timeout: float = CI_TIMEOUT_SECONDS,
+        runner: CIRunner | None = None,
+    ) -> None:
         self.core = core
+        self.runner: CIRunner = runner if runner is not None else PlainCI()
         self.store = CheckStore(core)
         self.workers = workers
         self.timeout = timeout
@@ -116,6 +127,11 @@ class SandboxCI:
                 return
             try:
                 self._run_job(job)
+            except CIRunRefused as exc:
+                log.error("sandbox CI run %s refused: %s", job.run_id, exc)
+                self._complete(
+                    job, CIOutcome("failure", "CI not run: its sandbox is unavailable", str(exc), "")
+                )
             except (GitError, ProcessError, OSError) as exc:
                 log.exception("sandbox CI run %s failed to run", job.run_id)
                 self._complete(job, CIOutcome("failure", "CI could not run", str(exc), ""))
@@ -127,12 +143,12 @@ class SandboxCI:
     def _run_job(self, job: CIJob) -> None:
         repo = self.core.repo_by_id(job.repo_id)
         self.store.update_run(job.run_id, {"status": "in_progress", "started_at": utc_now()})
-        workdir = self.core.data_dir / "ci" / f"run-{job.run_id}"
+        directory = self.core.data_dir / "ci" / f"run-{job.run_id}"
         try:
             note, commit = self._merge_commit(repo, job)
-            outcome = self._test(repo, workdir, commit, note)
+            outcome = self._test(repo, directory, commit, note)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(directory, ignore_errors=True)
         self._complete(job, outcome)
 
     def _merge_commit(self, repo: Repo, job: CIJob) -> tuple[str, str]:
@@ -151,19 +167,21 @@ class SandboxCI:
         )
         return f"Tested {job.head_sha[:12]} merged into {row['base_ref']} ({base_sha[:12]}).", merged
 
-    def _test(self, repo: Repo, workdir: Path, commit: str, note: str) -> CIOutcome:
-        bare = self.core.bare(repo)
-        workdir.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(workdir, ignore_errors=True)
-        _checked(
-            run(
-                ["git", "clone", "-q", "--shared", "--no-checkout", str(bare.path), str(workdir)], timeout=120
-            )
-        )
-        _checked(run(["git", "-C", str(workdir), "checkout", "-q", "--detach", commit], timeout=120))
+    def _test(self, repo: Repo, directory: Path, commit: str, note: str) -> CIOutcome:
+        """Check out `commit` in DIRECTORY/checkout and run the CI command there through the runner.
+
+        DIRECTORY is ours only (0700): what the pushed code leaves in the checkout while it runs — a set-user-ID
+        file owned by us, made inside the sandbox — is out of reach of the host's other users until the
+        directory is removed after the run."""
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True, mode=0o700)
+        directory.chmod(0o700)  # whatever the umask
+        workdir = directory / "checkout"
+        self._checkout(repo, workdir, commit)
         command = repo.ci_command or "true"
+        note = f"{note}\nRan {self.runner.describe()}."
         started = time.monotonic()
-        result = run(["sh", "-c", "exec 2>&1\n" + command], cwd=workdir, timeout=self.timeout)
+        result = self.runner.run(command, workdir, directory / "private", self.timeout)
         elapsed = time.monotonic() - started
         log_text = tail(result.stdout + result.stderr, LOG_TAIL_CHARS)
         if result.timed_out:
@@ -174,6 +192,13 @@ class SandboxCI:
             )
         title = f"Tests failed (exit {result.returncode})"
         return CIOutcome("failure", title, f"{note}\n`{command}` exited {result.returncode}.", log_text)
+
+    def _checkout(self, repo: Repo, workdir: Path, commit: str) -> None:
+        """A self-contained clone (objects hard-linked, no alternates): git works in it wherever it runs,
+        without showing the forge's repository to the command."""
+        bare = self.core.bare(repo)
+        _checked(run(["git", "clone", "-q", "--no-checkout", str(bare.path), str(workdir)], timeout=120))
+        _checked(run(["git", "-C", str(workdir), "checkout", "-q", "--detach", commit], timeout=120))
 
     def _complete(self, job: CIJob, outcome: CIOutcome) -> None:
         self.store.update_run(

@@ -7,14 +7,19 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from orchestrator.sandbox.ci_runner import CIRunner
+
 DEFAULT_DATA_DIR = Path("runtime/sandbox")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, ci_runner: Callable[[str], CIRunner]) -> None:
+    """`ci_runner(mode)` builds the runner of the forge's CI for `--ci-isolation MODE` (bwrap | none): the
+    caller passes orchestrator.containment.forge_ci.forge_ci_runner (this package may not import it)."""
     serve = subparsers.add_parser("serve", help="run the sandbox forge until interrupted")
     serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     serve.add_argument(
@@ -30,7 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="hand out file:// clone URLs instead of git over HTTP(S) with a token",
     )
-    serve.set_defaults(func=cmd_serve)
+    serve.add_argument(
+        "--ci-isolation",
+        choices=("bwrap", "none"),
+        default="bwrap",
+        help="how the CI runs pushed code: in a bubblewrap sandbox without network (default), or unsandboxed "
+        "(`none`: only for trees you trust)",
+    )
+    serve.set_defaults(func=cmd_serve, ci_runner=ci_runner)
 
     seed = subparsers.add_parser("seed", help="create a repo, issues and a board on a running sandbox forge")
     where = seed.add_mutually_exclusive_group()
@@ -62,12 +74,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    forge = SandboxForge(args.data, port=args.port, tls=args.tls, file_remotes=args.file_remotes).start()
+    runner = args.ci_runner(args.ci_isolation)
+    forge = SandboxForge(
+        args.data, port=args.port, tls=args.tls, file_remotes=args.file_remotes, ci_runner=runner
+    ).start()
     try:
         print(f"listening on {forge.url}", flush=True)
         print(f"admin token written to {args.data / 'token'}", flush=True)
         if forge.ca_bundle:
             print(f"CA certificate written to {forge.ca_bundle} (SSL_CERT_FILE / GIT_SSL_CAINFO)", flush=True)
+        print(f"the CI runs pushed code: {runner.describe()}", flush=True)
         stop.wait()
     finally:
         forge.stop()

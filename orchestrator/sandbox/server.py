@@ -3,7 +3,9 @@
 `SandboxForge(data_dir).start()` serves `/api/v3` (REST), `/api/graphql`, git smart HTTP (`/OWNER/NAME.git`)
 and `/_sandbox/*` (admin: stats, faults, CI commands, push notifications) on 127.0.0.1 from a daemon thread.
 `tls=True` serves HTTPS with a certificate signed by the forge's own CA (`ca_bundle`, written next to the
-token file); `file_remotes=True` hands out file:// clone URLs instead of HTTP ones. This module owns the
+token file); `file_remotes=True` hands out file:// clone URLs instead of HTTP ones. `ci_runner` runs the CI
+commands of pushed trees (ci_runner.py): pass `orchestrator.containment.forge_ci.ContainedCI()` wherever
+agent-written code may be pushed — the default, `PlainCI`, is not a sandbox. This module owns the
 lifecycle and the HTTP plumbing (HTTP/1.1 keep-alive, chunked request bodies, HEAD, `Connection: close`
 said when the connection closes); `gateway` applies auth, faults, rate limits and ETags; the routes_*
 modules answer the requests.
@@ -28,6 +30,7 @@ from orchestrator.sandbox.admin import AdminRoutes, GraphQLEndpoint
 from orchestrator.sandbox.auto_merge import AutoMerger
 from orchestrator.sandbox.automations import RepoSettingsRoutes
 from orchestrator.sandbox.ci import SandboxCI
+from orchestrator.sandbox.ci_runner import CIRunner
 from orchestrator.sandbox.core import ADMIN_LOGIN, ForgeCore
 from orchestrator.sandbox.db import SandboxDB
 from orchestrator.sandbox.faults import FaultConfig, FaultInjector
@@ -72,6 +75,7 @@ class SandboxForge:
         tls: bool = False,
         file_remotes: bool = False,
         max_file_bytes: int | None = None,
+        ci_runner: CIRunner | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
@@ -82,7 +86,7 @@ class SandboxForge:
         self.core = ForgeCore(self.data_dir, self.db, file_remotes=file_remotes)
         self.accounting = Accounting(rate_limit)
         self.faults = FaultInjector()
-        self.ci = SandboxCI(self.core, workers=ci_workers)
+        self.ci = SandboxCI(self.core, workers=ci_workers, runner=ci_runner)
         issues = IssueRoutes(self.core)
         self.pulls = PullRoutes(self.core, issues)
         self.api = Router(known_elsewhere=github_operation)  # loud for GitHub operations it lacks

@@ -170,6 +170,13 @@ def test_a_hostile_agent_and_its_planted_conftest_reach_no_secret_and_no_state(s
     # the agent's work went through: a PR, with its findings file — which found nothing of ours
     pulls = ctx.forge.list_pulls(REPO, state="all")
     assert len(pulls) == 1, [e.to_json() for e in metrics.read_events(runtime / "metrics")]
+    # the forge's CI ran the planted conftest.py too (in the pushed tree): wait until it has, every time,
+    # before judging our state — on this machine it runs contained, as GitHub's runners are elsewhere
+    sandbox.wait_ci_idle(timeout=120)
+    checks = ctx.forge.checks(REPO, pulls[0].head_sha)
+    [ci] = checks.runs
+    assert (ci.status, ci.conclusion) == ("completed", "success"), ci.summary
+    assert "bwrap sandbox" in ci.summary and "network none" in ci.summary
     findings = json.loads(
         subprocess.run(
             [

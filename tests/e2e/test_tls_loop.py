@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.demo import runner
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.sandbox.server import SandboxForge
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def tls_sandbox(tmp_path: Path) -> Iterator[SandboxForge]:
-    with SandboxForge(tmp_path / "sandbox", tls=True).start() as forge:
+    with SandboxForge(tmp_path / "sandbox", tls=True, ci_runner=ContainedCI()).start() as forge:
         yield forge
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchestrator.containment.forge_ci import NO_NETWORK, ContainedCI
 from orchestrator.control.control_hooks import retry_issue
 from orchestrator.demo.runner import REPO, prepare
 from orchestrator.github.auth import TokenAuth
@@ -22,6 +24,7 @@ from orchestrator.github.client import GitHubClient
 from orchestrator.jobs import dispatcher, pr_monitor, queue
 from orchestrator.jobs.entry import build_context
 from orchestrator.policy.control_commands import IssueRef
+from orchestrator.sandbox.server import SandboxForge
 from orchestrator.state.metrics import read_events
 from orchestrator.state.runtime import JobContext
 from orchestrator.state.switches import Switches
@@ -56,6 +59,17 @@ def _agent(tmp_path: Path, gate: Path, status: str = "complete") -> dict[str, An
         "timeout_minutes": 1,
         "stall_minutes": 1,
     }
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[SandboxForge]:
+    """The suite's forge, whose contained CI also sees tmp_path/ci-signals read-only: a test holds the CI
+    pending through a flag file there."""
+    signals = tmp_path / "ci-signals"
+    signals.mkdir()
+    runner = ContainedCI(replace(NO_NETWORK, read_only_paths=(signals,)))
+    with SandboxForge(tmp_path / "sandbox", ci_runner=runner).start() as forge:
+        yield forge
 
 
 def _setup(sandbox, tmp_path: Path, issues: list[dict], status: str = "complete", **limits: Any):
@@ -136,7 +150,7 @@ def test_why_while_running_waiting_on_ci_behind_base_needing_approval_and_merged
     setup, gate = _setup(sandbox, tmp_path, [{"title": "Add slugify()", "status": "Ready", "body": GOOD}])
     ctx = setup.ctx
     (number,) = setup.seeded.issue_numbers
-    ci_gate = tmp_path / "ci-may-finish"
+    ci_gate = tmp_path / "ci-signals" / "ci-may-finish"
     sandbox.set_ci_command(
         REPO, f"while [ ! -e {ci_gate} ]; do sleep 0.05; done; {sys.executable} -m pytest -q"
     )

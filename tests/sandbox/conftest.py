@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from orchestrator.containment.forge_ci import ContainedCI
 from orchestrator.edges.process import run
 from orchestrator.sandbox.server import SandboxForge
 
@@ -57,7 +58,7 @@ class WorkingCopy:
 
 @pytest.fixture
 def forge(tmp_path: Path) -> Iterator[SandboxForge]:
-    with SandboxForge(tmp_path / "forge").start() as running:
+    with SandboxForge(tmp_path / "forge", ci_runner=ContainedCI()).start() as running:
         yield running
 
 

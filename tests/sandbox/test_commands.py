@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # The subcommands exactly as `register` wires them, without the rest of the CLI.
 CLI = (
     "import argparse, sys\n"
+    "from orchestrator.containment.forge_ci import forge_ci_runner\n"
     "from orchestrator.sandbox.commands import register\n"
     "parser = argparse.ArgumentParser(prog='sandbox')\n"
-    "register(parser.add_subparsers(required=True))\n"
+    "register(parser.add_subparsers(required=True), ci_runner=forge_ci_runner)\n"
     "args = parser.parse_args()\n"
     "sys.exit(args.func(args))\n"
 )
@@ -42,6 +43,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)", listening)
         assert match, listening
         assert proc.stdout.readline().strip() == f"admin token written to {data / 'token'}"
+        ci = proc.stdout.readline().strip()
+        assert ci == "the CI runs pushed code: bwrap sandbox (uid 1000 inside), network none (no network)", ci
         yield match.group(1), data, proc
     finally:
         if proc.poll() is None:
