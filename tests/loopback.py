@@ -9,26 +9,56 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def serve_loopback(handle: Callable[[socket.socket], None], *, thread_each: bool = False) -> socket.socket:
-    """Listen on a free port of 127.0.0.1 and hand each accepted connection to `handle`, one after another on
-    a background thread (or on a thread of its own with `thread_each`). `handle` closes the connection."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
+class LoopbackTCP:
+    """A listening socket on a free port of 127.0.0.1 whose accepted connections go to a handler on a
+    background thread (see `serve_loopback`). `close()` stops it for good: it wakes the accept with
+    shutdown(), waits for the thread to leave, and only then closes the socket — so the descriptor can never be
+    reused by another listener while the thread could still accept on it (a closed-but-accepting thread takes
+    the next listener that gets the same descriptor number, and answers its clients)."""
 
-    def accept() -> None:
-        while True:
+    def __init__(self, handle: Callable[[socket.socket], None], *, thread_each: bool = False) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self._handle = handle
+        self._thread_each = thread_each
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def getsockname(self) -> tuple[str, int]:
+        address: tuple[str, int] = self.server.getsockname()
+        return address
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
             try:
-                conn, _ = server.accept()
-            except OSError:  # the test closed the server
+                conn, _ = self.server.accept()
+            except OSError:  # shut down by close()
                 return
-            if thread_each:
-                threading.Thread(target=handle, args=(conn,), daemon=True).start()
+            if self._stopped.is_set():
+                conn.close()
+                return
+            if self._thread_each:
+                threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
             else:
-                handle(conn)
+                self._handle(conn)
 
-    threading.Thread(target=accept, daemon=True).start()
-    return server
+    def close(self) -> None:
+        self._stopped.set()
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes an accept() in progress (EINVAL)
+        except OSError:
+            pass
+        self._thread.join(timeout=10)
+        self.server.close()
+
+
+def serve_loopback(handle: Callable[[socket.socket], None], *, thread_each: bool = False) -> LoopbackTCP:
+    """Listen on a free port of 127.0.0.1 and hand each accepted connection to `handle`, one after another on
+    a background thread (or on a thread of its own with `thread_each`). `handle` closes the connection;
+    `close()` on the returned server stops it."""
+    return LoopbackTCP(handle, thread_each=thread_each)
 
 
 class LoopbackHTTP:

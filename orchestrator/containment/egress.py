@@ -53,6 +53,7 @@ class EgressProxy:
         self._connect = connect or (lambda addr: socket.create_connection(addr, timeout=CONNECT_TIMEOUT_S))
         self.upstream = upstream or UpstreamProxies()
         self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -65,7 +66,8 @@ class EgressProxy:
         listener.listen(64)
         listener.settimeout(0.2)
         self._listener = listener
-        threading.Thread(target=self._accept_loop, name="egress-proxy", daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept_loop, name="egress-proxy", daemon=True)
+        self._acceptor.start()
         return self
 
     def stop(self) -> None:
@@ -77,6 +79,12 @@ class EgressProxy:
             with contextlib.suppress(OSError):
                 sock.close()
         if self._listener is not None:
+            # The accept loop leaves before the listener's descriptor is closed: a thread still in accept()
+            # on a closed descriptor number would take the connections of whatever listener reuses it.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            if self._acceptor is not None:
+                self._acceptor.join(timeout=5)
             with contextlib.suppress(OSError):
                 self._listener.close()
         self.socket_path.unlink(missing_ok=True)

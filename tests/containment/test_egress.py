@@ -7,6 +7,7 @@ import json
 import socket
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.agents.fake_anthropic import AnthropicScript
 from tests.agents.fake_http import JsonReply, serving
 from tests.agents.scripts import NEW_GREETING, claude_script
 from tests.containment.conftest import Host, job, require_bwrap
-from tests.loopback import serve_loopback
+from tests.loopback import LoopbackTCP, serve_loopback
 
 CLIENT = """
 import json, os, socket, sys, urllib.request, urllib.error
@@ -98,7 +99,7 @@ def test_open_shares_the_hosts_network(host: Host) -> None:
     assert found["allowed"] == 200 and found["refused"] == 200
 
 
-def echo_server() -> tuple[socket.socket, int]:
+def echo_server() -> tuple[LoopbackTCP, int]:
     """A loopback server sending back what it receives, and its port."""
 
     def echo(conn: socket.socket) -> None:
@@ -169,3 +170,20 @@ def test_forwarder_source_needs_only_the_standard_library() -> None:
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= {"os", "select", "socket", "sys", "threading"}, imports
     assert textwrap.dedent(source)
+
+
+def test_a_stopped_proxy_leaves_no_thread_accepting_on_a_reused_descriptor(tmp_path: Path) -> None:
+    """stop() returns only after its accept loop has left: a thread still in accept() on the closed descriptor
+    number would take the connections of the next listener given that number (seen in the test suite: the
+    sandbox forge's clients answered by a test's stopped proxy stub)."""
+    proxy = EgressProxy(tmp_path / "egress.sock", Network(mode="allow")).start()
+    proxy.stop()
+    assert not [t for t in threading.enumerate() if t.name == "egress-proxy"]
+    reused = socket.create_server(("127.0.0.1", 0))
+    try:
+        reused.settimeout(5)  # likely given the descriptor number the proxy let go (the lowest free one)
+        with socket.create_connection(reused.getsockname(), timeout=5):
+            conn, _ = reused.accept()  # ours, not taken by a leftover accept loop
+            conn.close()
+    finally:
+        reused.close()

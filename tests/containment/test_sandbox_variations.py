@@ -206,6 +206,8 @@ def test_loopback_services_and_abstract_sockets_are_reachable_only_with_network_
         closed_run, _ = run_in(Isolation(network=Network(mode="none")), job(host, script, name="none"))
     finally:
         stop.set()
+        for thread in threads:
+            thread.join(timeout=5)  # out of accept() before the descriptors can be reused
         http_server.close()
         abstract.close()
     assert json.loads(open_run.stdout) == {"http": "ours", "abstract": "ours"}

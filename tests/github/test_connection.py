@@ -180,13 +180,15 @@ def test_an_idle_close_that_races_a_get_is_retried_once_on_a_new_connection() ->
         second.sendall(answer)
         second.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
     connections = Connections(timeout=5)
     url = f"http://127.0.0.1:{port}/x"
     assert connections.request("GET", url, {}, None).status == 200
     assert connections.request("GET", url, {}, None).status == 200
     assert counts["accepted"] == 2
     connections.close()
+    server.join(timeout=5)
     listener.close()
 
 

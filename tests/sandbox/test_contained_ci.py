@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from orchestrator.containment.forge_ci import ContainedCI, forge_ci_runner
 from orchestrator.containment.probe import probe
 from orchestrator.sandbox.ci_runner import CIRunner, PlainCI
 from orchestrator.sandbox.server import SandboxForge
+from tests.loopback import serve_loopback
 from tests.sandbox.conftest import WorkingCopy
 
 pytestmark = pytest.mark.skipif(not probe().ok, reason="bubblewrap cannot create a sandbox here")
@@ -102,19 +102,13 @@ def _pull_checks(forge: SandboxForge, work: WorkingCopy, files: dict[str, str]) 
 @pytest.fixture
 def listener() -> Iterator[tuple[int, list[object]]]:
     """A TCP server of ours on 127.0.0.1: (its port, the connections it accepted)."""
-    server = socket.create_server(("127.0.0.1", 0))
     accepted: list[object] = []
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            accepted.append(conn)
-            conn.close()
+    def take(conn: socket.socket) -> None:
+        accepted.append(conn)
+        conn.close()
 
-    threading.Thread(target=accept, daemon=True).start()
+    server = serve_loopback(take)
     yield server.getsockname()[1], accepted
     server.close()
 
