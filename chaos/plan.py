@@ -71,7 +71,7 @@ class ChaosPlan:
 
 QUICK = Timing(
     chaos_seconds=30,
-    settle_seconds=90,
+    settle_seconds=150,
     tick_seconds={"dispatcher": 1.5, "queue": 1.0, "pr_monitor": 1.5},
     kill_every=(3, 6),
     kill_until=14,
