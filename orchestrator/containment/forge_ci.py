@@ -18,10 +18,10 @@ import os
 from pathlib import Path
 
 from orchestrator.config.isolation import Isolation, Network
-from orchestrator.containment.commands import first_word, private_dirs, run_contained
+from orchestrator.containment.commands import first_word, run_contained
 from orchestrator.containment.sandbox import IsolationUnavailable
 from orchestrator.edges.process import ProcessResult
-from orchestrator.sandbox.ci_runner import CIRunRefused, ci_environment, shell_argv
+from orchestrator.sandbox.ci_runner import CIRunRefused, ci_environment, private_run_dir, shell_argv
 
 NO_NETWORK = Isolation(mode="bwrap", network=Network(mode="none"))
 CI_ISOLATION_MODES = ("bwrap", "none")
@@ -34,7 +34,7 @@ class ContainedCI:
         self.isolation = isolation
 
     def run(self, command: str, workdir: Path, run_dir: Path, timeout: float) -> ProcessResult:
-        directory = private_dirs(run_dir, prefix="ci-")
+        directory = private_run_dir(run_dir)  # the layout ci_environment names
         env = ci_environment(directory, os.environ.get("PATH"))
         try:
             return run_contained(

@@ -33,32 +33,34 @@ import json, os, socket, subprocess, sys
 from pathlib import Path
 targets = json.loads(Path("targets.json").read_text())
 seen = {"env": dict(os.environ), "read": {}, "wrote": [], "net": {}, "git": []}
-# the checkout's git objects are hard links to the forge's repository: none may be changed
-for target in [".git/config", *sorted(str(p) for p in Path(".git/objects").rglob("*") if p.is_file())]:
+
+
+def forged(target):  # whether appending to `target` worked
     try:
         with open(target, "a") as fh:
             fh.write("forged by the CI")
-        seen["git"].append(target)
+        return True
     except OSError:
-        pass
+        return False
+
+
+# the checkout's git objects are hard links to the forge's repository: none may be changed
+for target in [".git/config", *sorted(str(p) for p in Path(".git/objects").rglob("*") if p.is_file())]:
+    if forged(target):
+        seen["git"].append(target)
     try:
         os.link(target, "linked-" + Path(target).name)
-        with open("linked-" + Path(target).name, "a") as fh:
-            fh.write("forged by the CI")
-        seen["git"].append("link " + target)
     except OSError:
-        pass
+        continue
+    if forged("linked-" + Path(target).name):
+        seen["git"].append("link " + target)
 for target in targets["files"]:
     try:
         seen["read"][target] = Path(target).read_text(errors="replace")[:200]
     except OSError:
         pass
-    try:
-        with open(target, "a") as fh:
-            fh.write("forged by the CI")
+    if forged(target):
         seen["wrote"].append(target)
-    except OSError:
-        pass
 for host, port in targets["net"]:
     try:
         socket.create_connection((host, port), timeout=2).close()
